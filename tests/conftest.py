@@ -1,0 +1,40 @@
+"""Shared fixtures: an isolated environment (no real weights or caches leak in) and the data mirror."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def mirror_path() -> Path | None:
+    """The data mirror: $XAI_MIRROR (CI sets it) or ../shared/data beside the checkout."""
+    configured = os.environ.get("XAI_MIRROR")
+    if configured and Path(configured, "MANIFEST.tsv").is_file():
+        return Path(configured)
+    return SHARED_DATA if (SHARED_DATA / "MANIFEST.tsv").is_file() else None
+
+
+requires_mirror = pytest.mark.skipif(mirror_path() is None,
+                                     reason="needs the data mirror (../shared/data or $XAI_MIRROR)")
+
+
+@pytest.fixture(autouse=True)
+def isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the user's torch hub, download cache or Hugging Face cache."""
+    root = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
+    monkeypatch.setenv("XAI_DATA_DIR", str(root / "downloads"))
+    monkeypatch.setenv("HF_HOME", str(root / "hf"))
+
+
+@pytest.fixture
+def mirror(monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = mirror_path()
+    if path is None:
+        pytest.skip("needs the data mirror (../shared/data or $XAI_MIRROR)")
+    monkeypatch.setenv("XAI_MIRROR", str(path))
+    return path

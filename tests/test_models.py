@@ -1,0 +1,86 @@
+"""Model loading: seeded random weights, checksummed checkpoints, the offline message."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.models import resnet18
+
+from xai import models
+from xai.models import WeightFile, WeightsUnavailableError
+
+
+def test_random_weights_are_seeded_and_labelled() -> None:
+    first = models.load_classifier("resnet18_imagenet", "random", seed=3, weights_dir=None, categories=["a"] * 1000)
+    second = models.load_classifier("resnet18_imagenet", "random", seed=3, weights_dir=None, categories=["a"] * 1000)
+    other = models.load_classifier("resnet18_imagenet", "random", seed=4, weights_dir=None, categories=["a"] * 1000)
+    assert first.weights_id == "random(seed=3)" and not first.module.training
+    assert torch.equal(first.module.fc.weight, second.module.fc.weight)
+    assert not torch.equal(first.module.fc.weight, other.module.fc.weight)
+
+
+def test_offline_message_names_every_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(WeightsUnavailableError) as raised:
+        models.check_weights(["resnet50", "resnet18_places365", "clip"], tmp_path, allow_download=False)
+    message = str(raised.value)
+    for name in ("resnet50", "resnet18_places365", "clip"):
+        weight = models.WEIGHT_FILES[name]
+        assert weight.filename in message and weight.url in message
+    assert str(tmp_path) in message and "--weights random" in message
+
+
+def _places_checkpoint(path: Path) -> str:
+    """A DataParallel-style checkpoint like CSAIL's: {'state_dict': {'module.<key>': tensor}}."""
+    torch.manual_seed(0)
+    state = {f"module.{k}": v for k, v in resnet18(num_classes=365).state_dict().items()}
+    torch.save({"epoch": 90, "arch": "resnet18", "state_dict": state}, path)
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_places365_checkpoint_loads_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = _places_checkpoint(tmp_path / "resnet18_places365.pth.tar")
+    entry = models.WEIGHT_FILES["resnet18_places365"]
+    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_places365",
+                        WeightFile(entry.model, entry.filename, entry.url, f"md5:{digest}"))
+    loaded = models.load_classifier("resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path,
+                                    categories=[str(i) for i in range(365)])
+    torch.manual_seed(0)
+    reference = resnet18(num_classes=365)
+    assert torch.equal(loaded.module.fc.weight, reference.fc.weight)
+    assert loaded.module.fc.out_features == 365 and digest in loaded.weights_id
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _places_checkpoint(tmp_path / "resnet18_places365.pth.tar")
+    entry = models.WEIGHT_FILES["resnet18_places365"]
+    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_places365",
+                        WeightFile(entry.model, entry.filename, entry.url, "md5:" + "0" * 32))
+    with pytest.raises(WeightsUnavailableError, match="checksum does not match"):
+        models.load_classifier("resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path,
+                               categories=[str(i) for i in range(365)])
+
+
+def test_offline_download_fails_with_the_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = models.WEIGHT_FILES["resnet18_imagenet"]
+    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_imagenet",
+                        WeightFile(entry.model, entry.filename, "https://invalid.invalid/r18.pth", entry.known_hash))
+    with pytest.raises(WeightsUnavailableError, match="not available offline"):
+        models.load_classifier("resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path,
+                               categories=["a"] * 1000)
+
+
+def test_places365_category_names(mirror: Path) -> None:
+    names = models.places365_categories(mirror / "places365" / "categories_places365.txt")
+    assert len(names) == 365 and names[0] == "airfield" and "apartment building outdoor" in names
+
+
+def test_to_input_normalises() -> None:
+    import numpy as np
+
+    batch = models.to_input(np.full((2, 4, 4, 3), 255, dtype=np.uint8))
+    assert batch.shape == (2, 3, 4, 4)
+    expected = (1 - models.IMAGENET_MEAN[0]) / models.IMAGENET_STD[0]
+    assert torch.allclose(batch[:, 0], torch.full((2, 4, 4), expected))

@@ -1,0 +1,90 @@
+"""Command line: ``python generate.py [--config PATH] [--images DIR] [--weights pretrained|random] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from xai import config as config_module
+from xai.cache import ArtifactCache
+from xai.config import STAGES, ConfigError
+from xai.data import DataError
+from xai.models import WeightsUnavailableError
+
+DEFAULT_CONFIG = Path("configs/assignment.yaml")
+
+
+def parse_stages(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    stages = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"--only: unknown stage {unknown[0]!r}; allowed: {', '.join(STAGES)}")
+    return stages
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from xai.explain.registry import METHODS
+
+    parser = argparse.ArgumentParser(
+        prog="generate.py", description="Explain torchvision ResNets and write the report's site sources.",
+        epilog=f"Explanation methods (config explain.methods): {', '.join(METHODS)}.")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
+    parser.add_argument("--images", help="explain the images in this folder instead of the ten task images")
+    parser.add_argument("--weights", choices=("pretrained", "random"),
+                        help="pretrained (real, downloaded and checksummed) or seeded random weights")
+    parser.add_argument("--only", help=f"comma-separated stages to run: {','.join(STAGES)} (the report is always "
+                        "rendered, from cached artifacts of the other stages when present)")
+    parser.add_argument("--force", action="store_true", help="recompute and overwrite cached artifacts")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device (default: auto)")
+    parser.add_argument("--output", type=Path, help="where the site sources go (default: config output_dir)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--plan", action="store_true", help="print the plan and exit without computing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_module.load(args.config, images=args.images, weights=args.weights, device=args.device,
+                                    output_dir=args.output)
+        only = parse_stages(args.only)
+        return _generate(config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan)
+    except (ConfigError, DataError, WeightsUnavailableError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished artifacts are cached; run the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_only: bool) -> int:
+    from xai import pipeline
+    from xai.report.render import render_report
+
+    started = time.perf_counter()
+    stages = [s for s in config.stages if only is None or s in only]
+    context = pipeline.RunContext(config, ArtifactCache(config.cache_dir, force=force),
+                                  pipeline.resolve_device(config.device), quiet=quiet)
+    if config.weights == "random":
+        print("WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.",
+              file=sys.stderr)
+    else:
+        pipeline.check_pretrained(config, stages)
+    context.images, context.skipped = pipeline.load_inputs(config)
+    for skipped in context.skipped:
+        print(f"skipped {skipped.reason}", file=sys.stderr)
+    print("\n".join(pipeline.plan(context, stages)))
+    if plan_only:
+        return 0
+    pipeline.run(context, stages)
+    pipeline.load_cached(context, [s for s in config.stages if s not in stages])
+    context.timings["total"] = time.perf_counter() - started
+    written = render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
+    print(f"\nWrote {len(written)} files of site sources to {config.output_dir}/")
+    print("View the report:    mkdocs serve      (then open http://127.0.0.1:8000)")
+    print("Build static HTML:  mkdocs build --strict   -> site/")
+    return 0

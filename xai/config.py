@@ -1,0 +1,126 @@
+"""Typed run configuration, validated on load with one-line errors that name the key and the allowed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+STAGES = ("dissect", "explain", "compare")
+"""Analysis stages in run order; the report is always rendered from whatever artifacts exist."""
+
+DISSECT_MODELS = ("resnet18_imagenet", "resnet18_places365")
+SIMILARITIES = ("soft_wpmi", "wpmi", "cos_similarity", "rank_reorder")
+CONCEPT_SETS = ("20k", "10k", "3k", "broden_labels", "imagenet_labels", "places365")
+
+
+class ConfigError(ValueError):
+    """The configuration file is invalid; the message is one line naming the file, key and allowed values."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LimeConfig(_Section):
+    num_samples: int = Field(1000, ge=10, le=100_000)
+    top_labels: int = Field(5, ge=1, le=1000)
+    hide_color: int = Field(0, ge=0, le=255)
+    top_k: tuple[int, ...] = (5, 10)
+    stability_seeds: int = Field(3, ge=1, le=20)
+
+
+class ExplainConfig(_Section):
+    model: Literal["resnet50"] = "resnet50"
+    target_layer: str = "layer4[-1]"
+    methods: tuple[str, ...] = ("lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam",
+                                "layercam", "hirescam", "eigencam")
+    batch_size: int = Field(64, ge=1, le=4096)
+    lime: LimeConfig = LimeConfig()
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
+        from xai.explain.registry import METHODS
+
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown method {unknown[0]!r}; allowed: {', '.join(METHODS)}")
+        return methods
+
+
+class CompareConfig(_Section):
+    top_k: tuple[int, ...] = (5, 10)
+    thresholds: tuple[float, ...] = (5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
+    faithfulness_steps: int = Field(28, ge=2, le=1024)
+    sanity_check: bool = True
+    sanity_methods: tuple[str, ...] = ("gradcam", "gradcampp", "layercam", "hirescam", "xgradcam", "eigencam")
+    sanity_images: int = Field(3, ge=1, le=100)
+
+
+class DissectConfig(_Section):
+    models: tuple[Literal["resnet18_imagenet", "resnet18_places365"], ...] = DISSECT_MODELS
+    layers: tuple[str, ...] = ("layer3", "layer4", "fc")
+    probe: str = "broden"
+    """``broden``, ``imagenet-samples`` or a folder of images."""
+    probe_limit: int | None = Field(None, ge=10)
+    concepts: str = "20k"
+    """One of CONCEPT_SETS or a path to a text file with one concept per line."""
+    similarity: Literal["soft_wpmi", "wpmi", "cos_similarity", "rank_reorder"] = "soft_wpmi"
+    pool: Literal["mean", "max"] = "mean"
+    batch_size: int = Field(64, ge=1, le=4096)
+    top_images: int = Field(5, ge=1, le=50)
+
+
+class Config(_Section):
+    name: str = "assignment"
+    weights: Literal["pretrained", "random"] = "pretrained"
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    weights_dir: Path | None = None
+    images: str = "task"
+    """``task`` for the assignment's ten ImageNet images, or a folder of the user's own images."""
+    max_images: int | None = Field(None, ge=1)
+    """Explain only the first N images (smoke runs); ``null`` means all."""
+    stages: tuple[Literal["dissect", "explain", "compare"], ...] = STAGES
+    output_dir: Path = Path("docs")
+    cache_dir: Path = Path(".xai-cache")
+    explain: ExplainConfig = ExplainConfig()
+    compare: CompareConfig = CompareConfig()
+    dissect: DissectConfig = DissectConfig()
+
+
+def _one_line(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "<root>"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "literal_error":
+        message = f"got {first['input']!r}; {message.lower()}"
+    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+    return f"{source}: {key}: {message}{more}"
+
+
+def validate(data: dict[str, Any], source: str = "<config>") -> Config:
+    """Build a Config from plain data, raising ConfigError with one line on the first problem."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_one_line(error, source)) from None
+
+
+def load(path: Path, **overrides: Any) -> Config:
+    """Read a YAML config; ``overrides`` (from the CLI, ``None`` meaning unset) replace top-level keys."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file; see configs/ for examples") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    return validate(data, str(path))

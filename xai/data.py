@@ -1,0 +1,170 @@
+"""Checksummed data acquisition with a local mirror, and robust image loading.
+
+Every downloadable file is listed in ``manifest.tsv`` (path, sha256, bytes, pinned source URL). ``fetch`` looks
+in the mirror directory named by ``$XAI_MIRROR`` first, then in the download cache, then downloads with pooch;
+a file whose hash does not match is never used.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MIRROR_ENV = "XAI_MIRROR"
+CACHE_ENV = "XAI_DATA_DIR"
+MANIFEST = Path(__file__).with_name("manifest.tsv")
+MAX_PIXELS = 60_000_000
+"""Larger images are refused: decoding one would take gigabytes and no classifier needs it."""
+
+TASK_IMAGES = (
+    "n02098286_West_Highland_white_terrier", "n02018207_American_coot", "n04037443_racer", "n02007558_flamingo",
+    "n01608432_kite", "n01443537_goldfish", "n01491361_tiger_shark", "n01616318_vulture",
+    "n01677366_common_iguana", "n07747607_orange",
+)
+"""The ten ImageNet sample images the assignment fixes, in its order."""
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class DataError(RuntimeError):
+    """A data file is missing, corrupt or cannot be downloaded; the message names the file and the fix."""
+
+
+class BadImageError(ValueError):
+    """An input image cannot be used; the message names the file, the reason and the fix."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    sha256: str
+    size: int
+    url: str
+
+
+@cache
+def manifest() -> dict[str, ManifestEntry]:
+    with MANIFEST.open(newline="") as stream:
+        rows = csv.DictReader(stream, delimiter="\t")
+        return {r["path"]: ManifestEntry(r["path"], r["sha256"], int(r["bytes"]), r["source_url"]) for r in rows}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    import pooch
+
+    return Path(os.environ.get(CACHE_ENV) or pooch.os_cache("xai-report"))
+
+
+def mirror_dir() -> Path | None:
+    value = os.environ.get(MIRROR_ENV)
+    return Path(value) if value else None
+
+
+def fetch(relpath: str) -> Path:
+    """A local, checksum-verified copy of a manifest file: mirror first, then cache, then download."""
+    try:
+        entry = manifest()[relpath]
+    except KeyError:
+        raise DataError(f"{relpath}: not in {MANIFEST.name}; add its URL and sha256 there") from None
+    mirror = mirror_dir()
+    if mirror and (mirror / relpath).is_file():
+        candidate = mirror / relpath
+        if sha256_of(candidate) == entry.sha256:
+            return candidate
+        warnings.warn(f"{candidate}: checksum mismatch, ignoring the mirror copy", stacklevel=2)
+    import pooch
+
+    try:
+        return Path(pooch.retrieve(entry.url, known_hash=f"sha256:{entry.sha256}", fname=Path(relpath).name,
+                                   path=cache_dir() / Path(relpath).parent))
+    except ValueError as error:  # pooch's hash mismatch
+        raise DataError(f"{relpath}: downloaded file fails its sha256 check ({error})") from error
+    except Exception as error:  # offline: requests raises several types
+        hint = f"set {MIRROR_ENV} to a folder holding {relpath}" if not mirror else f"{mirror} lacks it"
+        raise DataError(f"{relpath}: cannot download {entry.url} ({type(error).__name__}); {hint}") from error
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty, stripped lines of a text file (blank lines would shift every label after them)."""
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def imagenet_sample_paths() -> list[Path]:
+    """The 1000 ImageNet sample images (one per class), sorted by file name, each checksum-verified."""
+    return sorted((fetch(p) for p in manifest() if p.startswith("imagenet-sample-images/")), key=lambda p: p.name)
+
+
+def task_image_paths() -> list[Path]:
+    return [fetch(f"imagenet-sample-images/{name}.JPEG") for name in TASK_IMAGES]
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursive), sorted; hidden files skipped."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a directory; pass a folder of images to --images")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                  and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float images: scale the actual range to 8 bits rather than clipping at 255.
+        array = np.asarray(image, dtype=np.float64)
+        low, high = float(array.min()), float(array.max())
+        scaled = (array - low) / (high - low) * 255 if high > low else np.zeros_like(array)
+        image = Image.fromarray(scaled.round().astype(np.uint8), mode="L")
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def load_image(path: Path, *, resize: int = 232, crop: int = 224) -> np.ndarray:
+    """Decode ``path`` into a (crop, crop, 3) uint8 RGB array, as the ResNet50 V2 transforms do.
+
+    EXIF orientation is applied; grayscale, CMYK, palette, alpha and 16-bit images are converted. The shorter
+    side is resized to ``resize`` (bilinear, antialiased) and the centre ``crop`` square is kept.
+    Raises:
+        BadImageError: empty, truncated, corrupt, non-image or absurdly large files.
+    """
+    from torchvision.transforms import functional
+
+    if not path.is_file():
+        raise BadImageError(f"{path}: no such file; check the path")
+    if path.stat().st_size == 0:
+        raise BadImageError(f"{path}: empty file; replace it with a valid image or remove it")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                if opened.width * opened.height > MAX_PIXELS:
+                    raise BadImageError(f"{path}: {opened.width}x{opened.height} pixels exceeds the "
+                                        f"{MAX_PIXELS:,}-pixel limit; downscale it first")
+                opened.load()
+                image = _to_rgb(ImageOps.exif_transpose(opened))
+    except BadImageError:
+        raise
+    except UnidentifiedImageError:
+        raise BadImageError(f"{path}: not an image file PIL can read; remove it or convert it to JPEG/PNG") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise BadImageError(f"{path}: corrupt or truncated image ({error}); re-download or remove it") from None
+    image = functional.center_crop(functional.resize(image, resize, antialias=True), crop)
+    return np.asarray(image, dtype=np.uint8).copy()

@@ -1,0 +1,31 @@
+"""Matplotlib figure makers. Each reads artifacts and writes one file atomically; none computes results."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure  # noqa: E402
+
+DPI = 100
+
+
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Save ``figure`` to ``path`` through a temp file and an atomic rename, then close it."""
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        figure.savefig(temp, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+        plt.close(figure)
+    return path

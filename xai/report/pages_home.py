@@ -1,0 +1,58 @@
+"""Home and methods pages: what was run, the key findings of each task, run metadata, how to reproduce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xai.report.render import Page, fmt_seconds
+
+SECTIONS = (
+    ("dissect", "Task 1 · Network dissection with CLIP-Dissect", "dissection/index.md"),
+    ("explain", "Tasks 2–3 · LIME and the CAM family", "explanations/index.md"),
+    ("compare", "Task 4 · LIME vs CAM", "comparison/index.md"),
+)
+
+
+def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> list[Page]:
+    from xai.explain.registry import METHODS
+    from xai.report import pages_compare, pages_dissect, pages_explain
+
+    highlights = {"dissect": pages_dissect.highlights, "explain": pages_explain.highlights,
+                  "compare": pages_compare.highlights}
+    sections = [{"title": title, "link": link,
+                 "findings": highlights[stage](artifacts[stage]) if stage in artifacts else []}
+                for stage, title, link in SECTIONS]
+    random_flag = " --weights random" if run["random_weights"] else ""
+    home = Page("index.md", "home.md.j2", {
+        "title": "Explaining ResNets: dissection, LIME and CAMs",
+        "sections": sections,
+        "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
+        "images": [[image["name"], image["sha256"]] for image in run["images"]],
+        "skipped_rows": [[skipped["path"], skipped["reason"]] for skipped in run["skipped"]],
+        "reproduce_command": f"pip install -e . && python generate.py --config configs/{run['config_name']}.yaml"
+                             f"{random_flag}",
+    })
+    config = run["config"]
+    methods = Page("methods.md", "methods.md.j2", {
+        "title": "Methods and limitations",
+        "method_rows": [[info.title, info.family, "yes" if info.needs_gradients else "no",
+                         "yes" if info.required else "no", info.cost, info.summary] for info in METHODS.values()],
+        "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
+        "similarity": config["dissect"]["similarity"],
+    })
+    return [home, methods]
+
+
+def _flatten(config: dict[str, Any], sections: tuple[str, ...]) -> list[list[str]]:
+    rows = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        else:
+            rows.append([prefix, ", ".join(map(str, value)) if isinstance(value, list) else str(value)])
+
+    for section in sections:
+        walk(section, config[section])
+    return rows
