@@ -38,3 +38,12 @@ def mirror(monkeypatch: pytest.MonkeyPatch) -> Path:
         pytest.skip("needs the data mirror (../shared/data or $XAI_MIRROR)")
     monkeypatch.setenv("XAI_MIRROR", str(path))
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Under pytest-xdist every worker would start one OpenMP thread per core; on a small machine the workers'
+    # threads then spin-wait on each other and torch runs many times slower. One thread per worker avoids it.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)

@@ -22,7 +22,7 @@ class Counted:
         return {"values": self.values}, {"label": self.label}
 
     @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> "Counted":
+    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Counted:
         return cls(arrays["values"], meta["label"])
 
 

@@ -38,12 +38,12 @@ def test_checksum_mismatch_is_never_used(fake_manifest: tuple[Path, bytes]) -> N
     mirror, _ = fake_manifest
     (mirror / "concepts" / "tiny.txt").write_bytes(b"tampered\n")
     # The bad mirror copy is refused, and the (offline) download fails with a message naming the file.
-    with pytest.warns(UserWarning, match="checksum mismatch"), pytest.raises(DataError, match="concepts/tiny.txt"):
+    with pytest.warns(UserWarning, match="checksum mismatch"), pytest.raises(DataError, match=r"concepts/tiny\.txt"):
         data.fetch("concepts/tiny.txt")
 
 
 def test_unknown_file_names_the_manifest() -> None:
-    with pytest.raises(DataError, match="not in manifest.tsv"):
+    with pytest.raises(DataError, match=r"not in manifest\.tsv"):
         data.fetch("nope/nothing.txt")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 STAGES = ("dissect", "explain", "compare")
 """Analysis stages in run order; the report is always rendered from whatever artifacts exist."""
@@ -90,6 +90,14 @@ class Config(_Section):
     explain: ExplainConfig = ExplainConfig()
     compare: CompareConfig = CompareConfig()
     dissect: DissectConfig = DissectConfig()
+
+    @model_validator(mode="after")
+    def _compare_needs_lime(self) -> Config:
+        if "compare" in self.stages and "lime" not in self.explain.methods:
+            raise ValueError("the compare stage needs 'lime' in explain.methods (it compares LIME with the CAMs)")
+        if "compare" in self.stages and len(self.explain.methods) < 2:
+            raise ValueError("the compare stage needs at least one CAM in explain.methods besides 'lime'")
+        return self
 
 
 def _one_line(error: ValidationError, source: str) -> str:

@@ -21,8 +21,7 @@ from tqdm.auto import tqdm
 from xai.cache import ArtifactCache
 from xai.config import Config
 from xai.data import BadImageError, fetch, list_images, load_image, sha256_of, task_image_paths
-from xai.models import (LoadedClip, LoadedModel, imagenet_categories, load_classifier, load_clip,
-                        places365_categories)
+from xai.models import LoadedClip, LoadedModel, imagenet_categories, load_classifier, load_clip, places365_categories
 
 VERSIONED_PACKAGES = ("torch", "torchvision", "grad-cam", "lime", "open_clip_torch", "numpy", "scikit-image",
                       "mkdocs-material")
@@ -187,6 +186,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
     """What the home page says about this run: config, versions, device, weights, timings, skipped inputs."""
     import yaml
 
+    from xai.stages import weights_key
+
     config = context.config
     return {
         "config_name": config.name,
@@ -197,7 +198,7 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "seed": config.seed,
         "device": str(context.device),
         "versions": versions(),
-        "weights_ids": dict(sorted(context.weights_ids.items())),
+        "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
         "timings": dict(context.timings),
         "images": [{"name": image.name, "sha256": image.sha256} for image in context.images],
         "skipped": [{"path": s.path, "reason": s.reason} for s in context.skipped],

@@ -60,6 +60,22 @@ def md_cell(value: Any) -> Markup:
     return Markup(text.replace("|", "&#124;").replace("\n", " "))
 
 
+def alt_text(value: Any) -> Markup:
+    """Alt text inside ``![...]``: brackets would end the link early and newlines the paragraph."""
+    text = str(escape(str(value)))
+    return Markup(text.replace("[", "(").replace("]", ")").replace("\n", " "))
+
+
+def yaml_string(value: Any) -> Markup:
+    """A double-quoted scalar for the page's YAML front matter (a colon in a title would break plain YAML)."""
+    return Markup(json.dumps(str(value), ensure_ascii=False))
+
+
+def verbatim(value: Any) -> Markup:
+    """Text for a fenced code block, where Markdown shows characters literally and escaping would show ``&amp;``."""
+    return Markup(str(value))
+
+
 def slug(value: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-") or "item"
 
@@ -74,7 +90,9 @@ def make_environment(template_dir: Path = TEMPLATE_DIR) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(num=fmt_number, pct=fmt_percent, secs=fmt_seconds, cell=md_cell, slug=slug)
+    environment.filters.update(num=fmt_number, pct=fmt_percent, secs=fmt_seconds, cell=md_cell, slug=slug, alt=alt_text,
+                               yaml_string=yaml_string,
+                               verbatim=verbatim)
     return environment
 
 

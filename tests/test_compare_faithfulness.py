@@ -1,0 +1,142 @@
+"""Deletion/insertion (RISE) on the planted-evidence model: a map on the box must beat a random map."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from xai.compare.faithfulness import (
+    RANDOM_METHOD,
+    FaithfulnessResult,
+    auc,
+    blur_input,
+    blur_kernel,
+    faithfulness_image,
+    forward_passes,
+    lime_pixel_map,
+    pixel_ranks,
+    random_map,
+    step_plan,
+)
+from xai.testing import PlantedEvidenceNet, box_mask, planted_image
+
+MEAN = np.array([0.485, 0.456, 0.406]) * 255
+STD = np.array([0.229, 0.224, 0.225]) * 255
+BOX = (16, 24, 40, 48)
+
+
+def to_input(images: np.ndarray) -> torch.Tensor:
+    """Stand-in for ``xai.models.to_input``: ImageNet normalisation, NHWC 0..255 -> NCHW."""
+    normalised = (np.asarray(images, dtype=np.float64) - MEAN) / STD
+    return torch.from_numpy(normalised.transpose(0, 3, 1, 2).astype(np.float32))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine OpenMP spin-waiting makes 2 threads ~10x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model and counts the images it sees."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.images = 0
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += x.shape[0]
+        self.calls += 1
+        return self.model(x)
+
+
+def test_auc_of_known_curves() -> None:
+    fractions = np.linspace(0, 1, 5)
+    assert auc(fractions, 1 - fractions) == pytest.approx(0.5)
+    assert auc(fractions, np.ones(5)) == pytest.approx(1.0)
+    # Uneven last step: points at 0, 0.4, 0.8, 1.0 with scores 1, 1, 0, 0 -> 0.4 + 0.2 = 0.6.
+    assert auc(np.array([0, 0.4, 0.8, 1.0]), np.array([1, 1, 0, 0])) == pytest.approx(0.6)
+
+
+def test_step_plan_and_ranks() -> None:
+    step_pixels, n_steps, counts = step_plan(10, 4)
+    assert (step_pixels, n_steps, counts.tolist()) == (3, 4, [0, 3, 6, 9, 10])
+    assert step_plan(10, 6)[:2] == (2, 5)  # ceil makes fewer steps than asked; reported, not hidden
+    assert step_plan(50176, 224)[:2] == (224, 224)  # the RISE reference plan at 224²
+    ranks = pixel_ranks(np.array([[0.2, 0.9], [0.2, 0.5]]))
+    assert ranks.tolist() == [[2, 0], [3, 1]]
+
+
+def test_blur_kernel_is_the_reference_gkern() -> None:
+    kernel = blur_kernel()
+    assert kernel.shape == (11, 11) and kernel.sum() == pytest.approx(1.0)
+    assert kernel[5, 5] == kernel.max() and np.allclose(kernel, kernel.T)
+    flat = torch.ones(1, 3, 32, 32)
+    blurred = blur_input(flat)
+    assert blurred[0, :, 16, 16] == pytest.approx(torch.ones(3))  # interior of a constant image unchanged
+    assert float(blurred[0, 0, 0, 0]) < 0.5  # zero padding darkens the corner, as in the reference
+
+
+@pytest.mark.parametrize(("model_seed", "image_seed"), [(2, 2), (0, 1)])
+def test_box_map_beats_random_map_on_planted_model(model_seed: int, image_seed: int) -> None:
+    model = PlantedEvidenceNet(BOX, image_size=64, num_classes=5, seed=model_seed)
+    image = planted_image(64, seed=image_seed)
+    with torch.no_grad():
+        target = int(model(to_input(image[None])).argmax())
+    result = faithfulness_image(
+        model, to_input, image, {"box": box_mask(BOX, 64).astype(np.float32)}, target, steps=16, batch_size=64
+    )
+    box, random = result.methods.index("box"), result.methods.index(RANDOM_METHOD)
+    assert result.deletion_auc[box] < result.deletion_auc[random] - 0.05
+    assert result.insertion_auc[box] > result.insertion_auc[random] + 0.05
+    # Once the box (576 px, 14%) is deleted (point 3 = 768 px) only the bias is left to predict from.
+    assert result.deletion[box, 0] > result.deletion[box, 3]
+
+
+def test_forward_pass_count_is_exact_and_batch_size_does_not_change_results() -> None:
+    model = PlantedEvidenceNet(BOX, image_size=64, seed=2)
+    image = planted_image(64, seed=2)
+    maps = {"box": box_mask(BOX, 64).astype(np.float32), "noise": random_map((64, 64), 5)}
+    counted = CountingModel(model).eval()
+    result = faithfulness_image(counted, to_input, image, maps, 1, steps=10, batch_size=7, seed=3)
+    n_steps = len(result.fractions) - 1
+    assert result.forward_passes == forward_passes(3, n_steps) == counted.images == 3 + 2 * 3 * (n_steps - 1)
+    assert counted.calls == -(-counted.images // 7)
+    other = faithfulness_image(model, to_input, image, maps, 1, steps=10, batch_size=64, seed=3)
+    np.testing.assert_allclose(result.deletion, other.deletion, atol=1e-6)
+    np.testing.assert_allclose(result.insertion, other.insertion, atol=1e-6)
+    again = faithfulness_image(counted, to_input, image, maps, 1, steps=10, batch_size=7, seed=3)
+    np.testing.assert_array_equal(result.deletion, again.deletion)  # deterministic
+    assert result.deletion[:, 0] == pytest.approx(result.insertion[:, -1])  # both are the original image
+
+
+def test_result_round_trips_and_rejects_bad_input() -> None:
+    model = PlantedEvidenceNet(BOX, image_size=64, seed=2)
+    image = planted_image(64, seed=2)
+    result = faithfulness_image(model, to_input, image, {"box": box_mask(BOX, 64)}, 0, steps=4)
+    arrays, meta = result.to_parts()
+    restored = FaithfulnessResult.from_parts(arrays, meta)
+    assert restored.to_parts()[1] == meta
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(restored.to_parts()[0][key], value)
+    model.train()
+    with pytest.raises(ValueError, match="eval"):
+        faithfulness_image(model, to_input, image, {"box": box_mask(BOX, 64)}, 0, steps=4)
+    model.eval()
+    with pytest.raises(ValueError, match="reserved"):
+        faithfulness_image(model, to_input, image, {RANDOM_METHOD: box_mask(BOX, 64)}, 0, steps=4)
+    with pytest.raises(ValueError, match="shape"):
+        faithfulness_image(model, to_input, image, {"small": np.zeros((8, 8))}, 0, steps=4)
+
+
+def test_lime_pixel_map_spreads_weights_over_segments() -> None:
+    segments = np.array([[0, 1], [1, 2]], dtype=np.int32)
+    assert lime_pixel_map(segments, np.array([0.5, -1.0, 2.0])).tolist() == [[0.5, -1.0], [-1.0, 2.0]]

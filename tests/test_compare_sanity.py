@@ -1,0 +1,121 @@
+"""Cascading randomisation (Adebayo et al. 2018): Grad-CAM must decorrelate, an edge map must not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from skimage.filters import sobel
+
+from xai.compare.sanity import (
+    RESNET_LAYER_GROUPS,
+    SanityResult,
+    map_similarity,
+    randomise_modules,
+    sanity_check,
+)
+from xai.testing import planted_image, tiny_resnet
+
+SIZE = 128
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine OpenMP spin-waiting makes 2 threads ~10x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def setup() -> tuple[torch.nn.Module, torch.Tensor, np.ndarray, list[int]]:
+    """A seeded random ResNet18 and two 128² images (the check averages over images)."""
+    model = tiny_resnet(num_classes=10, seed=0)
+    images = np.stack([planted_image(SIZE, seed=1), planted_image(SIZE, seed=2)])
+    inputs = torch.from_numpy((images / 255.0 - 0.45) / 0.225).permute(0, 3, 1, 2).float()
+    with torch.no_grad():
+        targets = model(inputs).argmax(dim=1).tolist()
+    return model, inputs, images, targets
+
+
+def make_explain_fn(inputs: torch.Tensor, images: np.ndarray, targets: list[int]):
+    edges = np.stack([sobel(image.mean(axis=2) / 255.0) for image in images])
+    edges = (edges / edges.max(axis=(1, 2), keepdims=True)).astype(np.float32)
+
+    def explain(model: torch.nn.Module) -> dict[str, np.ndarray]:
+        with GradCAM(model=model, target_layers=[model.layer4[-1]]) as cam:
+            grad_cam = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(t) for t in targets])
+        # A model-independent control, as the grad-cam tutorial suggests: it must fail the check.
+        return {"GradCAM": grad_cam, "edges": edges}
+
+    return explain
+
+
+def test_gradcam_decorrelates_and_a_model_independent_map_fails(setup) -> None:
+    model, inputs, images, targets = setup
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    rng_before = torch.random.get_rng_state()
+    result = sanity_check(model, make_explain_fn(inputs, images, targets), RESNET_LAYER_GROUPS, seed=0)
+    gradcam, edges = result.methods.index("GradCAM"), result.methods.index("edges")
+    assert result.steps == ("fc", "layer4", "layer3", "layer2", "layer1", "conv1+bn1")
+    assert result.n_images == 2
+    assert result.spearman_abs[gradcam, -1] < 0.5
+    assert bool(result.passed[gradcam]) is True
+    assert result.spearman[edges].tolist() == pytest.approx([1.0] * 6)
+    assert result.ssim[edges].tolist() == pytest.approx([1.0] * 6)
+    assert bool(result.passed[edges]) is False
+    # The caller's model and the global RNG are untouched.
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert torch.equal(torch.random.get_rng_state(), rng_before)
+    again = sanity_check(model, make_explain_fn(inputs, images, targets), RESNET_LAYER_GROUPS, seed=0)
+    np.testing.assert_array_equal(again.spearman, result.spearman)  # seeded
+
+
+def test_randomised_layers_change_the_output(setup) -> None:
+    model, inputs, _, _ = setup
+    import copy
+
+    working = copy.deepcopy(model)
+    with torch.no_grad():
+        original = working(inputs)
+        assert randomise_modules(working, ["fc"], seed=0) == 1
+        after_fc = working(inputs)
+        randomise_modules(working, ["layer4"], seed=1)
+        after_layer4 = working(inputs)
+    assert not torch.allclose(original, after_fc)
+    assert not torch.allclose(after_fc, after_layer4)
+    with pytest.raises(AttributeError):
+        randomise_modules(working, ["no_such_layer"], seed=0)
+
+
+def test_skipped_with_random_weights_and_round_trip() -> None:
+    def explode(model: torch.nn.Module) -> dict[str, np.ndarray]:
+        raise AssertionError("nothing may be computed when the weights are random")
+
+    skipped = sanity_check(torch.nn.Linear(2, 2), explode, ["weight"], weights_are_random=True)
+    assert skipped.weights_are_random and skipped.methods == () and skipped.spearman.shape == (0, 0)
+    restored = SanityResult.from_parts(*skipped.to_parts())
+    assert restored.weights_are_random and restored.to_parts()[1] == skipped.to_parts()[1]
+    result = SanityResult(False, ("a", "b"), ("fc", "layer4"), np.eye(2), np.eye(2), [True, False], 0.5, 3)
+    arrays, meta = result.to_parts()
+    again = SanityResult.from_parts(arrays, meta)
+    assert again.to_parts()[1] == meta
+    for key, value in arrays.items():
+        np.testing.assert_array_equal(again.to_parts()[0][key], value)
+
+
+def test_map_similarity_known_cases() -> None:
+    ramp = np.tile(np.linspace(0, 1, 16), (16, 1))
+    assert map_similarity(ramp, ramp) == (pytest.approx(1.0), pytest.approx(1.0))
+    rho, ssim = map_similarity(ramp, 1 - ramp)
+    assert rho == pytest.approx(-1.0) and ssim < 0.5
+    rho, _ = map_similarity(ramp, np.zeros_like(ramp))
+    assert np.isnan(rho)
+    small = map_similarity(np.eye(4), np.eye(4))  # smaller than the default 7x7 SSIM window
+    assert small[1] == pytest.approx(1.0)

@@ -1,0 +1,33 @@
+"""Figure makers write readable PNGs for every artifact they are given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from xai.explain import METHODS, LimeParams, explain_image
+from xai.models import to_input
+from xai.report.figures.explain import plot_explanation_grid, save_image_figures
+from xai.testing import PlantedEvidenceNet, planted_image
+
+
+@pytest.fixture(scope="module")
+def explained():
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0)
+    images = [planted_image(64, seed) for seed in range(2)]
+    params = LimeParams(num_samples=40, stability_seeds=1)
+    return images, [explain_image(model, image, to_input=to_input, target_layer=model.layer4[-1],
+                                  methods=list(METHODS), lime_params=params) for image in images]
+
+
+def test_per_image_figures_and_grid(explained, tmp_path: Path) -> None:
+    images, explanations = explained
+    paths = save_image_figures(images[0], explanations[0], tmp_path / "one", categories=list("abcde"))
+    assert set(paths) == {"original", "lime_boundaries", "lime_pros_cons", "lime_weights", *list(METHODS)[1:]}
+    grid = plot_explanation_grid(images, explanations, tmp_path / "grid.png", names=["first", "second"])
+    for path in [*paths.values(), grid]:
+        pixels = matplotlib.image.imread(path)
+        assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.std() > 0.01, path
+    assert not list(tmp_path.rglob(".*"))  # no temp files left behind by the atomic save

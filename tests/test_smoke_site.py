@@ -1,0 +1,128 @@
+"""End to end: ``generate.py`` with smoke.yaml (seeded random weights), ``mkdocs build --strict``, then the built
+report checked as a reader meets it (links, images, console, search in Chromium). One run serves every test
+here: run the suite with ``--dist loadfile`` so this module stays on one worker.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xai.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow]
+
+
+def _smoke_config(work: Path, output: Path) -> Path:
+    config = yaml.safe_load((REPO / "configs" / "smoke.yaml").read_text())
+    config.update(output_dir=str(output), cache_dir=str(work / "cache"))
+    path = work / "smoke.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _build(docs: Path, site: Path) -> None:
+    from site_checks import mkdocs_build
+
+    mkdocs_yaml = yaml.safe_load((REPO / "mkdocs.yml").read_text().replace("!ENV", ""))
+    mkdocs_yaml.update(docs_dir=str(docs), site_url="http://127.0.0.1/")
+    mkdocs_yaml["extra_css"] = ["stylesheets/extra.css"]
+    shutil.copytree(REPO / "docs" / "stylesheets", docs / "stylesheets", dirs_exist_ok=True)
+    config = docs.parent / "mkdocs.yml"
+    config.write_text(yaml.safe_dump(mkdocs_yaml, allow_unicode=True))
+    built = mkdocs_build(config, site, strict=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> dict[str, Path]:
+    if mirror is None:
+        pytest.skip("the smoke run needs the data mirror")
+    work = tmp_path_factory.mktemp("smoke")
+    docs = work / "docs"
+    config = _smoke_config(work, docs)
+    assert main(["--config", str(config), "--quiet"]) == 0
+    first_tables = {p.relative_to(docs): p.read_bytes() for p in docs.rglob("*.csv")}
+    # A second run with nothing changed must compute nothing and write identical tables.
+    cache_entries = sorted(p.name for p in (work / "cache").rglob("meta.json"))
+    assert main(["--config", str(config), "--quiet"]) == 0
+    assert sorted(p.name for p in (work / "cache").rglob("meta.json")) == cache_entries
+    second_tables = {p.relative_to(docs): p.read_bytes() for p in docs.rglob("*.csv")}
+    assert first_tables == second_tables and first_tables
+    site = work / "site"
+    _build(docs, site)
+    return {"work": work, "docs": docs, "site": site}
+
+
+@pytest.fixture(scope="module")
+def mirror() -> Path | None:
+    from conftest import mirror_path
+
+    path = mirror_path()
+    if path is not None:
+        os.environ["XAI_MIRROR"] = str(path)
+    return path
+
+
+def test_every_page_is_stamped_random(smoke: dict[str, Path]) -> None:
+    pages = list(smoke["docs"].rglob("*.md"))
+    assert len(pages) >= 5 + 6 + 2
+    unstamped = [p for p in pages if "seeded random weights" not in p.read_text()]
+    assert not unstamped
+
+
+def test_all_stages_rendered_not_placeholders(smoke: dict[str, Path]) -> None:
+    for page in ("dissection/index.md", "explanations/index.md", "comparison/index.md"):
+        text = (smoke["docs"] / page).read_text()
+        assert "Not computed in this build" not in text
+    home = (smoke["docs"] / "index.md").read_text()
+    assert home.count("*Not computed in this build.*") == 0
+
+
+def test_dissection_csv_covers_every_neuron(smoke: dict[str, Path]) -> None:
+    rows = list(csv.DictReader((smoke["docs"] / "assets/dissection/resnet18_places365-descriptions.csv").open()))
+    assert len(rows) == 256 + 512 + 365
+    assert {"layer", "unit", "description", "similarity"} <= set(rows[0])
+
+
+def test_catalogue_has_a_stable_anchor_per_neuron(smoke: dict[str, Path]) -> None:
+    html = (smoke["site"] / "dissection" / "resnet18_imagenet-layer4" / "index.html").read_text()
+    assert all(f'id="unit-{unit}"' in html for unit in (0, 255, 511))
+
+
+def test_built_site_has_no_broken_links_or_missing_alt_text(smoke: dict[str, Path]) -> None:
+    from site_checks import check_image_alt_text, check_links
+
+    assert check_links(smoke["site"]) == []
+    assert check_image_alt_text(smoke["site"]) == []
+
+
+def test_report_in_a_real_browser(smoke: dict[str, Path], tmp_path: Path) -> None:
+    from site_checks import browser_unavailable_reason, check_page, crawl_pages, open_browser, page_url, search, serve
+
+    reason = browser_unavailable_reason()
+    if reason and os.environ.get("XAI_REQUIRE_BROWSER") != "1":
+        pytest.skip(f"browser checks need Chromium + playwright: {reason}")
+    site = smoke["site"]
+    pages = crawl_pages(site, limit=int(os.environ.get("XAI_MAX_PAGES", "40")))
+    label_line = next(line for line in (smoke["docs"] / "dissection/resnet18_imagenet-layer4.md").read_text()
+                      .splitlines() if line.startswith("**Unit 1:"))
+    label = label_line.split(":", 1)[1].split("**", 1)[0].strip()
+    screenshots = Path(os.environ.get("XAI_SCREENSHOTS", tmp_path))
+    screenshots.mkdir(parents=True, exist_ok=True)
+    with serve(site) as served, open_browser() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        problems = []
+        for file in pages:
+            problems += check_page(page, served.base_url + page_url(site, file))
+        assert not problems, "\n".join(problems[:40])
+        page.goto(served.base_url, wait_until="load")
+        page.screenshot(path=str(screenshots / "report-home.png"), full_page=True)
+        hits = search(page, served.base_url, label)
+        assert any("dissection/" in hit.url for hit in hits), f"search for {label!r} found {hits}"

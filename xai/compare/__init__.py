@@ -1,0 +1,75 @@
+"""Task 4: LIME vs CAM — agreement, complexity, faithfulness (deletion/insertion) and the sanity check.
+
+Stage API (pure functions -> frozen artifacts with ``to_parts``/``from_parts``):
+
+* ``compare_image(image, segments, segment_weights, cam_maps, ...) -> ImageComparison``
+* ``faithfulness_image(model, to_input, image, maps, target, ...) -> FaithfulnessResult``
+  (``maps = explanation_maps(segments, segment_weights, cam_maps)``)
+* ``sanity_check(model, explain_fn, layer_groups, ...) -> SanityResult``
+* ``summarise(comparisons, faithfulness, sanity, ...) -> ComparisonSummary``
+* ``findings(summary) -> list[str]``
+"""
+
+from xai.compare.agreement import (
+    DEFAULT_KS,
+    DEFAULT_THRESHOLDS,
+    Agreement,
+    chance_dice,
+    chance_iou,
+    compute_agreement,
+    dice,
+    iou,
+    lime_topk_mask,
+    pooled_spearman,
+    top_area_mask,
+)
+from xai.compare.complexity import COMPLEXITY_MEASURES, Complexity, image_complexity, spearman_with_p
+from xai.compare.faithfulness import (
+    RANDOM_METHOD,
+    FaithfulnessResult,
+    faithfulness_image,
+    forward_passes,
+    lime_pixel_map,
+    random_map,
+)
+from xai.compare.narrative import RANDOM_WEIGHTS_NOTE, findings
+from xai.compare.sanity import RESNET_LAYER_GROUPS, SANITY_MAX_SIMILARITY, SanityResult, sanity_check
+from xai.compare.stage import LIME_METHOD, ImageComparison, compare_image, explanation_maps
+from xai.compare.summary import TABLES, ComparisonSummary, summarise
+
+__all__ = [
+    "COMPLEXITY_MEASURES",
+    "DEFAULT_KS",
+    "DEFAULT_THRESHOLDS",
+    "LIME_METHOD",
+    "RANDOM_METHOD",
+    "RANDOM_WEIGHTS_NOTE",
+    "RESNET_LAYER_GROUPS",
+    "SANITY_MAX_SIMILARITY",
+    "TABLES",
+    "Agreement",
+    "ComparisonSummary",
+    "Complexity",
+    "FaithfulnessResult",
+    "ImageComparison",
+    "SanityResult",
+    "chance_dice",
+    "chance_iou",
+    "compare_image",
+    "compute_agreement",
+    "dice",
+    "explanation_maps",
+    "faithfulness_image",
+    "findings",
+    "forward_passes",
+    "image_complexity",
+    "iou",
+    "lime_pixel_map",
+    "lime_topk_mask",
+    "pooled_spearman",
+    "random_map",
+    "sanity_check",
+    "spearman_with_p",
+    "summarise",
+    "top_area_mask",
+]

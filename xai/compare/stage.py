@@ -1,0 +1,112 @@
+"""Per-image stage: compare LIME's explanation with every CAM map of one image (pure function -> artifact)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from xai.compare._parts import Parts
+from xai.compare.agreement import DEFAULT_KS, DEFAULT_THRESHOLDS, Agreement, compute_agreement
+from xai.compare.complexity import Complexity, image_complexity
+from xai.compare.faithfulness import lime_pixel_map
+
+LIME_METHOD = "lime"
+
+
+@dataclass(frozen=True, eq=False)
+class ImageComparison:
+    """Everything the comparison computes for one image without the model: one ``Agreement`` per CAM method
+    (in the order of ``cam_maps``) and the image's ``Complexity``."""
+
+    image_id: str
+    agreements: tuple[Agreement, ...]
+    complexity: Complexity
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "agreements", tuple(self.agreements))
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(item.method for item in self.agreements)
+
+    def agreement(self, method: str) -> Agreement:
+        for item in self.agreements:
+            if item.method == method:
+                return item
+        raise KeyError(f"no agreement for method {method!r}; have {self.methods}")
+
+    def to_parts(self) -> Parts:
+        arrays: dict[str, np.ndarray] = {}
+        metas: list[dict[str, Any]] = []
+        for index, item in enumerate(self.agreements):
+            item_arrays, item_meta = item.to_parts()
+            arrays.update({f"agreement.{index}.{name}": value for name, value in item_arrays.items()})
+            metas.append(item_meta)
+        meta = {"image_id": self.image_id, "agreements": metas, "complexity": self.complexity.to_parts()[1]}
+        return arrays, meta
+
+    @classmethod
+    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> ImageComparison:
+        agreements = []
+        for index, item_meta in enumerate(meta["agreements"]):
+            prefix = f"agreement.{index}."
+            item_arrays = {
+                key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)
+            }
+            agreements.append(Agreement.from_parts(item_arrays, item_meta))
+        return cls(
+            image_id=meta["image_id"],
+            agreements=tuple(agreements),
+            complexity=Complexity.from_parts({}, meta["complexity"]),
+        )
+
+
+def compare_image(
+    image: np.ndarray,
+    segments: np.ndarray,
+    segment_weights: np.ndarray,
+    cam_maps: Mapping[str, np.ndarray],
+    *,
+    image_id: str = "",
+    ks: Sequence[int] = DEFAULT_KS,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    object_threshold: float = 0.5,
+) -> ImageComparison:
+    """Agreement of each CAM with LIME on one image, and the image's complexity.
+
+    Args:
+        image: uint8 ``(H, W, 3)``, the image both explanations were computed on.
+        segments: LIME's superpixel labels ``(H, W)``, integers in ``0..S-1``.
+        segment_weights: ``(S,)`` LIME weight of each superpixel for the explained class (0 if not explained).
+        cam_maps: method -> ``(H, W)`` map in [0, 1].
+        ks: LIME mask sizes (top-k positive superpixels).
+        thresholds: top-p fractions for the CAM binarisation sweep.
+        object_threshold: CAM level above which a pixel counts as object in the complexity measure.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != np.shape(segments):
+        raise ValueError(f"image {image.shape} must be (H, W, 3) matching segments {np.shape(segments)}")
+    segments = np.asarray(segments)
+    weights = np.asarray(segment_weights, dtype=np.float64)
+    agreements = tuple(
+        compute_agreement(
+            segments, weights, cam, image_id=image_id, method=method, ks=ks, thresholds=thresholds
+        )
+        for method, cam in cam_maps.items()
+    )
+    complexity = image_complexity(
+        image, weights.size, cam_maps, image_id=image_id, object_threshold=object_threshold
+    )
+    return ImageComparison(image_id=image_id, agreements=agreements, complexity=complexity)
+
+
+def explanation_maps(
+    segments: np.ndarray, segment_weights: np.ndarray, cam_maps: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Maps to score for faithfulness: LIME's superpixel-weight map first (as ``"lime"``), then the CAMs."""
+    if LIME_METHOD in cam_maps:
+        raise ValueError(f"method name {LIME_METHOD!r} is reserved for LIME")
+    return {LIME_METHOD: lime_pixel_map(segments, segment_weights), **cam_maps}

@@ -1,0 +1,179 @@
+"""Probe image sets and concept sets for CLIP-Dissect.
+
+Probe sets: ``imagenet-samples`` (1000 ImageNet images, one per class), any image folder (recursive, sorted),
+``broden`` (CLIP-Dissect's default, 63,305 images, downloaded and checksummed with pooch) and a deterministic
+stratified ``probe_limit``. Concept sets: ``20k`` (default), ``10k``, ``3k``, ``broden_labels``,
+``imagenet_labels``, ``places365`` or a user file (one concept per line). Concept lists drop blank lines and
+are otherwise used verbatim: CLIP-Dissect filters nothing (spec 1.5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+BRODEN_URL = "http://netdissect.csail.mit.edu/data/broden1_224.zip"
+BRODEN_MD5 = "be13c292eaef3300da03f8d0e48eab1c"
+"""MD5 of broden1_224.zip as published by a third-party setup script (spec 2.1); verified by pooch."""
+BRODEN_SOURCES = ("ade20k", "dtd", "opensurfaces", "pascal")
+BRODEN_IMAGE_COUNT = 63305
+
+CONCEPT_FILES = {
+    "20k": "clip-dissect-concepts/20k.txt",
+    "10k": "clip-dissect-concepts/10k.txt",
+    "3k": "clip-dissect-concepts/3k.txt",
+    "broden_labels": "clip-dissect-concepts/broden_labels_clean.txt",
+    "imagenet_labels": "clip-dissect-concepts/imagenet_labels.txt",
+    "places365": "places365/categories_places365.txt",
+}
+DEFAULT_CONCEPT_SET = "20k"
+
+
+def _fetch(relpath: str) -> Path:
+    """Checksummed local copy of a data file (``xai.data.fetch``: mirror, cache, then download)."""
+    from xai.data import fetch
+
+    return fetch(relpath)
+
+
+def imagenet_sample_paths() -> list[Path]:
+    """The 1000 ImageNet sample images (one per class), sorted by file name (``xai.data``)."""
+    from xai.data import imagenet_sample_paths as checked_paths
+
+    return list(checked_paths())
+
+
+def folder_images(root: str | Path) -> list[Path]:
+    """Every non-hidden image below ``root`` (recursive), sorted by relative path (platform-independent)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"probe folder {root} does not exist")
+    paths = [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not paths:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
+    return sorted(paths, key=lambda p: p.relative_to(root).as_posix())
+
+
+def probe_ids(paths: Sequence[Path], root: str | Path | None = None) -> list[str]:
+    """Stable ids: the path relative to ``root`` (or the file name) without suffix, ``/``-separated."""
+    ids = []
+    for path in paths:
+        path = Path(path)
+        relative = path.relative_to(root) if root is not None else Path(path.name)
+        ids.append(relative.with_suffix("").as_posix())
+    return ids
+
+
+def image_class(path: Path, root: str | Path | None = None) -> str:
+    """Stratum of an image: its first folder below ``root`` if it has one (ImageFolder layout), else the
+    file-name prefix before the first ``_`` (``n01440764_tench.JPEG`` -> ``n01440764``)."""
+    path = Path(path)
+    if root is not None:
+        parts = path.relative_to(root).parts
+        if len(parts) > 1:
+            return parts[0]
+    return path.stem.split("_", 1)[0]
+
+
+def stratified_limit(
+    paths: Sequence[Path], limit: int | None, *, seed: int = 0, root: str | Path | None = None
+) -> list[Path]:
+    """A deterministic class-stratified subset of at most ``limit`` images, in the input order.
+
+    Classes come from :func:`image_class`. Each class's images are shuffled with ``seed``, then classes are
+    visited round-robin in sorted order taking one image each until ``limit`` is reached, so every class gets
+    ⌊limit / classes⌋ or one more (when it has enough images).
+    """
+    if limit is None or limit >= len(paths):
+        return list(paths)
+    if limit <= 0:
+        raise ValueError("probe_limit must be positive")
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for position, path in enumerate(paths):
+        by_class[image_class(path, root)].append(position)
+    queues = {name: list(rng.permutation(members)) for name, members in sorted(by_class.items())}
+    chosen: list[int] = []
+    while len(chosen) < limit:
+        for name in sorted(queues):
+            if queues[name] and len(chosen) < limit:
+                chosen.append(int(queues[name].pop(0)))
+    return [paths[i] for i in sorted(chosen)]
+
+
+def broden_paths(cache_dir: str | Path) -> list[Path]:
+    """Broden (broden1_224) probe images: download + MD5 check with pooch, unzip, list the 4 sources' JPEGs.
+
+    CLIP-Dissect loads ``broden1_224/images`` as an ImageFolder over ade20k, dtd, opensurfaces, pascal
+    (63,305 images); segmentation PNGs are not needed. About 1 GB; the host has had outages.
+
+    Raises:
+        RuntimeError: one line, when the archive cannot be downloaded or fails its checksum.
+    """
+    cache_dir = Path(cache_dir)
+    image_root = cache_dir / "broden1_224" / "images"
+    if not image_root.is_dir():
+        import pooch
+
+        try:
+            pooch.retrieve(
+                BRODEN_URL,
+                known_hash=f"md5:{BRODEN_MD5}",
+                fname="broden1_224.zip",
+                path=cache_dir,
+                processor=pooch.Unzip(extract_dir="."),
+                progressbar=False,
+            )
+        except Exception as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise RuntimeError(
+                f"cannot fetch the Broden probe set from {BRODEN_URL} ({message}); download broden1_224.zip "
+                f"(md5 {BRODEN_MD5}) and unzip it into {cache_dir}, or choose probe 'imagenet-samples'"
+            ) from None
+    paths = [path for source in BRODEN_SOURCES for path in folder_images(image_root / source)]
+    return sorted(paths, key=lambda p: p.relative_to(image_root).as_posix())
+
+
+def read_concepts(path: str | Path) -> list[str]:
+    """Non-blank lines of a concept file, stripped (CLIP-Dissect drops blank lines, nothing else)."""
+    text = Path(path).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def places365_class_names(path: str | Path | None = None) -> list[str]:
+    """Places365 class names as the paper's ground truth: ``/a/apartment_building/outdoor 8`` ->
+    ``apartment_building/outdoor`` (path minus the ``/x/`` prefix and the index)."""
+    path = Path(path) if path is not None else _fetch(CONCEPT_FILES["places365"])
+    names = []
+    for line in read_concepts(path):
+        category = line.rsplit(" ", 1)[0]
+        names.append(re.sub(r"^/[a-z]/", "", category))
+    return names
+
+
+def load_concepts(name_or_path: str | Path = DEFAULT_CONCEPT_SET) -> list[str]:
+    """A named concept set (``20k``, ``10k``, ``3k``, ``broden_labels``, ``imagenet_labels``, ``places365``)
+    or a user file path; ``places365`` gives the class names of :func:`places365_class_names`."""
+    if str(name_or_path) == "places365":
+        return places365_class_names()
+    if str(name_or_path) in CONCEPT_FILES:
+        return read_concepts(_fetch(CONCEPT_FILES[str(name_or_path)]))
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"concept set {name_or_path!r} is neither one of {sorted(CONCEPT_FILES)} nor a file"
+        )
+    concepts = read_concepts(path)
+    if not concepts:
+        raise ValueError(f"concept file {path} has no concepts")
+    return concepts

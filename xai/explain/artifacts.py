@@ -1,0 +1,195 @@
+"""Artifacts of the explanation stages: frozen dataclasses that round-trip through numpy arrays + JSON meta.
+
+Every artifact has ``to_parts() -> (arrays, meta)`` and ``from_parts(arrays, meta)``; arrays keep their dtype,
+meta holds only JSON types (floats round-trip exactly through ``json``). No pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Parts = tuple[dict[str, np.ndarray], dict]
+
+
+def _prefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"{prefix}/{key}": value for key, value in arrays.items()}
+
+
+def _unprefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    start = f"{prefix}/"
+    return {key[len(start):]: value for key, value in arrays.items() if key.startswith(start)}
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """The model's top-k classes on the unperturbed image, most probable first (softmax probabilities)."""
+
+    labels: np.ndarray
+    """(k,) int64 class indices."""
+    probabilities: np.ndarray
+    """(k,) float32."""
+
+    @property
+    def top1(self) -> int:
+        return int(self.labels[0])
+
+    def to_parts(self) -> Parts:
+        return {"labels": self.labels, "probabilities": self.probabilities}, {}
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> Prediction:
+        return cls(labels=arrays["labels"], probabilities=arrays["probabilities"])
+
+
+@dataclass(frozen=True, eq=False)
+class CamMap:
+    """One class activation map, exactly as grad-cam returns it: ReLU, resized to the input, min-max to [0, 1]."""
+
+    method: str
+    map: np.ndarray
+    """(H, W) float32 in [0, 1]."""
+    target_class: int
+    seconds: float
+    forward_passes: int
+    """Image rows pushed through (part of) the network: 1 for gradient CAMs, 1 + ablated/masked rows else."""
+
+    def to_parts(self) -> Parts:
+        meta = {"method": self.method, "target_class": self.target_class, "seconds": self.seconds,
+                "forward_passes": self.forward_passes}
+        return {"map": self.map}, meta
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> CamMap:
+        return cls(method=meta["method"], map=arrays["map"], target_class=int(meta["target_class"]),
+                   seconds=float(meta["seconds"]), forward_passes=int(meta["forward_passes"]))
+
+
+@dataclass(frozen=True, eq=False)
+class LimeResult:
+    """LIME's explanation of one label (the top-1 class) on one image, plus the model's view of that image."""
+
+    label: int
+    segments: np.ndarray
+    """(H, W) int32 superpixel ids 0..n-1 (quickshift)."""
+    weights: np.ndarray
+    """(n_segments,) float64 surrogate coefficient per superpixel for ``label`` (0 if not in the explanation)."""
+    ranking: np.ndarray
+    """(m,) int32 superpixel ids in LIME's order (decreasing |weight|, ties as LIME leaves them)."""
+    intercept: float
+    score: float
+    """Weighted R^2 of the ridge surrogate on its own samples (a fit measure, not faithfulness)."""
+    local_pred: float
+    """Surrogate prediction with every superpixel on; compare with ``model_probability``."""
+    model_probability: float
+    """Model softmax probability of ``label`` on the unperturbed image."""
+    top_labels: np.ndarray
+    """(top_labels,) int64, most probable first (LIME's ``top_labels``)."""
+    top_probabilities: np.ndarray
+    """(top_labels,) float32."""
+    ks: tuple[int, ...]
+    positive_masks: np.ndarray
+    """(len(ks), H, W) bool: the top-k positive superpixels, as ``get_image_and_mask(positive_only=True)``."""
+    seed: int
+    num_samples: int
+    seconds: float
+    forward_passes: int
+
+    def positive_superpixels(self, k: int) -> list[int]:
+        """The first ``k`` superpixels with positive weight, in LIME's ranking order."""
+        return [int(s) for s in self.ranking if self.weights[s] > 0][:k]
+
+    def signed_superpixels(self, k: int) -> list[tuple[int, float]]:
+        """The ``k`` superpixels of largest |weight| with their weights (LIME's pros-and-cons view)."""
+        return [(int(s), float(self.weights[s])) for s in self.ranking[:k]]
+
+    def positive_mask(self, k: int) -> np.ndarray:
+        """(H, W) bool mask of the top-k positive superpixels."""
+        return np.isin(self.segments, self.positive_superpixels(k))
+
+    def pixel_weights(self) -> np.ndarray:
+        """(H, W) float64 map: every pixel carries its superpixel's weight."""
+        return self.weights[self.segments]
+
+    def to_parts(self) -> Parts:
+        arrays = {"segments": self.segments, "weights": self.weights, "ranking": self.ranking,
+                  "top_labels": self.top_labels, "top_probabilities": self.top_probabilities,
+                  "positive_masks": self.positive_masks}
+        meta = {"label": self.label, "intercept": self.intercept, "score": self.score,
+                "local_pred": self.local_pred, "model_probability": self.model_probability, "ks": list(self.ks),
+                "seed": self.seed, "num_samples": self.num_samples, "seconds": self.seconds,
+                "forward_passes": self.forward_passes}
+        return arrays, meta
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> LimeResult:
+        return cls(label=int(meta["label"]), segments=arrays["segments"], weights=arrays["weights"],
+                   ranking=arrays["ranking"], intercept=float(meta["intercept"]), score=float(meta["score"]),
+                   local_pred=float(meta["local_pred"]), model_probability=float(meta["model_probability"]),
+                   top_labels=arrays["top_labels"], top_probabilities=arrays["top_probabilities"],
+                   ks=tuple(int(k) for k in meta["ks"]), positive_masks=arrays["positive_masks"],
+                   seed=int(meta["seed"]), num_samples=int(meta["num_samples"]), seconds=float(meta["seconds"]),
+                   forward_passes=int(meta["forward_passes"]))
+
+
+@dataclass(frozen=True, eq=False)
+class LimeStability:
+    """Overlap of the top-k positive superpixels across LIME runs that differ only in the sampling seed."""
+
+    seeds: tuple[int, ...]
+    ks: tuple[int, ...]
+    jaccard: np.ndarray
+    """(len(ks), n_pairs) float64 Jaccard index |A&B|/|A|B| for every pair of seeds, pairs in itertools order."""
+
+    @property
+    def mean_jaccard(self) -> dict[int, float]:
+        return {k: float(self.jaccard[i].mean()) if self.jaccard.shape[1] else 1.0 for i, k in enumerate(self.ks)}
+
+    def to_parts(self) -> Parts:
+        return {"jaccard": self.jaccard}, {"seeds": list(self.seeds), "ks": list(self.ks)}
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> LimeStability:
+        return cls(seeds=tuple(int(s) for s in meta["seeds"]), ks=tuple(int(k) for k in meta["ks"]),
+                   jaccard=arrays["jaccard"])
+
+
+@dataclass(frozen=True, eq=False)
+class ImageExplanation:
+    """Everything explained about one image: prediction, LIME (+ stability) and every requested CAM."""
+
+    prediction: Prediction
+    lime: LimeResult | None = None
+    stability: LimeStability | None = None
+    cams: tuple[CamMap, ...] = field(default_factory=tuple)
+
+    def cam(self, method: str) -> CamMap:
+        for cam_map in self.cams:
+            if cam_map.method == method:
+                return cam_map
+        raise KeyError(f"no CAM {method!r} in this explanation; have {[c.method for c in self.cams]}")
+
+    def to_parts(self) -> Parts:
+        arrays: dict[str, np.ndarray] = {}
+        meta: dict = {"cams": []}
+        parts = [("prediction", self.prediction), ("lime", self.lime), ("stability", self.stability)]
+        parts += [(f"cam:{c.method}", c) for c in self.cams]
+        for key, artifact in parts:
+            if artifact is None:
+                continue
+            sub_arrays, sub_meta = artifact.to_parts()
+            arrays.update(_prefixed(key, sub_arrays))
+            meta[key] = sub_meta
+            if key.startswith("cam:"):
+                meta["cams"].append(key)
+        return arrays, meta
+
+    @classmethod
+    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> ImageExplanation:
+        def load(key: str, kind):
+            return kind.from_parts(_unprefixed(key, arrays), meta[key]) if key in meta else None
+
+        return cls(prediction=load("prediction", Prediction), lime=load("lime", LimeResult),
+                   stability=load("stability", LimeStability),
+                   cams=tuple(load(key, CamMap) for key in meta["cams"]))

@@ -1,0 +1,69 @@
+"""Batched, gradient-free model evaluation shared by LIME, ScoreCAM and AblationCAM.
+
+Why channels_last: on the 2-core CPU a ResNet50 forward in ``inference_mode`` runs ~1.3-1.9x faster when only
+the *input* is channels_last (oneDNN then keeps every activation channels_last), with the model untouched.
+Batch 8 is the fastest CPU batch measured (batch 32 is ~2x slower per image: activations fall out of cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+CPU_BATCH_SIZE = 8
+ACCELERATOR_BATCH_SIZE = 64
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a parameter-free model)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def default_batch_size(device: torch.device, image_pixels: int = 224 * 224) -> int:
+    """Images per forward pass: 8 at 224x224 on CPU (measured best for ResNet50), 64 on an accelerator.
+
+    Smaller images get proportionally larger batches (same pixels per batch), capped at 256: per-call
+    overhead dominates tiny batches of tiny images.
+    """
+    base = CPU_BATCH_SIZE if device.type == "cpu" else ACCELERATOR_BATCH_SIZE
+    return int(min(256, max(base, round(base * 224 * 224 / image_pixels))))
+
+
+def fast_layout(batch: torch.Tensor) -> torch.Tensor:
+    """The batch in channels_last memory layout (same values, faster convolutions)."""
+    return batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 else batch
+
+
+def check_eval_mode(model: nn.Module) -> None:
+    """Explanations of a model in training mode would mix batch statistics and dropout into the maps."""
+    if model.training:
+        raise ValueError("the model is in training mode; call model.eval() before explaining it")
+
+
+def probabilities_fn(model: nn.Module, to_input: Callable[[np.ndarray], torch.Tensor]
+                     ) -> Callable[[np.ndarray], np.ndarray]:
+    """A LIME classifier function: (N, H, W, 3) uint8 images -> (N, K) float32 softmax probabilities.
+
+    The whole batch is normalised by ``to_input`` in one vectorised op, moved to the model's device once and
+    evaluated under ``torch.inference_mode()`` (the tutorial's per-image PIL transform and autograd are gone).
+    """
+    device = model_device(model)
+
+    def classify(images: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            logits = model(fast_layout(to_input(images).to(device)))
+            return torch.softmax(logits, dim=1).float().cpu().numpy()
+
+    return classify
+
+
+def predict_top(model: nn.Module, input_tensor: torch.Tensor, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k class indices (int64) and softmax probabilities (float32) of one (1, 3, H, W) input."""
+    with torch.inference_mode():
+        probabilities = torch.softmax(model(input_tensor.to(model_device(model))), dim=1)[0].float().cpu()
+    top = torch.topk(probabilities, k=min(k, probabilities.numel()))
+    return top.indices.numpy().astype(np.int64), top.values.numpy().astype(np.float32)

@@ -1,0 +1,122 @@
+"""Task 1 pages: the dissection overview (statistics, comparison, self-check) and one catalogue page per
+model x layer with every neuron, its label, score, runner-ups and top-image strip, anchored ``#unit-N``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xai.cache import atomic_write_text
+from xai.report.render import Page, fmt_number, fmt_percent
+
+TITLE = "Task 1 · Network dissection with CLIP-Dissect"
+INDEX = "dissection/index.md"
+ASSETS = "assets/dissection"
+MODEL_TITLES = {"resnet18_imagenet": "ResNet18 (ImageNet)", "resnet18_places365": "ResNet18 (Places365)"}
+
+
+def catalogue_path(model: str, layer: str) -> str:
+    return f"dissection/{model}-{layer}.md"
+
+
+def highlights(dissected: Any) -> list[str]:
+    from xai.dissect.findings import dissection_findings
+
+    summaries = list(dissected.summaries.values())
+    return dissection_findings(summaries[:2], dissected.comparison, list(dissected.self_checks.values()))[:6]
+
+
+def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
+    if "dissect" not in artifacts:
+        return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "dissect",
+                                                 "reason": "This stage was not part of this build."})], []
+    from xai.dissect.findings import dissection_findings
+    from xai.dissect.result import to_csv_text
+    from xai.report.figures import dissect as figures
+
+    dissected = artifacts["dissect"]
+    assets_dir = docs_dir / ASSETS
+    written: list[str] = []
+
+    def asset(name: str) -> Path:
+        written.append(f"{ASSETS}/{name}")
+        return assets_dir / name
+
+    models = []
+    pages: list[Page] = []
+    for model, result in dissected.results.items():
+        summary = dissected.summaries[model]
+        csv_name = f"{model}-descriptions.csv"
+        atomic_write_text(asset(csv_name), to_csv_text(result))
+        layers = []
+        for layer_summary in summary.layers:
+            layer = layer_summary.layer
+            figure = f"{model}-{layer}-concepts.png"
+            figures.concept_frequency_figure(layer_summary, MODEL_TITLES.get(model, model), asset(figure))
+            layers.append({
+                "name": layer, "units": layer_summary.n_units, "distinct": layer_summary.n_distinct,
+                "interpretable": fmt_percent(layer_summary.interpretable_fraction),
+                "threshold": fmt_number(layer_summary.threshold), "redundancy":
+                fmt_percent(layer_summary.duplicate_label_fraction), "figure": figure,
+                "median": fmt_number(dict(layer_summary.score_stats)["median"]),
+                "top": [[concept, count] for concept, count in layer_summary.top_concepts[:20]],
+                "catalogue": catalogue_path(model, layer).removeprefix("dissection/"),
+            })
+            pages.append(_catalogue_page(model, result, layer, layer_summary, dissected, docs_dir, asset))
+        layer_rows = [[layer["name"], layer["units"], layer["distinct"], layer["interpretable"], layer["threshold"],
+                       layer["median"], layer["redundancy"], f"[{layer['units']} neurons]({layer['catalogue']})"]
+                      for layer in layers]
+        models.append({"name": model, "title": MODEL_TITLES.get(model, model), "csv": csv_name,
+                       "layers": layers, "layer_rows": layer_rows,
+                       "cross_layer": [[a, b, n, fmt_number(j)] for a, b, n, j in summary.cross_layer]})
+    layer_names = [layer.layer for layer in next(iter(dissected.summaries.values())).layers]
+    for layer in layer_names:
+        figures.score_distribution_figure(list(dissected.results.values()), layer, asset(f"scores-{layer}.png"))
+    figures.category_figure(list(dissected.summaries.values()), asset("categories.png"))
+    comparison_rows = []
+    if dissected.comparison is not None:
+        figures.overlap_figure(dissected.comparison, asset("overlap.png"))
+        comparison_rows = [[o.layer, o.n_distinct_a, o.n_distinct_b, o.n_shared, o.n_unique_a, o.n_unique_b,
+                            fmt_number(o.jaccard), ", ".join(o.shared[:8])] for o in dissected.comparison.layers]
+    checks = [[MODEL_TITLES.get(c.model_name, c.model_name), c.match, c.n_scored, fmt_percent(c.top1_fraction),
+               fmt_percent(c.top5_fraction), fmt_number(c.mean_clip_cosine)] for c in dissected.self_checks.values()]
+    summaries = list(dissected.summaries.values())
+    context = {
+        "title": TITLE, "models": models, "layer_names": layer_names, "comparison": dissected.comparison,
+        "comparison_rows": comparison_rows, "checks": checks, "probe": dissected.probe_name,
+        "n_probe": len(dissected.probe_paths), "concept_set": dissected.concept_set,
+        "n_concepts": len(next(iter(dissected.results.values())).concepts),
+        "similarity": next(iter(dissected.results.values())).similarity,
+        "findings": dissection_findings(summaries, dissected.comparison, list(dissected.self_checks.values())),
+        "assets": f"../{ASSETS}",
+    }
+    return [Page(INDEX, "dissection.md.j2", context), *pages], written
+
+
+def _catalogue_page(model: str, result: Any, layer: str, layer_summary: Any, dissected: Any, docs_dir: Path,
+                    asset: Any) -> Page:
+    from xai.report.figures import dissect as figures
+
+    strips = figures.thumbnail_strips(result, layer, dissected.probe_paths, docs_dir / ASSETS / "strips")
+    for strip in strips:
+        asset(f"strips/{strip.name}")
+    dissection = result.layer(layer)
+    threshold = layer_summary.threshold
+    neurons = []
+    for unit in range(dissection.n_units):
+        concepts = [result.concepts[i] for i in dissection.concept_ids[unit]]
+        scores = dissection.scores[unit]
+        score = float(scores[0])
+        neurons.append({
+            "unit": unit, "label": concepts[0], "score": fmt_number(score),
+            "weak": not (score > threshold) if threshold == threshold else False,
+            "runner_ups": [f"{c} ({fmt_number(float(s))})" for c, s in zip(concepts[1:], scores[1:], strict=True)],
+            "strip": strips[unit].name,
+            "top_images": [result.probe_ids[i] for i in dissection.top_images[unit][:5]],
+        })
+    title = f"{MODEL_TITLES.get(model, model)} · {layer} neurons"
+    return Page(catalogue_path(model, layer), "catalogue.md.j2", {
+        "title": title, "model": model, "layer": layer, "neurons": neurons,
+        "threshold": fmt_number(threshold), "interpretable": fmt_percent(layer_summary.interpretable_fraction),
+        "strips": f"../{ASSETS}/strips", "similarity": result.similarity,
+    })

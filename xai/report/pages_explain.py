@@ -1,0 +1,154 @@
+"""Tasks 2-3 pages: an overview (grid, predictions, LIME fit and stability, timings) and one page per image
+with a tab per method (the tabs follow the method registry's order)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xai.report.render import Page, fmt_number, fmt_seconds, slug
+
+TITLE = "Tasks 2–3 · LIME and the CAM family"
+INDEX = "explanations/index.md"
+ASSETS = "assets/explanations"
+
+
+def image_page(name: str) -> str:
+    return f"explanations/{slug(name)}.md"
+
+
+def _prediction_label(item: Any, categories: list[str]) -> tuple[str, float]:
+    prediction = item.explanation.prediction
+    return categories[prediction.top1], float(prediction.probabilities[0])
+
+
+def highlights(explained: Any) -> list[str]:
+    """Sentences from the numbers: what was explained, LIME's fit and stability, the cost of each method."""
+    if not explained.images:
+        return ["No image could be explained."]
+    sentences = []
+    first = explained.images[0]
+    label, probability = _prediction_label(first, explained.categories)
+    sentences.append(f"{len(explained.images)} image(s) explained with {len(explained.methods)} methods; "
+                     f"for example {first.name} is predicted as '{label}' (p = {fmt_number(probability)}).")
+    limes = [item.explanation.lime for item in explained.images if item.explanation.lime is not None]
+    if limes:
+        r2 = sum(lime.score for lime in limes) / len(limes)
+        sentences.append(f"LIME's surrogate explains its own samples with a mean weighted R² of {fmt_number(r2)} "
+                         f"over {len(limes)} image(s).")
+        stabilities = [item.explanation.stability for item in explained.images if item.explanation.stability]
+        if stabilities:
+            k = stabilities[0].ks[0]
+            mean = sum(s.mean_jaccard[k] for s in stabilities) / len(stabilities)
+            sentences.append(f"Across sampling seeds LIME's top-{k} superpixels overlap with a mean Jaccard index of "
+                             f"{fmt_number(mean)}.")
+    timings = _method_timings(explained)
+    if timings:
+        slowest = max(timings, key=lambda row: row[1])
+        sentences.append(f"The most expensive method is {slowest[0]}: {fmt_seconds(slowest[1])} and "
+                         f"{slowest[2]:,} forward passes per image on average.")
+    return sentences
+
+
+def _method_timings(explained: Any) -> list[tuple[str, float, int]]:
+    """(method title, mean seconds, mean forward passes) per method over the images."""
+    from xai.explain.registry import METHODS
+
+    rows = []
+    for method in explained.methods:
+        runs = []
+        for item in explained.images:
+            explanation = item.explanation
+            found = explanation.lime if method == "lime" else next(
+                (cam for cam in explanation.cams if cam.method == method), None)
+            if found is not None:
+                runs.append((found.seconds, found.forward_passes))
+        if runs:
+            rows.append((METHODS[method].title, sum(r[0] for r in runs) / len(runs),
+                         round(sum(r[1] for r in runs) / len(runs))))
+    return rows
+
+
+def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
+    if "explain" not in artifacts:
+        return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "explain",
+                                                 "reason": "This stage was not part of this build."})], []
+    from xai.explain.registry import METHODS
+    from xai.report.figures import explain as figures
+
+    explained = artifacts["explain"]
+    categories = explained.categories
+    written: list[str] = []
+    pages: list[Page] = []
+    rows, lime_rows, image_links = [], [], []
+    for item in explained.images:
+        directory = docs_dir / ASSETS / slug(item.name)
+        paths = figures.save_image_figures(item.pixels, item.explanation, directory, categories=categories)
+        written += [f"{ASSETS}/{slug(item.name)}/{path.name}" for path in paths.values()]
+        label, probability = _prediction_label(item, categories)
+        page = image_page(item.name)
+        image_links.append(f"[{item.name}]({page.removeprefix('explanations/')})")
+        rows.append([f"[{item.name}]({page.removeprefix('explanations/')})", label, fmt_number(probability)])
+        lime = item.explanation.lime
+        stability = item.explanation.stability
+        if lime is not None:
+            lime_rows.append([item.name, categories[lime.label], fmt_number(lime.score),
+                              fmt_number(lime.local_pred), fmt_number(lime.model_probability),
+                              int(lime.weights.size),
+                              *(fmt_number(stability.mean_jaccard[k]) if stability else "n/a" for k in lime.ks)])
+        pages.append(_image_page(item, paths, categories, explained.methods))
+    grid = None
+    if explained.images:
+        grid_path = figures.plot_explanation_grid(
+            [item.pixels for item in explained.images], [item.explanation for item in explained.images],
+            docs_dir / ASSETS / "grid.png", names=[item.name for item in explained.images], categories=categories)
+        written.append(f"{ASSETS}/grid.png")
+        grid = grid_path.name
+    ks = explained.images[0].explanation.lime.ks if explained.images and explained.images[0].explanation.lime else ()
+    context = {
+        "title": TITLE, "model": explained.model, "target_layer": explained.target_layer,
+        "methods": [METHODS[m].title for m in explained.methods], "rows": rows, "lime_rows": lime_rows,
+        "lime_columns": ["Image", "Explained class", "Surrogate R²", "Local prediction", "Model probability",
+                         "Superpixels", *(f"Stability top-{k} (Jaccard)" for k in ks)],
+        "timings": [[title, fmt_seconds(seconds), f"{passes:,}"] for title, seconds, passes in
+                    _method_timings(explained)],
+        "grid": grid, "assets": f"../{ASSETS}", "failed": [list(row) for row in explained.failed],
+        "findings": highlights(explained),
+    }
+    return [Page(INDEX, "explanations.md.j2", context), *pages], written
+
+
+def _image_page(item: Any, paths: dict[str, Path], categories: list[str], methods: tuple[str, ...]) -> Page:
+    from xai.explain.registry import METHODS
+
+    explanation = item.explanation
+    prediction = explanation.prediction
+    top5 = [[categories[int(label)], fmt_number(float(p))] for label, p in
+            zip(prediction.labels, prediction.probabilities, strict=True)]
+    tabs = []
+    for method in methods:
+        info = METHODS[method]
+        if method == "lime" and explanation.lime is not None:
+            lime = explanation.lime
+            stability = explanation.stability
+            tabs.append({"title": info.title, "lime": True, "summary": info.summary, "figures": [
+                (paths["lime_boundaries"].name, f"LIME's top-{', '.join(map(str, lime.ks))} positive superpixels "
+                 f"outlined in yellow on {item.name}"),
+                (paths["lime_pros_cons"].name, f"Superpixels for (green) and against (red) the class on {item.name}"),
+                (paths["lime_weights"].name, f"Heatmap of every superpixel's LIME weight on {item.name}")],
+                "facts": [["Surrogate R² (weighted, on its samples)", fmt_number(lime.score)],
+                          ["Surrogate local prediction", fmt_number(lime.local_pred)],
+                          ["Model probability", fmt_number(lime.model_probability)],
+                          ["Samples", f"{lime.num_samples:,}"], ["Superpixels", int(lime.weights.size)],
+                          *([[f"Top-{k} stability across seeds {stability.seeds} (mean Jaccard)",
+                              fmt_number(stability.mean_jaccard[k])] for k in stability.ks] if stability else []),
+                          ["Time", fmt_seconds(lime.seconds)], ["Forward passes", f"{lime.forward_passes:,}"]]})
+        elif method in paths:
+            cam = explanation.cam(method)
+            tabs.append({"title": info.title, "lime": False, "summary": info.summary, "figures": [
+                (paths[method].name, f"{info.title} map of class '{categories[cam.target_class]}' over {item.name}")],
+                "facts": [["Explained class", categories[cam.target_class]],
+                          ["Time", fmt_seconds(cam.seconds)], ["Forward passes", f"{cam.forward_passes:,}"]]})
+    return Page(image_page(item.name), "explained_image.md.j2", {
+        "title": f"{item.name}: explanations", "name": item.name, "original": paths["original"].name,
+        "top5": top5, "tabs": tabs, "assets": f"../{ASSETS}/{slug(item.name)}"})

@@ -1,0 +1,21 @@
+"""Stage glue: each module turns the config and inputs into cached artifacts by calling the pure functions of
+``xai.explain``, ``xai.dissect`` and ``xai.compare``. Every stage module offers ``describe(context)`` (the plan
+line), ``run(context)`` (compute or fetch from the cache) and ``load_cached(context)`` (fetch only, or None).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xai.models import WEIGHT_FILES
+
+
+class NotCachedError(LookupError):
+    """Raised in load-only mode when an artifact is not in the cache."""
+
+
+def weights_key(config: Any, model: str) -> str:
+    """What identifies a model's weights in cache keys, known without loading the model."""
+    if config.weights == "random":
+        return f"random(seed={config.seed})"
+    return f"{WEIGHT_FILES[model].filename}:{WEIGHT_FILES[model].known_hash}"

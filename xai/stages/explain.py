@@ -1,0 +1,185 @@
+"""Tasks 2-3: LIME and every configured CAM on each input image, cached per image x method.
+
+Each method of each image is its own cache entry, so changing one method's parameter, or one image, reruns only
+that piece; an interrupted run resumes at the first missing entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from xai.cache import code_version
+from xai.stages import NotCachedError, weights_key
+
+STAGE = "explain"
+
+
+@dataclass
+class ExplainedImage:
+    name: str
+    pixels: np.ndarray
+    explanation: Any
+    """xai.explain.artifacts.ImageExplanation"""
+
+
+@dataclass
+class ExplainArtifacts:
+    model: str
+    categories: list[str]
+    target_layer: str
+    methods: tuple[str, ...]
+    images: list[ExplainedImage] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """(image name, error) for images whose explanation raised; the others are kept."""
+
+
+def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
+    """``layer4[-1]`` or ``layer4.2`` -> the module (torchvision-style attribute and index access)."""
+    module: Any = model
+    for token in re.findall(r"[A-Za-z_]\w*|-?\d+", spec):
+        try:
+            module = module[int(token)] if token.lstrip("-").isdigit() else getattr(module, token)
+        except (AttributeError, IndexError, TypeError):
+            raise ValueError(f"explain.target_layer: {spec!r} does not name a module of the model "
+                             "(examples: layer4[-1], layer4.2, layer3)") from None
+    return module
+
+
+def _parts(context: Any, image: Any, piece: str, **params: Any) -> dict[str, Any]:
+    config = context.config
+    return {"image": image.sha256, "model": config.explain.model, "weights": weights_key(config, config.explain.model),
+            "piece": piece, "seed": config.seed, "code": code_version("explain"), **params}
+
+
+def forward_passes_per_image(config: Any) -> int:
+    """Image rows pushed through ResNet50 per image (the floor each method needs), for the plan."""
+    from xai.explain.registry import METHODS
+
+    lime = config.explain.lime
+    total = 1
+    for method in config.explain.methods:
+        if method == "lime":
+            total += lime.num_samples * lime.stability_seeds
+        elif method in ("scorecam", "ablationcam"):
+            total += 2049
+        elif METHODS[method].needs_gradients:
+            total += 2
+        else:
+            total += 1
+    return total
+
+
+def describe(context: Any) -> str:
+    config = context.config
+    pieces = [(image, method) for image in context.images for method in config.explain.methods]
+    cached = sum(context.cache.contains(STAGE, _method_parts(context, image, method)) for image, method in pieces)
+    return (f"{config.explain.model} on {len(context.images)} image(s) x {len(config.explain.methods)} methods "
+            f"({', '.join(config.explain.methods)}), about {forward_passes_per_image(config):,} forward passes "
+            f"per image; {cached}/{len(pieces)} cached")
+
+
+def _method_parts(context: Any, image: Any, method: str) -> dict[str, Any]:
+    config = context.config
+    if method == "lime":
+        settings = {k: v for k, v in lime_params(config).to_dict().items() if k != "stability_seeds"}
+        return _parts(context, image, "lime", **settings)
+    return _parts(context, image, f"cam:{method}", target_layer=config.explain.target_layer)
+
+
+def _get(context: Any, parts: dict[str, Any], compute: Callable[[], Any], kind: type, load_only: bool) -> Any:
+    if load_only and not context.cache.contains(STAGE, parts):
+        raise NotCachedError(parts["piece"])
+    return context.cache.get_or_compute(STAGE, parts, compute, kind)
+
+
+def lime_params(config: Any) -> Any:
+    from xai.explain.lime_image import LimeParams
+
+    lime = config.explain.lime
+    return LimeParams(num_samples=lime.num_samples, top_labels=lime.top_labels, hide_color=lime.hide_color,
+                      ks=tuple(lime.top_k), stability_seeds=lime.stability_seeds)
+
+
+def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
+    """Prediction, LIME (+ stability) and each configured CAM of one image, each from the cache when present."""
+    from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
+    from xai.explain.cams.base import compute_cam
+    from xai.explain.lime_image import lime_stability, run_lime
+    from xai.explain.stage import predict
+    from xai.models import to_input
+
+    config = context.config
+    batch_size = config.explain.batch_size
+    lazy: dict[str, Any] = {}
+
+    def model() -> nn.Module:
+        if "model" not in lazy:
+            lazy["model"] = context.classifier(config.explain.model).module
+        return lazy["model"]
+
+    prediction = _get(context, _parts(context, image, "prediction"),
+                      lambda: predict(model(), image.pixels, to_input=to_input), Prediction, load_only)
+    lime = stability = None
+    cams = []
+    params = lime_params(config)
+    for method in config.explain.methods:
+        parts = _method_parts(context, image, method)
+        if method == "lime":
+            lime = _get(context, parts, lambda: run_lime(model(), image.pixels, to_input=to_input, params=params,
+                                                         seed=config.seed, batch_size=batch_size),
+                        LimeResult, load_only)
+
+            def stability_runs(first: LimeResult = lime) -> LimeStability:
+                others = [run_lime(model(), image.pixels, to_input=to_input, params=params, seed=config.seed + i,
+                                   batch_size=batch_size, segments=first.segments)
+                          for i in range(1, params.stability_seeds)]
+                return lime_stability([first, *others])
+
+            if params.stability_seeds > 1:
+                stability = _get(context, {**parts, "piece": "lime-stability", "seeds": params.stability_seeds},
+                                 stability_runs, LimeStability,
+                                 load_only)
+        else:
+            # AblationCAM's batch counts channels, not images: it sizes its own chunks.
+            cam_batch = batch_size if method == "scorecam" else None
+            cams.append(_get(context, parts, lambda method=method, cam_batch=cam_batch: compute_cam(
+                model(), to_input(image.pixels[None]).to(context.device), method,
+                resolve_layer(model(), config.explain.target_layer), prediction.top1, batch_size=cam_batch),
+                CamMap, load_only))
+    return ImageExplanation(prediction=prediction, lime=lime, stability=stability, cams=tuple(cams))
+
+
+def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
+    config = context.config
+    model_name = config.explain.model
+    from xai.models import imagenet_categories
+
+    artifacts = ExplainArtifacts(model_name, imagenet_categories(), config.explain.target_layer,
+                                 tuple(config.explain.methods))
+    for image in context.progress(context.images, "explain", total=len(context.images)):
+        try:
+            explanation = explain_one(context, image, load_only=load_only)
+        except NotCachedError:
+            raise
+        except (RuntimeError, ValueError) as error:  # one image's failure never loses the others
+            artifacts.failed.append((image.name, f"{type(error).__name__}: {error}"))
+            continue
+        artifacts.images.append(ExplainedImage(image.name, image.pixels, explanation))
+    return artifacts
+
+
+def run(context: Any) -> ExplainArtifacts:
+    return _collect(context, load_only=False)
+
+
+def load_cached(context: Any) -> ExplainArtifacts | None:
+    try:
+        return _collect(context, load_only=True)
+    except NotCachedError:
+        return None
