@@ -47,3 +47,17 @@ def pytest_configure(config: pytest.Config) -> None:
         import torch
 
         torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium per worker: Playwright's sync API allows a single instance per thread."""
+    from site_checks import browser_unavailable_reason, open_browser
+
+    reason = browser_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("XAI_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"XAI_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(f"browser checks need Chromium + playwright: {reason}")
+    with open_browser() as browser:
+        yield browser

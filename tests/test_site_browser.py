@@ -33,7 +33,6 @@ from site_checks import (
     has_horizontal_scroll,
     is_neuron_page,
     neuron_pages,
-    open_browser,
     page_url,
     search,
     serve,
@@ -79,14 +78,6 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def served_site(built_site: Path) -> Iterator[ServedSite]:
     with serve(built_site) as served:
         yield served
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Browser]:
-    if _UNAVAILABLE is not None:
-        pytest.fail(f"XAI_REQUIRE_BROWSER=1 but {_UNAVAILABLE}")
-    with open_browser() as browser:
-        yield browser
 
 
 @pytest.fixture

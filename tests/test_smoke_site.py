@@ -9,6 +9,7 @@ import csv
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -103,12 +104,9 @@ def test_built_site_has_no_broken_links_or_missing_alt_text(smoke: dict[str, Pat
     assert check_image_alt_text(smoke["site"]) == []
 
 
-def test_report_in_a_real_browser(smoke: dict[str, Path], tmp_path: Path) -> None:
-    from site_checks import browser_unavailable_reason, check_page, crawl_pages, open_browser, page_url, search, serve
+def test_report_in_a_real_browser(smoke: dict[str, Path], tmp_path: Path, chromium: Any) -> None:
+    from site_checks import check_page, crawl_pages, page_url, search, serve
 
-    reason = browser_unavailable_reason()
-    if reason and os.environ.get("XAI_REQUIRE_BROWSER") != "1":
-        pytest.skip(f"browser checks need Chromium + playwright: {reason}")
     site = smoke["site"]
     pages = crawl_pages(site, limit=int(os.environ.get("XAI_MAX_PAGES", "40")))
     label_line = next(line for line in (smoke["docs"] / "dissection/resnet18_imagenet-layer4.md").read_text()
@@ -116,8 +114,8 @@ def test_report_in_a_real_browser(smoke: dict[str, Path], tmp_path: Path) -> Non
     label = label_line.split(":", 1)[1].split("**", 1)[0].strip()
     screenshots = Path(os.environ.get("XAI_SCREENSHOTS", tmp_path))
     screenshots.mkdir(parents=True, exist_ok=True)
-    with serve(site) as served, open_browser() as browser:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    with serve(site) as served:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
         problems = []
         for file in pages:
             problems += check_page(page, served.base_url + page_url(site, file))
