@@ -119,6 +119,7 @@ def fetch_weights(weight: WeightFile, weights_dir: Path | None) -> Path:
         return found
     import pooch
 
+    pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our one-line error
     target = Path(torch.hub.get_dir()) / "checkpoints"
     known = None if weight.known_hash.startswith("sha256-prefix") or not weight.known_hash else weight.known_hash
     try:

@@ -165,8 +165,7 @@ def check_pretrained(config: Config, stages: list[str]) -> None:
         failed = []
         for name in needed:
             try:
-                if name != "clip":
-                    fetch_weights(WEIGHT_FILES[name], config.weights_dir)
+                fetch_weights(WEIGHT_FILES[name], config.weights_dir)
             except WeightsUnavailableError:
                 failed.append(name)
         if failed:

@@ -34,9 +34,13 @@ def frame_rows(frame: pd.DataFrame, columns: dict[str, str]) -> tuple[list[str],
 
 
 def highlights(compared: Any) -> list[str]:
-    from xai.compare import findings
+    """The headline sentences: who agrees best, simple vs complex images, faithfulness, the sanity check."""
+    from xai.compare.narrative import agreement_findings, faithfulness_findings, sanity_findings
 
-    return findings(compared.summary)[:6]
+    summary = compared.summary
+    agreement = agreement_findings(summary)
+    best = agreement[-1:] if len(agreement) > 1 else agreement
+    return [*best, summary.complexity_answer, *faithfulness_findings(summary), *sanity_findings(summary)]
 
 
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:

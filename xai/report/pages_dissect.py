@@ -20,10 +20,58 @@ def catalogue_path(model: str, layer: str) -> str:
 
 
 def highlights(dissected: Any) -> list[str]:
-    from xai.dissect.findings import dissection_findings
+    """Per model its deepest conv layer's most frequent concept; the models' overlap; the fc self-checks."""
+    from xai.dissect.findings import comparison_findings, self_check_findings
 
-    summaries = list(dissected.summaries.values())
-    return dissection_findings(summaries[:2], dissected.comparison, list(dissected.self_checks.values()))[:6]
+    sentences = []
+    for model, summary in dissected.summaries.items():
+        convs = [layer for layer in summary.layers if layer.layer != "fc"] or list(summary.layers)
+        layer = convs[-1]
+        if layer.top_concepts:
+            concept, count = layer.top_concepts[0]
+            sentences.append(
+                f"{MODEL_TITLES.get(model, model)}: the most frequent {layer.layer} concept is '{concept}' "
+                f"({count} of {layer.n_units} neurons); {layer.n_distinct} distinct concepts label that layer and "
+                f"{fmt_percent(layer.interpretable_fraction)} of its neurons clear the interpretability threshold.")
+    if dissected.comparison is not None:
+        sentences += comparison_findings(dissected.comparison)[-1:]
+    for check in dissected.self_checks.values():
+        sentences += self_check_findings(check)
+    return sentences
+
+
+def answers(dissected: Any) -> list[dict[str, Any]]:
+    """The assignment's three questions, each answered with sentences built from the computed summaries."""
+    most, distinct, differ = [], [], []
+    for model, summary in dissected.summaries.items():
+        title = MODEL_TITLES.get(model, model)
+        tops = [f"{layer.layer}: '{layer.top_concepts[0][0]}' ({layer.top_concepts[0][1]} of {layer.n_units})"
+                for layer in summary.layers if layer.top_concepts]
+        most.append(f"{title}, most frequent label per layer — {'; '.join(tops)}.")
+        objects = {layer.layer: dict(layer.category_counts).get("object", 0) for layer in summary.layers}
+        distinct.append(f"{title}: " + "; ".join(
+            f"{layer.layer} {layer.n_distinct} distinct concepts ({objects[layer.layer]} neurons labelled with an "
+            f"object concept)" for layer in summary.layers) + ".")
+    if dissected.comparison is not None:
+        from xai.dissect.findings import comparison_findings
+
+        overall = next((o for o in dissected.comparison.layers if o.layer == "all"), None)
+        if overall is not None:
+            distinct.append(f"Over all dissected layers: {overall.n_distinct_a} distinct concepts for "
+                            f"{MODEL_TITLES.get(dissected.comparison.model_a, dissected.comparison.model_a)} and "
+                            f"{overall.n_distinct_b} for "
+                            f"{MODEL_TITLES.get(dissected.comparison.model_b, dissected.comparison.model_b)}.")
+        differ += comparison_findings(dissected.comparison)
+    for model, summary in dissected.summaries.items():
+        shares = []
+        for layer in summary.layers:
+            counts = dict(layer.category_counts)
+            shares.append(f"{layer.layer} {fmt_percent(counts.get('scene', 0) / layer.n_units)} scene, "
+                          f"{fmt_percent(counts.get('object', 0) / layer.n_units)} object")
+        differ.append(f"{MODEL_TITLES.get(model, model)} label categories: {'; '.join(shares)}.")
+    return [{"question": "Which concepts do most neurons learn?", "answer": most},
+            {"question": "How many different concepts (objects) does each model learn?", "answer": distinct},
+            {"question": "How do the ImageNet and Places365 models differ?", "answer": differ}]
 
 
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
@@ -88,6 +136,7 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "n_concepts": len(next(iter(dissected.results.values())).concepts),
         "similarity": next(iter(dissected.results.values())).similarity,
         "findings": dissection_findings(summaries, dissected.comparison, list(dissected.self_checks.values())),
+        "answers": answers(dissected),
         "assets": f"../{ASSETS}",
     }
     return [Page(INDEX, "dissection.md.j2", context), *pages], written

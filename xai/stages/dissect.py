@@ -83,11 +83,33 @@ def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_onl
     return context.cache.get_or_compute(STAGE, parts, compute, kind)
 
 
+def _scoring_parts(config: Any, model_name: str, probe_key: str, concepts_key: str) -> dict[str, Any]:
+    settings = config.dissect
+    return {"probe": probe_key, "seed": config.seed, "code": code_version("dissect"), "model": model_name,
+            "weights": weights_key(config, model_name), "layers": list(settings.layers),
+            "pool": "avg" if settings.pool == "mean" else "max", "concepts": concepts_key,
+            "clip": weights_key(config, "clip"), "similarity": settings.similarity,
+            "top_images": settings.top_images}
+
+
 def describe(context: Any) -> str:
-    config = context.config.dissect
-    return (f"CLIP-Dissect of {', '.join(config.models)} layers {', '.join(config.layers)} on probe "
-            f"{config.probe!r} (limit {config.probe_limit or 'none'}), concepts {config.concepts!r}, "
-            f"{config.similarity}: one CLIP pass + one pass per model over the probe set")
+    from xai.data import cache_dir
+    from xai.dissect import clip_embed, probes
+
+    config = context.config
+    settings = config.dissect
+    line = (f"CLIP-Dissect of {', '.join(settings.models)} layers {', '.join(settings.layers)}, concepts "
+            f"{settings.concepts!r}, {settings.similarity}")
+    if settings.probe == "broden" and not (cache_dir() / "broden1_224" / "images").is_dir():
+        return f"{line}; probe 'broden' (63,305 images, a 1 GB download on first use): not cached"
+    paths, ids = probe_paths(config)
+    probe_key = _probe_key(ids, paths)
+    concepts_key = clip_embed.concepts_hash(probes.load_concepts(settings.concepts))
+    cached = sum(context.cache.contains(STAGE, {**_scoring_parts(config, m, probe_key, concepts_key),
+                                                "piece": "labels"}) for m in settings.models)
+    passes = len(paths) * (1 + len(settings.models))
+    return (f"{line}; probe {settings.probe!r} with {len(paths):,} images: {passes:,} forward passes "
+            f"(CLIP once, then each model); {cached}/{len(settings.models)} models cached")
 
 
 def _collect(context: Any, load_only: bool) -> DissectArtifacts:
@@ -133,8 +155,8 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
     artifacts = DissectArtifacts(settings.probe, paths, settings.concepts)
     pool = "avg" if settings.pool == "mean" else "max"
     for model_name in settings.models:
-        model_parts = {**base, "model": model_name, "weights": weights_key(config, model_name),
-                       "layers": list(settings.layers), "pool": pool}
+        scoring = _scoring_parts(config, model_name, probe_key, clip_embed.concepts_hash(concepts))
+        model_parts = {key: scoring[key] for key in ("probe", "seed", "code", "model", "weights", "layers", "pool")}
 
         def activations(model_name: str = model_name) -> ArrayArtifact:
             model = context.classifier(model_name).module
@@ -146,8 +168,6 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
         layer_acts = _get(context, {**model_parts, "piece": "activations"}, activations, ArrayArtifact,
                           load_only).arrays
         layer_acts = {layer: layer_acts[layer] for layer in settings.layers}
-        scoring = {**model_parts, "concepts": clip_embed.concepts_hash(concepts), "clip": clip_key,
-                   "similarity": settings.similarity, "top_images": settings.top_images}
         result = _get(context, {**scoring, "piece": "labels"}, lambda acts=layer_acts, name=model_name: dissect_model(
             acts, image_embeddings, concept_embeddings, concepts, model_name=name, probe_ids=ids,
             similarity=settings.similarity, top_images=max(settings.top_images, 5), null_seed=config.seed),

@@ -1,0 +1,122 @@
+"""The command line end to end on small inputs: bad images, interruption and resume, partial stages, plans,
+and the offline message. ResNet50 with seeded random weights, two tiny images, cheap methods."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from xai.cli import main
+
+
+def _config(tmp_path: Path, **explain: object) -> Path:
+    config = {
+        "name": "test", "weights": "random", "stages": ["explain"], "output_dir": str(tmp_path / "docs"),
+        "cache_dir": str(tmp_path / "cache"),
+        "explain": {"methods": ["lime", "gradcam", "eigencam"], "batch_size": 16,
+                    "lime": {"num_samples": 10, "stability_seeds": 1}, **explain},
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a_good", "b_good"):
+        Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(folder / f"{name}.png")
+    (folder / "c_empty.jpg").write_bytes(b"")
+    (folder / "d_notes.jpg").write_bytes(b"not an image")
+    return folder
+
+
+def _entries(tmp_path: Path) -> set[str]:
+    return {p.parent.name for p in (tmp_path / "cache").rglob("meta.json")}
+
+
+def test_bad_images_are_skipped_listed_and_the_rest_explained(tmp_path: Path, images: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(_config(tmp_path)), "--images", str(images), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "c_empty.jpg: empty file" in err and "d_notes.jpg: not an image" in err
+    docs = tmp_path / "docs"
+    home = (docs / "index.md").read_text()
+    assert "c_empty.jpg" in home and "d_notes.jpg" in home and "Skipped inputs" in home
+    assert (docs / "explanations" / "a-good.md").is_file() and (docs / "explanations" / "b-good.md").is_file()
+    # Stages not run are placeholders, so the nav and links still resolve.
+    assert "Not computed in this build" in (docs / "dissection" / "index.md").read_text()
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path: Path, images: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import xai.explain.cams.base as cams
+
+    real = cams.compute_cam
+    calls: list[str] = []
+
+    def interrupt_on_second_image(*args: object, **kwargs: object) -> object:
+        calls.append(str(args[2]))
+        if len(calls) == 3:  # image one: gradcam, eigencam; image two: interrupted
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cams, "compute_cam", interrupt_on_second_image)
+    config = str(_config(tmp_path))
+    assert main(["--config", config, "--images", str(images), "--quiet"]) == 130
+    finished = _entries(tmp_path)
+    assert len(finished) >= 4  # image one: prediction, lime, two CAMs; image two: prediction, lime
+    calls.clear()
+    monkeypatch.setattr(cams, "compute_cam", lambda *a, **k: calls.append(str(a[2])) or real(*a, **k))
+    assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
+    assert calls == ["gradcam", "eigencam"]  # only image two's CAMs were left to compute
+    assert finished < _entries(tmp_path)
+
+
+def test_changing_one_parameter_reruns_only_what_depends_on_it(tmp_path: Path, images: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(_config(tmp_path)), "--images", str(images), "--quiet"]) == 0
+    before = _entries(tmp_path)
+    config = _config(tmp_path, lime={"num_samples": 12, "stability_seeds": 1})
+    assert main(["--config", str(config), "--images", str(images), "--quiet", "--plan"]) == 0
+    assert "4/6 cached" in capsys.readouterr().out
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 0
+    assert len(_entries(tmp_path) - before) == 2  # one new LIME entry per image, nothing else
+
+
+def test_identical_reruns_give_identical_pages(tmp_path: Path, images: Path) -> None:
+    config = str(_config(tmp_path))
+    assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
+    first = (tmp_path / "docs" / "explanations" / "a-good.md").read_text()
+    assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
+    assert (tmp_path / "docs" / "explanations" / "a-good.md").read_text() == first
+
+
+def test_pretrained_offline_names_every_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    data.update(weights="pretrained", stages=["dissect", "explain"], weights_dir=str(tmp_path / "weights"))
+    config.write_text(yaml.safe_dump(data))
+    assert main(["--config", str(config), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    for filename in ("resnet50-11ad3fa6.pth", "resnet18-f37072fd.pth", "resnet18_places365.pth.tar",
+                     "open_clip_pytorch_model.bin"):
+        assert filename in err
+    assert "Traceback" not in err and err.startswith("error: Pretrained weights are not available offline")
+
+
+def test_invalid_config_and_stage_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(_config(tmp_path))
+    assert main(["--config", config, "--only", "explian"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'explian'" in err and "explain" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("explain:\n  methods: [lime, gradcam]\n  colour: red\n")
+    assert main(["--config", str(bad)]) == 2
+    assert "explain.colour: unknown key" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""Rendering: golden Markdown for fixed inputs, strict undefined values, escaping, stale-file removal."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+
+from xai.report.render import Page, make_environment, md_cell, remove_stale, render_pages, render_report
+
+GOLDEN = Path(__file__).with_name("golden")
+UPDATE = os.environ.get("XAI_UPDATE_GOLDEN") == "1"
+"""``XAI_UPDATE_GOLDEN=1 pytest tests/test_render.py`` rewrites the golden files after an intended change."""
+
+RUN = {
+    "config_name": "golden", "config_yaml": "name: golden\nseed: 0\n",
+    "config": {"explain": {"methods": ["lime", "gradcam"], "lime": {"num_samples": 1000}},
+               "compare": {"top_k": [5, 10]}, "dissect": {"similarity": "soft_wpmi", "layers": ["fc"]}},
+    "weights": "random", "random_weights": True, "seed": 0, "device": "cpu",
+    "versions": {"python": "3.11.7", "torch": "2.14.1"},
+    "weights_ids": {"resnet50": "random(seed=0)"}, "timings": {"explain": 1.25, "total": 75.0},
+    "images": [{"name": "n01443537_goldfish", "sha256": "61ff9f1e"}],
+    "skipped": [{"path": "bad|name.jpg", "reason": "bad|name.jpg: empty file; replace it"}],
+    "cache": {"hits": 3, "misses": 4}, "stages": ["explain"],
+}
+
+NEURONS = [
+    {"unit": 0, "label": "dog", "score": "0.410", "weak": False, "runner_ups": ["cat (0.300)"],
+     "strip": "fc-unit-0000.jpg", "top_images": ["n01_a", "n02_b"]},
+    {"unit": 1, "label": "<b>bold</b> | pipe", "score": "0.010", "weak": True, "runner_ups": [],
+     "strip": "fc-unit-0001.jpg", "top_images": ["n03_c"]},
+]
+
+
+def _check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.is_file(), f"missing golden file {path}; run with XAI_UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{name} differs from its golden file; rerun with XAI_UPDATE_GOLDEN=1 if intended"
+
+
+@pytest.mark.parametrize("page", ["index.md", "methods.md", "dissection/index.md", "comparison/index.md"])
+def test_pages_without_artifacts_match_golden(tmp_path: Path, page: str) -> None:
+    render_report(RUN, {}, tmp_path)
+    _check_golden(page.replace("/", "__"), (tmp_path / page).read_text())
+
+
+def test_catalogue_matches_golden_and_escapes_labels(tmp_path: Path) -> None:
+    context = {"title": "ResNet18 · fc neurons", "model": "m", "layer": "fc", "neurons": NEURONS,
+               "threshold": "0.200", "interpretable": "50.0%", "strips": "../assets/strips",
+               "similarity": "soft_wpmi"}
+    render_pages([Page("dissection/m-fc.md", "catalogue.md.j2", context)], tmp_path, RUN)
+    text = (tmp_path / "dissection" / "m-fc.md").read_text()
+    _check_golden("catalogue.md", text)
+    assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt;" in text
+    assert 'class="neuron weak" id="unit-1"' in text and 'class="neuron" id="unit-0"' in text
+
+
+def test_every_page_carries_the_random_weights_warning(tmp_path: Path) -> None:
+    written = render_report(RUN, {}, tmp_path)
+    assert all("seeded random weights" in (tmp_path / p).read_text() for p in written if p.endswith(".md"))
+    render_report({**RUN, "random_weights": False, "weights": "pretrained"}, {}, tmp_path)
+    assert "seeded random weights" not in (tmp_path / "index.md").read_text()
+
+
+def test_missing_value_fails_instead_of_rendering_blank(tmp_path: Path) -> None:
+    with pytest.raises(UndefinedError):
+        render_pages([Page("x.md", "catalogue.md.j2", {"title": "t"})], tmp_path, RUN)
+
+
+def test_table_cells_escape_html_and_pipes() -> None:
+    assert str(md_cell("a|b <i>")) == "a&#124;b &lt;i&gt;"
+    template = make_environment().from_string("{{ v | alt }}")
+    assert template.render(v="x [y] <z>") == "x (y) &lt;z&gt;"
+
+
+def test_stale_generated_files_are_removed_but_not_others(tmp_path: Path) -> None:
+    (tmp_path / "old.md").write_text("old")
+    (tmp_path / "mine.md").write_text("hand-written")
+    remove_stale(tmp_path, ["old.md"])
+    remove_stale(tmp_path, ["new.md"])
+    assert not (tmp_path / "old.md").exists() and (tmp_path / "mine.md").exists()
