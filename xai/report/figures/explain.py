@@ -45,7 +45,8 @@ def _faded_gray(image: np.ndarray) -> np.ndarray:
 def plot_original(image: np.ndarray, prediction: Prediction, path: Path,
                   categories: Sequence[str] | None = None) -> Path:
     """The image with its predicted label, and a bar chart of the top-5 softmax probabilities."""
-    figure = Figure(figsize=(8, 3.6))
+    # Constrained layout keeps long class names clear of the axis label.
+    figure = Figure(figsize=(8, 3.6), layout="constrained")
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.2]})
     left.imshow(image)
     _image_axes(left, f"predicted: {_label(prediction.top1, categories)} ({prediction.probabilities[0]:.1%})")
