@@ -48,10 +48,10 @@ def mirror(monkeypatch: pytest.MonkeyPatch) -> Path:
 def pytest_configure(config: pytest.Config) -> None:
     # Under pytest-xdist every worker would start one OpenMP thread per core; on a small machine the workers'
     # threads then spin-wait on each other and torch runs many times slower. One thread per worker avoids it.
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        import torch
+    # A single process gets one thread too: torch's timings are not under test, and CI shares its cores.
+    import torch
 
-        torch.set_num_threads(1)
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -32,17 +32,6 @@ def to_input(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(normalised.transpose(0, 3, 1, 2).astype(np.float32))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spin-waiting makes 2 threads ~10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 class CountingModel(torch.nn.Module):
     """Wraps a model and counts the images it sees."""
 

@@ -21,17 +21,6 @@ from xai.testing import planted_image, tiny_resnet
 SIZE = 128
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spin-waiting makes 2 threads ~10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def setup() -> tuple[torch.nn.Module, torch.Tensor, np.ndarray, list[int]]:
     """A seeded random ResNet18 and two 128² images (the check averages over images)."""

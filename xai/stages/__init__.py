@@ -5,6 +5,7 @@ line), ``run(context)`` (compute or fetch from the cache) and ``load_cached(cont
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from xai.models import WEIGHT_FILES
@@ -12,6 +13,14 @@ from xai.models import WEIGHT_FILES
 
 class NotCachedError(LookupError):
     """Raised in load-only mode when an artifact is not in the cache."""
+
+
+def cached(context: Any, stage: str, parts: dict[str, Any], compute: Callable[[], Any], kind: type, *,
+           load_only: bool = False) -> Any:
+    """The artifact for ``parts`` from the cache, computed on a miss; in load-only mode a miss raises instead."""
+    if load_only and not context.cache.contains(stage, parts):
+        raise NotCachedError(parts.get("piece", stage))
+    return context.cache.get_or_compute(stage, parts, compute, kind)
 
 
 def weights_key(config: Any, model: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from xai.cache import code_version
-from xai.stages import NotCachedError, weights_key
+from xai.stages import NotCachedError, cached, weights_key
 from xai.stages import explain as explain_stage
 
 STAGE = "compare"
@@ -54,9 +54,7 @@ def describe(context: Any) -> str:
 
 
 def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_only: bool) -> Any:
-    if load_only and not context.cache.contains(STAGE, parts):
-        raise NotCachedError(parts["piece"])
-    return context.cache.get_or_compute(STAGE, parts, compute, kind)
+    return cached(context, STAGE, parts, compute, kind, load_only=load_only)
 
 
 def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:

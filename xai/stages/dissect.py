@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from xai.cache import code_version
-from xai.stages import NotCachedError, weights_key
+from xai.stages import NotCachedError, cached, weights_key
 
 STAGE = "dissect"
 SELF_CHECK_CONCEPTS = {"resnet18_imagenet": "imagenet_labels", "resnet18_places365": "places365"}
@@ -78,9 +78,7 @@ def _probe_key(ids: list[str], paths: list[Path]) -> str:
 
 
 def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_only: bool) -> Any:
-    if load_only and not context.cache.contains(STAGE, parts):
-        raise NotCachedError(parts["piece"])
-    return context.cache.get_or_compute(STAGE, parts, compute, kind)
+    return cached(context, STAGE, parts, compute, kind, load_only=load_only)
 
 
 def _scoring_parts(config: Any, model_name: str, probe_key: str, concepts_key: str) -> dict[str, Any]:

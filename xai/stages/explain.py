@@ -7,7 +7,6 @@ that piece; an interrupted run resumes at the first missing entry.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 from torch import nn
 
 from xai.cache import code_version
-from xai.stages import NotCachedError, weights_key
+from xai.stages import NotCachedError, cached, weights_key
 
 STAGE = "explain"
 
@@ -92,10 +91,8 @@ def _method_parts(context: Any, image: Any, method: str) -> dict[str, Any]:
     return _parts(context, image, f"cam:{method}", target_layer=config.explain.target_layer)
 
 
-def _get(context: Any, parts: dict[str, Any], compute: Callable[[], Any], kind: type, load_only: bool) -> Any:
-    if load_only and not context.cache.contains(STAGE, parts):
-        raise NotCachedError(parts["piece"])
-    return context.cache.get_or_compute(STAGE, parts, compute, kind)
+def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_only: bool) -> Any:
+    return cached(context, STAGE, parts, compute, kind, load_only=load_only)
 
 
 def lime_params(config: Any) -> Any:
