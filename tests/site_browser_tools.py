@@ -128,7 +128,10 @@ def check_page(page: Page, url: str, *, settle_timeout_s: float = 5.0) -> list[s
 
     def on_request_failed(request: Any) -> None:
         in_flight.discard(request)
-        problems.append(f"request failed ({request.failure}): {request.url}")
+        # ERR_ABORTED is the browser cancelling a request (e.g. the favicon when the next page starts loading);
+        # a missing file still shows up as an HTTP >= 400 response below.
+        if "ERR_ABORTED" not in str(request.failure):
+            problems.append(f"request failed ({request.failure}): {request.url}")
 
     def on_request_finished(request: Any) -> None:
         in_flight.discard(request)

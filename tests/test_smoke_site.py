@@ -105,7 +105,7 @@ def test_built_site_has_no_broken_links_or_missing_alt_text(smoke: dict[str, Pat
 
 
 def test_report_in_a_real_browser(smoke: dict[str, Path], tmp_path: Path, chromium: Any) -> None:
-    from site_checks import check_page, crawl_pages, page_url, search, serve
+    from site_checks import check_page, crawl_pages, has_horizontal_scroll, page_url, search, serve
 
     site = smoke["site"]
     pages = crawl_pages(site, limit=int(os.environ.get("XAI_MAX_PAGES", "40")))
@@ -124,3 +124,11 @@ def test_report_in_a_real_browser(smoke: dict[str, Path], tmp_path: Path, chromi
         page.screenshot(path=str(screenshots / "report-home.png"), full_page=True)
         hits = search(page, served.base_url, label)
         assert any("dissection/" in hit.url for hit in hits), f"search for {label!r} found {hits}"
+        phone = chromium.new_page(viewport={"width": 412, "height": 892}, is_mobile=True)
+        wide = []
+        for relative in ("", "dissection/", "dissection/resnet18_imagenet-layer4/", "comparison/", "explanations/"):
+            phone.goto(served.base_url + relative, wait_until="load")
+            if has_horizontal_scroll(phone):
+                wide.append(relative or "home")
+        phone.screenshot(path=str(screenshots / "report-phone.png"))
+        assert not wide, f"pages wider than a phone screen: {wide}"
