@@ -120,3 +120,38 @@ def test_invalid_config_and_stage_are_one_line_errors(tmp_path: Path, capsys: py
     bad.write_text("explain:\n  methods: [lime, gradcam]\n  colour: red\n")
     assert main(["--config", str(bad)]) == 2
     assert "explain.colour: unknown key" in capsys.readouterr().err
+
+
+def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(tmp_path: Path, images: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real-weights code path end to end (checksummed local file, weights_only load, no random-weights stamp,
+    the parameter-randomisation check computed), with a seeded checkpoint standing in for the download."""
+    import hashlib
+
+    import torch
+    from torchvision.models import resnet50
+
+    from xai import models
+
+    weights_dir = tmp_path / "weights"
+    weights_dir.mkdir()
+    checkpoint = weights_dir / models.WEIGHT_FILES["resnet50"].filename
+    torch.manual_seed(1)
+    torch.save(resnet50().state_dict(), checkpoint)
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    entry = models.WEIGHT_FILES["resnet50"]
+    monkeypatch.setitem(models.WEIGHT_FILES, "resnet50",
+                        models.WeightFile(entry.model, entry.filename, entry.url, f"sha256:{digest}"))
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    config.update(weights="pretrained", weights_dir=str(weights_dir), stages=["explain", "compare"])
+    config["explain"]["methods"] = ["lime", "gradcam"]
+    config["compare"] = {"faithfulness_steps": 4, "sanity_images": 1, "sanity_methods": ["gradcam"]}
+    path = tmp_path / "pretrained.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["--config", str(path), "--images", str(images), "--quiet"]) == 0
+    docs = tmp_path / "docs"
+    assert "seeded random weights" not in (docs / "index.md").read_text()
+    assert digest[:16] in (docs / "index.md").read_text()
+    comparison = (docs / "comparison" / "index.md").read_text()
+    assert "parameter-randomisation check" in comparison and "No sanity-check numbers" not in comparison
+    assert (docs / "assets" / "comparison" / "sanity.png").is_file()

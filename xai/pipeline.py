@@ -54,7 +54,6 @@ class RunContext:
     timings: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
     quiet: bool = False
-    weights_ids: dict[str, str] = field(default_factory=dict)
     _models: dict[str, Any] = field(default_factory=dict)
 
     def classifier(self, name: str) -> LoadedModel:
@@ -65,7 +64,6 @@ class RunContext:
             loaded = load_classifier(name, self.config.weights, seed=self.config.seed,
                                      weights_dir=self.config.weights_dir, categories=categories)
             loaded.module.to(self.device)
-            self.weights_ids[name] = loaded.weights_id
             self._models[name] = loaded
         return self._models[name]
 
@@ -73,7 +71,6 @@ class RunContext:
         if "clip" not in self._models:
             loaded = load_clip(self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir)
             loaded.module.to(self.device)
-            self.weights_ids["clip"] = loaded.weights_id
             self._models["clip"] = loaded
         return self._models["clip"]
 

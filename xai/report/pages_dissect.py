@@ -126,8 +126,11 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         figures.overlap_figure(dissected.comparison, asset("overlap.png"))
         comparison_rows = [[o.layer, o.n_distinct_a, o.n_distinct_b, o.n_shared, o.n_unique_a, o.n_unique_b,
                             fmt_number(o.jaccard), ", ".join(o.shared[:8])] for o in dissected.comparison.layers]
-    checks = [[MODEL_TITLES.get(c.model_name, c.model_name), c.match, c.n_scored, fmt_percent(c.top1_fraction),
-               fmt_percent(c.top5_fraction), fmt_number(c.mean_clip_cosine)] for c in dissected.self_checks.values()]
+    checks = [[MODEL_TITLES.get(c.model_name, c.model_name), concepts, c.match, c.n_scored,
+               fmt_percent(c.top1_fraction), fmt_percent(c.top5_fraction), fmt_number(c.mean_clip_cosine)]
+              for concepts, group in (("class names", dissected.self_checks),
+                                      (dissected.concept_set, dissected.label_checks))
+              for c in group.values()]
     summaries = list(dissected.summaries.values())
     context = {
         "title": TITLE, "models": models, "layer_names": layer_names, "comparison": dissected.comparison,

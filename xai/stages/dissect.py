@@ -46,6 +46,8 @@ class DissectArtifacts:
     """model name -> xai.dissect.analysis.ModelSummary"""
     self_checks: dict[str, Any] = field(default_factory=dict)
     """model name -> xai.dissect.analysis.FcSelfCheck"""
+    label_checks: dict[str, Any] = field(default_factory=dict)
+    """model name -> FcSelfCheck of the main concept set's fc labels against the class names (string match)"""
     comparison: Any = None
     """xai.dissect.analysis.ModelComparison of the first two models"""
 
@@ -191,6 +193,13 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
             artifacts.self_checks[model_name] = _get(
                 context, {**scoring, "piece": "fc-self-check", "class_set": class_set}, self_check, FcSelfCheck,
                 load_only)
+            if settings.concepts != class_set:
+                # The paper's metric: labels from the main concept set against the class names, by CLIP similarity.
+                artifacts.label_checks[model_name] = _get(
+                    context, {**scoring, "piece": "fc-label-check", "class_set": class_set},
+                    lambda result=result, class_names=class_names, class_embeddings=class_embeddings:
+                    analysis.fc_self_check(result, class_names, match="string", concept_embeddings=concept_embeddings,
+                                           class_embeddings=class_embeddings), FcSelfCheck, load_only)
     if len(settings.models) >= 2:
         first, second = settings.models[:2]
         artifacts.comparison = analysis.compare_models(artifacts.results[first], artifacts.results[second])
