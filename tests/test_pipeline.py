@@ -155,3 +155,10 @@ def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(tmp_path:
     comparison = (docs / "comparison" / "index.md").read_text()
     assert "parameter-randomisation check" in comparison and "No sanity-check numbers" not in comparison
     assert (docs / "assets" / "comparison" / "sanity.png").is_file()
+
+
+def test_unknown_target_layer_is_a_config_error(tmp_path: Path, images: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    config = _config(tmp_path, target_layer="layer9[-1]")
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    assert "explain.target_layer: 'layer9[-1]' does not name a module" in capsys.readouterr().err

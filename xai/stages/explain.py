@@ -57,7 +57,10 @@ def _parts(context: Any, image: Any, piece: str, **params: Any) -> dict[str, Any
 
 
 def forward_passes_per_image(config: Any) -> int:
-    """Image rows pushed through ResNet50 per image (the floor each method needs), for the plan."""
+    """Image rows pushed through ResNet50 per image (the floor each method needs), for the plan.
+
+    AblationCAM and ScoreCAM need one row per channel of ResNet50's layer4 (2048) plus the original.
+    """
     from xai.explain.registry import METHODS
 
     lime = config.explain.lime
@@ -77,10 +80,10 @@ def forward_passes_per_image(config: Any) -> int:
 def describe(context: Any) -> str:
     config = context.config
     pieces = [(image, method) for image in context.images for method in config.explain.methods]
-    cached = sum(context.cache.contains(STAGE, _method_parts(context, image, method)) for image, method in pieces)
+    done = sum(context.cache.contains(STAGE, _method_parts(context, image, method)) for image, method in pieces)
     return (f"{config.explain.model} on {len(context.images)} image(s) x {len(config.explain.methods)} methods "
             f"({', '.join(config.explain.methods)}), about {forward_passes_per_image(config):,} forward passes "
-            f"per image; {cached}/{len(pieces)} cached")
+            f"per image; {done}/{len(pieces)} cached")
 
 
 def _method_parts(context: Any, image: Any, method: str) -> dict[str, Any]:
@@ -172,6 +175,12 @@ def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
 
 
 def run(context: Any) -> ExplainArtifacts:
+    from xai.config import ConfigError
+
+    try:  # a typo in the target layer is a config error, not a failure of every image
+        resolve_layer(context.classifier(context.config.explain.model).module, context.config.explain.target_layer)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return _collect(context, load_only=False)
 
 
