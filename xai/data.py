@@ -90,6 +90,7 @@ def fetch(relpath: str) -> Path:
         warnings.warn(f"{candidate}: checksum mismatch, ignoring the mirror copy", stacklevel=2)
     import pooch
 
+    pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our one-line error
     try:
         return Path(pooch.retrieve(entry.url, known_hash=f"sha256:{entry.sha256}", fname=Path(relpath).name,
                                    path=cache_dir() / Path(relpath).parent))
