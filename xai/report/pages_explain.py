@@ -50,6 +50,11 @@ def highlights(explained: Any) -> list[str]:
     return sentences
 
 
+def _seconds(explanation: Any, method: str) -> str:
+    found = explanation.lime if method == "lime" else next((c for c in explanation.cams if c.method == method), None)
+    return fmt_seconds(found.seconds) if found is not None else "n/a"
+
+
 def _method_timings(explained: Any) -> list[tuple[str, float, int]]:
     """(method title, mean seconds, mean forward passes) per method over the images."""
     from xai.explain.registry import METHODS
@@ -105,7 +110,10 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         written.append(f"{ASSETS}/grid.png")
         grid = grid_path.name
     ks = explained.images[0].explanation.lime.ks if explained.images and explained.images[0].explanation.lime else ()
+    titles = [METHODS[m].title for m in explained.methods]
+    per_image = [[item.name, *(_seconds(item.explanation, m) for m in explained.methods)] for item in explained.images]
     context = {
+        "per_image_columns": ["Image", *titles], "per_image_timings": per_image,
         "title": TITLE, "model": explained.model, "target_layer": explained.target_layer,
         "methods": [METHODS[m].title for m in explained.methods], "rows": rows, "lime_rows": lime_rows,
         "lime_columns": ["Image", "Explained class", "Surrogate R²", "Local prediction", "Model probability",

@@ -36,7 +36,8 @@ def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> 
     methods = Page("methods.md", "methods.md.j2", {
         "title": "Methods and limitations",
         "method_rows": [[info.title, info.family, "yes" if info.needs_gradients else "no",
-                         "yes" if info.required else "no", info.cost, info.summary] for info in METHODS.values()],
+                         "yes" if info.required else "no", info.cost, info.summary, info.paper]
+                        for info in METHODS.values()],
         "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
         "similarity": config["dissect"]["similarity"],
     })
