@@ -144,12 +144,13 @@ def missing_message(missing: list[WeightFile], weights_dir: Path | None) -> str:
 
 def check_weights(models: list[str], weights_dir: Path | None, *, allow_download: bool) -> None:
     """Fail early, with one message for all of them, if any needed checkpoint cannot be had."""
-    missing = [WEIGHT_FILES[m] for m in models if not _weights_present(m, weights_dir)]
+    missing = [WEIGHT_FILES[m] for m in models if not weights_present(m, weights_dir)]
     if missing and not allow_download:
         raise WeightsUnavailableError(missing_message(missing, weights_dir))
 
 
-def _weights_present(model: str, weights_dir: Path | None) -> bool:
+def weights_present(model: str, weights_dir: Path | None) -> bool:
+    """Whether a verified local copy exists (a corrupt copy raises instead of counting as absent)."""
     if find_weights(WEIGHT_FILES[model], weights_dir) is not None:
         return True
     # open_clip keeps its own download in the Hugging Face hub cache.

@@ -151,22 +151,19 @@ def models_needed(config: Config, stages: list[str]) -> list[str]:
 
 
 def check_pretrained(config: Config, stages: list[str]) -> None:
-    """Before any heavy work: name every checkpoint that is neither on disk nor downloadable."""
-    from xai.models import WEIGHT_FILES, WeightsUnavailableError, check_weights, fetch_weights
+    """Before any heavy work: fetch what is missing, then name every checkpoint that could not be had at once."""
+    from xai.models import WEIGHT_FILES, WeightsUnavailableError, fetch_weights, missing_message, weights_present
 
-    needed = models_needed(config, stages)
-    try:
-        check_weights(needed, config.weights_dir, allow_download=False)
-    except WeightsUnavailableError:
-        # Something is missing locally: try downloading each, then report all failures together.
-        failed = []
-        for name in needed:
-            try:
-                fetch_weights(WEIGHT_FILES[name], config.weights_dir)
-            except WeightsUnavailableError:
-                failed.append(name)
-        if failed:
-            check_weights(failed, config.weights_dir, allow_download=False)
+    failed = []
+    for name in models_needed(config, stages):
+        if weights_present(name, config.weights_dir):
+            continue
+        try:
+            fetch_weights(WEIGHT_FILES[name], config.weights_dir)
+        except WeightsUnavailableError:
+            failed.append(WEIGHT_FILES[name])
+    if failed:
+        raise WeightsUnavailableError(missing_message(failed, config.weights_dir))
 
 
 def load_cached(context: RunContext, stages: list[str]) -> None:

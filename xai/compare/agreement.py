@@ -162,15 +162,7 @@ class Agreement:
     rho_p: float
 
     def __post_init__(self) -> None:
-        for name in (
-            "iou",
-            "dice",
-            "chance_iou",
-            "chance_dice",
-            "sweep_iou",
-            "sweep_dice",
-            "sweep_chance_iou",
-        ):
+        for name in self._ARRAYS[1:]:  # every array but the integer lime_area
             object.__setattr__(self, name, frozen_array(getattr(self, name), np.float64))
         object.__setattr__(self, "lime_area", frozen_array(self.lime_area, np.int64))
         object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))

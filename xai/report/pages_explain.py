@@ -50,8 +50,13 @@ def highlights(explained: Any) -> list[str]:
     return sentences
 
 
+def _result(explanation: Any, method: str) -> Any:
+    """The LimeResult or CamMap of ``method`` (both carry ``seconds`` and ``forward_passes``), or None."""
+    return explanation.lime if method == "lime" else next((c for c in explanation.cams if c.method == method), None)
+
+
 def _seconds(explanation: Any, method: str) -> str:
-    found = explanation.lime if method == "lime" else next((c for c in explanation.cams if c.method == method), None)
+    found = _result(explanation, method)
     return fmt_seconds(found.seconds) if found is not None else "n/a"
 
 
@@ -63,9 +68,7 @@ def _method_timings(explained: Any) -> list[tuple[str, float, int]]:
     for method in explained.methods:
         runs = []
         for item in explained.images:
-            explanation = item.explanation
-            found = explanation.lime if method == "lime" else next(
-                (cam for cam in explanation.cams if cam.method == method), None)
+            found = _result(item.explanation, method)
             if found is not None:
                 runs.append((found.seconds, found.forward_passes))
         if runs:
