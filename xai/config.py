@@ -55,9 +55,18 @@ class CompareConfig(_Section):
     top_k: tuple[int, ...] = (5, 10)
     thresholds: tuple[float, ...] = (5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
     faithfulness_steps: int = Field(28, ge=2, le=1024)
+    """Deletion/insertion steps per curve; 28 is the coarsest within 0.005 AUC of the reference's 224
+    (measured: xai/compare/step_error.json, bench/bench_compare.py --step-error)."""
+    random_draws: int = Field(3, ge=1, le=100)
+    """Smooth random maps per image in the faithfulness baseline."""
+    null_draws: int = Field(2000, ge=100, le=100_000)
+    """Draws of the superpixel null per image x method x k."""
     sanity_check: bool = True
-    sanity_methods: tuple[str, ...] = ("gradcam", "gradcampp", "layercam", "hirescam", "xgradcam", "eigencam")
+    sanity_methods: tuple[str, ...] = ("lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "layercam",
+                                       "hirescam", "xgradcam", "eigencam")
     sanity_images: int = Field(3, ge=1, le=100)
+    sanity_lime_samples: int = Field(300, ge=10, le=100_000)
+    """LIME's cheaper budget under randomisation (seven model states per image)."""
 
 
 class DissectConfig(_Section):

@@ -55,6 +55,8 @@ class ComparisonSummary:
     faithfulness_agreement_n: int
     sanity: pd.DataFrame
     sanity_result: SanityResult | None
+    notes: tuple[str, ...] = ()
+    """Caveats from the explain stage (LIME label != top-1, AblationCAM negative logit), one line each."""
 
     @property
     def weights_are_random(self) -> bool:
@@ -87,6 +89,7 @@ class ComparisonSummary:
             "faithfulness_agreement_n": self.faithfulness_agreement_n,
             "tables": table_meta,
             "sanity_result": sanity_meta,
+            "notes": list(self.notes),
         }
         return arrays, meta
 
@@ -110,6 +113,7 @@ class ComparisonSummary:
             faithfulness_agreement_p=from_json_float(meta["faithfulness_agreement_p"]),
             faithfulness_agreement_n=int(meta["faithfulness_agreement_n"]),
             sanity_result=sanity_result,
+            notes=tuple(meta.get("notes", ())),
             **tables,
         )
 
@@ -164,6 +168,7 @@ def summarise(
     primary_measure: str = PRIMARY_MEASURE,
     cross_image: pd.DataFrame | None = None,
     seed: int = 0,
+    notes: Sequence[str] = (),
 ) -> ComparisonSummary:
     """Build every cross-image table from the per-image artifacts (pure; same inputs -> identical tables).
 
@@ -200,6 +205,7 @@ def summarise(
         faithfulness_agreement_rho=rho,
         faithfulness_agreement_p=p_value,
         faithfulness_agreement_n=n,
-        sanity=sanity_table(sanity),
+        sanity=sanity_table(sanity, seed=seed),
         sanity_result=sanity,
+        notes=tuple(notes),
     )
