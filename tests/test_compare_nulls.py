@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from tests.test_explain_lime import _planted
 from xai.compare.agreement import compute_agreement, iou, lime_topk_mask
 from xai.compare.nulls import (
     CENTRE_METHOD,
@@ -24,7 +25,6 @@ from xai.explain.cams.base import compute_cam
 from xai.explain.lime_image import LimeParams, run_lime
 from xai.models import to_input
 from xai.testing import PlantedEvidenceNet, box_mask, planted_image
-from tests.test_explain_lime import _planted
 
 BOX = (8, 8, 32, 32)
 FINE = LimeParams(num_samples=300, kernel_size=2, max_dist=20)

@@ -10,8 +10,8 @@ Protocol (as the reference ``evaluation.py`` of eclique/RISE, except where noted
   ``n_steps = ceil(H·W / step_pixels)`` steps and ``n_steps + 1`` points; the fraction axis is
   ``min(i·step_pixels, H·W) / (H·W)``, so a shorter last step is integrated with its true width.
   The reference uses 224 pixels per step at 224² (224 steps); the default step count is the coarsest whose
-  measured AUC error against the reference stays within 0.005 (``bench/bench_compare.py --step-error``,
-  stored in ``xai/compare/step_error.json`` and shown on the methods page).
+  measured AUC error against the reference stays within 0.005 (``bench/bench_step_error.py``, stored in
+  ``xai/compare/step_error.json`` and shown on the methods page; ``step_error_measurement()`` reads it).
 * Deletion: the top pixels are replaced by **zero in normalised input space** (``deletion_baseline="zero"``,
   the reference's substrate: the dataset mean colour), or by black pixels (``"black"``, ``to_input`` of 0).
 * Insertion: start from a blurred copy and paste original pixels back in the same order. The blur is the
@@ -35,9 +35,11 @@ ICML 2022). The scores rank maps under one removal protocol; they are not absolu
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +79,14 @@ def random_map(shape: tuple[int, int], seed: int, cells: tuple[int, int] | None 
 
 def random_draw_names(draws: int) -> tuple[str, ...]:
     return tuple(f"{RANDOM_METHOD}:{i}" for i in range(draws))
+
+
+STEP_ERROR_FILE = Path(__file__).with_name("step_error.json")
+
+
+def step_error_measurement() -> dict[str, Any]:
+    """The committed measurement of the AUC error of coarser step counts (see ``bench/bench_step_error.py``)."""
+    return json.loads(STEP_ERROR_FILE.read_text())
 
 
 def blur_kernel(size: int = BLUR_SIZE, sigma: float = BLUR_SIGMA) -> np.ndarray:
@@ -176,7 +186,7 @@ def faithfulness_image(
     maps: Mapping[str, np.ndarray],
     target: int,
     *,
-    steps: int = 28,
+    steps: int = 14,
     batch_size: int = 16,
     seed: int = 0,
     image_id: str = "",
@@ -211,7 +221,7 @@ def faithfulness_image(
     height, width = image.shape[:2]
     all_maps: dict[str, np.ndarray] = {}
     excluded = []
-    reserved = {CENTRE_METHOD, *random_draw_names(random_draws)}
+    reserved = {CENTRE_METHOD, RANDOM_METHOD, *random_draw_names(random_draws)}
     for name, saliency in maps.items():
         if name in reserved or name.startswith(f"{RANDOM_METHOD}:"):
             raise ValueError(f"method name {name!r} is reserved for a baseline map")

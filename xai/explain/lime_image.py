@@ -145,7 +145,7 @@ def lime_with_classifier(image: np.ndarray, classifier_fn: Callable[[np.ndarray]
     local_pred = explanation.local_pred
     local_pred = local_pred[label] if isinstance(local_pred, dict) else local_pred
     original = explainer.probabilities[0]
-    top_labels = np.asarray(explanation.top_labels if explanation.top_labels else [label], dtype=np.int64)
+    top_labels = np.asarray(getattr(explanation, "top_labels", None) or [label], dtype=np.int64)
     return LimeResult(
         label=label, segments=found_segments, weights=weights,
         ranking=np.asarray([segment for segment, _ in local_exp], dtype=np.int32),

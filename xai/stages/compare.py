@@ -86,8 +86,6 @@ def notes(explained: Any) -> list[str]:
 
 def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
     from xai import compare
-    from xai.explain.cams.base import compute_cam
-    from xai.explain.lime_image import run_lime
     from xai.models import to_input
 
     config = context.config
@@ -121,23 +119,10 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
     methods = sanity_methods(config)
     lime_sanity = replace(explain_stage.lime_params(config), num_samples=settings.sanity_lime_samples)
 
-    def explain_fn(model: Any) -> dict[str, np.ndarray]:
-        layer = explain_stage.resolve_layer(model, config.explain.target_layer)
-        maps: dict[str, list[np.ndarray]] = {method: [] for method in [*methods, compare.EDGE_METHOD]}
-        for item in chosen:
-            tensor = to_input(item.pixels[None]).to(context.device)
-            target = item.explanation.prediction.top1
-            for method in methods:
-                if method == compare.LIME_METHOD:
-                    result = run_lime(model, item.pixels, to_input=to_input, params=lime_sanity, seed=config.seed,
-                                      batch_size=config.explain.batch_size, segments=item.explanation.lime.segments,
-                                      label=target)
-                    maps[method].append(unit_range(result.pixel_weights()))
-                else:
-                    cam_batch = config.explain.batch_size if method == "scorecam" else None
-                    maps[method].append(compute_cam(model, tensor, method, layer, target, batch_size=cam_batch).map)
-            maps[compare.EDGE_METHOD].append(compare.edge_map(item.pixels))
-        return {method: np.stack(stack) for method, stack in maps.items()}
+    explain_fn = sanity_explain_fn(
+        [(item.pixels, item.explanation.lime.segments, item.explanation.prediction.top1) for item in chosen],
+        methods, target_layer=config.explain.target_layer, lime_params=lime_sanity, seed=config.seed,
+        batch_size=config.explain.batch_size, device=context.device)
 
     def sanity() -> Any:
         skip = config.weights == "random" or not settings.sanity_check or not methods or not chosen
@@ -160,6 +145,39 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
                                           cross_image=compare.cross_image_table(cross_inputs, settings.top_k),
                                           notes=notes(explained))
     return artifacts
+
+
+def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods: list[str], *, target_layer: str,
+                      lime_params: Any, seed: int, batch_size: int, device: Any = "cpu") -> Any:
+    """``explain_fn(model) -> {method: (N, H, W) maps}`` for the sanity check, plus the edge-detector control.
+
+    ``images`` are ``(pixels, LIME segments, target class)``: every model state explains the same class on the
+    same segmentation. LIME runs with ``lime_params`` (a cheaper sample budget) and ``label=target``, and its
+    pixel-weight map is min-max scaled to [0, 1]; CAMs come from ``compute_cam`` (ScoreCAM and AblationCAM at
+    full cost).
+    """
+    from xai import compare
+    from xai.explain.cams.base import compute_cam
+    from xai.explain.lime_image import run_lime
+    from xai.models import to_input
+
+    def explain_fn(model: Any) -> dict[str, np.ndarray]:
+        layer = explain_stage.resolve_layer(model, target_layer)
+        maps: dict[str, list[np.ndarray]] = {method: [] for method in [*methods, compare.EDGE_METHOD]}
+        for pixels, segments, target in images:
+            tensor = to_input(pixels[None]).to(device)
+            for method in methods:
+                if method == compare.LIME_METHOD:
+                    result = run_lime(model, pixels, to_input=to_input, params=lime_params, seed=seed,
+                                      batch_size=batch_size, segments=segments, label=target)
+                    maps[method].append(unit_range(result.pixel_weights()))
+                else:
+                    cam_batch = batch_size if method == "scorecam" else None
+                    maps[method].append(compute_cam(model, tensor, method, layer, target, batch_size=cam_batch).map)
+            maps[compare.EDGE_METHOD].append(compare.edge_map(pixels))
+        return {method: np.stack(stack) for method, stack in maps.items()}
+
+    return explain_fn
 
 
 def unit_range(values: np.ndarray) -> np.ndarray:
