@@ -38,6 +38,9 @@ class ExplainConfig(_Section):
     methods: tuple[str, ...] = ("lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam",
                                 "layercam", "hirescam", "eigencam")
     batch_size: int = Field(64, ge=1, le=4096)
+    preprocess: Literal["weights", "lime_tutorial"] = "weights"
+    """``weights``: the ResNet50 V2 weights' transform (shorter side 232, crop 224); ``lime_tutorial``: the lime
+    PyTorch tutorial's (squash to 256x256, crop 224)."""
     lime: LimeConfig = LimeConfig()
 
     @field_validator("methods")

@@ -37,7 +37,7 @@ def _base_parts(context: Any, image_sha: str) -> dict[str, Any]:
     config = context.config
     return {"image": image_sha, "weights": weights_key(config, config.explain.model), "seed": config.seed,
             "explain": {"methods": list(config.explain.methods), "lime": config.explain.lime.model_dump(),
-                        "target_layer": config.explain.target_layer},
+                        "target_layer": config.explain.target_layer, "preprocess": config.explain.preprocess},
             "code": code_version("compare", "explain")}
 
 
