@@ -77,6 +77,27 @@ def sanity_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def methods_context(config: dict[str, Any]) -> dict[str, Any]:
+    """What the methods page says about Task 4's protocol, from the run's config and the committed measurement."""
+    from xai.compare.faithfulness import step_error_measurement
+    from xai.compare.nulls import CENTRE_SIGMA
+    from xai.config import CompareConfig, ExplainConfig
+
+    measurement = step_error_measurement()
+    compare = {**CompareConfig().model_dump(), **config.get("compare", {})}  # defaults for keys not written out
+    return {
+        "preprocess": config.get("explain", {}).get("preprocess", ExplainConfig().preprocess),
+        "step_error": measurement,
+        "step_error_rows": [[str(row["steps"]), f"{row['pixels_per_step']:,}", f"{row['max_abs_error']:.4f}",
+                             f"{row['mean_abs_error']:.4f}", str(row["n_curves"])] for row in measurement["rows"]],
+        "faithfulness_steps": compare["faithfulness_steps"],
+        "random_draws": compare["random_draws"],
+        "null_draws": compare["null_draws"],
+        "sanity_lime_samples": compare["sanity_lime_samples"],
+        "centre_sigma": CENTRE_SIGMA,
+    }
+
+
 def highlights(compared: Any) -> list[str]:
     """The headline sentences: who agrees best, simple vs complex images, faithfulness, the sanity check."""
     from xai.compare.narrative import agreement_findings, faithfulness_findings, sanity_findings
