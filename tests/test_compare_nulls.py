@@ -123,6 +123,12 @@ def test_cross_image_null_sees_centre_bias() -> None:
                                          thresholds=(0.1,), null_draws=500))
         inputs.append((f"im{index}", segments, weights, cams))
     cross = cross_image_table(inputs, ks=(3,))
+    # Image 0's value is the mean over the *other* images' maps, each binarised to LIME's area.
+    mask = lime_topk_mask(segments, inputs[0][2], 3)
+    by_hand = np.mean([MapOrder(inputs[j][3]["follows"]).expected_overlap(int(mask.sum()), mask)[0]
+                       for j in range(1, 8)])
+    first = cross[(cross["image"] == "im0") & (cross["method"] == "follows")]["cross_image_iou"].item()
+    assert first == pytest.approx(by_hand, abs=1e-12)
     summary = summarise(comparisons, k=3, cross_image=cross)
     rows = summary.agreement_by_method.set_index("method")
     assert rows.at["follows", "cross_image_p"] < 0.05 and rows.at["follows", "cross_image_diff"] > 0.3

@@ -75,3 +75,15 @@ def test_rank_groups_separate_only_what_the_data_separate() -> None:
     few = rank_groups({name: values[:2] for name, values in scores.items()})
     assert {group for _, group, _ in few} == {1}  # n = 2: no paired test can reject
     assert [m for m, _, _ in rank_groups({"a": [np.nan, np.nan], "b": [0.1, 0.2]})] == ["b"]
+
+
+def test_rank_groups_correct_for_multiple_comparisons() -> None:
+    """n = 6 all-positive differences: exact p = 2/64 = 0.031 alone separates two methods, but two adjacent
+    comparisons Holm-corrected (0.0625) do not: a chain of small gaps is not claimed as three groups."""
+    base = np.array([0.10, 0.20, 0.15, 0.30, 0.25, 0.05])
+    steps = np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06])
+    two = rank_groups({"a": base + steps, "b": base})
+    assert [group for _, group, _ in two] == [1, 2]
+    three = rank_groups({"a": base + 2 * steps, "b": base + steps, "c": base})
+    assert [group for _, group, _ in three] == [1, 1, 1]
+    assert three[1][2] == pytest.approx(0.0625)
