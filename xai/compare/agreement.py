@@ -6,10 +6,15 @@ Protocol (``spec/explanations.md`` section 3.1):
   (fewer when fewer are positive). Equal weights are ordered by segment id, so the mask is deterministic.
 * A CAM is binarised (a) **area-matched**: its ``|LIME mask|`` highest pixels, the fair comparison, since
   IoU is biased by unequal areas; and (b) at a sweep of top-p% areas (5..50%) against the same LIME mask.
-  "Top ``a`` pixels" is exact: pixels are ordered by decreasing value and equal values by increasing flat
-  (row-major) index, so the mask has exactly ``a`` pixels whatever the ties (a plain threshold would not).
+  Pixels tied at the boundary are filled uniformly at random and IoU/Dice are the exact expectation over that
+  choice (``nulls.MapOrder``; a row-major order would fill a small CAM's zero region from the top rows).
+  ``top_area_mask`` (row-major ties) is kept as the exact-area primitive. Maps that are all zero or constant are
+  excluded with the reason (``nulls.degenerate_reason``).
+* Every LIME seed computed is scored (``segment_weights`` ``(n_seeds, S)``); tables report the mean over seeds
+  and its spread. The superpixel null (``nulls.SuperpixelNull``) gives a per-image permutation p.
 * IoU = |A∩B| / |A∪B| and Dice = 2|A∩B| / (|A| + |B|); both are NaN when both masks are empty.
-* Chance: for independent uniformly random masks with |A| = a and |B| = b out of n pixels, the overlap X is
+* Scattered-pixel chance (kept for reference; too easy a null for contiguous, centre-biased maps, see
+  ``nulls``): for independent uniformly random masks with |A| = a and |B| = b out of n pixels, the overlap X is
   hypergeometric, P(X = x) = C(a, x) C(n-a, b-x) / C(n, b), so E|A∩B| = ab/n, E[Dice] = 2ab / (n(a+b))
   exactly, and E[IoU] = Σ_x P(X = x) · x / (a + b - x) is summed over the whole support (no approximation;
   log-pmf through gammaln, agreeing with ``scipy.stats.hypergeom`` to ~1e-11).

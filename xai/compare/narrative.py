@@ -26,7 +26,7 @@ RANDOM_WEIGHTS_NOTE = (
 )
 NULL_NAMES = {"superpixel": "the superpixel null", "cross_image": "the cross-image null",
               "centre": "the centre prior"}
-ADEBAYO = ("Adebayo et al. (2018, Figs. 2 and 4) found Guided Backprop's maps almost unchanged by cascading "
+ADEBAYO = ("Adebayo et al. (2018, Fig. 2) found Guided Backprop's maps almost unchanged by cascading "
            "randomisation and Gradient and Grad-CAM maps changed")
 
 

@@ -17,7 +17,7 @@ Protocol:
   images (``stats.mean_interval``).
 * No pass/fail cut-off: the numbers are reported beside two reference points. The model-independent control is
   an edge detector (Sobel magnitude of the image, the paper's control), whose similarity stays 1 at every step
-  by construction; and Adebayo et al. (2018, Figs. 2 and 4, cascading randomisation of Inception v3) report
+  by construction; and Adebayo et al. (2018, Fig. 2, cascading randomisation of Inception v3) report
   that Guided Backprop's maps stay similar to the original while Gradient and Grad-CAM maps change.
 * A method that is costly under randomisation may run with a cheaper budget than in the explanation stage;
   ``budgets`` records which and how (shown on the page).

@@ -15,7 +15,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from skimage.segmentation import find_boundaries
 
-from xai.compare.agreement import iou, lime_topk_mask, top_area_mask
+from xai.compare.agreement import lime_topk_mask
+from xai.compare.nulls import MapOrder, degenerate_reason, random_tie_ranks
 from xai.compare.faithfulness import FaithfulnessResult
 from xai.compare.sanity import SanityResult
 from xai.compare.stage import ImageComparison
@@ -252,10 +253,15 @@ def comparison_panel_figure(
     image_artist = None
     for axes, (method, cam) in zip(panels[1:], cam_maps.items(), strict=True):
         image_artist = axes.imshow(cam, cmap=MAP_CMAP, vmin=0, vmax=1)
-        matched = top_area_mask(np.asarray(cam), area)
-        axes.contour(matched, levels=[0.5], colors="white", linewidths=0.8, linestyles=":")
+        reason = degenerate_reason(cam)
+        if reason:
+            axes.set_title(f"{method}: excluded ({reason})", fontsize=9)
+        else:  # the contour shows one seeded tie-break; the title is the expectation the tables report
+            matched = random_tie_ranks(np.asarray(cam), 0) < area
+            axes.contour(matched, levels=[0.5], colors="white", linewidths=0.8, linestyles=":")
+            expected = MapOrder(np.asarray(cam)).expected_overlap(area, lime_mask)[0]
+            axes.set_title(f"{method}: IoU {expected:.2f}", fontsize=9)
         axes.imshow(np.ma.masked_where(~outline, outline), cmap=OUTLINE_CMAP, interpolation="nearest")
-        axes.set_title(f"{method}: IoU {iou(lime_mask, matched):.2f}", fontsize=9)
     for axes in panels:
         axes.set_xlabel("x (pixels)", fontsize=7)
         axes.set_ylabel("y (pixels)", fontsize=7)
