@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from skimage.segmentation import find_boundaries
 
 from xai.compare.agreement import lime_topk_mask
-from xai.compare.nulls import MapOrder, degenerate_reason, random_tie_ranks
 from xai.compare.faithfulness import FaithfulnessResult
+from xai.compare.nulls import MapOrder, degenerate_reason, random_tie_ranks
 from xai.compare.sanity import SanityResult
 from xai.compare.stage import ImageComparison
 from xai.compare.summary import ComparisonSummary
