@@ -17,7 +17,7 @@ from skimage.segmentation import find_boundaries
 
 from xai.compare.agreement import lime_topk_mask
 from xai.compare.faithfulness import FaithfulnessResult
-from xai.compare.nulls import MapOrder, degenerate_reason, random_tie_ranks
+from xai.compare.nulls import CENTRE_METHOD, MapOrder, degenerate_reason, random_tie_ranks
 from xai.compare.sanity import SanityResult
 from xai.compare.stage import ImageComparison
 from xai.compare.summary import ComparisonSummary
@@ -99,7 +99,8 @@ def complexity_scatter_figure(
     """Each image's mean area-matched IoU (over CAMs) against a complexity measure; ρ, p, n in the title."""
     k = summary.k if k is None else k
     measure = summary.primary_measure if measure is None else measure
-    at_k = summary.agreement[summary.agreement["k"] == k]
+    agreement = summary.agreement
+    at_k = agreement[(agreement["k"] == k) & (agreement["method"] != CENTRE_METHOD) & (agreement["excluded"] == "")]
     mean_iou = at_k.groupby("image", sort=False)["iou"].mean()
     values = summary.complexity.set_index("image")[measure].reindex(mean_iou.index)
     correlation = summary.complexity_correlation
