@@ -22,6 +22,7 @@ def test_mean_interval_covers_the_mean_and_handles_small_samples() -> None:
     assert mean_interval([0.3], seed=0)[0] == 0.3 and math.isnan(mean_interval([0.3], seed=0)[1])
     assert mean_interval([0.25, 0.25, 0.25]) == (0.25, 0.25, 0.25, 3)
     assert mean_interval([np.nan, 0.5, 0.7])[3] == 2
+    assert math.isnan(mean_interval([0.5, 0.7])[1])  # a bootstrap of 2 values is no interval
     assert math.isnan(mean_interval([])[0])
 
 
@@ -52,6 +53,7 @@ def test_paired_comparison_says_why_it_cannot_test() -> None:
 def test_two_images_cannot_separate_anything() -> None:
     result = paired_comparison([0.9, 0.8], [0.1, 0.2])
     assert result.p_value == pytest.approx(0.5) and not result.separated  # 2 / 2^2
+    assert math.isnan(result.low) and math.isnan(result.high)
 
 
 def test_holm_adjustment() -> None:

@@ -159,7 +159,7 @@ def test_summary_with_few_images_says_not_enough(n_images: int) -> None:
     text = findings(summary)
     if n_images == 1:
         assert "not tested (not enough images, n = 1)" in " ".join(text)
-        assert "no interval: fewer than 2 images" in " ".join(text)
+        assert "no interval: fewer than 3 images" in " ".join(text)
     else:  # two images: an exact Wilcoxon p can never be below 0.5, so nothing is claimed
         assert not any("beyond all three nulls" in s for s in text)
         assert set(summary.faithfulness_ranking["faithfulness_group"]) == {1}

@@ -42,7 +42,7 @@ def interval(row: Mapping[str, Any], prefix: str, digits: int = 2) -> str:
     """``"0.41 (95% CI 0.33–0.50)"``, or the mean alone when the interval is undefined."""
     mean, low, high = row[f"{prefix}_mean"], row[f"{prefix}_low"], row[f"{prefix}_high"]
     if not (math.isfinite(low) and math.isfinite(high)):
-        return f"{_fmt(mean, digits)} (no interval: fewer than 2 images)"
+        return f"{_fmt(mean, digits)} (no interval: fewer than 3 images)"
     return f"{_fmt(mean, digits)} (95% CI {_fmt(low, digits)} to {_fmt(high, digits)})"
 
 
@@ -52,6 +52,9 @@ def paired(row: Mapping[str, Any], prefix: str, digits: int = 2) -> str:
     if not math.isfinite(row[f"{prefix}p"]):
         reason = test or NOT_ENOUGH
         return f"difference {_fmt(row[f'{prefix}diff'], digits)}, not tested ({reason}, n = {n})"
+    if not math.isfinite(row[f"{prefix}diff_low"]):
+        return (f"difference {row[f'{prefix}diff']:+.{digits}f} (no interval: fewer than 3 images), {test} "
+                f"p = {_p(row[f'{prefix}p'])}, n = {n}")
     return (f"difference {row[f'{prefix}diff']:+.{digits}f} (95% CI {_fmt(row[f'{prefix}diff_low'], digits)} to "
             f"{_fmt(row[f'{prefix}diff_high'], digits)}), {test} p = {_p(row[f'{prefix}p'])}, n = {n}")
 

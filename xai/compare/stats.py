@@ -2,7 +2,7 @@
 
 Everything here is a thin, seeded wrapper over ``scipy.stats`` (no hand-written resampling or test):
 
-* ``mean_interval``: the mean over images and its 95% percentile-bootstrap interval
+* ``mean_interval``: the mean over images and its 95% percentile-bootstrap interval (none below 3 images)
   (``scipy.stats.bootstrap``, ``N_RESAMPLES`` resamples, ``method="percentile"``; Efron & Tibshirani 1993).
   Percentile rather than BCa because BCa's jackknife is undefined for the tiny, often tied samples here.
 * ``paired_comparison``: for two methods scored on the same images, the mean difference with its paired
@@ -33,6 +33,8 @@ CONFIDENCE = 0.95
 ALPHA = 0.05
 """Conventional two-sided test level; every test's p-value is printed beside any claim made at this level."""
 EXACT_WILCOXON_MAX_N = 20
+MIN_INTERVAL_N = 3
+"""A bootstrap over 2 values has 3 distinct resampled means: no interval is given below 3 images."""
 NOT_ENOUGH = "not enough images"
 ALL_TIED = "all differences are zero"
 
@@ -45,14 +47,14 @@ def _clean(values: Sequence[float]) -> np.ndarray:
 def mean_interval(values: Sequence[float], *, seed: int = 0) -> tuple[float, float, float, int]:
     """``(mean, low, high, n)`` over the finite values: 95% percentile-bootstrap interval of the mean.
 
-    NaN interval for n < 2; a constant sample has the degenerate interval ``(c, c)``.
+    NaN interval for n < ``MIN_INTERVAL_N``; a constant sample has the degenerate interval ``(c, c)``.
     """
     sample = _clean(values)
     n = int(sample.size)
     if n == 0:
         return math.nan, math.nan, math.nan, 0
     mean = float(sample.mean())
-    if n < 2:
+    if n < MIN_INTERVAL_N:
         return mean, math.nan, math.nan, n
     if np.ptp(sample) == 0:
         return mean, mean, mean, n
@@ -99,7 +101,9 @@ def paired_comparison(a: Sequence[float], b: Sequence[float], *, seed: int = 0) 
         return PairedComparison(n, mean, math.nan, math.nan, math.nan, math.nan, "", NOT_ENOUGH)
     if not np.any(differences != 0):
         return PairedComparison(n, 0.0, 0.0, 0.0, math.nan, math.nan, "", ALL_TIED)
-    if np.ptp(differences) == 0:
+    if n < MIN_INTERVAL_N:
+        low = high = math.nan
+    elif np.ptp(differences) == 0:
         low = high = mean
     else:
         interval = stats.bootstrap((first, second), _mean_difference, paired=True, vectorized=True,

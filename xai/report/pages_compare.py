@@ -40,7 +40,8 @@ def difference(row: Any, prefix: str) -> str:
         return "n/a"
     if pd.isna(p_value):
         return f"{diff:+.3f} ({getattr(row, f'{prefix}test')})"
-    return f"{diff:+.3f} [{fmt_number(low)}, {fmt_number(high)}], p = {p_value:.2g}"
+    interval = f" [{fmt_number(low)}, {fmt_number(high)}]" if pd.notna(low) and pd.notna(high) else ""
+    return f"{diff:+.3f}{interval}, p = {p_value:.2g}"
 
 
 def group(value: Any) -> str:
