@@ -100,13 +100,15 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def highlights(compared: Any) -> list[str]:
-    """The headline sentences: who agrees best, simple vs complex images, faithfulness, the sanity check."""
+    """The headline sentences: agreement groups, simple vs complex images, faithfulness groups, sanity check."""
     from xai.compare.narrative import agreement_findings, faithfulness_findings, sanity_findings
 
     summary = compared.summary
     agreement = agreement_findings(summary)
-    best = agreement[-1:] if len(agreement) > 1 else agreement
-    return [*best, summary.complexity_answer, *faithfulness_findings(summary), *sanity_findings(summary)]
+    faithfulness = faithfulness_findings(summary)
+    headline = [s for s in agreement if s.startswith("Agreement groups")] or agreement[:1]
+    faithful = [s for s in faithfulness if s.startswith(("Faithfulness groups", "Across the", "With "))]
+    return [*headline, summary.complexity_answer, *faithful, *sanity_findings(summary)]
 
 
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
