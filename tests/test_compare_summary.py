@@ -163,3 +163,14 @@ def test_summary_with_few_images_says_not_enough(n_images: int) -> None:
     else:  # two images: an exact Wilcoxon p can never be below 0.5, so nothing is claimed
         assert not any("beyond all three nulls" in s for s in text)
         assert set(summary.faithfulness_ranking["faithfulness_group"]) == {1}
+
+
+def test_home_page_highlights_are_the_group_sentences() -> None:
+    from types import SimpleNamespace
+
+    from xai.report.pages_compare import highlights
+
+    lines = highlights(SimpleNamespace(summary=_summary(_sanity())))
+    assert lines[0].startswith("Agreement groups at k = 5")
+    assert any(line.startswith("Faithfulness groups") for line in lines)
+    assert not any(line.startswith("Good: score") for line in lines)  # per-method detail stays on the page
