@@ -59,3 +59,16 @@ def test_lime_tutorial_preprocessing_squashes_instead_of_cropping(tmp_path: Path
     # Squashed to 256x256, the red quarter is 64 px wide; cropping 16 px leaves ~48 red columns.
     red_columns = int(np.sum(tutorial[112, :, 0] > 200))
     assert 40 <= red_columns <= 52
+
+
+def test_agreement_uses_every_lime_seed() -> None:
+    from xai.explain.artifacts import LimeStability
+    from xai.stages.compare import seed_weights
+
+    lime = SimpleNamespace(weights=np.array([0.5, -0.1, 0.2]), seed=4)
+    stability = LimeStability(seeds=(4, 5, 6), ks=(5,), jaccard=np.zeros((1, 3)),
+                              weights=np.array([[0.5, -0.1, 0.2], [0.4, 0.0, 0.3], [0.1, 0.2, 0.3]]))
+    weights, seeds = seed_weights(SimpleNamespace(lime=lime, stability=stability))
+    assert seeds == (4, 5, 6) and weights.shape == (3, 3)
+    weights, seeds = seed_weights(SimpleNamespace(lime=lime, stability=None))
+    assert seeds == (4,) and np.array_equal(weights, lime.weights[None])

@@ -130,9 +130,12 @@ def test_stability_is_jaccard_of_top_k_superpixels() -> None:
     assert stability.jaccard[0, 0] == pytest.approx(len(a & b) / len(a | b))
     assert lime_stability([runs[0], runs[0]]).mean_jaccard == {5: 1.0, 10: 1.0}
     assert jaccard({1, 2}, {2, 3}) == pytest.approx(1 / 3) and jaccard(set(), set()) == 1.0
+    # Every seed's weights are kept (row i = seed i) so agreement can average over seeds, not use seed 0 only.
+    np.testing.assert_array_equal(stability.weights, np.stack([run.weights for run in runs]))
     arrays, meta = stability.to_parts()
     again = LimeStability.from_parts(arrays, json.loads(json.dumps(meta)))
     assert again.seeds == stability.seeds and np.array_equal(again.jaccard, stability.jaccard)
+    np.testing.assert_array_equal(again.weights, stability.weights)
 
 
 def test_masks_and_views_are_consistent() -> None:
