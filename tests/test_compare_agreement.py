@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from xai.compare.agreement import (
     DEFAULT_THRESHOLDS,
@@ -139,16 +140,25 @@ def test_compute_agreement_on_hand_made_explanations() -> None:
     cam = np.zeros((8, 8), np.float32)
     cam[:4, :4] = 1.0  # exactly LIME's top-4 mask
     item = compute_agreement(segments, weights, cam, ks=(4, 5), thresholds=(0.25, 0.5))
-    assert item.lime_area.tolist() == [16, 20]
-    assert item.iou[0] == 1.0 and item.dice[0] == 1.0
-    # k=5 adds segment 10 (4 pixels); area-matched CAM takes its 16 ones plus 4 zeros in index order
-    # (row 0, columns 4..7), which are outside LIME's mask: overlap 16, union 24.
-    assert item.iou[1] == pytest.approx(16 / 24)
-    assert item.chance_iou[0] == pytest.approx(chance_iou(16, 16, 64))
-    # Sweep at 25% (16 pixels = the block) against k=4 -> IoU 1; at 50% (32 pixels) -> 16/32.
+    assert item.lime_area.tolist() == [[16, 20]]
+    assert item.iou[0, 0] == 1.0 and item.dice[0, 0] == 1.0
+    # k=5 adds segment 10 (4 pixels); the area-matched CAM takes its 16 ones plus 4 of the 48 tied zeros at
+    # random, 4 of which lie in segment 10: overlap 16 + X, X ~ Hypergeom(48, 4, 4), union 40 - (16 + X).
+    # (The old row-major tie order took row 0, columns 4..7, always outside LIME's mask: 16/24.)
+    x = np.arange(5)
+    probability = stats.hypergeom.pmf(x, 48, 4, 4)
+    assert item.iou[0, 1] == pytest.approx(float(np.sum(probability * (16 + x) / (24 - x))), abs=1e-12)
+    assert item.dice[0, 1] == pytest.approx(2 * (16 + float(np.sum(probability * x))) / 40, abs=1e-12)
+    assert item.iou[0, 1] > 16 / 24
+    assert item.chance_iou[0, 0] == pytest.approx(chance_iou(16, 16, 64))
+    # Sweep at 25% (16 pixels = the block) against k=4 -> IoU 1; at 50% (32 pixels: 16 ones + 16 random
+    # zeros, none of which can be in the k=4 mask) -> 16/32.
     assert item.sweep_iou[0].tolist() == pytest.approx([1.0, 0.5])
     assert item.sweep_chance_iou[0, 1] == pytest.approx(chance_iou(16, 32, 64))
-    assert item.rho > 0
+    assert item.rho[0] > 0
+    # The map is the LIME mask itself: only a random set equal to those 4 of 16 superpixels ties with it
+    # (probability 1 / C(16, 4) = 1/1820 per draw).
+    assert item.null_p[0] < 0.005 and item.null_percentile[0] > 0.99
 
 
 def _example_comparison(image_id: str = "img", seed: int = 0) -> ImageComparison:
@@ -175,7 +185,7 @@ def test_agreement_and_image_comparison_round_trip() -> None:
         assert arrays[key].dtype == restored_arrays[key].dtype
     item = comparison.agreements[0]
     assert Agreement.from_parts(*item.to_parts()).to_parts()[1] == item.to_parts()[1]
-    assert comparison.methods == ("GradCAM", "ScoreCAM")
+    assert comparison.methods == ("GradCAM", "ScoreCAM", "centre")
     assert item.sweep_iou.shape == (2, len(DEFAULT_THRESHOLDS))
     with pytest.raises(ValueError):
         item.iou[0] = 0.5  # artifacts are frozen, arrays included
@@ -185,4 +195,4 @@ def test_agreement_table_is_deterministic() -> None:
     first = agreement_table(_example_comparison().agreements).to_csv(index=False)
     second = agreement_table(_example_comparison().agreements).to_csv(index=False)
     assert first == second
-    assert len(agreement_table(_example_comparison().agreements)) == 2 * 2  # methods x ks
+    assert len(agreement_table(_example_comparison().agreements)) == 3 * 2  # (methods + centre) x ks

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from xai.compare.faithfulness import (
+    RANDOM_DRAWS,
     RANDOM_METHOD,
     FaithfulnessResult,
     auc,
@@ -19,6 +20,7 @@ from xai.compare.faithfulness import (
     random_map,
     step_plan,
 )
+from xai.compare.nulls import CENTRE_METHOD
 from xai.testing import PlantedEvidenceNet, box_mask, planted_image
 
 MEAN = np.array([0.485, 0.456, 0.406]) * 255
@@ -60,8 +62,13 @@ def test_step_plan_and_ranks() -> None:
     assert (step_pixels, n_steps, counts.tolist()) == (3, 4, [0, 3, 6, 9, 10])
     assert step_plan(10, 6)[:2] == (2, 5)  # ceil makes fewer steps than asked; reported, not hidden
     assert step_plan(50176, 224)[:2] == (224, 224)  # the RISE reference plan at 224²
-    ranks = pixel_ranks(np.array([[0.2, 0.9], [0.2, 0.5]]))
-    assert ranks.tolist() == [[2, 0], [3, 1]]
+    saliency = np.array([[0.2, 0.9], [0.2, 0.5]])
+    ranks = pixel_ranks(saliency)
+    assert ranks[0, 1] == 0 and ranks[1, 1] == 1 and {ranks[0, 0], ranks[1, 0]} == {2, 3}
+    # Ties are ordered at random (seeded), not row-major: both orders occur over seeds, each reproducibly.
+    orders = {tuple(pixel_ranks(saliency, seed)[:, 0]) for seed in range(20)}
+    assert orders == {(2, 3), (3, 2)}
+    assert np.array_equal(pixel_ranks(saliency, 7), pixel_ranks(saliency, 7))
 
 
 def test_blur_kernel_is_the_reference_gkern() -> None:
@@ -83,9 +90,11 @@ def test_box_map_beats_random_map_on_planted_model(model_seed: int, image_seed: 
     result = faithfulness_image(
         model, to_input, image, {"box": box_mask(BOX, 64).astype(np.float32)}, target, steps=16, batch_size=64
     )
-    box, random = result.methods.index("box"), result.methods.index(RANDOM_METHOD)
-    assert result.deletion_auc[box] < result.deletion_auc[random] - 0.05
-    assert result.insertion_auc[box] > result.insertion_auc[random] + 0.05
+    box = result.methods.index("box")
+    draws = [index for index, method in enumerate(result.methods) if method.startswith(f"{RANDOM_METHOD}:")]
+    assert len(draws) == RANDOM_DRAWS and CENTRE_METHOD in result.methods
+    assert result.deletion_auc[box] < result.deletion_auc[draws].min() - 0.05
+    assert result.insertion_auc[box] > result.insertion_auc[draws].max() + 0.05
     # Once the box (576 px, 14%) is deleted (point 3 = 768 px) only the bias is left to predict from.
     assert result.deletion[box, 0] > result.deletion[box, 3]
 
@@ -97,7 +106,9 @@ def test_forward_pass_count_is_exact_and_batch_size_does_not_change_results() ->
     counted = CountingModel(model).eval()
     result = faithfulness_image(counted, to_input, image, maps, 1, steps=10, batch_size=7, seed=3)
     n_steps = len(result.fractions) - 1
-    assert result.forward_passes == forward_passes(3, n_steps) == counted.images == 3 + 2 * 3 * (n_steps - 1)
+    n_maps = 2 + RANDOM_DRAWS + 1  # the two maps, the smooth random draws, the centre prior
+    assert result.forward_passes == forward_passes(n_maps, n_steps) == counted.images
+    assert counted.images == 3 + 2 * n_maps * (n_steps - 1)
     assert counted.calls == -(-counted.images // 7)
     other = faithfulness_image(model, to_input, image, maps, 1, steps=10, batch_size=64, seed=3)
     np.testing.assert_allclose(result.deletion, other.deletion, atol=1e-6)
@@ -126,6 +137,45 @@ def test_result_round_trips_and_rejects_bad_input() -> None:
         faithfulness_image(model, to_input, image, {"small": np.zeros((8, 8))}, 0, steps=4)
 
 
+def test_smooth_random_maps_are_cam_like_and_seeded() -> None:
+    first, again, other = random_map((224, 224), 1), random_map((224, 224), 1), random_map((224, 224), 2)
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert first.min() == 0 and first.max() == pytest.approx(1)
+    # Upsampled from a 7x7 grid: neighbouring pixels differ by at most 1/32 of the range per pixel step.
+    assert np.abs(np.diff(first, axis=0)).max() < 0.05 and np.abs(np.diff(first, axis=1)).max() < 0.05
+    uniform = np.random.default_rng(1).random((224, 224))
+    assert np.abs(np.diff(uniform, axis=0)).max() > 0.9  # what the old scattered-pixel baseline looked like
+
+
+def test_degenerate_maps_are_excluded_not_scored() -> None:
+    model = PlantedEvidenceNet(BOX, image_size=64, seed=2)
+    image = planted_image(64, seed=2)
+    maps = {"box": box_mask(BOX, 64).astype(np.float32), "dead": np.zeros((64, 64), np.float32),
+            "flat": np.full((64, 64), 0.5, np.float32)}
+    result = faithfulness_image(model, to_input, image, maps, 0, steps=4, include_random=False,
+                                include_centre=False)
+    assert result.methods == ("box",)
+    assert result.excluded == (("dead", "all zero"), ("flat", "constant"))
+    assert FaithfulnessResult.from_parts(*result.to_parts()).excluded == result.excluded
+
+
 def test_lime_pixel_map_spreads_weights_over_segments() -> None:
     segments = np.array([[0, 1], [1, 2]], dtype=np.int32)
     assert lime_pixel_map(segments, np.array([0.5, -1.0, 2.0])).tolist() == [[0.5, -1.0], [-1.0, 2.0]]
+
+
+def test_default_steps_are_the_measured_coarsest_within_tolerance() -> None:
+    """The default step count is read off the committed measurement, not chosen by hand."""
+    import inspect
+
+    from xai.compare.faithfulness import step_error_measurement
+    from xai.config import CompareConfig
+
+    measurement = step_error_measurement()
+    assert measurement["reference_steps"] == 224 and measurement["tolerance"] == 0.005
+    within = [row["steps"] for row in measurement["rows"] if row["max_abs_error"] <= measurement["tolerance"]]
+    assert measurement["coarsest_within_tolerance"] == min(within)
+    coarser = [row for row in measurement["rows"] if row["steps"] < min(within)]
+    assert all(row["max_abs_error"] > measurement["tolerance"] for row in coarser)
+    assert CompareConfig().faithfulness_steps == min(within)
+    assert inspect.signature(faithfulness_image).parameters["steps"].default == min(within)

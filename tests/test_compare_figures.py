@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from test_compare_summary import _comparisons, _faithfulness, _segments
+from test_compare_summary import _comparisons, _faithfulness, _sanity, _segments
 
 from xai.compare import SanityResult, summarise
 from xai.report.figures import compare as figures
@@ -23,16 +23,14 @@ def _is_png(path: Path) -> bool:
 
 
 def test_every_figure_is_written(tmp_path: Path) -> None:
-    comparisons = _comparisons()
+    comparisons, cross = _comparisons(4)
     faithful = [
-        _faithfulness(f"img{i}", {"lime": (0.3, 0.7), "Good": (0.2, 0.8), "random": (0.5, 0.5)})
+        _faithfulness(f"img{i}", {"lime": (0.3, 0.7), "Good": (0.2, 0.8), "random:0": (0.5, 0.5),
+                                  "random:1": (0.4, 0.5), "centre": (0.45, 0.55)})
         for i in range(4)
     ]
-    sanity = SanityResult(
-        False, ("Good", "Noise"), ("fc", "layer4"), np.array([[0.4, 0.1], [0.9, 0.95]]),
-        np.array([[0.5, 0.2], [0.9, 0.9]]), [True, False], 0.5, 0,
-    )  # fmt: skip
-    summary = summarise(comparisons, faithful, sanity, k=5)
+    sanity = _sanity()
+    summary = summarise(comparisons, faithful, sanity, k=5, cross_image=cross)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
     cams = {"Good": rng.random((16, 16)), "Noise": rng.random((16, 16))}
@@ -54,6 +52,7 @@ def test_every_figure_is_written(tmp_path: Path) -> None:
         assert isinstance(alt, str) and len(alt) > 20
     assert "ρ = " in written["scatter.png"]
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
+    assert "control" in written["sanity.png"]
     with pytest.raises(ValueError, match="random weights"):
         figures.sanity_figure(SanityResult.skipped(), tmp_path / "never.png")
     assert not (tmp_path / "never.png").exists()

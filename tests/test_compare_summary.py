@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 
 from xai.compare import (
+    EDGE_METHOD,
     RANDOM_WEIGHTS_NOTE,
     TABLES,
     ComparisonSummary,
     FaithfulnessResult,
     SanityResult,
     compare_image,
+    cross_image_table,
     findings,
     summarise,
 )
@@ -23,20 +25,22 @@ def _segments() -> np.ndarray:
     return ((rows // 4) * 4 + cols // 4).astype(np.int32)
 
 
-def _comparisons(n_images: int = 4):
+def _comparisons(n_images: int = 8):
     segments = _segments()
-    comparisons = []
+    comparisons, inputs = [], []
     for index in range(n_images):
         rng = np.random.default_rng(index)
-        weights = rng.normal(size=16)
-        lime_like = (weights[segments] - weights.min()) / np.ptp(weights)
+        weights = rng.normal(size=(2, 16))  # two LIME seeds
+        lime_like = (weights[0][segments] - weights[0].min()) / np.ptp(weights[0])
         noise = rng.random((16, 16))
         # "Good" follows LIME, more so in early images; "Noise" is unrelated to it.
         good = (1 - index / (2 * n_images)) * lime_like + index / (2 * n_images) * noise
         image = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
         cams = {"Good": good.astype(np.float32), "Noise": noise.astype(np.float32)}
-        comparisons.append(compare_image(image, segments, weights, cams, image_id=f"img{index}", ks=(5, 10)))
-    return comparisons
+        comparisons.append(compare_image(image, segments, weights, cams, image_id=f"img{index}", ks=(5, 10),
+                                         seeds=(0, 1), null_draws=500))
+        inputs.append((f"img{index}", segments, weights, cams))
+    return comparisons, cross_image_table(inputs, (5, 10))
 
 
 def _faithfulness(image_id: str, scores: dict[str, tuple[float, float]]) -> FaithfulnessResult:
@@ -54,64 +58,76 @@ def _faithfulness(image_id: str, scores: dict[str, tuple[float, float]]) -> Fait
     )  # fmt: skip
 
 
-def _summary(sanity: SanityResult | None = None) -> ComparisonSummary:
-    faithful = [
-        _faithfulness(
-            f"img{i}", {"lime": (0.3, 0.7), "Good": (0.2, 0.8), "Noise": (0.6, 0.4), "random": (0.5, 0.5)}
-        )
-        for i in range(4)
-    ]
-    return summarise(_comparisons(), faithful, sanity, k=5)
+def _summary(sanity: SanityResult | None = None, n_images: int = 8) -> ComparisonSummary:
+    faithful = []
+    for i in range(n_images):
+        jitter = 0.01 * ((i * 7) % 5)  # per-image variation, so the paired tests are not all ties
+        faithful.append(_faithfulness(f"img{i}", {
+            "lime": (0.3 - jitter, 0.7), "Good": (0.2, 0.8 + jitter), "Noise": (0.6 + jitter, 0.4),
+            "random:0": (0.5, 0.5 + jitter / 2), "random:1": (0.5 + jitter, 0.5), "centre": (0.45, 0.55)}))
+    comparisons, cross = _comparisons(n_images)
+    return summarise(comparisons, faithful, sanity, k=5, cross_image=cross, notes=("img0: a caveat",))
+
+
+def _sanity() -> SanityResult:
+    spearman = np.array([[[0.4, 0.5, 0.3], [0.1, 0.05, 0.15]], [[0.9, 0.92, 0.88], [0.95, 0.9, 0.97]],
+                         [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]])
+    return SanityResult(False, ("Good", "Noise", EDGE_METHOD), ("fc", "layer4"), spearman, np.abs(spearman),
+                        spearman * 0.9, 0, budgets=(("lime", "300 samples"),))
 
 
 def test_summary_tables_are_deterministic_and_round_trip() -> None:
-    summary = _summary()
-    assert _summary().csv_texts() == summary.csv_texts()  # byte-identical CSV for the same inputs
+    summary = _summary(_sanity())
+    assert _summary(_sanity()).csv_texts() == summary.csv_texts()  # byte-identical CSV for the same inputs
     arrays, meta = summary.to_parts()
     restored = ComparisonSummary.from_parts(arrays, meta)
     assert restored.csv_texts() == summary.csv_texts()
-    assert restored.to_parts()[1] == meta
+    assert restored.to_parts()[1] == meta and restored.notes == ("img0: a caveat",)
     for name in TABLES:
         assert list(restored.tables()[name].dtypes) == list(summary.tables()[name].dtypes), name
-    assert len(summary.agreement) == 4 * 2 * 2  # images x methods x ks
+    assert len(summary.agreement) == 8 * 3 * 2  # images x (methods + centre prior) x ks
+    assert (summary.agreement["n_seeds"] == 2).all()
 
 
-def test_summary_numbers() -> None:
+def test_summary_numbers_carry_intervals_and_paired_tests() -> None:
     summary = _summary()
     by_method = summary.agreement_by_method.set_index(["method", "k"])
-    assert by_method.loc[("Good", 5), "iou_mean"] > by_method.loc[("Noise", 5), "iou_mean"]
-    assert by_method.loc[("Good", 5), "n_images"] == 4
-    ranking = summary.faithfulness_ranking
-    assert ranking["method"].tolist() == ["Good", "lime", "random", "Noise"]
-    assert ranking["faithfulness_rank"].tolist() == [1, 2, 3, 4]
-    assert ranking.set_index("method").loc["Good", "beats_random"] == 1.0
-    assert ranking.set_index("method").loc["Noise", "beats_random"] == 0.0
-    assert ranking.set_index("method")["agreement_rank"].dropna().to_dict() == {"Good": 1.0, "Noise": 2.0}
+    good, noise = by_method.loc[("Good", 5)], by_method.loc[("Noise", 5)]
+    assert good["iou_low"] < good["iou_mean"] < good["iou_high"] and good["n_images"] == 8
+    assert good["superpixel_p"] < 0.05 and good["superpixel_test"] == "exact Wilcoxon signed-rank"
+    assert good["cross_image_diff"] > 0 and good["centre_diff"] > 0
+    assert not noise["superpixel_p"] < 0.05
+    assert good["agreement_group"] < noise["agreement_group"]
+    ranking = summary.faithfulness_ranking.set_index("method")
+    assert list(ranking.index) == ["Good", "lime", "centre", "random", "Noise"]
+    assert ranking.at["Good", "faithfulness_group"] == 1 and ranking.at["Noise", "faithfulness_group"] > 1
+    assert ranking.at["Good", "vs_random_p"] == pytest.approx(2 / 2**8)  # 8 positive paired differences
+    assert ranking.at["Good", "vs_random_diff"] > 0 and ranking.at["Noise", "vs_random_diff"] < 0
+    assert ranking.at["random", "random_std_mean"] > 0  # spread over the smooth random draws is reported
+    assert ranking.at["Good", "iou_mean"] == pytest.approx(good["iou_mean"])
     assert summary.faithfulness_agreement_n == 2  # too few CAM methods for a rank correlation
     sweep = summary.sweep_by_method
-    assert len(sweep) == 2 * 2 * 10 and set(sweep["threshold"].round(2)) == {
-        round(0.05 * i, 2) for i in range(1, 11)
-    }
+    assert len(sweep) == 3 * 2 * 10
     correlations = summary.complexity_correlation
-    assert set(correlations["method"]) == {"all", "Good", "Noise"} and (correlations["n"] == 4).all()
+    assert set(correlations["method"]) == {"all", "Good", "Noise"} and (correlations["n"] == 8).all()
 
 
-def test_findings_are_generated_from_the_numbers() -> None:
-    sanity = SanityResult(
-        False, ("Good", "Noise"), ("fc", "layer4"), np.array([[0.4, 0.1], [0.9, 0.95]]),
-        np.array([[0.5, 0.2], [0.9, 0.9]]), [True, False], 0.5, 0,
-    )  # fmt: skip
-    summary = _summary(sanity)
+def test_findings_are_generated_from_the_numbers_without_cut_offs() -> None:
+    summary = _summary(_sanity())
     text = findings(summary)
+    joined = " ".join(text)
     by_method = summary.agreement_by_method.set_index(["method", "k"])
     good_iou = f"{by_method.loc[('Good', 5), 'iou_mean']:.2f}"
-    assert any(s.startswith("Good: mean area-matched IoU") and good_iou in s for s in text)
-    assert any(s.startswith("Good agrees best with LIME") for s in text)
-    # Score = 0.75 (i - d) for the 5-point curves [1, d, d, d, 0] and [0, i, i, i, 1].
-    assert any("Good (0.450) > lime (0.300) > random (0.000) > Noise (-0.150)" in s for s in text)
-    assert any("No better than the random map (0.000) on average: Noise." in s for s in text)
-    assert any(s.startswith("Good passes") and "0.10" in s for s in text)
-    assert any(s.startswith("Noise fails") and "0.95" in s for s in text)
+    assert any(s.startswith("Good: mean area-matched IoU") and good_iou in s and "95% CI" in s for s in text)
+    assert any(s.startswith("Good:") and "beyond all three nulls" in s for s in text)
+    assert any(s.startswith("Noise:") and "do not show it agreeing beyond the superpixel null" in s for s in text)
+    assert any(s.startswith("Agreement groups at k = 5") and "[Good" in s for s in text)
+    assert any(s.startswith("Faithfulness groups") and s.index("[Good") < s.index("Noise") for s in text)
+    assert "exact Wilcoxon signed-rank p = 0.0078, n = 8" in joined
+    for banned in ("passes", "fails", "unrelated", "pass mark"):
+        assert banned not in joined
+    assert any(s.startswith("Good: after randomising layer4") and "0.10 (95% CI" in s for s in text)
+    assert "Adebayo et al. (2018" in joined and f"The {EDGE_METHOD}" in joined and "300 samples" in joined
     assert summary.complexity_answer in text
     assert not summary.weights_are_random
 
@@ -122,13 +138,13 @@ def test_random_weights_say_so_instead_of_numbers() -> None:
     assert summary.sanity.empty
     text = findings(summary)
     assert RANDOM_WEIGHTS_NOTE in text
-    assert not any("passes the parameter" in s or "fails the parameter" in s for s in text)
+    assert not any("after randomising" in s for s in text)
     restored = ComparisonSummary.from_parts(*summary.to_parts())
     assert restored.weights_are_random
 
 
 def test_summary_rejects_duplicate_image_ids_and_accepts_no_images() -> None:
-    comparison = _comparisons(1)[0]
+    comparison = _comparisons(1)[0][0]
     with pytest.raises(ValueError, match="unique"):
         summarise([comparison, comparison])
     empty = summarise([])
@@ -137,8 +153,24 @@ def test_summary_rejects_duplicate_image_ids_and_accepts_no_images() -> None:
 
 
 @pytest.mark.parametrize("n_images", [1, 2])
-def test_summary_with_few_images_does_not_crash(n_images: int) -> None:
-    summary = summarise(_comparisons(n_images), k=10)
-    assert summary.faithfulness_ranking.empty
+def test_summary_with_few_images_says_not_enough(n_images: int) -> None:
+    summary = _summary(n_images=n_images)
     assert "cannot be answered" in summary.complexity_answer
-    assert findings(summary)
+    text = findings(summary)
+    if n_images == 1:
+        assert "not tested (not enough images, n = 1)" in " ".join(text)
+        assert "no interval: fewer than 3 images" in " ".join(text)
+    else:  # two images: an exact Wilcoxon p can never be below 0.5, so nothing is claimed
+        assert not any("beyond all three nulls" in s for s in text)
+        assert set(summary.faithfulness_ranking["faithfulness_group"]) == {1}
+
+
+def test_home_page_highlights_are_the_group_sentences() -> None:
+    from types import SimpleNamespace
+
+    from xai.report.pages_compare import highlights
+
+    lines = highlights(SimpleNamespace(summary=_summary(_sanity())))
+    assert lines[0].startswith("Agreement groups at k = 5")
+    assert any(line.startswith("Faithfulness groups") for line in lines)
+    assert not any(line.startswith("Good: score") for line in lines)  # per-method detail stays on the page

@@ -53,7 +53,10 @@ def _plain_lime(image: np.ndarray, classifier, seed: int, num_samples: int):
 
 
 def test_identical_to_plain_lime_call_with_same_classifier() -> None:
-    model = PlantedEvidenceNet(BOX, seed=1)
+    # The tempered planted model: its probabilities move with the box's superpixels, so LIME's weights are
+    # far from zero and a wrong ``data_labels`` (row 0 not all on, shifted segment ids) changes them. (The
+    # untempered net gives p = 1.0 for every sample, all weights 0, and nothing could fail.)
+    model = _planted(BOX)
     image = planted_image(64, 1)
 
     def one_at_a_time(images: np.ndarray) -> np.ndarray:  # batch-invariant, so any batching gives equal bits
@@ -62,6 +65,7 @@ def test_identical_to_plain_lime_call_with_same_classifier() -> None:
     plain = _plain_lime(image, one_at_a_time, seed=7, num_samples=120)
     ours = lime_with_classifier(image, one_at_a_time, params=LimeParams(num_samples=120), seed=7, batch_size=32)
     label = plain.top_labels[0]
+    assert np.abs(ours.weights).max() > 1e-3 and ours.score > 0.1  # a non-degenerate explanation
     assert ours.label == label
     assert np.array_equal(ours.segments, plain.segments)
     assert [(int(s), float(w)) for s, w in plain.local_exp[label]] == [
@@ -126,9 +130,12 @@ def test_stability_is_jaccard_of_top_k_superpixels() -> None:
     assert stability.jaccard[0, 0] == pytest.approx(len(a & b) / len(a | b))
     assert lime_stability([runs[0], runs[0]]).mean_jaccard == {5: 1.0, 10: 1.0}
     assert jaccard({1, 2}, {2, 3}) == pytest.approx(1 / 3) and jaccard(set(), set()) == 1.0
+    # Every seed's weights are kept (row i = seed i) so agreement can average over seeds, not use seed 0 only.
+    np.testing.assert_array_equal(stability.weights, np.stack([run.weights for run in runs]))
     arrays, meta = stability.to_parts()
     again = LimeStability.from_parts(arrays, json.loads(json.dumps(meta)))
     assert again.seeds == stability.seeds and np.array_equal(again.jaccard, stability.jaccard)
+    np.testing.assert_array_equal(again.weights, stability.weights)
 
 
 def test_masks_and_views_are_consistent() -> None:

@@ -38,6 +38,9 @@ class ExplainConfig(_Section):
     methods: tuple[str, ...] = ("lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam",
                                 "layercam", "hirescam", "eigencam")
     batch_size: int = Field(64, ge=1, le=4096)
+    preprocess: Literal["weights", "lime_tutorial"] = "weights"
+    """``weights``: the ResNet50 V2 weights' transform (shorter side 232, crop 224); ``lime_tutorial``: the lime
+    PyTorch tutorial's (squash to 256x256, crop 224)."""
     lime: LimeConfig = LimeConfig()
 
     @field_validator("methods")
@@ -54,10 +57,19 @@ class ExplainConfig(_Section):
 class CompareConfig(_Section):
     top_k: tuple[int, ...] = (5, 10)
     thresholds: tuple[float, ...] = (5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
-    faithfulness_steps: int = Field(28, ge=2, le=1024)
+    faithfulness_steps: int = Field(14, ge=2, le=1024)
+    """Deletion/insertion steps per curve; 14 is the coarsest whose measured AUC error against the reference's
+    224 stays within 0.005 (xai/compare/step_error.json, written by bench/bench_step_error.py)."""
+    random_draws: int = Field(3, ge=1, le=100)
+    """Smooth random maps per image in the faithfulness baseline."""
+    null_draws: int = Field(2000, ge=100, le=100_000)
+    """Draws of the superpixel null per image x method x k."""
     sanity_check: bool = True
-    sanity_methods: tuple[str, ...] = ("gradcam", "gradcampp", "layercam", "hirescam", "xgradcam", "eigencam")
+    sanity_methods: tuple[str, ...] = ("lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "layercam",
+                                       "hirescam", "xgradcam", "eigencam")
     sanity_images: int = Field(3, ge=1, le=100)
+    sanity_lime_samples: int = Field(300, ge=10, le=100_000)
+    """LIME's cheaper budget under randomisation (seven model states per image)."""
 
 
 class DissectConfig(_Section):

@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -138,11 +139,21 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_image(path: Path, *, resize: int = 232, crop: int = 224) -> np.ndarray:
+PREPROCESSING: dict[str, dict[str, Any]] = {
+    "weights": {"resize": 232, "crop": 224, "squash": False},
+    "lime_tutorial": {"resize": 256, "crop": 224, "squash": True},
+}
+"""``explain.preprocess`` choices: the ResNet50 IMAGENET1K_V2 weights' own transform (shorter side to 232,
+centre crop 224), or the lime PyTorch tutorial's (``Resize((256, 256))``, which squashes the aspect ratio, then
+centre crop 224)."""
+
+
+def load_image(path: Path, *, resize: int = 232, crop: int = 224, squash: bool = False) -> np.ndarray:
     """Decode ``path`` into a (crop, crop, 3) uint8 RGB array, as the ResNet50 V2 transforms do.
 
     EXIF orientation is applied; grayscale, CMYK, palette, alpha and 16-bit images are converted. The shorter
-    side is resized to ``resize`` (bilinear, antialiased) and the centre ``crop`` square is kept.
+    side is resized to ``resize`` (bilinear, antialiased) and the centre ``crop`` square is kept; with
+    ``squash`` both sides are resized to ``resize`` (the lime tutorial's way, aspect ratio not kept).
     Raises:
         BadImageError: empty, truncated, corrupt, non-image or absurdly large files.
     """
@@ -167,5 +178,6 @@ def load_image(path: Path, *, resize: int = 232, crop: int = 224) -> np.ndarray:
         raise BadImageError(f"{path}: not an image file PIL can read; remove it or convert it to JPEG/PNG") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise BadImageError(f"{path}: corrupt or truncated image ({error}); re-download or remove it") from None
-    image = functional.center_crop(functional.resize(image, resize, antialias=True), crop)
+    size = [resize, resize] if squash else resize
+    image = functional.center_crop(functional.resize(image, size, antialias=True), crop)
     return np.asarray(image, dtype=np.uint8).copy()

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from xai.cache import ArtifactCache
 from xai.config import Config
-from xai.data import BadImageError, fetch, list_images, load_image, sha256_of, task_image_paths
+from xai.data import PREPROCESSING, BadImageError, fetch, list_images, load_image, sha256_of, task_image_paths
 from xai.models import LoadedClip, LoadedModel, imagenet_categories, load_classifier, load_clip, places365_categories
 
 VERSIONED_PACKAGES = ("torch", "torchvision", "grad-cam", "lime", "open_clip_torch", "numpy", "scikit-image",
@@ -97,7 +97,7 @@ def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
     images, skipped = [], []
     for path in paths:
         try:
-            pixels = load_image(path)
+            pixels = load_image(path, **PREPROCESSING[config.explain.preprocess])
         except BadImageError as error:
             skipped.append(SkippedImage(str(path), str(error)))
             continue

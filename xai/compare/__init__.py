@@ -3,6 +3,7 @@
 Stage API (pure functions -> frozen artifacts with ``to_parts``/``from_parts``):
 
 * ``compare_image(image, segments, segment_weights, cam_maps, ...) -> ImageComparison``
+* ``cross_image_table(inputs, ks) -> DataFrame`` (the cross-image null; needs every image's maps)
 * ``faithfulness_image(model, to_input, image, maps, target, ...) -> FaithfulnessResult``
   (``maps = explanation_maps(segments, segment_weights, cam_maps)``)
 * ``sanity_check(model, explain_fn, layer_groups, ...) -> SanityResult``
@@ -25,6 +26,7 @@ from xai.compare.agreement import (
 )
 from xai.compare.complexity import COMPLEXITY_MEASURES, Complexity, image_complexity, spearman_with_p
 from xai.compare.faithfulness import (
+    RANDOM_DRAWS,
     RANDOM_METHOD,
     FaithfulnessResult,
     faithfulness_image,
@@ -33,31 +35,41 @@ from xai.compare.faithfulness import (
     random_map,
 )
 from xai.compare.narrative import RANDOM_WEIGHTS_NOTE, findings
-from xai.compare.sanity import RESNET_LAYER_GROUPS, SANITY_MAX_SIMILARITY, SanityResult, sanity_check
-from xai.compare.stage import LIME_METHOD, ImageComparison, compare_image, explanation_maps
+from xai.compare.nulls import CENTRE_METHOD, MapOrder, SuperpixelNull, centre_prior_map, degenerate_reason
+from xai.compare.sanity import EDGE_METHOD, RESNET_LAYER_GROUPS, SanityResult, edge_map, sanity_check
+from xai.compare.stage import LIME_METHOD, ImageComparison, compare_image, cross_image_table, explanation_maps
+from xai.compare.stats import mean_interval, paired_comparison, rank_groups
 from xai.compare.summary import TABLES, ComparisonSummary, summarise
 
 __all__ = [
+    "CENTRE_METHOD",
     "COMPLEXITY_MEASURES",
     "DEFAULT_KS",
     "DEFAULT_THRESHOLDS",
+    "EDGE_METHOD",
     "LIME_METHOD",
+    "RANDOM_DRAWS",
     "RANDOM_METHOD",
     "RANDOM_WEIGHTS_NOTE",
     "RESNET_LAYER_GROUPS",
-    "SANITY_MAX_SIMILARITY",
     "TABLES",
     "Agreement",
     "ComparisonSummary",
     "Complexity",
     "FaithfulnessResult",
     "ImageComparison",
+    "MapOrder",
     "SanityResult",
+    "SuperpixelNull",
+    "centre_prior_map",
     "chance_dice",
     "chance_iou",
     "compare_image",
     "compute_agreement",
+    "cross_image_table",
+    "degenerate_reason",
     "dice",
+    "edge_map",
     "explanation_maps",
     "faithfulness_image",
     "findings",
@@ -66,8 +78,11 @@ __all__ = [
     "iou",
     "lime_pixel_map",
     "lime_topk_mask",
+    "mean_interval",
+    "paired_comparison",
     "pooled_spearman",
     "random_map",
+    "rank_groups",
     "sanity_check",
     "spearman_with_p",
     "summarise",

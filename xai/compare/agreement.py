@@ -6,10 +6,15 @@ Protocol (``spec/explanations.md`` section 3.1):
   (fewer when fewer are positive). Equal weights are ordered by segment id, so the mask is deterministic.
 * A CAM is binarised (a) **area-matched**: its ``|LIME mask|`` highest pixels, the fair comparison, since
   IoU is biased by unequal areas; and (b) at a sweep of top-p% areas (5..50%) against the same LIME mask.
-  "Top ``a`` pixels" is exact: pixels are ordered by decreasing value and equal values by increasing flat
-  (row-major) index, so the mask has exactly ``a`` pixels whatever the ties (a plain threshold would not).
+  Pixels tied at the boundary are filled uniformly at random and IoU/Dice are the exact expectation over that
+  choice (``nulls.MapOrder``; a row-major order would fill a small CAM's zero region from the top rows).
+  ``top_area_mask`` (row-major ties) is kept as the exact-area primitive. Maps that are all zero or constant are
+  excluded with the reason (``nulls.degenerate_reason``).
+* Every LIME seed computed is scored (``segment_weights`` ``(n_seeds, S)``); tables report the mean over seeds
+  and its spread. The superpixel null (``nulls.SuperpixelNull``) gives a per-image permutation p.
 * IoU = |A∩B| / |A∪B| and Dice = 2|A∩B| / (|A| + |B|); both are NaN when both masks are empty.
-* Chance: for independent uniformly random masks with |A| = a and |B| = b out of n pixels, the overlap X is
+* Scattered-pixel chance (kept for reference; too easy a null for contiguous, centre-biased maps, see
+  ``nulls``): for independent uniformly random masks with |A| = a and |B| = b out of n pixels, the overlap X is
   hypergeometric, P(X = x) = C(a, x) C(n-a, b-x) / C(n, b), so E|A∩B| = ab/n, E[Dice] = 2ab / (n(a+b))
   exactly, and E[IoU] = Σ_x P(X = x) · x / (a + b - x) is summed over the whole support (no approximation;
   log-pmf through gammaln, agreeing with ``scipy.stats.hypergeom`` to ~1e-11).
@@ -30,7 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from xai.compare._parts import Parts, from_json_float, frozen_array, json_float
+from xai.compare._parts import Parts, frozen_array
+from xai.compare.nulls import NULL_DRAWS, MapOrder, SuperpixelNull, degenerate_reason, permutation_p
 
 DEFAULT_KS: tuple[int, ...] = (5, 10)
 DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 11))
@@ -137,29 +143,39 @@ def pooled_spearman(
 
 @dataclass(frozen=True, eq=False)
 class Agreement:
-    """Agreement of one CAM with LIME on one image.
+    """Agreement of one map (a CAM or the centre prior) with LIME on one image, for every LIME seed scored.
 
-    Arrays are indexed ``[k]`` (over ``ks``) or ``[k, threshold]`` (over ``ks`` x ``thresholds``). ``iou``,
-    ``dice`` and their ``chance_*`` are area-matched; ``sweep_*`` use the CAM's top-p% mask against the same
-    LIME top-k mask. ``rho``/``rho_p`` is the superpixel-pooled Spearman correlation (independent of k).
+    Arrays are indexed ``[seed, k]`` (``lime_area``, ``iou``, ``dice``, ``chance_*``; seeds in ``seeds``),
+    ``[k]`` (the superpixel null of the mean-over-seeds IoU: ``null_mean``, ``null_p``, ``null_percentile``),
+    ``[k, threshold]`` (``sweep_*``, mean over seeds) or ``[seed]`` (``rho``, ``rho_p``: superpixel-pooled
+    Spearman correlation). IoU/Dice are exact expectations over random tie-breaking (``nulls.MapOrder``).
+    ``excluded`` names why the map was not scored (then every number is NaN), else it is ``""``.
     """
 
     image_id: str
     method: str
     ks: tuple[int, ...]
     thresholds: tuple[float, ...]
+    seeds: tuple[int, ...]
     n_pixels: int
     n_segments: int
+    excluded: str
     lime_area: np.ndarray
     iou: np.ndarray
     dice: np.ndarray
     chance_iou: np.ndarray
     chance_dice: np.ndarray
+    null_mean: np.ndarray
+    null_p: np.ndarray
+    null_percentile: np.ndarray
     sweep_iou: np.ndarray
     sweep_dice: np.ndarray
     sweep_chance_iou: np.ndarray
-    rho: float
-    rho_p: float
+    rho: np.ndarray
+    rho_p: np.ndarray
+
+    _ARRAYS = ("lime_area", "iou", "dice", "chance_iou", "chance_dice", "null_mean", "null_p", "null_percentile",
+               "sweep_iou", "sweep_dice", "sweep_chance_iou", "rho", "rho_p")
 
     def __post_init__(self) -> None:
         for name in self._ARRAYS[1:]:  # every array but the integer lime_area
@@ -167,43 +183,23 @@ class Agreement:
         object.__setattr__(self, "lime_area", frozen_array(self.lime_area, np.int64))
         object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
-
-    _ARRAYS = (
-        "lime_area",
-        "iou",
-        "dice",
-        "chance_iou",
-        "chance_dice",
-        "sweep_iou",
-        "sweep_dice",
-        "sweep_chance_iou",
-    )
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
 
     def to_parts(self) -> Parts:
         arrays = {name: np.array(getattr(self, name)) for name in self._ARRAYS}
         meta: dict[str, Any] = {
-            "image_id": self.image_id,
-            "method": self.method,
-            "ks": list(self.ks),
-            "thresholds": list(self.thresholds),
-            "n_pixels": self.n_pixels,
-            "n_segments": self.n_segments,
-            "rho": json_float(self.rho),
-            "rho_p": json_float(self.rho_p),
+            "image_id": self.image_id, "method": self.method, "ks": list(self.ks),
+            "thresholds": list(self.thresholds), "seeds": list(self.seeds), "n_pixels": self.n_pixels,
+            "n_segments": self.n_segments, "excluded": self.excluded,
         }
         return arrays, meta
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Agreement:
         return cls(
-            image_id=meta["image_id"],
-            method=meta["method"],
-            ks=tuple(meta["ks"]),
-            thresholds=tuple(meta["thresholds"]),
-            n_pixels=int(meta["n_pixels"]),
-            n_segments=int(meta["n_segments"]),
-            rho=from_json_float(meta["rho"]),
-            rho_p=from_json_float(meta["rho_p"]),
+            image_id=meta["image_id"], method=meta["method"], ks=tuple(meta["ks"]),
+            thresholds=tuple(meta["thresholds"]), seeds=tuple(meta["seeds"]), n_pixels=int(meta["n_pixels"]),
+            n_segments=int(meta["n_segments"]), excluded=meta["excluded"],
             **{name: arrays[name] for name in cls._ARRAYS},
         )
 
@@ -217,143 +213,129 @@ def compute_agreement(
     method: str = "",
     ks: Sequence[int] = DEFAULT_KS,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    seeds: Sequence[int] | None = None,
+    null_draws: int = NULL_DRAWS,
+    null_seed: int = 0,
 ) -> Agreement:
-    """Agreement of one CAM map (H, W) with the LIME explanation (``segments``, ``segment_weights``)."""
-    weights = np.asarray(segment_weights, dtype=np.float64)
-    _check_segments(segments, weights)
+    """Agreement of one map (H, W) with LIME's explanation(s) on the same segmentation.
+
+    ``segment_weights`` is ``(S,)`` for one LIME run or ``(n_seeds, S)`` for every seed scored (``seeds``
+    names them; default ``0..n_seeds-1``). The superpixel null uses ``null_draws`` draws seeded by
+    ``null_seed``.
+    """
+    weights = np.atleast_2d(np.asarray(segment_weights, dtype=np.float64))
+    for row in weights:
+        _check_segments(segments, row)
+    seeds = tuple(range(len(weights))) if seeds is None else tuple(seeds)
+    if len(seeds) != len(weights):
+        raise ValueError(f"{len(seeds)} seeds named for {len(weights)} weight vectors")
     cam = np.asarray(cam, dtype=np.float64)
     if cam.shape != segments.shape:
-        raise ValueError(f"CAM {method!r} has shape {cam.shape}, segments have {segments.shape}")
-    n = cam.size
-    cam_masks = {area: top_area_mask(cam, area) for area in {fraction_area(t, n) for t in thresholds}}
-    lime_area, ious, dices, chance_i, chance_d = [], [], [], [], []
-    sweep_iou = np.empty((len(ks), len(thresholds)))
-    sweep_dice = np.empty_like(sweep_iou)
-    sweep_chance = np.empty_like(sweep_iou)
-    for row, k in enumerate(ks):
-        lime_mask = lime_topk_mask(segments, weights, k)
-        area = int(np.count_nonzero(lime_mask))
-        matched = top_area_mask(cam, area)
-        lime_area.append(area)
-        ious.append(iou(lime_mask, matched))
-        dices.append(dice(lime_mask, matched))
-        chance_i.append(chance_iou(area, area, n))
-        chance_d.append(chance_dice(area, area, n))
-        for column, threshold in enumerate(thresholds):
-            cam_area = fraction_area(threshold, n)
-            sweep_iou[row, column] = iou(lime_mask, cam_masks[cam_area])
-            sweep_dice[row, column] = dice(lime_mask, cam_masks[cam_area])
-            sweep_chance[row, column] = chance_iou(area, cam_area, n)
-    rho, rho_p = pooled_spearman(cam, segments, weights)
+        raise ValueError(f"map {method!r} has shape {cam.shape}, segments have {segments.shape}")
+    n, n_seeds, n_ks = cam.size, len(seeds), len(ks)
+    masks = [[lime_topk_mask(segments, row, k) for k in ks] for row in weights]
+    lime_area = np.array([[int(np.count_nonzero(mask)) for mask in row] for row in masks]).reshape(n_seeds, n_ks)
+    nan_sk, nan_kt = np.full((n_seeds, n_ks), np.nan), np.full((n_ks, len(thresholds)), np.nan)
+    fields: dict[str, Any] = {
+        "iou": nan_sk, "dice": nan_sk, "null_mean": np.full(n_ks, np.nan), "null_p": np.full(n_ks, np.nan),
+        "null_percentile": np.full(n_ks, np.nan), "sweep_iou": nan_kt, "sweep_dice": nan_kt,
+        "rho": np.full(n_seeds, np.nan), "rho_p": np.full(n_seeds, np.nan),
+    }
+    excluded = degenerate_reason(cam)
+    if not excluded:
+        order = MapOrder(cam)
+        pairs = np.array([[order.expected_overlap(int(area), mask) for area, mask in zip(areas, row, strict=True)]
+                          for areas, row in zip(lime_area, masks, strict=True)]).reshape(n_seeds, n_ks, 2)
+        fields["iou"], fields["dice"] = pairs[..., 0], pairs[..., 1]
+        sweep = np.array([[[order.expected_overlap(fraction_area(t, n), mask) for t in thresholds]
+                           for mask in row] for row in masks]).reshape(n_seeds, n_ks, len(thresholds), 2)
+        fields["sweep_iou"], fields["sweep_dice"] = sweep[..., 0].mean(axis=0), sweep[..., 1].mean(axis=0)
+        null = SuperpixelNull(segments, cam, seed=null_seed)
+        rng = np.random.default_rng(null_seed)
+        for column, k in enumerate(ks):
+            chosen = [int(np.count_nonzero(row[:k] > 0)) for row in -np.sort(-weights, axis=1)]
+            draws = np.mean([null.draw(count, null_draws, rng) for count in chosen], axis=0)
+            observed = float(np.mean(fields["iou"][:, column]))
+            fields["null_mean"][column] = float(np.mean(draws))
+            fields["null_p"][column], fields["null_percentile"][column] = permutation_p(observed, draws)
+        correlations = [pooled_spearman(cam, segments, row) for row in weights]
+        fields["rho"] = np.array([rho for rho, _ in correlations])
+        fields["rho_p"] = np.array([p for _, p in correlations])
+    chance_i = np.vectorize(lambda a: chance_iou(int(a), int(a), n), otypes=[float])(lime_area)
+    chance_d = np.vectorize(lambda a: chance_dice(int(a), int(a), n), otypes=[float])(lime_area)
+    sweep_chance = np.array([[np.mean([chance_iou(int(lime_area[s, row]), fraction_area(t, n), n)
+                                       for s in range(n_seeds)]) for t in thresholds] for row in range(n_ks)])
     return Agreement(
-        image_id=image_id,
-        method=method,
-        ks=tuple(ks),
-        thresholds=tuple(thresholds),
-        n_pixels=n,
-        n_segments=int(weights.size),
-        lime_area=np.array(lime_area),
-        iou=np.array(ious),
-        dice=np.array(dices),
-        chance_iou=np.array(chance_i),
-        chance_dice=np.array(chance_d),
-        sweep_iou=sweep_iou,
-        sweep_dice=sweep_dice,
-        sweep_chance_iou=sweep_chance,
-        rho=rho,
-        rho_p=rho_p,
+        image_id=image_id, method=method, ks=tuple(ks), thresholds=tuple(thresholds), seeds=seeds, n_pixels=n,
+        n_segments=int(weights.shape[1]), excluded=excluded, lime_area=lime_area, chance_iou=chance_i,
+        chance_dice=chance_d, sweep_chance_iou=sweep_chance.reshape(n_ks, len(thresholds)), **fields,
     )
 
 
 def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
-    """One row per image x method x k (input order): area-matched IoU/Dice, chance, lift over chance, ρ."""
+    """One row per image x method x k (input order); IoU/Dice/ρ are means over the LIME seeds scored.
+
+    ``iou_seed_std``/``iou_seed_min``/``iou_seed_max`` give the spread over seeds; ``superpixel_*`` is the
+    superpixel null (mean, one-sided p, percentile); ``cross_image_iou`` is filled in by the summary.
+    """
     rows = []
     for item in agreements:
         for index, k in enumerate(item.ks):
-            rows.append(
-                {
-                    "image": item.image_id,
-                    "method": item.method,
-                    "k": k,
-                    "lime_area_fraction": item.lime_area[index] / item.n_pixels,
-                    "iou": item.iou[index],
-                    "chance_iou": item.chance_iou[index],
-                    "iou_lift": item.iou[index] - item.chance_iou[index],
-                    "dice": item.dice[index],
-                    "chance_dice": item.chance_dice[index],
-                    "rho": item.rho,
-                    "rho_p": item.rho_p,
-                    "n_segments": item.n_segments,
-                }
-            )
+            ious = item.iou[:, index]
+            rows.append({
+                "image": item.image_id, "method": item.method, "k": k, "n_seeds": len(item.seeds),
+                "lime_area_fraction": float(np.mean(item.lime_area[:, index])) / item.n_pixels,
+                "iou": _nanmean(ious), "iou_seed_std": float(np.std(ious)) if len(ious) > 1 else math.nan,
+                "iou_seed_min": _nanmin(ious), "iou_seed_max": _nanmax(ious),
+                "dice": _nanmean(item.dice[:, index]), "chance_iou": float(np.mean(item.chance_iou[:, index])),
+                "superpixel_iou": item.null_mean[index], "superpixel_p": item.null_p[index],
+                "superpixel_percentile": item.null_percentile[index], "cross_image_iou": math.nan,
+                "rho": _nanmean(item.rho), "rho_p": _nanmean(item.rho_p), "n_segments": item.n_segments,
+                "excluded": item.excluded,
+            })
     return pd.DataFrame(rows, columns=_AGREEMENT_COLUMNS)
 
 
 _AGREEMENT_COLUMNS = [
-    "image", "method", "k", "lime_area_fraction", "iou", "chance_iou", "iou_lift", "dice", "chance_dice",
-    "rho", "rho_p", "n_segments",
+    "image", "method", "k", "n_seeds", "lime_area_fraction", "iou", "iou_seed_std", "iou_seed_min",
+    "iou_seed_max", "dice", "chance_iou", "superpixel_iou", "superpixel_p", "superpixel_percentile",
+    "cross_image_iou", "rho", "rho_p", "n_segments", "excluded",
 ]  # fmt: skip
 
 
+def _nanmean(values: np.ndarray) -> float:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def _nanmin(values: np.ndarray) -> float:
+    finite = np.asarray(values, dtype=np.float64)
+    return float(np.nanmin(finite)) if np.isfinite(finite).any() else math.nan
+
+
+def _nanmax(values: np.ndarray) -> float:
+    finite = np.asarray(values, dtype=np.float64)
+    return float(np.nanmax(finite)) if np.isfinite(finite).any() else math.nan
+
+
 def sweep_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
-    """One row per image x method x k x threshold: IoU and Dice of the CAM's top-p% mask, and chance IoU."""
+    """One row per image x method x k x threshold: IoU and Dice of the map's top-p% mask, and chance IoU."""
     rows = []
     for item in agreements:
         for row, k in enumerate(item.ks):
             for column, threshold in enumerate(item.thresholds):
-                rows.append(
-                    {
-                        "image": item.image_id,
-                        "method": item.method,
-                        "k": k,
-                        "threshold": threshold,
-                        "iou": item.sweep_iou[row, column],
-                        "dice": item.sweep_dice[row, column],
-                        "chance_iou": item.sweep_chance_iou[row, column],
-                    }
-                )
+                rows.append({"image": item.image_id, "method": item.method, "k": k, "threshold": threshold,
+                             "iou": item.sweep_iou[row, column], "dice": item.sweep_dice[row, column],
+                             "chance_iou": item.sweep_chance_iou[row, column]})
     return pd.DataFrame(rows, columns=["image", "method", "k", "threshold", "iou", "dice", "chance_iou"])
-
-
-def agreement_by_method(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and spread per method x k of an ``agreement_table`` (std with ddof=1; NaN for one image).
-
-    ``above_chance`` is the fraction of images whose area-matched IoU exceeds its chance IoU.
-    """
-    rows = []
-    for (method, k), group in table.groupby(["method", "k"], sort=False):
-        rows.append(
-            {
-                "method": method,
-                "k": int(k),
-                "n_images": len(group),
-                "iou_mean": group["iou"].mean(),
-                "iou_std": group["iou"].std(ddof=1),
-                "iou_median": group["iou"].median(),
-                "iou_min": group["iou"].min(),
-                "iou_max": group["iou"].max(),
-                "chance_iou_mean": group["chance_iou"].mean(),
-                "above_chance": float(np.mean(group["iou"] > group["chance_iou"])),
-                "dice_mean": group["dice"].mean(),
-                "dice_std": group["dice"].std(ddof=1),
-                "rho_mean": group["rho"].mean(),
-                "rho_std": group["rho"].std(ddof=1),
-            }
-        )
-    return pd.DataFrame(rows, columns=_BY_METHOD_COLUMNS)
-
-
-_BY_METHOD_COLUMNS = [
-    "method", "k", "n_images", "iou_mean", "iou_std", "iou_median", "iou_min", "iou_max", "chance_iou_mean",
-    "above_chance", "dice_mean", "dice_std", "rho_mean", "rho_std",
-]  # fmt: skip
 
 
 def sweep_by_method(table: pd.DataFrame) -> pd.DataFrame:
     """Mean and std of IoU, and mean chance IoU, per method x k x threshold of a ``sweep_table``."""
     grouped = table.groupby(["method", "k", "threshold"], sort=False)
     frame = grouped.agg(
-        n_images=("iou", "size"),
+        n_images=("iou", "count"),
         iou_mean=("iou", "mean"),
         iou_std=("iou", "std"),
         chance_iou_mean=("chance_iou", "mean"),

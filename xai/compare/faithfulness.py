@@ -3,12 +3,15 @@
 Protocol (as the reference ``evaluation.py`` of eclique/RISE, except where noted):
 
 * Perturbations are made in the model's input space (after ``to_input``), as the reference does.
-* Pixels are ordered by decreasing map value; equal values by increasing flat (row-major) index (deviation:
-  the reference's unstable argsort leaves the tie order arbitrary).
+* Pixels are ordered by decreasing map value; equal values by a seeded random permutation (deviation: the
+  reference's unstable argsort leaves the tie order arbitrary; a row-major order would delete the top rows of
+  every flat region first). Maps that are all zero, constant or non-finite are excluded, never scored.
 * Step: ``step_pixels = ceil(H·W / steps)`` pixels change per step, so a curve has
   ``n_steps = ceil(H·W / step_pixels)`` steps and ``n_steps + 1`` points; the fraction axis is
   ``min(i·step_pixels, H·W) / (H·W)``, so a shorter last step is integrated with its true width.
-  The reference uses 224 pixels per step at 224² (224 steps); the default here is 50 steps to bound cost.
+  The reference uses 224 pixels per step at 224² (224 steps); the default step count is the coarsest whose
+  measured AUC error against the reference stays within 0.005 (``bench/bench_step_error.py``, stored in
+  ``xai/compare/step_error.json`` and shown on the methods page; ``step_error_measurement()`` reads it).
 * Deletion: the top pixels are replaced by **zero in normalised input space** (``deletion_baseline="zero"``,
   the reference's substrate: the dataset mean colour), or by black pixels (``"black"``, ``to_input`` of 0).
 * Insertion: start from a blurred copy and paste original pixels back in the same order. The blur is the
@@ -20,15 +23,23 @@ Protocol (as the reference ``evaluation.py`` of eclique/RISE, except where noted
   forward passes (images through the model) = ``3 + 2·M·(n_steps − 1)`` for ``M`` maps, run in batches of
   ``batch_size`` (the reference's per-map loop needs ``2·M·(n_steps + 1)``).
 
-A LIME explanation enters as its superpixel-weight map (``segment_weights[segments]``); a seeded uniform
-random map is the baseline that any explanation should beat.
+A LIME explanation enters as its superpixel-weight map (``segment_weights[segments]``). Baselines:
+``random_draws`` smooth random maps per image (uniform noise on the CAM's own grid, ``H/32 x W/32`` = 7x7 for
+ResNet50 at 224², upsampled bilinearly and min-max scaled exactly as the CAMs are; seeded per image and draw),
+whose spread is reported, and the centre prior (``nulls.centre_prior_map``).
+
+Caveat: removal metrics put the model out of distribution (grey or blurred patches it never saw), so a drop
+can reflect the shape of the removed region rather than the evidence it held (ROAD; Rong, Leemann et al.,
+ICML 2022). The scores rank maps under one removal protocol; they are not absolute faithfulness.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,8 +47,11 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from xai.compare._parts import Parts, frozen_array
+from xai.compare.nulls import CENTRE_METHOD, centre_prior_map, degenerate_reason, random_tie_ranks
 
 RANDOM_METHOD = "random"
+"""Base name of the smooth random baselines; draw ``i`` is ``"random:i"`` in a ``FaithfulnessResult``."""
+RANDOM_DRAWS = 3
 BLUR_SIZE = 11
 BLUR_SIGMA = 5.0
 DELETION_BASELINES = ("zero", "black")
@@ -50,9 +64,29 @@ def lime_pixel_map(segments: np.ndarray, segment_weights: np.ndarray) -> np.ndar
     return np.asarray(segment_weights, dtype=np.float64)[np.asarray(segments)].astype(np.float32)
 
 
-def random_map(shape: tuple[int, int], seed: int) -> np.ndarray:
-    """A seeded uniform random map: the chance baseline for deletion/insertion."""
-    return np.random.default_rng(seed).random(shape).astype(np.float32)
+def random_map(shape: tuple[int, int], seed: int, cells: tuple[int, int] | None = None) -> np.ndarray:
+    """A smooth seeded random map: uniform noise on a ``cells`` grid (default ``H/32 x W/32``, the CAM grid of
+    a ResNet), resized bilinearly to ``shape`` and min-max scaled, as grad-cam post-processes a CAM."""
+    import cv2
+
+    height, width = shape
+    rows, columns = cells or (max(1, height // 32), max(1, width // 32))
+    noise = np.random.default_rng(seed).random((rows, columns)).astype(np.float32)
+    upsampled = cv2.resize(noise, (width, height), interpolation=cv2.INTER_LINEAR)
+    upsampled -= upsampled.min()
+    return (upsampled / max(float(upsampled.max()), 1e-7)).astype(np.float32)
+
+
+def random_draw_names(draws: int) -> tuple[str, ...]:
+    return tuple(f"{RANDOM_METHOD}:{i}" for i in range(draws))
+
+
+STEP_ERROR_FILE = Path(__file__).with_name("step_error.json")
+
+
+def step_error_measurement() -> dict[str, Any]:
+    """The committed measurement of the AUC error of coarser step counts (see ``bench/bench_step_error.py``)."""
+    return json.loads(STEP_ERROR_FILE.read_text())
 
 
 def blur_kernel(size: int = BLUR_SIZE, sigma: float = BLUR_SIGMA) -> np.ndarray:
@@ -70,15 +104,9 @@ def blur_input(inputs: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.conv2d(inputs, weight, padding=BLUR_SIZE // 2, groups=channels)
 
 
-def pixel_ranks(saliency: np.ndarray) -> np.ndarray:
-    """Rank of each pixel (0 = most salient) in deletion order; ties by increasing flat index."""
-    values = np.asarray(saliency, dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        raise ValueError("saliency map has non-finite values")
-    order = np.argsort(-values.ravel(), kind="stable")
-    ranks = np.empty(values.size, dtype=np.int64)
-    ranks[order] = np.arange(values.size)
-    return ranks.reshape(values.shape)
+def pixel_ranks(saliency: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Rank of each pixel (0 = most salient) in deletion order; ties by a seeded random permutation."""
+    return random_tie_ranks(saliency, seed)
 
 
 def auc(fractions: np.ndarray, scores: np.ndarray) -> float:
@@ -86,7 +114,7 @@ def auc(fractions: np.ndarray, scores: np.ndarray) -> float:
     return float(np.trapezoid(np.asarray(scores, dtype=np.float64), np.asarray(fractions, dtype=np.float64)))
 
 
-def forward_passes(n_maps: int, n_steps: int) -> int:
+def forward_passes(n_maps: int, n_steps: int) -> int:  # n_maps counts every baseline map too
     """Images evaluated by ``faithfulness_image`` for ``n_maps`` maps with ``n_steps`` steps per curve."""
     return 3 + 2 * n_maps * (n_steps - 1)
 
@@ -118,6 +146,8 @@ class FaithfulnessResult:
     batch_size: int
     deletion_baseline: str
     seed: int
+    excluded: tuple[tuple[str, str], ...] = ()
+    """``(method, reason)`` for maps that were not scored (all zero, constant, non-finite)."""
 
     _ARRAYS = ("fractions", "deletion", "insertion", "deletion_auc", "insertion_auc")
 
@@ -125,6 +155,7 @@ class FaithfulnessResult:
         for name in self._ARRAYS:
             object.__setattr__(self, name, frozen_array(getattr(self, name), np.float64))
         object.__setattr__(self, "methods", tuple(self.methods))
+        object.__setattr__(self, "excluded", tuple((str(m), str(r)) for m, r in self.excluded))
 
     def to_parts(self) -> Parts:
         meta: dict[str, Any] = {
@@ -136,6 +167,7 @@ class FaithfulnessResult:
             "batch_size": self.batch_size,
             "deletion_baseline": self.deletion_baseline,
             "seed": self.seed,
+            "excluded": [list(pair) for pair in self.excluded],
         }
         return {name: np.array(getattr(self, name)) for name in self._ARRAYS}, meta
 
@@ -143,6 +175,7 @@ class FaithfulnessResult:
     def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> FaithfulnessResult:
         fields = dict(meta)
         fields["methods"] = tuple(fields["methods"])
+        fields["excluded"] = tuple(tuple(pair) for pair in fields.get("excluded", ()))
         return cls(**fields, **{name: arrays[name] for name in cls._ARRAYS})
 
 
@@ -153,11 +186,13 @@ def faithfulness_image(
     maps: Mapping[str, np.ndarray],
     target: int,
     *,
-    steps: int = 50,
+    steps: int = 14,
     batch_size: int = 16,
     seed: int = 0,
     image_id: str = "",
     include_random: bool = True,
+    random_draws: int = RANDOM_DRAWS,
+    include_centre: bool = True,
     deletion_baseline: str = "zero",
 ) -> FaithfulnessResult:
     """Deletion and insertion curves and AUCs of every map in ``maps`` (and a seeded random map), one image.
@@ -171,8 +206,9 @@ def faithfulness_image(
         target: class index whose softmax probability is tracked.
         steps: requested number of steps per curve (see the module docstring for the exact plan).
         batch_size: images per forward call; the number of images is fixed by the plan, not by this.
-        seed: seed of the random-map baseline (``random_map(shape, seed)``).
-        include_random: add the ``"random"`` baseline map.
+        seed: seeds the random maps (draw ``i`` uses ``seed * 1000 + i``) and the tie-breaking permutations.
+        include_random: add ``random_draws`` smooth random maps ``"random:0"``, ``"random:1"``, ...
+        include_centre: add the centre-prior map ``"centre"``.
         deletion_baseline: ``"zero"`` (0 in normalised space, the reference) or ``"black"`` (black pixels).
     """
     if model.training:
@@ -183,14 +219,24 @@ def faithfulness_image(
         raise ValueError("batch_size must be >= 1")
     image = np.asarray(image)
     height, width = image.shape[:2]
-    all_maps = dict(maps)
-    if include_random:
-        if RANDOM_METHOD in all_maps:
-            raise ValueError(f"method name {RANDOM_METHOD!r} is reserved for the random baseline")
-        all_maps[RANDOM_METHOD] = random_map((height, width), seed)
-    for name, saliency in all_maps.items():
+    all_maps: dict[str, np.ndarray] = {}
+    excluded = []
+    reserved = {CENTRE_METHOD, RANDOM_METHOD, *random_draw_names(random_draws)}
+    for name, saliency in maps.items():
+        if name in reserved or name.startswith(f"{RANDOM_METHOD}:"):
+            raise ValueError(f"method name {name!r} is reserved for a baseline map")
         if np.shape(saliency) != (height, width):
             raise ValueError(f"map {name!r} has shape {np.shape(saliency)}, image is {(height, width)}")
+        reason = degenerate_reason(saliency)
+        if reason:
+            excluded.append((name, reason))
+        else:
+            all_maps[name] = np.asarray(saliency)
+    if include_random:
+        for index, name in enumerate(random_draw_names(random_draws)):
+            all_maps[name] = random_map((height, width), seed * 1000 + index)
+    if include_centre:
+        all_maps[CENTRE_METHOD] = centre_prior_map((height, width))
     device = next(model.parameters()).device
     original = to_input(image[None].astype(np.float32))[0].to(device)
     if deletion_baseline == "zero":
@@ -200,7 +246,8 @@ def faithfulness_image(
     start = blur_input(original[None])[0]
     n_pixels = height * width
     step_pixels, n_steps, counts = step_plan(n_pixels, steps)
-    ranks = [torch.as_tensor(pixel_ranks(saliency), device=device) for saliency in all_maps.values()]
+    ranks = [torch.as_tensor(pixel_ranks(saliency, seed * 1000 + index), device=device)
+             for index, saliency in enumerate(all_maps.values())]
 
     def perturbed(job: tuple[int, str, int]) -> torch.Tensor:
         map_index, kind, count = job
@@ -241,6 +288,7 @@ def faithfulness_image(
         batch_size=batch_size,
         deletion_baseline=deletion_baseline,
         seed=seed,
+        excluded=tuple(excluded),
     )
 
 

@@ -1,108 +1,179 @@
-"""Findings sentences generated from a ``ComparisonSummary`` (no number is written by hand)."""
+"""Findings sentences generated from a ``ComparisonSummary`` (no number is written by hand, no invented cut-off).
+
+Every mean is printed with its 95% bootstrap interval and n; every "A agrees more / is more faithful than B"
+is a paired test over the same images (exact Wilcoxon signed-rank for n <= 20, with the paired bootstrap
+interval of the difference); a claim is worded as a claim only where that test rejects at ``stats.ALPHA``,
+and the p-value is printed beside it. Rankings are groups the data separate (``stats.rank_groups``).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
-import numpy as np
+import pandas as pd
 
 from xai.compare.faithfulness import RANDOM_METHOD
+from xai.compare.nulls import CENTRE_METHOD
+from xai.compare.sanity import EDGE_METHOD
+from xai.compare.stats import ALPHA, NOT_ENOUGH
 from xai.compare.summary import ComparisonSummary
 
 RANDOM_WEIGHTS_NOTE = (
     "The model has random weights, so the parameter-randomisation sanity check is meaningless and was "
     "not run."
 )
+NULL_NAMES = {"superpixel": "the superpixel null", "cross_image": "the cross-image null",
+              "centre": "the centre prior"}
+ADEBAYO = ("Adebayo et al. (2018, Fig. 2) found Guided Backprop's maps almost unchanged by cascading "
+           "randomisation and Gradient and Grad-CAM maps changed")
 
 
 def _fmt(value: float, digits: int = 2) -> str:
-    return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}"
+    return "n/a" if not isinstance(value, (int, float)) or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _p(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.2g}"
+
+
+def interval(row: Mapping[str, Any], prefix: str, digits: int = 2) -> str:
+    """``"0.41 (95% CI 0.33–0.50)"``, or the mean alone when the interval is undefined."""
+    mean, low, high = row[f"{prefix}_mean"], row[f"{prefix}_low"], row[f"{prefix}_high"]
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{_fmt(mean, digits)} (no interval: fewer than 3 images)"
+    return f"{_fmt(mean, digits)} (95% CI {_fmt(low, digits)} to {_fmt(high, digits)})"
+
+
+def paired(row: Mapping[str, Any], prefix: str, digits: int = 2) -> str:
+    """``"difference +0.12 (95% CI 0.05–0.20), exact Wilcoxon signed-rank p = 0.004, n = 10"``."""
+    n, test = int(row[f"{prefix}n"]), str(row[f"{prefix}test"])
+    if not math.isfinite(row[f"{prefix}p"]):
+        reason = test or NOT_ENOUGH
+        return f"difference {_fmt(row[f'{prefix}diff'], digits)}, not tested ({reason}, n = {n})"
+    if not math.isfinite(row[f"{prefix}diff_low"]):
+        return (f"difference {row[f'{prefix}diff']:+.{digits}f} (no interval: fewer than 3 images), {test} "
+                f"p = {_p(row[f'{prefix}p'])}, n = {n}")
+    return (f"difference {row[f'{prefix}diff']:+.{digits}f} (95% CI {_fmt(row[f'{prefix}diff_low'], digits)} to "
+            f"{_fmt(row[f'{prefix}diff_high'], digits)}), {test} p = {_p(row[f'{prefix}p'])}, n = {n}")
+
+
+def beats(row: Mapping[str, Any], prefix: str) -> bool:
+    p_value = row[f"{prefix}p"]
+    return math.isfinite(p_value) and p_value < ALPHA and row[f"{prefix}diff"] > 0
+
+
+def groups_text(frame: pd.DataFrame, group_column: str, value_prefix: str, digits: int = 2) -> str:
+    """``"[A 0.41, B 0.40] > [C 0.20]"`` in rank order."""
+    parts: list[str] = []
+    ranked = frame[frame[group_column].notna()].sort_values([group_column, f"{value_prefix}_mean"],
+                                                            ascending=[True, False], kind="stable")
+    for _, group in ranked.groupby(group_column, sort=True):
+        members = ", ".join(f"{row['method']} {_fmt(row[f'{value_prefix}_mean'], digits)}"
+                            for _, row in group.iterrows())
+        parts.append(f"[{members}]")
+    return " > ".join(parts)
 
 
 def agreement_findings(summary: ComparisonSummary) -> list[str]:
-    """Per-method agreement against chance at ``summary.k``, and the best-agreeing method."""
-    at_k = summary.agreement_by_method[summary.agreement_by_method["k"] == summary.k]
+    """Per-method agreement at ``summary.k`` against the three nulls, the groups, and excluded maps."""
+    by_method = summary.agreement_by_method
+    if by_method.empty:
+        return []
+    at_k = by_method[by_method["k"] == summary.k]
     sentences = []
-    for row in at_k.itertuples(index=False):
-        spread = f" ± {_fmt(row.iou_std)}" if math.isfinite(row.iou_std) else ""
-        relation = "above" if row.iou_mean > row.chance_iou_mean else "not above"
+    for _, row in at_k.iterrows():
+        if int(row["n_images"]) == 0:
+            sentences.append(f"{row['method']}: not scored on any image ({row['excluded']}).")
+            continue
+        seeds = int(summary.agreement["n_seeds"].max()) if len(summary.agreement) else 1
+        head = (f"{row['method']}: mean area-matched IoU with LIME's top-{summary.k} mask "
+                f"{interval(row, 'iou')} over {int(row['n_images'])} image(s), each the mean over {seeds} LIME "
+                f"seed(s) (mean seed-to-seed SD {_fmt(row['iou_seed_std_mean'])}).")
+        if row["method"] == CENTRE_METHOD:
+            sentences.append(head.replace(f"{CENTRE_METHOD}:", "Centre prior (a centred Gaussian, no model):", 1))
+            continue
+        versus = "; ".join(f"vs {NULL_NAMES[name]}: {paired(row, f'{name}_', 3)}"
+                           for name in ("superpixel", "cross_image", "centre"))
+        per_image = (f" The per-image superpixel permutation test gives p < {ALPHA} on "
+                     f"{int(row['images_beating_superpixel'])} of {int(row['n_images'])} image(s).")
+        beaten = [NULL_NAMES[name] for name in NULL_NAMES if beats(row, f"{name}_")]
+        missing = [NULL_NAMES[name] for name in NULL_NAMES if not beats(row, f"{name}_")]
+        if not missing:
+            verdict = f" It agrees with LIME beyond all three nulls (each paired test p < {ALPHA})."
+        else:
+            shown = f" It agrees beyond {', '.join(beaten)} (paired test p < {ALPHA}), but the" if beaten else " The"
+            verdict = f"{shown} data do not show it agreeing beyond {', '.join(missing)}."
+        sentences.append(f"{head} Paired over images, {versus}.{per_image}{verdict}")
+    if len(at_k) > 1:
         sentences.append(
-            f"{row.method}: mean area-matched IoU with LIME's top-{summary.k} mask is "
-            f"{_fmt(row.iou_mean)}{spread} over {row.n_images} image(s), {relation} the chance level of "
-            f"{_fmt(row.chance_iou_mean)}; it beats chance on {round(row.above_chance * row.n_images)} of "
-            f"{row.n_images} image(s). Superpixel rank "
-            f"correlation with LIME: mean ρ = {_fmt(row.rho_mean)}."
-        )
-    finite = at_k[np.isfinite(at_k["iou_mean"])]
-    if len(finite) > 1:
-        best = finite.loc[finite["iou_mean"].idxmax()]
-        worst = finite.loc[finite["iou_mean"].idxmin()]
-        sentences.append(
-            f"{best['method']} agrees best with LIME (mean IoU {_fmt(best['iou_mean'])}) and "
-            f"{worst['method']} least ({_fmt(worst['iou_mean'])})."
-        )
+            f"Agreement groups at k = {summary.k} (mean IoU; methods in one bracket are not separated by "
+            f"paired Wilcoxon tests, Holm-corrected, α = {ALPHA}): {groups_text(at_k, 'agreement_group', 'iou')}.")
+    for _, row in at_k[(at_k["excluded"].astype(str) != "") & (at_k["n_images"] > 0)].iterrows():
+        sentences.append(f"Excluded from {row['method']} (not scored): {row['excluded']}.")
     return sentences
 
 
 def faithfulness_findings(summary: ComparisonSummary) -> list[str]:
-    """The faithfulness ranking, methods not beating the random map, and faithfulness vs agreement."""
+    """Faithfulness groups, each method against the smooth random maps and the centre prior, and vs agreement."""
     ranking = summary.faithfulness_ranking
     if ranking.empty:
         return []
-    order = " > ".join(f"{row.method} ({_fmt(row.score_mean, 3)})" for row in ranking.itertuples(index=False))
+    n = int(ranking["n_images"].max())
     sentences = [
-        "Ranked by faithfulness to the model (mean insertion AUC − deletion AUC, higher is better): "
-        + order
-        + "."
+        "Faithfulness groups (mean insertion AUC − deletion AUC, higher is better; methods in one bracket are "
+        f"not separated by paired Wilcoxon tests, Holm-corrected, α = {ALPHA}, n = {n} image(s)): "
+        + groups_text(ranking, "faithfulness_group", "score", 3) + "."
     ]
-    if RANDOM_METHOD in set(ranking["method"]):
-        random_score = float(ranking.loc[ranking["method"] == RANDOM_METHOD, "score_mean"].iloc[0])
-        losers = [
-            str(row.method)
-            for row in ranking.itertuples(index=False)
-            if row.method != RANDOM_METHOD and not row.score_mean > random_score
-        ]
-        if losers:
-            sentences.append(
-                f"No better than the random map ({_fmt(random_score, 3)}) on average: {', '.join(losers)}."
-            )
-        else:
-            sentences.append(f"Every explanation beats the random map ({_fmt(random_score, 3)}) on average.")
-    rho, n = summary.faithfulness_agreement_rho, summary.faithfulness_agreement_n
-    if n >= 3 and math.isfinite(rho):
-        if abs(rho) < 0.3:
-            relation = "are unrelated to"
-        elif rho > 0:
-            relation = "tend to be the ones that agree most with"
-        else:
-            relation = "tend to be the ones that agree least with"
-        sentences.append(
-            f"Across the {n} CAM methods, the most faithful {relation} LIME (Spearman ρ between "
-            f"faithfulness and IoU = {_fmt(rho)}, p = {summary.faithfulness_agreement_p:.2g}; with {n} "
-            "methods this is indicative only)."
-        )
-    elif n > 0:
-        sentences.append(f"With {n} CAM method(s), faithfulness and agreement rankings cannot be correlated.")
+    for _, row in ranking.iterrows():
+        if row["method"] in (RANDOM_METHOD, CENTRE_METHOD):
+            continue
+        sentences.append(f"{row['method']}: score {interval(row, 'score', 3)}; vs the smooth random maps "
+                         f"{paired(row, f'vs_{RANDOM_METHOD}_', 3)}; vs the centre prior "
+                         f"{paired(row, f'vs_{CENTRE_METHOD}_', 3)}.")
+    random_rows = ranking[ranking["method"] == RANDOM_METHOD]
+    if len(random_rows):
+        row = random_rows.iloc[0]
+        sentences.append(f"Smooth random maps: score {interval(row, 'score', 3)}; standard deviation over the "
+                         f"draws of one image, averaged over images: {_fmt(row['random_std_mean'], 3)}.")
+    rho, n_methods = summary.faithfulness_agreement_rho, summary.faithfulness_agreement_n
+    if n_methods >= 3 and math.isfinite(rho):
+        sentences.append(f"Across the {n_methods} CAM methods, Spearman ρ between mean faithfulness score and mean "
+                         f"IoU with LIME = {_fmt(rho)} (p = {_p(summary.faithfulness_agreement_p)}, "
+                         f"n = {n_methods} methods).")
+    elif n_methods > 0:
+        sentences.append(f"With {n_methods} CAM method(s), faithfulness and agreement cannot be correlated.")
     return sentences
 
 
 def sanity_findings(summary: ComparisonSummary) -> list[str]:
-    """Pass/fail of each method in the cascading randomisation check (or the random-weights note)."""
+    """Similarity to the original map after full cascading randomisation, with the reference points."""
     result = summary.sanity_result
     if result is None:
         return []
     if result.weights_are_random:
         return [RANDOM_WEIGHTS_NOTE]
+    if not result.steps:
+        return [f"The sanity check was not run ({result.skip_reason})."]
+    table = summary.sanity
+    last = table[table["step_index"] == len(result.steps) - 1]
     sentences = []
-    images = f" (mean over {result.n_images} images)" if result.n_images > 1 else ""
-    for row, method in enumerate(result.methods):
-        verdict = "passes" if result.passed[row] else "fails"
-        sentences.append(
-            f"{method} {verdict} the parameter-randomisation check: after randomising {result.steps[-1]} and "
-            f"everything above it, its map's |Spearman ρ| with the original is "
-            f"{_fmt(float(result.spearman_abs[row, -1]))}{images} (SSIM {_fmt(float(result.ssim[row, -1]))}; "
-            f"pass means |ρ| < {_fmt(result.threshold)})."
-        )
+    for _, row in last.iterrows():
+        abs_row = {"x_mean": row["spearman_abs_mean"], "x_low": row["spearman_abs_low"],
+                   "x_high": row["spearman_abs_high"]}
+        ssim_row = {"x_mean": row["ssim_mean"], "x_low": row["ssim_low"], "x_high": row["ssim_high"]}
+        sentences.append(f"{row['method']}: after randomising {result.steps[-1]} and every layer above it, mean "
+                         f"|Spearman ρ| with its original map {interval(abs_row, 'x')}, SSIM "
+                         f"{interval(ssim_row, 'x')}, n = {int(row['n_images'])} image(s).")
+    references = f"Reference points: {ADEBAYO}."
+    if EDGE_METHOD in set(last["method"]):
+        references += (f" The {EDGE_METHOD}, which never sees the model, stays at |ρ| = "
+                       f"{_fmt(float(last.loc[last['method'] == EDGE_METHOD, 'spearman_abs_mean'].iloc[0]))}.")
+    sentences.append(references)
+    if result.budgets:
+        sentences.append("Cheaper budgets under randomisation: "
+                         + "; ".join(f"{method}: {note}" for method, note in result.budgets) + ".")
     return sentences
 
 

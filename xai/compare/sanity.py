@@ -12,11 +12,15 @@ Protocol:
 * Similarity of each map to the original: Spearman ρ of the flattened maps, signed and absolute (the paper
   reports both), and SSIM (``skimage.metrics.structural_similarity``, data range 1, maps in [0, 1]).
   A map that became constant has no ranking: its ρ is NaN (left out of the signed mean) and counts as |ρ| = 0.
-* Several images: ``explain_fn`` may return ``(N, H, W)`` stacks; similarities are computed per image and
-  averaged (``spearman``: mean signed ρ; ``spearman_abs``: mean |ρ|; ``ssim``: mean SSIM).
-* Pass/fail: a method **passes** when its mean |ρ| at the last step (model randomised down to the last group)
-  is below ``SANITY_MAX_SIMILARITY`` = 0.5; a method whose maps stay that similar after the weights they are
-  supposed to explain are gone fails, as Guided Backprop does in the paper.
+* Several images: ``explain_fn`` may return ``(N, H, W)`` stacks; similarities are kept per image
+  (``(methods, steps, images)`` arrays) and the table gives each mean with its 95% bootstrap interval over
+  images (``stats.mean_interval``).
+* No pass/fail cut-off: the numbers are reported beside two reference points. The model-independent control is
+  an edge detector (Sobel magnitude of the image, the paper's control), whose similarity stays 1 at every step
+  by construction; and Adebayo et al. (2018, Fig. 2, cascading randomisation of Inception v3) report
+  that Guided Backprop's maps stay similar to the original while Gradient and Grad-CAM maps change.
+* A method that is costly under randomisation may run with a cheaper budget than in the explanation stage;
+  ``budgets`` records which and how (shown on the page).
 * With random weights to begin with, the check is meaningless: ``sanity_check(..., weights_are_random=True)``
   computes nothing and returns a result that says so.
 """
@@ -30,13 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import stats
 from skimage.metrics import structural_similarity
 
-from xai.compare._parts import Parts, from_json_float, frozen_array, json_float
+from xai.compare._parts import Parts, frozen_array
+from xai.compare.stats import mean_interval
 
-SANITY_MAX_SIMILARITY = 0.5
+EDGE_METHOD = "edge detector (control)"
 RESNET_LAYER_GROUPS: tuple[tuple[str, ...], ...] = (
     ("fc",), ("layer4",), ("layer3",), ("layer2",), ("layer1",), ("conv1", "bn1"),
 )  # fmt: skip
@@ -50,69 +56,83 @@ LayerGroups = Sequence[str | Sequence[str]]
 class SanityResult:
     """Similarity of each method's maps to the original after each cascading randomisation step.
 
-    ``spearman``, ``spearman_abs`` and ``ssim`` are ``(methods, steps)`` means over ``n_images``; ``steps``
-    names the groups randomised at each step (cumulative). Empty, with ``weights_are_random`` set, when the
-    check was skipped as meaningless.
+    ``spearman``, ``spearman_abs`` and ``ssim`` are ``(methods, steps, images)``; ``steps`` names the groups
+    randomised at each step (cumulative). Empty, with ``weights_are_random`` set, when the check was skipped.
+    ``budgets`` maps a method to a note on the cheaper budget it ran with under randomisation.
     """
 
     weights_are_random: bool
     methods: tuple[str, ...]
     steps: tuple[str, ...]
     spearman: np.ndarray
+    spearman_abs: np.ndarray
     ssim: np.ndarray
-    passed: np.ndarray
-    threshold: float
     seed: int
-    spearman_abs: np.ndarray | None = None
-    n_images: int = 1
+    budgets: tuple[tuple[str, str], ...] = ()
+    skip_reason: str = ""
 
     def __post_init__(self) -> None:
-        shape = (len(self.methods), len(self.steps))
-        object.__setattr__(self, "spearman", frozen_array(self.spearman, np.float64).reshape(shape))
-        object.__setattr__(self, "ssim", frozen_array(self.ssim, np.float64).reshape(shape))
-        absolute = np.abs(np.nan_to_num(self.spearman)) if self.spearman_abs is None else self.spearman_abs
-        object.__setattr__(self, "spearman_abs", frozen_array(absolute, np.float64).reshape(shape))
-        object.__setattr__(self, "passed", frozen_array(self.passed, bool).reshape(len(self.methods)))
+        for name in ("spearman", "spearman_abs", "ssim"):
+            array = frozen_array(getattr(self, name), np.float64)
+            object.__setattr__(self, name, array.reshape(len(self.methods), len(self.steps), -1)
+                               if array.size else array.reshape(len(self.methods), len(self.steps), 0))
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "budgets", tuple((str(m), str(n)) for m, n in self.budgets))
+
+    @property
+    def n_images(self) -> int:
+        return int(self.spearman.shape[2])
 
     def to_parts(self) -> Parts:
-        arrays = {
-            "spearman": np.array(self.spearman),
-            "ssim": np.array(self.ssim),
-            "passed": np.array(self.passed),
-            "spearman_abs": np.array(self.spearman_abs),
-        }
-        meta: dict[str, Any] = {
-            "weights_are_random": self.weights_are_random,
-            "methods": list(self.methods),
-            "steps": list(self.steps),
-            "threshold": json_float(self.threshold),
-            "seed": self.seed,
-            "n_images": self.n_images,
-        }
+        arrays = {name: np.array(getattr(self, name)) for name in ("spearman", "spearman_abs", "ssim")}
+        meta: dict[str, Any] = {"weights_are_random": self.weights_are_random, "methods": list(self.methods),
+                                "steps": list(self.steps), "seed": self.seed,
+                                "budgets": [list(pair) for pair in self.budgets], "skip_reason": self.skip_reason}
         return arrays, meta
 
     @classmethod
     def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> SanityResult:
-        return cls(
-            weights_are_random=bool(meta["weights_are_random"]),
-            methods=tuple(meta["methods"]),
-            steps=tuple(meta["steps"]),
-            spearman=arrays["spearman"],
-            ssim=arrays["ssim"],
-            passed=arrays["passed"],
-            spearman_abs=arrays["spearman_abs"],
-            n_images=int(meta["n_images"]),
-            threshold=from_json_float(meta["threshold"]),
-            seed=int(meta["seed"]),
-        )
+        return cls(weights_are_random=bool(meta["weights_are_random"]), methods=tuple(meta["methods"]),
+                   steps=tuple(meta["steps"]), spearman=arrays["spearman"], spearman_abs=arrays["spearman_abs"],
+                   ssim=arrays["ssim"], seed=int(meta["seed"]),
+                   budgets=tuple(tuple(pair) for pair in meta["budgets"]), skip_reason=meta["skip_reason"])
 
     @classmethod
-    def skipped(cls, methods: Sequence[str] = (), seed: int = 0) -> SanityResult:
-        """The result for a model with random weights: nothing computed, ``weights_are_random`` set."""
-        return cls(True, tuple(methods), (), np.zeros((len(methods), 0)), np.zeros((len(methods), 0)),
-                   np.zeros(len(methods), bool), SANITY_MAX_SIMILARITY, seed)  # fmt: skip
+    def skipped(cls, methods: Sequence[str] = (), seed: int = 0, reason: str = "random weights") -> SanityResult:
+        """Nothing computed; ``weights_are_random`` set when that is the reason."""
+        empty = np.zeros((len(methods), 0, 0))
+        return cls(reason == "random weights", tuple(methods), (), empty, empty, empty, seed, skip_reason=reason)
+
+
+def sanity_table(result: SanityResult | None, *, seed: int = 0) -> pd.DataFrame:
+    """One row per method x step: mean signed/absolute Spearman ρ and SSIM with 95% bootstrap intervals."""
+    columns = ["method", "step_index", "step", "n_images", "spearman_mean", "spearman_abs_mean",
+               "spearman_abs_low", "spearman_abs_high", "ssim_mean", "ssim_low", "ssim_high"]
+    if result is None or not result.steps:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in ("method", "step") else float) for c in columns})
+    rows = []
+    for row, method in enumerate(result.methods):
+        for step, name in enumerate(result.steps):
+            absolute = mean_interval(result.spearman_abs[row, step], seed=seed)
+            ssim = mean_interval(result.ssim[row, step], seed=seed)
+            signed = result.spearman[row, step]
+            rows.append({"method": method, "step_index": step, "step": name, "n_images": result.n_images,
+                         "spearman_mean": float(np.nanmean(signed)) if np.isfinite(signed).any() else math.nan,
+                         "spearman_abs_mean": absolute[0], "spearman_abs_low": absolute[1],
+                         "spearman_abs_high": absolute[2], "ssim_mean": ssim[0], "ssim_low": ssim[1],
+                         "ssim_high": ssim[2]})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def edge_map(image: np.ndarray) -> np.ndarray:
+    """The model-independent control: Sobel gradient magnitude of the grey image, min-max scaled to [0, 1]."""
+    from skimage.color import rgb2gray
+    from skimage.filters import sobel
+
+    edges = sobel(rgb2gray(np.asarray(image)))
+    span = float(np.ptp(edges))
+    return (edges - edges.min()) / span if span > 0 else np.zeros_like(edges)
 
 
 def map_similarity(original: np.ndarray, other: np.ndarray) -> tuple[float, float]:
@@ -161,7 +181,7 @@ def sanity_check(
     *,
     seed: int = 0,
     weights_are_random: bool = False,
-    threshold: float = SANITY_MAX_SIMILARITY,
+    budgets: Mapping[str, str] | None = None,
 ) -> SanityResult:
     """Run the cascading randomisation check.
 
@@ -172,7 +192,7 @@ def sanity_check(
         layer_groups: module names (or tuples of names) to re-initialise, from the logits down, cumulatively.
         seed: step ``i`` re-initialises under ``torch.manual_seed(seed + i)``.
         weights_are_random: the model has random weights: compute nothing and return ``SanityResult.skipped``.
-        threshold: largest mean |ρ| at the last step that still passes.
+        budgets: method -> note on a cheaper budget used under randomisation (recorded for the page).
     """
     if weights_are_random:
         return SanityResult.skipped(seed=seed)
@@ -185,31 +205,28 @@ def sanity_check(
     n_images = {stack.shape[0] for stack in original.values()}
     if len(n_images) != 1:
         raise ValueError(f"methods returned different numbers of maps: {sorted(n_images)}")
-    spearman = np.full((len(methods), len(groups)), np.nan)
+    images = n_images.pop()
+    spearman = np.full((len(methods), len(groups), images), np.nan)
     spearman_abs = np.full_like(spearman, np.nan)
     ssim = np.full_like(spearman, np.nan)
     for step, group in enumerate(groups):
         randomise_modules(working, group, seed + step)
         maps = explain_fn(working)
         for row, method in enumerate(methods):
-            pairs = [
-                map_similarity(a, b) for a, b in zip(original[method], _as_stack(maps[method]), strict=True)
-            ]
+            pairs = [map_similarity(a, b) for a, b in zip(original[method], _as_stack(maps[method]), strict=True)]
             rhos = np.array([rho for rho, _ in pairs])
-            spearman[row, step] = np.nan if np.all(np.isnan(rhos)) else float(np.nanmean(rhos))
-            spearman_abs[row, step] = float(np.mean(np.abs(np.nan_to_num(rhos, nan=0.0))))
-            ssim[row, step] = float(np.mean([value for _, value in pairs]))
+            spearman[row, step] = rhos
+            spearman_abs[row, step] = np.abs(np.nan_to_num(rhos, nan=0.0))
+            ssim[row, step] = [value for _, value in pairs]
     return SanityResult(
         weights_are_random=False,
         methods=methods,
         steps=tuple("+".join(group) for group in groups),
         spearman=spearman,
-        ssim=ssim,
-        passed=spearman_abs[:, -1] < threshold,
-        threshold=threshold,
-        seed=seed,
         spearman_abs=spearman_abs,
-        n_images=n_images.pop(),
+        ssim=ssim,
+        seed=seed,
+        budgets=tuple((budgets or {}).items()),
     )
 
 

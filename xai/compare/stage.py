@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from xai.compare._parts import Parts
-from xai.compare.agreement import DEFAULT_KS, DEFAULT_THRESHOLDS, Agreement, compute_agreement
+from xai.compare.agreement import DEFAULT_KS, DEFAULT_THRESHOLDS, Agreement, compute_agreement, lime_topk_mask
 from xai.compare.complexity import Complexity, image_complexity
 from xai.compare.faithfulness import lime_pixel_map
+from xai.compare.nulls import (
+    CENTRE_METHOD,
+    NULL_DRAWS,
+    MapOrder,
+    centre_prior_map,
+    cross_image_iou,
+    degenerate_reason,
+)
 
 LIME_METHOD = "lime"
 
@@ -19,7 +29,7 @@ LIME_METHOD = "lime"
 @dataclass(frozen=True, eq=False)
 class ImageComparison:
     """Everything the comparison computes for one image without the model: one ``Agreement`` per CAM method
-    (in the order of ``cam_maps``) and the image's ``Complexity``."""
+    (in the order of ``cam_maps``), then the centre prior's (``"centre"``), and the image's ``Complexity``."""
 
     image_id: str
     agreements: tuple[Agreement, ...]
@@ -74,31 +84,40 @@ def compare_image(
     ks: Sequence[int] = DEFAULT_KS,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     object_threshold: float = 0.5,
+    seeds: Sequence[int] | None = None,
+    null_draws: int = NULL_DRAWS,
+    null_seed: int = 0,
+    include_centre: bool = True,
 ) -> ImageComparison:
-    """Agreement of each CAM with LIME on one image, and the image's complexity.
+    """Agreement of each CAM (and the centre prior) with LIME on one image, and the image's complexity.
 
     Args:
         image: uint8 ``(H, W, 3)``, the image both explanations were computed on.
         segments: LIME's superpixel labels ``(H, W)``, integers in ``0..S-1``.
-        segment_weights: ``(S,)`` LIME weight of each superpixel for the explained class (0 if not explained).
+        segment_weights: ``(S,)`` LIME weight of each superpixel for the explained class (0 if not explained),
+            or ``(n_seeds, S)`` for every LIME seed run on the same segmentation (``seeds`` names them).
         cam_maps: method -> ``(H, W)`` map in [0, 1].
         ks: LIME mask sizes (top-k positive superpixels).
         thresholds: top-p fractions for the CAM binarisation sweep.
         object_threshold: CAM level above which a pixel counts as object in the complexity measure.
+        null_draws, null_seed: draws and seed of the superpixel null (``nulls.SuperpixelNull``).
+        include_centre: also score the centre prior (``nulls.centre_prior_map``) as method ``"centre"``.
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != np.shape(segments):
         raise ValueError(f"image {image.shape} must be (H, W, 3) matching segments {np.shape(segments)}")
     segments = np.asarray(segments)
-    weights = np.asarray(segment_weights, dtype=np.float64)
+    weights = np.atleast_2d(np.asarray(segment_weights, dtype=np.float64))
+    if CENTRE_METHOD in cam_maps:
+        raise ValueError(f"method name {CENTRE_METHOD!r} is reserved for the centre prior")
+    scored = {**cam_maps, **({CENTRE_METHOD: centre_prior_map(segments.shape)} if include_centre else {})}
     agreements = tuple(
-        compute_agreement(
-            segments, weights, cam, image_id=image_id, method=method, ks=ks, thresholds=thresholds
-        )
-        for method, cam in cam_maps.items()
+        compute_agreement(segments, weights, cam, image_id=image_id, method=method, ks=ks, thresholds=thresholds,
+                          seeds=seeds, null_draws=null_draws, null_seed=null_seed + index)
+        for index, (method, cam) in enumerate(scored.items())
     )
     complexity = image_complexity(
-        image, weights.size, cam_maps, image_id=image_id, object_threshold=object_threshold
+        image, weights.shape[1], cam_maps, image_id=image_id, object_threshold=object_threshold
     )
     return ImageComparison(image_id=image_id, agreements=agreements, complexity=complexity)
 
@@ -110,3 +129,27 @@ def explanation_maps(
     if LIME_METHOD in cam_maps:
         raise ValueError(f"method name {LIME_METHOD!r} is reserved for LIME")
     return {LIME_METHOD: lime_pixel_map(segments, segment_weights), **cam_maps}
+
+
+CrossImageInput = tuple[str, np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
+"""``(image_id, segments, segment_weights (S,) or (n_seeds, S), cam_maps)`` of one image."""
+
+
+def cross_image_table(inputs: Sequence[CrossImageInput], ks: Sequence[int] = DEFAULT_KS) -> pd.DataFrame:
+    """The cross-image null for every image x CAM method x k (``nulls.cross_image_iou``).
+
+    For image i and method m: this image's LIME top-k mask(s) against m's CAMs of every other image, each
+    binarised to the mask's area. Degenerate maps are left out; NaN with a single image.
+    """
+    orders = [{method: MapOrder(cam) for method, cam in cams.items() if not degenerate_reason(cam)}
+              for _, _, _, cams in inputs]
+    rows = []
+    for index, (image_id, segments, weights, cams) in enumerate(inputs):
+        rows_of_weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        for k in ks:
+            masks = [lime_topk_mask(np.asarray(segments), row, k) for row in rows_of_weights]
+            for method in cams:
+                others = [order[method] for j, order in enumerate(orders) if j != index and method in order]
+                rows.append({"image": image_id, "method": method, "k": int(k),
+                             "cross_image_iou": cross_image_iou(masks, others) if others else math.nan})
+    return pd.DataFrame(rows, columns=["image", "method", "k", "cross_image_iou"])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from xai.compare._parts import Parts, frame_from_parts, frame_to_parts, from_json_float, json_float, table_csv
-from xai.compare.agreement import agreement_by_method, agreement_table, sweep_by_method, sweep_table
+from xai.compare.agreement import agreement_table, sweep_by_method, sweep_table
 from xai.compare.complexity import (
     PRIMARY_MEASURE,
     complexity_answer,
@@ -20,8 +20,10 @@ from xai.compare.complexity import (
     spearman_with_p,
 )
 from xai.compare.faithfulness import RANDOM_METHOD, FaithfulnessResult
-from xai.compare.sanity import SanityResult
-from xai.compare.stage import ImageComparison
+from xai.compare.nulls import CENTRE_METHOD
+from xai.compare.sanity import SanityResult, sanity_table
+from xai.compare.stage import LIME_METHOD, ImageComparison
+from xai.compare.tables import agreement_by_method, faithfulness_ranking
 
 TABLES: tuple[str, ...] = (
     "agreement", "agreement_by_method", "sweep_by_method", "complexity", "complexity_correlation",
@@ -53,6 +55,8 @@ class ComparisonSummary:
     faithfulness_agreement_n: int
     sanity: pd.DataFrame
     sanity_result: SanityResult | None
+    notes: tuple[str, ...] = ()
+    """Caveats from the explain stage (LIME label != top-1, AblationCAM negative logit), one line each."""
 
     @property
     def weights_are_random(self) -> bool:
@@ -85,6 +89,7 @@ class ComparisonSummary:
             "faithfulness_agreement_n": self.faithfulness_agreement_n,
             "tables": table_meta,
             "sanity_result": sanity_meta,
+            "notes": list(self.notes),
         }
         return arrays, meta
 
@@ -108,86 +113,50 @@ class ComparisonSummary:
             faithfulness_agreement_p=from_json_float(meta["faithfulness_agreement_p"]),
             faithfulness_agreement_n=int(meta["faithfulness_agreement_n"]),
             sanity_result=sanity_result,
+            notes=tuple(meta.get("notes", ())),
             **tables,
         )
 
 
 def faithfulness_table(results: Sequence[FaithfulnessResult]) -> pd.DataFrame:
-    """One row per image x method: deletion AUC, insertion AUC and their difference (insertion − deletion)."""
-    rows = [
-        {
-            "image": result.image_id,
-            "method": method,
-            "target": result.target,
-            "deletion_auc": result.deletion_auc[index],
-            "insertion_auc": result.insertion_auc[index],
-            "score": result.insertion_auc[index] - result.deletion_auc[index],
-            "forward_passes": result.forward_passes,
-        }
-        for result in results
-        for index, method in enumerate(result.methods)
-    ]
-    columns = ["image", "method", "target", "deletion_auc", "insertion_auc", "score", "forward_passes"]
-    return pd.DataFrame(rows, columns=columns)
+    """One row per image x method: deletion AUC, insertion AUC and their difference (insertion − deletion).
 
-
-def faithfulness_ranking(faithfulness: pd.DataFrame, by_method: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Methods ranked by mean faithfulness score (insertion − deletion AUC, higher first), beside agreement.
-
-    Ranks are 1..M with ties kept in input order. ``beats_random`` is the fraction of images where the
-    method's score exceeds the random map's. ``iou_mean``/``agreement_rank`` are the area-matched IoU with
-    LIME at ``k`` (NaN for LIME itself and the random map).
+    The smooth random draws (``random:i``) are averaged into one ``random`` row per image; ``random_std`` is
+    the standard deviation of the score over the draws (ddof=1; NaN for other methods or one draw).
     """
-    columns = [
-        "faithfulness_rank", "method", "n_images", "deletion_auc_mean", "deletion_auc_std",
-        "insertion_auc_mean", "insertion_auc_std", "score_mean", "score_std", "beats_random", "iou_mean",
-        "agreement_rank",
-    ]  # fmt: skip
-    if faithfulness.empty:
-        return pd.DataFrame(columns=columns)
-    grouped = faithfulness.groupby("method", sort=False)
-    frame = grouped.agg(
-        n_images=("score", "size"),
-        deletion_auc_mean=("deletion_auc", "mean"),
-        deletion_auc_std=("deletion_auc", "std"),
-        insertion_auc_mean=("insertion_auc", "mean"),
-        insertion_auc_std=("insertion_auc", "std"),
-        score_mean=("score", "mean"),
-        score_std=("score", "std"),
-    ).reset_index()
-    random_scores = faithfulness[faithfulness["method"] == RANDOM_METHOD].set_index("image")["score"]
-    beats = []
-    for method in frame["method"]:
-        scores = faithfulness[faithfulness["method"] == method].set_index("image")["score"]
-        paired = pd.concat([scores.rename("m"), random_scores.rename("r")], axis=1, join="inner")
-        beats.append(float(np.mean(paired["m"] > paired["r"])) if len(paired) else math.nan)
-    frame["beats_random"] = beats
-    iou_at_k = by_method[by_method["k"] == k].set_index("method")["iou_mean"]
-    frame["iou_mean"] = frame["method"].map(iou_at_k).astype(np.float64)
-    frame = frame.sort_values("score_mean", ascending=False, kind="stable").reset_index(drop=True)
-    frame["faithfulness_rank"] = np.arange(1, len(frame) + 1)
-    has_iou = frame["iou_mean"].notna()
-    agreement_order = frame.loc[has_iou, "iou_mean"].sort_values(ascending=False, kind="stable").index
-    frame["agreement_rank"] = np.nan
-    frame.loc[agreement_order, "agreement_rank"] = np.arange(1, len(agreement_order) + 1, dtype=np.float64)
-    return frame[columns]
-
-
-def sanity_table(result: SanityResult | None) -> pd.DataFrame:
-    """One row per method x step: mean signed and absolute Spearman ρ and SSIM to the original, pass/fail."""
-    columns = ["method", "step_index", "step", "spearman", "spearman_abs", "ssim", "passed", "n_images"]
-    if result is None or result.weights_are_random:
-        return pd.DataFrame(
-            {c: pd.Series(dtype=object if c in ("method", "step") else float) for c in columns}
-        )
-    rows = [
-        {"method": method, "step_index": step, "step": name, "spearman": result.spearman[row, step],
-         "spearman_abs": result.spearman_abs[row, step], "ssim": result.ssim[row, step],
-         "passed": bool(result.passed[row]), "n_images": result.n_images}
-        for row, method in enumerate(result.methods)
-        for step, name in enumerate(result.steps)
-    ]  # fmt: skip
+    rows = []
+    for result in results:
+        draws = [index for index, method in enumerate(result.methods) if method.startswith(f"{RANDOM_METHOD}:")]
+        for index, method in enumerate(result.methods):
+            if index in draws:
+                continue
+            rows.append(_faithfulness_row(result, method, [index]))
+        if draws:
+            rows.append(_faithfulness_row(result, RANDOM_METHOD, draws))
+    columns = ["image", "method", "target", "deletion_auc", "insertion_auc", "score", "random_std", "n_draws",
+               "forward_passes"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _faithfulness_row(result: FaithfulnessResult, method: str, indices: list[int]) -> dict[str, Any]:
+    deletion, insertion = result.deletion_auc[indices], result.insertion_auc[indices]
+    score = insertion - deletion
+    return {"image": result.image_id, "method": method, "target": result.target,
+            "deletion_auc": float(deletion.mean()), "insertion_auc": float(insertion.mean()),
+            "score": float(score.mean()), "random_std": float(score.std(ddof=1)) if len(indices) > 1 else math.nan,
+            "n_draws": len(indices), "forward_passes": result.forward_passes}
+
+
+def add_cross_image(agreement: pd.DataFrame, cross_image: pd.DataFrame | None) -> pd.DataFrame:
+    """Fill ``cross_image_iou`` of an ``agreement_table`` from ``(image, method, k, cross_image_iou)`` rows."""
+    if cross_image is None or cross_image.empty or agreement.empty:
+        return agreement
+    lookup = cross_image.set_index(["image", "method", "k"])["cross_image_iou"]
+    keys = list(zip(agreement["image"], agreement["method"], agreement["k"], strict=True))
+    filled = agreement.copy()
+    filled["cross_image_iou"] = [float(lookup.get(key, math.nan)) for key in keys]
+    filled.loc[filled["excluded"] != "", "cross_image_iou"] = math.nan
+    return filled
 
 
 def summarise(
@@ -197,6 +166,9 @@ def summarise(
     *,
     k: int = 5,
     primary_measure: str = PRIMARY_MEASURE,
+    cross_image: pd.DataFrame | None = None,
+    seed: int = 0,
+    notes: Sequence[str] = (),
 ) -> ComparisonSummary:
     """Build every cross-image table from the per-image artifacts (pure; same inputs -> identical tables).
 
@@ -206,14 +178,18 @@ def summarise(
     if len(set(image_ids)) != len(image_ids):
         raise ValueError("image ids must be unique across comparisons (pass image_id= to compare_image)")
     agreements = [item for comparison in comparisons for item in comparison.agreements]
-    agreement = agreement_table(agreements)
-    by_method = agreement_by_method(agreement)
+    agreement = add_cross_image(agreement_table(agreements), cross_image)
+    by_method = agreement_by_method(agreement, seed=seed)
     complexity = complexity_table([comparison.complexity for comparison in comparisons])
-    correlation = complexity_correlations(agreement, complexity, k=k)
-    answer = complexity_answer(agreement, complexity, correlation, k=k, primary=primary_measure)
+    cams_only = agreement[(agreement["method"] != CENTRE_METHOD) & (agreement["excluded"] == "")]
+    correlation = complexity_correlations(cams_only, complexity, k=k)
+    answer = complexity_answer(cams_only, complexity, correlation, k=k, primary=primary_measure)
     faithful = faithfulness_table(faithfulness)
-    ranking = faithfulness_ranking(faithful, by_method, k)
-    cams = ranking[ranking["iou_mean"].notna()]
+    ranking = faithfulness_ranking(faithful, by_method, k, seed=seed)
+    baselines = {LIME_METHOD, RANDOM_METHOD, CENTRE_METHOD}
+    cams = ranking[~ranking["method"].isin(baselines) & ranking["iou_mean"].notna()] if len(ranking) else ranking
+    if cams.empty:
+        cams = pd.DataFrame({"score_mean": [], "iou_mean": []})
     rho, p_value, n, _ = spearman_with_p(cams["score_mean"], cams["iou_mean"])
     return ComparisonSummary(
         k=k,
@@ -229,6 +205,7 @@ def summarise(
         faithfulness_agreement_rho=rho,
         faithfulness_agreement_p=p_value,
         faithfulness_agreement_n=n,
-        sanity=sanity_table(sanity),
+        sanity=sanity_table(sanity, seed=seed),
         sanity_result=sanity,
+        notes=tuple(notes),
     )

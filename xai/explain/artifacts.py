@@ -54,16 +54,19 @@ class CamMap:
     seconds: float
     forward_passes: int
     """Image rows pushed through (part of) the network: 1 for gradient CAMs, 1 + ablated/masked rows else."""
+    warning: str = ""
+    """A caveat found while computing the map (AblationCAM: negative original logit flips every weight)."""
 
     def to_parts(self) -> Parts:
         meta = {"method": self.method, "target_class": self.target_class, "seconds": self.seconds,
-                "forward_passes": self.forward_passes}
+                "forward_passes": self.forward_passes, "warning": self.warning}
         return {"map": self.map}, meta
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> CamMap:
         return cls(method=meta["method"], map=arrays["map"], target_class=int(meta["target_class"]),
-                   seconds=float(meta["seconds"]), forward_passes=int(meta["forward_passes"]))
+                   seconds=float(meta["seconds"]), forward_passes=int(meta["forward_passes"]),
+                   warning=str(meta.get("warning", "")))
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,18 +144,22 @@ class LimeStability:
     ks: tuple[int, ...]
     jaccard: np.ndarray
     """(len(ks), n_pairs) float64 Jaccard index |A&B|/|A|B| for every pair of seeds, pairs in itertools order."""
+    weights: np.ndarray | None = None
+    """(len(seeds), n_segments) float64 superpixel weights of every seed's run on the same segmentation (row
+    i is seed ``seeds[i]``), so agreement can use every seed; None when the runs' segmentations differ."""
 
     @property
     def mean_jaccard(self) -> dict[int, float]:
         return {k: float(self.jaccard[i].mean()) if self.jaccard.shape[1] else 1.0 for i, k in enumerate(self.ks)}
 
     def to_parts(self) -> Parts:
-        return {"jaccard": self.jaccard}, {"seeds": list(self.seeds), "ks": list(self.ks)}
+        arrays = {"jaccard": self.jaccard, **({"weights": self.weights} if self.weights is not None else {})}
+        return arrays, {"seeds": list(self.seeds), "ks": list(self.ks)}
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> LimeStability:
         return cls(seeds=tuple(int(s) for s in meta["seeds"]), ks=tuple(int(k) for k in meta["ks"]),
-                   jaccard=arrays["jaccard"])
+                   jaccard=arrays["jaccard"], weights=arrays.get("weights"))
 
 
 @dataclass(frozen=True, eq=False)

@@ -94,7 +94,7 @@ def quickshift_segmenter(params: LimeParams) -> SegmentationAlgorithm:
 
 def run_lime(model: nn.Module, image: np.ndarray, *, to_input: Callable[[np.ndarray], torch.Tensor],
              params: LimeParams = DEFAULT_LIME_PARAMS, seed: int = 0, batch_size: int | None = None,
-             segments: np.ndarray | None = None) -> LimeResult:
+             segments: np.ndarray | None = None, label: int | None = None) -> LimeResult:
     """Explain the model's top-1 class on ``image`` with LIME; identical to the tutorial's call for ``seed``.
 
     Args:
@@ -106,6 +106,8 @@ def run_lime(model: nn.Module, image: np.ndarray, *, to_input: Callable[[np.ndar
         batch_size: images per forward; None picks the device's best.
         segments: a precomputed segmentation of ``image`` with ``params`` (saves quickshift when the same
             image is explained with several seeds); None runs quickshift.
+        label: explain this class instead of LIME's top label (``labels=(label,)``, ``top_labels=None``), as
+            the sanity check needs: a randomised model's top class is not the class being explained.
 
     Returns:
         The explanation of the top-1 label with the top-k positive masks for every k in ``params.ks``.
@@ -113,24 +115,25 @@ def run_lime(model: nn.Module, image: np.ndarray, *, to_input: Callable[[np.ndar
     check_eval_mode(model)
     batch_size = batch_size or default_batch_size(model_device(model), image.shape[0] * image.shape[1])
     return lime_with_classifier(image, probabilities_fn(model, to_input), params=params, seed=seed,
-                                batch_size=batch_size, segments=segments)
+                                batch_size=batch_size, segments=segments, label=label)
 
 
 def lime_with_classifier(image: np.ndarray, classifier_fn: Callable[[np.ndarray], np.ndarray], *,
                          params: LimeParams, seed: int, batch_size: int,
-                         segments: np.ndarray | None = None) -> LimeResult:
+                         segments: np.ndarray | None = None, label: int | None = None) -> LimeResult:
     """:func:`run_lime` with any LIME classifier function ((N, H, W, 3) images -> (N, K) probabilities)."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
     start = time.perf_counter()
     explainer = _BatchedLimeImageExplainer(random_state=seed)
     segmenter = quickshift_segmenter(params) if segments is None else (lambda _image: segments.copy())
+    labels = {} if label is None else {"labels": (int(label),), "top_labels": None}
     explanation = explainer.explain_instance(
-        image, classifier_fn, top_labels=params.top_labels, hide_color=params.hide_color,
+        image, classifier_fn, **{"top_labels": params.top_labels, **labels}, hide_color=params.hide_color,
         num_samples=params.num_samples, batch_size=batch_size, segmentation_fn=segmenter)
     seconds = time.perf_counter() - start
 
-    label = int(explanation.top_labels[0])
+    label = int(explanation.top_labels[0]) if label is None else int(label)
     found_segments = explanation.segments.astype(np.int32)
     local_exp = explanation.local_exp[label]
     weights = np.zeros(int(found_segments.max()) + 1, dtype=np.float64)
@@ -142,7 +145,7 @@ def lime_with_classifier(image: np.ndarray, classifier_fn: Callable[[np.ndarray]
     local_pred = explanation.local_pred
     local_pred = local_pred[label] if isinstance(local_pred, dict) else local_pred
     original = explainer.probabilities[0]
-    top_labels = np.asarray(explanation.top_labels, dtype=np.int64)
+    top_labels = np.asarray(getattr(explanation, "top_labels", None) or [label], dtype=np.int64)
     return LimeResult(
         label=label, segments=found_segments, weights=weights,
         ranking=np.asarray([segment for segment, _ in local_exp], dtype=np.int32),
@@ -177,4 +180,7 @@ def lime_stability(results: list[LimeResult], ks: tuple[int, ...] | None = None)
                 overlaps[i, j] = jaccard(set(a.positive_superpixels(k)), set(b.positive_superpixels(k)))
             else:
                 overlaps[i, j] = jaccard(a.positive_mask(k), b.positive_mask(k))
-    return LimeStability(seeds=tuple(r.seed for r in results), ks=ks, jaccard=overlaps)
+    weights = None
+    if same_segments and len({r.weights.shape for r in results}) == 1:
+        weights = np.stack([r.weights for r in results]).astype(np.float64)
+    return LimeStability(seeds=tuple(r.seed for r in results), ks=ks, jaccard=overlaps, weights=weights)

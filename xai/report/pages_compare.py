@@ -14,13 +14,6 @@ TITLE = "Task 4 · LIME vs CAM"
 INDEX = "comparison/index.md"
 ASSETS = "assets/comparison"
 
-AGREEMENT_COLUMNS = {"method": "Method", "k": "LIME top-k", "n_images": "Images", "iou_mean": "IoU mean",
-                     "iou_std": "IoU std", "chance_iou_mean": "Chance IoU", "above_chance": "Images above chance",
-                     "dice_mean": "Dice mean", "rho_mean": "Spearman ρ (superpixels)"}
-RANKING_COLUMNS = {"faithfulness_rank": "Faithfulness rank", "method": "Method", "deletion_auc_mean": "Deletion AUC ↓",
-                   "insertion_auc_mean": "Insertion AUC ↑", "score_mean": "Insertion − deletion",
-                   "beats_random": "Beats random (images)", "iou_mean": "IoU with LIME",
-                   "agreement_rank": "Agreement rank"}
 CORRELATION_COLUMNS = {"method": "Method", "k": "LIME top-k", "measure": "Complexity measure", "rho": "Spearman ρ",
                        "p_value": "p", "n": "Images"}
 
@@ -33,14 +26,89 @@ def frame_rows(frame: pd.DataFrame, columns: dict[str, str]) -> tuple[list[str],
     return [columns[c] for c in present], rows
 
 
+def with_interval(row: Any, prefix: str) -> str:
+    """``0.41 [0.33, 0.50]``: a mean and its 95% bootstrap interval (the interval left out when undefined)."""
+    mean, low, high = (getattr(row, f"{prefix}_{part}") for part in ("mean", "low", "high"))
+    interval = f" [{fmt_number(low)}, {fmt_number(high)}]" if pd.notna(low) and pd.notna(high) else ""
+    return f"{fmt_number(mean)}{interval}"
+
+
+def difference(row: Any, prefix: str) -> str:
+    """``+0.12 [0.05, 0.20], p = 0.004`` (paired bootstrap interval, Wilcoxon p), or why it was not tested."""
+    diff, low, high, p_value = (getattr(row, f"{prefix}{part}") for part in ("diff", "diff_low", "diff_high", "p"))
+    if pd.isna(diff):
+        return "n/a"
+    if pd.isna(p_value):
+        return f"{diff:+.3f} ({getattr(row, f'{prefix}test')})"
+    interval = f" [{fmt_number(low)}, {fmt_number(high)}]" if pd.notna(low) and pd.notna(high) else ""
+    return f"{diff:+.3f}{interval}, p = {p_value:.2g}"
+
+
+def group(value: Any) -> str:
+    return "–" if pd.isna(value) else str(int(value))
+
+
+def agreement_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = ["Method", "k", "Images", "IoU [95% CI]", "Seed SD", "Superpixel null", "Δ vs superpixel null",
+              "Images p < 0.05", "Δ vs cross-image null", "Δ vs centre prior", "Scattered-pixel chance",
+              "Spearman ρ [95% CI]", "Group"]
+    rows = [[str(row.method), str(row.k), str(row.n_images), with_interval(row, "iou"),
+             fmt_number(row.iou_seed_std_mean), fmt_number(row.superpixel_iou_mean),
+             difference(row, "superpixel_"), str(row.images_beating_superpixel), difference(row, "cross_image_"),
+             difference(row, "centre_"), fmt_number(row.chance_iou_mean), with_interval(row, "rho"),
+             group(row.agreement_group)]
+            for row in frame.sort_values(["k", "agreement_group"], kind="stable").itertuples(index=False)]
+    return header, rows
+
+
+def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = ["Group", "Method", "Images", "Deletion AUC ↓", "Insertion AUC ↑", "Insertion − deletion",
+              "Δ vs smooth random", "Δ vs centre prior", "IoU with LIME", "Agreement group"]
+    rows = [[group(row.faithfulness_group), str(row.method), str(row.n_images), with_interval(row, "deletion_auc"),
+             with_interval(row, "insertion_auc"), with_interval(row, "score"), difference(row, "vs_random_"),
+             difference(row, "vs_centre_"), fmt_number(row.iou_mean), group(row.agreement_group)]
+            for row in frame.itertuples(index=False)]
+    return header, rows
+
+
+def sanity_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    header = ["Method", "Randomised down to", "Images", "|Spearman ρ| [95% CI]", "Signed ρ", "SSIM [95% CI]"]
+    rows = [[str(row.method), str(row.step), str(row.n_images), with_interval(row, "spearman_abs"),
+             fmt_number(row.spearman_mean), with_interval(row, "ssim")] for row in frame.itertuples(index=False)]
+    return header, rows
+
+
+def methods_context(config: dict[str, Any]) -> dict[str, Any]:
+    """What the methods page says about Task 4's protocol, from the run's config and the committed measurement."""
+    from xai.compare.faithfulness import step_error_measurement
+    from xai.compare.nulls import CENTRE_SIGMA
+    from xai.config import CompareConfig, ExplainConfig
+
+    measurement = step_error_measurement()
+    compare = {**CompareConfig().model_dump(), **config.get("compare", {})}  # defaults for keys not written out
+    return {
+        "preprocess": config.get("explain", {}).get("preprocess", ExplainConfig().preprocess),
+        "step_error": measurement,
+        "step_error_rows": [[str(row["steps"]), f"{row['pixels_per_step']:,}", f"{row['max_abs_error']:.4f}",
+                             f"{row['mean_abs_error']:.4f}", str(row["n_curves"])] for row in measurement["rows"]],
+        "faithfulness_steps": compare["faithfulness_steps"],
+        "random_draws": compare["random_draws"],
+        "null_draws": compare["null_draws"],
+        "sanity_lime_samples": compare["sanity_lime_samples"],
+        "centre_sigma": CENTRE_SIGMA,
+    }
+
+
 def highlights(compared: Any) -> list[str]:
-    """The headline sentences: who agrees best, simple vs complex images, faithfulness, the sanity check."""
+    """The headline sentences: agreement groups, simple vs complex images, faithfulness groups, sanity check."""
     from xai.compare.narrative import agreement_findings, faithfulness_findings, sanity_findings
 
     summary = compared.summary
     agreement = agreement_findings(summary)
-    best = agreement[-1:] if len(agreement) > 1 else agreement
-    return [*best, summary.complexity_answer, *faithfulness_findings(summary), *sanity_findings(summary)]
+    faithfulness = faithfulness_findings(summary)
+    headline = [s for s in agreement if s.startswith("Agreement groups")] or agreement[:1]
+    faithful = [s for s in faithfulness if s.startswith(("Faithfulness groups", "Across the", "With "))]
+    return [*headline, summary.complexity_answer, *faithful, *sanity_findings(summary)]
 
 
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
@@ -69,10 +137,11 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         mean_curves = {"file": "faithfulness-mean.png", "alt": figures.mean_faithfulness_curves_figure(
             compared.faithfulness, asset("faithfulness-mean.png"))}
     sanity = None
-    if compared.sanity is not None and not compared.sanity.weights_are_random:
+    if compared.sanity is not None and compared.sanity.steps:
         sanity = {"file": "sanity.png", "alt": figures.sanity_figure(compared.sanity, asset("sanity.png"))}
+    reason = compared.sanity.skip_reason if compared.sanity is not None else "not run"
     sanity_note = RANDOM_WEIGHTS_NOTE if run["random_weights"] else (
-        "The sanity check was disabled in this run's config (compare.sanity_check)." if sanity is None else "")
+        f"The sanity check was not run ({reason}; see compare.sanity_check)." if sanity is None else "")
     panels = []
     explained = {item.name: item for item in compared.explain.images}
     for faith in compared.faithfulness:
@@ -92,11 +161,13 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "title": TITLE, "findings": findings(summary), "k": summary.k, "sweeps": sweeps, "scatter": scatter,
         "complexity_answer": summary.complexity_answer, "mean_curves": mean_curves, "sanity": sanity,
         "sanity_note": sanity_note, "panels": panels, "assets": f"../{ASSETS}",
-        "agreement": frame_rows(agreement_at_k, AGREEMENT_COLUMNS),
-        "ranking": frame_rows(summary.faithfulness_ranking, RANKING_COLUMNS),
+        "agreement": agreement_rows(agreement_at_k) if len(agreement_at_k) else ([], []),
+        "ranking": ranking_rows(summary.faithfulness_ranking) if len(summary.faithfulness_ranking) else ([], []),
+        "notes": list(summary.notes), "budgets": [f"{m}: {n}" for m, n in compared.sanity.budgets]
+        if compared.sanity is not None else [],
         "correlation": frame_rows(summary.complexity_correlation, CORRELATION_COLUMNS),
         "complexity": frame_rows(summary.complexity, {c: c.replace("_", " ") for c in summary.complexity.columns}),
-        "sanity_table": frame_rows(summary.sanity, {c: c.replace("_", " ") for c in summary.sanity.columns}),
+        "sanity_table": sanity_rows(summary.sanity),
         "csvs": sorted(summary.csv_texts()),
         "faithfulness_rho": fmt_number(summary.faithfulness_agreement_rho),
         "faithfulness_p": fmt_number(summary.faithfulness_agreement_p),

@@ -40,6 +40,7 @@ def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> 
                         for info in METHODS.values()],
         "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
         "similarity": config["dissect"]["similarity"],
+        **pages_compare.methods_context(config),
     })
     return [home, methods]
 

@@ -1,13 +1,14 @@
 """Task 4: LIME vs CAM, from the explain stage's cached masks and maps (never recomputed here).
 
-Per image: agreement + complexity (no model calls) and deletion/insertion faithfulness (a known number of
-forward passes); once: the cascading parameter-randomisation sanity check on the first images; then the
-cross-image summary tables.
+Per image: agreement + complexity + the superpixel null (no model calls) and deletion/insertion faithfulness
+(a known number of forward passes); once: the cascading parameter-randomisation sanity check on the first
+images (LIME at a cheaper sample budget; ScoreCAM and AblationCAM at full cost) beside a model-independent edge
+detector; then the cross-image null (needs every image's maps; arithmetic only, not cached) and the summary.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,77 +37,154 @@ def _base_parts(context: Any, image_sha: str) -> dict[str, Any]:
     config = context.config
     return {"image": image_sha, "weights": weights_key(config, config.explain.model), "seed": config.seed,
             "explain": {"methods": list(config.explain.methods), "lime": config.explain.lime.model_dump(),
-                        "target_layer": config.explain.target_layer},
+                        "target_layer": config.explain.target_layer, "preprocess": config.explain.preprocess},
             "code": code_version("compare", "explain")}
 
 
 def describe(context: Any) -> str:
-    from xai.compare import forward_passes
+    from xai.compare import RESNET_LAYER_GROUPS, forward_passes
 
     config = context.config
-    maps = len(config.explain.methods) + 1
-    per_image = forward_passes(maps, config.compare.faithfulness_steps)
-    sanity = ("sanity check skipped (random weights)" if config.weights == "random" or not config.compare.sanity_check
-              else f"sanity check on {config.compare.sanity_images} image(s) x {len(config.compare.sanity_methods)} "
-                   f"methods x 7 model states")
+    settings = config.compare
+    maps = len(config.explain.methods) + settings.random_draws + 1  # LIME + CAMs, random draws, centre prior
+    per_image = forward_passes(maps, settings.faithfulness_steps)
+    sanity = ("sanity check skipped (random weights)" if config.weights == "random" or not settings.sanity_check
+              else f"sanity check on {settings.sanity_images} image(s) x {len(sanity_methods(config))} "
+                   f"methods x {len(RESNET_LAYER_GROUPS) + 1} model states")
     return (f"agreement of {len(config.explain.methods) - 1} CAMs with LIME, deletion/insertion over {maps} maps "
             f"({per_image:,} forward passes per image), {sanity}")
+
+
+def sanity_methods(config: Any) -> list[str]:
+    return [m for m in config.compare.sanity_methods if m in config.explain.methods]
 
 
 def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_only: bool) -> Any:
     return cached(context, STAGE, parts, compute, kind, load_only=load_only)
 
 
+def seed_weights(explanation: Any) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Every LIME seed's superpixel weights ``(n_seeds, S)`` and the seeds; seed 0's alone without stability."""
+    lime, stability = explanation.lime, explanation.stability
+    if stability is not None and stability.weights is not None and stability.weights.shape[1] == lime.weights.size:
+        return np.asarray(stability.weights), tuple(stability.seeds)
+    return lime.weights[None], (lime.seed,)
+
+
+def notes(explained: Any) -> list[str]:
+    """Caveats recorded by the explain stage: LIME label != top-1, AblationCAM with a negative logit."""
+    found = []
+    for item in explained.images:
+        explanation = item.explanation
+        top1 = explanation.prediction.top1
+        if explanation.lime is not None and explanation.lime.label != top1:
+            found.append(f"{item.name}: LIME explained class {explanation.lime.label}, not the model's top-1 class "
+                         f"{top1} (LIME's top label comes from its own classifier call on the unperturbed image)")
+        found.extend(f"{item.name}: {cam.warning}" for cam in explanation.cams if cam.warning)
+    return found
+
+
 def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
     from xai import compare
-    from xai.explain.cams.base import compute_cam
     from xai.models import to_input
 
     config = context.config
     settings = config.compare
     shas = {image.name: image.sha256 for image in context.images}
     artifacts = CompareArtifacts(explain=explained)
+    cross_inputs = []
     for item in context.progress(explained.images, "compare", total=len(explained.images)):
         lime = item.explanation.lime
         cams = {cam.method: cam.map for cam in item.explanation.cams}
+        weights, seeds = seed_weights(item.explanation)
+        cross_inputs.append((item.name, lime.segments, weights, cams))
         base = _base_parts(context, shas[item.name])
         artifacts.comparisons.append(_get(context, {**base, "piece": "agreement", "ks": list(settings.top_k),
-                                                    "thresholds": list(settings.thresholds)},
-                                          lambda item=item, lime=lime, cams=cams: compare.compare_image(
-            item.pixels, lime.segments, lime.weights, cams, image_id=item.name, ks=settings.top_k,
-            thresholds=tuple(t / 100 for t in settings.thresholds)), compare.ImageComparison, load_only))
+                                                    "thresholds": list(settings.thresholds), "seeds": list(seeds),
+                                                    "null_draws": settings.null_draws},
+                                          lambda item=item, lime=lime, cams=cams, weights=weights, seeds=seeds:
+                                          compare.compare_image(
+            item.pixels, lime.segments, weights, cams, image_id=item.name, ks=settings.top_k,
+            thresholds=tuple(t / 100 for t in settings.thresholds), seeds=seeds, null_draws=settings.null_draws,
+            null_seed=config.seed), compare.ImageComparison, load_only))
         artifacts.faithfulness.append(_get(context, {**base, "piece": "faithfulness",
-                                                     "steps": settings.faithfulness_steps},
+                                                     "steps": settings.faithfulness_steps,
+                                                     "random_draws": settings.random_draws},
                                            lambda item=item, lime=lime, cams=cams: compare.faithfulness_image(
             context.classifier(config.explain.model).module, to_input, item.pixels,
             compare.explanation_maps(lime.segments, lime.weights, cams), item.explanation.prediction.top1,
-            steps=settings.faithfulness_steps, seed=config.seed, image_id=item.name), compare.FaithfulnessResult,
-            load_only))
+            steps=settings.faithfulness_steps, seed=config.seed, image_id=item.name,
+            random_draws=settings.random_draws), compare.FaithfulnessResult, load_only))
     chosen = explained.images[: settings.sanity_images]
-    methods = [m for m in settings.sanity_methods if m in config.explain.methods]
+    methods = sanity_methods(config)
+    lime_sanity = replace(explain_stage.lime_params(config), num_samples=settings.sanity_lime_samples)
 
-    def explain_fn(model: Any) -> dict[str, np.ndarray]:
-        layer = explain_stage.resolve_layer(model, config.explain.target_layer)
-        maps: dict[str, list[np.ndarray]] = {method: [] for method in methods}
-        for item in chosen:
-            tensor = to_input(item.pixels[None]).to(context.device)
-            for method in methods:
-                maps[method].append(compute_cam(model, tensor, method, layer, item.explanation.prediction.top1,
-                                                batch_size=config.explain.batch_size).map)
-        return {method: np.stack(stack) for method, stack in maps.items()}
+    explain_fn = sanity_explain_fn(
+        [(item.pixels, item.explanation.lime.segments, item.explanation.prediction.top1) for item in chosen],
+        methods, target_layer=config.explain.target_layer, lime_params=lime_sanity, seed=config.seed,
+        batch_size=config.explain.batch_size, device=context.device)
 
     def sanity() -> Any:
         skip = config.weights == "random" or not settings.sanity_check or not methods or not chosen
         model = None if skip else context.classifier(config.explain.model).module
+        budgets = ({compare.LIME_METHOD: f"{settings.sanity_lime_samples} perturbation samples per model state "
+                                         f"(explanations: {config.explain.lime.num_samples})"}
+                   if compare.LIME_METHOD in methods else {})
+        if skip and config.weights != "random":
+            return compare.SanityResult.skipped(methods, config.seed, reason="disabled in the config"
+                                                if not settings.sanity_check else "no sanity methods or images")
         return compare.sanity_check(model, explain_fn, compare.RESNET_LAYER_GROUPS, seed=config.seed,
-                                    weights_are_random=skip)
+                                    weights_are_random=skip, budgets=budgets)
 
     sanity_parts = {**_base_parts(context, ",".join(shas[item.name] for item in chosen)), "piece": "sanity",
-                    "methods": methods, "enabled": settings.sanity_check}
+                    "methods": methods, "enabled": settings.sanity_check,
+                    "lime_samples": settings.sanity_lime_samples}
     artifacts.sanity = _get(context, sanity_parts, sanity, compare.SanityResult, load_only)
     artifacts.summary = compare.summarise(artifacts.comparisons, artifacts.faithfulness, artifacts.sanity,
-                                          k=settings.top_k[0])
+                                          k=settings.top_k[0], seed=config.seed,
+                                          cross_image=compare.cross_image_table(cross_inputs, settings.top_k),
+                                          notes=notes(explained))
     return artifacts
+
+
+def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods: list[str], *, target_layer: str,
+                      lime_params: Any, seed: int, batch_size: int, device: Any = "cpu") -> Any:
+    """``explain_fn(model) -> {method: (N, H, W) maps}`` for the sanity check, plus the edge-detector control.
+
+    ``images`` are ``(pixels, LIME segments, target class)``: every model state explains the same class on the
+    same segmentation. LIME runs with ``lime_params`` (a cheaper sample budget) and ``label=target``, and its
+    pixel-weight map is min-max scaled to [0, 1]; CAMs come from ``compute_cam`` (ScoreCAM and AblationCAM at
+    full cost).
+    """
+    from xai import compare
+    from xai.explain.cams.base import compute_cam
+    from xai.explain.lime_image import run_lime
+    from xai.models import to_input
+
+    def explain_fn(model: Any) -> dict[str, np.ndarray]:
+        layer = explain_stage.resolve_layer(model, target_layer)
+        maps: dict[str, list[np.ndarray]] = {method: [] for method in [*methods, compare.EDGE_METHOD]}
+        for pixels, segments, target in images:
+            tensor = to_input(pixels[None]).to(device)
+            for method in methods:
+                if method == compare.LIME_METHOD:
+                    result = run_lime(model, pixels, to_input=to_input, params=lime_params, seed=seed,
+                                      batch_size=batch_size, segments=segments, label=target)
+                    maps[method].append(unit_range(result.pixel_weights()))
+                else:
+                    cam_batch = batch_size if method == "scorecam" else None
+                    maps[method].append(compute_cam(model, tensor, method, layer, target, batch_size=cam_batch).map)
+            maps[compare.EDGE_METHOD].append(compare.edge_map(pixels))
+        return {method: np.stack(stack) for method, stack in maps.items()}
+
+    return explain_fn
+
+
+def unit_range(values: np.ndarray) -> np.ndarray:
+    """Min-max scale to [0, 1] (SSIM's data range); a constant map becomes all zero."""
+    values = np.asarray(values, dtype=np.float64)
+    span = float(np.ptp(values))
+    return (values - values.min()) / span if span > 0 else np.zeros_like(values)
 
 
 def run(context: Any) -> CompareArtifacts:

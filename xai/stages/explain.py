@@ -53,7 +53,8 @@ def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
 def _parts(context: Any, image: Any, piece: str, **params: Any) -> dict[str, Any]:
     config = context.config
     return {"image": image.sha256, "model": config.explain.model, "weights": weights_key(config, config.explain.model),
-            "piece": piece, "seed": config.seed, "code": code_version("explain"), **params}
+            "piece": piece, "seed": config.seed, "code": code_version("explain"), **params,
+            **({"preprocess": config.explain.preprocess} if config.explain.preprocess != "weights" else {})}
 
 
 def forward_passes_per_image(config: Any) -> int:

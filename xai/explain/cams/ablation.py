@@ -109,4 +109,13 @@ def ablation_cam(model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.
     original_scores = np.float32([float(original)])[:, None]
     weights = (original_scores - ablated_scores.numpy()[None, :].astype(np.float32)) / original_scores
     activations = activation.float().cpu().numpy()
-    return RawCam(map=finalize_cam(weights, activations, tuple(input_tensor.shape[-2:])), forward_passes=rows_run)
+    return RawCam(map=finalize_cam(weights, activations, tuple(input_tensor.shape[-2:])), forward_passes=rows_run,
+                  warning=negative_logit_warning(float(original), target_class))
+
+
+def negative_logit_warning(original: float, target_class: int) -> str:
+    """The caveat of ``w_c = (y - y_c) / y`` when ``y < 0``: dividing by it flips the sign of every weight."""
+    if original >= 0:
+        return ""
+    return (f"AblationCAM: the original logit of class {target_class} is {original:.4g} < 0, so dividing by it "
+            "flips the sign of every channel weight (as grad-cam does); the map highlights what lowers the score")

@@ -29,6 +29,7 @@ class RawCam:
 
     map: np.ndarray
     forward_passes: int
+    warning: str = ""
 
 
 CamFunction = Callable[[nn.Module, torch.Tensor, nn.Module, int, "int | None"], RawCam]
@@ -72,7 +73,7 @@ def compute_cam(model: nn.Module, input_tensor: torch.Tensor, method: str, targe
     if cam_map.shape != tuple(input_tensor.shape[-2:]):
         raise RuntimeError(f"{method}: map shape {cam_map.shape} != input size {tuple(input_tensor.shape[-2:])}")
     return CamMap(method=method, map=cam_map, target_class=int(target_class), seconds=seconds,
-                  forward_passes=raw.forward_passes)
+                  forward_passes=raw.forward_passes, warning=raw.warning)
 
 
 def _resolve(implementation: str) -> type | CamFunction:
