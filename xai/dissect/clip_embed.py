@@ -24,9 +24,10 @@ def encode_images(
     """``E_I(x) / ‖E_I(x)‖`` for every image of the CLIP-preprocessed ``batches`` -> (N, D) float32."""
     model.eval()
     features = []
+    dtype = next(model.parameters()).dtype  # fp16 on CUDA, as CLIP-Dissect runs OpenAI's CLIP
     with torch.inference_mode():
         for batch in batches:
-            features.append(model.encode_image(batch.to(device)).float().cpu())
+            features.append(model.encode_image(batch.to(device, dtype=dtype)).float().cpu())
     embeddings = torch.cat(features)
     return torch.nn.functional.normalize(embeddings, dim=-1).numpy()
 
@@ -71,6 +72,7 @@ def encode_texts(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     truncate: bool = True,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> np.ndarray:
     """``E_T(t) / ‖E_T(t)‖`` for every concept string -> (M, D) float32, in the order of ``concepts``.
 
@@ -81,6 +83,7 @@ def encode_texts(
         batch_size: concepts per forward pass.
         device: where the model runs.
         truncate: use :func:`encode_text_truncated` when the model allows it (identical result, faster).
+        progress: ``progress(batch starts, total)`` wraps the loop over batches (a bar with total and ETA).
     """
     if not concepts:
         raise ValueError("no concepts to encode")
@@ -91,7 +94,10 @@ def encode_texts(
     use_truncation = truncate and can_truncate(model)
     out = torch.empty(len(concepts), 0)
     with torch.inference_mode():
-        for start in range(0, len(concepts), batch_size):
+        starts: Iterable = range(0, len(concepts), batch_size)
+        if progress is not None:
+            starts = progress(starts, len(starts))
+        for start in starts:
             rows = torch.from_numpy(order[start : start + batch_size])
             batch = tokens[rows].to(device)
             features = encode_text_truncated(model, batch) if use_truncation else model.encode_text(batch)
