@@ -98,9 +98,11 @@ def test_same_probe_and_seed_give_identical_csv_bytes():
 def random_clip():
     import open_clip
 
+    from xai.models import CLIP_ARCH, build_clip
+
     torch.manual_seed(0)
-    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-16", pretrained=None)
-    return model.eval(), preprocess, open_clip.get_tokenizer("ViT-B-16")
+    model, preprocess = build_clip(None)  # the architecture the pipeline runs (QuickGELU)
+    return model, preprocess, open_clip.get_tokenizer(CLIP_ARCH)
 
 
 def test_truncated_text_transformer_equals_full_context(random_clip):
