@@ -90,3 +90,28 @@ def test_loader_defaults(probe_files: list[Path]) -> None:
     assert probe_loader(probe_files, [TARGET_TRANSFORM], 2, device="cuda", workers=0).pin_memory
     with pytest.raises(ValueError):
         probe_pass([], batch_size=2, targets={"a": nn.Identity()}, target_transform=TARGET_TRANSFORM)
+
+
+def test_scoring_progress_counts_every_step_and_changes_nothing() -> None:
+    from xai.dissect import similarity
+    from xai.dissect.stage import dissect_model
+
+    rng = np.random.default_rng(0)
+    images, texts = rng.standard_normal((60, 8)).astype(np.float32), rng.standard_normal((30, 8)).astype(np.float32)
+    acts = {"a": rng.standard_normal((60, 9)).astype(np.float32), "b": rng.standard_normal((60, 4)).astype(np.float32)}
+    seen: list[tuple[int, int]] = []
+
+    def progress(steps, total):
+        for step in steps:
+            seen.append((step, total))
+            yield step
+
+    ids = [str(i) for i in range(60)]
+    plain = dissect_model(acts, images, texts, [f"c{i}" for i in range(30)], model_name="m", probe_ids=ids)
+    counted = dissect_model(acts, images, texts, [f"c{i}" for i in range(30)], model_name="m", probe_ids=ids,
+                            progress=progress)
+    # 26 neuron rows (2 layers + their nulls), top-60 ranks -> PAIR_CHUNK // 60 neurons per block, one concept chunk
+    blocks = -(-26 // (similarity.PAIR_CHUNK // 60))
+    assert [s for s, _ in seen] == list(range(blocks)) and {t for _, t in seen} == {blocks}
+    for name in acts:
+        np.testing.assert_array_equal(plain.layer(name).concept_ids, counted.layer(name).concept_ids)

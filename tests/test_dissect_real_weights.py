@@ -63,6 +63,10 @@ def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(tmp_pa
     for loaded in (from_file, from_tag):
         _assert_quick_gelu(loaded.module)
         assert _module_classes(loaded.module) == _module_classes(random_clip.module)
+        # OpenAI's preprocessing on every path: bicubic resize of the short side to 224, centre crop, CLIP mean/std
+        assert repr(loaded.preprocess) == repr(random_clip.preprocess)
+    assert "Resize(size=224, interpolation=bicubic" in repr(random_clip.preprocess)
+    assert "mean=(0.48145466, 0.4578275, 0.40821073)" in repr(random_clip.preprocess)
     assert from_file.weights_id.startswith("openai")
 
 

@@ -15,7 +15,7 @@ needs ``P``
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -78,6 +78,7 @@ def pmi_log_likelihood(
     row_chunk: int = ROW_CHUNK,
     pair_chunk: int = PAIR_CHUNK,
     device: str | torch.device = "cpu",
+    progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> np.ndarray:
     """``L[g, m] = Σ_r log(1 + w_r (π[σ_g(r), m] - 1) + ε)`` with ``π = softmax_m(a · P)``, memory-bounded.
 
@@ -101,6 +102,7 @@ def pmi_log_likelihood(
         pair_chunk: (neuron, rank) rows gathered at once.
         device: where the matrix multiplies, softmax and log-sums run (``cuda``: the GPU; inputs and the result
             stay NumPy on the host).
+        progress: ``progress(steps, total)`` wraps the (concept chunk, neuron block) steps (a bar with an ETA).
 
     Returns:
         (G, M) float32 log-likelihoods.
@@ -121,6 +123,8 @@ def pmi_log_likelihood(
     concept_chunk = min(n_concepts, max(64, max_prob_bytes // (4 * len(used))))
     block_neurons = max(1, pair_chunk // top_k)
     log_likelihood = torch.empty(n_neurons, n_concepts, dtype=torch.float32, device=device)
+    steps = math.ceil(n_concepts / concept_chunk) * math.ceil(n_neurons / block_neurons)
+    ticker = iter(progress(range(steps), steps)) if progress is not None else iter(())
     with torch.no_grad():
         log_norm = None if concept_chunk == n_concepts else _log_normalisers(images, texts.T, a, row_chunk)
         for c0 in range(0, n_concepts, concept_chunk):
@@ -146,7 +150,10 @@ def pmi_log_likelihood(
                 terms = block.view(k1 - k0, top_k, c1 - c0).add_(offset).log_()
                 torch.sum(terms, dim=1, out=sums[: k1 - k0])
                 log_likelihood[k0:k1, c0:c1] = sums[: k1 - k0]
+                next(ticker, None)
             del block_probs, buffer
+        for _ in ticker:  # close the bar
+            pass
         log_likelihood.add_(float(np.log(weights64).sum()))
     return log_likelihood.cpu().numpy()
 

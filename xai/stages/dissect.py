@@ -181,10 +181,13 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
                           lambda name=model_name: ArrayArtifact(probe_outputs().activations[name]),
                           ArrayArtifact, load_only).arrays
         layer_acts = {layer: layer_acts[layer] for layer in settings.layers}
-        result = _get(context, {**scoring, "piece": "labels"}, lambda acts=layer_acts, name=model_name: dissect_model(
-            acts, image_embeddings, concept_embeddings, concepts, model_name=name, probe_ids=ids,
-            similarity=settings.similarity, top_images=max(settings.top_images, 5), null_seed=config.seed,
-            device=device), DissectionResult, load_only)
+        bar = f"scoring {model_name} ({sum(a.shape[1] for a in layer_acts.values()):,} neurons, with null)"
+        result = _get(context, {**scoring, "piece": "labels"}, lambda acts=layer_acts, name=model_name, bar=bar:
+                      dissect_model(acts, image_embeddings, concept_embeddings, concepts, model_name=name,
+                                    probe_ids=ids, similarity=settings.similarity,
+                                    top_images=max(settings.top_images, 5), null_seed=config.seed, device=device,
+                                    progress=lambda steps, total: context.progress(steps, bar, total)),
+                      DissectionResult, load_only)
         artifacts.results[model_name] = result
         artifacts.summaries[model_name] = _get(
             context, {**scoring, "piece": "summary"}, lambda result=result: analysis.summarise_model(result),
