@@ -123,7 +123,8 @@ def describe(context: Any) -> str:
                                                 "piece": "labels"}) for m in settings.models)
     passes = len(paths) * (1 + len(settings.models))
     return (f"{line}; probe {settings.probe!r} with {len(paths):,} images: {passes:,} forward passes "
-            f"(CLIP once, then each model); {cached}/{len(settings.models)} models cached")
+            f"(CLIP and each model, one pass that decodes each image once); "
+            f"{cached}/{len(settings.models)} models cached")
 
 
 def _collect(context: Any, load_only: bool) -> DissectArtifacts:
