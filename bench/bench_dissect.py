@@ -191,9 +191,9 @@ def _forward_floor(model, is_clip: bool, batch_size: int, device, images: int) -
     import torch
 
     from xai.dissect.activations import layer_activations
-    from xai.dissect.clip_embed import encode_images
+    from xai.dissect.clip_embed import encode_images, image_input_dtype
 
-    dtype = next(model.parameters()).dtype if is_clip else torch.float32
+    dtype = image_input_dtype(model) if is_clip else torch.float32
     batch = torch.randn(batch_size, 3, 224, 224, device=device, dtype=dtype)
     batches = [batch] * max(2, -(-images // batch_size))
 

@@ -73,6 +73,8 @@ def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(tmp_pa
 def test_clip_runs_in_fp16_on_cuda_and_fp32_on_cpu() -> None:
     from open_clip.transformer import LayerNormFp32
 
+    from xai.dissect.clip_embed import encode_images, image_input_dtype
+
     assert models.clip_dtype("cpu") == torch.float32 and models.clip_dtype("cuda") == torch.float16
     half, _ = models.build_clip(None, precision="fp16")  # what a CUDA device gets, built on the CPU here
     assert half.visual.conv1.weight.dtype == torch.float16
@@ -80,6 +82,10 @@ def test_clip_runs_in_fp16_on_cuda_and_fp32_on_cpu() -> None:
     norms = [m for m in half.modules() if isinstance(m, nn.LayerNorm)]
     assert norms and all(isinstance(m, LayerNormFp32) and m.weight.dtype == torch.float32 for m in norms)
     _assert_quick_gelu(half)
+    # the fp32 probe batch is cast to what the image tower takes (its class embedding stays fp32)
+    assert image_input_dtype(half) == torch.float16 and half.visual.class_embedding.dtype == torch.float32
+    embedding = encode_images(half, [torch.zeros(1, 3, 224, 224)])
+    assert embedding.dtype == np.float32 and embedding.shape == (1, 512)
 
 
 # ---------------------------------------------------------------------------------------------------------------

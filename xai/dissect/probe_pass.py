@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from xai.dissect.activations import hooked_layers
+from xai.dissect.clip_embed import image_input_dtype
 
 
 class ProbeImages(Dataset):
@@ -71,11 +72,6 @@ class ProbeOutputs:
     activations: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _parameter_dtype(model: nn.Module) -> torch.dtype:
-    parameter = next(model.parameters(), None)
-    return parameter.dtype if parameter is not None else torch.float32
-
-
 def probe_pass(
     paths: Sequence[str | Path],
     *,
@@ -114,7 +110,7 @@ def probe_pass(
     loader = probe_loader(paths, transforms, batch_size, device=device, workers=workers)
     batches: Iterable = progress(loader, len(loader)) if progress else loader
     device = torch.device(device)
-    clip_dtype = _parameter_dtype(clip) if clip is not None else torch.float32
+    clip_dtype = image_input_dtype(clip) if clip is not None else torch.float32
     features: list[torch.Tensor] = []
     for model in targets.values():
         model.eval()
