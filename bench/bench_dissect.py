@@ -251,7 +251,7 @@ def case_probe(args: argparse.Namespace) -> dict:
     networks = _networks(device)
     out: dict = {"device": str(torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
                  "images (CLIP)": f"{len(paths)} ({len(clip_paths)})", "decoding workers": _workers()}
-    floors, best_sizes = {}, {}
+    floors, best_sizes, serials = {}, {}, {}
     for name, (model, transform, is_clip) in networks.items():
         probe = clip_paths if is_clip else paths
         by_size = {size: _forward_floor(model, is_clip, size, device, min(len(probe), 4 * size)) for size in sizes}
@@ -264,12 +264,16 @@ def case_probe(args: argparse.Namespace) -> dict:
         out[f"{name}: our pass / floor"] = ours / by_size[best]
         out[f"{name}: old serial pass, images/s"] = serial
         out[f"{name}: old serial pass / floor"] = serial / by_size[best]
+        serials[name] = serial
     joint_size = min(best_sizes.values())
     floor_joint = 1 / sum(1 / rate for rate in floors.values())
     joint = _pipelined(clip_paths, networks, joint_size, device)
     out[f"all three in one pass (one decode), images/s (batch {joint_size})"] = joint
     out["all three: floor (sum of the three forward floors), images/s"] = floor_joint
     out["all three: one pass / floor"] = joint / floor_joint
+    serial_joint = 1 / sum(1 / rate for rate in serials.values())
+    out["all three: old serial passes (three decodes; from the rates above), images/s"] = serial_joint
+    out["all three: old serial passes / floor"] = serial_joint / floor_joint
     return out
 
 
