@@ -18,13 +18,24 @@ import torch
 from torch import nn
 
 
+def image_input_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype CLIP's image tower takes: that of its patch-embedding convolution (fp16 after open_clip's
+    ``convert_weights_to_lp`` on CUDA, which leaves the class and positional embeddings in fp32)."""
+    visual = getattr(model, "visual", model)
+    conv = next((m for m in visual.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is not None:
+        return conv.weight.dtype
+    parameter = next(model.parameters(), None)
+    return parameter.dtype if parameter is not None else torch.float32
+
+
 def encode_images(
     model: nn.Module, batches: Iterable[torch.Tensor], *, device: str | torch.device = "cpu"
 ) -> np.ndarray:
     """``E_I(x) / ‖E_I(x)‖`` for every image of the CLIP-preprocessed ``batches`` -> (N, D) float32."""
     model.eval()
     features = []
-    dtype = next(model.parameters()).dtype  # fp16 on CUDA, as CLIP-Dissect runs OpenAI's CLIP
+    dtype = image_input_dtype(model)  # fp16 on CUDA, as CLIP-Dissect runs OpenAI's CLIP
     with torch.inference_mode():
         for batch in batches:
             features.append(model.encode_image(batch.to(device, dtype=dtype)).float().cpu())
