@@ -98,6 +98,7 @@ def encode_texts(
     """
     if not concepts:
         raise ValueError("no concepts to encode")
+    check_context_length(tokenizer, concepts)
     model.eval()
     tokens = tokenizer(list(concepts))
     lengths = (tokens != 0).sum(dim=1).numpy()
@@ -117,6 +118,26 @@ def encode_texts(
                 out = torch.empty(len(concepts), features.shape[1])
             out[rows] = features
     return out.numpy()
+
+
+def check_context_length(tokenizer: Callable, concepts: Sequence[str]) -> None:
+    """Refuse a concept longer than CLIP's context, as CLIP-Dissect's ``clip.tokenize`` does (start and end
+    tokens included); open_clip's tokenizer would cut it silently and embed a different string.
+
+    Raises:
+        xai.data.DataError: one line naming the first such concept.
+    """
+    encode, context = getattr(tokenizer, "encode", None), getattr(tokenizer, "context_length", None)
+    if encode is None or context is None:
+        return
+    for concept in concepts:
+        length = len(encode(concept)) + 2
+        if length > context:
+            from xai.data import DataError
+
+            shown = concept if len(concept) <= 60 else concept[:57] + "..."
+            raise DataError(f"concept {shown!r} is {length} CLIP tokens, more than CLIP's context of {context}; "
+                            f"shorten it in the concept file (CLIP-Dissect refuses it too)")
 
 
 def concepts_hash(concepts: Sequence[str]) -> str:
