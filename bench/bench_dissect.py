@@ -10,8 +10,16 @@ Cases (each runs in its own subprocess so its peak RSS is its own):
 - ``broden``: the same 1768 neurons on a Broden-sized probe (63,305 images x 20,000 concepts, random
   normalised embeddings, random activations); the straightforward version would hold P and its softmax,
   2 x 63,305 x 20,000 x 4 B = 10.1 GB, so it is not run.
+- ``probe``: the probe pass on a synthetic folder of 224-px JPEGs (``--images``, default 5,000, like Broden's
+  tiles). Per network (CLIP ViT-B/16 QuickGELU, fp16 on CUDA; ResNet18 with 1000 and with 365 classes, hooks on
+  layer3, layer4, fc): its forward floor (forward passes on tensors already on the device, best of
+  ``--batch-sizes``), our pass (:func:`xai.dissect.probe_pass.probe_pass`: DataLoader workers, decoding
+  included) and the old serial pass (decode in the main process, then forward) at that batch size, as images/s
+  and as a fraction of the floor; then the joint pass (one decode for all three) against the sum of the floors.
+  Variants alternate per network in one process.
 
-Usage: ``.venv/bin/python bench/bench_dissect.py [--threads 2] [--case all|stages|score|broden]``.
+Usage: ``.venv/bin/python bench/bench_dissect.py [--threads 2] [--case all|stages|score|broden|probe]
+[--device cpu|cuda] [--images 5000] [--clip-images N] [--batch-sizes 16,32,64]``.
 Timings on a shared machine are noisy: compare ratios within one run.
 """
 
@@ -67,9 +75,10 @@ def case_stages() -> dict:
     layer_activations(model, [images[i : i + 16] for i in range(0, 32, 16)])
     out["resnet18 forward+hooks, images/s"] = 32 / (time.perf_counter() - start)
 
-    clip, _, _ = open_clip.create_model_and_transforms("ViT-B-16", pretrained=None)
-    tokenizer = open_clip.get_tokenizer("ViT-B-16")
-    clip.eval()
+    from xai.models import CLIP_ARCH, build_clip
+
+    clip, _ = build_clip(None)
+    tokenizer = open_clip.get_tokenizer(CLIP_ARCH)
     start = time.perf_counter()
     encode_images(clip, [images[:8]])
     out["CLIP image encoding, images/s"] = 8 / (time.perf_counter() - start)
@@ -139,24 +148,165 @@ def case_broden() -> dict:
     return out
 
 
-CASES = {"stages": case_stages, "score": case_score, "broden": case_broden}
+def synthetic_jpegs(count: int, size: int = 224) -> list[Path]:
+    """``count`` smooth random RGB JPEGs of ``size`` px (quality 90), made once per count in the temp folder."""
+    import tempfile
+
+    from PIL import Image
+
+    from xai.testing import planted_image
+
+    folder = Path(tempfile.gettempdir()) / f"xai-bench-probe-{count}-{size}"
+    paths = [folder / f"img{i:05d}.jpg" for i in range(count)]
+    if not all(path.is_file() for path in paths):
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, path in enumerate(paths):
+            Image.fromarray(planted_image(size, seed=i)).save(path, quality=90)
+    return paths
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _networks(device) -> dict:
+    """name -> (model, transform, is_clip); random weights, the pretrained architectures."""
+    from torchvision.models import ResNet18_Weights
+
+    from xai.models import build_clip
+    from xai.testing import tiny_resnet
+
+    clip, preprocess = build_clip(None, device=device)
+    target_transform = ResNet18_Weights.IMAGENET1K_V1.transforms()
+    return {"CLIP ViT-B/16": (clip, preprocess, True),
+            "ResNet18 (1000 classes)": (tiny_resnet(1000, seed=0).to(device), target_transform, False),
+            "ResNet18 (365 classes)": (tiny_resnet(365, seed=1).to(device), target_transform, False)}
+
+
+def _forward_floor(model, is_clip: bool, batch_size: int, device, images: int) -> float:
+    """Images/s of the forward passes alone (hooks included for targets) on tensors already on the device."""
+    import torch
+
+    from xai.dissect.activations import layer_activations
+    from xai.dissect.clip_embed import encode_images, image_input_dtype
+
+    dtype = image_input_dtype(model) if is_clip else torch.float32
+    batch = torch.randn(batch_size, 3, 224, 224, device=device, dtype=dtype)
+    batches = [batch] * max(2, -(-images // batch_size))
+
+    def run(items) -> None:
+        if is_clip:
+            encode_images(model, items, device=device)
+        else:
+            layer_activations(model, items, ("layer3", "layer4", "fc"), device=device)
+
+    run(batches[:1])  # warm-up (kernels, allocator)
+    _sync(device)
+    start = time.perf_counter()
+    run(batches)
+    _sync(device)
+    return len(batches) * batch_size / (time.perf_counter() - start)
+
+
+def _pipelined(paths, networks: dict, batch_size: int, device) -> float:
+    from xai.dissect.probe_pass import probe_pass
+
+    clip = next(((m, t) for m, t, is_clip in networks.values() if is_clip), None)
+    targets = {name: m for name, (m, _, is_clip) in networks.items() if not is_clip}
+    transform = next((t for _, t, is_clip in networks.values() if not is_clip), None)
+    _sync(device)
+    start = time.perf_counter()
+    probe_pass(paths, batch_size=batch_size, clip=clip[0] if clip else None, clip_transform=clip[1] if clip else None,
+               targets=targets, target_transform=transform, layers=("layer3", "layer4", "fc"), device=device)
+    _sync(device)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def _serial(paths, model, transform, is_clip: bool, batch_size: int, device) -> float:
+    """The old pass: decode + transform in the main process, then forward, one batch after the other."""
+    from xai.dissect.activations import image_batches, layer_activations
+    from xai.dissect.clip_embed import encode_images
+
+    _sync(device)
+    start = time.perf_counter()
+    batches = image_batches(paths, transform, batch_size)
+    if is_clip:
+        encode_images(model, batches, device=device)
+    else:
+        layer_activations(model, batches, ("layer3", "layer4", "fc"), device=device)
+    _sync(device)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def case_probe(args: argparse.Namespace) -> dict:
+    import torch
+
+    device = torch.device(args.device)
+    paths = synthetic_jpegs(args.images)
+    clip_paths = paths[: args.clip_images or args.images]
+    sizes = [int(size) for size in args.batch_sizes.split(",")]
+    networks = _networks(device)
+    out: dict = {"device": str(torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
+                 "images (CLIP)": f"{len(paths)} ({len(clip_paths)})", "decoding workers": _workers()}
+    floors, best_sizes, serials = {}, {}, {}
+    for name, (model, transform, is_clip) in networks.items():
+        probe = clip_paths if is_clip else paths
+        by_size = {size: _forward_floor(model, is_clip, size, device, min(len(probe), 4 * size)) for size in sizes}
+        best = max(by_size, key=by_size.get)
+        floors[name], best_sizes[name] = by_size[best], best
+        out[f"{name}: forward floor, images/s (batch {best})"] = by_size[best]
+        ours = _pipelined(probe, {name: networks[name]}, best, device)
+        serial = _serial(probe, model, transform, is_clip, best, device)
+        out[f"{name}: our pass incl. decoding, images/s"] = ours
+        out[f"{name}: our pass / floor"] = ours / by_size[best]
+        out[f"{name}: old serial pass, images/s"] = serial
+        out[f"{name}: old serial pass / floor"] = serial / by_size[best]
+        serials[name] = serial
+    joint_size = min(best_sizes.values())
+    floor_joint = 1 / sum(1 / rate for rate in floors.values())
+    joint = _pipelined(clip_paths, networks, joint_size, device)
+    out[f"all three in one pass (one decode), images/s (batch {joint_size})"] = joint
+    out["all three: floor (sum of the three forward floors), images/s"] = floor_joint
+    out["all three: one pass / floor"] = joint / floor_joint
+    serial_joint = 1 / sum(1 / rate for rate in serials.values())
+    out["all three: old serial passes (three decodes; from the rates above), images/s"] = serial_joint
+    out["all three: old serial passes / floor"] = serial_joint / floor_joint
+    return out
+
+
+def _workers() -> int:
+    from xai.dissect.probe_pass import available_cores
+
+    return available_cores()
+
+
+CASES = {"stages": case_stages, "score": case_score, "broden": case_broden, "probe": case_probe}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="all", choices=["all", *CASES])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--images", type=int, default=5000, help="synthetic probe JPEGs (case probe)")
+    parser.add_argument("--clip-images", type=int, default=0, help="of which CLIP encodes (default: all)")
+    parser.add_argument("--batch-sizes", default="16,32,64", help="candidates for the best batch size")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case == "all":
         for name in CASES:
-            command = [sys.executable, __file__, "--case", name, "--threads", str(args.threads)]
+            command = [sys.executable, __file__, "--case", name, "--threads", str(args.threads), "--device",
+                       args.device, "--images", str(args.images), "--clip-images", str(args.clip_images),
+                       "--batch-sizes", args.batch_sizes]
             subprocess.run(command, check=True)
         return
     import torch
 
     torch.set_num_threads(args.threads)
-    results = CASES[args.case]()
+    results = CASES[args.case](args) if args.case == "probe" else CASES[args.case]()
     print(f"== {args.case} (torch threads {args.threads})")
     for key, value in results.items():
         print(f"  {key:55s} {value:.3f}" if isinstance(value, float) else f"  {key:55s} {value}")

@@ -98,9 +98,11 @@ def test_same_probe_and_seed_give_identical_csv_bytes():
 def random_clip():
     import open_clip
 
+    from xai.models import CLIP_ARCH, build_clip
+
     torch.manual_seed(0)
-    model, _, preprocess = open_clip.create_model_and_transforms("ViT-B-16", pretrained=None)
-    return model.eval(), preprocess, open_clip.get_tokenizer("ViT-B-16")
+    model, preprocess = build_clip(None)  # the architecture the pipeline runs (QuickGELU)
+    return model, preprocess, open_clip.get_tokenizer(CLIP_ARCH)
 
 
 def test_truncated_text_transformer_equals_full_context(random_clip):
@@ -198,3 +200,15 @@ def test_default_categories_from_shipped_class_lists(mirror):
         "object",
         "other",
     ]
+
+
+def test_concept_longer_than_clip_context_is_refused(random_clip):
+    from xai.data import DataError
+    from xai.dissect.clip_embed import encode_texts
+
+    model, _, tokenizer = random_clip
+    longest_allowed = " ".join(["dog"] * 75)  # 75 BPE tokens + start + end = 77
+    assert encode_texts(model, tokenizer, [longest_allowed], truncate=True).shape == (1, 512)
+    with pytest.raises(DataError, match=r"is 78 CLIP tokens, more than CLIP.s context of 77") as raised:
+        encode_texts(model, tokenizer, ["cat", longest_allowed + " dog"])
+    assert "\n" not in str(raised.value) and "dog dog" in str(raised.value)

@@ -37,14 +37,22 @@ class Artifact(Protocol):
 A = TypeVar("A")
 
 
+SHARED_SOURCES = ("config", "data", "models", "stages")
+"""Modules every artifact depends on, whatever the stage: configuration defaults, image decoding and
+preprocessing, model construction (e.g. CLIP's activation), and the stage glue that wires inputs to methods."""
+
+
 @cache
 def code_version(*subpackages: str) -> str:
-    """Hash of the source of the given subpackages (e.g. ``"explain"``): editing them invalidates their artifacts."""
+    """Hash of the source of :data:`SHARED_SOURCES` and the given subpackages (e.g. ``"explain"``): editing any
+    of them invalidates the artifacts keyed by it."""
     digest = hashlib.sha256(xai.__version__.encode())
-    for name in subpackages:
+    for name in dict.fromkeys((*SHARED_SOURCES, *subpackages)):
         target = PACKAGE_ROOT / name
         files = sorted(target.rglob("*.py")) if target.is_dir() else [target.with_suffix(".py")]
         for path in files:
+            if not path.is_file():
+                continue
             digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

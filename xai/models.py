@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ class LoadedModel:
     weights_id: str
     """File name and checksum for pretrained weights, ``random(seed=N)`` otherwise."""
     categories: list[str]
+    load_note: str = ""
+    """How the checkpoint was read when it was not the plain ``weights_only=True`` load (for the run record)."""
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
@@ -178,11 +181,31 @@ def places365_categories(path: Path) -> list[str]:
     return names
 
 
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    state = checkpoint.get("state_dict", checkpoint)
+def _load_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor], str]:
+    """The state dict of a checkpoint, read with ``weights_only=True``; returns (state, note).
+
+    The Places365 checkpoint was written by PyTorch 0.2 under Python 2.7 as a legacy (non-zip) pickle:
+    ``{'epoch', 'arch', 'state_dict': {'module.<key>': tensor}, 'best_prec1'}``. torch's restricted unpickler
+    reads that format, but it refuses any global off its allow-list (a numpy scalar, say) with a
+    ``pickle.UnpicklingError`` whose advice is to edit the calling code. Only then, and only when ``verified``
+    (the file's published checksum matched, so it is byte-identical to the published file), it is read again
+    without the restriction; the note says so in the run record.
+    """
+    note = ""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if not verified:
+            raise WeightsUnavailableError(
+                f"{path}: holds objects torch's safe loader refuses and has no published checksum to trust it by "
+                f"({str(error).splitlines()[0]})"
+            ) from None
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        note = (f"{path.name}: read with weights_only=False after the safe loader refused it "
+                f"({str(error).splitlines()[0][:160]}); its checksum matched the published one")
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
     # The Places365 checkpoint was saved from DataParallel; every key carries a 'module.' prefix.
-    return {key.removeprefix("module."): value for key, value in state.items()}
+    return {key.removeprefix("module."): value for key, value in state.items()}, note
 
 
 def load_classifier(name: str, weights: WeightsMode, *, seed: int, weights_dir: Path | None,
@@ -193,14 +216,23 @@ def load_classifier(name: str, weights: WeightsMode, *, seed: int, weights_dir: 
     builder: Callable[..., nn.Module] = resnet50 if name == "resnet50" else resnet18
     _seeded(seed)
     module = builder(weights=None, num_classes=len(categories))
+    note = ""
     if weights == "random":
         weights_id = f"random(seed={seed})"
     else:
         weight = WEIGHT_FILES[name]
-        path = fetch_weights(weight, weights_dir)
-        module.load_state_dict(_load_state(path), strict=True)
+        path = fetch_weights(weight, weights_dir)  # raises unless the checksum matches
+        state, note = _load_state(path, verified=bool(weight.known_hash))
+        module.load_state_dict(state, strict=True)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
-    return LoadedModel(name, module.eval(), weights, weights_id, categories)
+    return LoadedModel(name, module.eval(), weights, weights_id, categories, note)
+
+
+CLIP_ARCH = "ViT-B-16-quickgelu"
+"""open_clip config of OpenAI's CLIP ViT-B/16: the same network as ``ViT-B-16`` but with QuickGELU
+(``x * sigmoid(1.702 x)``), the activation OpenAI trained with. ``ViT-B-16`` builds ``nn.GELU`` in both towers;
+with OpenAI's weights that silently changes every embedding (open_clip >= 2.27 only warns for the ``openai``
+tag, and never for a local file). Random mode builds this same config, so tests see the pretrained network."""
 
 
 @dataclass
@@ -212,10 +244,36 @@ class LoadedClip:
     tokenizer: Callable
     weights: WeightsMode
     weights_id: str
+    dtype: torch.dtype = torch.float32
+    """fp16 on CUDA (as CLIP-Dissect runs OpenAI's CLIP), fp32 on the CPU."""
 
 
-def load_clip(weights: WeightsMode, *, seed: int, weights_dir: Path | None) -> LoadedClip:
-    """CLIP ViT-B/16 with OpenAI's weights (open_clip), or seeded random weights of the same architecture."""
+def clip_dtype(device: str | torch.device) -> torch.dtype:
+    """CLIP-Dissect loads OpenAI's CLIP with ``clip.load``: fp16 weights on CUDA, fp32 on the CPU."""
+    return torch.float16 if torch.device(device).type == "cuda" else torch.float32
+
+
+def build_clip(pretrained: str | None, *, device: str | torch.device = "cpu",
+               precision: str | None = None) -> tuple[nn.Module, Callable]:
+    """open_clip's :data:`CLIP_ARCH` with ``pretrained`` (None, a tag or a file) loaded into it, on ``device``.
+
+    Both the random and the pretrained path go through here, so they build the same modules. ``precision``
+    defaults to ``fp16`` on CUDA, as OpenAI's ``clip.load`` (and so CLIP-Dissect) runs the model there:
+    open_clip then builds fp32-computing LayerNorms and converts linear, conv and attention weights to fp16
+    (``convert_weights_to_lp``); ``fp32`` elsewhere.
+    """
+    import open_clip
+
+    precision = precision or ("fp16" if clip_dtype(device) == torch.float16 else "fp32")
+    module, _, preprocess = open_clip.create_model_and_transforms(
+        CLIP_ARCH, pretrained=pretrained, force_quick_gelu=True, precision=precision, device=device)
+    return module.eval(), preprocess
+
+
+def load_clip(weights: WeightsMode, *, seed: int, weights_dir: Path | None,
+              device: str | torch.device = "cpu") -> LoadedClip:
+    """CLIP ViT-B/16 (QuickGELU) with OpenAI's weights (open_clip), or seeded random weights of the same
+    architecture; fp16 on CUDA, fp32 on the CPU."""
     import open_clip
 
     _seeded(seed)
@@ -226,7 +284,8 @@ def load_clip(weights: WeightsMode, *, seed: int, weights_dir: Path | None) -> L
         pretrained = str(local) if local else "openai"
         weights_id = f"openai ({local.name if local else 'open_clip cache'})"
     try:
-        module, _, preprocess = open_clip.create_model_and_transforms("ViT-B-16", pretrained=pretrained)
+        module, preprocess = build_clip(pretrained, device=device)
     except Exception as error:  # offline hub/URL failures surface as many exception types
         raise WeightsUnavailableError(missing_message([WEIGHT_FILES["clip"]], weights_dir)) from error
-    return LoadedClip(module.eval(), preprocess, open_clip.get_tokenizer("ViT-B-16"), weights, weights_id)
+    return LoadedClip(module, preprocess, open_clip.get_tokenizer(CLIP_ARCH), weights, weights_id,
+                      clip_dtype(device))

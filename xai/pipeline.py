@@ -69,8 +69,8 @@ class RunContext:
 
     def clip(self) -> LoadedClip:
         if "clip" not in self._models:
-            loaded = load_clip(self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir)
-            loaded.module.to(self.device)
+            loaded = load_clip(self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir,
+                               device=self.device)
             self._models["clip"] = loaded
         return self._models["clip"]
 
@@ -193,6 +193,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "versions": versions(),
         "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
         "timings": dict(context.timings),
+        "weights_notes": {name: model.load_note for name, model in context._models.items()
+                          if getattr(model, "load_note", "")},
         "images": [{"name": image.name, "sha256": image.sha256} for image in context.images],
         "skipped": [{"path": s.path, "reason": s.reason} for s in context.skipped],
         "cache": {"hits": len(context.cache.stats.hits), "misses": len(context.cache.stats.misses)},

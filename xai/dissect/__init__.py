@@ -1,6 +1,7 @@
 """CLIP-Dissect neuron labelling (Oikarinen & Weng, ICLR 2023), written from the maths in the project spec.
 
-Stages, all pure: :func:`layer_activations` (one hooked pass per model), :func:`encode_images` /
+Stages, all pure: :func:`probe_pass` (CLIP image embeddings and every model's hooked layers, each probe image
+decoded once), :func:`layer_activations` (one hooked pass per model), :func:`encode_images` /
 :func:`encode_texts` (CLIP embeddings, shared by both models), :func:`dissect_model` (scores -> labels),
 :func:`summarise_model`, :func:`compare_models`, :func:`fc_self_check`, :func:`dissection_findings`.
 """
@@ -26,7 +27,9 @@ from xai.dissect.analysis import (
 from xai.dissect.categories import CATEGORIES, concept_category
 from xai.dissect.clip_embed import concepts_hash, encode_images, encode_text_truncated, encode_texts
 from xai.dissect.findings import dissection_findings
+from xai.dissect.probe_pass import ProbeOutputs, probe_pass
 from xai.dissect.probes import (
+    broden_index_images,
     broden_paths,
     folder_images,
     imagenet_sample_paths,
@@ -50,6 +53,8 @@ __all__ = [
     "LayerSummary",
     "ModelComparison",
     "ModelSummary",
+    "ProbeOutputs",
+    "broden_index_images",
     "broden_paths",
     "compare_models",
     "concept_category",
@@ -70,6 +75,7 @@ __all__ = [
     "places365_class_names",
     "pool_output",
     "probe_ids",
+    "probe_pass",
     "rank_reorder",
     "soft_wpmi",
     "stratified_limit",

@@ -277,6 +277,8 @@ class FcSelfCheck:
         top1_fraction, top5_fraction: fraction of scored units whose class is the label / in the top-5.
         mean_clip_cosine: mean over all units of the CLIP text cosine between label and class name
             (NaN when no embeddings were given).
+        concept_set: the concept set the fc layer was scored with.
+        scorable_rule: how the scored units were chosen (string match), e.g. Broden's ``c_scene.csv``.
     """
 
     model_name: str
@@ -287,6 +289,8 @@ class FcSelfCheck:
     top1_fraction: float
     top5_fraction: float
     mean_clip_cosine: float
+    concept_set: str = ""
+    scorable_rule: str = ""
 
     def to_parts(self) -> tuple[dict[str, np.ndarray], dict]:
         """No arrays; everything in JSON meta."""
@@ -314,6 +318,9 @@ def fc_self_check(
     concept_embeddings: np.ndarray | None = None,
     class_embeddings: np.ndarray | None = None,
     match: str = "index",
+    targets: Sequence[str | None] | None = None,
+    concept_set: str = "",
+    scorable_rule: str = "",
 ) -> FcSelfCheck:
     """Does each output unit get its own class as label?
 
@@ -326,6 +333,11 @@ def fc_self_check(
         class_embeddings: (K, D) normalised CLIP text embeddings of ``class_names`` (the same array as
             ``concept_embeddings`` when the concept set is the class names).
         match: ``index`` (requires ``result.concepts == class_names``) or ``string``.
+        targets: for ``string``: the paper's ground-truth string per unit, None where the unit is not scored
+            (:func:`xai.dissect.paper.places_targets`); compared after
+            :func:`xai.dissect.paper.process_word`. Without it, class names are compared after
+            :func:`normalise_label` and a unit is scored when its class is in the concept set.
+        concept_set, scorable_rule: recorded in the result.
     """
     dissection = result.layer(layer)
     if dissection.n_units != len(class_names):
@@ -340,6 +352,16 @@ def fc_self_check(
         top1 = top[:, 0] == units
         top5 = (top[:, :5] == units[:, None]).any(axis=1)
         scored = np.ones(dissection.n_units, dtype=bool)
+    elif match == "string" and targets is not None:
+        from xai.dissect.paper import process_word
+
+        if len(targets) != dissection.n_units:
+            raise ValueError(f"{len(targets)} targets for {dissection.n_units} units")
+        words = [process_word(concept) for concept in result.concepts]
+        scored = np.array([target is not None for target in targets])
+        hits = np.array([[target is not None and words[i] == process_word(target) for i in top[unit, :5]]
+                         for unit, target in enumerate(targets)])
+        top1, top5 = hits[:, 0], hits.any(axis=1)
     elif match == "string":
         normalised = [normalise_label(concept) for concept in result.concepts]
         targets = [normalise_label(name) for name in class_names]
@@ -364,4 +386,6 @@ def fc_self_check(
         top1_fraction=float(top1[scored].mean()) if n_scored else math.nan,
         top5_fraction=float(top5[scored].mean()) if n_scored else math.nan,
         mean_clip_cosine=cosine,
+        concept_set=concept_set,
+        scorable_rule=scorable_rule,
     )

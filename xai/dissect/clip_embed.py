@@ -18,15 +18,27 @@ import torch
 from torch import nn
 
 
+def image_input_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype CLIP's image tower takes: that of its patch-embedding convolution (fp16 after open_clip's
+    ``convert_weights_to_lp`` on CUDA, which leaves the class and positional embeddings in fp32)."""
+    visual = getattr(model, "visual", model)
+    conv = next((m for m in visual.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is not None:
+        return conv.weight.dtype
+    parameter = next(model.parameters(), None)
+    return parameter.dtype if parameter is not None else torch.float32
+
+
 def encode_images(
     model: nn.Module, batches: Iterable[torch.Tensor], *, device: str | torch.device = "cpu"
 ) -> np.ndarray:
     """``E_I(x) / ‖E_I(x)‖`` for every image of the CLIP-preprocessed ``batches`` -> (N, D) float32."""
     model.eval()
     features = []
+    dtype = image_input_dtype(model)  # fp16 on CUDA, as CLIP-Dissect runs OpenAI's CLIP
     with torch.inference_mode():
         for batch in batches:
-            features.append(model.encode_image(batch.to(device)).float().cpu())
+            features.append(model.encode_image(batch.to(device, dtype=dtype)).float().cpu())
     embeddings = torch.cat(features)
     return torch.nn.functional.normalize(embeddings, dim=-1).numpy()
 
@@ -71,6 +83,7 @@ def encode_texts(
     batch_size: int = 256,
     device: str | torch.device = "cpu",
     truncate: bool = True,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> np.ndarray:
     """``E_T(t) / ‖E_T(t)‖`` for every concept string -> (M, D) float32, in the order of ``concepts``.
 
@@ -81,9 +94,11 @@ def encode_texts(
         batch_size: concepts per forward pass.
         device: where the model runs.
         truncate: use :func:`encode_text_truncated` when the model allows it (identical result, faster).
+        progress: ``progress(batch starts, total)`` wraps the loop over batches (a bar with total and ETA).
     """
     if not concepts:
         raise ValueError("no concepts to encode")
+    check_context_length(tokenizer, concepts)
     model.eval()
     tokens = tokenizer(list(concepts))
     lengths = (tokens != 0).sum(dim=1).numpy()
@@ -91,7 +106,10 @@ def encode_texts(
     use_truncation = truncate and can_truncate(model)
     out = torch.empty(len(concepts), 0)
     with torch.inference_mode():
-        for start in range(0, len(concepts), batch_size):
+        starts: Iterable = range(0, len(concepts), batch_size)
+        if progress is not None:
+            starts = progress(starts, len(starts))
+        for start in starts:
             rows = torch.from_numpy(order[start : start + batch_size])
             batch = tokens[rows].to(device)
             features = encode_text_truncated(model, batch) if use_truncation else model.encode_text(batch)
@@ -100,6 +118,26 @@ def encode_texts(
                 out = torch.empty(len(concepts), features.shape[1])
             out[rows] = features
     return out.numpy()
+
+
+def check_context_length(tokenizer: Callable, concepts: Sequence[str]) -> None:
+    """Refuse a concept longer than CLIP's context, as CLIP-Dissect's ``clip.tokenize`` does (start and end
+    tokens included); open_clip's tokenizer would cut it silently and embed a different string.
+
+    Raises:
+        xai.data.DataError: one line naming the first such concept.
+    """
+    encode, context = getattr(tokenizer, "encode", None), getattr(tokenizer, "context_length", None)
+    if encode is None or context is None:
+        return
+    for concept in concepts:
+        length = len(encode(concept)) + 2
+        if length > context:
+            from xai.data import DataError
+
+            shown = concept if len(concept) <= 60 else concept[:57] + "..."
+            raise DataError(f"concept {shown!r} is {length} CLIP tokens, more than CLIP's context of {context}; "
+                            f"shorten it in the concept file (CLIP-Dissect refuses it too)")
 
 
 def concepts_hash(concepts: Sequence[str]) -> str:

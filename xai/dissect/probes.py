@@ -9,6 +9,7 @@ are otherwise used verbatim: CLIP-Dissect filters nothing (spec 1.5).
 
 from __future__ import annotations
 
+import csv
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -111,14 +112,17 @@ def stratified_limit(
     return [paths[i] for i in sorted(chosen)]
 
 
-def broden_paths(cache_dir: str | Path) -> list[Path]:
-    """Broden (broden1_224) probe images: download + MD5 check with pooch, unzip, list the 4 sources' JPEGs.
+def broden_paths(cache_dir: str | Path, *, expected: int = BRODEN_IMAGE_COUNT) -> list[Path]:
+    """Broden (broden1_224) probe images: download + MD5 check with pooch, unzip, list the images.
 
-    CLIP-Dissect loads ``broden1_224/images`` as an ImageFolder over ade20k, dtd, opensurfaces, pascal
-    (63,305 images); segmentation PNGs are not needed. About 1 GB; the host has had outages.
+    CLIP-Dissect loads ``broden1_224/images`` as an ImageFolder after its ``dlbroden.sh`` deleted every
+    segmentation PNG (colour, object, part and material masks) from the four source folders; what stays are
+    the 63,305 JPEGs, exactly the ``image`` column of ``index.csv``. The zip keeps the PNGs, so the images are
+    taken from ``index.csv`` (:func:`broden_index_images`), never by listing the folders. About 1 GB.
 
     Raises:
         RuntimeError: one line, when the archive cannot be downloaded or fails its checksum.
+        xai.data.DataError: one line, when the extracted set is not ``expected`` images.
     """
     cache_dir = Path(cache_dir)
     image_root = cache_dir / "broden1_224" / "images"
@@ -132,7 +136,7 @@ def broden_paths(cache_dir: str | Path) -> list[Path]:
                 fname="broden1_224.zip",
                 path=cache_dir,
                 processor=pooch.Unzip(extract_dir="."),
-                progressbar=False,
+                progressbar=True,  # a byte bar with total and ETA (tqdm) for the 1 GB download
             )
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -140,8 +144,33 @@ def broden_paths(cache_dir: str | Path) -> list[Path]:
                 f"cannot fetch the Broden probe set from {BRODEN_URL} ({message}); download broden1_224.zip "
                 f"(md5 {BRODEN_MD5}) and unzip it into {cache_dir}, or choose probe 'imagenet-samples'"
             ) from None
-    paths = [path for source in BRODEN_SOURCES for path in folder_images(image_root / source)]
-    return sorted(paths, key=lambda p: p.relative_to(image_root).as_posix())
+    return broden_index_images(cache_dir / "broden1_224", expected=expected)
+
+
+def broden_index_images(root: str | Path, *, expected: int = BRODEN_IMAGE_COUNT) -> list[Path]:
+    """The probe images of an extracted Broden at ``root``: ``images/<image>`` for each row of ``index.csv``,
+    sorted by that relative path; a set of any other size (a half-extracted archive) is refused.
+
+    Raises:
+        xai.data.DataError: one line naming the expected and found counts and the fix.
+    """
+    from xai.data import DataError
+
+    root = Path(root)
+    index = root / "index.csv"
+    fix = f"delete {root} and run again to download and extract broden1_224.zip ({BRODEN_URL}) afresh"
+    if not index.is_file():
+        raise DataError(f"Broden at {root}: {index.name} is missing (expected {expected:,} images listed there); {fix}")
+    with index.open(newline="", encoding="utf-8") as stream:
+        names = [row["image"] for row in csv.DictReader(stream) if row.get("image")]
+    listed = [root / "images" / name for name in dict.fromkeys(names)]
+    found = [path for path in listed if path.is_file()]
+    if len(found) != expected:
+        missing = [path for path in listed if not path.is_file()]
+        detail = f"; first missing: {missing[0].relative_to(root)}" if missing else ""
+        raise DataError(f"Broden at {root}: expected {expected:,} probe images, found {len(found):,} "
+                        f"({index.name} lists {len(listed):,}{detail}); {fix}")
+    return sorted(found, key=lambda path: path.relative_to(root / "images").as_posix())
 
 
 def read_concepts(path: str | Path) -> list[str]:

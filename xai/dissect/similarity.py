@@ -15,7 +15,7 @@ needs ``P``
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,7 @@ def soft_membership(top_k: int, p_start: float = 0.998, p_end: float = 0.97) -> 
 
 def _log_normalisers(images: torch.Tensor, texts_t: torch.Tensor, a: float, row_chunk: int) -> torch.Tensor:
     """``log Σ_m exp(a · P_im)`` per image row, computed a chunk of rows at a time."""
-    out = torch.empty(images.shape[0], dtype=torch.float32)
+    out = torch.empty(images.shape[0], dtype=torch.float32, device=images.device)
     for start in range(0, images.shape[0], row_chunk):
         cosines = images[start : start + row_chunk] @ texts_t
         out[start : start + row_chunk] = torch.logsumexp(cosines.mul_(a), dim=1)
@@ -77,6 +77,8 @@ def pmi_log_likelihood(
     max_prob_bytes: int = MAX_PROB_BYTES,
     row_chunk: int = ROW_CHUNK,
     pair_chunk: int = PAIR_CHUNK,
+    device: str | torch.device = "cpu",
+    progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> np.ndarray:
     """``L[g, m] = Σ_r log(1 + w_r (π[σ_g(r), m] - 1) + ε)`` with ``π = softmax_m(a · P)``, memory-bounded.
 
@@ -98,6 +100,9 @@ def pmi_log_likelihood(
         max_prob_bytes: memory allowed for the (U, C) softmax block.
         row_chunk: image rows per matrix multiply.
         pair_chunk: (neuron, rank) rows gathered at once.
+        device: where the matrix multiplies, softmax and log-sums run (``cuda``: the GPU; inputs and the result
+            stay NumPy on the host).
+        progress: ``progress(steps, total)`` wraps the (concept chunk, neuron block) steps (a bar with an ETA).
 
     Returns:
         (G, M) float32 log-likelihoods.
@@ -107,24 +112,28 @@ def pmi_log_likelihood(
     weights64 = np.asarray(weights, dtype=np.float64)
     if np.any(weights64 <= 0) or np.any(weights64 > 1):
         raise ValueError("memberships must lie in (0, 1]")
+    device = torch.device(device)
     offset = torch.from_numpy(((1.0 - weights64 + min_prob) / weights64).astype(np.float32))[None, :, None]
+    offset = offset.to(device)
     used = np.unique(top_images)
-    local = torch.from_numpy(np.searchsorted(used, top_images))
-    images = torch.from_numpy(np.ascontiguousarray(np.asarray(image_embeddings, np.float32)[used]))
-    texts = torch.from_numpy(np.ascontiguousarray(text_embeddings, dtype=np.float32))
+    local = torch.from_numpy(np.searchsorted(used, top_images)).to(device)
+    images = torch.from_numpy(np.ascontiguousarray(np.asarray(image_embeddings, np.float32)[used])).to(device)
+    texts = torch.from_numpy(np.ascontiguousarray(text_embeddings, dtype=np.float32)).to(device)
     n_concepts = texts.shape[0]
     concept_chunk = min(n_concepts, max(64, max_prob_bytes // (4 * len(used))))
     block_neurons = max(1, pair_chunk // top_k)
-    log_likelihood = torch.empty(n_neurons, n_concepts, dtype=torch.float32)
+    log_likelihood = torch.empty(n_neurons, n_concepts, dtype=torch.float32, device=device)
+    steps = math.ceil(n_concepts / concept_chunk) * math.ceil(n_neurons / block_neurons)
+    ticker = iter(progress(range(steps), steps)) if progress is not None else iter(())
     with torch.no_grad():
         log_norm = None if concept_chunk == n_concepts else _log_normalisers(images, texts.T, a, row_chunk)
         for c0 in range(0, n_concepts, concept_chunk):
             c1 = min(n_concepts, c0 + concept_chunk)
             texts_t = texts[c0:c1].T.contiguous()
             # fresh contiguous buffers per chunk so every out= below writes to contiguous memory
-            block_probs = torch.empty(len(used), c1 - c0, dtype=torch.float32)
-            buffer = torch.empty(block_neurons * top_k, c1 - c0, dtype=torch.float32)
-            sums = torch.empty(block_neurons, c1 - c0, dtype=torch.float32)
+            block_probs = torch.empty(len(used), c1 - c0, dtype=torch.float32, device=device)
+            buffer = torch.empty(block_neurons * top_k, c1 - c0, dtype=torch.float32, device=device)
+            sums = torch.empty(block_neurons, c1 - c0, dtype=torch.float32, device=device)
             for r0 in range(0, len(used), row_chunk):
                 rows = block_probs[r0 : r0 + row_chunk]
                 torch.matmul(images[r0 : r0 + row_chunk], texts_t, out=rows)
@@ -141,9 +150,12 @@ def pmi_log_likelihood(
                 terms = block.view(k1 - k0, top_k, c1 - c0).add_(offset).log_()
                 torch.sum(terms, dim=1, out=sums[: k1 - k0])
                 log_likelihood[k0:k1, c0:c1] = sums[: k1 - k0]
+                next(ticker, None)
             del block_probs, buffer
+        for _ in ticker:  # close the bar
+            pass
         log_likelihood.add_(float(np.log(weights64).sum()))
-    return log_likelihood.numpy()
+    return log_likelihood.cpu().numpy()
 
 
 def layer_log_prior(log_likelihood: np.ndarray) -> np.ndarray:

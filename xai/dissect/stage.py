@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from xai.dissect import similarity as sim
 from xai.dissect.result import CSV_TOP_CONCEPTS, DissectionResult, LayerDissection, label_layer
@@ -42,6 +43,8 @@ def _pmi_scores_by_layer(
     text_embeddings: np.ndarray,
     similarity: str,
     params: Mapping[str, float],
+    device: str | torch.device = "cpu",
+    progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> list[np.ndarray]:
     """(Soft) WPMI of several layers in one pass over the softmax rows (each keeps its own prior)."""
     tops = [sim.top_image_indices(acts, int(params["top_k"])) for acts in activations]
@@ -53,6 +56,8 @@ def _pmi_scores_by_layer(
         text_embeddings,
         a=float(params["a"]),
         min_prob=float(params["min_prob"]),
+        device=device,
+        progress=progress,
     )
     return [
         sim.pmi_scores(block, float(params["lam"]))
@@ -73,6 +78,8 @@ def dissect_model(
     top_concepts: int = CSV_TOP_CONCEPTS,
     top_images: int = DEFAULT_TOP_IMAGES,
     null_seed: int | None = 0,
+    device: str | torch.device = "cpu",
+    progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> DissectionResult:
     """Label every neuron of every layer of one model (CLIP-Dissect step 3 plus the bookkeeping).
 
@@ -99,6 +106,8 @@ def dissect_model(
         top_concepts: concepts kept per neuron (label + runner-ups).
         top_images: probe images kept per neuron.
         null_seed: seed of the shuffled-probe null, or None for no null.
+        device: where (soft) WPMI scoring runs (the other similarities run on the CPU).
+        progress: ``progress(steps, total)`` wraps the (soft) WPMI scoring steps (a bar with total and ETA).
 
     Returns:
         The :class:`DissectionResult`.
@@ -120,7 +129,7 @@ def dissect_model(
         permutation = np.random.default_rng(null_seed).permutation(images.shape[0])
         stacks += [layers[name][permutation] for name in names]
     if similarity in ("soft_wpmi", "wpmi"):
-        score_blocks = _pmi_scores_by_layer(stacks, images, texts, similarity, params)
+        score_blocks = _pmi_scores_by_layer(stacks, images, texts, similarity, params, device, progress)
     else:
         function = sim.SIMILARITY_FUNCTIONS[similarity]
         score_blocks = [function(acts, images, texts, **params) for acts in stacks]

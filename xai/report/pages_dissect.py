@@ -74,6 +74,31 @@ def answers(dissected: Any) -> list[dict[str, Any]]:
             {"question": "How do the ImageNet and Places365 models differ?", "answer": differ}]
 
 
+def self_check_rows(dissected: Any) -> list[list[Any]]:
+    """Our fc self-check next to the paper's row for the same probe, or why no row is comparable."""
+    from xai.dissect import paper
+
+    n_probe = len(dissected.probe_paths)
+    rows = []
+    for check in dissected.self_checks.values():
+        row = paper.comparable_row(check.model_name, dissected.probe_name, n_probe)
+        if row is None:
+            published = ", ".join(f"{r.probe} ({r.n_probe:,} images)" for r in paper.PAPER_FC_ROWS[check.model_name])
+            paper_top1 = paper_top5 = "–"
+            source = (f"none comparable: this probe is {dissected.probe_name} ({n_probe:,} images), the paper's "
+                      f"{published}")
+        else:
+            paper_top1, paper_top5 = fmt_percent(row.top1), fmt_percent(row.top5)
+            source = f"{row.model}, probe {row.probe} ({row.source})"
+        scored = f"{check.n_scored} of {check.n_units}"
+        if check.scorable_rule and check.match == "string":
+            scored += f" ({check.scorable_rule})"
+        rows.append([MODEL_TITLES.get(check.model_name, check.model_name), check.concept_set, check.match, scored,
+                     fmt_percent(check.top1_fraction), paper_top1, fmt_percent(check.top5_fraction), paper_top5,
+                     source])
+    return rows
+
+
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
     if "dissect" not in artifacts:
         return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "dissect",
@@ -126,15 +151,15 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         figures.overlap_figure(dissected.comparison, asset("overlap.png"))
         comparison_rows = [[o.layer, o.n_distinct_a, o.n_distinct_b, o.n_shared, o.n_unique_a, o.n_unique_b,
                             fmt_number(o.jaccard), ", ".join(o.shared[:8])] for o in dissected.comparison.layers]
-    checks = [[MODEL_TITLES.get(c.model_name, c.model_name), concepts, c.match, c.n_scored,
-               fmt_percent(c.top1_fraction), fmt_percent(c.top5_fraction), fmt_number(c.mean_clip_cosine)]
-              for concepts, group in (("class names", dissected.self_checks),
-                                      (dissected.concept_set, dissected.label_checks))
-              for c in group.values()]
+    checks = self_check_rows(dissected)
+    label_checks = [[MODEL_TITLES.get(c.model_name, c.model_name), dissected.concept_set, c.n_scored,
+                     fmt_percent(c.top1_fraction), fmt_percent(c.top5_fraction), fmt_number(c.mean_clip_cosine)]
+                    for c in dissected.label_checks.values()]
     summaries = list(dissected.summaries.values())
     context = {
         "title": TITLE, "models": models, "layer_names": layer_names, "comparison": dissected.comparison,
-        "comparison_rows": comparison_rows, "checks": checks, "probe": dissected.probe_name,
+        "comparison_rows": comparison_rows, "checks": checks, "label_checks": label_checks,
+        "probe": dissected.probe_name,
         "n_probe": len(dissected.probe_paths), "concept_set": dissected.concept_set,
         "n_concepts": len(next(iter(dissected.results.values())).concepts),
         "similarity": next(iter(dissected.results.values())).similarity,

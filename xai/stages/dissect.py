@@ -1,8 +1,9 @@
 """Task 1: CLIP-Dissect of both ResNet18s, cached piece by piece.
 
 CLIP image embeddings of the probe set are computed once and shared by both models; text embeddings are keyed
-by (CLIP weights, concept-list hash); each model's pooled activations by (model weights, layers, pooling, probe).
-Scoring, the final-layer self-check and the analyses build on those.
+by (CLIP weights, architecture, precision, concept-list hash); each model's pooled activations by (model weights,
+layers, pooling, probe). Whatever of those is missing comes from one pass over the probe set that decodes each
+image once (:mod:`xai.dissect.probe_pass`). Scoring, the final-layer self-check and the analyses build on those.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from xai import models
 from xai.cache import code_version
+from xai.dissect.stage import dissect_model
 from xai.stages import NotCachedError, cached, weights_key
 
 STAGE = "dissect"
-SELF_CHECK_CONCEPTS = {"resnet18_imagenet": "imagenet_labels", "resnet18_places365": "places365"}
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,25 @@ def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_onl
     return cached(context, STAGE, parts, compute, kind, load_only=load_only)
 
 
-def _scoring_parts(config: Any, model_name: str, probe_key: str, concepts_key: str) -> dict[str, Any]:
+def clip_parts(config: Any, device: Any) -> dict[str, Any]:
+    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision."""
+    return {"clip": weights_key(config, "clip"), "clip_arch": models.CLIP_ARCH,
+            "clip_dtype": str(models.clip_dtype(device)).removeprefix("torch.")}
+
+
+def _scoring_parts(config: Any, model_name: str, probe_key: str, concepts_key: str, device: Any) -> dict[str, Any]:
     settings = config.dissect
     return {"probe": probe_key, "seed": config.seed, "code": code_version("dissect"), "model": model_name,
             "weights": weights_key(config, model_name), "layers": list(settings.layers),
             "pool": "avg" if settings.pool == "mean" else "max", "concepts": concepts_key,
-            "clip": weights_key(config, "clip"), "similarity": settings.similarity,
-            "top_images": settings.top_images}
+            **clip_parts(config, device), "similarity": settings.similarity,
+            "top_images": settings.top_images, "scoring_device": _device_type(device)}
+
+
+def _device_type(device: Any) -> str:
+    import torch
+
+    return torch.device(device).type
 
 
 def describe(context: Any) -> str:
@@ -105,105 +119,156 @@ def describe(context: Any) -> str:
     paths, ids = probe_paths(config)
     probe_key = _probe_key(ids, paths)
     concepts_key = clip_embed.concepts_hash(probes.load_concepts(settings.concepts))
-    cached = sum(context.cache.contains(STAGE, {**_scoring_parts(config, m, probe_key, concepts_key),
+    cached = sum(context.cache.contains(STAGE, {**_scoring_parts(config, m, probe_key, concepts_key, context.device),
                                                 "piece": "labels"}) for m in settings.models)
     passes = len(paths) * (1 + len(settings.models))
     return (f"{line}; probe {settings.probe!r} with {len(paths):,} images: {passes:,} forward passes "
-            f"(CLIP once, then each model); {cached}/{len(settings.models)} models cached")
+            f"(CLIP and each model, one pass that decodes each image once); "
+            f"{cached}/{len(settings.models)} models cached")
 
 
 def _collect(context: Any, load_only: bool) -> DissectArtifacts:
-    from torchvision.models import ResNet18_Weights
-
     from xai.dissect import analysis, clip_embed, probes
-    from xai.dissect.activations import image_batches, layer_activations
-    from xai.dissect.stage import dissect_model
+    from xai.dissect.analysis import FcSelfCheck, ModelSummary
+    from xai.dissect.result import DissectionResult
 
     config = context.config
     settings = config.dissect
     paths, ids = probe_paths(config)
     probe_key = _probe_key(ids, paths)
-    clip_key = weights_key(config, "clip")
-    code = code_version("dissect")
-    base = {"probe": probe_key, "seed": config.seed, "code": code}
+    base = {"probe": probe_key, "seed": config.seed, "code": code_version("dissect")}
+    pool = "avg" if settings.pool == "mean" else "max"
+    device = context.device
+    image_parts = {**base, "piece": "clip-images", **clip_parts(config, device)}
+    concepts = probes.load_concepts(settings.concepts)
+    concepts_key = clip_embed.concepts_hash(concepts)
+    scorings = {m: _scoring_parts(config, m, probe_key, concepts_key, device) for m in settings.models}
+    activation_parts = {m: {**{key: scorings[m][key] for key in ("probe", "seed", "code", "model", "weights",
+                                                                 "layers", "pool")}, "piece": "activations"}
+                        for m in settings.models}
+    joint: dict[str, Any] = {}
 
-    def clip_images() -> ArrayArtifact:
-        clip = context.clip()
-        batches = image_batches(paths, clip.preprocess, settings.batch_size)
-        embeddings = clip_embed.encode_images(clip.module, context.progress(batches, "CLIP images"),
-                                              device=context.device)
-        return ArrayArtifact({"embeddings": embeddings})
+    def probe_outputs() -> Any:
+        """One pass for every missing probe artifact (CLIP embeddings, each model's activations)."""
+        if "outputs" not in joint:
+            joint["outputs"] = _probe_pass(context, paths, pool,
+                                           clip_needed=not context.cache.contains(STAGE, image_parts),
+                                           models_needed=[m for m in settings.models
+                                                          if not context.cache.contains(STAGE, activation_parts[m])])
+        return joint["outputs"]
 
-    image_embeddings = _get(context, {**base, "piece": "clip-images", "clip": clip_key}, clip_images,
+    image_embeddings = _get(context, image_parts,
+                            lambda: ArrayArtifact({"embeddings": probe_outputs().clip_embeddings}),
                             ArrayArtifact, load_only).arrays["embeddings"]
 
-    def text_embeddings(concepts: list[str]) -> np.ndarray:
+    def text_embeddings(concept_list: list[str]) -> np.ndarray:
         def compute() -> ArrayArtifact:
             clip = context.clip()
-            return ArrayArtifact({"embeddings": clip_embed.encode_texts(clip.module, clip.tokenizer, concepts,
-                                                                        device=context.device)})
+            bar = f"CLIP text ({len(concept_list):,} concepts)"
+            return ArrayArtifact({"embeddings": clip_embed.encode_texts(
+                clip.module, clip.tokenizer, concept_list, device=device,
+                progress=lambda items, total: context.progress(items, bar, total))})
 
-        parts = {"piece": "clip-texts", "clip": clip_key, "concepts": clip_embed.concepts_hash(concepts),
-                 "code": code}
+        parts = {**base, "piece": "clip-texts", **clip_parts(config, device),
+                 "concepts": clip_embed.concepts_hash(concept_list)}
+        parts.pop("probe")
         return _get(context, parts, compute, ArrayArtifact, load_only).arrays["embeddings"]
 
-    from xai.dissect.analysis import FcSelfCheck, ModelSummary
-    from xai.dissect.result import DissectionResult
-
-    concepts = probes.load_concepts(settings.concepts)
     concept_embeddings = text_embeddings(concepts)
     artifacts = DissectArtifacts(settings.probe, paths, settings.concepts)
-    pool = "avg" if settings.pool == "mean" else "max"
     for model_name in settings.models:
-        scoring = _scoring_parts(config, model_name, probe_key, clip_embed.concepts_hash(concepts))
-        model_parts = {key: scoring[key] for key in ("probe", "seed", "code", "model", "weights", "layers", "pool")}
-
-        def activations(model_name: str = model_name) -> ArrayArtifact:
-            model = context.classifier(model_name).module
-            transform = ResNet18_Weights.IMAGENET1K_V1.transforms()
-            batches = context.progress(image_batches(paths, transform, settings.batch_size), model_name)
-            return ArrayArtifact(layer_activations(model, batches, settings.layers, pool=pool,
-                                                   device=context.device))
-
-        layer_acts = _get(context, {**model_parts, "piece": "activations"}, activations, ArrayArtifact,
-                          load_only).arrays
+        scoring = scorings[model_name]
+        layer_acts = _get(context, activation_parts[model_name],
+                          lambda name=model_name: ArrayArtifact(probe_outputs().activations[name]),
+                          ArrayArtifact, load_only).arrays
         layer_acts = {layer: layer_acts[layer] for layer in settings.layers}
-        result = _get(context, {**scoring, "piece": "labels"}, lambda acts=layer_acts, name=model_name: dissect_model(
-            acts, image_embeddings, concept_embeddings, concepts, model_name=name, probe_ids=ids,
-            similarity=settings.similarity, top_images=max(settings.top_images, 5), null_seed=config.seed),
-            DissectionResult, load_only)
+        bar = f"scoring {model_name} ({sum(a.shape[1] for a in layer_acts.values()):,} neurons, with null)"
+        result = _get(context, {**scoring, "piece": "labels"}, lambda acts=layer_acts, name=model_name, bar=bar:
+                      dissect_model(acts, image_embeddings, concept_embeddings, concepts, model_name=name,
+                                    probe_ids=ids, similarity=settings.similarity,
+                                    top_images=max(settings.top_images, 5), null_seed=config.seed, device=device,
+                                    progress=lambda steps, total: context.progress(steps, bar, total)),
+                      DissectionResult, load_only)
         artifacts.results[model_name] = result
         artifacts.summaries[model_name] = _get(
             context, {**scoring, "piece": "summary"}, lambda result=result: analysis.summarise_model(result),
             ModelSummary, load_only)
-        if "fc" in settings.layers:
-            class_set = SELF_CHECK_CONCEPTS[model_name]
-            class_names = probes.load_concepts(class_set)
-            class_embeddings = text_embeddings(class_names)
-
-            def self_check(acts: np.ndarray = layer_acts["fc"], name: str = model_name,
-                           class_names: list[str] = class_names,
-                           class_embeddings: np.ndarray = class_embeddings) -> FcSelfCheck:
-                fc_result = dissect_model({"fc": acts}, image_embeddings, class_embeddings, class_names,
-                                          model_name=name, probe_ids=ids, similarity=settings.similarity,
-                                          null_seed=None)
-                return analysis.fc_self_check(fc_result, class_names, concept_embeddings=class_embeddings,
-                                              class_embeddings=class_embeddings)
-
-            artifacts.self_checks[model_name] = _get(
-                context, {**scoring, "piece": "fc-self-check", "class_set": class_set}, self_check, FcSelfCheck,
-                load_only)
-            if settings.concepts != class_set:
-                # The paper's metric: labels from the main concept set against the class names, by CLIP similarity.
-                artifacts.label_checks[model_name] = _get(
-                    context, {**scoring, "piece": "fc-label-check", "class_set": class_set},
-                    lambda result=result, class_names=class_names, class_embeddings=class_embeddings:
-                    analysis.fc_self_check(result, class_names, match="string", concept_embeddings=concept_embeddings,
-                                           class_embeddings=class_embeddings), FcSelfCheck, load_only)
+        if "fc" not in settings.layers:
+            continue
+        check = _fc_check_inputs(model_name, settings.probe, text_embeddings)
+        artifacts.self_checks[model_name] = _get(
+            context, {**scoring, "piece": "fc-self-check", "class_set": check["concept_set"],
+                      "targets": check["targets_key"]},
+            lambda acts=layer_acts["fc"], name=model_name, check=check: _fc_self_check(
+                acts, image_embeddings, ids, name, check, settings.similarity, device),
+            FcSelfCheck, load_only)
+        if settings.concepts != check["concept_set"]:
+            # The paper's metric: labels from the main concept set against the class names, by CLIP similarity.
+            artifacts.label_checks[model_name] = _get(
+                context, {**scoring, "piece": "fc-label-check", "class_set": check["concept_set"]},
+                lambda result=result, check=check: analysis.fc_self_check(
+                    result, check["class_names"], match="string", concept_embeddings=concept_embeddings,
+                    class_embeddings=check["class_embeddings"], concept_set=settings.concepts),
+                FcSelfCheck, load_only)
     if len(settings.models) >= 2:
         first, second = settings.models[:2]
         artifacts.comparison = analysis.compare_models(artifacts.results[first], artifacts.results[second])
     return artifacts
+
+
+def _probe_pass(context: Any, paths: list[Path], pool: str, *, clip_needed: bool, models_needed: list[str]) -> Any:
+    from torchvision.models import ResNet18_Weights
+
+    from xai.dissect.probe_pass import probe_pass
+
+    settings = context.config.dissect
+    clip = context.clip() if clip_needed else None
+    names = (["CLIP"] if clip_needed else []) + models_needed
+    bar = f"probe pass, {len(paths):,} images ({', '.join(names)})"
+    return probe_pass(
+        paths, batch_size=settings.batch_size, clip=clip.module if clip else None,
+        clip_transform=clip.preprocess if clip else None,
+        targets={name: context.classifier(name).module for name in models_needed},
+        # torchvision's IMAGENET1K_V1 transform = CLIP-Dissect's Resize(256), CenterCrop(224), ImageNet mean/std,
+        # which it uses for both the ImageNet and the Places365 ResNet18.
+        target_transform=ResNet18_Weights.IMAGENET1K_V1.transforms(), layers=settings.layers, pool=pool,
+        device=context.device, progress=lambda batches, total: context.progress(batches, bar, total))
+
+
+def _fc_check_inputs(model_name: str, probe: str, text_embeddings: Any) -> dict[str, Any]:
+    """Concept set, class names, paper targets and embeddings of one model's fc self-check (paper rows 3.2/3.4)."""
+    from xai.data import cache_dir
+    from xai.dissect import paper, probes
+
+    concept_set = paper.FC_CONCEPT_SETS[model_name]
+    fc_concepts = probes.load_concepts(concept_set)
+    check: dict[str, Any] = {"concept_set": concept_set, "concepts": fc_concepts, "match": paper.FC_MATCH[model_name],
+                             "concept_embeddings": text_embeddings(fc_concepts), "targets": None, "rule": "index"}
+    if check["match"] == "index":
+        check["class_names"], check["class_embeddings"] = fc_concepts, check["concept_embeddings"]
+    else:
+        class_names = probes.places365_class_names()
+        scenes_csv = cache_dir() / "broden1_224" / "c_scene.csv"
+        scenes = paper.read_scene_names(scenes_csv) if probe == "broden" and scenes_csv.is_file() else None
+        check.update(class_names=class_names, class_embeddings=text_embeddings(class_names),
+                     targets=paper.places_targets(class_names, scenes, fc_concepts),
+                     rule="Broden c_scene.csv" if scenes is not None else "class name in the concept set")
+    check["targets_key"] = hashlib.sha256(repr((check["rule"], check["targets"])).encode()).hexdigest()[:16]
+    return check
+
+
+def _fc_self_check(acts: np.ndarray, image_embeddings: np.ndarray, ids: list[str], model_name: str,
+                   check: dict[str, Any], similarity: str, device: Any) -> Any:
+    """The fc layer scored on its own against the paper's concept set, then matched the paper's way."""
+    from xai.dissect import analysis
+
+    fc_result = dissect_model({"fc": acts}, image_embeddings, check["concept_embeddings"], check["concepts"],
+                              model_name=model_name, probe_ids=ids, similarity=similarity, null_seed=None,
+                              device=device)
+    return analysis.fc_self_check(fc_result, check["class_names"], match=check["match"], targets=check["targets"],
+                                  concept_embeddings=check["concept_embeddings"],
+                                  class_embeddings=check["class_embeddings"], concept_set=check["concept_set"],
+                                  scorable_rule=check["rule"])
 
 
 def run(context: Any) -> DissectArtifacts:

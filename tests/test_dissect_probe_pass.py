@@ -1,0 +1,117 @@
+"""The one-decode probe pass equals separate per-network passes, and decodes each image once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from torchvision import transforms as T
+
+from xai.dissect.activations import image_batches, layer_activations
+from xai.dissect.clip_embed import encode_images
+from xai.dissect.probe_pass import probe_loader, probe_pass
+from xai.testing import PlantedEvidenceNet, planted_image
+
+LAYERS = ("layer3", "layer4", "fc")
+
+
+class TinyClip(nn.Module):
+    """Stands in for CLIP: ``encode_image`` of a 32-px image (a small conv and a projection)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(5)
+        self.conv = nn.Conv2d(3, 8, 5, stride=4)
+        self.proj = nn.Linear(8 * 7 * 7, 16)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.conv(images).flatten(1))
+
+
+CLIP_TRANSFORM = T.Compose([T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32),
+                            T.ToTensor(), T.Normalize((0.48, 0.46, 0.41), (0.27, 0.26, 0.28))])
+TARGET_TRANSFORM = T.Compose([T.Resize(72), T.CenterCrop(64), T.ToTensor(),
+                              T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+
+
+@pytest.fixture
+def probe_files(tmp_path: Path) -> list[Path]:
+    paths = []
+    for i in range(7):
+        paths.append(tmp_path / f"img{i}.jpg")
+        Image.fromarray(planted_image(80, seed=i)).save(paths[-1], quality=90)
+    return paths
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_one_pass_equals_separate_passes(probe_files: list[Path], workers: int) -> None:
+    clip = TinyClip().eval()
+    targets = {"a": PlantedEvidenceNet((8, 8, 56, 56), image_size=64, seed=1).eval(),
+               "b": PlantedEvidenceNet((0, 0, 40, 64), image_size=64, seed=2).eval()}
+    out = probe_pass(probe_files, batch_size=3, clip=clip, clip_transform=CLIP_TRANSFORM, targets=targets,
+                     target_transform=TARGET_TRANSFORM, layers=LAYERS, workers=workers)
+    expected_clip = encode_images(clip, image_batches(probe_files, CLIP_TRANSFORM, 3))
+    np.testing.assert_array_equal(out.clip_embeddings, expected_clip)
+    for name, model in targets.items():
+        expected = layer_activations(model, image_batches(probe_files, TARGET_TRANSFORM, 3), LAYERS)
+        assert list(out.activations[name]) == list(LAYERS)
+        for layer in LAYERS:
+            np.testing.assert_array_equal(out.activations[name][layer], expected[layer])
+    assert not any(m._forward_hooks for model in targets.values() for m in model.modules())
+
+
+def test_each_image_is_decoded_once_for_all_networks(probe_files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    real_open = Image.open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(Path(path).name)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    targets = {"a": PlantedEvidenceNet((8, 8, 56, 56), image_size=64, seed=1),
+               "b": PlantedEvidenceNet((0, 0, 40, 64), image_size=64, seed=2)}
+    totals = []
+    out = probe_pass(probe_files, batch_size=4, clip=TinyClip(), clip_transform=CLIP_TRANSFORM, targets=targets,
+                     target_transform=TARGET_TRANSFORM, layers=("fc",), workers=0,
+                     progress=lambda batches, total: (totals.append(total), batches)[1])
+    assert sorted(opened) == sorted(p.name for p in probe_files)
+    assert totals == [2] and out.clip_embeddings.shape == (7, 16) and out.activations["b"]["fc"].shape == (7, 5)
+
+
+def test_loader_defaults(probe_files: list[Path]) -> None:
+    assert probe_loader(probe_files, [TARGET_TRANSFORM], 8).num_workers == 0  # one batch: no worker processes
+    loader = probe_loader(probe_files, [TARGET_TRANSFORM], 2, workers=2)
+    assert loader.num_workers == 2 and not loader.pin_memory
+    assert probe_loader(probe_files, [TARGET_TRANSFORM], 2, device="cuda", workers=0).pin_memory
+    with pytest.raises(ValueError):
+        probe_pass([], batch_size=2, targets={"a": nn.Identity()}, target_transform=TARGET_TRANSFORM)
+
+
+def test_scoring_progress_counts_every_step_and_changes_nothing() -> None:
+    from xai.dissect import similarity
+    from xai.dissect.stage import dissect_model
+
+    rng = np.random.default_rng(0)
+    images, texts = rng.standard_normal((60, 8)).astype(np.float32), rng.standard_normal((30, 8)).astype(np.float32)
+    acts = {"a": rng.standard_normal((60, 9)).astype(np.float32), "b": rng.standard_normal((60, 4)).astype(np.float32)}
+    seen: list[tuple[int, int]] = []
+
+    def progress(steps, total):
+        for step in steps:
+            seen.append((step, total))
+            yield step
+
+    ids = [str(i) for i in range(60)]
+    plain = dissect_model(acts, images, texts, [f"c{i}" for i in range(30)], model_name="m", probe_ids=ids)
+    counted = dissect_model(acts, images, texts, [f"c{i}" for i in range(30)], model_name="m", probe_ids=ids,
+                            progress=progress)
+    # 26 neuron rows (2 layers + their nulls), top-60 ranks -> PAIR_CHUNK // 60 neurons per block, one concept chunk
+    blocks = -(-26 // (similarity.PAIR_CHUNK // 60))
+    assert [s for s, _ in seen] == list(range(blocks)) and {t for _, t in seen} == {blocks}
+    for name in acts:
+        np.testing.assert_array_equal(plain.layer(name).concept_ids, counted.layer(name).concept_ids)

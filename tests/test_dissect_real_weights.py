@@ -1,0 +1,356 @@
+"""What only real weights and real data would reveal, seen without downloading anything: CLIP's activation on
+every loading path, the Broden layout (masks beside the JPEGs), the Places365 checkpoint's legacy format, cache
+keys that follow the model code, and the paper's fc scoring rules."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from torchvision.models import resnet18
+
+from xai import models
+from xai.data import DataError
+from xai.dissect import paper, probes
+from xai.dissect.analysis import fc_self_check
+from xai.dissect.stage import dissect_model
+from xai.models import WeightFile, WeightsUnavailableError
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. CLIP is built with QuickGELU, identically in random and pretrained mode
+
+
+def _module_classes(module: nn.Module) -> list[str]:
+    return [f"{name}:{type(child).__module__}.{type(child).__qualname__}" for name, child in module.named_modules()]
+
+
+def _assert_quick_gelu(module: nn.Module) -> None:
+    from open_clip.transformer import QuickGELU
+
+    kinds = [type(child) for child in module.modules()]
+    assert QuickGELU in kinds
+    assert not any(issubclass(kind, nn.GELU) for kind in kinds), "CLIP built with nn.GELU: OpenAI trained QuickGELU"
+    # 12 blocks in each tower, one activation per MLP
+    assert sum(kind is QuickGELU for kind in kinds) == 24
+
+
+def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import open_clip.factory as factory
+
+    random_clip = models.load_clip("random", seed=0, weights_dir=None)
+    _assert_quick_gelu(random_clip.module)
+    built: dict[str, nn.Module] = {}
+
+    def capture_checkpoint(model: nn.Module, checkpoint_path: str, **_kwargs) -> dict:
+        built[Path(checkpoint_path).name] = model  # the module the real weights would be loaded into
+        return {}
+
+    monkeypatch.setattr(factory, "load_checkpoint", capture_checkpoint)
+    # (a) a local weights file, (b) open_clip's 'openai' tag (its download replaced by a local path)
+    local = tmp_path / models.WEIGHT_FILES["clip"].filename
+    local.write_bytes(b"stand-in")
+    from_file = models.load_clip("pretrained", seed=0, weights_dir=tmp_path)
+    monkeypatch.setattr(factory, "download_pretrained", lambda *_args, **_kwargs: str(tmp_path / "tag.bin"))
+    from_tag = models.load_clip("pretrained", seed=0, weights_dir=tmp_path / "empty")
+    assert set(built) == {local.name, "tag.bin"}
+    for loaded in (from_file, from_tag):
+        _assert_quick_gelu(loaded.module)
+        assert _module_classes(loaded.module) == _module_classes(random_clip.module)
+        # OpenAI's preprocessing on every path: bicubic resize of the short side to 224, centre crop, CLIP mean/std
+        assert repr(loaded.preprocess) == repr(random_clip.preprocess)
+    assert "Resize(size=224, interpolation=bicubic" in repr(random_clip.preprocess)
+    assert "mean=(0.48145466, 0.4578275, 0.40821073)" in repr(random_clip.preprocess)
+    assert from_file.weights_id.startswith("openai")
+
+
+def test_clip_runs_in_fp16_on_cuda_and_fp32_on_cpu() -> None:
+    from open_clip.transformer import LayerNormFp32
+
+    from xai.dissect.clip_embed import encode_images, image_input_dtype
+
+    assert models.clip_dtype("cpu") == torch.float32 and models.clip_dtype("cuda") == torch.float16
+    half, _ = models.build_clip(None, precision="fp16")  # what a CUDA device gets, built on the CPU here
+    assert half.visual.conv1.weight.dtype == torch.float16
+    assert half.transformer.resblocks[0].mlp.c_fc.weight.dtype == torch.float16
+    norms = [m for m in half.modules() if isinstance(m, nn.LayerNorm)]
+    assert norms and all(isinstance(m, LayerNormFp32) and m.weight.dtype == torch.float32 for m in norms)
+    _assert_quick_gelu(half)
+    # the fp32 probe batch is cast to what the image tower takes (its class embedding stays fp32)
+    assert image_input_dtype(half) == torch.float16 and half.visual.class_embedding.dtype == torch.float32
+    embedding = encode_images(half, [torch.zeros(1, 3, 224, 224)])
+    assert embedding.dtype == np.float32 and embedding.shape == (1, 512)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Broden: the JPEGs listed in index.csv, never the segmentation PNGs beside them
+
+
+def _mock_broden(root: Path) -> list[str]:
+    """A broden1_224 tree as the zip extracts it: JPEGs plus colour/object/part masks, index.csv, c_scene.csv."""
+    images = []
+    for source, stems in {"ade20k": ["ADE_train_00000001", "ADE_train_00000002"], "dtd": ["banded_0002"],
+                          "opensurfaces": ["100963"], "pascal": ["2008_000002"]}.items():
+        folder = root / "images" / source
+        folder.mkdir(parents=True)
+        for stem in stems:
+            Image.new("RGB", (8, 8), (10, 20, 30)).save(folder / f"{stem}.jpg")
+            for mask in ("color", "object", "part_1", "material"):
+                Image.new("RGB", (8, 8)).save(folder / f"{stem}_{mask}.png")
+            images.append(f"{source}/{stem}.jpg")
+    rows = ["image,split,ih,iw,sh,sw,color,object,part,material,scene,texture"]
+    rows += [f"{name},train,224,224,112,112,{name[:-4]}_color.png,,,,," for name in images]
+    (root / "index.csv").write_text("\n".join(rows) + "\n")
+    (root / "c_scene.csv").write_text("number,name,frequency,coverage\n1,airfield-s,10,1\n")
+    return images
+
+
+def test_broden_probe_is_the_index_jpegs_only(tmp_path: Path) -> None:
+    names = _mock_broden(tmp_path / "broden1_224")
+    paths = probes.broden_paths(tmp_path, expected=len(names))  # images/ exists: no download is attempted
+    root = tmp_path / "broden1_224" / "images"
+    assert [p.relative_to(root).as_posix() for p in paths] == sorted(names)
+    assert all(p.suffix == ".jpg" for p in paths)
+
+
+def test_broden_with_a_missing_image_or_index_is_one_clear_line(tmp_path: Path) -> None:
+    names = _mock_broden(tmp_path / "broden1_224")
+    (tmp_path / "broden1_224" / "images" / names[1]).unlink()
+    with pytest.raises(DataError) as raised:
+        probes.broden_paths(tmp_path, expected=len(names))
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"expected {len(names)} probe images, found {len(names) - 1}" in message and names[1] in message
+    with pytest.raises(DataError, match="expected 63,305"):
+        probes.broden_paths(tmp_path)  # the real count by default
+    (tmp_path / "broden1_224" / "index.csv").unlink()
+    with pytest.raises(DataError, match=r"index\.csv is missing"):
+        probes.broden_paths(tmp_path, expected=len(names))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. Places365 checkpoint: PyTorch 0.2 / Python 2.7 legacy pickle
+
+
+def _legacy_places_checkpoint(path: Path, *, numpy_scalar: bool) -> str:
+    """As CSAIL wrote it: non-zip pickle, protocol 2, DataParallel 'module.' keys, no num_batches_tracked."""
+    torch.manual_seed(0)
+    state = {f"module.{k}": v for k, v in resnet18(num_classes=365).state_dict().items()
+             if not k.endswith("num_batches_tracked")}
+    checkpoint = {"epoch": 90, "arch": "resnet18", "state_dict": state,
+                  "best_prec1": np.float64(54.74) if numpy_scalar else 54.74}
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=False, pickle_protocol=2)
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _use_hash(monkeypatch: pytest.MonkeyPatch, known_hash: str) -> None:
+    entry = models.WEIGHT_FILES["resnet18_places365"]
+    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_places365",
+                        WeightFile(entry.model, entry.filename, entry.url, known_hash))
+
+
+def _load_places(weights_dir: Path) -> models.LoadedModel:
+    return models.load_classifier("resnet18_places365", "pretrained", seed=0, weights_dir=weights_dir,
+                                  categories=[str(i) for i in range(365)])
+
+
+@pytest.mark.parametrize("numpy_scalar", [False, True])
+def test_legacy_places365_checkpoint_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           numpy_scalar: bool) -> None:
+    path = tmp_path / "resnet18_places365.pth.tar"
+    digest = _legacy_places_checkpoint(path, numpy_scalar=numpy_scalar)
+    assert path.read_bytes()[:2] == b"\x80\x02"  # a bare protocol-2 pickle, not a zip archive
+    if numpy_scalar:
+        with pytest.raises(pickle.UnpicklingError):
+            torch.load(path, weights_only=True)
+    _use_hash(monkeypatch, f"md5:{digest}")
+    loaded = _load_places(tmp_path)
+    torch.manual_seed(0)
+    reference = resnet18(num_classes=365)
+    assert torch.equal(loaded.module.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
+    assert torch.equal(loaded.module.fc.weight, reference.fc.weight)
+    if numpy_scalar:
+        assert "weights_only=False" in loaded.load_note and "checksum matched" in loaded.load_note
+    else:
+        assert loaded.load_note == ""
+
+
+def test_unsafe_checkpoint_without_a_published_checksum_is_refused(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _legacy_places_checkpoint(tmp_path / "resnet18_places365.pth.tar", numpy_scalar=True)
+    _use_hash(monkeypatch, "")
+    with pytest.raises(WeightsUnavailableError, match="no published checksum"):
+        _load_places(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Cache keys follow the code that makes the artifact
+
+
+def test_clip_architecture_is_in_the_clip_embedding_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from xai.cache import make_key
+    from xai.stages import dissect as stage
+
+    config = SimpleNamespace(weights="random", seed=0)
+    before = make_key(stage.STAGE, {"piece": "clip-images", **stage.clip_parts(config, "cpu")})
+    monkeypatch.setattr(models, "CLIP_ARCH", "ViT-B-16")
+    after = make_key(stage.STAGE, {"piece": "clip-images", **stage.clip_parts(config, "cpu")})
+    assert before != after
+    assert stage.clip_parts(config, "cuda")["clip_dtype"] == "float16"
+
+
+@pytest.mark.parametrize("module", ["models.py", "data.py", "stages/dissect.py", "dissect/stage.py"])
+def test_code_version_covers_models_data_and_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    module: str) -> None:
+    from xai import cache as cache_module
+
+    package = tmp_path / "pkg"
+    for name in ("models.py", "data.py", "config.py", "stages/dissect.py", "dissect/stage.py", "explain/x.py"):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text("x = 1\n")
+    monkeypatch.setattr(cache_module, "PACKAGE_ROOT", package)
+    cache_module.code_version.cache_clear()
+    before = cache_module.code_version("dissect")
+    (package / module).write_text("x = 2\n")
+    cache_module.code_version.cache_clear()
+    try:
+        assert cache_module.code_version("dissect") != before
+    finally:
+        cache_module.code_version.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 5. The fc self-check scores the paper's way
+
+
+def _reference_topk_acc(top_ids: np.ndarray, words: list[str], id_to_label: dict[int, str | None], k: int) -> float:
+    """CLIP-Dissect's ``get_topk_acc`` (table2 notebook), restated over precomputed top-k concept indices."""
+
+    def process_word(word: str) -> str:
+        if word.endswith("-s"):
+            word = word[:-2]
+        return word.replace("_", " ")
+
+    correct = total = 0
+    for orig_id in range(len(top_ids)):
+        if id_to_label[orig_id] is None:
+            continue
+        for idx in top_ids[orig_id][:k]:
+            if process_word(words[idx]) == process_word(id_to_label[orig_id]):
+                correct += 1
+        total += 1
+    return correct / total
+
+
+def _reference_id_to_label(category_lines: list[str], scene_names: set[str]) -> dict[int, str | None]:
+    """CLIP-Dissect's ``get_places_id_to_broden_label``, restated."""
+    out: dict[int, str | None] = {}
+    for i, cls in enumerate(category_lines):
+        name = cls[3:].split(" ")[0].replace("/", "-")
+        out[i] = name.replace("-", "/") + "-s" if name + "-s" in scene_names else None
+    return out
+
+
+CATEGORY_LINES = ["/a/airfield 0", "/a/apartment_building/outdoor 1", "/b/bakery/shop 2", "/b/ball_pit 3",
+                  "/z/zen_garden 4", "/a/alley 5"]
+SCENES = {"airfield-s", "apartment_building-outdoor-s", "ball_pit-s", "zen_garden-s", "kitchen-s"}
+CONCEPTS = ["airfield", "apartment building-outdoor", "bakery-shop", "ball pit", "zen garden", "alley", "red-c",
+            "kitchen", "dog"]
+
+
+def test_places_targets_follow_the_notebook() -> None:
+    names = paper.places_category_names(CATEGORY_LINES)
+    targets = paper.places_targets(names, SCENES, CONCEPTS)
+    assert targets == ["airfield-s", "apartment_building/outdoor-s", None, "ball_pit-s", "zen_garden-s", None]
+    # without c_scene.csv: class names present in the concept set (alley counts, bakery/shop is spelled with '-')
+    assert [t is not None for t in paper.places_targets(names, None, CONCEPTS)] == [True, True, True, True, True,
+                                                                                     True]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_places_fc_accuracy_equals_the_notebook(seed: int) -> None:
+    names = paper.places_category_names(CATEGORY_LINES)
+    rng = np.random.default_rng(seed)
+    n_images = 40
+    images = rng.standard_normal((n_images, 16)).astype(np.float32)
+    texts = rng.standard_normal((len(CONCEPTS), 16)).astype(np.float32)
+    # unit k fires on the images most similar to its own class's concept (where it has one): a planted answer
+    planted = [0, 1, 2, 3, 4, 5]
+    acts = (images @ texts[planted].T + 0.5 * rng.standard_normal((n_images, len(names)))).astype(np.float32)
+    result = dissect_model({"fc": acts}, images, texts, CONCEPTS, model_name="m", probe_ids=[str(i) for i in
+                           range(n_images)], similarity="cos_similarity", null_seed=None)
+    targets = paper.places_targets(names, SCENES, CONCEPTS)
+    check = fc_self_check(result, names, match="string", targets=targets)
+    top = result.layer("fc").concept_ids
+    id_to_label = _reference_id_to_label(CATEGORY_LINES, SCENES)
+    assert check.n_scored == 4
+    assert check.top1_fraction == pytest.approx(_reference_topk_acc(top, CONCEPTS, id_to_label, 1))
+    assert check.top5_fraction == pytest.approx(_reference_topk_acc(top, CONCEPTS, id_to_label, 5))
+
+
+def test_places_self_check_known_answers() -> None:
+    from xai.dissect.result import DissectionResult
+
+    names = paper.places_category_names(CATEGORY_LINES)
+    targets = paper.places_targets(names, SCENES, CONCEPTS)
+    # labels: airfield right, apartment building-outdoor (never right: '-' vs '/'), ball pit second, zen right
+    ids = np.array([[0, 8, 7, 6, 5], [1, 8, 7, 6, 5], [2, 8, 7, 6, 5], [8, 3, 7, 6, 5], [4, 8, 7, 6, 5],
+                    [5, 8, 7, 6, 0]])
+    result = DissectionResult(model_name="m", similarity="soft_wpmi", params={}, concepts=tuple(CONCEPTS),
+                              probe_ids=("a",), layers=(_layer(ids),))
+    check = fc_self_check(result, names, match="string", targets=targets)
+    assert check.n_scored == 4 and check.top1_fraction == pytest.approx(2 / 4)
+    assert check.top5_fraction == pytest.approx(3 / 4)
+
+
+def _layer(ids: np.ndarray):
+    from xai.dissect.result import label_layer
+
+    n_units, n_concepts = ids.shape[0], len(CONCEPTS)
+    scores = np.zeros((n_units, n_concepts), np.float32)
+    for unit, row in enumerate(ids):
+        scores[unit, row] = np.arange(len(row), 0, -1, dtype=np.float32)
+    return label_layer("fc", scores, np.zeros((1, n_units), np.float32), np.zeros((n_units, 1), np.int64),
+                       top_concepts=5, null_scores=None)
+
+
+def test_self_check_rows_show_the_paper_only_for_the_same_probe() -> None:
+    from types import SimpleNamespace
+
+    from xai.dissect.analysis import FcSelfCheck
+    from xai.report.pages_dissect import self_check_rows
+
+    places = FcSelfCheck("resnet18_places365", "fc", "string", 365, 267, 0.5, 0.8, 0.9, "broden_labels",
+                         "Broden c_scene.csv")
+    imagenet = FcSelfCheck("resnet18_imagenet", "fc", "index", 1000, 1000, 0.6, 0.85, 0.95, "imagenet_labels")
+    full = SimpleNamespace(self_checks={"a": places, "b": imagenet}, probe_name="broden",
+                           probe_paths=[Path("x")] * 63305)
+    rows = self_check_rows(full)
+    assert rows[0][4:8] == ["50.0%", "58.1%", "80.0%", "86.1%"] and "ResNet18-Places365" in rows[0][8]
+    assert rows[1][4:8] == ["60.0%", "70.7%", "85.0%", "90.0%"] and "ResNet50" in rows[1][8]
+    limited = SimpleNamespace(self_checks={"a": places}, probe_name="broden", probe_paths=[Path("x")] * 500)
+    row = self_check_rows(limited)[0]
+    assert row[5] == row[7] == "–" and "none comparable" in row[8] and "500" in row[8]
+
+
+def test_fc_check_uses_the_papers_concept_sets(mirror: Path) -> None:
+    from xai.stages.dissect import _fc_check_inputs
+
+    def embed(concepts: list[str]) -> np.ndarray:
+        return np.ones((len(concepts), 4), np.float32)
+
+    places = _fc_check_inputs("resnet18_places365", "imagenet-samples", embed)
+    assert places["concept_set"] == "broden_labels" and len(places["concepts"]) == 1197
+    assert places["match"] == "string" and len(places["targets"]) == 365
+    assert places["rule"] == "class name in the concept set"
+    imagenet = _fc_check_inputs("resnet18_imagenet", "broden", embed)
+    assert imagenet["concept_set"] == "imagenet_labels" and imagenet["match"] == "index"
+    assert imagenet["class_names"] == imagenet["concepts"] and len(imagenet["concepts"]) == 1000
