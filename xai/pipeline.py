@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from xai.cache import ArtifactCache
 from xai.config import Config
-from xai.data import BadImageError, fetch, list_images, load_image, sha256_of, task_image_paths
+from xai.data import BadImageError, DataError, fetch, image_ids, list_images, load_image, sha256_of, task_image_paths
 from xai.models import LoadedClip, LoadedModel, imagenet_categories, load_classifier, load_clip, places365_categories
 
 VERSIONED_PACKAGES = ("torch", "torchvision", "grad-cam", "lime", "open_clip_torch", "numpy", "scikit-image",
@@ -30,10 +30,13 @@ VERSIONED_PACKAGES = ("torch", "torchvision", "grad-cam", "lime", "open_clip_tor
 @dataclass(frozen=True)
 class InputImage:
     name: str
+    """The image id (``xai.data.image_ids``): the one name every page, anchor, figure, CSV row and key uses."""
     path: Path
     sha256: str
     pixels: Any
     """uint8 (224, 224, 3) RGB array, resized and centre-cropped once for every method."""
+    display: str = ""
+    """The file name as the user gave it (relative to the images folder); shown escaped, never used as a name."""
 
 
 @dataclass(frozen=True)
@@ -83,25 +86,41 @@ class RunContext:
 
 
 def resolve_device(choice: str) -> torch.device:
+    from xai.config import ConfigError
+
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+        raise ConfigError(f"device 'cuda': torch {torch.__version__} sees no CUDA device "
+                          f"(built for CUDA {torch.version.cuda or 'none'}); use --device cpu or --device auto")
     return torch.device(choice)
 
 
 def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
-    """Decode every input image once; a bad image is skipped with its reason, never losing the others."""
-    paths = task_image_paths() if config.images == "task" else list_images(Path(config.images))
-    paths = paths[: config.max_images]
+    """Open every input file once: each is explained or listed with its reason, never losing the others.
+
+    ``max_images`` counts valid images: every file is still opened, so a broken one is always reported.
+    """
+    root = None if config.images == "task" else Path(config.images)
+    paths = task_image_paths() if root is None else list_images(root)
+    ids = image_ids(paths, root)
     images, skipped = [], []
-    for path in paths:
+    for path, image_id in zip(paths, ids, strict=True):
+        display = path.name if root is None else path.relative_to(root).as_posix()
         try:
             pixels = load_image(path)
         except BadImageError as error:
             skipped.append(SkippedImage(str(path), str(error)))
             continue
-        images.append(InputImage(path.stem, path, sha256_of(path), pixels))
+        if config.max_images is not None and len(images) >= config.max_images:
+            skipped.append(SkippedImage(str(path), f"{path}: valid, not explained: max_images is "
+                                                   f"{config.max_images}; raise it to explain more"))
+            continue
+        images.append(InputImage(image_id, path, sha256_of(path), pixels, display))
+    if not images:
+        where = "the task images" if root is None else str(root)
+        reasons = f" (first: {skipped[0].reason})" if skipped else ""
+        raise DataError(f"{where}: no valid image among {len(paths)} file(s){reasons}; add JPEG or PNG images")
     return images, skipped
 
 
@@ -193,7 +212,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "versions": versions(),
         "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
         "timings": dict(context.timings),
-        "images": [{"name": image.name, "sha256": image.sha256} for image in context.images],
+        "images": [{"name": image.name, "file": image.display or image.path.name, "sha256": image.sha256}
+                   for image in context.images],
         "skipped": [{"path": s.path, "reason": s.reason} for s in context.skipped],
         "cache": {"hits": len(context.cache.stats.hits), "misses": len(context.cache.stats.misses)},
         "stages": list(context.artifacts),

@@ -69,7 +69,8 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
     for item in context.progress(explained.images, "compare", total=len(explained.images)):
         lime = item.explanation.lime
         cams = {cam.method: cam.map for cam in item.explanation.cams}
-        base = _base_parts(context, shas[item.name])
+        # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
+        base = {**_base_parts(context, shas[item.name]), "image_id": item.name}
         artifacts.comparisons.append(_get(context, {**base, "piece": "agreement", "ks": list(settings.top_k),
                                                     "thresholds": list(settings.thresholds)},
                                           lambda item=item, lime=lime, cams=cams: compare.compare_image(
