@@ -36,7 +36,7 @@ CACHE_FORMAT = 2
 """Part of every key: entries of an older layout (no checksums) are simply not found, never misread."""
 
 
-class StorageError(RuntimeError):
+class StorageError(OSError):
     """A file could not be written (disk full, read-only, no permission); one line naming the path and the fix."""
 
 

@@ -169,20 +169,122 @@ def models_needed(config: Config, stages: list[str]) -> list[str]:
     return needed
 
 
-def check_pretrained(config: Config, stages: list[str]) -> None:
-    """Before any heavy work: fetch what is missing, then name every checkpoint that could not be had at once."""
-    from xai.models import WEIGHT_FILES, WeightsUnavailableError, fetch_weights, missing_message, weights_present
+DOWNLOAD_SIZES = {"resnet50": "about 100 MB", "resnet18_imagenet": "about 45 MB",
+                  "resnet18_places365": "about 45 MB", "clip": "about 600 MB"}
+BRODEN_SIZE = "about 1 GB"
 
-    failed = []
-    for name in models_needed(config, stages):
-        if weights_present(name, config.weights_dir):
-            continue
-        try:
-            fetch_weights(WEIGHT_FILES[name], config.weights_dir)
-        except WeightsUnavailableError:
-            failed.append(WEIGHT_FILES[name])
-    if failed:
-        raise WeightsUnavailableError(missing_message(failed, config.weights_dir))
+
+@dataclass(frozen=True)
+class Download:
+    """A file this run needs that is not on disk yet."""
+
+    name: str
+    filename: str
+    url: str
+    size: str
+    model: str | None = None
+    """The model whose weights these are; None for a data set."""
+
+
+def broden_needed(config: Config, stages: list[str]) -> bool:
+    from xai.data import cache_dir
+
+    return ("dissect" in stages and config.dissect.probe == "broden"
+            and not (cache_dir() / "broden1_224" / "images").is_dir())
+
+
+def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
+    """What this run would download, checked on disk only: pretrained weights and the Broden probe set."""
+    from xai.dissect.probes import BRODEN_URL
+    from xai.models import WEIGHT_FILES, weights_present
+
+    missing = []
+    if config.weights == "pretrained":
+        for name in models_needed(config, stages):
+            if not weights_present(name, config.weights_dir):
+                weight = WEIGHT_FILES[name]
+                missing.append(Download(f"{name} weights", weight.filename, weight.url, DOWNLOAD_SIZES[name], name))
+    if broden_needed(config, stages):
+        missing.append(Download("Broden probe set (63,305 images)", "broden1_224.zip", BRODEN_URL, BRODEN_SIZE))
+    return missing
+
+
+def download_plan(config: Config, stages: list[str]) -> list[str]:
+    """The plan's lines about downloads: each missing file with its size, or that nothing is missing."""
+    missing = missing_downloads(config, stages)
+    if not missing:
+        return ["downloads: none needed (everything is on disk)"]
+    return ["would download (run without --plan to fetch; offline, place the files as the error then says):",
+            *(f"  {d.filename} ({d.name}, {d.size}) from {d.url}" for d in missing)]
+
+
+def fetch_downloads(config: Config, stages: list[str]) -> None:
+    """Before any heavy work: fetch every missing download; name all that could not be had in one message."""
+    from xai.data import cache_dir
+    from xai.dissect import probes
+    from xai.models import WEIGHT_FILES, WeightsUnavailableError, fetch_weights, missing_message
+
+    failed_weights, broden_problem = [], None
+    for download in missing_downloads(config, stages):
+        if download.model is not None:
+            try:
+                fetch_weights(WEIGHT_FILES[download.model], config.weights_dir)
+            except WeightsUnavailableError:
+                failed_weights.append(WEIGHT_FILES[download.model])
+        else:
+            import pooch
+
+            pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our one-line error
+            try:
+                probes.broden_paths(cache_dir())
+            except RuntimeError as error:  # probes' one-line message: URL, md5, where to unzip, the alternative
+                broden_problem = f"Broden probe set ({BRODEN_SIZE}): {error}"
+    if failed_weights:
+        message = missing_message(failed_weights, config.weights_dir)
+        raise WeightsUnavailableError(message + (f"\nAlso missing: {broden_problem}" if broden_problem else ""))
+    if broden_problem:
+        raise DataError(broden_problem)
+
+
+def preflight(config: Config, stages: list[str], *, writable: bool = True) -> None:
+    """Mistakes found before any compute, each a one-line ConfigError/StorageError naming the thing and the fix:
+    a concept set or probe folder that does not exist, an output or cache folder that cannot be written."""
+    from xai.config import CONCEPT_SETS, ConfigError
+
+    if "dissect" in stages:
+        settings = config.dissect
+        if settings.concepts not in CONCEPT_SETS and not Path(settings.concepts).is_file():
+            raise ConfigError(f"dissect.concepts: {settings.concepts!r} is neither a concept set "
+                              f"({', '.join(CONCEPT_SETS)}) nor an existing file; pick a set or give the path of a "
+                              "text file with one concept per line")
+        if settings.probe not in ("broden", "imagenet-samples"):
+            from xai.dissect.probes import folder_images
+
+            if not Path(settings.probe).is_dir():
+                raise ConfigError(f"dissect.probe: folder {settings.probe!r} does not exist; use 'broden', "
+                                  "'imagenet-samples' or an existing folder of images")
+            try:
+                folder_images(settings.probe)
+            except FileNotFoundError as error:
+                raise ConfigError(f"dissect.probe: {error}; add JPEG or PNG images to it") from None
+    if writable:
+        for what, folder in (("output_dir", config.output_dir), ("cache_dir", config.cache_dir)):
+            check_writable(what, Path(folder))
+
+
+def check_writable(what: str, folder: Path) -> None:
+    """Create ``folder`` if needed and write a probe file in it, so a read-only folder fails now, not at the end."""
+    import tempfile
+
+    from xai.cache import StorageError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise StorageError(f"{what} {folder}: not writable ({error.strerror or error}); fix its permissions or "
+                           "choose another folder") from None
 
 
 def load_cached(context: RunContext, stages: list[str]) -> None:
