@@ -217,3 +217,18 @@ def test_same_key_saved_by_two_writers_keeps_one_valid_entry(tmp_path: Path) -> 
     ArtifactCache(tmp_path, force=True).save("stage", parts, arrays, meta)
     assert (_entry(tmp_path, parts) / "meta.json").stat().st_ino != inode
     assert [p.name for p in (tmp_path / "stage").iterdir()] == [make_key("stage", parts)]
+
+
+def test_staging_left_by_a_killed_writer_is_removed_once_stale(tmp_path: Path) -> None:
+    import time
+
+    store = ArtifactCache(tmp_path)
+    store.get_or_compute("stage", {"a": 1}, Computer(), Counted)
+    old, fresh = tmp_path / "stage" / ".abc.killed", tmp_path / "stage" / ".abd.writing"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "arrays.npz").write_bytes(b"partial")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    assert store.remove_stale_staging() == [old]
+    assert fresh.is_dir() and store.contains("stage", {"a": 1})  # a live writer's folder and entries stay

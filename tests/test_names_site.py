@@ -26,6 +26,8 @@ NAMES = [
     "L" * 251 + ".png",
     "Case.png", "case.jpg",
 ]
+BROKEN = "*x* <i>junk [a](b).jpg"
+"""Listed among the skipped inputs, by name, escaped."""
 
 
 class _Images(HTMLParser):
@@ -49,6 +51,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for name in NAMES:
         assert len(name.encode()) <= 255
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(images / name)
+    (images / BROKEN).write_bytes(b"not an image")
     docs = work / "docs"
     config = {"name": "names", "weights": "random", "stages": ["explain", "compare"], "output_dir": str(docs),
               "cache_dir": str(work / "cache"),
@@ -82,13 +85,14 @@ def test_all_links_resolve(site: dict[str, Path]) -> None:
 def test_no_raw_name_in_the_html_and_each_shown_escaped(site: dict[str, Path]) -> None:
     html = {p: p.read_text() for p in site["site"].rglob("*.html")}
     raw = NAMES[0].rsplit(".", 1)[0]
-    assert not [p for p, text in html.items() if raw in text or "<img src=x" in text]
+    assert not [p for p, text in html.items() if raw in text or "<img src=x" in text or "<i>junk" in text]
     sources = [src for text in html.values() for src in (_parse(text))]
     assert "x" not in sources  # the file name's <img> never became an element
     home = (site["site"] / "index.html").read_text()
     assert "&lt;img src=x onerror=alert(1)&gt; &amp; #1 %20=.png" in home  # shown, as text
     assert "*b* _i_ [l](y) {a} `c` !.png" in home  # literally: no emphasis, link or code span made of it
     assert ".Über café 日本.png" in home
+    assert "*x* &lt;i&gt;junk [a](b).jpg: not an image" in home  # the skipped file, shown as text
 
 
 def _parse(text: str) -> list[str]:

@@ -135,6 +135,22 @@ class ArtifactCache:
         self.force = force
         self.stats = CacheStats()
 
+    def remove_stale_staging(self, older_than_s: float = 3600.0) -> list[Path]:
+        """Delete staging and trash folders a killed process left behind (an entry is staged for seconds, so
+        one older than ``older_than_s`` belongs to no live writer). Returns what was removed."""
+        import time
+
+        removed = []
+        cutoff = time.time() - older_than_s
+        for folder in self.root.glob("*/.*") if self.root.is_dir() else []:
+            try:
+                if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+            except OSError:
+                continue
+        return removed
+
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
 

@@ -74,9 +74,11 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
     stages = [s for s in config.stages if only is None or s in only]
     device = pipeline.resolve_device(config.device)
     pipeline.preflight(config, stages, writable=not plan_only)
+    cache = ArtifactCache(config.cache_dir, force=force)
     if not plan_only:  # every missing download named in one message, before minutes of compute
         pipeline.fetch_downloads(config, stages)
-    context = pipeline.RunContext(config, ArtifactCache(config.cache_dir, force=force), device, quiet=quiet)
+        cache.remove_stale_staging()  # left by a run killed while it saved an entry
+    context = pipeline.RunContext(config, cache, device, quiet=quiet)
     if config.weights == "random":
         print("WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.",
               file=sys.stderr)

@@ -29,7 +29,7 @@ def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> 
         "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
         "images": [[image["name"], md_text(image.get("file", image["name"])), image["sha256"]]
                    for image in run["images"]],
-        "skipped_rows": [[skipped["path"], skipped["reason"]] for skipped in run["skipped"]],
+        "skipped_rows": [[md_text(skipped["path"]), md_text(skipped["reason"])] for skipped in run["skipped"]],
         "reproduce_command": f"pip install -e . && python generate.py --config configs/{run['config_name']}.yaml"
                              f"{random_flag}",
     })

@@ -54,8 +54,10 @@ def fmt_seconds(value: Any) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!])")
-"""Python-Markdown's backslash-escapable characters (markdown.Markdown.ESCAPED_CHARS)."""
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()])")
+"""The inline Markdown characters (emphasis, code, links, attribute lists), backslash-escaped. ``md_text`` is only
+used inline, where ``#``, ``+``, ``-``, ``.`` and ``!`` (without a ``[``) mean nothing; ``<``, ``>`` and ``&`` are
+HTML-escaped."""
 
 
 def md_text(value: Any) -> Markup:
