@@ -50,10 +50,11 @@ def _start(config: Path, images: Path, output: Path | None = None) -> subprocess
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(process: subprocess.Popen[str]) -> None:
+def _finish(process: subprocess.Popen[str]) -> str:
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, out + err
-    assert "Traceback" not in err and "warning: cache entry" not in err, err
+    assert "Traceback" not in err, err
+    return err
 
 
 def _csvs(docs: Path) -> dict[str, bytes]:
@@ -74,7 +75,7 @@ def _computed(docs: Path) -> tuple[int, int]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("reference")
     config, images = _setup(root)
-    _finish(_start(config, images))
+    assert "warning" not in _finish(_start(config, images))
     csvs = _csvs(root / "docs")
     assert csvs, "the compare stage wrote no CSV"
     return {"csvs": csvs, "keys": set(_entries(root / "cache"))}
@@ -84,8 +85,7 @@ def test_two_concurrent_runs_on_one_cache_agree_with_a_single_run(tmp_path: Path
                                                                   reference: dict[str, object]) -> None:
     config, images = _setup(tmp_path)
     first, second = _start(config, images), _start(config, images, tmp_path / "docs-2")
-    _finish(first)
-    _finish(second)
+    assert "warning" not in _finish(first) + _finish(second)
     entries = _entries(tmp_path / "cache")
     assert set(entries) == reference["keys"]
     for entry in entries.values():
@@ -95,6 +95,8 @@ def test_two_concurrent_runs_on_one_cache_agree_with_a_single_run(tmp_path: Path
 
 
 def test_run_killed_mid_explain_resumes_to_identical_tables(tmp_path: Path, reference: dict[str, object]) -> None:
+    """Also a damaged entry: one survivor's arrays.npz is truncated before the rerun, which must say so in one
+    line and recompute it with the missing ones."""
     config, images = _setup(tmp_path)
     cache = tmp_path / "cache"
     process = _start(config, images)
@@ -110,11 +112,16 @@ def test_run_killed_mid_explain_resumes_to_identical_tables(tmp_path: Path, refe
     assert 0 < len(survivors) < len(reference["keys"])
     for entry in _entries(cache).values():
         ArtifactCache.read_entry(entry)  # whatever the kill interrupted left no entry half-written
-    _finish(_start(config, images))
+    damaged_key = sorted(survivors)[0]
+    damaged = _entries(cache)[damaged_key] / "arrays.npz"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    warnings = [line for line in _finish(_start(config, images)).splitlines() if "warning" in line]
+    assert len(warnings) == 1 and str(damaged.parent) in warnings[0] and "recomputing" in warnings[0]
     entries = _entries(cache)
     assert set(entries) == reference["keys"]
-    # Finished entries were kept as they were; the rerun computed exactly the missing ones.
-    assert {key: (entries[key] / "meta.json").stat().st_ino for key in survivors} == survivors
+    # Finished entries were kept as they were; the rerun computed exactly the missing and the damaged ones.
+    kept = {key: inode for key, inode in survivors.items() if key != damaged_key}
+    assert {key: (entries[key] / "meta.json").stat().st_ino for key in kept} == kept
     hits, computed = _computed(tmp_path / "docs")
-    assert computed == len(reference["keys"]) - len(survivors) and hits >= len(survivors)
+    assert computed == len(reference["keys"]) - len(kept) and hits >= len(kept)
     assert _csvs(tmp_path / "docs") == reference["csvs"]

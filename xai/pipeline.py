@@ -195,7 +195,7 @@ def broden_needed(config: Config, stages: list[str]) -> bool:
 
 def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
     """What this run would download, checked on disk only: pretrained weights and the Broden probe set."""
-    from xai.dissect.probes import BRODEN_URL
+    from xai.dissect.probes import BRODEN_IMAGE_COUNT, BRODEN_URL
     from xai.models import WEIGHT_FILES, weights_present
 
     missing = []
@@ -205,7 +205,8 @@ def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
                 weight = WEIGHT_FILES[name]
                 missing.append(Download(f"{name} weights", weight.filename, weight.url, DOWNLOAD_SIZES[name], name))
     if broden_needed(config, stages):
-        missing.append(Download("Broden probe set (63,305 images)", "broden1_224.zip", BRODEN_URL, BRODEN_SIZE))
+        missing.append(Download(f"Broden probe set ({BRODEN_IMAGE_COUNT:,} images)", "broden1_224.zip", BRODEN_URL,
+                                BRODEN_SIZE))
     return missing
 
 
