@@ -126,6 +126,17 @@ def test_bad_files_are_rejected_with_their_name(tmp_path: Path, name: str, conte
     assert str(path) in str(raised.value) and "\n" not in str(raised.value)
 
 
+def test_unreadable_file_is_named_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _save(_halves(), tmp_path / "locked.png")
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Image, "open", denied)  # chmod does not stop root, who runs CI containers
+    with pytest.raises(BadImageError, match="cannot read it \\(Permission denied\\); fix its permissions"):
+        data.load_image(path)
+
+
 def test_truncated_image_is_rejected(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     _halves((400, 400)).save(buffer, format="JPEG")

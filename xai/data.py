@@ -234,6 +234,8 @@ def load_image(path: Path, *, resize: int = 232, crop: int = 224) -> np.ndarray:
     except Image.DecompressionBombError as error:
         raise BadImageError(f"{path}: refused as a decompression bomb ({error}); downscale it if it is a real "
                             "image") from None
+    except PermissionError as error:
+        raise BadImageError(f"{path}: cannot read it ({error.strerror}); fix its permissions or remove it") from None
     except MemoryError:
         raise BadImageError(f"{path}: not enough memory to decode it; downscale it first") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
