@@ -232,3 +232,22 @@ def test_staging_left_by_a_killed_writer_is_removed_once_stale(tmp_path: Path) -
     os.utime(old, (hours_ago, hours_ago))
     assert store.remove_stale_staging() == [old]
     assert fresh.is_dir() and store.contains("stage", {"a": 1})  # a live writer's folder and entries stay
+
+
+def test_figure_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from matplotlib.figure import Figure
+
+    from xai.report.figures import save_figure
+
+    def full(self: Figure, target: str, **kwargs: Any) -> None:
+        Path(target).write_bytes(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(cache_module.StorageError, match="disk is full") as raised:
+        save_figure(Figure(), tmp_path / "assets" / "plot.png")
+    assert "\n" not in str(raised.value) and "plot.png" in str(raised.value)
+    assert list((tmp_path / "assets").iterdir()) == []

@@ -22,6 +22,7 @@ from PIL import Image
 from xai.cache import ArtifactCache
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow]
 
 
 def _setup(root: Path) -> tuple[Path, Path]:
