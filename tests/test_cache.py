@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,136 @@ def test_atomic_text_write_replaces_whole_file(tmp_path: Path) -> None:
     atomic_write_text(target, "old")
     atomic_write_text(target, "new")
     assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
+
+
+def _entry(tmp_path: Path, parts: dict[str, Any]) -> Path:
+    return tmp_path / "stage" / make_key("stage", parts)
+
+
+@pytest.mark.parametrize("damage", ["truncate arrays", "flip a byte", "edit meta value", "break meta json",
+                                    "drop checksums", "delete arrays"])
+def test_damaged_entry_is_reported_in_one_line_and_recomputed(tmp_path: Path, damage: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    parts = {"a": 1}
+    ArtifactCache(tmp_path).get_or_compute("stage", parts, Computer(), Counted)
+    entry = _entry(tmp_path, parts)
+    arrays, meta = entry / "arrays.npz", entry / "meta.json"
+    if damage == "truncate arrays":
+        arrays.write_bytes(arrays.read_bytes()[:40])
+    elif damage == "flip a byte":
+        data = bytearray(arrays.read_bytes())
+        data[-30] ^= 0xFF
+        arrays.write_bytes(bytes(data))
+    elif damage == "edit meta value":
+        meta.write_text(meta.read_text().replace('"x1.0"', '"x9.0"'))
+    elif damage == "break meta json":
+        meta.write_text(meta.read_text()[:-5])
+    elif damage == "drop checksums":
+        import json
+
+        body = json.loads(meta.read_text())
+        del body["integrity"]
+        meta.write_text(json.dumps(body))
+    else:
+        arrays.unlink()
+    capsys.readouterr()
+    store, compute = ArtifactCache(tmp_path), Computer()
+    result = store.get_or_compute("stage", parts, compute, Counted)
+    err = capsys.readouterr().err
+    assert compute.calls == 1 and result.label == "x1.0" and len(store.stats.corrupt) == 1
+    assert err.count("\n") == 1 and err.startswith(f"warning: cache entry {entry} is damaged")
+    # The recomputed entry is sound: the next run hits it silently.
+    again = ArtifactCache(tmp_path)
+    again.get_or_compute("stage", parts, compute, Counted)
+    assert compute.calls == 1 and not again.stats.corrupt and capsys.readouterr().err == ""
+
+
+def test_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    real = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(cache_module.StorageError) as raised:
+        ArtifactCache(tmp_path).get_or_compute("stage", {"a": 1}, Computer(), Counted)
+    message = str(raised.value)
+    assert "\n" not in message and "disk is full" in message and str(_entry(tmp_path, {"a": 1})) in message
+    assert list((tmp_path / "stage").iterdir()) == []  # no staging folder, no entry
+    monkeypatch.setattr(Path, "write_bytes", real)
+    real_fdopen = os.fdopen
+
+    class FullStream:
+        def __init__(self, handle: int, mode: str) -> None:
+            self.stream = real_fdopen(handle, mode)
+
+        def __enter__(self) -> FullStream:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.stream.close()
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", FullStream)
+    with pytest.raises(cache_module.StorageError, match="disk is full"):
+        atomic_write_text(tmp_path / "page.md", "text")
+    monkeypatch.setattr(os, "fdopen", real_fdopen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stage"]  # no temp file of the page either
+    compute = Computer()
+    ArtifactCache(tmp_path).get_or_compute("stage", {"a": 1}, compute, Counted)
+    assert compute.calls == 1  # the next run computes the artifact the full disk lost
+
+
+def test_same_key_saved_by_two_writers_keeps_one_valid_entry(tmp_path: Path) -> None:
+    """The race of two processes: both computed the key; the second rename finds the first's entry in place."""
+    parts = {"a": 1}
+    first, second = ArtifactCache(tmp_path), ArtifactCache(tmp_path)
+    arrays, meta = Computer()().to_parts()
+    first.save("stage", parts, arrays, meta)
+    inode = (_entry(tmp_path, parts) / "meta.json").stat().st_ino
+    second.save("stage", parts, arrays, meta)  # would fail with ENOTEMPTY on a plain os.replace
+    assert (_entry(tmp_path, parts) / "meta.json").stat().st_ino == inode
+    assert [p.name for p in (tmp_path / "stage").iterdir()] == [make_key("stage", parts)]
+    ArtifactCache(tmp_path).read_entry(_entry(tmp_path, parts))
+    # --force replaces the entry in place of keeping it.
+    ArtifactCache(tmp_path, force=True).save("stage", parts, arrays, meta)
+    assert (_entry(tmp_path, parts) / "meta.json").stat().st_ino != inode
+    assert [p.name for p in (tmp_path / "stage").iterdir()] == [make_key("stage", parts)]
+
+
+def test_staging_left_by_a_killed_writer_is_removed_once_stale(tmp_path: Path) -> None:
+    import time
+
+    store = ArtifactCache(tmp_path)
+    store.get_or_compute("stage", {"a": 1}, Computer(), Counted)
+    old, fresh = tmp_path / "stage" / ".abc.killed", tmp_path / "stage" / ".abd.writing"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "arrays.npz").write_bytes(b"partial")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    assert store.remove_stale_staging() == [old]
+    assert fresh.is_dir() and store.contains("stage", {"a": 1})  # a live writer's folder and entries stay
+
+
+def test_figure_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from matplotlib.figure import Figure
+
+    from xai.report.figures import save_figure
+
+    def full(self: Figure, target: str, **kwargs: Any) -> None:
+        Path(target).write_bytes(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(cache_module.StorageError, match="disk is full") as raised:
+        save_figure(Figure(), tmp_path / "assets" / "plot.png")
+    assert "\n" not in str(raised.value) and "plot.png" in str(raised.value)
+    assert list((tmp_path / "assets").iterdir()) == []

@@ -126,6 +126,17 @@ def test_bad_files_are_rejected_with_their_name(tmp_path: Path, name: str, conte
     assert str(path) in str(raised.value) and "\n" not in str(raised.value)
 
 
+def test_unreadable_file_is_named_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _save(_halves(), tmp_path / "locked.png")
+
+    def denied(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Image, "open", denied)  # chmod does not stop root, who runs CI containers
+    with pytest.raises(BadImageError, match="cannot read it \\(Permission denied\\); fix its permissions"):
+        data.load_image(path)
+
+
 def test_truncated_image_is_rejected(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     _halves((400, 400)).save(buffer, format="JPEG")
@@ -137,8 +148,124 @@ def test_truncated_image_is_rejected(tmp_path: Path) -> None:
 
 def test_absurdly_large_image_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(data, "MAX_PIXELS", 50_000)
-    with pytest.raises(BadImageError, match="exceeds"):
+    with pytest.raises(BadImageError, match="decompression bomb"):
         data.load_image(_save(_halves((300, 200)), tmp_path / "big.png"))
+
+
+def _png_claiming(path: Path, width: int, height: int) -> Path:
+    """A tiny valid PNG whose header claims ``width`` x ``height``: a decompression bomb as PIL first sees it."""
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, format="PNG")
+    raw = bytearray(buffer.getvalue())
+    header = struct.pack(">II", width, height) + bytes(raw[24:29])  # IHDR: width, height, then 5 bytes
+    raw[16:29] = header
+    raw[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("side", [20_000, 13_000])
+def test_decompression_bomb_is_refused_as_such(tmp_path: Path, side: int) -> None:
+    # 20000^2 is over PIL's own hard limit, 13000^2 only over ours: both are named a bomb, not "corrupt".
+    path = _png_claiming(tmp_path / "bomb.png", side, side)
+    with pytest.raises(BadImageError, match="decompression bomb") as raised:
+        data.load_image(path)
+    assert str(path) in str(raised.value) and "corrupt" not in str(raised.value)
+
+
+def test_very_large_jpeg_decodes_in_bounded_memory(tmp_path: Path) -> None:
+    """A 12000x9000 photo (108 million pixels, 324 MB decoded in full) is decoded at reduced scale."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "huge.jpg"
+    _halves((12000, 9000)).save(path, quality=50)
+    script = (
+        "import resource, sys; from pathlib import Path; from xai.data import load_image\n"
+        "import torchvision.transforms.functional\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "pixels = load_image(Path(sys.argv[1]))\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(pixels.shape, pixels[112, 10, 0], pixels[112, 213, 2], (after - before) // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    shape, red, blue, grown_mb = done.stdout.rsplit("\n", 2)[0].rsplit(" ", 3)[0], *done.stdout.split()[-3:]
+    assert shape.startswith("(224, 224, 3)") and int(red) > 200 and int(blue) > 200
+    assert int(grown_mb) < 100, f"decoding grew the process by {grown_mb} MB"
+
+
+def test_tiny_image_is_refused_and_a_small_one_upscaled(tmp_path: Path) -> None:
+    with pytest.raises(BadImageError, match="too small") as raised:
+        data.load_image(_save(Image.new("RGB", (1, 1), (255, 0, 0)), tmp_path / "dot.png"))
+    assert "dot.png" in str(raised.value)
+    pixels = data.load_image(_save(_halves((20, 16)), tmp_path / "small.png"))
+    assert pixels.shape == (224, 224, 3) and pixels[112, 10, 0] > 200 and pixels[112, 213, 2] > 200
+
+
+NASTY_NAMES = ["<img src=x onerror=alert(1)>.png", "a b.png", "a_b.png", "x.png", "x.jpg", "Case.png", "case.png",
+               "a&b#c%d.png", "*bold* [link](y) `code`.png", ".hidden.png", "...png", "日本語.png", "Über café.png",
+               "L" * 251 + ".png", "L" * 250 + "M.png", "a|b=c.png"]
+
+
+def test_image_ids_are_distinct_safe_slugs_and_stable(tmp_path: Path) -> None:
+    import re
+
+    paths = [tmp_path / name for name in NASTY_NAMES]
+    ids = data.image_ids(paths, tmp_path)
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", i) and len(i) <= 80 for i in ids), ids
+    by_name = dict(zip(NASTY_NAMES, ids, strict=True))
+    assert by_name["Über café.png"] == "uber-cafe" and by_name["x.jpg"] == "x"  # sorted first keeps the bare slug
+    assert by_name["x.png"].startswith("x-") and by_name[".hidden.png"] == "hidden"
+    # Stable: the order the files are listed in does not change any id.
+    reordered = data.image_ids(paths[::-1], tmp_path)[::-1]
+    assert reordered == ids
+    # Ids depend on the path below the root, not where the folder lives.
+    assert data.image_ids([tmp_path / "moved" / n for n in NASTY_NAMES], tmp_path / "moved") == ids
+
+
+def test_every_file_is_listed_including_non_images(tmp_path: Path) -> None:
+    for name in ("b.png", ".hidden.jpg", "notes.txt", "sub/c.JPEG"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.relative_to(tmp_path).as_posix() for p in data.list_images(tmp_path)] == [
+        ".hidden.jpg", "b.png", "notes.txt", "sub/c.JPEG"]
+
+
+def _folder(tmp_path: Path, names: list[str]) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in names:
+        if name.endswith("_bad.jpg"):
+            (folder / name).write_bytes(b"not an image")
+        else:
+            _save(_halves((40, 30)), folder / name)
+    return folder
+
+
+def test_max_images_counts_valid_images_after_every_file_is_checked(tmp_path: Path) -> None:
+    from xai import config as config_module
+    from xai.pipeline import load_inputs
+
+    folder = _folder(tmp_path, ["a.png", "b.png", "c.png", "z_bad.jpg"])
+    images, skipped = load_inputs(config_module.validate({"images": str(folder), "max_images": 2}))
+    assert [i.name for i in images] == ["a", "b"]
+    reasons = {Path(s.path).name: s.reason for s in skipped}
+    assert "not an image" in reasons["z_bad.jpg"] and "max_images is 2" in reasons["c.png"]
+
+
+def test_folder_without_a_valid_image_stops_with_one_line(tmp_path: Path) -> None:
+    from xai import config as config_module
+    from xai.pipeline import load_inputs
+
+    folder = _folder(tmp_path, ["a_bad.jpg", "b_bad.jpg"])
+    with pytest.raises(DataError, match="no valid image among 2 file") as raised:
+        load_inputs(config_module.validate({"images": str(folder)}))
+    assert str(folder) in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:

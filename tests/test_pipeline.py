@@ -47,7 +47,7 @@ def test_bad_images_are_skipped_listed_and_the_rest_explained(tmp_path: Path, im
     err = capsys.readouterr().err
     assert "c_empty.jpg: empty file" in err and "d_notes.jpg: not an image" in err
     docs = tmp_path / "docs"
-    home = (docs / "index.md").read_text()
+    home = (docs / "index.md").read_text().replace("\\", "")  # file names are shown Markdown-escaped
     assert "c_empty.jpg" in home and "d_notes.jpg" in home and "Skipped inputs" in home
     assert (docs / "explanations" / "a-good.md").is_file() and (docs / "explanations" / "b-good.md").is_file()
     # Stages not run are placeholders, so the nav and links still resolve.
@@ -163,3 +163,130 @@ def test_unknown_target_layer_is_a_config_error(tmp_path: Path, images: Path,
     config = _config(tmp_path, target_layer="layer9[-1]")
     assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
     assert "explain.target_layer: 'layer9[-1]' does not name a module" in capsys.readouterr().err
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if not line.startswith(("WARNING: seeded RANDOM", "skipped "))]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def _with(config: Path, **changes: object) -> Path:
+    data = yaml.safe_load(config.read_text())
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            data.setdefault(section, {})[name] = value
+        else:
+            data[key] = value
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+def test_cuda_without_cuda_is_one_line(tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["--config", str(_config(tmp_path)), "--images", str(images), "--device", "cuda"]) == 2
+    line = _one_line_error(capsys)
+    assert "'cuda'" in line and "--device cpu" in line
+
+
+@pytest.mark.parametrize("key", ["output_dir", "cache_dir"])
+def test_unwritable_output_or_cache_folder_is_one_line(tmp_path: Path, images: Path, key: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # below a file nothing can be created, even as root
+    config = _with(_config(tmp_path), **{key: str(blocker / "inside")})
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    line = _one_line_error(capsys)
+    assert f"{key} {blocker / 'inside'}: not writable" in line and "choose another folder" in line
+    assert not (tmp_path / "cache").exists()  # stopped before any compute
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"dissect__probe": "no/such/folder"}, "dissect.probe: folder 'no/such/folder' does not exist"),
+    ({"dissect__concepts": "no/such/concepts.txt"}, "dissect.concepts: 'no/such/concepts.txt' is neither"),
+    ({"dissect__concepts": "30k"}, "dissect.concepts: '30k' is neither a concept set (20k,"),
+    ({"dissect__layers": ["layer3", "layer5"]}, "dissect.layers: unknown layer 'layer5'; allowed: conv1"),
+])
+def test_dissect_config_mistakes_are_one_line(tmp_path: Path, images: Path, changes: dict[str, object],
+                                              expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _with(_config(tmp_path), stages=["dissect"], **{"dissect__probe": "imagenet-samples", **changes})
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    assert expected in _one_line_error(capsys)
+
+
+def test_empty_probe_folder_is_one_line(tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "probe").mkdir()
+    config = _with(_config(tmp_path), stages=["dissect"], dissect__probe=str(tmp_path / "probe"))
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    assert "dissect.probe: no images" in _one_line_error(capsys)
+
+
+def test_broden_unreachable_is_one_line_before_any_compute(tmp_path: Path, images: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from xai.dissect import probes
+
+    monkeypatch.setattr(probes, "BRODEN_URL", "http://127.0.0.1:9/broden1_224.zip")  # connection refused
+    config = _with(_config(tmp_path), stages=["dissect", "explain"], dissect__probe="broden")
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    line = _one_line_error(capsys)
+    assert "Broden probe set" in line and "127.0.0.1:9" in line and "imagenet-samples" in line
+    assert not list((tmp_path / "cache").rglob("meta.json"))  # nothing computed first
+
+
+def test_pretrained_offline_names_broden_with_the_weights(tmp_path: Path, images: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from xai.dissect import probes
+
+    monkeypatch.setattr(probes, "BRODEN_URL", "http://127.0.0.1:9/broden1_224.zip")
+    config = _with(_config(tmp_path), weights="pretrained", weights_dir=str(tmp_path / "weights"),
+                   stages=["dissect", "explain"], dissect__probe="broden")
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "resnet50-11ad3fa6.pth" in err and "open_clip_pytorch_model.bin" in err and "Broden probe set" in err
+    assert "Traceback" not in err
+
+
+def test_plan_works_offline_and_lists_downloads_with_sizes(tmp_path: Path, images: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    config = _with(_config(tmp_path), weights="pretrained", weights_dir=str(tmp_path / "weights"),
+                   stages=["dissect", "explain"], dissect__probe="broden")
+    assert main(["--config", str(config), "--images", str(images), "--quiet", "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "would download" in out
+    for filename, size in (("resnet50-11ad3fa6.pth", "about 100 MB"), ("resnet18-f37072fd.pth", "about 45 MB"),
+                           ("open_clip_pytorch_model.bin", "about 600 MB"), ("broden1_224.zip", "about 1 GB")):
+        assert any(filename in line and size in line for line in out.splitlines()), (filename, out)
+    assert not (tmp_path / "docs").exists() and not (tmp_path / "cache").exists()
+
+
+def test_full_disk_mid_run_is_one_line_and_the_next_run_recomputes(tmp_path: Path, images: Path,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    real = Path.write_bytes
+    writes: list[Path] = []
+
+    def fill_up(self: Path, data: bytes) -> int:
+        writes.append(self)
+        if len(writes) == 3:  # the third cache entry's arrays
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", fill_up)
+    config = str(_config(tmp_path))
+    assert main(["--config", config, "--images", str(images), "--quiet"]) == 2
+    line = _one_line_error(capsys)
+    assert "disk is full" in line and str(tmp_path / "cache") in line
+    assert len(_entries(tmp_path)) == 2
+    assert not [p for p in (tmp_path / "cache").rglob(".*")]  # no staging folder left behind
+    monkeypatch.setattr(Path, "write_bytes", real)
+    assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
+    assert len(_entries(tmp_path)) == 8  # 2 images x (prediction, lime, gradcam, eigencam)

@@ -4,16 +4,23 @@ An artifact is stored under a key hashed from everything that determines it: the
 weights id, input hashes, parameters, the seed and the source code of the modules that compute it. A rerun with
 nothing changed finds every key; change one input and only the keys that include it miss. Each entry is written
 into a temporary directory and renamed into place, so an interrupted run never leaves a half-written entry.
+
+``meta.json`` is written last and records sha256 checksums of ``arrays.npz`` and of its own content: a truncated,
+edited or otherwise damaged entry is reported in one line and recomputed. Two processes computing the same key
+both end with a valid entry: whoever renames second finds a complete entry in place and keeps it.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
 import shutil
+import sys
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,6 +32,23 @@ import numpy as np
 import xai
 
 PACKAGE_ROOT = Path(xai.__file__).parent
+CACHE_FORMAT = 2
+"""Part of every key: entries of an older layout (no checksums) are simply not found, never misread."""
+
+
+class StorageError(OSError):
+    """A file could not be written (disk full, read-only, no permission); one line naming the path and the fix."""
+
+
+def storage_error(path: Path, error: OSError) -> StorageError:
+    """A one-line StorageError for ``error`` raised while writing ``path``, with the fix for its cause."""
+    fixes = {errno.ENOSPC: "the disk is full; free space or point the config's cache_dir/output_dir elsewhere",
+             errno.EDQUOT: "the disk quota is exceeded; free space or point cache_dir/output_dir elsewhere",
+             errno.EACCES: "permission denied; fix the folder's permissions or choose a writable folder",
+             errno.EPERM: "permission denied; fix the folder's permissions or choose a writable folder",
+             errno.EROFS: "the file system is read-only; choose a writable folder"}
+    fix = fixes.get(error.errno, "check that the folder exists and is writable")
+    return StorageError(f"{path}: cannot write ({error.strerror or error}): {fix}")
 
 
 class Artifact(Protocol):
@@ -60,20 +84,31 @@ def code_version(*subpackages: str) -> str:
 
 def make_key(stage: str, parts: dict[str, Any]) -> str:
     """A stable hash of ``parts`` (JSON with sorted keys; tuples and lists alike; paths as strings)."""
-    canonical = json.dumps({"stage": stage, **parts}, sort_keys=True, default=str, separators=(",", ":"))
+    canonical = json.dumps({"stage": stage, "format": CACHE_FORMAT, **parts}, sort_keys=True, default=str,
+                           separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` via a temp file in the same directory and an atomic rename.
+
+    Raises:
+        StorageError: one line, when the disk is full or the folder is not writable (no temp file is left).
+    """
+    temp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
         os.replace(temp, path)
+    except OSError as error:
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
+        raise storage_error(path, error) from None
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
         raise
 
 
@@ -85,6 +120,19 @@ def atomic_write_text(path: Path, text: str) -> None:
 class CacheStats:
     hits: list[str] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _meta_digest(body: dict[str, Any]) -> str:
+    return _digest(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+
+
+class CorruptEntryError(ValueError):
+    """A cache entry fails its checksums or cannot be decoded."""
 
 
 class ArtifactCache:
@@ -95,39 +143,122 @@ class ArtifactCache:
         self.force = force
         self.stats = CacheStats()
 
+    def remove_stale_staging(self, older_than_s: float = 3600.0) -> list[Path]:
+        """Delete staging and trash folders a killed process left behind (an entry is staged for seconds, so
+        one older than ``older_than_s`` belongs to no live writer). Returns what was removed."""
+        import time
+
+        removed = []
+        cutoff = time.time() - older_than_s
+        for folder in self.root.glob("*/.*") if self.root.is_dir() else []:
+            try:
+                if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+            except OSError:
+                continue
+        return removed
+
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
 
     def contains(self, stage: str, parts: dict[str, Any]) -> bool:
+        """Whether a complete entry is present (its checksums are verified when it is loaded)."""
         return not self.force and (self.path(stage, make_key(stage, parts)) / "meta.json").is_file()
 
+    @staticmethod
+    def read_entry(entry: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and meta of a complete entry, both checked against the checksums in meta.json.
+
+        Raises:
+            CorruptEntryError: a truncated or altered file, or one that does not decode.
+        """
+        try:
+            stored = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+            integrity = stored.pop("integrity")
+            if _meta_digest(stored) != integrity["meta_sha256"]:
+                raise CorruptEntryError("meta.json was altered")
+            data = (entry / "arrays.npz").read_bytes()
+            if _digest(data) != integrity["arrays_sha256"]:
+                raise CorruptEntryError(f"arrays.npz fails its checksum ({len(data):,} bytes)")
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+        except CorruptEntryError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+            first_line = str(error).splitlines()[0] if str(error) else ""
+            raise CorruptEntryError(f"{type(error).__name__}: {first_line}") from None
+        return arrays, stored
+
     def load(self, stage: str, parts: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """The entry for ``parts``, or None when absent; a damaged entry is reported, removed and reads as absent."""
         entry = self.path(stage, make_key(stage, parts))
         if self.force or not (entry / "meta.json").is_file():
             return None
-        meta = json.loads((entry / "meta.json").read_text())
-        with np.load(entry / "arrays.npz", allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        return arrays, meta
+        try:
+            return self.read_entry(entry)
+        except CorruptEntryError as error:
+            self.stats.corrupt.append(f"{stage}:{entry.name}")
+            print(f"warning: cache entry {entry} is damaged ({error}); recomputing it", file=sys.stderr, flush=True)
+            self._discard(entry)
+            return None
+
+    def _discard(self, entry: Path) -> None:
+        """Remove ``entry``: renamed aside first (atomic), so a reader never sees it half deleted."""
+        trash = entry.with_name(f".{entry.name}.trash.{os.getpid()}.{os.urandom(4).hex()}")
+        try:
+            os.replace(entry, trash)
+        except OSError:
+            return  # already gone: another process discarded or replaced it
+        shutil.rmtree(trash, ignore_errors=True)
 
     def save(self, stage: str, parts: dict[str, Any], arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+        """Store an entry atomically; safe when another process stores the same key at the same time.
+
+        Raises:
+            StorageError: one line, when the cache folder is full or not writable (nothing half-written is left).
+        """
         entry = self.path(stage, make_key(stage, parts))
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
+        staging = None
         try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
-            (staging / "arrays.npz").write_bytes(buffer.getvalue())
+            data = buffer.getvalue()
+            (staging / "arrays.npz").write_bytes(data)
+            body = json.loads(json.dumps({"key_parts": parts, **meta}, default=str))
+            body_with_checks = {**body, "integrity": {"arrays_sha256": _digest(data),
+                                                      "meta_sha256": _meta_digest(body)}}
             # meta.json is what marks an entry complete, so it is written last.
-            (staging / "meta.json").write_text(json.dumps({"key_parts": parts, **meta}, sort_keys=True,
-                                                          default=str, indent=1))
-            if entry.exists():
-                shutil.rmtree(entry)
-            os.replace(staging, entry)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+            (staging / "meta.json").write_text(json.dumps(body_with_checks, sort_keys=True, indent=1),
+                                               encoding="utf-8")
+            self._install(staging, entry)
+        except OSError as error:
+            raise storage_error(entry, error) from None
+        finally:
+            if staging is not None and staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
         return entry
+
+    def _install(self, staging: Path, entry: Path) -> None:
+        """Rename ``staging`` to ``entry``. If a complete entry is already there (another process finished the
+        same key first), keep it unless this cache is forcing recomputation or that entry is damaged."""
+        for _ in range(5):
+            try:
+                os.replace(staging, entry)
+                return
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR):
+                    raise
+            if not self.force:
+                try:
+                    self.read_entry(entry)
+                    return  # the same key, computed from the same inputs: keep the one in place
+                except CorruptEntryError:
+                    pass
+            self._discard(entry)
+        raise OSError(errno.EBUSY, "another process keeps replacing this cache entry", str(entry))
 
     def get_or_compute(self, stage: str, parts: dict[str, Any], compute: Callable[[], A], kind: type[A]) -> A:
         """The cached artifact of type ``kind`` for ``parts``, computing and storing it on a miss."""

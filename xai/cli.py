@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from xai import config as config_module
-from xai.cache import ArtifactCache
+from xai.cache import ArtifactCache, StorageError
 from xai.config import STAGES, ConfigError
 from xai.data import DataError
 from xai.models import WeightsUnavailableError
@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device (default: auto)")
     parser.add_argument("--output", type=Path, help="where the site sources go (default: config output_dir)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--plan", action="store_true", help="print the plan and exit without computing")
+    parser.add_argument("--plan", action="store_true", help="print the plan and what would be downloaded, and exit "
+                        "without computing or downloading (works offline)")
     return parser
 
 
@@ -53,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
                                     output_dir=args.output)
         only = parse_stages(args.only)
         return _generate(config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan)
-    except (ConfigError, DataError, WeightsUnavailableError) as error:
+    except (ConfigError, DataError, WeightsUnavailableError, StorageError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # the environment (disk, permissions), never a bug worth a traceback to the user
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}; check that the path exists and is writable", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished artifacts are cached; run the same command to resume", file=sys.stderr)
@@ -67,18 +72,22 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
 
     started = time.perf_counter()
     stages = [s for s in config.stages if only is None or s in only]
-    context = pipeline.RunContext(config, ArtifactCache(config.cache_dir, force=force),
-                                  pipeline.resolve_device(config.device), quiet=quiet)
+    device = pipeline.resolve_device(config.device)
+    pipeline.preflight(config, stages, writable=not plan_only)
+    cache = ArtifactCache(config.cache_dir, force=force)
+    if not plan_only:  # every missing download named in one message, before minutes of compute
+        pipeline.fetch_downloads(config, stages)
+        cache.remove_stale_staging()  # left by a run killed while it saved an entry
+    context = pipeline.RunContext(config, cache, device, quiet=quiet)
     if config.weights == "random":
         print("WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.",
               file=sys.stderr)
-    else:
-        pipeline.check_pretrained(config, stages)
     context.images, context.skipped = pipeline.load_inputs(config)
     for skipped in context.skipped:
         print(f"skipped {skipped.reason}", file=sys.stderr)
     print("\n".join(pipeline.plan(context, stages)))
     if plan_only:
+        print("\n".join(pipeline.download_plan(config, stages)))
         return 0
     pipeline.run(context, stages)
     pipeline.load_cached(context, [s for s in config.stages if s not in stages])

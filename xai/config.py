@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,6 +86,24 @@ class DissectConfig(_Section):
     batch_size: int = Field(64, ge=1, le=4096)
     top_images: int = Field(5, ge=1, le=50)
 
+    @field_validator("layers")
+    @classmethod
+    def _known_layers(cls, layers: tuple[str, ...]) -> tuple[str, ...]:
+        names = _resnet18_module_names()
+        unknown = [layer for layer in layers if layer not in names]
+        if unknown:
+            raise ValueError(f"unknown layer {unknown[0]!r}; allowed: conv1, layer1, layer2, layer3, layer4, fc or "
+                             "any ResNet18 module name such as layer4.1.conv2")
+        return layers
+
+
+@cache
+def _resnet18_module_names() -> frozenset[str]:
+    """Module names of torchvision's ResNet18 (both dissected models share it; built without weights)."""
+    from torchvision.models import resnet18
+
+    return frozenset(name for name, _ in resnet18(weights=None).named_modules() if name)
+
 
 class Config(_Section):
     name: str = "assignment"
@@ -115,7 +134,7 @@ class Config(_Section):
 def _one_line(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]) or "<root>"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     elif first["type"] == "literal_error":

@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
+import unicodedata
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,8 +25,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MIRROR_ENV = "XAI_MIRROR"
 CACHE_ENV = "XAI_DATA_DIR"
 MANIFEST = Path(__file__).with_name("manifest.tsv")
-MAX_PIXELS = 60_000_000
-"""Larger images are refused: decoding one would take gigabytes and no classifier needs it."""
+MAX_PIXELS = 150_000_000
+"""Larger images are refused as decompression bombs (a 12000x9000 photo is 108 million pixels)."""
+MAX_FULL_DECODE_PIXELS = 60_000_000
+"""Formats that cannot decode at reduced scale (PNG, TIFF, ...) are refused above this: decoding is ~4 B/pixel."""
+DRAFT_ABOVE_PIXELS = 16_000_000
+"""JPEGs larger than this decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling), keeping at least 4x the
+resolution the resize needs; smaller ones decode in full, exactly as torchvision's transforms would see them."""
+MIN_SIDE = 16
+"""Images with a side shorter than this are refused: upscaled to 224 pixels they hold no structure to explain."""
+ID_MAX_LENGTH = 60
 
 TASK_IMAGES = (
     "n02098286_West_Highland_white_terrier", "n02018207_American_coot", "n04037443_racer", "n02007558_flamingo",
@@ -41,6 +52,39 @@ class DataError(RuntimeError):
 
 class BadImageError(ValueError):
     """An input image cannot be used; the message names the file, the reason and the fix."""
+
+
+def slugify(text: str) -> str:
+    """``Über <b> Bild_2`` -> ``uber-b-bild-2``: lowercase ASCII letters and digits joined by ``-``; may be empty."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:ID_MAX_LENGTH].rstrip("-")
+
+
+def image_ids(paths: Sequence[Path], root: Path | None = None) -> list[str]:
+    """The id of every input image: the one name its pages, anchors, figures, CSV rows and cache keys use.
+
+    The id is the slug of the file's stem. Names that map to the same slug (``a b.png`` and ``a_b.png``,
+    ``x.png`` and ``x.jpg``, names differing only in case, long names sharing their first 60 characters) are
+    told apart by a hash of their path relative to ``root``: the first in sorted order keeps the bare slug, the
+    others get ``-<8 hex digits>``, so the same folder always gives the same ids. A name with nothing
+    slug-able (``日本.png``, ``....png``) is ``image-<hash>``.
+    """
+    def relative(path: Path) -> str:
+        return (path.relative_to(root) if root is not None else Path(path.name)).as_posix()
+
+    ids: dict[Path, str] = {}
+    taken: set[str] = set()
+    for path in sorted(paths, key=relative):
+        digest = hashlib.sha256(relative(path).encode("utf-8", "surrogateescape")).hexdigest()
+        base = slugify(Path(path.name).stem) or f"image-{digest[:8]}"
+        candidate, extra = base, 8
+        while candidate in taken:
+            candidate = f"{base}-{digest[:extra]}"
+            extra += 4
+        taken.add(candidate)
+        ids[path] = candidate
+    return [ids[path] for path in paths]
 
 
 @dataclass(frozen=True)
@@ -117,11 +161,15 @@ def task_image_paths() -> list[Path]:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursive), sorted; hidden files skipped."""
+    """Every file under ``folder`` (recursive), sorted by relative path: each is opened, and explained or
+    reported with its reason, so a broken or misnamed file is never silently left out."""
     if not folder.is_dir():
         raise DataError(f"{folder}: not a directory; pass a folder of images to --images")
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        files = [p for p in folder.rglob("*") if p.is_file()]
+    except OSError as error:
+        raise DataError(f"{folder}: cannot list it ({error.strerror or error}); check its permissions") from None
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -148,14 +196,32 @@ centre crop 224), or the lime PyTorch tutorial's (``Resize((256, 256))``, which 
 centre crop 224)."""
 
 
+def _check_size(path: Path, opened: Image.Image) -> None:
+    """Refuse, from the header alone, images too large to decode safely or too small to explain."""
+    width, height = opened.size
+    pixels = width * height
+    if pixels > MAX_PIXELS:
+        raise BadImageError(f"{path}: refused as a decompression bomb: {width}x{height} is {pixels:,} pixels, "
+                            f"over the {MAX_PIXELS:,}-pixel limit; downscale it if it is a real image")
+    if pixels > MAX_FULL_DECODE_PIXELS and opened.format != "JPEG":
+        raise BadImageError(f"{path}: {width}x{height} {opened.format} is too large to decode in bounded memory "
+                            f"(over {MAX_FULL_DECODE_PIXELS:,} pixels; only JPEG decodes at reduced scale); "
+                            "downscale it or save it as JPEG")
+    if min(width, height) < MIN_SIDE:
+        raise BadImageError(f"{path}: {width}x{height} pixels is too small to explain (a side under {MIN_SIDE} "
+                            f"pixels); use an image at least {MIN_SIDE}x{MIN_SIDE}")
+
+
 def load_image(path: Path, *, resize: int = 232, crop: int = 224, squash: bool = False) -> np.ndarray:
     """Decode ``path`` into a (crop, crop, 3) uint8 RGB array, as the ResNet50 V2 transforms do.
 
     EXIF orientation is applied; grayscale, CMYK, palette, alpha and 16-bit images are converted. The shorter
-    side is resized to ``resize`` (bilinear, antialiased) and the centre ``crop`` square is kept; with
-    ``squash`` both sides are resized to ``resize`` (the lime tutorial's way, aspect ratio not kept).
+    side is resized to ``resize`` (bilinear, antialiased; small images are upscaled) and the centre ``crop``
+    square is kept; with ``squash`` both sides are resized to ``resize`` (the lime tutorial's way, aspect ratio
+    not kept). Very large JPEGs decode at reduced scale (bounded memory); see ``DRAFT_ABOVE_PIXELS``.
+
     Raises:
-        BadImageError: empty, truncated, corrupt, non-image or absurdly large files.
+        BadImageError: empty, truncated, corrupt, non-image, tiny or decompression-bomb files.
     """
     from torchvision.transforms import functional
 
@@ -165,18 +231,26 @@ def load_image(path: Path, *, resize: int = 232, crop: int = 224, squash: bool =
         raise BadImageError(f"{path}: empty file; replace it with a valid image or remove it")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own limits below decide; PIL's warning (above 89 million pixels) would only add noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
-                if opened.width * opened.height > MAX_PIXELS:
-                    raise BadImageError(f"{path}: {opened.width}x{opened.height} pixels exceeds the "
-                                        f"{MAX_PIXELS:,}-pixel limit; downscale it first")
+                _check_size(path, opened)
+                if opened.width * opened.height > DRAFT_ABOVE_PIXELS:
+                    opened.draft("RGB", (4 * resize, 4 * resize))
                 opened.load()
                 image = _to_rgb(ImageOps.exif_transpose(opened))
     except BadImageError:
         raise
     except UnidentifiedImageError:
         raise BadImageError(f"{path}: not an image file PIL can read; remove it or convert it to JPEG/PNG") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except Image.DecompressionBombError as error:
+        raise BadImageError(f"{path}: refused as a decompression bomb ({error}); downscale it if it is a real "
+                            "image") from None
+    except PermissionError as error:
+        raise BadImageError(f"{path}: cannot read it ({error.strerror}); fix its permissions or remove it") from None
+    except MemoryError:
+        raise BadImageError(f"{path}: not enough memory to decode it; downscale it first") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise BadImageError(f"{path}: corrupt or truncated image ({error}); re-download or remove it") from None
     size = [resize, resize] if squash else resize
     image = functional.center_crop(functional.resize(image, size, antialias=True), crop)

@@ -20,7 +20,17 @@ from tqdm.auto import tqdm
 
 from xai.cache import ArtifactCache
 from xai.config import Config
-from xai.data import PREPROCESSING, BadImageError, fetch, list_images, load_image, sha256_of, task_image_paths
+from xai.data import (
+    PREPROCESSING,
+    BadImageError,
+    DataError,
+    fetch,
+    image_ids,
+    list_images,
+    load_image,
+    sha256_of,
+    task_image_paths,
+)
 from xai.models import LoadedClip, LoadedModel, imagenet_categories, load_classifier, load_clip, places365_categories
 
 VERSIONED_PACKAGES = ("torch", "torchvision", "grad-cam", "lime", "open_clip_torch", "numpy", "scikit-image",
@@ -30,10 +40,13 @@ VERSIONED_PACKAGES = ("torch", "torchvision", "grad-cam", "lime", "open_clip_tor
 @dataclass(frozen=True)
 class InputImage:
     name: str
+    """The image id (``xai.data.image_ids``): the one name every page, anchor, figure, CSV row and key uses."""
     path: Path
     sha256: str
     pixels: Any
     """uint8 (224, 224, 3) RGB array, resized and centre-cropped once for every method."""
+    display: str = ""
+    """The file name as the user gave it (relative to the images folder); shown escaped, never used as a name."""
 
 
 @dataclass(frozen=True)
@@ -83,25 +96,41 @@ class RunContext:
 
 
 def resolve_device(choice: str) -> torch.device:
+    from xai.config import ConfigError
+
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+        raise ConfigError(f"device 'cuda': torch {torch.__version__} sees no CUDA device "
+                          f"(built for CUDA {torch.version.cuda or 'none'}); use --device cpu or --device auto")
     return torch.device(choice)
 
 
 def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
-    """Decode every input image once; a bad image is skipped with its reason, never losing the others."""
-    paths = task_image_paths() if config.images == "task" else list_images(Path(config.images))
-    paths = paths[: config.max_images]
+    """Open every input file once: each is explained or listed with its reason, never losing the others.
+
+    ``max_images`` counts valid images: every file is still opened, so a broken one is always reported.
+    """
+    root = None if config.images == "task" else Path(config.images)
+    paths = task_image_paths() if root is None else list_images(root)
+    ids = image_ids(paths, root)
     images, skipped = [], []
-    for path in paths:
+    for path, image_id in zip(paths, ids, strict=True):
+        display = path.name if root is None else path.relative_to(root).as_posix()
         try:
             pixels = load_image(path, **PREPROCESSING[config.explain.preprocess])
         except BadImageError as error:
             skipped.append(SkippedImage(str(path), str(error)))
             continue
-        images.append(InputImage(path.stem, path, sha256_of(path), pixels))
+        if config.max_images is not None and len(images) >= config.max_images:
+            skipped.append(SkippedImage(str(path), f"{path}: valid, not explained: max_images is "
+                                                   f"{config.max_images}; raise it to explain more"))
+            continue
+        images.append(InputImage(image_id, path, sha256_of(path), pixels, display))
+    if not images:
+        where = "the task images" if root is None else str(root)
+        reasons = f" (first: {skipped[0].reason})" if skipped else ""
+        raise DataError(f"{where}: no valid image among {len(paths)} file(s){reasons}; add JPEG or PNG images")
     return images, skipped
 
 
@@ -150,20 +179,123 @@ def models_needed(config: Config, stages: list[str]) -> list[str]:
     return needed
 
 
-def check_pretrained(config: Config, stages: list[str]) -> None:
-    """Before any heavy work: fetch what is missing, then name every checkpoint that could not be had at once."""
-    from xai.models import WEIGHT_FILES, WeightsUnavailableError, fetch_weights, missing_message, weights_present
+DOWNLOAD_SIZES = {"resnet50": "about 100 MB", "resnet18_imagenet": "about 45 MB",
+                  "resnet18_places365": "about 45 MB", "clip": "about 600 MB"}
+BRODEN_SIZE = "about 1 GB"
 
-    failed = []
-    for name in models_needed(config, stages):
-        if weights_present(name, config.weights_dir):
-            continue
-        try:
-            fetch_weights(WEIGHT_FILES[name], config.weights_dir)
-        except WeightsUnavailableError:
-            failed.append(WEIGHT_FILES[name])
-    if failed:
-        raise WeightsUnavailableError(missing_message(failed, config.weights_dir))
+
+@dataclass(frozen=True)
+class Download:
+    """A file this run needs that is not on disk yet."""
+
+    name: str
+    filename: str
+    url: str
+    size: str
+    model: str | None = None
+    """The model whose weights these are; None for a data set."""
+
+
+def broden_needed(config: Config, stages: list[str]) -> bool:
+    from xai.data import cache_dir
+
+    return ("dissect" in stages and config.dissect.probe == "broden"
+            and not (cache_dir() / "broden1_224" / "images").is_dir())
+
+
+def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
+    """What this run would download, checked on disk only: pretrained weights and the Broden probe set."""
+    from xai.dissect.probes import BRODEN_IMAGE_COUNT, BRODEN_URL
+    from xai.models import WEIGHT_FILES, weights_present
+
+    missing = []
+    if config.weights == "pretrained":
+        for name in models_needed(config, stages):
+            if not weights_present(name, config.weights_dir):
+                weight = WEIGHT_FILES[name]
+                missing.append(Download(f"{name} weights", weight.filename, weight.url, DOWNLOAD_SIZES[name], name))
+    if broden_needed(config, stages):
+        missing.append(Download(f"Broden probe set ({BRODEN_IMAGE_COUNT:,} images)", "broden1_224.zip", BRODEN_URL,
+                                BRODEN_SIZE))
+    return missing
+
+
+def download_plan(config: Config, stages: list[str]) -> list[str]:
+    """The plan's lines about downloads: each missing file with its size, or that nothing is missing."""
+    missing = missing_downloads(config, stages)
+    if not missing:
+        return ["downloads: none needed (everything is on disk)"]
+    return ["would download (run without --plan to fetch; offline, place the files as the error then says):",
+            *(f"  {d.filename} ({d.name}, {d.size}) from {d.url}" for d in missing)]
+
+
+def fetch_downloads(config: Config, stages: list[str]) -> None:
+    """Before any heavy work: fetch every missing download; name all that could not be had in one message."""
+    from xai.data import cache_dir
+    from xai.dissect import probes
+    from xai.models import WEIGHT_FILES, WeightsUnavailableError, fetch_weights, missing_message
+
+    failed_weights, broden_problem = [], None
+    for download in missing_downloads(config, stages):
+        if download.model is not None:
+            try:
+                fetch_weights(WEIGHT_FILES[download.model], config.weights_dir)
+            except WeightsUnavailableError:
+                failed_weights.append(WEIGHT_FILES[download.model])
+        else:
+            import pooch
+
+            pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our one-line error
+            try:
+                probes.broden_paths(cache_dir())
+            except RuntimeError as error:  # probes' one-line message: URL, md5, where to unzip, the alternative
+                broden_problem = f"Broden probe set ({BRODEN_SIZE}): {error}"
+    if failed_weights:
+        message = missing_message(failed_weights, config.weights_dir)
+        raise WeightsUnavailableError(message + (f"\nAlso missing: {broden_problem}" if broden_problem else ""))
+    if broden_problem:
+        raise DataError(broden_problem)
+
+
+def preflight(config: Config, stages: list[str], *, writable: bool = True) -> None:
+    """Mistakes found before any compute, each a one-line ConfigError/StorageError naming the thing and the fix:
+    a concept set or probe folder that does not exist, an output or cache folder that cannot be written."""
+    from xai.config import CONCEPT_SETS, ConfigError
+
+    if "dissect" in stages:
+        settings = config.dissect
+        if settings.concepts not in CONCEPT_SETS and not Path(settings.concepts).is_file():
+            raise ConfigError(f"dissect.concepts: {settings.concepts!r} is neither a concept set "
+                              f"({', '.join(CONCEPT_SETS)}) nor an existing file; pick a set or give the path of a "
+                              "text file with one concept per line")
+        if settings.probe not in ("broden", "imagenet-samples"):
+            from xai.dissect.probes import folder_images
+
+            if not Path(settings.probe).is_dir():
+                raise ConfigError(f"dissect.probe: folder {settings.probe!r} does not exist; use 'broden', "
+                                  "'imagenet-samples' or an existing folder of images")
+            try:
+                folder_images(settings.probe)
+            except FileNotFoundError as error:
+                raise ConfigError(f"dissect.probe: {error}; add JPEG or PNG images to it") from None
+    if writable:
+        for what, folder in (("output_dir", config.output_dir), ("cache_dir", config.cache_dir)):
+            check_writable(what, Path(folder))
+
+
+def check_writable(what: str, folder: Path) -> None:
+    """Create ``folder`` if needed and write a probe file in it, so a read-only folder fails now, not at the end."""
+    import tempfile
+
+    from xai.cache import StorageError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise StorageError(f"{what} {folder}: not writable ({error.strerror or error}); fix its permissions or "
+                           "choose another folder") from None
 
 
 def load_cached(context: RunContext, stages: list[str]) -> None:
@@ -195,7 +327,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "timings": dict(context.timings),
         "weights_notes": {name: model.load_note for name, model in context._models.items()
                           if getattr(model, "load_note", "")},
-        "images": [{"name": image.name, "sha256": image.sha256} for image in context.images],
+        "images": [{"name": image.name, "file": image.display or image.path.name, "sha256": image.sha256}
+                   for image in context.images],
         "skipped": [{"path": s.path, "reason": s.reason} for s in context.skipped],
         "cache": {"hits": len(context.cache.stats.hits), "misses": len(context.cache.stats.misses)},
         "stages": list(context.artifacts),

@@ -6,15 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from xai.report.render import Page, fmt_number, fmt_seconds, slug
+from xai.report.render import Page, fmt_number, fmt_seconds, md_text
 
 TITLE = "Tasks 2–3 · LIME and the CAM family"
 INDEX = "explanations/index.md"
 ASSETS = "assets/explanations"
 
 
-def image_page(name: str) -> str:
-    return f"explanations/{slug(name)}.md"
+def image_page(image_id: str) -> str:
+    """The page of one image; ``image_id`` is already a slug (``xai.data.image_ids``), used as is everywhere."""
+    return f"explanations/{image_id}.md"
 
 
 def _prediction_label(item: Any, categories: list[str]) -> tuple[str, float]:
@@ -90,9 +91,9 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
     pages: list[Page] = []
     rows, lime_rows, image_links = [], [], []
     for item in explained.images:
-        directory = docs_dir / ASSETS / slug(item.name)
+        directory = docs_dir / ASSETS / item.name
         paths = figures.save_image_figures(item.pixels, item.explanation, directory, categories=categories)
-        written += [f"{ASSETS}/{slug(item.name)}/{path.name}" for path in paths.values()]
+        written += [f"{ASSETS}/{item.name}/{path.name}" for path in paths.values()]
         label, probability = _prediction_label(item, categories)
         page = image_page(item.name)
         image_links.append(f"[{item.name}]({page.removeprefix('explanations/')})")
@@ -162,4 +163,5 @@ def _image_page(item: Any, paths: dict[str, Path], categories: list[str], method
                           ["Time", fmt_seconds(cam.seconds)], ["Forward passes", f"{cam.forward_passes:,}"]]})
     return Page(image_page(item.name), "explained_image.md.j2", {
         "title": f"{item.name}: explanations", "name": item.name, "original": paths["original"].name,
-        "top5": top5, "tabs": tabs, "assets": f"../{ASSETS}/{slug(item.name)}"})
+        "file": md_text(getattr(item, "display", "") or item.name),
+        "top5": top5, "tabs": tabs, "assets": f"../{ASSETS}/{item.name}"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xai.report.render import Page, fmt_seconds
+from xai.report.render import Page, fmt_seconds, md_text
 
 SECTIONS = (
     ("dissect", "Task 1 · Network dissection with CLIP-Dissect", "dissection/index.md"),
@@ -27,8 +27,9 @@ def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> 
         "title": "Explaining ResNets: dissection, LIME and CAMs",
         "sections": sections,
         "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
-        "images": [[image["name"], image["sha256"]] for image in run["images"]],
-        "skipped_rows": [[skipped["path"], skipped["reason"]] for skipped in run["skipped"]],
+        "images": [[image["name"], md_text(image.get("file", image["name"])), image["sha256"]]
+                   for image in run["images"]],
+        "skipped_rows": [[md_text(skipped["path"]), md_text(skipped["reason"])] for skipped in run["skipped"]],
         "reproduce_command": f"pip install -e . && python generate.py --config configs/{run['config_name']}.yaml"
                              f"{random_flag}",
     })

@@ -54,9 +54,24 @@ def fmt_seconds(value: Any) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()])")
+"""The inline Markdown characters (emphasis, code, links, attribute lists), backslash-escaped. ``md_text`` is only
+used inline, where ``#``, ``+``, ``-``, ``.`` and ``!`` (without a ``[``) mean nothing; ``<``, ``>`` and ``&`` are
+HTML-escaped."""
+
+
+def md_text(value: Any) -> Markup:
+    """User text (a file name) shown literally: Markdown specials backslash-escaped, then HTML-escaped.
+
+    ``<b>*a*_[x](y).png`` renders as those characters, never as markup, a link or emphasis."""
+    return Markup(str(escape(MARKDOWN_SPECIALS.sub(r"\\\1", str(value)))).replace("|", "&#124;")
+                  .replace("\n", " "))
+
+
 def md_cell(value: Any) -> Markup:
-    """Escape for HTML and for a Markdown table cell (pipes and newlines would break the row)."""
-    text = str(escape(str(value)))
+    """Escape for HTML and for a Markdown table cell (pipes and newlines would break the row); already-escaped
+    Markup (``md_text``) passes through."""
+    text = str(escape(value if isinstance(value, Markup) else str(value)))
     return Markup(text.replace("|", "&#124;").replace("\n", " "))
 
 
@@ -91,7 +106,7 @@ def make_environment(template_dir: Path = TEMPLATE_DIR) -> Environment:
         keep_trailing_newline=True,
     )
     environment.filters.update(num=fmt_number, pct=fmt_percent, secs=fmt_seconds, cell=md_cell, slug=slug, alt=alt_text,
-                               yaml_string=yaml_string,
+                               yaml_string=yaml_string, md_text=md_text,
                                verbatim=verbatim)
     return environment
 

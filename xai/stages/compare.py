@@ -98,7 +98,8 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
         cams = {cam.method: cam.map for cam in item.explanation.cams}
         weights, seeds = seed_weights(item.explanation)
         cross_inputs.append((item.name, lime.segments, weights, cams))
-        base = _base_parts(context, shas[item.name])
+        # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
+        base = {**_base_parts(context, shas[item.name]), "image_id": item.name}
         artifacts.comparisons.append(_get(context, {**base, "piece": "agreement", "ks": list(settings.top_k),
                                                     "thresholds": list(settings.thresholds), "seeds": list(seeds),
                                                     "null_draws": settings.null_draws},

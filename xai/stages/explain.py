@@ -22,9 +22,12 @@ STAGE = "explain"
 @dataclass
 class ExplainedImage:
     name: str
+    """The image id (``xai.data.image_ids``), safe in paths, anchors and Markdown."""
     pixels: np.ndarray
     explanation: Any
     """xai.explain.artifacts.ImageExplanation"""
+    display: str = ""
+    """The input file's name as given, for display only (escaped)."""
 
 
 @dataclass
@@ -171,7 +174,8 @@ def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
         except (RuntimeError, ValueError) as error:  # one image's failure never loses the others
             artifacts.failed.append((image.name, f"{type(error).__name__}: {error}"))
             continue
-        artifacts.images.append(ExplainedImage(image.name, image.pixels, explanation))
+        artifacts.images.append(ExplainedImage(image.name, image.pixels, explanation,
+                                               getattr(image, "display", "") or image.name))
     return artifacts
 
 

@@ -19,13 +19,19 @@ def save_figure(figure: Figure, path: Path) -> Path:
     """Save ``figure`` to ``path`` through a temp file and an atomic rename, then close it."""
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(handle)
+    from xai.cache import storage_error
+
+    temp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+        os.close(handle)
         figure.savefig(temp, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
         os.replace(temp, path)
+    except OSError as error:  # disk full, read-only: one line naming the file, not a traceback
+        raise storage_error(path, error) from None
     finally:
-        Path(temp).unlink(missing_ok=True)
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
         plt.close(figure)
     return path
