@@ -53,6 +53,8 @@ class RunContext:
     skipped: list[SkippedImage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    batch_sizes: dict[str, Any] = field(default_factory=dict)
+    """label (e.g. ``explain:resnet50``) -> xai.batching.BatchChoice, filled as stages resolve them."""
     quiet: bool = False
     _models: dict[str, Any] = field(default_factory=dict)
 
@@ -193,6 +195,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "versions": versions(),
         "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
         "timings": dict(context.timings),
+        "batch_sizes": {label: choice.to_record() for label, choice in context.batch_sizes.items()},
+        "torch_threads": torch.get_num_threads(),
         "images": [{"name": image.name, "sha256": image.sha256} for image in context.images],
         "skipped": [{"path": s.path, "reason": s.reason} for s in context.skipped],
         "cache": {"hits": len(context.cache.stats.hits), "misses": len(context.cache.stats.misses)},

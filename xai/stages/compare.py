@@ -80,7 +80,8 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
                                            lambda item=item, lime=lime, cams=cams: compare.faithfulness_image(
             context.classifier(config.explain.model).module, to_input, item.pixels,
             compare.explanation_maps(lime.segments, lime.weights, cams), item.explanation.prediction.top1,
-            steps=settings.faithfulness_steps, seed=config.seed, image_id=item.name), compare.FaithfulnessResult,
+            steps=settings.faithfulness_steps, seed=config.seed, image_id=item.name,
+            batch_size=explain_stage.explain_batch_size(context, item.pixels.shape)), compare.FaithfulnessResult,
             load_only))
     chosen = explained.images[: settings.sanity_images]
     methods = [m for m in settings.sanity_methods if m in config.explain.methods]
@@ -92,7 +93,8 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
             tensor = to_input(item.pixels[None]).to(context.device)
             for method in methods:
                 maps[method].append(compute_cam(model, tensor, method, layer, item.explanation.prediction.top1,
-                                                batch_size=config.explain.batch_size).map)
+                                                batch_size=explain_stage.explain_batch_size(
+                                                    context, item.pixels.shape)).map)
         return {method: np.stack(stack) for method, stack in maps.items()}
 
     def sanity() -> Any:

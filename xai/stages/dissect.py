@@ -79,6 +79,18 @@ def _probe_key(ids: list[str], paths: list[Path]) -> str:
     return digest.hexdigest()[:24]
 
 
+def _probe_batch_size(context: Any, label: str, model_id: str, forward: Any, transform: Any) -> int:
+    """Images per probe-pass forward: the config's number, or measured for ``model_id`` (the architecture, so
+    both ResNet18s share one measurement) at its transform's input size."""
+    from PIL import Image
+
+    from xai.batching import stage_batch_size
+
+    shape = tuple(transform(Image.new("RGB", (256, 256))).shape)
+    return stage_batch_size(context, label, context.config.dissect.batch_size, model_id=model_id, forward=forward,
+                            input_shape=shape)
+
+
 def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_only: bool) -> Any:
     return cached(context, STAGE, parts, compute, kind, load_only=load_only)
 
@@ -129,7 +141,9 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
 
     def clip_images() -> ArrayArtifact:
         clip = context.clip()
-        batches = image_batches(paths, clip.preprocess, settings.batch_size)
+        batch_size = _probe_batch_size(context, "dissect:clip", "clip:encode_image", lambda: clip.module.encode_image,
+                                       clip.preprocess)
+        batches = image_batches(paths, clip.preprocess, batch_size)
         embeddings = clip_embed.encode_images(clip.module, context.progress(batches, "CLIP images"),
                                               device=context.device)
         return ArrayArtifact({"embeddings": embeddings})
@@ -161,7 +175,8 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
         def activations(model_name: str = model_name) -> ArrayArtifact:
             model = context.classifier(model_name).module
             transform = ResNet18_Weights.IMAGENET1K_V1.transforms()
-            batches = context.progress(image_batches(paths, transform, settings.batch_size), model_name)
+            batch_size = _probe_batch_size(context, f"dissect:{model_name}", "resnet18", lambda: model, transform)
+            batches = context.progress(image_batches(paths, transform, batch_size), model_name)
             return ArrayArtifact(layer_activations(model, batches, settings.layers, pool=pool,
                                                    device=context.device))
 
