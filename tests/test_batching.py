@@ -167,3 +167,28 @@ def test_config_batch_size_is_auto_by_default_and_validated() -> None:
     for bad in (0, 5000, "fast", 2.5, True):
         with pytest.raises(ConfigError, match=r"explain\.batch_size: .*'auto'"):
             validate({"explain": {"batch_size": bad}})
+
+
+def _explained() -> SimpleNamespace:
+    cams = (SimpleNamespace(method="scorecam", seconds=60.0, forward_passes=2049),
+            SimpleNamespace(method="gradcam", seconds=0.5, forward_passes=1))
+    explanation = SimpleNamespace(lime=SimpleNamespace(seconds=30.0, forward_passes=1000), cams=cams)
+    return SimpleNamespace(model="resnet50", methods=("lime", "scorecam", "gradcam"),
+                           images=[SimpleNamespace(explanation=explanation)])
+
+
+def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
+    from xai.report.pages_explain import cost_rows
+
+    choice = {"label": "explain:resnet50", "batch_size": 8, "source": "measured", "per_image_s": 0.025,
+              "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
+    rows, batch = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": choice}})
+    assert batch == choice
+    assert rows == [["LIME", "30.0 s", "1,000", "25.0 s", "1.20x"],
+                    ["Score-CAM", "60.0 s", "2,049", "51.2 s", "1.17x"],
+                    ["Grad-CAM", "500 ms", "1", "n/a", "n/a"]]
+    # An explicit batch size measures nothing, so there is no floor to show.
+    configured = {**choice, "source": "configured", "per_image_s": None}
+    rows, _ = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": configured}})
+    assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3
+    assert [row[3:] for row in cost_rows(_explained(), {})[0]] == [["n/a", "n/a"]] * 3
