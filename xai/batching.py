@@ -230,7 +230,8 @@ def resolve_batch_size(forward: Callable[[torch.Tensor], Any], *, device: torch.
     key = cache_key(model_id, device, input_shape, dtype, candidates)
     stored = cache.get(key) if cache else None
     if stored is not None:
-        timings = {int(size): float(seconds) for size, seconds in stored.get("timings", {}).items()}
+        timings = {int(size): float(seconds) for size, seconds in sorted(stored.get("timings", {}).items(),
+                                                                         key=lambda item: int(item[0]))}
         return BatchChoice(label, stored["batch_size"], "cached", stored.get("per_image_s"), timings, key)
     timings = measure(forward, input_shape, device, candidates=candidates, rounds=rounds, dtype=dtype, timer=timer)
     best = min(timings, key=lambda size: (timings[size], size))
