@@ -192,3 +192,25 @@ def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
     rows, _ = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": configured}})
     assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3
     assert [row[3:] for row in cost_rows(_explained(), {})[0]] == [["n/a", "n/a"]] * 3
+
+
+def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_only_mode(tmp_path: Path) -> None:
+    from xai.batching import stage_batch_size
+
+    made = []
+
+    def factory() -> FakeModel:
+        made.append(1)
+        return FakeModel({size: 1.0 / size for size in batching.CPU_CANDIDATES})
+
+    def context() -> SimpleNamespace:
+        return SimpleNamespace(device=CPU, cache=SimpleNamespace(root=tmp_path), log=lambda message: None)
+
+    options = {"model_id": "fake", "forward": factory, "input_shape": (3, 4, 4)}
+    assert stage_batch_size(context(), "x", "auto", load_only=True, **options) is None and made == []
+    first = context()
+    assert stage_batch_size(first, "x", "auto", **options) == 32 and made == [1]
+    second = context()
+    assert stage_batch_size(second, "x", "auto", load_only=True, **options) == 32 and made == [1]
+    assert second.batch_sizes["x"].source == "cached"
+    assert stage_batch_size(context(), "x", 7, **options) == 7 and made == [1]

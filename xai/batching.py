@@ -204,17 +204,18 @@ def measure(forward: Callable[[torch.Tensor], Any], input_shape: Sequence[int], 
     return timings
 
 
-def resolve_batch_size(forward: Callable[[torch.Tensor], Any], *, device: torch.device,
+def resolve_batch_size(forward: Callable[[torch.Tensor], Any] | None, *, device: torch.device,
                        input_shape: Sequence[int], configured: int | str, model_id: str,
                        cache: BatchSizeCache | None = None, label: str | None = None,
                        candidates: Sequence[int] | None = None, rounds: int = ROUNDS,
                        dtype: torch.dtype = torch.float32,
-                       timer: Callable[[], float] = time.perf_counter) -> BatchChoice:
+                       timer: Callable[[], float] = time.perf_counter) -> BatchChoice | None:
     """The batch size for ``forward`` on ``device``: ``configured`` when it is a number, else the measured best.
 
     Args:
         forward: runs one batch, e.g. ``model`` or ``lambda x: model(fast_layout(x))`` (called under
-            ``torch.inference_mode()`` with random inputs of ``input_shape``).
+            ``torch.inference_mode()`` with random inputs of ``input_shape``); None looks in the cache only
+            and returns None when the winner is not there.
         input_shape: one image's shape, e.g. ``(3, 224, 224)``.
         configured: an int from the config (used as is) or ``"auto"``.
         model_id: what is timed (architecture and layout, not the weights: random and pretrained cost the same).
@@ -233,6 +234,8 @@ def resolve_batch_size(forward: Callable[[torch.Tensor], Any], *, device: torch.
         timings = {int(size): float(seconds) for size, seconds in sorted(stored.get("timings", {}).items(),
                                                                          key=lambda item: int(item[0]))}
         return BatchChoice(label, stored["batch_size"], "cached", stored.get("per_image_s"), timings, key)
+    if forward is None:
+        return None
     timings = measure(forward, input_shape, device, candidates=candidates, rounds=rounds, dtype=dtype, timer=timer)
     best = min(timings, key=lambda size: (timings[size], size))
     choice = BatchChoice(label, best, "measured", timings[best], timings, key)
@@ -242,20 +245,28 @@ def resolve_batch_size(forward: Callable[[torch.Tensor], Any], *, device: torch.
 
 
 def stage_batch_size(context: Any, label: str, configured: int | str, *, model_id: str,
-                     forward: Callable[[], Callable[[torch.Tensor], Any]], input_shape: Sequence[int]) -> int:
+                     forward: Callable[[], Callable[[torch.Tensor], Any]], input_shape: Sequence[int],
+                     load_only: bool = False) -> int | None:
     """:func:`resolve_batch_size` once per run and ``label``, recorded on ``context.batch_sizes`` for the run record.
 
-    ``forward`` is a factory, so a configured size never loads the model.
+    ``forward`` is a factory called only when a size must be measured, so a configured or cached size never
+    loads the model. ``load_only`` never measures: None when ``auto`` has no cached winner yet.
     """
     chosen = context.__dict__.setdefault("batch_sizes", {})
     if label not in chosen:
-        if configured == "auto":
-            choice = resolve_batch_size(forward(), device=context.device, input_shape=input_shape,
-                                        configured=configured, model_id=model_id, label=label,
-                                        cache=BatchSizeCache(context.cache.root))
-            context.log(f"batch size for {label}: {choice.batch_size} ({choice.source}, "
-                        f"{choice.per_image_s:.4f} s/image)")
-        else:
-            choice = BatchChoice(label, int(configured), "configured")
+        made: list[Callable[[torch.Tensor], Any]] = []
+
+        def run(batch: torch.Tensor) -> Any:
+            if not made:
+                made.append(forward())
+            return made[0](batch)
+
+        choice = resolve_batch_size(None if load_only else run, device=context.device, input_shape=input_shape,
+                                    configured=configured, model_id=model_id, label=label,
+                                    cache=BatchSizeCache(context.cache.root))
+        if choice is None:
+            return None
+        if choice.source == "measured":
+            context.log(f"batch size for {label}: {choice.batch_size} ({choice.per_image_s:.4f} s/image)")
         chosen[label] = choice
     return chosen[label].batch_size

@@ -106,9 +106,9 @@ def lime_params(config: Any) -> Any:
                       ks=tuple(lime.top_k), stability_seeds=lime.stability_seeds)
 
 
-def explain_batch_size(context: Any, image_shape: tuple[int, ...]) -> int:
+def explain_batch_size(context: Any, image_shape: tuple[int, ...], *, load_only: bool = False) -> int | None:
     """Images per ResNet50 forward for LIME, ScoreCAM, deletion/insertion and the sanity check: the config's
-    number, or measured once per machine (see :mod:`xai.batching`)."""
+    number, or measured once per machine (see :mod:`xai.batching`); None only in ``load_only`` mode."""
     from xai.batching import stage_batch_size
     from xai.explain.inference import fast_layout
 
@@ -121,7 +121,7 @@ def explain_batch_size(context: Any, image_shape: tuple[int, ...]) -> int:
 
     return stage_batch_size(context, f"explain:{config.explain.model}", config.explain.batch_size,
                             model_id=f"{config.explain.model}:channels_last", forward=forward,
-                            input_shape=(3, height, width))
+                            input_shape=(3, height, width), load_only=load_only)
 
 
 def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
@@ -182,6 +182,8 @@ def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
 
     artifacts = ExplainArtifacts(model_name, imagenet_categories(), config.explain.target_layer,
                                  tuple(config.explain.methods))
+    if context.images:  # resolved (or read from its cache) even when every piece is cached: the report shows it
+        explain_batch_size(context, context.images[0].pixels.shape, load_only=load_only)
     for image in context.progress(context.images, "explain", total=len(context.images)):
         try:
             explanation = explain_one(context, image, load_only=load_only)
