@@ -93,11 +93,17 @@ def test_growing_search_stops_when_doubling_no_longer_gains() -> None:
     assert 256 not in model.seen
 
 
-def test_physical_cores_and_threads() -> None:
+def test_threads_are_physical_cores_at_most_and_never_raised(monkeypatch: pytest.MonkeyPatch) -> None:
     assert 1 <= batching.physical_cores() <= len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
     try:
-        assert batching.configure_threads() == torch.get_num_threads() >= 1
+        torch.set_num_threads(64)
+        assert batching.configure_threads() == batching.physical_cores()
+        torch.set_num_threads(1)  # lowered on purpose (as the test suite does): kept
+        assert batching.configure_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert batching.configure_threads() == 3
     finally:
         torch.set_num_threads(before)
 

@@ -125,9 +125,13 @@ def physical_cores() -> int:
 
 
 def configure_threads() -> int:
-    """Intra-op threads = physical cores (unless ``OMP_NUM_THREADS`` says otherwise); returns the count."""
-    threads = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else \
-        physical_cores()
+    """Intra-op threads: ``OMP_NUM_THREADS`` when set, else at most one per physical core; returns the count.
+
+    Never raises the count above what the process already has: a caller (a test run, a notebook) that lowered it
+    on purpose keeps its setting; a default of one thread per hyper-thread is cut to the physical cores.
+    """
+    configured = os.environ.get("OMP_NUM_THREADS", "")
+    threads = int(configured) if configured.isdigit() else min(torch.get_num_threads(), physical_cores())
     torch.set_num_threads(max(1, threads))
     return torch.get_num_threads()
 
