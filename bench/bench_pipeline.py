@@ -11,7 +11,8 @@ and one backward pass at batch 1; AblationCAM one full forward per chunk of abla
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --max-images 2 --probe-limit 200   # reduced
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --device cuda --mirror /path/to/shared/data
 
-Peak RSS is the process's high-water mark per stage (reset between stages through ``/proc/self/clear_refs``).
+Peak RSS is the process's high-water mark per stage (reset between stages through ``/proc/self/clear_refs``);
+on CUDA the GPU's peak allocated memory per stage is printed beside it.
 Timings on a shared machine are noisy: a stage's ratio to its floor is measured in one process and is the number
 to compare; the whole run is printed next to a reference time given with ``--reference-min``.
 """
@@ -238,10 +239,16 @@ def main() -> None:
           f"({device_text}), scratch {scratch}", flush=True)
     stages = list(config.stages)
     peaks: dict[str, float] = {}
+    gpu_peaks: dict[str, float] = {}
+    cuda = context.device.type == "cuda"
     for stage in stages:
         reset_peak_rss()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(context.device)
         pipeline.run(context, [stage])
         peaks[stage] = peak_rss_mb()
+        if cuda:
+            gpu_peaks[stage] = torch.cuda.max_memory_allocated(context.device) / 2**20
         print(f"  {stage} done in {context.timings[stage]:.1f} s", flush=True)
     reset_peak_rss()
     begin = time.perf_counter()
@@ -284,7 +291,8 @@ def main() -> None:
 
     print(f"\n  {'stage / method':<28}{'wall s':>9}{'floor s':>9}{'ratio':>9}  peak RSS")
     for stage in [*stages, "report"]:
-        print_row(stage, context.timings[stage], floors.get(stage), f"{peaks[stage]:,.0f} MB")
+        gpu = f", GPU {gpu_peaks[stage]:,.0f} MB" if stage in gpu_peaks else ""
+        print_row(stage, context.timings[stage], floors.get(stage), f"{peaks[stage]:,.0f} MB{gpu}")
         if stage == "explain":
             for method, (seconds, floor) in methods.items():
                 print_row(f"  {method}", seconds, floor)
