@@ -141,7 +141,7 @@ def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
             lazy["model"] = context.classifier(config.explain.model).module
         return lazy["model"]
 
-    def batch() -> int:  # resolved on the first cache miss only: a cached run never loads or times the model
+    def batch() -> int:  # asked for on a cache miss only: a cached image needs no batch size
         return explain_batch_size(context, image.pixels.shape)
 
     prediction = _get(context, _parts(context, image, "prediction"),
