@@ -220,3 +220,16 @@ def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_o
     assert stage_batch_size(second, "x", "auto", load_only=True, **options) == 32 and made == [1]
     assert second.batch_sizes["x"].source == "cached"
     assert stage_batch_size(context(), "x", 7, **options) == 7 and made == [1]
+
+
+def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
+    from test_render import RUN
+
+    from xai.report.render import render_report
+
+    choice = {"label": "explain:resnet50", "batch_size": 8, "source": "cached", "per_image_s": 0.025,
+              "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
+    render_report({**RUN, "batch_sizes": {"explain:resnet50": choice}, "torch_threads": 2}, {}, tmp_path)
+    home = (tmp_path / "index.md").read_text()
+    assert "| explain:resnet50 | 8 | auto (measured) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
+    assert "Torch ran 2 thread(s)" in home
