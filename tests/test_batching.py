@@ -233,3 +233,26 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
     home = (tmp_path / "index.md").read_text()
     assert "| explain:resnet50 | 8 | auto (measured) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
     assert "Torch ran 2 thread(s)" in home
+
+
+@pytest.mark.parametrize("source", ["measured", "configured"])
+def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> None:
+    from test_render import RUN
+
+    from xai.report.pages_explain import INDEX, cost_rows
+    from xai.report.render import Page, render_pages
+
+    choice = {"label": "explain:resnet50", "batch_size": 8, "source": source,
+              "per_image_s": 0.025 if source == "measured" else None, "timings": {}, "key": "k"}
+    run = {**RUN, "batch_sizes": {"explain:resnet50": choice}}
+    timings, batch = cost_rows(_explained(), run)
+    context = {"title": "t", "model": "resnet50", "target_layer": "layer4[-1]", "methods": ["LIME"], "rows": [],
+               "lime_rows": [], "lime_columns": [], "timings": timings, "batch": batch, "per_image_columns": ["Image"],
+               "per_image_timings": [], "grid": None, "assets": "a", "failed": [], "findings": ["f"]}
+    render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, run)
+    text = (tmp_path / INDEX).read_text()
+    assert "| Method | Time per image | Forward passes per image | Floor | Time / floor |" in text
+    if source == "measured":
+        assert "forward passes x 25 ms per image" in text and "| LIME | 30.0 s | 1,000 | 25.0 s | 1.20x |" in text
+    else:
+        assert "explicit batch size\n(8)" in text or "explicit batch size (8)" in text
