@@ -1,15 +1,19 @@
 """Benchmark LIME and the CAM family on one real image: our time vs the library default and vs the floor.
 
 The floor is the forward passes a method needs at the best batch size, measured in the same run: ScoreCAM
-2049 ResNet50 forwards, LIME ``num_samples`` forwards plus quickshift. Each measurement runs in its own
-subprocess so its peak RSS (``resource.getrusage``) is its own; "peak" is the process's whole peak including
-the model, "extra" is the peak minus the RSS after loading the model and image.
+2049 ResNet50 forwards, LIME ``num_samples`` forwards plus quickshift. Timings are taken in ONE process with the
+variants interleaved (ours, library, ours, library, ...; ``--repeats`` rounds) and the median kept: separate
+processes measured at different moments of a shared machine's load gave a misleading ratio (LIME: 0.8x the
+tutorial in separate processes, 1.2x faster interleaved). The seconds per image by batch size come from
+:func:`xai.batching.measure` (candidates interleaved too). With ``--memory`` each variant also runs once in its
+own subprocess so its peak RSS (``resource.getrusage``) is its own; "extra" is the peak minus the RSS after
+loading the model and image.
 
-    .venv/bin/python bench/bench_explain.py                      # everything (~10+ min on 2 CPU cores)
-    .venv/bin/python bench/bench_explain.py --methods gradcam,ablationcam --skip-library-ablation
+    .venv/bin/python bench/bench_explain.py                      # everything (~15+ min on 2 CPU cores)
+    .venv/bin/python bench/bench_explain.py --methods lime --repeats 5
+    .venv/bin/python bench/bench_explain.py --methods gradcam,ablationcam --skip-library-ablation --memory
 
-Model: torchvision ResNet50 with seeded random weights (no download), CPU, eval mode. Timings on a shared
-machine are noisy: compare the ratios within one run.
+Model: torchvision ResNet50 with seeded random weights (no download), CPU, eval mode.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -25,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_IMAGE = Path("/work/shared/data/imagenet-sample-images/n01443537_goldfish.JPEG")
+DEFAULT_IMAGE = ROOT.parent / "shared" / "data" / "imagenet-sample-images" / "n01443537_goldfish.JPEG"
 ALL_METHODS = ["lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam", "layercam", "hirescam",
                "eigencam"]
 LIBRARY_CLASSES = {"gradcam": "GradCAM", "ablationcam": "AblationCAM", "scorecam": "ScoreCAM",
@@ -55,42 +60,36 @@ def _load(image_path: Path, threads: int) -> tuple:
     return model, image
 
 
-def worker(task: str, variant: str, args: argparse.Namespace) -> dict:
-    """Run one measurement in this process and return its numbers."""
-    import numpy as np
+def prepare(args: argparse.Namespace) -> dict:
+    """Model, image, input tensor and target class, warmed up (one-time oneDNN set-up is no method's cost)."""
     import torch
 
-    from xai.explain import LimeParams, compute_cam, run_lime
     from xai.explain.inference import fast_layout, predict_top
     from xai.models import to_input
 
     model, image = _load(args.image, args.threads)
     x = to_input(image[None])
     target = int(predict_top(model, x, 1)[0][0])
-    with torch.inference_mode():  # one-time oneDNN set-up is not any method's cost
+    with torch.inference_mode():
         model(x)
         model(fast_layout(x))
-    baseline = _peak_mb()
+    return {"model": model, "image": image, "x": x, "target": target}
+
+
+def run_variant(state: dict, task: str, variant: str, args: argparse.Namespace) -> dict:
+    """Run one method once (ours or the library's default) and return its seconds and facts."""
+    import numpy as np
+    import torch
+
+    from xai.explain import LimeParams, compute_cam, run_lime
+    from xai.models import to_input
+
+    model, image, x, target = state["model"], state["image"], state["x"], state["target"]
     start = time.perf_counter()
     result: dict = {}
-    if task == "floor":
-        from lime.wrappers.scikit_image import SegmentationAlgorithm
-
-        batch = torch.randn(max(args.batch_sizes) * 4, 3, 224, 224)
-        with torch.inference_mode():
-            model(fast_layout(batch[:8]))  # warm-up
-            per_image = {}
-            for size in args.batch_sizes:
-                count = max(args.floor_images // size, 1) * size
-                begin = time.perf_counter()
-                for offset in range(0, count, size):
-                    model(fast_layout(batch[offset % len(batch):][:size]))
-                per_image[size] = (time.perf_counter() - begin) / count
-        begin = time.perf_counter()
-        SegmentationAlgorithm("quickshift", kernel_size=4, max_dist=200, ratio=0.2)(image)
-        result = {"per_image_s": per_image, "quickshift_s": time.perf_counter() - begin}
-    elif task == "lime" and variant == "ours":
-        lime = run_lime(model, image, to_input=to_input, params=LimeParams(num_samples=args.num_samples), seed=0)
+    if task == "lime" and variant == "ours":
+        lime = run_lime(model, image, to_input=to_input, params=LimeParams(num_samples=args.num_samples), seed=0,
+                        batch_size=args.batch)
         result = {"segments": int(lime.segments.max()) + 1}
     elif task == "lime":
         from lime.lime_image import LimeImageExplainer
@@ -102,7 +101,8 @@ def worker(task: str, variant: str, args: argparse.Namespace) -> dict:
         LimeImageExplainer(random_state=0).explain_instance(image, batch_predict, top_labels=5, hide_color=0,
                                                             num_samples=args.num_samples)
     elif variant == "ours":
-        cam = compute_cam(model, x, task, model.layer4[-1], target)
+        cam = compute_cam(model, x, task, model.layer4[-1], target,
+                          batch_size=args.batch if task == "scorecam" else None)
         result = {"forward_passes": cam.forward_passes}
     else:
         import pytorch_grad_cam
@@ -110,19 +110,55 @@ def worker(task: str, variant: str, args: argparse.Namespace) -> dict:
 
         with getattr(pytorch_grad_cam, LIBRARY_CLASSES[task])(model=model, target_layers=[model.layer4[-1]]) as cam:
             cam(x, [ClassifierOutputTarget(target)])
-    result.update(seconds=time.perf_counter() - start, peak_mb=_peak_mb(), extra_mb=_peak_mb() - baseline)
+    result["seconds"] = time.perf_counter() - start
     return result
+
+
+def worker(task: str, variant: str, args: argparse.Namespace) -> dict:
+    """Memory of one variant, alone in this process: its peak RSS and the peak above the loaded model's RSS."""
+    state = prepare(args)
+    baseline = _peak_mb()
+    result = run_variant(state, task, variant, args)
+    result.update(peak_mb=_peak_mb(), extra_mb=_peak_mb() - baseline)
+    return result
+
+
+def floor_timings(state: dict, args: argparse.Namespace) -> tuple[dict[int, float], float]:
+    """Seconds per image by batch size (interleaved, median) and one quickshift segmentation."""
+    import torch
+    from lime.wrappers.scikit_image import SegmentationAlgorithm
+
+    from xai.batching import measure
+    from xai.explain.inference import fast_layout
+
+    model = state["model"]
+    per_image = measure(lambda batch: model(fast_layout(batch)), (3, 224, 224), torch.device("cpu"),
+                        candidates=args.batch_sizes, rounds=args.repeats)
+    segmenter = SegmentationAlgorithm("quickshift", kernel_size=4, max_dist=200, ratio=0.2)
+    begin = time.perf_counter()
+    segmenter(state["image"])
+    return per_image, time.perf_counter() - begin
 
 
 def _spawn(task: str, variant: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--worker", task, variant, "--image", str(args.image),
                "--threads", str(args.threads), "--num-samples", str(args.num_samples),
-               "--batch-sizes", ",".join(map(str, args.batch_sizes)), "--floor-images", str(args.floor_images)]
+               "--batch", str(args.batch)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{task}/{variant} failed:\n{done.stderr[-3000:]}")
     return json.loads(lines[-1])
+
+
+def interleaved(state: dict, method: str, variants: list[str], args: argparse.Namespace) -> dict[str, dict]:
+    """``--repeats`` rounds of every variant in turn (A, B, A, B, ...); per variant the median seconds."""
+    runs: dict[str, list[dict]] = {variant: [] for variant in variants}
+    for _ in range(args.repeats):
+        for variant in variants:
+            runs[variant].append(run_variant(state, method, variant, args))
+    return {variant: {**found[-1], "seconds": statistics.median(r["seconds"] for r in found),
+                      "all_seconds": [r["seconds"] for r in found]} for variant, found in runs.items()}
 
 
 def main() -> None:
@@ -131,8 +167,10 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(ALL_METHODS))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--num-samples", type=int, default=1000)
-    parser.add_argument("--batch-sizes", type=lambda text: [int(v) for v in text.split(",")], default=[8, 16, 32])
-    parser.add_argument("--floor-images", type=int, default=96, help="images timed per batch size for the floor")
+    parser.add_argument("--batch-sizes", type=lambda text: [int(v) for v in text.split(",")], default=[4, 8, 16, 32])
+    parser.add_argument("--batch", type=int, default=0, help="our batch size (default: the fastest measured)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds per method (median kept)")
+    parser.add_argument("--memory", action="store_true", help="also measure each variant's peak RSS alone")
     parser.add_argument("--skip-library-ablation", action="store_true", help="grad-cam's AblationCAM takes ~3 min")
     parser.add_argument("--skip-library-score", action="store_true", help="grad-cam's ScoreCAM takes ~3 min")
     parser.add_argument("--skip-library-lime", action="store_true", help="the tutorial's LIME takes ~1 min")
@@ -143,31 +181,38 @@ def main() -> None:
         return
 
     methods = [m for m in args.methods.split(",") if m]
-    print(f"image {args.image.name}, ResNet50 random weights, CPU, {args.threads} threads")
-    floor = _spawn("floor", "-", args)
-    per_image = {int(k): v for k, v in floor["per_image_s"].items()}
+    print(f"image {args.image.name}, ResNet50 random weights, CPU, {args.threads} threads, "
+          f"{args.repeats} interleaved rounds per method (median)")
+    state = prepare(args)
+    per_image, quickshift = floor_timings(state, args)
     best_batch = min(per_image, key=per_image.get)
+    args.batch = args.batch or best_batch
     print("forward s/image by batch size: " + ", ".join(f"{b}: {t:.4f}" for b, t in per_image.items())
-          + f"; quickshift {floor['quickshift_s']:.2f} s")
-    floors = {"lime": args.num_samples * per_image[best_batch] + floor["quickshift_s"],
+          + f"; quickshift {quickshift:.2f} s; ours at batch {args.batch}")
+    floors = {"lime": args.num_samples * per_image[best_batch] + quickshift,
               "scorecam": 2049 * per_image[best_batch]}
     skip = {"ablationcam": args.skip_library_ablation, "scorecam": args.skip_library_score,
             "lime": args.skip_library_lime}
-    header = f"{'method':<12}{'ours s':>9}{'library s':>11}{'speed-up':>10}{'floor s':>9}{'ours/floor':>11}" \
-             f"{'peak MB':>9}{'extra MB':>10}{'lib extra MB':>13}  passes"
-    print(header)
+    header = f"{'method':<12}{'ours s':>9}{'library s':>11}{'speed-up':>10}{'floor s':>9}{'ours/floor':>11}"
+    if args.memory:
+        header += f"{'peak MB':>9}{'extra MB':>10}{'lib extra MB':>13}"
+    print(header + "  passes")
     for method in methods:
-        ours = _spawn(method, "ours", args)
-        library = None if skip.get(method) else _spawn(method, "library", args)
+        variants = ["ours"] if skip.get(method) else ["ours", "library"]
+        timed = interleaved(state, method, variants, args)
+        ours, library = timed["ours"], timed.get("library")
         method_floor = floors.get(method)
-        print(f"{method:<12}{ours['seconds']:>9.2f}"
-              f"{library['seconds'] if library else float('nan'):>11.2f}"
-              f"{library['seconds'] / ours['seconds'] if library else float('nan'):>9.1f}x"
-              f"{method_floor if method_floor else float('nan'):>9.2f}"
-              f"{ours['seconds'] / method_floor if method_floor else float('nan'):>11.3f}"
-              f"{ours['peak_mb']:>9.0f}{ours['extra_mb']:>10.0f}"
-              f"{library['extra_mb'] if library else float('nan'):>13.0f}  "
-              f"{ours.get('forward_passes', ours.get('segments', ''))}", flush=True)
+        line = (f"{method:<12}{ours['seconds']:>9.2f}"
+                f"{library['seconds'] if library else float('nan'):>11.2f}"
+                f"{library['seconds'] / ours['seconds'] if library else float('nan'):>9.2f}x"
+                f"{method_floor if method_floor else float('nan'):>9.2f}"
+                f"{ours['seconds'] / method_floor if method_floor else float('nan'):>11.3f}")
+        if args.memory:
+            ours_memory = _spawn(method, "ours", args)
+            library_memory = _spawn(method, "library", args) if library else None
+            line += (f"{ours_memory['peak_mb']:>9.0f}{ours_memory['extra_mb']:>10.0f}"
+                     f"{library_memory['extra_mb'] if library_memory else float('nan'):>13.0f}")
+        print(f"{line}  {ours.get('forward_passes', ours.get('segments', ''))}", flush=True)
 
 
 if __name__ == "__main__":

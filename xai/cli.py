@@ -68,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_only: bool) -> int:
     from xai import pipeline
+    from xai.batching import configure_threads
     from xai.report.render import render_report
 
     started = time.perf_counter()
+    configure_threads()
     stages = [s for s in config.stages if only is None or s in only]
     device = pipeline.resolve_device(config.device)
     pipeline.preflight(config, stages, writable=not plan_only)

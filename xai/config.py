@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 STAGES = ("dissect", "explain", "compare")
 """Analysis stages in run order; the report is always rendered from whatever artifacts exist."""
@@ -15,6 +15,16 @@ STAGES = ("dissect", "explain", "compare")
 DISSECT_MODELS = ("resnet18_imagenet", "resnet18_places365")
 SIMILARITIES = ("soft_wpmi", "wpmi", "cos_similarity", "rank_reorder")
 CONCEPT_SETS = ("20k", "10k", "3k", "broden_labels", "imagenet_labels", "places365")
+
+
+def _batch_size(value: Any) -> Any:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4096):
+        return value
+    raise ValueError(f"got {value!r}; use 'auto' (measured) or a whole number from 1 to 4096")
+
+
+BatchSize = Annotated[Literal["auto"] | int, BeforeValidator(_batch_size)]
+"""Images per forward pass: ``auto`` (measured once per machine, model and input size; see xai.batching) or a number."""
 
 
 class ConfigError(ValueError):
@@ -38,7 +48,7 @@ class ExplainConfig(_Section):
     target_layer: str = "layer4[-1]"
     methods: tuple[str, ...] = ("lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam",
                                 "layercam", "hirescam", "eigencam")
-    batch_size: int = Field(64, ge=1, le=4096)
+    batch_size: BatchSize = "auto"
     preprocess: Literal["weights", "lime_tutorial"] = "weights"
     """``weights``: the ResNet50 V2 weights' transform (shorter side 232, crop 224); ``lime_tutorial``: the lime
     PyTorch tutorial's (squash to 256x256, crop 224)."""
@@ -83,7 +93,7 @@ class DissectConfig(_Section):
     """One of CONCEPT_SETS or a path to a text file with one concept per line."""
     similarity: Literal["soft_wpmi", "wpmi", "cos_similarity", "rank_reorder"] = "soft_wpmi"
     pool: Literal["mean", "max"] = "mean"
-    batch_size: int = Field(64, ge=1, le=4096)
+    batch_size: BatchSize = "auto"
     top_images: int = Field(5, ge=1, le=50)
 
     @field_validator("layers")

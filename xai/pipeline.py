@@ -66,6 +66,8 @@ class RunContext:
     skipped: list[SkippedImage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
+    batch_sizes: dict[str, Any] = field(default_factory=dict)
+    """label (e.g. ``explain:resnet50``) -> xai.batching.BatchChoice, filled as stages resolve them."""
     quiet: bool = False
     _models: dict[str, Any] = field(default_factory=dict)
 
@@ -327,6 +329,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "timings": dict(context.timings),
         "weights_notes": {name: model.load_note for name, model in context._models.items()
                           if getattr(model, "load_note", "")},
+        "batch_sizes": {label: choice.to_record() for label, choice in context.batch_sizes.items()},
+        "torch_threads": torch.get_num_threads(),
         "images": [{"name": image.name, "file": image.display or image.path.name, "sha256": image.sha256}
                    for image in context.images],
         "skipped": [{"path": s.path, "reason": s.reason} for s in context.skipped],

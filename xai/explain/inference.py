@@ -2,7 +2,9 @@
 
 Why channels_last: on the 2-core CPU a ResNet50 forward in ``inference_mode`` runs ~1.3-1.9x faster when only
 the *input* is channels_last (oneDNN then keeps every activation channels_last), with the model untouched.
-Batch 8 is the fastest CPU batch measured (batch 32 is ~2x slower per image: activations fall out of cache).
+Batch 8 is the fastest CPU batch measured on one 2-core machine (batch 32 ~2x slower per image: activations fall
+out of cache); it is only the default of the library-level functions. The pipeline measures the best size per
+machine (``batch_size: auto``, :mod:`xai.batching`) and passes it explicitly.
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ class MethodInfo:
     """One sentence: what the method computes."""
     implementation: str = ""
     """``module:attribute``; a ``pytorch_grad_cam`` class or a CamFunction. Empty for LIME."""
+    batched: bool = False
+    """Its forward passes are whole images through the whole network, run ``batch_size`` at a time: it takes
+    the run's resolved batch size, and its floor is ``forward_passes`` x the best measured seconds per image.
+    (AblationCAM is not: its rows only run the layers after the target, chunked by memory.)"""
 
 
 METHODS: dict[str, MethodInfo] = {
@@ -42,7 +46,7 @@ METHODS: dict[str, MethodInfo] = {
         MethodInfo(
             name="lime", title="LIME", family="lime",
             paper='Ribeiro et al. 2016, "Why Should I Trust You?" https://arxiv.org/abs/1602.04938',
-            needs_gradients=False, required=True,
+            needs_gradients=False, required=True, batched=True,
             cost="num_samples forward passes (1000 by default) + quickshift segmentation",
             summary="Fits a weighted ridge regression of the class probability on which superpixels are kept, "
                     "over random on/off perturbations; each superpixel's coefficient is its weight.",
@@ -70,7 +74,7 @@ METHODS: dict[str, MethodInfo] = {
             name="scorecam", title="Score-CAM", family="cam",
             paper="Wang et al. 2020, Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural "
                   "Networks. https://arxiv.org/abs/1910.01279",
-            needs_gradients=False, required=True,
+            needs_gradients=False, required=True, batched=True,
             cost="1 + C forward passes (2049 for ResNet50 layer4), fewer when channels are constant",
             summary="Weights each channel by the softmax, over channels, of the class logit of the image masked "
                     "by that channel's upsampled, min-max normalised activation.",

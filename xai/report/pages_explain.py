@@ -61,8 +61,8 @@ def _seconds(explanation: Any, method: str) -> str:
     return fmt_seconds(found.seconds) if found is not None else "n/a"
 
 
-def _method_timings(explained: Any) -> list[tuple[str, float, int]]:
-    """(method title, mean seconds, mean forward passes) per method over the images."""
+def _method_timings(explained: Any) -> list[tuple[str, float, int, str]]:
+    """(method title, mean seconds, mean forward passes, method name) per method over the images."""
     from xai.explain.registry import METHODS
 
     rows = []
@@ -74,8 +74,26 @@ def _method_timings(explained: Any) -> list[tuple[str, float, int]]:
                 runs.append((found.seconds, found.forward_passes))
         if runs:
             rows.append((METHODS[method].title, sum(r[0] for r in runs) / len(runs),
-                         round(sum(r[1] for r in runs) / len(runs))))
+                         round(sum(r[1] for r in runs) / len(runs)), method))
     return rows
+
+
+def cost_rows(explained: Any, run: dict[str, Any]) -> tuple[list[list[str]], dict[str, Any] | None]:
+    """The cost table: time, forward passes, floor and time/floor per method; and the batch choice behind it.
+
+    The floor of a method whose rows are whole images (registry ``batched``) is its forward passes x the best
+    seconds per image measured by the batch-size search on this machine; other methods have none here.
+    """
+    from xai.explain.registry import METHODS
+
+    choice = run.get("batch_sizes", {}).get(f"explain:{explained.model}")
+    per_image = choice.get("per_image_s") if choice else None
+    rows = []
+    for title, seconds, passes, method in _method_timings(explained):
+        floor = passes * per_image if per_image and METHODS[method].batched else None
+        rows.append([title, fmt_seconds(seconds), f"{passes:,}", fmt_seconds(floor),
+                     f"{seconds / floor:.2f}x" if floor else "n/a"])
+    return rows, choice
 
 
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
@@ -116,14 +134,14 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
     ks = explained.images[0].explanation.lime.ks if explained.images and explained.images[0].explanation.lime else ()
     titles = [METHODS[m].title for m in explained.methods]
     per_image = [[item.name, *(_seconds(item.explanation, m) for m in explained.methods)] for item in explained.images]
+    timings, batch = cost_rows(explained, run)
     context = {
         "per_image_columns": ["Image", *titles], "per_image_timings": per_image,
         "title": TITLE, "model": explained.model, "target_layer": explained.target_layer,
         "methods": [METHODS[m].title for m in explained.methods], "rows": rows, "lime_rows": lime_rows,
         "lime_columns": ["Image", "Explained class", "Surrogate R²", "Local prediction", "Model probability",
                          "Superpixels", *(f"Stability top-{k} (Jaccard)" for k in ks)],
-        "timings": [[title, fmt_seconds(seconds), f"{passes:,}"] for title, seconds, passes in
-                    _method_timings(explained)],
+        "timings": timings, "batch": batch,
         "grid": grid, "assets": f"../{ASSETS}", "failed": [list(row) for row in explained.failed],
         "findings": highlights(explained),
     }

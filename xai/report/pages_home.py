@@ -27,6 +27,12 @@ def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> 
         "title": "Explaining ResNets: dissection, LIME and CAMs",
         "sections": sections,
         "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
+        "batch_rows": [[label, choice["batch_size"],
+                        "config" if choice["source"] == "configured" else "auto (measured)",
+                        fmt_seconds(choice["per_image_s"]),
+                        ", ".join(f"{size}: {fmt_seconds(sec)}" for size, sec in choice["timings"].items())]
+                       for label, choice in run.get("batch_sizes", {}).items()],
+        "torch_threads": run.get("torch_threads"),
         "images": [[image["name"], md_text(image.get("file", image["name"])), image["sha256"]]
                    for image in run["images"]],
         "skipped_rows": [[md_text(skipped["path"]), md_text(skipped["reason"])] for skipped in run["skipped"]],

@@ -115,15 +115,12 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
             context.classifier(config.explain.model).module, to_input, item.pixels,
             compare.explanation_maps(lime.segments, lime.weights, cams), item.explanation.prediction.top1,
             steps=settings.faithfulness_steps, seed=config.seed, image_id=item.name,
-            random_draws=settings.random_draws), compare.FaithfulnessResult, load_only))
+            random_draws=settings.random_draws,
+            batch_size=explain_stage.explain_batch_size(context, item.pixels.shape)), compare.FaithfulnessResult,
+            load_only))
     chosen = explained.images[: settings.sanity_images]
     methods = sanity_methods(config)
     lime_sanity = replace(explain_stage.lime_params(config), num_samples=settings.sanity_lime_samples)
-
-    explain_fn = sanity_explain_fn(
-        [(item.pixels, item.explanation.lime.segments, item.explanation.prediction.top1) for item in chosen],
-        methods, target_layer=config.explain.target_layer, lime_params=lime_sanity, seed=config.seed,
-        batch_size=config.explain.batch_size, device=context.device)
 
     def sanity() -> Any:
         skip = config.weights == "random" or not settings.sanity_check or not methods or not chosen
@@ -134,6 +131,11 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
         if skip and config.weights != "random":
             return compare.SanityResult.skipped(methods, config.seed, reason="disabled in the config"
                                                 if not settings.sanity_check else "no sanity methods or images")
+        explain_fn = sanity_explain_fn(
+            [(item.pixels, item.explanation.lime.segments, item.explanation.prediction.top1) for item in chosen],
+            methods, target_layer=config.explain.target_layer, lime_params=lime_sanity, seed=config.seed,
+            batch_size=explain_stage.explain_batch_size(context, chosen[0].pixels.shape) if chosen else 1,
+            device=context.device)
         return compare.sanity_check(model, explain_fn, compare.RESNET_LAYER_GROUPS, seed=config.seed,
                                     weights_are_random=skip, budgets=budgets)
 
@@ -160,6 +162,7 @@ def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods:
     from xai import compare
     from xai.explain.cams.base import compute_cam
     from xai.explain.lime_image import run_lime
+    from xai.explain.registry import METHODS
     from xai.models import to_input
 
     def explain_fn(model: Any) -> dict[str, np.ndarray]:
@@ -173,7 +176,7 @@ def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods:
                                       batch_size=batch_size, segments=segments, label=target)
                     maps[method].append(unit_range(result.pixel_weights()))
                 else:
-                    cam_batch = batch_size if method == "scorecam" else None
+                    cam_batch = batch_size if METHODS[method].batched else None
                     maps[method].append(compute_cam(model, tensor, method, layer, target, batch_size=cam_batch).map)
             maps[compare.EDGE_METHOD].append(compare.edge_map(pixels))
         return {method: np.stack(stack) for method, stack in maps.items()}

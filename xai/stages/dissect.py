@@ -81,6 +81,18 @@ def _probe_key(ids: list[str], paths: list[Path]) -> str:
     return digest.hexdigest()[:24]
 
 
+def _probe_batch_size(context: Any, label: str, model_id: str, forward: Any, transform: Any) -> int:
+    """Images per probe-pass forward: the config's number, or measured for ``model_id`` (the architecture, so
+    both ResNet18s share one measurement) at its transform's input size."""
+    from PIL import Image
+
+    from xai.batching import stage_batch_size
+
+    shape = tuple(transform(Image.new("RGB", (256, 256))).shape)
+    return stage_batch_size(context, label, context.config.dissect.batch_size, model_id=model_id, forward=forward,
+                            input_shape=shape)
+
+
 def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_only: bool) -> Any:
     return cached(context, STAGE, parts, compute, kind, load_only=load_only)
 
@@ -216,6 +228,24 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
     return artifacts
 
 
+def _pass_batch_size(context: Any, clip: Any, models_needed: list[str]) -> int:
+    """Images per batch of the joint probe pass: measured on CLIP when it is in the pass (it costs most per
+    image), else on ResNet18; every network of the pass takes the same decoded batch."""
+    from torchvision.models import ResNet18_Weights
+
+    from xai.dissect.clip_embed import image_input_dtype
+
+    if clip is not None:
+        def clip_forward() -> Any:
+            dtype = image_input_dtype(clip.module)
+            return lambda batch: clip.module.encode_image(batch.to(dtype))
+
+        return _probe_batch_size(context, "dissect:clip", "clip:encode_image", clip_forward, clip.preprocess)
+    return _probe_batch_size(context, "dissect:resnet18", "resnet18",
+                             lambda: context.classifier(models_needed[0]).module,
+                             ResNet18_Weights.IMAGENET1K_V1.transforms())
+
+
 def _probe_pass(context: Any, paths: list[Path], pool: str, *, clip_needed: bool, models_needed: list[str]) -> Any:
     from torchvision.models import ResNet18_Weights
 
@@ -226,7 +256,7 @@ def _probe_pass(context: Any, paths: list[Path], pool: str, *, clip_needed: bool
     names = (["CLIP"] if clip_needed else []) + models_needed
     bar = f"probe pass, {len(paths):,} images ({', '.join(names)})"
     return probe_pass(
-        paths, batch_size=settings.batch_size, clip=clip.module if clip else None,
+        paths, batch_size=_pass_batch_size(context, clip, models_needed), clip=clip.module if clip else None,
         clip_transform=clip.preprocess if clip else None,
         targets={name: context.classifier(name).module for name in models_needed},
         # torchvision's IMAGENET1K_V1 transform = CLIP-Dissect's Resize(256), CenterCrop(224), ImageNet mean/std,

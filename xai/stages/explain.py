@@ -110,22 +110,43 @@ def lime_params(config: Any) -> Any:
                       ks=tuple(lime.top_k), stability_seeds=lime.stability_seeds)
 
 
+def explain_batch_size(context: Any, image_shape: tuple[int, ...], *, load_only: bool = False) -> int | None:
+    """Images per ResNet50 forward for LIME, ScoreCAM, deletion/insertion and the sanity check: the config's
+    number, or measured once per machine (see :mod:`xai.batching`); None only in ``load_only`` mode."""
+    from xai.batching import stage_batch_size
+    from xai.explain.inference import fast_layout
+
+    config = context.config
+    height, width = image_shape[:2]
+
+    def forward() -> Any:
+        model = context.classifier(config.explain.model).module
+        return lambda batch: model(fast_layout(batch))
+
+    return stage_batch_size(context, f"explain:{config.explain.model}", config.explain.batch_size,
+                            model_id=f"{config.explain.model}:channels_last", forward=forward,
+                            input_shape=(3, height, width), load_only=load_only)
+
+
 def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
     """Prediction, LIME (+ stability) and each configured CAM of one image, each from the cache when present."""
     from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
     from xai.explain.cams.base import compute_cam
     from xai.explain.lime_image import lime_stability, run_lime
+    from xai.explain.registry import METHODS
     from xai.explain.stage import predict
     from xai.models import to_input
 
     config = context.config
-    batch_size = config.explain.batch_size
     lazy: dict[str, Any] = {}
 
     def model() -> nn.Module:
         if "model" not in lazy:
             lazy["model"] = context.classifier(config.explain.model).module
         return lazy["model"]
+
+    def batch() -> int:  # asked for on a cache miss only: a cached image needs no batch size
+        return explain_batch_size(context, image.pixels.shape)
 
     prediction = _get(context, _parts(context, image, "prediction"),
                       lambda: predict(model(), image.pixels, to_input=to_input), Prediction, load_only)
@@ -136,12 +157,12 @@ def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
         parts = _method_parts(context, image, method)
         if method == "lime":
             lime = _get(context, parts, lambda: run_lime(model(), image.pixels, to_input=to_input, params=params,
-                                                         seed=config.seed, batch_size=batch_size),
+                                                         seed=config.seed, batch_size=batch()),
                         LimeResult, load_only)
 
             def stability_runs(first: LimeResult = lime) -> LimeStability:
                 others = [run_lime(model(), image.pixels, to_input=to_input, params=params, seed=config.seed + i,
-                                   batch_size=batch_size, segments=first.segments)
+                                   batch_size=batch(), segments=first.segments)
                           for i in range(1, params.stability_seeds)]
                 return lime_stability([first, *others])
 
@@ -150,12 +171,11 @@ def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
                                  stability_runs, LimeStability,
                                  load_only)
         else:
-            # AblationCAM's batch counts channels, not images: it sizes its own chunks.
-            cam_batch = batch_size if method == "scorecam" else None
-            cams.append(_get(context, parts, lambda method=method, cam_batch=cam_batch: compute_cam(
+            # Only methods whose rows are whole images take the measured size (AblationCAM sizes its own chunks).
+            cams.append(_get(context, parts, lambda method=method: compute_cam(
                 model(), to_input(image.pixels[None]).to(context.device), method,
-                resolve_layer(model(), config.explain.target_layer), prediction.top1, batch_size=cam_batch),
-                CamMap, load_only))
+                resolve_layer(model(), config.explain.target_layer), prediction.top1,
+                batch_size=batch() if METHODS[method].batched else None), CamMap, load_only))
     return ImageExplanation(prediction=prediction, lime=lime, stability=stability, cams=tuple(cams))
 
 
@@ -166,6 +186,8 @@ def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
 
     artifacts = ExplainArtifacts(model_name, imagenet_categories(), config.explain.target_layer,
                                  tuple(config.explain.methods))
+    if context.images:  # resolved (or read from its cache) even when every piece is cached: the report shows it
+        explain_batch_size(context, context.images[0].pixels.shape, load_only=load_only)
     for image in context.progress(context.images, "explain", total=len(context.images)):
         try:
             explanation = explain_one(context, image, load_only=load_only)

@@ -1,0 +1,312 @@
+"""Benchmark the whole pipeline: each stage and each method against its floor, peak RSS, and the whole run.
+
+Runs a config (default ``configs/quick.yaml``) with seeded random weights on the ten task images copied into a
+scratch directory, with a fresh artifact cache there, so every piece is computed (cold) and every batch size
+measured (``batch_size: auto``). The floor of a piece is what its forward passes alone cost at the best batch
+size, timed in this same process: ``forward passes x best seconds per image`` (the batch-size search's winner)
+plus image decoding and quickshift segmentation, measured separately here. Gradient CAMs have as floor one forward
+and one backward pass at batch 1; AblationCAM one full forward per chunk of ablated channels.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py                    # quick config, CPU (~15-30 min)
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --max-images 2 --probe-limit 200   # reduced
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --device cuda --mirror /path/to/shared/data
+
+Peak RSS is the process's high-water mark per stage (reset between stages through ``/proc/self/clear_refs``);
+on CUDA the GPU's peak allocated memory per stage is printed beside it.
+Timings on a shared machine are noisy: a stage's ratio to its floor is measured in one process and is the number
+to compare; the whole run is printed next to a reference time given with ``--reference-min``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def reset_peak_rss() -> None:
+    """Reset the process's RSS high-water mark (Linux >= 4.0); a no-op elsewhere."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _median_time(function: Any, repeats: int = 3) -> float:
+    function()  # warm-up
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def _sync(device: Any) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gradient_pass_s(model: Any, device: Any) -> float:
+    """One forward + one backward of a (1, 3, 224, 224) input: the floor of a gradient CAM."""
+    import torch
+
+    x = torch.randn(1, 3, 224, 224, device=device, requires_grad=True)
+
+    def run() -> None:
+        model.zero_grad(set_to_none=True)
+        model(x)[0, 0].backward()
+        _sync(device)
+
+    seconds = _median_time(run)
+    model.zero_grad(set_to_none=True)
+    return seconds
+
+
+def single_forward_s(model: Any, device: Any) -> float:
+    import torch
+
+    x = torch.randn(1, 3, 224, 224, device=device)
+
+    def run() -> None:
+        with torch.inference_mode():
+            model(x)
+        _sync(device)
+
+    return _median_time(run)
+
+
+def quickshift_s(pixels: list[Any]) -> float:
+    """Total quickshift time over the images, with LIME's settings (one segmentation per image)."""
+    from xai.explain.lime_image import DEFAULT_LIME_PARAMS, quickshift_segmenter
+
+    segmenter = quickshift_segmenter(DEFAULT_LIME_PARAMS)
+    start = time.perf_counter()
+    for image in pixels:
+        segmenter(image)
+    return time.perf_counter() - start
+
+
+def decode_s(paths: list[Path], transforms: list[Any], sample: int = 64) -> float:
+    """Seconds to decode and preprocess every probe image once per transform, from a sample of ``sample``."""
+    from PIL import Image
+
+    chosen = paths[:: max(1, len(paths) // sample)][:sample]
+    start = time.perf_counter()
+    for path in chosen:
+        for transform in transforms:
+            with Image.open(path) as image:
+                transform(image.convert("RGB"))
+    return (time.perf_counter() - start) / len(chosen) * len(paths)
+
+
+def text_encoding_s(context: Any, concepts: int) -> float:
+    """Seconds CLIP's text encoder needs for ``concepts`` concepts at the stage's text batch size."""
+    from xai.dissect import clip_embed, probes
+
+    clip = context.clip()
+    sample = probes.load_concepts(context.config.dissect.concepts)[:256]
+    seconds = _median_time(lambda: clip_embed.encode_texts(clip.module, clip.tokenizer, sample,
+                                                           device=context.device), repeats=1)
+    return seconds / len(sample) * concepts
+
+
+def ratio(seconds: float, floor: float | None) -> str:
+    return f"{seconds / floor:6.2f}x" if floor else "    n/a"
+
+
+def print_row(name: str, seconds: float, floor: float | None, extra: str = "") -> None:
+    floor_text = f"{floor:9.1f}" if floor is not None else "      n/a"
+    print(f"  {name:<28}{seconds:9.1f}{floor_text}{ratio(seconds, floor):>9}  {extra}", flush=True)
+
+
+def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict[str, tuple[float, float]], float]:
+    """Per method (wall s, floor s) summed over images, and the explain stage's whole floor."""
+    from xai.explain.cams.ablation import CHUNK_BYTES
+    from xai.explain.registry import METHODS
+    from xai.stages.explain import lime_params
+
+    model = context.classifier(context.config.explain.model).module
+    device = context.device
+    gradient = gradient_pass_s(model, device)
+    single = single_forward_s(model, device)
+    segmentation = quickshift_s([item.pixels for item in explained.images])
+    params = lime_params(context.config)
+    rows: dict[str, list[float]] = {}
+    stage_floor = len(explained.images) * single  # the prediction of each image
+    for item in explained.images:
+        explanation = item.explanation
+        for method in explained.methods:
+            if method == "lime":
+                found = explanation.lime
+                floor = found.forward_passes * per_image + segmentation / len(explained.images)
+                # The stability runs reuse the segmentation: forward passes only (their time is not recorded).
+                stage_floor += (params.stability_seeds - 1) * params.num_samples * per_image
+            else:
+                found = next(cam for cam in explanation.cams if cam.method == method)
+                if METHODS[method].batched:
+                    floor = found.forward_passes * per_image
+                elif method == "ablationcam":
+                    row_bytes = 2048 * 7 * 7 * 4  # ResNet50 layer4 output of one 224x224 image
+                    floor = (1 + math.ceil(2048 / max(1, CHUNK_BYTES // row_bytes))) * single
+                elif METHODS[method].needs_gradients:
+                    floor = gradient
+                else:
+                    floor = single
+            seconds, total = rows.setdefault(method, [0.0, 0.0])
+            rows[method] = [seconds + found.seconds, total + floor]
+            stage_floor += floor
+    return {method: (values[0], values[1]) for method, values in rows.items()}, stage_floor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data",
+                        help="data mirror holding MANIFEST.tsv (default: ../shared/data beside the checkout)")
+    parser.add_argument("--scratch", type=Path, help="work directory (default: a new temporary one, removed)")
+    parser.add_argument("--max-images", type=int, help="explain only the first N task images (reduced run)")
+    parser.add_argument("--probe-limit", type=int, help="dissection probe images (reduced run)")
+    parser.add_argument("--stages", default="dissect,explain,compare")
+    parser.add_argument("--reference-min", type=float, default=28.9,
+                        help="a previous whole-run time to print the speed-up against (issue #14: 28.9 min)")
+    args = parser.parse_args()
+    if not (args.mirror / "MANIFEST.tsv").is_file():
+        sys.exit(f"{args.mirror}: no MANIFEST.tsv there; pass the data mirror with --mirror")
+
+    scratch = args.scratch or Path(tempfile.mkdtemp(prefix="xai-bench-"))
+    scratch.mkdir(parents=True, exist_ok=True)
+    os.environ["XAI_MIRROR"] = str(args.mirror.resolve())
+    os.environ.setdefault("XAI_DATA_DIR", str(scratch / "downloads"))
+    os.environ.setdefault("TORCH_HOME", str(scratch / "torch"))
+
+    import torch
+    import yaml
+
+    from xai import pipeline
+    from xai.batching import configure_threads, cpu_model
+    from xai.cache import ArtifactCache
+    from xai.config import validate
+    from xai.data import task_image_paths
+    from xai.report.render import render_report
+
+    started = time.perf_counter()
+    threads = configure_threads()
+    images = scratch / "images"
+    images.mkdir(exist_ok=True)
+    for path in task_image_paths():
+        shutil.copyfile(path, images / path.name)
+    data = yaml.safe_load(args.config.read_text())
+    data.update(weights="random", device=args.device, images=str(images), cache_dir=str(scratch / "cache"),
+                output_dir=str(scratch / "docs"), stages=args.stages.split(","))
+    for section in ("explain", "dissect"):  # the floors need the measured seconds per image
+        data.setdefault(section, {})["batch_size"] = "auto"
+    if args.max_images:
+        data["max_images"] = args.max_images
+    if args.probe_limit:
+        data.setdefault("dissect", {})["probe_limit"] = args.probe_limit
+    config = validate(data, str(args.config))
+    context = pipeline.RunContext(config, ArtifactCache(config.cache_dir), pipeline.resolve_device(config.device),
+                                  quiet=True)
+    context.images, context.skipped = pipeline.load_inputs(config)
+    device_text = torch.cuda.get_device_name(context.device) if context.device.type == "cuda" else \
+        f"{cpu_model()}, {threads} torch threads"
+    print(f"config {args.config.name} (weights random), {len(context.images)} images, device {context.device} "
+          f"({device_text}), scratch {scratch}", flush=True)
+    stages = list(config.stages)
+    peaks: dict[str, float] = {}
+    gpu_peaks: dict[str, float] = {}
+    cuda = context.device.type == "cuda"
+    for stage in stages:
+        reset_peak_rss()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(context.device)
+        pipeline.run(context, [stage])
+        peaks[stage] = peak_rss_mb()
+        if cuda:
+            gpu_peaks[stage] = torch.cuda.max_memory_allocated(context.device) / 2**20
+        print(f"  {stage} done in {context.timings[stage]:.1f} s", flush=True)
+    reset_peak_rss()
+    begin = time.perf_counter()
+    render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
+    context.timings["report"] = time.perf_counter() - begin
+    peaks["report"] = peak_rss_mb()
+    run_seconds = time.perf_counter() - started
+
+    print("\nbatch sizes (seconds per image by candidate):")
+    for label, choice in context.batch_sizes.items():
+        timings = ", ".join(f"{size}: {seconds:.4f}" for size, seconds in choice.timings.items())
+        print(f"  {label:<28} {choice.batch_size:>4} ({choice.source}) {timings}")
+
+    print("\nfloors measured in this process (this takes a minute)...", flush=True)
+    floors: dict[str, float | None] = {}
+    methods: dict[str, tuple[float, float]] = {}
+    if "explain" in context.artifacts:
+        per_image = context.batch_sizes["explain:resnet50"].per_image_s
+        methods, floors["explain"] = explain_floors(context, context.artifacts["explain"], per_image)
+    if "compare" in context.artifacts:
+        per_image = context.batch_sizes["explain:resnet50"].per_image_s
+        passes = sum(result.forward_passes for result in context.artifacts["compare"].faithfulness)
+        floors["compare"] = passes * per_image
+    if "dissect" in context.artifacts:
+        from torchvision.models import ResNet18_Weights
+
+        from xai.dissect import probes
+
+        dissected = context.artifacts["dissect"]
+        probe_count = len(dissected.probe_paths)
+        clip = context.batch_sizes["dissect:clip"].per_image_s
+        resnets = sum(context.batch_sizes[f"dissect:{m}"].per_image_s for m in config.dissect.models)
+        transforms = [context.clip().preprocess, *[ResNet18_Weights.IMAGENET1K_V1.transforms()]
+                      * len(config.dissect.models)]
+        concepts = len(probes.load_concepts(config.dissect.concepts)) + sum(
+            len(probes.load_concepts(c)) for c in ("imagenet_labels", "places365"))
+        floors["dissect"] = (probe_count * (clip + resnets) + decode_s(dissected.probe_paths, transforms)
+                             + text_encoding_s(context, concepts))
+    floors["report"] = None
+
+    print(f"\n  {'stage / method':<28}{'wall s':>9}{'floor s':>9}{'ratio':>9}  peak RSS")
+    for stage in [*stages, "report"]:
+        gpu = f", GPU {gpu_peaks[stage]:,.0f} MB" if stage in gpu_peaks else ""
+        print_row(stage, context.timings[stage], floors.get(stage), f"{peaks[stage]:,.0f} MB{gpu}")
+        if stage == "explain":
+            for method, (seconds, floor) in methods.items():
+                print_row(f"  {method}", seconds, floor)
+    floor_total = sum(value for value in floors.values() if value)
+    reduced = args.max_images or args.probe_limit or args.stages != "dissect,explain,compare" \
+        or args.config.name != "quick.yaml"
+    reference = ("reduced run: not comparable with the reference" if reduced else
+                 f"reference {args.reference_min:.1f} min -> {args.reference_min * 60 / run_seconds:.2f}x faster")
+    print(f"\nwhole run {run_seconds / 60:.1f} min (stages {sum(context.timings.values()) / 60:.1f} min, floors "
+          f"{floor_total / 60:.1f} min); {reference}")
+    print("  (explain's method rows: LIME's first seed only; the stage also runs the stability seeds)")
+    if not args.scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

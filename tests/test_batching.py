@@ -1,0 +1,258 @@
+"""Batch sizes by measurement: auto picks the fastest candidate, reuses it from the cache, an explicit size wins.
+
+Timings here come from a fake clock that each fake forward advances by a cost we choose, so the winner is known.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from xai import batching
+from xai.batching import BatchSizeCache, resolve_batch_size
+from xai.cache import ArtifactCache
+from xai.config import validate
+from xai.pipeline import InputImage, RunContext, run_record
+from xai.testing import PlantedEvidenceNet, planted_image
+
+CPU = torch.device("cpu")
+
+
+class FakeModel:
+    """A forward whose batch of n costs ``seconds_per_image[n] * n`` on a fake clock; records every batch size."""
+
+    def __init__(self, seconds_per_image: dict[int, float]) -> None:
+        self.seconds_per_image = seconds_per_image
+        self.clock = 0.0
+        self.seen: list[int] = []
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        size = batch.shape[0]
+        self.seen.append(size)
+        self.clock += self.seconds_per_image[size] * size
+        return batch
+
+    def timer(self) -> float:
+        return self.clock
+
+
+def _resolve(model: FakeModel, cache: BatchSizeCache | None, **overrides) -> batching.BatchChoice:
+    options = {"device": CPU, "input_shape": (3, 8, 8), "configured": "auto", "model_id": "fake", "cache": cache,
+               "timer": model.timer, **overrides}
+    return resolve_batch_size(model, **options)
+
+
+def test_auto_picks_the_candidate_with_the_lowest_time_per_image(tmp_path: Path) -> None:
+    model = FakeModel({4: 1.0, 8: 0.5, 16: 0.4, 32: 0.6})
+    choice = _resolve(model, BatchSizeCache(tmp_path))
+    assert (choice.batch_size, choice.source) == (16, "measured")
+    assert choice.per_image_s == pytest.approx(0.4)
+    assert choice.timings == pytest.approx({4: 1.0, 8: 0.5, 16: 0.4, 32: 0.6})
+    # One warm-up per candidate, then the rounds interleaved across candidates.
+    assert model.seen == [4, 8, 16, 32] * (1 + batching.ROUNDS)
+
+
+def test_auto_reuses_the_cached_winner_without_timing_again(tmp_path: Path) -> None:
+    cache = BatchSizeCache(tmp_path)
+    first = _resolve(FakeModel({4: 1.0, 8: 0.3, 16: 0.4, 32: 0.6}), cache)
+    again_model = FakeModel({4: 0.1, 8: 0.9, 16: 0.9, 32: 0.9})  # would pick 4 if it were timed
+    again = _resolve(again_model, cache)
+    assert again_model.seen == []
+    assert (again.batch_size, again.source, again.per_image_s) == (8, "cached", first.per_image_s)
+    assert again.timings == first.timings
+    # Another model or input size is another key: measured afresh.
+    other = FakeModel({4: 0.1, 8: 0.9, 16: 0.9, 32: 0.9})
+    assert _resolve(other, cache, model_id="other").batch_size == 4 and other.seen
+
+
+def test_a_corrupt_cache_file_is_measured_again(tmp_path: Path) -> None:
+    cache = BatchSizeCache(tmp_path)
+    first = _resolve(FakeModel({4: 1.0, 8: 0.3, 16: 0.4, 32: 0.6}), cache)
+    (cache.directory / f"{first.key}.json").write_text("{not json")
+    model = FakeModel({4: 1.0, 8: 0.3, 16: 0.4, 32: 0.6})
+    assert _resolve(model, cache).source == "measured" and model.seen
+
+
+def test_explicit_size_is_used_without_timing() -> None:
+    model = FakeModel({})
+    choice = _resolve(model, None, configured=12)
+    assert (choice.batch_size, choice.source, choice.per_image_s) == (12, "configured", None)
+    assert model.seen == []
+
+
+def test_growing_search_stops_when_doubling_no_longer_gains() -> None:
+    # The CUDA search (candidates=None), run on a fake clock: gains to 64, then < MIN_GAIN.
+    model = FakeModel({8: 1.0, 16: 0.6, 32: 0.4, 64: 0.3, 128: 0.295, 256: 0.2})
+    timings = batching.measure(model, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+    assert list(timings) == [8, 16, 32, 64, 128]
+    assert 256 not in model.seen
+
+
+def test_threads_are_physical_cores_at_most_and_never_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert 1 <= batching.physical_cores() <= len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(64)
+        assert batching.configure_threads() == batching.physical_cores()
+        torch.set_num_threads(1)  # lowered on purpose (as the test suite does): kept
+        assert batching.configure_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert batching.configure_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def _context(tmp_path: Path, model: torch.nn.Module, batch_size: int | str) -> RunContext:
+    config = validate({"weights": "random", "stages": ["explain"], "cache_dir": str(tmp_path / "cache"),
+                       "explain": {"methods": ["lime", "scorecam"], "batch_size": batch_size,
+                                   "lime": {"num_samples": 20, "stability_seeds": 1}}})
+    context = RunContext(config, ArtifactCache(config.cache_dir), CPU, quiet=True)
+    context.classifier = lambda name: SimpleNamespace(module=model)  # type: ignore[method-assign]
+    return context
+
+
+def _explain_batches(context: RunContext, model: torch.nn.Module) -> list[int]:
+    from xai.stages import explain as explain_stage
+
+    pixels = planted_image(64, 0)
+    image = InputImage("planted", Path("planted.png"), "0" * 64, pixels)
+    seen: list[int] = []
+    handle = model.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape[0]))
+    try:
+        explain_stage.explain_one(context, image)
+    finally:
+        handle.remove()
+    return seen
+
+
+def test_explain_stage_honours_an_explicit_batch_size(tmp_path: Path) -> None:
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
+    context = _context(tmp_path, model, 5)
+    seen = _explain_batches(context, model)
+    assert max(seen) == 5 and seen.count(5) >= 4  # LIME's 20 samples and ScoreCAM's channels, 5 at a time
+    assert run_record(context)["batch_sizes"]["explain:resnet50"]["source"] == "configured"
+
+
+def test_explain_stage_auto_uses_the_measured_size_and_records_it(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def fake_measure(forward, input_shape, device, **options):
+        calls.append(tuple(input_shape))
+        forward(torch.zeros(2, *input_shape))  # the real model and layout accept the shape
+        return {4: 0.3, 8: 0.1, 16: 0.2, 32: 0.4}
+
+    monkeypatch.setattr(batching, "measure", fake_measure)
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
+    context = _context(tmp_path, model, "auto")
+    seen = _explain_batches(context, model)
+    assert calls == [(3, 64, 64)]
+    assert max(seen) == 8 and seen.count(8) >= 2
+    record = run_record(context)["batch_sizes"]["explain:resnet50"]
+    assert (record["batch_size"], record["source"], record["per_image_s"]) == (8, "measured", 0.1)
+    # A second run on this machine reads the winner from the cache: nothing is timed again.
+    fresh = _context(tmp_path, model, "auto")
+    fresh.cache.force = True  # recompute the explanations, so the batch size is needed again
+    assert max(_explain_batches(fresh, model)) == 8 and calls == [(3, 64, 64)]
+    assert fresh.batch_sizes["explain:resnet50"].source == "cached"
+    assert np.isclose(fresh.batch_sizes["explain:resnet50"].per_image_s, 0.1)
+
+
+def test_config_batch_size_is_auto_by_default_and_validated() -> None:
+    from xai.config import ConfigError
+
+    config = validate({})
+    assert config.explain.batch_size == config.dissect.batch_size == "auto"
+    assert validate({"explain": {"batch_size": 24}}).explain.batch_size == 24
+    for bad in (0, 5000, "fast", 2.5, True):
+        with pytest.raises(ConfigError, match=r"explain\.batch_size: .*'auto'"):
+            validate({"explain": {"batch_size": bad}})
+
+
+def _explained() -> SimpleNamespace:
+    cams = (SimpleNamespace(method="scorecam", seconds=60.0, forward_passes=2049),
+            SimpleNamespace(method="gradcam", seconds=0.5, forward_passes=1))
+    explanation = SimpleNamespace(lime=SimpleNamespace(seconds=30.0, forward_passes=1000), cams=cams)
+    return SimpleNamespace(model="resnet50", methods=("lime", "scorecam", "gradcam"),
+                           images=[SimpleNamespace(explanation=explanation)])
+
+
+def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
+    from xai.report.pages_explain import cost_rows
+
+    choice = {"label": "explain:resnet50", "batch_size": 8, "source": "measured", "per_image_s": 0.025,
+              "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
+    rows, batch = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": choice}})
+    assert batch == choice
+    assert rows == [["LIME", "30.0 s", "1,000", "25.0 s", "1.20x"],
+                    ["Score-CAM", "60.0 s", "2,049", "51.2 s", "1.17x"],
+                    ["Grad-CAM", "500 ms", "1", "n/a", "n/a"]]
+    # An explicit batch size measures nothing, so there is no floor to show.
+    configured = {**choice, "source": "configured", "per_image_s": None}
+    rows, _ = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": configured}})
+    assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3
+    assert [row[3:] for row in cost_rows(_explained(), {})[0]] == [["n/a", "n/a"]] * 3
+
+
+def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_only_mode(tmp_path: Path) -> None:
+    from xai.batching import stage_batch_size
+
+    made = []
+
+    def factory() -> FakeModel:
+        made.append(1)
+        return FakeModel({size: 1.0 / size for size in batching.CPU_CANDIDATES})
+
+    def context() -> SimpleNamespace:
+        return SimpleNamespace(device=CPU, cache=SimpleNamespace(root=tmp_path), log=lambda message: None)
+
+    options = {"model_id": "fake", "forward": factory, "input_shape": (3, 4, 4)}
+    assert stage_batch_size(context(), "x", "auto", load_only=True, **options) is None and made == []
+    first = context()
+    assert stage_batch_size(first, "x", "auto", **options) == 32 and made == [1]
+    second = context()
+    assert stage_batch_size(second, "x", "auto", load_only=True, **options) == 32 and made == [1]
+    assert second.batch_sizes["x"].source == "cached"
+    assert stage_batch_size(context(), "x", 7, **options) == 7 and made == [1]
+
+
+def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
+    from test_render import RUN
+
+    from xai.report.render import render_report
+
+    choice = {"label": "explain:resnet50", "batch_size": 8, "source": "cached", "per_image_s": 0.025,
+              "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
+    render_report({**RUN, "batch_sizes": {"explain:resnet50": choice}, "torch_threads": 2}, {}, tmp_path)
+    home = (tmp_path / "index.md").read_text()
+    assert "| explain:resnet50 | 8 | auto (measured) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
+    assert "Torch ran 2 thread(s)" in home
+
+
+@pytest.mark.parametrize("source", ["measured", "configured"])
+def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> None:
+    from test_render import RUN
+
+    from xai.report.pages_explain import INDEX, cost_rows
+    from xai.report.render import Page, render_pages
+
+    choice = {"label": "explain:resnet50", "batch_size": 8, "source": source,
+              "per_image_s": 0.025 if source == "measured" else None, "timings": {}, "key": "k"}
+    run = {**RUN, "batch_sizes": {"explain:resnet50": choice}}
+    timings, batch = cost_rows(_explained(), run)
+    context = {"title": "t", "model": "resnet50", "target_layer": "layer4[-1]", "methods": ["LIME"], "rows": [],
+               "lime_rows": [], "lime_columns": [], "timings": timings, "batch": batch, "per_image_columns": ["Image"],
+               "per_image_timings": [], "grid": None, "assets": "a", "failed": [], "findings": ["f"]}
+    render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, run)
+    text = (tmp_path / INDEX).read_text()
+    assert "| Method | Time per image | Forward passes per image | Floor | Time / floor |" in text
+    if source == "measured":
+        assert "forward passes x 25 ms per image" in text and "| LIME | 30.0 s | 1,000 | 25.0 s | 1.20x |" in text
+    else:
+        assert "explicit batch size\n(8)" in text or "explicit batch size (8)" in text
