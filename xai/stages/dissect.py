@@ -128,7 +128,7 @@ def describe(context: Any) -> str:
 
 
 def _collect(context: Any, load_only: bool) -> DissectArtifacts:
-    from xai.dissect import analysis, clip_embed, probes
+    from xai.dissect import analysis, clip_embed, paper, probes
     from xai.dissect.analysis import FcSelfCheck, ModelSummary
     from xai.dissect.result import DissectionResult
 
@@ -198,9 +198,9 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
         check = _fc_check_inputs(model_name, settings.probe, text_embeddings)
         artifacts.self_checks[model_name] = _get(
             context, {**scoring, "piece": "fc-self-check", "class_set": check["concept_set"],
-                      "targets": check["targets_key"]},
+                      "targets": check["targets_key"], "similarity": paper.PAPER_SIMILARITY},
             lambda acts=layer_acts["fc"], name=model_name, check=check: _fc_self_check(
-                acts, image_embeddings, ids, name, check, settings.similarity, device),
+                acts, image_embeddings, ids, name, check, device),
             FcSelfCheck, load_only)
         if settings.concepts != check["concept_set"]:
             # The paper's metric: labels from the main concept set against the class names, by CLIP similarity.
@@ -252,19 +252,20 @@ def _fc_check_inputs(model_name: str, probe: str, text_embeddings: Any) -> dict[
         scenes = paper.read_scene_names(scenes_csv) if probe == "broden" and scenes_csv.is_file() else None
         check.update(class_names=class_names, class_embeddings=text_embeddings(class_names),
                      targets=paper.places_targets(class_names, scenes, fc_concepts),
-                     rule="Broden c_scene.csv" if scenes is not None else "class name in the concept set")
+                     rule=paper.PLACES_SCORABLE_RULE if scenes is not None else "class name in the concept set")
     check["targets_key"] = hashlib.sha256(repr((check["rule"], check["targets"])).encode()).hexdigest()[:16]
     return check
 
 
 def _fc_self_check(acts: np.ndarray, image_embeddings: np.ndarray, ids: list[str], model_name: str,
-                   check: dict[str, Any], similarity: str, device: Any) -> Any:
-    """The fc layer scored on its own against the paper's concept set, then matched the paper's way."""
-    from xai.dissect import analysis
+                   check: dict[str, Any], device: Any) -> Any:
+    """The fc layer scored on its own the paper's way: SoftWPMI at the repository's defaults (whatever the main
+    similarity), the paper's concept set, the paper's matching rule."""
+    from xai.dissect import analysis, paper
 
     fc_result = dissect_model({"fc": acts}, image_embeddings, check["concept_embeddings"], check["concepts"],
-                              model_name=model_name, probe_ids=ids, similarity=similarity, null_seed=None,
-                              device=device)
+                              model_name=model_name, probe_ids=ids, similarity=paper.PAPER_SIMILARITY,
+                              null_seed=None, device=device)
     return analysis.fc_self_check(fc_result, check["class_names"], match=check["match"], targets=check["targets"],
                                   concept_embeddings=check["concept_embeddings"],
                                   class_embeddings=check["class_embeddings"], concept_set=check["concept_set"],
