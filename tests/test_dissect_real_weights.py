@@ -227,6 +227,90 @@ def test_code_version_covers_models_data_and_stages(tmp_path: Path, monkeypatch:
         cache_module.code_version.cache_clear()
 
 
+def _temp_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> Path:
+    from xai import cache as cache_module
+
+    package = tmp_path / "pkg"
+    for name in names:
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text("x = 1\n")
+    monkeypatch.setattr(cache_module, "PACKAGE_ROOT", package)
+    cache_module.code_version.cache_clear()
+    cache_module.probe_code_version.cache_clear()
+    return package
+
+
+PROBE_FILES = ("dissect/activations.py", "dissect/probe_pass.py", "dissect/clip_embed.py", "dissect/probes.py",
+               "models.py", "data.py", "stages/dissect.py", "stages/__init__.py", "cache.py")
+
+
+@pytest.mark.parametrize("module", PROBE_FILES)
+def test_probe_code_version_follows_the_probe_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      module: str) -> None:
+    from xai import cache as cache_module
+
+    package = _temp_package(tmp_path, monkeypatch, (*PROBE_FILES, "dissect/findings.py", "stages/explain.py"))
+    try:
+        before = cache_module.probe_code_version()
+        (package / module).write_text("x = 2\n")
+        cache_module.probe_code_version.cache_clear()
+        assert cache_module.probe_code_version() != before
+    finally:
+        cache_module.probe_code_version.cache_clear()
+        cache_module.code_version.cache_clear()
+
+
+@pytest.mark.parametrize("module", ["dissect/findings.py", "stages/explain.py", "dissect/analysis.py"])
+def test_editing_analysis_code_keeps_the_probe_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   module: str) -> None:
+    """Editing the analyses invalidates labels and analyses (broad key), never the probe artifacts."""
+    from xai import cache as cache_module
+
+    package = _temp_package(tmp_path, monkeypatch, (*PROBE_FILES, module))
+    try:
+        probe_before, broad_before = cache_module.probe_code_version(), cache_module.code_version("dissect")
+        (package / module).write_text("x = 2\n")
+        cache_module.probe_code_version.cache_clear()
+        cache_module.code_version.cache_clear()
+        assert cache_module.probe_code_version() == probe_before
+        assert cache_module.code_version("dissect") != broad_before or module == "stages/explain.py"
+    finally:
+        cache_module.probe_code_version.cache_clear()
+        cache_module.code_version.cache_clear()
+
+
+def test_probe_code_version_follows_torch_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    from xai import cache as cache_module
+
+    real = importlib.metadata.version
+    cache_module.probe_code_version.cache_clear()
+    before = cache_module.probe_code_version()
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "0.0-test" if name == "open_clip_torch" else real(name))
+    cache_module.probe_code_version.cache_clear()
+    try:
+        assert cache_module.probe_code_version() != before
+    finally:
+        cache_module.probe_code_version.cache_clear()
+
+
+def test_activations_key_separates_cpu_and_cuda() -> None:
+    from types import SimpleNamespace
+
+    from xai.cache import make_key
+    from xai.stages import dissect as stage
+
+    config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=("layer4", "fc"), pool="mean"))
+    cpu = stage.activation_parts(config, "resnet18_places365", "probe", "cpu")
+    cuda = stage.activation_parts(config, "resnet18_places365", "probe", "cuda:0")
+    assert cpu["device"] == "cpu" and cuda["device"] == "cuda"
+    assert make_key(stage.STAGE, cpu) != make_key(stage.STAGE, cuda)
+    assert make_key(stage.STAGE, cuda) == make_key(stage.STAGE, stage.activation_parts(config, "resnet18_places365",
+                                                                                      "probe", "cuda"))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # 5. The fc self-check scores the paper's way
 

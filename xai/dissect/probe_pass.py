@@ -118,9 +118,8 @@ def probe_pass(
         clip.eval()
     on_cuda = device.type == "cuda"
     with ExitStack() as stack, torch.inference_mode():
-        if on_cuda:  # fixed 224-px batches: let cuDNN pick its fastest kernels once
-            stack.callback(setattr, torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
-            torch.backends.cudnn.benchmark = True
+        # cuDNN autotuning (``cudnn.benchmark``) is left as the caller set it (off by default, as in CLIP-Dissect):
+        # it may pick different kernels from run to run, and the same config must give byte-identical tables.
         # On CUDA, results stay on the device until the end: no synchronising copy per batch.
         stores = {name: stack.enter_context(hooked_layers(model, layers, pool, to_cpu=not on_cuda))
                   for name, model in targets.items()}

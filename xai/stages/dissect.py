@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from xai import models
-from xai.cache import code_version
+from xai.cache import code_version, probe_code_version
 from xai.dissect.stage import dissect_model
 from xai.stages import NotCachedError, cached, weights_key
 
@@ -100,6 +100,14 @@ def _scoring_parts(config: Any, model_name: str, probe_key: str, concepts_key: s
             "top_images": settings.top_images, "scoring_device": _device_type(device)}
 
 
+def activation_parts(config: Any, model_name: str, probe_key: str, device: Any) -> dict[str, Any]:
+    """Key of one model's pooled probe activations: CPU and CUDA (TF32, other kernels) give different numbers."""
+    return {"probe": probe_key, "seed": config.seed, "code": probe_code_version(), "model": model_name,
+            "weights": weights_key(config, model_name), "layers": list(config.dissect.layers),
+            "pool": "avg" if config.dissect.pool == "mean" else "max", "device": _device_type(device),
+            "piece": "activations"}
+
+
 def _device_type(device: Any) -> str:
     import torch
 
@@ -136,16 +144,15 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
     settings = config.dissect
     paths, ids = probe_paths(config)
     probe_key = _probe_key(ids, paths)
-    base = {"probe": probe_key, "seed": config.seed, "code": code_version("dissect")}
+    # the probe artifacts carry the narrower code version of the modules that compute them
+    base = {"probe": probe_key, "seed": config.seed, "code": probe_code_version()}
     pool = "avg" if settings.pool == "mean" else "max"
     device = context.device
     image_parts = {**base, "piece": "clip-images", **clip_parts(config, device)}
     concepts = probes.load_concepts(settings.concepts)
     concepts_key = clip_embed.concepts_hash(concepts)
     scorings = {m: _scoring_parts(config, m, probe_key, concepts_key, device) for m in settings.models}
-    activation_parts = {m: {**{key: scorings[m][key] for key in ("probe", "seed", "code", "model", "weights",
-                                                                 "layers", "pool")}, "piece": "activations"}
-                        for m in settings.models}
+    activations_key = {m: activation_parts(config, m, probe_key, device) for m in settings.models}
     joint: dict[str, Any] = {}
 
     def probe_outputs() -> Any:
@@ -154,7 +161,7 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
             joint["outputs"] = _probe_pass(context, paths, pool,
                                            clip_needed=not context.cache.contains(STAGE, image_parts),
                                            models_needed=[m for m in settings.models
-                                                          if not context.cache.contains(STAGE, activation_parts[m])])
+                                                          if not context.cache.contains(STAGE, activations_key[m])])
         return joint["outputs"]
 
     image_embeddings = _get(context, image_parts,
@@ -178,7 +185,7 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
     artifacts = DissectArtifacts(settings.probe, paths, settings.concepts)
     for model_name in settings.models:
         scoring = scorings[model_name]
-        layer_acts = _get(context, activation_parts[model_name],
+        layer_acts = _get(context, activations_key[model_name],
                           lambda name=model_name: ArrayArtifact(probe_outputs().activations[name]),
                           ArrayArtifact, load_only).arrays
         layer_acts = {layer: layer_acts[layer] for layer in settings.layers}
