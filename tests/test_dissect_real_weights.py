@@ -185,8 +185,26 @@ def test_unsafe_checkpoint_without_a_published_checksum_is_refused(tmp_path: Pat
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     _legacy_places_checkpoint(tmp_path / "resnet18_places365.pth.tar", numpy_scalar=True)
     _use_hash(monkeypatch, "")
-    with pytest.raises(WeightsUnavailableError, match="no published checksum"):
+    with pytest.raises(WeightsUnavailableError, match="no published full checksum"):
         _load_places(tmp_path)
+
+
+def test_torchvision_prefix_hash_never_allows_an_unrestricted_load(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An 8-hex sha256 prefix (torchvision's file names) matches a crafted file easily: no fallback on it."""
+    path = tmp_path / "resnet18-f37072fd.pth"
+    torch.manual_seed(0)
+    torch.save({"state_dict": resnet18().state_dict(), "best_prec1": np.float64(1.0)}, path)
+    prefix = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    entry = models.WEIGHT_FILES["resnet18_imagenet"]
+    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_imagenet",
+                        WeightFile(entry.model, path.name, entry.url, f"sha256-prefix:{prefix}"))
+    with pytest.raises(WeightsUnavailableError, match="no published full checksum") as raised:
+        models.load_classifier("resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path,
+                               categories=[str(i) for i in range(1000)])
+    assert "\n" not in str(raised.value) and str(path) in str(raised.value)
+    assert models.full_checksum(f"md5:{'0' * 32}") and models.full_checksum(f"sha256:{'0' * 64}")
+    assert not models.full_checksum("sha256-prefix:f37072fd") and not models.full_checksum("")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -96,6 +96,13 @@ def _file_matches(path: Path, known_hash: str) -> bool:
     return actual.startswith(expected) if algorithm == "sha256-prefix" else actual == expected
 
 
+def full_checksum(known_hash: str) -> bool:
+    """Whether ``known_hash`` pins the whole file (``md5:`` or ``sha256:``). torchvision's 8-hex ``sha256-prefix``
+    does not: a crafted file matching 32 bits is cheap to make, so it cannot vouch for an unrestricted unpickle."""
+    algorithm, _, expected = known_hash.partition(":")
+    return (algorithm, len(expected)) in {("md5", 32), ("sha256", 64)}
+
+
 def candidate_paths(weight: WeightFile, weights_dir: Path | None) -> list[Path]:
     """Where a checkpoint may already lie: the configured weights directory, then the torch hub cache."""
     places = [weights_dir / weight.filename] if weights_dir else []
@@ -197,8 +204,8 @@ def _load_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor],
     except pickle.UnpicklingError as error:
         if not verified:
             raise WeightsUnavailableError(
-                f"{path}: holds objects torch's safe loader refuses and has no published checksum to trust it by "
-                f"({str(error).splitlines()[0]})"
+                f"{path}: holds objects torch's safe loader refuses and has no published full checksum to trust "
+                f"it by ({str(error).splitlines()[0][:160]}); download the published file again from its URL"
             ) from None
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         note = (f"{path.name}: read with weights_only=False after the safe loader refused it "
@@ -222,7 +229,7 @@ def load_classifier(name: str, weights: WeightsMode, *, seed: int, weights_dir: 
     else:
         weight = WEIGHT_FILES[name]
         path = fetch_weights(weight, weights_dir)  # raises unless the checksum matches
-        state, note = _load_state(path, verified=bool(weight.known_hash))
+        state, note = _load_state(path, verified=full_checksum(weight.known_hash))
         module.load_state_dict(state, strict=True)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
     return LoadedModel(name, module.eval(), weights, weights_id, categories, note)
