@@ -67,7 +67,7 @@ def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(tmp_pa
         assert repr(loaded.preprocess) == repr(random_clip.preprocess)
     assert "Resize(size=224, interpolation=bicubic" in repr(random_clip.preprocess)
     assert "mean=(0.48145466, 0.4578275, 0.40821073)" in repr(random_clip.preprocess)
-    assert from_file.weights_id.startswith("openai")
+    assert hashlib.sha256(b"stand-in").hexdigest() in from_file.weights_id and from_tag.weights_id.startswith("openai")
 
 
 def test_clip_runs_in_fp16_on_cuda_and_fp32_on_cpu() -> None:
@@ -518,3 +518,26 @@ def test_fc_self_check_is_scored_with_soft_wpmi_whatever_the_main_similarity(mir
                       probe_ids=ids, similarity="soft_wpmi", null_seed=None),
         check["class_names"], match="string", targets=check["targets"])
     assert (got.top1_fraction, got.top5_fraction) == (expected.top1_fraction, expected.top5_fraction)
+
+
+def test_local_clip_file_is_hashed_into_the_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unpinned local CLIP file (a LAION ViT-B-16 saved under OpenAI's name, say) must not reuse the cache."""
+    from types import SimpleNamespace
+
+    from xai.cache import make_key
+    from xai.stages import dissect as stage
+    from xai.stages import weights_key
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    weights_dir = tmp_path / "weights"
+    weights_dir.mkdir()
+    clip_file = weights_dir / models.WEIGHT_FILES["clip"].filename
+    config = SimpleNamespace(weights="pretrained", seed=0, weights_dir=weights_dir)
+    clip_file.write_bytes(b"openai weights")
+    first = weights_key(config, "clip")
+    assert hashlib.sha256(b"openai weights").hexdigest() in first and "not pinned" in first
+    assert weights_key(config, "clip") == first
+    key = make_key(stage.STAGE, {"piece": "clip-images", **stage.clip_parts(config, "cpu")})
+    clip_file.write_bytes(b"laion weights!")  # same size: the mtime and content still tell them apart
+    assert weights_key(config, "clip") != first
+    assert make_key(stage.STAGE, {"piece": "clip-images", **stage.clip_parts(config, "cpu")}) != key

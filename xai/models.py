@@ -57,7 +57,9 @@ WEIGHT_FILES: dict[str, WeightFile] = {
     "clip": WeightFile(
         "clip", "open_clip_pytorch_model.bin",
         "https://huggingface.co/timm/vit_base_patch16_clip_224.openai/resolve/main/open_clip_pytorch_model.bin",
-        "",  # open_clip verifies its own download; a user-supplied file is accepted as given
+        # No published checksum of this file could be confirmed, so none is pinned: a local copy is hashed instead
+        # (clip_weights_id) and that hash keys the cache and is written in the run record.
+        "",
     ),
 }
 
@@ -101,6 +103,32 @@ def full_checksum(known_hash: str) -> bool:
     does not: a crafted file matching 32 bits is cheap to make, so it cannot vouch for an unrestricted unpickle."""
     algorithm, _, expected = known_hash.partition(":")
     return (algorithm, len(expected)) in {("md5", 32), ("sha256", 64)}
+
+
+_SHA256_BY_FILE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) so a 600 MB checkpoint is read once per process."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256_BY_FILE:
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA256_BY_FILE[key] = digest.hexdigest()
+    return _SHA256_BY_FILE[key]
+
+
+def clip_weights_id(weights_dir: Path | None) -> str:
+    """What identifies the pretrained CLIP weights: a local file by its computed sha256 (not pinned: replacing it,
+    e.g. by a LAION ViT-B-16 under the same name, changes this id and so every CLIP cache key), else open_clip's
+    own ``openai`` download."""
+    local = find_weights(WEIGHT_FILES["clip"], weights_dir)
+    if local is None:
+        return "openai (open_clip download)"
+    return f"{local.name}:sha256:{file_sha256(local)} (computed, not pinned)"
 
 
 def candidate_paths(weight: WeightFile, weights_dir: Path | None) -> list[Path]:
@@ -289,7 +317,7 @@ def load_clip(weights: WeightsMode, *, seed: int, weights_dir: Path | None,
     else:
         local = find_weights(WEIGHT_FILES["clip"], weights_dir)
         pretrained = str(local) if local else "openai"
-        weights_id = f"openai ({local.name if local else 'open_clip cache'})"
+        weights_id = clip_weights_id(weights_dir)
     try:
         module, preprocess = build_clip(pretrained, device=device)
     except Exception as error:  # offline hub/URL failures surface as many exception types
