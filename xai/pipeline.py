@@ -54,6 +54,8 @@ class RunContext:
     timings: dict[str, float] = field(default_factory=dict)
     artifacts: dict[str, Any] = field(default_factory=dict)
     quiet: bool = False
+    load_notes: dict[str, str] = field(default_factory=dict)
+    """Model name -> how its checkpoint was read, as recorded with artifacts that may come from the cache."""
     _models: dict[str, Any] = field(default_factory=dict)
 
     def classifier(self, name: str) -> LoadedModel:
@@ -193,8 +195,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "versions": versions(),
         "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
         "timings": dict(context.timings),
-        "weights_notes": {name: model.load_note for name, model in context._models.items()
-                          if getattr(model, "load_note", "")},
+        "weights_notes": {**context.load_notes, **{name: model.load_note for name, model in context._models.items()
+                                                    if getattr(model, "load_note", "")}},
         "images": [{"name": image.name, "sha256": image.sha256} for image in context.images],
         "skipped": [{"path": s.path, "reason": s.reason} for s in context.skipped],
         "cache": {"hits": len(context.cache.stats.hits), "misses": len(context.cache.stats.misses)},

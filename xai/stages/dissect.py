@@ -25,16 +25,36 @@ STAGE = "dissect"
 
 @dataclass(frozen=True)
 class ArrayArtifact:
-    """A named bundle of arrays (embeddings, activations) for the cache."""
+    """A named bundle of arrays (embeddings, activations) for the cache, with JSON notes (skipped probe images,
+    how the weights were read) that must reach the run record even when the arrays come from the cache."""
 
     arrays: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def to_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return self.arrays, {}
+        return self.arrays, self.meta
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> ArrayArtifact:
-        return cls(dict(arrays))
+        return cls(dict(arrays), dict(meta))
+
+
+def _probe_artifact(arrays: dict[str, np.ndarray], outputs: Any, load_note: str = "") -> ArrayArtifact:
+    """Probe-pass arrays with the rows they cover (``kept``) and the images left out."""
+    meta: dict[str, Any] = {"skipped": [list(item) for item in outputs.skipped]}
+    if load_note:
+        meta["load_note"] = load_note
+    return ArrayArtifact({**arrays, "kept": outputs.kept}, meta)
+
+
+def _common_rows(pieces: list[ArrayArtifact], n_paths: int) -> tuple[np.ndarray, list[Any]]:
+    """Probe indices every piece covers, and for each piece the rows that hold them (an image one pass could not
+    decode is left out of all)."""
+    kept = [piece.arrays.get("kept", np.arange(n_paths)) for piece in pieces]
+    common = kept[0]
+    for other in kept[1:]:
+        common = np.intersect1d(common, other)
+    return common, [slice(None) if len(k) == len(common) else np.searchsorted(k, common) for k in kept]
 
 
 @dataclass
@@ -139,6 +159,7 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
     from xai.dissect import analysis, clip_embed, paper, probes
     from xai.dissect.analysis import FcSelfCheck, ModelSummary
     from xai.dissect.result import DissectionResult
+    from xai.pipeline import SkippedImage
 
     config = context.config
     settings = config.dissect
@@ -164,9 +185,22 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
                                                           if not context.cache.contains(STAGE, activations_key[m])])
         return joint["outputs"]
 
-    image_embeddings = _get(context, image_parts,
-                            lambda: ArrayArtifact({"embeddings": probe_outputs().clip_embeddings}),
-                            ArrayArtifact, load_only).arrays["embeddings"]
+    image_piece = _get(context, image_parts, lambda: _probe_artifact(
+        {"embeddings": probe_outputs().clip_embeddings}, probe_outputs()), ArrayArtifact, load_only)
+    act_pieces = {m: _get(context, activations_key[m], lambda name=m: _probe_artifact(
+        probe_outputs().activations[name], probe_outputs(), context.classifier(name).load_note),
+        ArrayArtifact, load_only) for m in settings.models}
+    kept, rows = _common_rows([image_piece, *act_pieces.values()], len(paths))
+    skipped = {path: reason for piece in (image_piece, *act_pieces.values())
+               for path, reason in piece.meta.get("skipped", [])}
+    known = {item.path for item in context.skipped}
+    context.skipped.extend(SkippedImage(path, f"probe image {reason}") for path, reason in skipped.items()
+                           if path not in known)
+    for name, piece in act_pieces.items():
+        if piece.meta.get("load_note"):
+            context.load_notes[name] = piece.meta["load_note"]
+    image_embeddings = image_piece.arrays["embeddings"][rows[0]]
+    paths, ids = [paths[i] for i in kept], [ids[i] for i in kept]
 
     def text_embeddings(concept_list: list[str]) -> np.ndarray:
         def compute() -> ArrayArtifact:
@@ -185,10 +219,8 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
     artifacts = DissectArtifacts(settings.probe, paths, settings.concepts)
     for model_name in settings.models:
         scoring = scorings[model_name]
-        layer_acts = _get(context, activations_key[model_name],
-                          lambda name=model_name: ArrayArtifact(probe_outputs().activations[name]),
-                          ArrayArtifact, load_only).arrays
-        layer_acts = {layer: layer_acts[layer] for layer in settings.layers}
+        piece_rows = rows[1 + list(act_pieces).index(model_name)]
+        layer_acts = {layer: act_pieces[model_name].arrays[layer][piece_rows] for layer in settings.layers}
         bar = f"scoring {model_name} ({sum(a.shape[1] for a in layer_acts.values()):,} neurons, with null)"
         result = _get(context, {**scoring, "piece": "labels"}, lambda acts=layer_acts, name=model_name, bar=bar:
                       dissect_model(acts, image_embeddings, concept_embeddings, concepts, model_name=name,
