@@ -74,8 +74,8 @@ class DissectArtifacts:
     """xai.dissect.analysis.ModelComparison of the first two models"""
 
 
-def probe_paths(config: Any) -> tuple[list[Path], list[str]]:
-    """The probe images (after the stratified limit) and their ids."""
+def probe_paths(config: Any, *, quiet: bool = False) -> tuple[list[Path], list[str]]:
+    """The probe images (after the stratified limit) and their ids; ``quiet`` hides the Broden download bar."""
     from xai.data import cache_dir
     from xai.dissect import probes
 
@@ -85,7 +85,7 @@ def probe_paths(config: Any) -> tuple[list[Path], list[str]]:
         paths = probes.imagenet_sample_paths()
     elif probe == "broden":
         root = cache_dir() / "broden1_224" / "images"
-        paths = probes.broden_paths(cache_dir())
+        paths = probes.broden_paths(cache_dir(), quiet=quiet)
     else:
         root = Path(probe)
         paths = probes.folder_images(root)
@@ -144,7 +144,7 @@ def describe(context: Any) -> str:
             f"{settings.concepts!r}, {settings.similarity}")
     if settings.probe == "broden" and not (cache_dir() / "broden1_224" / "images").is_dir():
         return f"{line}; probe 'broden' (63,305 images, a 1 GB download on first use): not cached"
-    paths, ids = probe_paths(config)
+    paths, ids = probe_paths(config, quiet=context.quiet)
     probe_key = _probe_key(ids, paths)
     concepts_key = clip_embed.concepts_hash(probes.load_concepts(settings.concepts))
     cached = sum(context.cache.contains(STAGE, {**_scoring_parts(config, m, probe_key, concepts_key, context.device),
@@ -163,7 +163,7 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
 
     config = context.config
     settings = config.dissect
-    paths, ids = probe_paths(config)
+    paths, ids = probe_paths(config, quiet=context.quiet)
     probe_key = _probe_key(ids, paths)
     # the probe artifacts carry the narrower code version of the modules that compute them
     base = {"probe": probe_key, "seed": config.seed, "code": probe_code_version()}
