@@ -188,3 +188,14 @@ def test_stage_keeps_the_rows_every_piece_decoded_and_carries_the_notes() -> Non
     assert kept.tolist() == [0, 1, 3, 4]
     assert clip.arrays["embeddings"][clip_rows].ravel().tolist() == [0, 1, 3, 4]
     assert (acts.arrays["fc"][act_rows] == older.arrays["fc"][older_rows]).all()
+
+
+def test_run_record_shows_weights_notes_that_came_from_the_cache(tmp_path: Path) -> None:
+    from xai.cache import ArtifactCache
+    from xai.config import Config
+    from xai.pipeline import RunContext, run_record
+
+    context = RunContext(Config(), ArtifactCache(tmp_path), torch.device("cpu"))
+    context.load_notes["resnet18_places365"] = "resnet18_places365.pth.tar: read with weights_only=False"
+    assert run_record(context)["weights_notes"] == {
+        "resnet18_places365": "resnet18_places365.pth.tar: read with weights_only=False"}
