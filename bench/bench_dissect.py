@@ -15,11 +15,12 @@ Cases (each runs in its own subprocess so its peak RSS is its own):
   layer3, layer4, fc): its forward floor (forward passes on tensors already on the device, best of
   ``--batch-sizes``), our pass (:func:`xai.dissect.probe_pass.probe_pass`: DataLoader workers, decoding
   included) and the old serial pass (decode in the main process, then forward) at that batch size, as images/s
-  and as a fraction of the floor; then the joint pass (one decode for all three) against the sum of the floors.
-  Variants alternate per network in one process.
+  and as a fraction of the floor (floor, ours and serial interleaved over ``--repeats`` runs, medians); then the
+  joint pass (one decode for all three) against the sum of the floors. The floor keeps its outputs where the pass
+  does (on the device on CUDA) and leaves cuDNN settings alone, as the pass does.
 
 Usage: ``.venv/bin/python bench/bench_dissect.py [--threads 2] [--case all|stages|score|broden|probe]
-[--device cpu|cuda] [--images 5000] [--clip-images N] [--batch-sizes 16,32,64]``.
+[--device cpu|cuda] [--images 5000] [--clip-images N] [--batch-sizes 16,32,64] [--repeats 3]``.
 Timings on a shared machine are noisy: compare ratios within one run.
 """
 
@@ -187,21 +188,30 @@ def _networks(device) -> dict:
 
 
 def _forward_floor(model, is_clip: bool, batch_size: int, device, images: int) -> float:
-    """Images/s of the forward passes alone (hooks included for targets) on tensors already on the device."""
+    """Images/s of the forward passes alone on tensors already on the device, outputs kept where the measured
+    pass keeps them (on the device on CUDA, as :func:`xai.dissect.probe_pass.probe_pass` does; hooks included for
+    targets); cuDNN settings untouched, as in the pass."""
     import torch
 
-    from xai.dissect.activations import layer_activations
-    from xai.dissect.clip_embed import encode_images, image_input_dtype
+    from xai.dissect.activations import hooked_layers
+    from xai.dissect.clip_embed import image_input_dtype
 
     dtype = image_input_dtype(model) if is_clip else torch.float32
     batch = torch.randn(batch_size, 3, 224, 224, device=device, dtype=dtype)
     batches = [batch] * max(2, -(-images // batch_size))
+    on_cuda = device.type == "cuda"
 
     def run(items) -> None:
-        if is_clip:
-            encode_images(model, items, device=device)
-        else:
-            layer_activations(model, items, ("layer3", "layer4", "fc"), device=device)
+        with torch.inference_mode():
+            if is_clip:
+                kept = [model.encode_image(item).float() for item in items]
+                kept = [k if on_cuda else k.cpu() for k in kept]
+            else:
+                with hooked_layers(model, ("layer3", "layer4", "fc"), to_cpu=not on_cuda) as store:
+                    for item in items:
+                        model(item)
+                kept = [torch.cat(parts) for parts in store.values()]
+            torch.cat([k.flatten() for k in kept]).cpu()  # one copy at the end, as the pass makes
 
     run(batches[:1])  # warm-up (kernels, allocator)
     _sync(device)
@@ -254,16 +264,23 @@ def case_probe(args: argparse.Namespace) -> dict:
     floors, best_sizes, serials = {}, {}, {}
     for name, (model, transform, is_clip) in networks.items():
         probe = clip_paths if is_clip else paths
-        by_size = {size: _forward_floor(model, is_clip, size, device, min(len(probe), 4 * size)) for size in sizes}
+        floor_images = min(len(probe), 4 * max(sizes))
+        by_size = {size: _forward_floor(model, is_clip, size, device, floor_images) for size in sizes}
         best = max(by_size, key=by_size.get)
-        floors[name], best_sizes[name] = by_size[best], best
-        out[f"{name}: forward floor, images/s (batch {best})"] = by_size[best]
-        ours = _pipelined(probe, {name: networks[name]}, best, device)
-        serial = _serial(probe, model, transform, is_clip, best, device)
+        best_sizes[name] = best
+        # floor, ours and the old serial pass interleaved over the repeats, so drift hits all three alike
+        runs: dict[str, list[float]] = {"floor": [], "ours": [], "serial": []}
+        for _ in range(args.repeats):
+            runs["floor"].append(_forward_floor(model, is_clip, best, device, floor_images))
+            runs["ours"].append(_pipelined(probe, {name: networks[name]}, best, device))
+            runs["serial"].append(_serial(probe, model, transform, is_clip, best, device))
+        floor, ours, serial = (float(np.median(runs[key])) for key in ("floor", "ours", "serial"))
+        floors[name] = floor
+        out[f"{name}: forward floor, images/s (batch {best}, median of {args.repeats})"] = floor
         out[f"{name}: our pass incl. decoding, images/s"] = ours
-        out[f"{name}: our pass / floor"] = ours / by_size[best]
+        out[f"{name}: our pass / floor"] = ours / floor
         out[f"{name}: old serial pass, images/s"] = serial
-        out[f"{name}: old serial pass / floor"] = serial / by_size[best]
+        out[f"{name}: old serial pass / floor"] = serial / floor
         serials[name] = serial
     joint_size = min(best_sizes.values())
     floor_joint = 1 / sum(1 / rate for rate in floors.values())
@@ -278,9 +295,9 @@ def case_probe(args: argparse.Namespace) -> dict:
 
 
 def _workers() -> int:
-    from xai.dissect.probe_pass import available_cores
+    from xai.dissect.probe_pass import MAX_WORKERS, available_cores
 
-    return available_cores()
+    return min(available_cores(), MAX_WORKERS)
 
 
 CASES = {"stages": case_stages, "score": case_score, "broden": case_broden, "probe": case_probe}
@@ -294,13 +311,14 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000, help="synthetic probe JPEGs (case probe)")
     parser.add_argument("--clip-images", type=int, default=0, help="of which CLIP encodes (default: all)")
     parser.add_argument("--batch-sizes", default="16,32,64", help="candidates for the best batch size")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved floor / ours / serial runs (median)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case == "all":
         for name in CASES:
             command = [sys.executable, __file__, "--case", name, "--threads", str(args.threads), "--device",
                        args.device, "--images", str(args.images), "--clip-images", str(args.clip_images),
-                       "--batch-sizes", args.batch_sizes]
+                       "--batch-sizes", args.batch_sizes, "--repeats", str(args.repeats)]
             subprocess.run(command, check=True)
         return
     import torch

@@ -55,3 +55,26 @@ def test_probe_pass_on_cuda_matches_cpu(tmp_path: Path) -> None:
     assert cosine.min() > 0.99  # fp16 CLIP on CUDA, as CLIP-Dissect runs it
     for layer in ("layer4", "fc"):
         np.testing.assert_allclose(gpu.activations["m"][layer], cpu.activations["m"][layer], rtol=2e-2, atol=2e-2)
+
+
+def test_probe_pass_leaves_cudnn_autotuning_off(tmp_path: Path) -> None:
+    """cuDNN autotuning may pick other kernels on another run: the same config must give identical tables."""
+    from torchvision.models import ResNet18_Weights
+
+    from xai.dissect.probe_pass import probe_pass
+    from xai.testing import tiny_resnet
+
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"{i}.jpg")
+        Image.fromarray(planted_image(224, seed=i)).save(paths[-1])
+    model = tiny_resnet(365, seed=0).to("cuda")
+    seen = []
+    model.register_forward_hook(lambda *_: seen.append(torch.backends.cudnn.benchmark))
+    assert not torch.backends.cudnn.benchmark
+    runs = [probe_pass(paths, batch_size=2, targets={"m": model}, layers=("layer4", "fc"), device="cuda",
+                       target_transform=ResNet18_Weights.IMAGENET1K_V1.transforms(), workers=0)
+            for _ in range(2)]
+    assert seen and not any(seen)
+    for layer in ("layer4", "fc"):
+        assert runs[0].activations["m"][layer].tobytes() == runs[1].activations["m"][layer].tobytes()

@@ -212,3 +212,19 @@ def test_concept_longer_than_clip_context_is_refused(random_clip):
     with pytest.raises(DataError, match=r"is 78 CLIP tokens, more than CLIP.s context of 77") as raised:
         encode_texts(model, tokenizer, ["cat", longest_allowed + " dog"])
     assert "\n" not in str(raised.value) and "dog dog" in str(raised.value)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_broden_download_bar_follows_quiet(tmp_path, monkeypatch, quiet):
+    import pooch
+
+    seen = {}
+
+    def record(*_args, **kwargs):
+        seen.update(kwargs)
+        raise ConnectionError("offline")
+
+    monkeypatch.setattr(pooch, "retrieve", record)
+    with pytest.raises(RuntimeError):
+        probes_module.broden_paths(tmp_path, quiet=quiet)
+    assert seen["progressbar"] is (not quiet)

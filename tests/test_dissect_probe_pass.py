@@ -115,3 +115,87 @@ def test_scoring_progress_counts_every_step_and_changes_nothing() -> None:
     assert [s for s, _ in seen] == list(range(blocks)) and {t for _, t in seen} == {blocks}
     for name in acts:
         np.testing.assert_array_equal(plain.layer(name).concept_ids, counted.layer(name).concept_ids)
+
+
+def test_workers_send_uint8_and_the_device_finishes_exactly(probe_files: list[Path]) -> None:
+    """uint8 from the workers, ``/255`` and mean/std on the device: bit-equal to the whole transform, for the
+    ResNet18 preset, open_clip's CLIP preprocess and a plain Compose."""
+    import open_clip
+    from torchvision.models import ResNet18_Weights
+
+    from xai.dissect.probe_pass import split_transform
+
+    clip_preprocess = open_clip.create_model_and_transforms("ViT-B-16-quickgelu", pretrained=None)[2]
+    image = Image.open(probe_files[0]).convert("RGB").resize((300, 260))
+    for transform in (ResNet18_Weights.IMAGENET1K_V1.transforms(), clip_preprocess, TARGET_TRANSFORM):
+        split = split_transform(transform)
+        crop = split.to_uint8(image)
+        assert crop.dtype == torch.uint8 and split.mean is not None
+        finished = split.finish(crop[None], torch.device("cpu"), torch.float32)[0]
+        assert torch.equal(finished, transform(image))
+    whole = split_transform(T.Compose([T.ToTensor()]))  # no Normalize at the end: runs whole in the worker
+    assert whole.mean is None and whole.to_uint8(image).dtype == torch.float32
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+def test_loader_caps_workers_and_prefetch(probe_files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    module = sys.modules["xai.dissect.probe_pass"]
+    monkeypatch.setattr(module, "available_cores", lambda: 64)
+    loader = probe_loader(probe_files * 20, [TARGET_TRANSFORM], 2)
+    assert loader.num_workers == 8 and loader.prefetch_factor == 2
+
+
+@pytest.mark.parametrize(("workers", "batch_size"), [(0, 3), (2, 3), (0, 1)])
+def test_an_undecodable_probe_image_is_skipped_and_reported(probe_files: list[Path], workers: int,
+                                                            batch_size: int) -> None:
+    bad = probe_files[0].with_name("broken.jpg")
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    with_bad = [*probe_files[:3], bad, *probe_files[3:]]
+    clip = TinyClip().eval()
+    targets = {"a": PlantedEvidenceNet((8, 8, 56, 56), image_size=64, seed=1).eval()}
+    kwargs = dict(batch_size=batch_size, clip=clip, clip_transform=CLIP_TRANSFORM, targets=targets,
+                  target_transform=TARGET_TRANSFORM, layers=LAYERS, workers=workers)
+    with pytest.warns(UserWarning, match="broken.jpg") as caught:
+        out = probe_pass(with_bad, **kwargs)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    clean = probe_pass(probe_files, **kwargs)
+    assert out.kept.tolist() == [0, 1, 2, 4, 5, 6, 7]
+    assert [path for path, _ in out.skipped] == [str(bad)] and "cannot be decoded" in out.skipped[0][1]
+    # batches hold other images than in the clean pass, so float sums may differ in the last bit
+    np.testing.assert_allclose(out.clip_embeddings, clean.clip_embeddings, rtol=1e-5, atol=1e-6)
+    for layer in LAYERS:
+        np.testing.assert_allclose(out.activations["a"][layer], clean.activations["a"][layer], rtol=1e-5, atol=1e-6)
+
+
+def test_stage_keeps_the_rows_every_piece_decoded_and_carries_the_notes() -> None:
+    """CLIP embeddings and activations cached by different runs line up on the images both could decode; the
+    skipped files and the weights note survive the cache (JSON meta)."""
+    from types import SimpleNamespace
+
+    from xai.stages.dissect import ArrayArtifact, _common_rows, _probe_artifact
+
+    rows = np.arange(5, dtype=np.float32)[:, None]
+    clip = _probe_artifact({"embeddings": rows[[0, 1, 3, 4]]},
+                           SimpleNamespace(kept=np.array([0, 1, 3, 4]), skipped=[("p/2.jpg", "cannot be decoded")]))
+    acts = _probe_artifact({"fc": rows[[0, 1, 3, 4]] * 10}, SimpleNamespace(kept=np.array([0, 1, 3, 4]),
+                           skipped=[("p/2.jpg", "cannot be decoded")]), "read with weights_only=False")
+    acts = ArrayArtifact.from_parts(*acts.to_parts())
+    assert acts.meta == {"skipped": [["p/2.jpg", "cannot be decoded"]], "load_note": "read with weights_only=False"}
+    older = ArrayArtifact({"fc": rows * 10})  # cached before any image was skipped: every row
+    kept, (clip_rows, act_rows, older_rows) = _common_rows([clip, acts, older], 5)
+    assert kept.tolist() == [0, 1, 3, 4]
+    assert clip.arrays["embeddings"][clip_rows].ravel().tolist() == [0, 1, 3, 4]
+    assert (acts.arrays["fc"][act_rows] == older.arrays["fc"][older_rows]).all()
+
+
+def test_run_record_shows_weights_notes_that_came_from_the_cache(tmp_path: Path) -> None:
+    from xai.cache import ArtifactCache
+    from xai.config import Config
+    from xai.pipeline import RunContext, run_record
+
+    context = RunContext(Config(), ArtifactCache(tmp_path), torch.device("cpu"))
+    context.load_notes["resnet18_places365"] = "resnet18_places365.pth.tar: read with weights_only=False"
+    assert run_record(context)["weights_notes"] == {
+        "resnet18_places365": "resnet18_places365.pth.tar: read with weights_only=False"}

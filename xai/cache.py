@@ -66,12 +66,8 @@ SHARED_SOURCES = ("config", "data", "models", "stages")
 preprocessing, model construction (e.g. CLIP's activation), and the stage glue that wires inputs to methods."""
 
 
-@cache
-def code_version(*subpackages: str) -> str:
-    """Hash of the source of :data:`SHARED_SOURCES` and the given subpackages (e.g. ``"explain"``): editing any
-    of them invalidates the artifacts keyed by it."""
-    digest = hashlib.sha256(xai.__version__.encode())
-    for name in dict.fromkeys((*SHARED_SOURCES, *subpackages)):
+def _hash_sources(digest: Any, names: tuple[str, ...]) -> None:
+    for name in dict.fromkeys(names):
         target = PACKAGE_ROOT / name
         files = sorted(target.rglob("*.py")) if target.is_dir() else [target.with_suffix(".py")]
         for path in files:
@@ -79,6 +75,40 @@ def code_version(*subpackages: str) -> str:
                 continue
             digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode())
             digest.update(path.read_bytes())
+
+
+@cache
+def code_version(*subpackages: str) -> str:
+    """Hash of the source of :data:`SHARED_SOURCES` and the given subpackages (e.g. ``"explain"``): editing any
+    of them invalidates the artifacts keyed by it."""
+    digest = hashlib.sha256(xai.__version__.encode())
+    _hash_sources(digest, (*SHARED_SOURCES, *subpackages))
+    return digest.hexdigest()[:16]
+
+
+PROBE_SOURCES = ("dissect/activations", "dissect/probe_pass", "dissect/clip_embed", "dissect/probes", "models",
+                 "data", "stages/dissect", "stages/__init__", "cache")
+"""The modules that compute the expensive probe artifacts (CLIP image and text embeddings, pooled activations):
+decoding, preprocessing, model construction, the forward passes, their wiring and their serialisation. Analysis or
+report code (e.g. ``dissect/findings.py``, ``stages/explain.py``) is left out so that editing it does not throw
+away a 63k-image probe pass."""
+PROBE_PACKAGES = ("torch", "torchvision", "open_clip_torch")
+"""Libraries whose version can change those numbers (kernels, transforms, model code)."""
+
+
+@cache
+def probe_code_version() -> str:
+    """Hash of :data:`PROBE_SOURCES` and the versions of :data:`PROBE_PACKAGES`: the code version of the probe
+    artifacts (narrower than :func:`code_version`, which keys labels and analyses)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(xai.__version__.encode())
+    for package in PROBE_PACKAGES:
+        try:
+            digest.update(f"{package}=={version(package)}\n".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package} missing\n".encode())
+    _hash_sources(digest, PROBE_SOURCES)
     return digest.hexdigest()[:16]
 
 

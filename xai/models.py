@@ -57,7 +57,9 @@ WEIGHT_FILES: dict[str, WeightFile] = {
     "clip": WeightFile(
         "clip", "open_clip_pytorch_model.bin",
         "https://huggingface.co/timm/vit_base_patch16_clip_224.openai/resolve/main/open_clip_pytorch_model.bin",
-        "",  # open_clip verifies its own download; a user-supplied file is accepted as given
+        # No published checksum of this file could be confirmed, so none is pinned: a local copy is hashed instead
+        # (clip_weights_id) and that hash keys the cache and is written in the run record.
+        "",
     ),
 }
 
@@ -94,6 +96,39 @@ def _file_matches(path: Path, known_hash: str) -> bool:
             digest.update(chunk)
     actual = digest.hexdigest()
     return actual.startswith(expected) if algorithm == "sha256-prefix" else actual == expected
+
+
+def full_checksum(known_hash: str) -> bool:
+    """Whether ``known_hash`` pins the whole file (``md5:`` or ``sha256:``). torchvision's 8-hex ``sha256-prefix``
+    does not: a crafted file matching 32 bits is cheap to make, so it cannot vouch for an unrestricted unpickle."""
+    algorithm, _, expected = known_hash.partition(":")
+    return (algorithm, len(expected)) in {("md5", 32), ("sha256", 64)}
+
+
+_SHA256_BY_FILE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) so a 600 MB checkpoint is read once per process."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256_BY_FILE:
+        digest = hashlib.sha256()
+        with path.open("rb") as stream:
+            for chunk in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(chunk)
+        _SHA256_BY_FILE[key] = digest.hexdigest()
+    return _SHA256_BY_FILE[key]
+
+
+def clip_weights_id(weights_dir: Path | None) -> str:
+    """What identifies the pretrained CLIP weights: a local file by its computed sha256 (not pinned: replacing it,
+    e.g. by a LAION ViT-B-16 under the same name, changes this id and so every CLIP cache key), else open_clip's
+    own ``openai`` download."""
+    local = find_weights(WEIGHT_FILES["clip"], weights_dir)
+    if local is None:
+        return "openai (open_clip download)"
+    return f"{local.name}:sha256:{file_sha256(local)} (computed, not pinned)"
 
 
 def candidate_paths(weight: WeightFile, weights_dir: Path | None) -> list[Path]:
@@ -197,8 +232,8 @@ def _load_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor],
     except pickle.UnpicklingError as error:
         if not verified:
             raise WeightsUnavailableError(
-                f"{path}: holds objects torch's safe loader refuses and has no published checksum to trust it by "
-                f"({str(error).splitlines()[0]})"
+                f"{path}: holds objects torch's safe loader refuses and has no published full checksum to trust "
+                f"it by ({str(error).splitlines()[0][:160]}); download the published file again from its URL"
             ) from None
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         note = (f"{path.name}: read with weights_only=False after the safe loader refused it "
@@ -222,7 +257,7 @@ def load_classifier(name: str, weights: WeightsMode, *, seed: int, weights_dir: 
     else:
         weight = WEIGHT_FILES[name]
         path = fetch_weights(weight, weights_dir)  # raises unless the checksum matches
-        state, note = _load_state(path, verified=bool(weight.known_hash))
+        state, note = _load_state(path, verified=full_checksum(weight.known_hash))
         module.load_state_dict(state, strict=True)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
     return LoadedModel(name, module.eval(), weights, weights_id, categories, note)
@@ -282,7 +317,7 @@ def load_clip(weights: WeightsMode, *, seed: int, weights_dir: Path | None,
     else:
         local = find_weights(WEIGHT_FILES["clip"], weights_dir)
         pretrained = str(local) if local else "openai"
-        weights_id = f"openai ({local.name if local else 'open_clip cache'})"
+        weights_id = clip_weights_id(weights_dir)
     try:
         module, preprocess = build_clip(pretrained, device=device)
     except Exception as error:  # offline hub/URL failures surface as many exception types

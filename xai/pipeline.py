@@ -69,6 +69,8 @@ class RunContext:
     batch_sizes: dict[str, Any] = field(default_factory=dict)
     """label (e.g. ``explain:resnet50``) -> xai.batching.BatchChoice, filled as stages resolve them."""
     quiet: bool = False
+    load_notes: dict[str, str] = field(default_factory=dict)
+    """Model name -> how its checkpoint was read, as recorded with artifacts that may come from the cache."""
     _models: dict[str, Any] = field(default_factory=dict)
 
     def classifier(self, name: str) -> LoadedModel:
@@ -327,8 +329,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "versions": versions(),
         "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
         "timings": dict(context.timings),
-        "weights_notes": {name: model.load_note for name, model in context._models.items()
-                          if getattr(model, "load_note", "")},
+        "weights_notes": {**context.load_notes, **{name: model.load_note for name, model in context._models.items()
+                                                    if getattr(model, "load_note", "")}},
         "batch_sizes": {label: choice.to_record() for label, choice in context.batch_sizes.items()},
         "torch_threads": torch.get_num_threads(),
         "images": [{"name": image.name, "file": image.display or image.path.name, "sha256": image.sha256}

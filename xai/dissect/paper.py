@@ -58,12 +58,24 @@ PAPER_FC_ROWS: dict[str, tuple[PaperRow, ...]] = {
 }
 
 
-def comparable_row(model: str, probe: str, n_probe: int) -> PaperRow | None:
-    """The paper's row for ``model`` measured on this very probe set (full Broden), or None.
+PAPER_SIMILARITY = "soft_wpmi"
+"""The paper's rows were scored with SoftWPMI at the repository's defaults."""
+PLACES_SCORABLE_RULE = "Broden c_scene.csv"
+"""The paper's scorable Places365 classes come from Broden's ``c_scene.csv``; any other rule is an approximation."""
+
+
+def comparable_row(model: str, probe: str, n_probe: int, *, similarity: str = PAPER_SIMILARITY,
+                   scorable_rule: str = "") -> PaperRow | None:
+    """The paper's row for ``model`` measured the paper's way on this very probe set (full Broden), or None.
 
     Only the full Broden set can be recognised: a folder probe may or may not be ImageNet val, and a
-    ``probe_limit`` subset is a different probe.
+    ``probe_limit`` subset is a different probe. The check must be scored with SoftWPMI, and for Places365 its
+    scorable classes must come from ``c_scene.csv`` (the 281-class approximation is another denominator).
     """
+    if similarity != PAPER_SIMILARITY:
+        return None
+    if FC_MATCH.get(model) == "string" and scorable_rule != PLACES_SCORABLE_RULE:
+        return None
     for row in PAPER_FC_ROWS.get(model, ()):
         if row.probe == probe and row.n_probe == n_probe:
             return row

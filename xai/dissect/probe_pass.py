@@ -5,7 +5,9 @@ CLIP-Dissect reads the probe set once per network (``ImageFolder`` + ``DataLoade
 pin_memory=True)`` for CLIP, then again for each target). Here a ``torch.utils.data.DataLoader`` over
 :class:`ProbeImages` decodes each JPEG once and applies every distinct transform to it (CLIP's bicubic 224 crop
 with CLIP's mean/std; the ImageNet 256 -> 224 crop shared by both ResNet18s), in ``workers`` processes that
-overlap the forward passes; batches are pinned on CUDA. The numbers are those of separate passes: same
+overlap the forward passes. Workers send uint8 crops (a quarter of float32 in shared memory); ``/255`` and the
+mean/std normalisation run on the device, the same operations in the same order. Batches are pinned on CUDA; an
+image that cannot be decoded is skipped and reported. The numbers are those of separate passes: same
 transforms, same forward passes, same pooling (:mod:`xai.dissect.activations`).
 """
 
@@ -13,10 +15,12 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,9 +30,62 @@ from torch.utils.data import DataLoader, Dataset
 from xai.dissect.activations import hooked_layers
 from xai.dissect.clip_embed import image_input_dtype
 
+MAX_WORKERS = 8
+"""CLIP-Dissect's worker count; more decoders than that only add shared-memory batches in flight."""
+PREFETCH_FACTOR = 2
+"""Batches each worker keeps ready (torch's default)."""
+
+
+@dataclass(frozen=True)
+class SplitTransform:
+    """A preprocessing split where it is exact: ``to_uint8`` (PIL ops, then ``pil_to_tensor``) runs in the worker,
+    ``x / 255`` and ``Normalize(mean, std)`` run on the device. uint8 batches are a quarter of float32 ones in
+    shared and pinned memory and on the bus. ``mean`` None: ``to_uint8`` is the whole (float) transform."""
+
+    to_uint8: Callable
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def finish(self, batch: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The batch on ``device`` as the full transform would give it, cast to ``dtype``."""
+        batch = batch.to(device, non_blocking=True)
+        if self.mean is None:
+            return batch.to(dtype)
+        from torchvision.transforms.functional import normalize
+
+        # the same operations, in the same order, as ToTensor / convert_image_dtype and then Normalize
+        images = normalize(batch.to(torch.float32).div_(255), list(self.mean), list(self.std), inplace=True)
+        return images.to(dtype)
+
+
+def split_transform(transform: Callable) -> SplitTransform:
+    """Split a preprocessing transform at its ``ToTensor`` when that is exact: torchvision's
+    ``ImageClassification`` preset (the ResNet18 transform) and a ``Compose`` ending in ``ToTensor`` (or open_clip's
+    ``MaybeToTensor``) and ``Normalize`` (CLIP's). Anything else runs whole in the worker."""
+    from torchvision.transforms import Compose, Normalize, PILToTensor
+    from torchvision.transforms import functional as F
+    from torchvision.transforms._presets import ImageClassification
+
+    if isinstance(transform, ImageClassification):
+        def to_uint8(image: Any, t: ImageClassification = transform) -> torch.Tensor:
+            resized = F.resize(image, t.resize_size, interpolation=t.interpolation, antialias=t.antialias)
+            return F.pil_to_tensor(F.center_crop(resized, t.crop_size))
+
+        return SplitTransform(to_uint8, tuple(transform.mean), tuple(transform.std))
+    steps = list(transform.transforms) if isinstance(transform, Compose) else []
+    if (len(steps) >= 2 and type(steps[-2]).__name__ in ("ToTensor", "MaybeToTensor")
+            and isinstance(steps[-1], Normalize)):
+        mean, std = steps[-1].mean, steps[-1].std
+        return SplitTransform(Compose([*steps[:-2], PILToTensor()]), tuple(map(float, mean)), tuple(map(float, std)))
+    return SplitTransform(transform)
+
 
 class ProbeImages(Dataset):
-    """Probe image ``i`` decoded once (RGB) and passed through each of ``transforms``: a tuple of tensors."""
+    """Probe image ``i`` decoded once (RGB) and passed through each of ``transforms``.
+
+    An item is ``(i, tensors, None)``, or ``(i, None, reason)`` when the file cannot be decoded: one bad image
+    among 63,305 is skipped (and reported), not the end of the pass.
+    """
 
     def __init__(self, paths: Sequence[str | Path], transforms: Sequence[Callable]) -> None:
         self.paths = list(paths)
@@ -37,12 +94,26 @@ class ProbeImages(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+    def __getitem__(self, index: int) -> tuple[int, tuple[torch.Tensor, ...] | None, str | None]:
         from PIL import Image
 
-        with Image.open(self.paths[index]) as image:
-            rgb = image.convert("RGB")
-        return tuple(transform(rgb) for transform in self.transforms)
+        try:
+            with Image.open(self.paths[index]) as image:
+                rgb = image.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            return index, None, f"cannot be decoded ({type(error).__name__}: {str(error).splitlines()[0][:160]})"
+        return index, tuple(transform(rgb) for transform in self.transforms), None
+
+
+def collate_probe(items: list[tuple[int, Any, str | None]]) -> tuple[list[int], list[torch.Tensor] | None,
+                                                                    list[tuple[int, str]]]:
+    """Batch the decodable items: (their indices, stacked tensors per transform or None, [(index, reason)])."""
+    good = [(index, tensors) for index, tensors, _ in items if tensors is not None]
+    bad = [(index, reason) for index, tensors, reason in items if tensors is None]
+    if not good:
+        return [], None, bad
+    stacked = [torch.stack([tensors[k] for _, tensors in good]) for k in range(len(good[0][1]))]
+    return [index for index, _ in good], stacked, bad
 
 
 def available_cores() -> int:
@@ -55,13 +126,15 @@ def available_cores() -> int:
 
 def probe_loader(paths: Sequence[str | Path], transforms: Sequence[Callable], batch_size: int, *,
                  device: str | torch.device = "cpu", workers: int | None = None) -> DataLoader:
-    """Batches of :class:`ProbeImages` in probe order; ``workers`` decoding processes (default: one per core,
-    none when there is a single batch), pinned memory on CUDA."""
+    """Batches of :class:`ProbeImages` in probe order (:func:`collate_probe`); ``workers`` decoding processes
+    (default: one per core, at most :data:`MAX_WORKERS`, none when there is a single batch), pinned memory on
+    CUDA."""
     if workers is None:
-        workers = min(available_cores(), math.ceil(len(paths) / batch_size))
+        workers = min(available_cores(), MAX_WORKERS, math.ceil(len(paths) / batch_size))
         workers = 0 if workers <= 1 else workers
     return DataLoader(ProbeImages(paths, transforms), batch_size=batch_size, shuffle=False, num_workers=workers,
-                      pin_memory=torch.device(device).type == "cuda", prefetch_factor=4 if workers else None)
+                      collate_fn=collate_probe, pin_memory=torch.device(device).type == "cuda",
+                      prefetch_factor=PREFETCH_FACTOR if workers else None)
 
 
 @dataclass
@@ -70,6 +143,10 @@ class ProbeOutputs:
 
     clip_embeddings: np.ndarray | None = None
     activations: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    kept: np.ndarray | None = None
+    """Indices into the probe paths of the rows above (every image that could be decoded), in order."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(path, reason) of each probe image that could not be decoded and was left out."""
 
 
 def probe_pass(
@@ -99,41 +176,52 @@ def probe_pass(
         progress: ``progress(batches, total)`` wraps the batch iterator (a progress bar with total and ETA).
 
     Returns:
-        :class:`ProbeOutputs`: embeddings (N, D) float32 and ``{name: {layer: (N, K) float32}}``.
+        :class:`ProbeOutputs`: embeddings (N, D) float32 and ``{name: {layer: (N, K) float32}}`` over the N
+        decodable images (``kept``); each undecodable one is in ``skipped`` with a one-line warning.
     """
     targets = dict(targets or {})
     if clip is None and not targets:
         raise ValueError("nothing to run: give CLIP and/or target models")
     if not paths:
         raise ValueError("no probe images were given")
-    transforms = ([clip_transform] if clip is not None else []) + ([target_transform] if targets else [])
-    loader = probe_loader(paths, transforms, batch_size, device=device, workers=workers)
+    splits = [split_transform(t) for t in ([clip_transform] if clip is not None else [])
+              + ([target_transform] if targets else [])]
+    loader = probe_loader(paths, [split.to_uint8 for split in splits], batch_size, device=device, workers=workers)
     batches: Iterable = progress(loader, len(loader)) if progress else loader
     device = torch.device(device)
     clip_dtype = image_input_dtype(clip) if clip is not None else torch.float32
     features: list[torch.Tensor] = []
+    kept: list[int] = []
+    skipped: list[tuple[str, str]] = []
     for model in targets.values():
         model.eval()
     if clip is not None:
         clip.eval()
     on_cuda = device.type == "cuda"
     with ExitStack() as stack, torch.inference_mode():
-        if on_cuda:  # fixed 224-px batches: let cuDNN pick its fastest kernels once
-            stack.callback(setattr, torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)
-            torch.backends.cudnn.benchmark = True
+        # cuDNN autotuning (``cudnn.benchmark``) is left as the caller set it (off by default, as in CLIP-Dissect):
+        # it may pick different kernels from run to run, and the same config must give byte-identical tables.
         # On CUDA, results stay on the device until the end: no synchronising copy per batch.
         stores = {name: stack.enter_context(hooked_layers(model, layers, pool, to_cpu=not on_cuda))
                   for name, model in targets.items()}
-        for batch in batches:
+        for indices, tensors, bad in batches:
+            for index, reason in bad:
+                skipped.append((str(paths[index]), reason))
+                warnings.warn(f"probe image {paths[index]} {reason}; skipped", stacklevel=2)
+            if tensors is None:
+                continue
+            kept.extend(indices)
             if clip is not None:
-                images = batch[0].to(device, dtype=clip_dtype, non_blocking=True)
+                images = splits[0].finish(tensors[0], device, clip_dtype)
                 embedded = clip.encode_image(images).float()
                 features.append(embedded if on_cuda else embedded.cpu())
             if targets:
-                images = batch[-1].to(device, non_blocking=True)
+                images = splits[-1].finish(tensors[-1], device, torch.float32)
                 for model in targets.values():
                     model(images)
-    out = ProbeOutputs()
+    if not kept:
+        raise ValueError(f"none of the {len(paths)} probe images could be decoded (first: {skipped[0][0]})")
+    out = ProbeOutputs(kept=np.asarray(kept, dtype=np.int64), skipped=skipped)
     if clip is not None:
         out.clip_embeddings = torch.nn.functional.normalize(torch.cat(features), dim=-1).cpu().numpy()
     for name, store in stores.items():

@@ -112,13 +112,14 @@ def stratified_limit(
     return [paths[i] for i in sorted(chosen)]
 
 
-def broden_paths(cache_dir: str | Path, *, expected: int = BRODEN_IMAGE_COUNT) -> list[Path]:
+def broden_paths(cache_dir: str | Path, *, expected: int = BRODEN_IMAGE_COUNT, quiet: bool = False) -> list[Path]:
     """Broden (broden1_224) probe images: download + MD5 check with pooch, unzip, list the images.
 
     CLIP-Dissect loads ``broden1_224/images`` as an ImageFolder after its ``dlbroden.sh`` deleted every
     segmentation PNG (colour, object, part and material masks) from the four source folders; what stays are
     the 63,305 JPEGs, exactly the ``image`` column of ``index.csv``. The zip keeps the PNGs, so the images are
-    taken from ``index.csv`` (:func:`broden_index_images`), never by listing the folders. About 1 GB.
+    taken from ``index.csv`` (:func:`broden_index_images`), never by listing the folders. About 1 GB; ``quiet``
+    hides the download's byte progress bar (``--quiet``).
 
     Raises:
         RuntimeError: one line, when the archive cannot be downloaded or fails its checksum.
@@ -136,7 +137,7 @@ def broden_paths(cache_dir: str | Path, *, expected: int = BRODEN_IMAGE_COUNT) -
                 fname="broden1_224.zip",
                 path=cache_dir,
                 processor=pooch.Unzip(extract_dir="."),
-                progressbar=True,  # a byte bar with total and ETA (tqdm) for the 1 GB download
+                progressbar=not quiet,  # a byte bar with total and ETA (tqdm) for the 1 GB download
             )
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__

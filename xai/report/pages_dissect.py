@@ -81,12 +81,19 @@ def self_check_rows(dissected: Any) -> list[list[Any]]:
     n_probe = len(dissected.probe_paths)
     rows = []
     for check in dissected.self_checks.values():
-        row = paper.comparable_row(check.model_name, dissected.probe_name, n_probe)
+        row = paper.comparable_row(check.model_name, dissected.probe_name, n_probe, similarity=check.similarity,
+                                   scorable_rule=check.scorable_rule)
         if row is None:
             published = ", ".join(f"{r.probe} ({r.n_probe:,} images)" for r in paper.PAPER_FC_ROWS[check.model_name])
             paper_top1 = paper_top5 = "–"
-            source = (f"none comparable: this probe is {dissected.probe_name} ({n_probe:,} images), the paper's "
-                      f"{published}")
+            if check.similarity != paper.PAPER_SIMILARITY:
+                why = f"scored with {check.similarity or 'an unrecorded similarity'}, the paper with soft_wpmi"
+            elif check.match == "string" and check.scorable_rule != paper.PLACES_SCORABLE_RULE:
+                why = (f"scorable classes by {check.scorable_rule or 'an unrecorded rule'}, the paper's by "
+                       f"{paper.PLACES_SCORABLE_RULE}")
+            else:
+                why = f"this probe is {dissected.probe_name} ({n_probe:,} images), the paper's {published}"
+            source = f"none comparable: {why}"
         else:
             paper_top1, paper_top5 = fmt_percent(row.top1), fmt_percent(row.top5)
             source = f"{row.model}, probe {row.probe} ({row.source})"
@@ -94,8 +101,8 @@ def self_check_rows(dissected: Any) -> list[list[Any]]:
         if check.scorable_rule and check.match == "string":
             scored += f" ({check.scorable_rule})"
         rows.append([MODEL_TITLES.get(check.model_name, check.model_name), check.concept_set, check.match, scored,
-                     fmt_percent(check.top1_fraction), paper_top1, fmt_percent(check.top5_fraction), paper_top5,
-                     source])
+                     fmt_percent(check.top1_fraction), paper_top1, fmt_percent(check.top5_fraction),
+                     fmt_percent(check.top5_notebook_fraction), paper_top5, source])
     return rows
 
 

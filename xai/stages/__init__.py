@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from xai.models import WEIGHT_FILES
+from xai.models import WEIGHT_FILES, clip_weights_id
 
 
 class NotCachedError(LookupError):
@@ -27,4 +27,6 @@ def weights_key(config: Any, model: str) -> str:
     """What identifies a model's weights in cache keys, known without loading the model."""
     if config.weights == "random":
         return f"random(seed={config.seed})"
+    if model == "clip":  # no published checksum: the local file's own hash
+        return clip_weights_id(getattr(config, "weights_dir", None))
     return f"{WEIGHT_FILES[model].filename}:{WEIGHT_FILES[model].known_hash}"

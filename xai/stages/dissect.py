@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from xai import models
-from xai.cache import code_version
+from xai.cache import code_version, probe_code_version
 from xai.dissect.stage import dissect_model
 from xai.stages import NotCachedError, cached, weights_key
 
@@ -25,16 +25,36 @@ STAGE = "dissect"
 
 @dataclass(frozen=True)
 class ArrayArtifact:
-    """A named bundle of arrays (embeddings, activations) for the cache."""
+    """A named bundle of arrays (embeddings, activations) for the cache, with JSON notes (skipped probe images,
+    how the weights were read) that must reach the run record even when the arrays come from the cache."""
 
     arrays: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def to_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return self.arrays, {}
+        return self.arrays, self.meta
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> ArrayArtifact:
-        return cls(dict(arrays))
+        return cls(dict(arrays), dict(meta))
+
+
+def _probe_artifact(arrays: dict[str, np.ndarray], outputs: Any, load_note: str = "") -> ArrayArtifact:
+    """Probe-pass arrays with the rows they cover (``kept``) and the images left out."""
+    meta: dict[str, Any] = {"skipped": [list(item) for item in outputs.skipped]}
+    if load_note:
+        meta["load_note"] = load_note
+    return ArrayArtifact({**arrays, "kept": outputs.kept}, meta)
+
+
+def _common_rows(pieces: list[ArrayArtifact], n_paths: int) -> tuple[np.ndarray, list[Any]]:
+    """Probe indices every piece covers, and for each piece the rows that hold them (an image one pass could not
+    decode is left out of all)."""
+    kept = [piece.arrays.get("kept", np.arange(n_paths)) for piece in pieces]
+    common = kept[0]
+    for other in kept[1:]:
+        common = np.intersect1d(common, other)
+    return common, [slice(None) if len(k) == len(common) else np.searchsorted(k, common) for k in kept]
 
 
 @dataclass
@@ -54,8 +74,8 @@ class DissectArtifacts:
     """xai.dissect.analysis.ModelComparison of the first two models"""
 
 
-def probe_paths(config: Any) -> tuple[list[Path], list[str]]:
-    """The probe images (after the stratified limit) and their ids."""
+def probe_paths(config: Any, *, quiet: bool = False) -> tuple[list[Path], list[str]]:
+    """The probe images (after the stratified limit) and their ids; ``quiet`` hides the Broden download bar."""
     from xai.data import cache_dir
     from xai.dissect import probes
 
@@ -65,7 +85,7 @@ def probe_paths(config: Any) -> tuple[list[Path], list[str]]:
         paths = probes.imagenet_sample_paths()
     elif probe == "broden":
         root = cache_dir() / "broden1_224" / "images"
-        paths = probes.broden_paths(cache_dir())
+        paths = probes.broden_paths(cache_dir(), quiet=quiet)
     else:
         root = Path(probe)
         paths = probes.folder_images(root)
@@ -112,6 +132,14 @@ def _scoring_parts(config: Any, model_name: str, probe_key: str, concepts_key: s
             "top_images": settings.top_images, "scoring_device": _device_type(device)}
 
 
+def activation_parts(config: Any, model_name: str, probe_key: str, device: Any) -> dict[str, Any]:
+    """Key of one model's pooled probe activations: CPU and CUDA (TF32, other kernels) give different numbers."""
+    return {"probe": probe_key, "seed": config.seed, "code": probe_code_version(), "model": model_name,
+            "weights": weights_key(config, model_name), "layers": list(config.dissect.layers),
+            "pool": "avg" if config.dissect.pool == "mean" else "max", "device": _device_type(device),
+            "piece": "activations"}
+
+
 def _device_type(device: Any) -> str:
     import torch
 
@@ -128,7 +156,7 @@ def describe(context: Any) -> str:
             f"{settings.concepts!r}, {settings.similarity}")
     if settings.probe == "broden" and not (cache_dir() / "broden1_224" / "images").is_dir():
         return f"{line}; probe 'broden' (63,305 images, a 1 GB download on first use): not cached"
-    paths, ids = probe_paths(config)
+    paths, ids = probe_paths(config, quiet=context.quiet)
     probe_key = _probe_key(ids, paths)
     concepts_key = clip_embed.concepts_hash(probes.load_concepts(settings.concepts))
     cached = sum(context.cache.contains(STAGE, {**_scoring_parts(config, m, probe_key, concepts_key, context.device),
@@ -140,24 +168,24 @@ def describe(context: Any) -> str:
 
 
 def _collect(context: Any, load_only: bool) -> DissectArtifacts:
-    from xai.dissect import analysis, clip_embed, probes
+    from xai.dissect import analysis, clip_embed, paper, probes
     from xai.dissect.analysis import FcSelfCheck, ModelSummary
     from xai.dissect.result import DissectionResult
+    from xai.pipeline import SkippedImage
 
     config = context.config
     settings = config.dissect
-    paths, ids = probe_paths(config)
+    paths, ids = probe_paths(config, quiet=context.quiet)
     probe_key = _probe_key(ids, paths)
-    base = {"probe": probe_key, "seed": config.seed, "code": code_version("dissect")}
+    # the probe artifacts carry the narrower code version of the modules that compute them
+    base = {"probe": probe_key, "seed": config.seed, "code": probe_code_version()}
     pool = "avg" if settings.pool == "mean" else "max"
     device = context.device
     image_parts = {**base, "piece": "clip-images", **clip_parts(config, device)}
     concepts = probes.load_concepts(settings.concepts)
     concepts_key = clip_embed.concepts_hash(concepts)
     scorings = {m: _scoring_parts(config, m, probe_key, concepts_key, device) for m in settings.models}
-    activation_parts = {m: {**{key: scorings[m][key] for key in ("probe", "seed", "code", "model", "weights",
-                                                                 "layers", "pool")}, "piece": "activations"}
-                        for m in settings.models}
+    activations_key = {m: activation_parts(config, m, probe_key, device) for m in settings.models}
     joint: dict[str, Any] = {}
 
     def probe_outputs() -> Any:
@@ -166,12 +194,25 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
             joint["outputs"] = _probe_pass(context, paths, pool,
                                            clip_needed=not context.cache.contains(STAGE, image_parts),
                                            models_needed=[m for m in settings.models
-                                                          if not context.cache.contains(STAGE, activation_parts[m])])
+                                                          if not context.cache.contains(STAGE, activations_key[m])])
         return joint["outputs"]
 
-    image_embeddings = _get(context, image_parts,
-                            lambda: ArrayArtifact({"embeddings": probe_outputs().clip_embeddings}),
-                            ArrayArtifact, load_only).arrays["embeddings"]
+    image_piece = _get(context, image_parts, lambda: _probe_artifact(
+        {"embeddings": probe_outputs().clip_embeddings}, probe_outputs()), ArrayArtifact, load_only)
+    act_pieces = {m: _get(context, activations_key[m], lambda name=m: _probe_artifact(
+        probe_outputs().activations[name], probe_outputs(), context.classifier(name).load_note),
+        ArrayArtifact, load_only) for m in settings.models}
+    kept, rows = _common_rows([image_piece, *act_pieces.values()], len(paths))
+    skipped = {path: reason for piece in (image_piece, *act_pieces.values())
+               for path, reason in piece.meta.get("skipped", [])}
+    known = {item.path for item in context.skipped}
+    context.skipped.extend(SkippedImage(path, f"probe image {reason}") for path, reason in skipped.items()
+                           if path not in known)
+    for name, piece in act_pieces.items():
+        if piece.meta.get("load_note"):
+            context.load_notes[name] = piece.meta["load_note"]
+    image_embeddings = image_piece.arrays["embeddings"][rows[0]]
+    paths, ids = [paths[i] for i in kept], [ids[i] for i in kept]
 
     def text_embeddings(concept_list: list[str]) -> np.ndarray:
         def compute() -> ArrayArtifact:
@@ -190,10 +231,8 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
     artifacts = DissectArtifacts(settings.probe, paths, settings.concepts)
     for model_name in settings.models:
         scoring = scorings[model_name]
-        layer_acts = _get(context, activation_parts[model_name],
-                          lambda name=model_name: ArrayArtifact(probe_outputs().activations[name]),
-                          ArrayArtifact, load_only).arrays
-        layer_acts = {layer: layer_acts[layer] for layer in settings.layers}
+        piece_rows = rows[1 + list(act_pieces).index(model_name)]
+        layer_acts = {layer: act_pieces[model_name].arrays[layer][piece_rows] for layer in settings.layers}
         bar = f"scoring {model_name} ({sum(a.shape[1] for a in layer_acts.values()):,} neurons, with null)"
         result = _get(context, {**scoring, "piece": "labels"}, lambda acts=layer_acts, name=model_name, bar=bar:
                       dissect_model(acts, image_embeddings, concept_embeddings, concepts, model_name=name,
@@ -210,9 +249,9 @@ def _collect(context: Any, load_only: bool) -> DissectArtifacts:
         check = _fc_check_inputs(model_name, settings.probe, text_embeddings)
         artifacts.self_checks[model_name] = _get(
             context, {**scoring, "piece": "fc-self-check", "class_set": check["concept_set"],
-                      "targets": check["targets_key"]},
+                      "targets": check["targets_key"], "similarity": paper.PAPER_SIMILARITY},
             lambda acts=layer_acts["fc"], name=model_name, check=check: _fc_self_check(
-                acts, image_embeddings, ids, name, check, settings.similarity, device),
+                acts, image_embeddings, ids, name, check, device),
             FcSelfCheck, load_only)
         if settings.concepts != check["concept_set"]:
             # The paper's metric: labels from the main concept set against the class names, by CLIP similarity.
@@ -282,19 +321,20 @@ def _fc_check_inputs(model_name: str, probe: str, text_embeddings: Any) -> dict[
         scenes = paper.read_scene_names(scenes_csv) if probe == "broden" and scenes_csv.is_file() else None
         check.update(class_names=class_names, class_embeddings=text_embeddings(class_names),
                      targets=paper.places_targets(class_names, scenes, fc_concepts),
-                     rule="Broden c_scene.csv" if scenes is not None else "class name in the concept set")
+                     rule=paper.PLACES_SCORABLE_RULE if scenes is not None else "class name in the concept set")
     check["targets_key"] = hashlib.sha256(repr((check["rule"], check["targets"])).encode()).hexdigest()[:16]
     return check
 
 
 def _fc_self_check(acts: np.ndarray, image_embeddings: np.ndarray, ids: list[str], model_name: str,
-                   check: dict[str, Any], similarity: str, device: Any) -> Any:
-    """The fc layer scored on its own against the paper's concept set, then matched the paper's way."""
-    from xai.dissect import analysis
+                   check: dict[str, Any], device: Any) -> Any:
+    """The fc layer scored on its own the paper's way: SoftWPMI at the repository's defaults (whatever the main
+    similarity), the paper's concept set, the paper's matching rule."""
+    from xai.dissect import analysis, paper
 
     fc_result = dissect_model({"fc": acts}, image_embeddings, check["concept_embeddings"], check["concepts"],
-                              model_name=model_name, probe_ids=ids, similarity=similarity, null_seed=None,
-                              device=device)
+                              model_name=model_name, probe_ids=ids, similarity=paper.PAPER_SIMILARITY,
+                              null_seed=None, device=device)
     return analysis.fc_self_check(fc_result, check["class_names"], match=check["match"], targets=check["targets"],
                                   concept_embeddings=check["concept_embeddings"],
                                   class_embeddings=check["class_embeddings"], concept_set=check["concept_set"],
