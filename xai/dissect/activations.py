@@ -90,7 +90,8 @@ def layer_activations(
     model.eval()
     with hooked_layers(model, layers, pool) as store, torch.inference_mode():
         for batch in batches:
-            model(batch.to(device))
+            # channels_last input, as the probe pass: same values, faster convolutions on CPU
+            model(batch.to(device).contiguous(memory_format=torch.channels_last))
     result = {}
     for name in layers:
         if not store[name]:

@@ -217,6 +217,8 @@ def probe_pass(
                 features.append(embedded if on_cuda else embedded.cpu())
             if targets:
                 images = splits[-1].finish(tensors[-1], device, torch.float32)
+                # channels_last input: same values, ~1.3-1.9x faster convolutions on CPU (xai.explain.inference)
+                images = images.contiguous(memory_format=torch.channels_last)
                 for model in targets.values():
                     model(images)
     if not kept:

@@ -280,8 +280,13 @@ def _pass_batch_size(context: Any, clip: Any, models_needed: list[str]) -> int:
             return lambda batch: clip.module.encode_image(batch.to(dtype))
 
         return _probe_batch_size(context, "dissect:clip", "clip:encode_image", clip_forward, clip.preprocess)
-    return _probe_batch_size(context, "dissect:resnet18", "resnet18",
-                             lambda: context.classifier(models_needed[0]).module,
+    def resnet_forward() -> Any:
+        import torch
+
+        model = context.classifier(models_needed[0]).module
+        return lambda batch: model(batch.contiguous(memory_format=torch.channels_last))  # as the probe pass does
+
+    return _probe_batch_size(context, "dissect:resnet18", "resnet18:channels_last", resnet_forward,
                              ResNet18_Weights.IMAGENET1K_V1.transforms())
 
 
