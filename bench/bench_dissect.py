@@ -198,6 +198,8 @@ def _forward_floor(model, is_clip: bool, batch_size: int, device, images: int) -
 
     dtype = image_input_dtype(model) if is_clip else torch.float32
     batch = torch.randn(batch_size, 3, 224, 224, device=device, dtype=dtype)
+    if not is_clip:  # the probe pass feeds the ResNets channels_last, so the floor does too
+        batch = batch.contiguous(memory_format=torch.channels_last)
     batches = [batch] * max(2, -(-images // batch_size))
     on_cuda = device.type == "cuda"
 
