@@ -240,6 +240,7 @@ def _folder(tmp_path: Path, names: list[str]) -> Path:
     folder = tmp_path / "images"
     folder.mkdir()
     for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         if name.endswith("_bad.jpg"):
             (folder / name).write_bytes(b"not an image")
         else:
@@ -251,11 +252,33 @@ def test_max_images_counts_valid_images_after_every_file_is_checked(tmp_path: Pa
     from xai import config as config_module
     from xai.pipeline import load_inputs
 
-    folder = _folder(tmp_path, ["a.png", "b.png", "c.png", "z_bad.jpg"])
+    folder = _folder(tmp_path, ["a.png", "b.png", "c.png", "d.png", "sub/z_bad.jpg"])
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / "._a.png").write_bytes(b"\0\5\26\7AppleDouble")
     images, skipped = load_inputs(config_module.validate({"images": str(folder), "max_images": 2}))
     assert [i.name for i in images] == ["a", "b"]
-    reasons = {Path(s.path).name: s.reason for s in skipped}
-    assert "not an image" in reasons["z_bad.jpg"] and "max_images is 2" in reasons["c.png"]
+    reasons = {s.path: s.reason for s in skipped}
+    # Relative to the folder (no local absolute path reaches the site), one row per kind of excess.
+    assert reasons["sub/z_bad.jpg"].startswith("sub/z_bad.jpg: not an image") and str(folder) not in str(skipped)
+    assert "2 valid image(s) not explained (c.png, ...): max_images is 2" in reasons["2 valid image(s)"]
+    assert "2 file-manager file(s)" in reasons["2 system file(s)"] and len(skipped) == 3
+
+
+def test_non_utf8_file_name_is_shown_with_escapes(tmp_path: Path) -> None:
+    """A Latin-1 name (bytes ``caf\\xe9.png``) is explained and shown as ``caf\\xe9.png``; a broken one is listed."""
+    import os
+
+    from xai import config as config_module
+    from xai.pipeline import load_inputs
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    _save(_halves((40, 30)), Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.png")))
+    Path(os.fsdecode(os.fsencode(folder) + b"/\xff.jpg")).write_bytes(b"junk")
+    images, skipped = load_inputs(config_module.validate({"images": str(folder)}))
+    assert [(i.name, i.display) for i in images] == [("caf", "caf\\xe9.png")]
+    assert skipped[0].path == "\\xff.jpg" and skipped[0].reason.startswith("\\xff.jpg: not an image")
+    (images[0].display + skipped[0].path + skipped[0].reason).encode("utf-8")  # writable to the site
 
 
 def test_folder_without_a_valid_image_stops_with_one_line(tmp_path: Path) -> None:

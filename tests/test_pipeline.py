@@ -49,7 +49,8 @@ def test_bad_images_are_skipped_listed_and_the_rest_explained(tmp_path: Path, im
     docs = tmp_path / "docs"
     home = (docs / "index.md").read_text().replace("\\", "")  # file names are shown Markdown-escaped
     assert "c_empty.jpg" in home and "d_notes.jpg" in home and "Skipped inputs" in home
-    assert (docs / "explanations" / "a-good.md").is_file() and (docs / "explanations" / "b-good.md").is_file()
+    assert (docs / "explanations" / "image-a-good.md").is_file()
+    assert (docs / "explanations" / "image-b-good.md").is_file()
     # Stages not run are placeholders, so the nav and links still resolve.
     assert "Not computed in this build" in (docs / "dissection" / "index.md").read_text()
 

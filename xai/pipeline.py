@@ -7,7 +7,9 @@ cache, so a rerun with nothing changed recomputes nothing and an interrupted run
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -106,29 +108,49 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
+def display_name(text: str) -> str:
+    """``text`` (a file name or a message holding one) safe to print and write as UTF-8: bytes of a file name that
+    are not UTF-8 (``caf\\xe9.png`` from a Latin-1 system) are shown as ``\\xe9`` instead of crashing the report."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+SYSTEM_FILES = re.compile(r"\.DS_Store|Thumbs\.db|desktop\.ini|\._.*")
+"""Files a file manager leaves in a folder (macOS Finder, its AppleDouble ``._*`` twins, Windows Explorer):
+skipped without opening, counted in one summary line."""
+
+
 def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
     """Open every input file once: each is explained or listed with its reason, never losing the others.
 
-    ``max_images`` counts valid images: every file is still opened, so a broken one is always reported.
+    ``max_images`` counts valid images: every file is still opened, so a broken one is always reported; the
+    valid ones beyond it, and file-manager leftovers (``.DS_Store``, ``._*``), are each summed up in one row.
     """
     root = None if config.images == "task" else Path(config.images)
     paths = task_image_paths() if root is None else list_images(root)
+    system = [path for path in paths if root is not None and SYSTEM_FILES.fullmatch(path.name)]
+    paths = [path for path in paths if path not in set(system)]
     ids = image_ids(paths, root)
-    images, skipped = [], []
+    images, skipped, beyond = [], [], []
     for path, image_id in zip(paths, ids, strict=True):
-        display = path.name if root is None else path.relative_to(root).as_posix()
+        display = display_name(path.name if root is None else path.relative_to(root).as_posix())
         try:
             pixels = load_image(path, **PREPROCESSING[config.explain.preprocess])
-        except BadImageError as error:
-            skipped.append(SkippedImage(str(path), str(error)))
+        except BadImageError as error:  # shown relative to the folder: no local absolute paths on the site
+            skipped.append(SkippedImage(display, display_name(str(error).replace(str(path), display, 1))))
             continue
         if config.max_images is not None and len(images) >= config.max_images:
-            skipped.append(SkippedImage(str(path), f"{path}: valid, not explained: max_images is "
-                                                   f"{config.max_images}; raise it to explain more"))
+            beyond.append(display)
             continue
         images.append(InputImage(image_id, path, sha256_of(path), pixels, display))
+    if beyond:
+        skipped.append(SkippedImage(f"{len(beyond)} valid image(s)", f"{len(beyond)} valid image(s) not explained "
+                                    f"({beyond[0]}, ...): max_images is {config.max_images}; raise it to explain "
+                                    "more"))
+    if system:
+        skipped.append(SkippedImage(f"{len(system)} system file(s)", f"{len(system)} file-manager file(s) "
+                                    "(.DS_Store, ._*, Thumbs.db) ignored"))
     if not images:
-        where = "the task images" if root is None else str(root)
+        where = "the task images" if root is None else display_name(str(root))
         reasons = f" (first: {skipped[0].reason})" if skipped else ""
         raise DataError(f"{where}: no valid image among {len(paths)} file(s){reasons}; add JPEG or PNG images")
     return images, skipped
