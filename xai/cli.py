@@ -75,17 +75,22 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
     device = pipeline.resolve_device(config.device)
     pipeline.preflight(config, stages, writable=not plan_only)
     cache = ArtifactCache(config.cache_dir, force=force)
+    context = pipeline.RunContext(config, cache, device, quiet=quiet)
+    # --plan decodes nothing that is not on disk yet: it reports what is missing instead of fetching it.
+    missing = pipeline.missing_files(config, stages) if plan_only else {}
+    if config.images != "task" and not plan_only:  # a folder without one valid image stops before any download
+        context.images, context.skipped = pipeline.load_inputs(config)
     if not plan_only:  # every missing download named in one message, before minutes of compute
         pipeline.fetch_downloads(config, stages)
         cache.remove_stale_staging()  # left by a run killed while it saved an entry
-    context = pipeline.RunContext(config, cache, device, quiet=quiet)
     if config.weights == "random":
         print("WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.",
               file=sys.stderr)
-    context.images, context.skipped = pipeline.load_inputs(config)
+    if not context.images and "inputs" not in missing:
+        context.images, context.skipped = pipeline.load_inputs(config)
     for skipped in context.skipped:
         print(f"skipped {skipped.reason}", file=sys.stderr)
-    print("\n".join(pipeline.plan(context, stages)))
+    print("\n".join(pipeline.plan(context, stages, missing)))
     if plan_only:
         print("\n".join(pipeline.download_plan(config, stages)))
         return 0

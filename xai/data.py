@@ -146,6 +146,16 @@ def fetch(relpath: str) -> Path:
         raise DataError(f"{relpath}: cannot download {entry.url} ({type(error).__name__}); {hint}") from error
 
 
+def local_copy(relpath: str) -> Path | None:
+    """Where ``fetch`` would find ``relpath`` without downloading (the mirror, then the download cache), or None.
+    Presence only: ``fetch`` verifies the checksum when the file is used."""
+    mirror = mirror_dir()
+    for candidate in ([mirror / relpath] if mirror else []) + [cache_dir() / relpath]:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def read_lines(path: Path) -> list[str]:
     """Non-empty, stripped lines of a text file (blank lines would shift every label after them)."""
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
