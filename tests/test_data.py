@@ -176,6 +176,32 @@ def test_decompression_bomb_is_refused_as_such(tmp_path: Path, side: int) -> Non
     assert str(path) in str(raised.value) and "corrupt" not in str(raised.value)
 
 
+def test_large_mpo_phone_photo_decodes_at_reduced_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phones save multi-picture JPEGs (MPO); over the full-decode limit they decode at reduced scale like JPEG.
+    The limits are scaled down (a 1200x900 photo stands for a 12000x9000 one) to keep the test's memory small."""
+    from PIL import MpoImagePlugin
+
+    path = tmp_path / "phone.jpg"
+    _halves((1200, 900)).save(path, "MPO", save_all=True, append_images=[_halves((600, 450))], quality=80)
+    monkeypatch.setattr(data, "MAX_FULL_DECODE_PIXELS", 600_000)
+    monkeypatch.setattr(data, "DRAFT_ABOVE_PIXELS", 160_000)
+    drafts = []
+    real_draft = MpoImagePlugin.MpoImageFile.draft
+
+    def spy(self: Image.Image, mode: str | None, size: tuple[int, int] | None) -> object:
+        drafts.append(self.format)
+        return real_draft(self, mode, size)
+
+    monkeypatch.setattr(MpoImagePlugin.MpoImageFile, "draft", spy)
+    with Image.open(path) as opened:
+        assert opened.format == "MPO" and opened.width * opened.height > data.MAX_FULL_DECODE_PIXELS
+    pixels = data.load_image(path, resize=64, crop=64)
+    assert drafts == ["MPO"] and pixels.shape == (64, 64, 3) and pixels[32, 2, 0] > 200 and pixels[32, 61, 2] > 200
+    big_png = _save(_halves((1000, 700)), tmp_path / "big.png")
+    with pytest.raises(BadImageError, match="too large to decode in bounded memory"):
+        data.load_image(big_png)  # formats without reduced-scale decoding are still refused
+
+
 def test_very_large_jpeg_decodes_in_bounded_memory(tmp_path: Path) -> None:
     """A 12000x9000 photo (108 million pixels, 324 MB decoded in full) is decoded at reduced scale."""
     import subprocess

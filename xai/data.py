@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 MIRROR_ENV = "XAI_MIRROR"
 CACHE_ENV = "XAI_DATA_DIR"
@@ -213,7 +213,8 @@ def _check_size(path: Path, opened: Image.Image) -> None:
     if pixels > MAX_PIXELS:
         raise BadImageError(f"{path}: refused as a decompression bomb: {width}x{height} is {pixels:,} pixels, "
                             f"over the {MAX_PIXELS:,}-pixel limit; downscale it if it is a real image")
-    if pixels > MAX_FULL_DECODE_PIXELS and opened.format != "JPEG":
+    # MPO (phones' multi-picture JPEGs) subclasses the JPEG plugin and decodes at reduced scale just the same.
+    if pixels > MAX_FULL_DECODE_PIXELS and not isinstance(opened, JpegImagePlugin.JpegImageFile):
         raise BadImageError(f"{path}: {width}x{height} {opened.format} is too large to decode in bounded memory "
                             f"(over {MAX_FULL_DECODE_PIXELS:,} pixels; only JPEG decodes at reduced scale); "
                             "downscale it or save it as JPEG")
