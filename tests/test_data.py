@@ -245,13 +245,29 @@ def test_image_ids_are_distinct_safe_slugs_and_stable(tmp_path: Path) -> None:
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", i) and len(i) <= 80 for i in ids), ids
     by_name = dict(zip(NASTY_NAMES, ids, strict=True))
-    assert by_name["Über café.png"] == "uber-cafe" and by_name["x.jpg"] == "x"  # sorted first keeps the bare slug
-    assert by_name["x.png"].startswith("x-") and by_name[".hidden.png"] == "hidden"
+    assert by_name["Über café.png"].startswith("uber-cafe-") and by_name["x.jpg"] == "x"  # sorted first keeps it
+    assert by_name["x.png"].startswith("x-") and by_name[".hidden.png"].startswith("hidden-")
     # Stable: the order the files are listed in does not change any id.
     reordered = data.image_ids(paths[::-1], tmp_path)[::-1]
     assert reordered == ids
     # Ids depend on the path below the root, not where the folder lives.
     assert data.image_ids([tmp_path / "moved" / n for n in NASTY_NAMES], tmp_path / "moved") == ids
+
+
+def test_adding_a_file_never_renames_another_files_id(tmp_path: Path) -> None:
+    """``a_b.png`` alone and beside ``a b.png``, ``A_B.png`` and ``a-b.png`` keeps its id, whatever the sort order;
+    an NFD name (as macOS writes it) has the id of its NFC twin."""
+    import unicodedata
+
+    existing = ["a_b.png", "café.png", "goldfish.jpg", "Case.png", "z.png"]
+    before = dict(zip(existing, data.image_ids([tmp_path / n for n in existing], tmp_path), strict=True))
+    assert before["goldfish.jpg"] == "goldfish" and before["z.png"] == "z"  # exact names keep readable ids
+    added = [*existing, "a b.png", "A_B.png", "a-b.png", "case.png", "Cafe\u0301.png", "goldfish.JPG", "0.png"]
+    after = dict(zip(added, data.image_ids([tmp_path / n for n in added], tmp_path), strict=True))
+    assert {name: after[name] for name in existing} == before
+    assert len(set(after.values())) == len(added) and after["a-b.png"] == "a-b"
+    nfd = unicodedata.normalize("NFD", "café.png")
+    assert data.image_ids([tmp_path / nfd], tmp_path) == [before["café.png"]]
 
 
 def test_every_file_is_listed_including_non_images(tmp_path: Path) -> None:

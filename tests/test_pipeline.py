@@ -32,7 +32,7 @@ def images(tmp_path: Path) -> Path:
     folder = tmp_path / "images"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for name in ("a_good", "b_good"):
+    for name in ("a-good", "b-good"):  # names that are their own slug, so the ids are readable
         Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(folder / f"{name}.png")
     (folder / "c_empty.jpg").write_bytes(b"")
     (folder / "d_notes.jpg").write_bytes(b"not an image")
@@ -96,9 +96,9 @@ def test_changing_one_parameter_reruns_only_what_depends_on_it(tmp_path: Path, i
 def test_identical_reruns_give_identical_pages(tmp_path: Path, images: Path) -> None:
     config = str(_config(tmp_path))
     assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
-    first = (tmp_path / "docs" / "explanations" / "a-good.md").read_text()
+    first = (tmp_path / "docs" / "explanations" / "image-a-good.md").read_text()
     assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
-    assert (tmp_path / "docs" / "explanations" / "a-good.md").read_text() == first
+    assert (tmp_path / "docs" / "explanations" / "image-a-good.md").read_text() == first
 
 
 def test_pretrained_offline_names_every_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

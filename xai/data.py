@@ -64,23 +64,31 @@ def slugify(text: str) -> str:
 def image_ids(paths: Sequence[Path], root: Path | None = None) -> list[str]:
     """The id of every input image: the one name its pages, anchors, figures, CSV rows and cache keys use.
 
-    The id is the slug of the file's stem. Names that map to the same slug (``a b.png`` and ``a_b.png``,
-    ``x.png`` and ``x.jpg``, names differing only in case, long names sharing their first 60 characters) are
-    told apart by a hash of their path relative to ``root``: the first in sorted order keeps the bare slug, the
-    others get ``-<8 hex digits>``, so the same folder always gives the same ids. A name with nothing
-    slug-able (``日本.png``, ``....png``) is ``image-<hash>``.
+    A file whose name is exactly its slug plus a lowercase suffix (``goldfish.jpg``) has the slug as its id; any
+    other name (``a b.png``, ``a_b.png``, ``Case.png``, ``Über.png``, a 255-byte name) loses information in the
+    slug, so ``-<8 hex digits>`` of a hash of its path relative to ``root`` is appended. The id so depends on the
+    file alone: adding ``a b.png`` beside ``a_b.png`` never renames ``a_b.png``'s id. Names are NFC-normalised
+    first (macOS writes NFD), so a folder copied between systems keeps its ids. Only files whose slugs are both
+    exact and equal (``x.png`` and ``x.jpg``, or one name in two subfolders) are told apart by sorted order: the
+    first keeps the bare slug, the others get the hash. A name with nothing slug-able (``日本.png``, ``....png``)
+    is ``image-<hash>``.
     """
     def relative(path: Path) -> str:
-        return (path.relative_to(root) if root is not None else Path(path.name)).as_posix()
+        text = (path.relative_to(root) if root is not None else Path(path.name)).as_posix()
+        return unicodedata.normalize("NFC", text)
 
     ids: dict[Path, str] = {}
     taken: set[str] = set()
-    for path in sorted(paths, key=relative):
+    for path in sorted(paths, key=lambda p: relative(p).encode("utf-8", "surrogateescape")):
         digest = hashlib.sha256(relative(path).encode("utf-8", "surrogateescape")).hexdigest()
-        base = slugify(Path(path.name).stem) or f"image-{digest[:8]}"
-        candidate, extra = base, 8
+        name = unicodedata.normalize("NFC", path.name)
+        stem, suffix = Path(name).stem, Path(name).suffix
+        slug = slugify(stem)
+        exact = bool(slug) and stem == slug and suffix == suffix.lower()
+        candidate = slug if exact else f"{slug or 'image'}-{digest[:8]}"
+        extra = 8
         while candidate in taken:
-            candidate = f"{base}-{digest[:extra]}"
+            candidate = f"{slug or 'image'}-{digest[:extra]}"
             extra += 4
         taken.add(candidate)
         ids[path] = candidate
