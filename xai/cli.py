@@ -99,6 +99,7 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
     context.timings["total"] = time.perf_counter() - started
     written = render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
     print(f"\nWrote {len(written)} files of site sources to {config.output_dir}/")
+    print(f"Cache: {len(cache.stats.hits)} artifact(s) reused, {len(cache.stats.misses)} computed")
     print("View the report:    mkdocs serve      (then open http://127.0.0.1:8000)")
     print("Build static HTML:  mkdocs build --strict   -> site/")
     return 0
