@@ -81,6 +81,22 @@ def test_code_version_follows_the_source(tmp_path: Path, monkeypatch: pytest.Mon
     cache_module.code_version.cache_clear()
 
 
+def test_explain_key_covers_image_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing xai/data.py (how images are decoded and resized) invalidates the explain artifacts."""
+    import shutil
+
+    package = tmp_path / "xai"
+    shutil.copytree(cache_module.PACKAGE_ROOT, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache_module, "PACKAGE_ROOT", package)
+    cache_module.code_version.cache_clear()
+    before = cache_module.code_version("explain")
+    with (package / "data.py").open("a") as stream:
+        stream.write("\nDRAFT_ABOVE_PIXELS = 1\n")
+    cache_module.code_version.cache_clear()
+    assert cache_module.code_version("explain") != before
+    cache_module.code_version.cache_clear()
+
+
 def test_failed_compute_leaves_no_entry(tmp_path: Path) -> None:
     store = ArtifactCache(tmp_path)
 

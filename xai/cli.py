@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as error:  # the environment (disk, permissions), never a bug worth a traceback to the user
         where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}; check that the path exists and is writable", file=sys.stderr)
+        print(f"error: {where}{error.strerror or error}; check that the path exists and that you can access it",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished artifacts are cached; run the same command to resume", file=sys.stderr)
