@@ -318,7 +318,7 @@ def test_non_utf8_file_name_is_shown_with_escapes(tmp_path: Path) -> None:
     _save(_halves((40, 30)), Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.png")))
     Path(os.fsdecode(os.fsencode(folder) + b"/\xff.jpg")).write_bytes(b"junk")
     images, skipped = load_inputs(config_module.validate({"images": str(folder)}))
-    assert [(i.name, i.display) for i in images] == [("caf", "caf\\xe9.png")]
+    assert [i.display for i in images] == ["caf\\xe9.png"] and images[0].name.startswith("caf-")
     assert skipped[0].path == "\\xff.jpg" and skipped[0].reason.startswith("\\xff.jpg: not an image")
     (images[0].display + skipped[0].path + skipped[0].reason).encode("utf-8")  # writable to the site
 
