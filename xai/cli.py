@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_only: bool) -> int:
-    from xai import pipeline
+    from xai import downloads, pipeline
     from xai.report.render import render_report
 
     started = time.perf_counter()
@@ -78,11 +78,11 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
     cache = ArtifactCache(config.cache_dir, force=force)
     context = pipeline.RunContext(config, cache, device, quiet=quiet)
     # --plan decodes nothing that is not on disk yet: it reports what is missing instead of fetching it.
-    missing = pipeline.missing_files(config, stages) if plan_only else {}
+    missing = downloads.missing_files(config, stages) if plan_only else {}
     if config.images != "task" and not plan_only:  # a folder without one valid image stops before any download
         context.images, context.skipped = pipeline.load_inputs(config)
     if not plan_only:  # every missing download named in one message, before minutes of compute
-        pipeline.fetch_downloads(config, stages)
+        downloads.fetch_downloads(config, stages)
         cache.remove_stale_staging()  # left by a run killed while it saved an entry
     if config.weights == "random":
         print("WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.",
@@ -93,7 +93,7 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
         print(f"skipped {skipped.reason}", file=sys.stderr)
     print("\n".join(pipeline.plan(context, stages, missing)))
     if plan_only:
-        print("\n".join(pipeline.download_plan(config, stages)))
+        print("\n".join(downloads.download_plan(config, stages)))
         return 0
     pipeline.run(context, stages)
     pipeline.load_cached(context, [s for s in config.stages if s not in stages])
