@@ -229,9 +229,10 @@ def test_empty_probe_folder_is_one_line(tmp_path: Path, images: Path, capsys: py
     assert "dissect.probe: no images" in _one_line_error(capsys)
 
 
-def test_broden_unreachable_is_one_line_before_any_compute(tmp_path: Path, images: Path,
+def test_broden_unreachable_is_one_line_before_any_compute(tmp_path: Path, images: Path, mirror: Path,
                                                            capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mirror holds the concept sets, so Broden is the one thing missing."""
     from xai.dissect import probes
 
     monkeypatch.setattr(probes, "BRODEN_URL", "http://127.0.0.1:9/broden1_224.zip")  # connection refused
