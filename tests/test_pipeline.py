@@ -322,7 +322,7 @@ def test_plan_of_the_default_config_works_offline_and_lists_every_data_file(
     assert "10 input image(s) not downloaded yet" in out and "waits for 10 data file(s)" in out
     lines = out.splitlines()
     for folder, count in (("imagenet-sample-images/", 10), ("clip-dissect-concepts/", 3), ("places365/", 1)):
-        assert any(line.startswith(f"  {folder}: {count} file(s), ") and " MB in all" in line for line in lines), out
+        assert any(line.startswith(f"  {folder}: {count} file(s), ") and "B in all" in line for line in lines), out
     assert "resnet50-11ad3fa6.pth" in out and "broden1_224.zip" in out
 
 

@@ -101,7 +101,8 @@ def _file_groups(downloads: list[Download]) -> list[str]:
     lines = []
     for folder, members in groups.items():
         total = sum(manifest()[d.filename].size for d in members)
-        lines.append(f"  {folder}/: {len(members)} file(s), {total / 1e6:.1f} MB in all "
+        size = f"{total / 1e6:.1f} MB" if total >= 1e6 else f"{total / 1e3:.0f} kB"
+        lines.append(f"  {folder}/: {len(members)} file(s), {size} in all "
                      f"({', '.join(Path(d.filename).name for d in members[:3])}{', ...' if len(members) > 3 else ''}"
                      f"; e.g. from {members[0].url})")
     return lines
