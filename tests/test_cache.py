@@ -81,6 +81,22 @@ def test_code_version_follows_the_source(tmp_path: Path, monkeypatch: pytest.Mon
     cache_module.code_version.cache_clear()
 
 
+def test_explain_key_covers_image_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing xai/data.py (how images are decoded and resized) invalidates the explain artifacts."""
+    import shutil
+
+    package = tmp_path / "xai"
+    shutil.copytree(cache_module.PACKAGE_ROOT, package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cache_module, "PACKAGE_ROOT", package)
+    cache_module.code_version.cache_clear()
+    before = cache_module.code_version("explain")
+    with (package / "data.py").open("a") as stream:
+        stream.write("\nDRAFT_ABOVE_PIXELS = 1\n")
+    cache_module.code_version.cache_clear()
+    assert cache_module.code_version("explain") != before
+    cache_module.code_version.cache_clear()
+
+
 def test_failed_compute_leaves_no_entry(tmp_path: Path) -> None:
     store = ArtifactCache(tmp_path)
 
@@ -196,7 +212,8 @@ def test_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch: p
     with pytest.raises(cache_module.StorageError, match="disk is full"):
         atomic_write_text(tmp_path / "page.md", "text")
     monkeypatch.setattr(os, "fdopen", real_fdopen)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["stage"]  # no temp file of the page either
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "CACHEDIR.TAG", "stage"]  # no page temp file
+    assert list((tmp_path / ".staging").iterdir()) == []
     compute = Computer()
     ArtifactCache(tmp_path).get_or_compute("stage", {"a": 1}, compute, Counted)
     assert compute.calls == 1  # the next run computes the artifact the full disk lost
@@ -224,14 +241,37 @@ def test_staging_left_by_a_killed_writer_is_removed_once_stale(tmp_path: Path) -
 
     store = ArtifactCache(tmp_path)
     store.get_or_compute("stage", {"a": 1}, Computer(), Counted)
-    old, fresh = tmp_path / "stage" / ".abc.killed", tmp_path / "stage" / ".abd.writing"
-    for folder in (old, fresh):
-        folder.mkdir()
+    key = make_key("stage", {"b": 2})
+    old, fresh = tmp_path / ".staging" / f"{key}.killed", tmp_path / ".staging" / f"{key}.writing"
+    old_trash, legacy = tmp_path / ".staging" / f"{key}.trash.12.ab", tmp_path / "explain" / f".{key}.x1y2"
+    for folder in (old, fresh, old_trash, legacy):
+        folder.mkdir(parents=True)
         (folder / "arrays.npz").write_bytes(b"partial")
     hours_ago = time.time() - 2 * 3600
-    os.utime(old, (hours_ago, hours_ago))
-    assert store.remove_stale_staging() == [old]
+    for folder in (old, old_trash, legacy):
+        os.utime(folder, (hours_ago, hours_ago))
+    assert sorted(store.remove_stale_staging()) == sorted([old, old_trash, legacy])
     assert fresh.is_dir() and store.contains("stage", {"a": 1})  # a live writer's folder and entries stay
+
+
+def test_stale_staging_cleanup_never_touches_what_it_did_not_write(tmp_path: Path) -> None:
+    """cache_dir pointed at a home-like folder: an old ``project/.git`` (or any hidden folder) must survive."""
+    import time
+
+    foreign = [tmp_path / "project" / ".git", tmp_path / "stage" / ".config", tmp_path / ".staging-not-ours",
+               tmp_path / "stage" / ".notakey.trash.1.ab", tmp_path / "project" / f".{make_key('stage', {})}.x"]
+    for folder in foreign:
+        folder.mkdir(parents=True)
+        (folder / "HEAD").write_text("ref: refs/heads/main\n")
+    hours_ago = time.time() - 2 * 24 * 3600
+    for folder in foreign:
+        os.utime(folder, (hours_ago, hours_ago))
+    store = ArtifactCache(tmp_path)
+    assert store.remove_stale_staging() == []  # no marker yet: not known to be our cache
+    store.get_or_compute("stage", {"a": 1}, Computer(), Counted)
+    assert (tmp_path / "CACHEDIR.TAG").is_file()
+    assert store.remove_stale_staging(older_than_s=0) == []
+    assert all((folder / "HEAD").is_file() for folder in foreign)
 
 
 def test_figure_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path: Path,
@@ -251,3 +291,49 @@ def test_figure_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path: Pat
         save_figure(Figure(), tmp_path / "assets" / "plot.png")
     assert "\n" not in str(raised.value) and "plot.png" in str(raised.value)
     assert list((tmp_path / "assets").iterdir()) == []
+
+
+def test_unreadable_entry_is_a_storage_error_not_damage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EACCES, EIO or EMFILE while reading an entry says so in one line and deletes nothing."""
+    import errno
+
+    parts = {"a": 1}
+    ArtifactCache(tmp_path).get_or_compute("stage", parts, Computer(), Counted)
+    real = Path.read_bytes
+    for code in (errno.EACCES, errno.EIO, errno.EMFILE):
+        def failing(self: Path, code: int = code) -> bytes:
+            if self.name == "arrays.npz":
+                raise OSError(code, os.strerror(code), str(self))
+            return real(self)
+
+        monkeypatch.setattr(Path, "read_bytes", failing)
+        compute = Computer()
+        with pytest.raises(cache_module.StorageError) as raised:
+            ArtifactCache(tmp_path).get_or_compute("stage", parts, compute, Counted)
+        assert "\n" not in str(raised.value) and "cannot read" in str(raised.value) and compute.calls == 0
+        monkeypatch.setattr(Path, "read_bytes", real)
+        assert (_entry(tmp_path, parts) / "arrays.npz").is_file()  # nothing discarded
+
+
+def test_damaged_entry_replaced_meanwhile_is_not_discarded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process rewrote the entry between this read and the discard: its fresh copy stays."""
+    parts = {"a": 1}
+    ArtifactCache(tmp_path).get_or_compute("stage", parts, Computer(), Counted)
+    real = ArtifactCache.read_entry
+    replaced = []
+
+    def read_then_replaced(entry: Path) -> Any:
+        if not replaced:
+            replaced.append(True)
+            arrays, meta = Computer()().to_parts()
+            ArtifactCache(tmp_path, force=True).save("stage", parts, arrays, meta)  # the other process
+            raise cache_module.CorruptEntryError("arrays.npz fails its checksum")
+        return real(entry)
+
+    monkeypatch.setattr(ArtifactCache, "read_entry", staticmethod(read_then_replaced))
+    store = ArtifactCache(tmp_path)
+    assert store.load("stage", parts) is None
+    inode = (_entry(tmp_path, parts) / "meta.json").stat().st_ino
+    monkeypatch.setattr(ArtifactCache, "read_entry", staticmethod(real))
+    assert ArtifactCache(tmp_path).load("stage", parts) is not None  # the other process's copy is in place
+    assert (_entry(tmp_path, parts) / "meta.json").stat().st_ino == inode

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,32 @@ def test_decompression_bomb_is_refused_as_such(tmp_path: Path, side: int) -> Non
     assert str(path) in str(raised.value) and "corrupt" not in str(raised.value)
 
 
+def test_large_mpo_phone_photo_decodes_at_reduced_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phones save multi-picture JPEGs (MPO); over the full-decode limit they decode at reduced scale like JPEG.
+    The limits are scaled down (a 1200x900 photo stands for a 12000x9000 one) to keep the test's memory small."""
+    from PIL import MpoImagePlugin
+
+    path = tmp_path / "phone.jpg"
+    _halves((1200, 900)).save(path, "MPO", save_all=True, append_images=[_halves((600, 450))], quality=80)
+    monkeypatch.setattr(data, "MAX_FULL_DECODE_PIXELS", 600_000)
+    monkeypatch.setattr(data, "DRAFT_ABOVE_PIXELS", 160_000)
+    drafts = []
+    real_draft = MpoImagePlugin.MpoImageFile.draft
+
+    def spy(self: Image.Image, mode: str | None, size: tuple[int, int] | None) -> object:
+        drafts.append(self.format)
+        return real_draft(self, mode, size)
+
+    monkeypatch.setattr(MpoImagePlugin.MpoImageFile, "draft", spy)
+    with Image.open(path) as opened:
+        assert opened.format == "MPO" and opened.width * opened.height > data.MAX_FULL_DECODE_PIXELS
+    pixels = data.load_image(path, resize=64, crop=64)
+    assert drafts == ["MPO"] and pixels.shape == (64, 64, 3) and pixels[32, 2, 0] > 200 and pixels[32, 61, 2] > 200
+    big_png = _save(_halves((1000, 700)), tmp_path / "big.png")
+    with pytest.raises(BadImageError, match="too large to decode in bounded memory"):
+        data.load_image(big_png)  # formats without reduced-scale decoding are still refused
+
+
 def test_very_large_jpeg_decodes_in_bounded_memory(tmp_path: Path) -> None:
     """A 12000x9000 photo (108 million pixels, 324 MB decoded in full) is decoded at reduced scale."""
     import subprocess
@@ -219,13 +246,29 @@ def test_image_ids_are_distinct_safe_slugs_and_stable(tmp_path: Path) -> None:
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", i) and len(i) <= 80 for i in ids), ids
     by_name = dict(zip(NASTY_NAMES, ids, strict=True))
-    assert by_name["Über café.png"] == "uber-cafe" and by_name["x.jpg"] == "x"  # sorted first keeps the bare slug
-    assert by_name["x.png"].startswith("x-") and by_name[".hidden.png"] == "hidden"
+    assert by_name["Über café.png"].startswith("uber-cafe-") and by_name["x.jpg"] == "x"  # sorted first keeps it
+    assert by_name["x.png"].startswith("x-") and by_name[".hidden.png"].startswith("hidden-")
     # Stable: the order the files are listed in does not change any id.
     reordered = data.image_ids(paths[::-1], tmp_path)[::-1]
     assert reordered == ids
     # Ids depend on the path below the root, not where the folder lives.
     assert data.image_ids([tmp_path / "moved" / n for n in NASTY_NAMES], tmp_path / "moved") == ids
+
+
+def test_adding_a_file_never_renames_another_files_id(tmp_path: Path) -> None:
+    """``a_b.png`` alone and beside ``a b.png``, ``A_B.png`` and ``a-b.png`` keeps its id, whatever the sort order;
+    an NFD name (as macOS writes it) has the id of its NFC twin."""
+    import unicodedata
+
+    existing = ["a_b.png", "café.png", "goldfish.jpg", "Case.png", "z.png"]
+    before = dict(zip(existing, data.image_ids([tmp_path / n for n in existing], tmp_path), strict=True))
+    assert before["goldfish.jpg"] == "goldfish" and before["z.png"] == "z"  # exact names keep readable ids
+    added = [*existing, "a b.png", "A_B.png", "a-b.png", "case.png", "Cafe\u0301.png", "goldfish.JPG", "0.png"]
+    after = dict(zip(added, data.image_ids([tmp_path / n for n in added], tmp_path), strict=True))
+    assert {name: after[name] for name in existing} == before
+    assert len(set(after.values())) == len(added) and after["a-b.png"] == "a-b"
+    nfd = unicodedata.normalize("NFD", "café.png")
+    assert data.image_ids([tmp_path / nfd], tmp_path) == [before["café.png"]]
 
 
 def test_every_file_is_listed_including_non_images(tmp_path: Path) -> None:
@@ -240,6 +283,7 @@ def _folder(tmp_path: Path, names: list[str]) -> Path:
     folder = tmp_path / "images"
     folder.mkdir()
     for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         if name.endswith("_bad.jpg"):
             (folder / name).write_bytes(b"not an image")
         else:
@@ -251,11 +295,33 @@ def test_max_images_counts_valid_images_after_every_file_is_checked(tmp_path: Pa
     from xai import config as config_module
     from xai.pipeline import load_inputs
 
-    folder = _folder(tmp_path, ["a.png", "b.png", "c.png", "z_bad.jpg"])
+    folder = _folder(tmp_path, ["a.png", "b.png", "c.png", "d.png", "sub/z_bad.jpg"])
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (folder / "._a.png").write_bytes(b"\0\5\26\7AppleDouble")
     images, skipped = load_inputs(config_module.validate({"images": str(folder), "max_images": 2}))
     assert [i.name for i in images] == ["a", "b"]
-    reasons = {Path(s.path).name: s.reason for s in skipped}
-    assert "not an image" in reasons["z_bad.jpg"] and "max_images is 2" in reasons["c.png"]
+    reasons = {s.path: s.reason for s in skipped}
+    # Relative to the folder (no local absolute path reaches the site), one row per kind of excess.
+    assert reasons["sub/z_bad.jpg"].startswith("sub/z_bad.jpg: not an image") and str(folder) not in str(skipped)
+    assert "2 valid image(s) not explained (c.png, ...): max_images is 2" in reasons["2 valid image(s)"]
+    assert "2 file-manager file(s)" in reasons["2 system file(s)"] and len(skipped) == 3
+
+
+def test_non_utf8_file_name_is_shown_with_escapes(tmp_path: Path) -> None:
+    """A Latin-1 name (bytes ``caf\\xe9.png``) is explained and shown as ``caf\\xe9.png``; a broken one is listed."""
+    import os
+
+    from xai import config as config_module
+    from xai.pipeline import load_inputs
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    _save(_halves((40, 30)), Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.png")))
+    Path(os.fsdecode(os.fsencode(folder) + b"/\xff.jpg")).write_bytes(b"junk")
+    images, skipped = load_inputs(config_module.validate({"images": str(folder)}))
+    assert [i.display for i in images] == ["caf\\xe9.png"] and images[0].name.startswith("caf-")
+    assert skipped[0].path == "\\xff.jpg" and skipped[0].reason.startswith("\\xff.jpg: not an image")
+    (images[0].display + skipped[0].path + skipped[0].reason).encode("utf-8")  # writable to the site
 
 
 def test_folder_without_a_valid_image_stops_with_one_line(tmp_path: Path) -> None:
@@ -271,3 +337,12 @@ def test_folder_without_a_valid_image_stops_with_one_line(tmp_path: Path) -> Non
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a directory"):
         data.list_images(tmp_path / "nowhere")
+
+
+def test_task_image_ids_are_their_plain_slugs() -> None:
+    paths = [Path(f"{name}.JPEG") for name in data.TASK_IMAGES]
+    ids = data.image_ids(paths, fixed=True)
+    assert ids[5] == "n01443537-goldfish"
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[a-z0-9-]+", i) for i in ids)
+    with pytest.raises(ValueError):
+        data.image_ids([Path("a b.png"), Path("a_b.png")], fixed=True)

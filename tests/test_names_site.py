@@ -4,6 +4,7 @@ dot, a 255-byte name and names that collide once slugged. The report of such a f
 
 from __future__ import annotations
 
+import os
 import shutil
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,7 +26,10 @@ NAMES = [
     ".Über café 日本.png",
     "L" * 251 + ".png",
     "Case.png", "case.jpg",
+    "index.png", "mean.jpg",  # ids that would name the section index and the mean-curves figure
 ]
+LATIN1 = b"caf\xe9 latin1.png"
+"""Not UTF-8 (a file copied from a Latin-1 system): explained, and shown as ``caf\\xe9 latin1.png``."""
 BROKEN = "*x* <i>junk [a](b).jpg"
 """Listed among the skipped inputs, by name, escaped."""
 
@@ -52,6 +56,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert len(name.encode()) <= 255
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(images / name)
     (images / BROKEN).write_bytes(b"not an image")
+    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(
+        os.fsdecode(os.fsencode(images) + b"/" + LATIN1), format="PNG")
+    (images / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     docs = work / "docs"
     config = {"name": "names", "weights": "random", "stages": ["explain", "compare"], "output_dir": str(docs),
               "cache_dir": str(work / "cache"),
@@ -70,9 +77,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_every_name_gets_its_own_page(site: dict[str, Path]) -> None:
     pages = [p for p in (site["docs"] / "explanations").glob("*.md") if p.name != "index.md"]
-    assert len(pages) == len(NAMES)
+    assert len(pages) == len(NAMES) + 1  # and the Latin-1 name
     panels = list((site["docs"] / "assets" / "comparison").glob("panel-*.png"))
-    assert len(panels) == len(NAMES)
+    assert len(panels) == len(NAMES) + 1
+    curves = list((site["docs"] / "assets" / "comparison").glob("faithfulness-*.png"))
+    assert len(curves) == len(NAMES) + 2  # one per image and the mean curves, none overwritten
+    index = (site["docs"] / "explanations" / "index.md").read_text()
+    assert "Tasks 2–3" in index and all(f"image-{i}.md" in index for i in ("index", "mean"))
 
 
 def test_all_links_resolve(site: dict[str, Path]) -> None:
@@ -93,6 +104,8 @@ def test_no_raw_name_in_the_html_and_each_shown_escaped(site: dict[str, Path]) -
     assert "*b* _i_ [l](y) {a} `c` !.png" in home  # literally: no emphasis, link or code span made of it
     assert ".Über café 日本.png" in home
     assert "*x* &lt;i&gt;junk [a](b).jpg: not an image" in home  # the skipped file, shown as text
+    assert "caf\\xe9 latin1.png" in home and "1 file-manager file(s)" in home
+    assert str(site["docs"].parent / "images") + "/" not in home  # skipped files shown relative to the folder
 
 
 def _parse(text: str) -> list[str]:

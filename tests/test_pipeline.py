@@ -12,6 +12,8 @@ from PIL import Image
 
 from xai.cli import main
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def _config(tmp_path: Path, **explain: object) -> Path:
     config = {
@@ -30,7 +32,7 @@ def images(tmp_path: Path) -> Path:
     folder = tmp_path / "images"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for name in ("a_good", "b_good"):
+    for name in ("a-good", "b-good"):  # names that are their own slug, so the ids are readable
         Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(folder / f"{name}.png")
     (folder / "c_empty.jpg").write_bytes(b"")
     (folder / "d_notes.jpg").write_bytes(b"not an image")
@@ -49,7 +51,8 @@ def test_bad_images_are_skipped_listed_and_the_rest_explained(tmp_path: Path, im
     docs = tmp_path / "docs"
     home = (docs / "index.md").read_text().replace("\\", "")  # file names are shown Markdown-escaped
     assert "c_empty.jpg" in home and "d_notes.jpg" in home and "Skipped inputs" in home
-    assert (docs / "explanations" / "a-good.md").is_file() and (docs / "explanations" / "b-good.md").is_file()
+    assert (docs / "explanations" / "image-a-good.md").is_file()
+    assert (docs / "explanations" / "image-b-good.md").is_file()
     # Stages not run are placeholders, so the nav and links still resolve.
     assert "Not computed in this build" in (docs / "dissection" / "index.md").read_text()
 
@@ -93,9 +96,9 @@ def test_changing_one_parameter_reruns_only_what_depends_on_it(tmp_path: Path, i
 def test_identical_reruns_give_identical_pages(tmp_path: Path, images: Path) -> None:
     config = str(_config(tmp_path))
     assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
-    first = (tmp_path / "docs" / "explanations" / "a-good.md").read_text()
+    first = (tmp_path / "docs" / "explanations" / "image-a-good.md").read_text()
     assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
-    assert (tmp_path / "docs" / "explanations" / "a-good.md").read_text() == first
+    assert (tmp_path / "docs" / "explanations" / "image-a-good.md").read_text() == first
 
 
 def test_pretrained_offline_names_every_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,9 +229,10 @@ def test_empty_probe_folder_is_one_line(tmp_path: Path, images: Path, capsys: py
     assert "dissect.probe: no images" in _one_line_error(capsys)
 
 
-def test_broden_unreachable_is_one_line_before_any_compute(tmp_path: Path, images: Path,
+def test_broden_unreachable_is_one_line_before_any_compute(tmp_path: Path, images: Path, mirror: Path,
                                                            capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mirror holds the concept sets, so Broden is the one thing missing."""
     from xai.dissect import probes
 
     monkeypatch.setattr(probes, "BRODEN_URL", "http://127.0.0.1:9/broden1_224.zip")  # connection refused
@@ -286,7 +290,61 @@ def test_full_disk_mid_run_is_one_line_and_the_next_run_recomputes(tmp_path: Pat
     line = _one_line_error(capsys)
     assert "disk is full" in line and str(tmp_path / "cache") in line
     assert len(_entries(tmp_path)) == 2
-    assert not [p for p in (tmp_path / "cache").rglob(".*")]  # no staging folder left behind
+    assert not list((tmp_path / "cache" / ".staging").iterdir())  # no staging folder left behind
     monkeypatch.setattr(Path, "write_bytes", real)
     assert main(["--config", config, "--images", str(images), "--quiet"]) == 0
     assert len(_entries(tmp_path)) == 8  # 2 images x (prediction, lime, gradcam, eigencam)
+
+
+def _offline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """No mirror (``XAI_NO_MIRROR=1`` semantics), an empty download cache (conftest) and no network."""
+    import pooch
+
+    calls: list[str] = []
+
+    def unreachable(url: str, *args: object, **kwargs: object) -> str:
+        calls.append(url)
+        raise ConnectionError(f"{url}: network unreachable")
+
+    monkeypatch.delenv("XAI_MIRROR", raising=False)
+    monkeypatch.setattr(pooch, "retrieve", unreachable)
+    return calls
+
+
+def test_plan_of_the_default_config_works_offline_and_lists_every_data_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _offline(monkeypatch)
+    assert main(["--config", str(REPO / "configs" / "assignment.yaml"), "--plan", "--weights", "pretrained",
+                 "--output", str(tmp_path / "docs"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert calls == [] and "Traceback" not in captured.err
+    out = captured.out
+    assert "10 input image(s) not downloaded yet" in out and "waits for 10 data file(s)" in out
+    lines = out.splitlines()
+    for folder, count in (("imagenet-sample-images/", 10), ("clip-dissect-concepts/", 3), ("places365/", 1)):
+        assert any(line.startswith(f"  {folder}: {count} file(s), ") and "B in all" in line for line in lines), out
+    assert "resnet50-11ad3fa6.pth" in out and "broden1_224.zip" in out
+
+
+def test_missing_task_images_are_all_named_in_one_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _offline(monkeypatch)
+    config = _with(_config(tmp_path), stages=["explain"])
+    assert main(["--config", str(config), "--images", "task", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert len(calls) == 1  # the first failed download stands for the rest: no timeout per file
+    assert "Traceback" not in err and "10 data file(s) could not be downloaded" in err
+    assert "imagenet-sample-images/: 10 file(s)" in err and "XAI_MIRROR" in err
+
+
+def test_a_folder_without_valid_images_stops_before_any_download(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _offline(monkeypatch)
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not an image")
+    config = _with(_config(tmp_path), weights="pretrained", weights_dir=str(tmp_path / "weights"),
+                   stages=["dissect", "explain"], dissect__probe="broden")
+    assert main(["--config", str(config), "--images", str(folder), "--quiet"]) == 2
+    line = _one_line_error(capsys)
+    assert "no valid image" in line and str(folder) in line and calls == []

@@ -51,19 +51,26 @@ def _start(config: Path, images: Path, output: Path | None = None) -> subprocess
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(process: subprocess.Popen[str]) -> str:
+def _finish(process: subprocess.Popen[str]) -> tuple[str, int]:
+    """stderr and how many artifacts the run computed (its ``Cache: ... computed`` line)."""
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, out + err
     assert "Traceback" not in err, err
-    return err
+    line = next(line for line in out.splitlines() if line.startswith("Cache: "))
+    return err, int(line.split()[-2])
 
 
 def _csvs(docs: Path) -> dict[str, bytes]:
     return {p.relative_to(docs).as_posix(): p.read_bytes() for p in sorted(docs.rglob("*.csv"))}
 
 
+def _visible(path: Path, root: Path) -> bool:
+    """Not inside a hidden folder: staging and trash folders hold meta.json files that are no entries."""
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def _entries(cache: Path) -> dict[str, Path]:
-    return {p.parent.name: p.parent for p in cache.rglob("meta.json")}
+    return {p.parent.name: p.parent for p in cache.rglob("meta.json") if _visible(p, cache)}
 
 
 def _computed(docs: Path) -> tuple[int, int]:
@@ -72,27 +79,74 @@ def _computed(docs: Path) -> tuple[int, int]:
     return hits, computed
 
 
+def _stopped(process: subprocess.Popen[str]) -> bool:
+    return Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def _stop_mid_save(process: subprocess.Popen[str], cache: Path) -> tuple[str, Path]:
+    """SIGSTOP ``process`` while it saves an entry that is not in place yet: (the key, its staging folder)."""
+    staging, deadline = cache / ".staging", time.monotonic() + 240
+    while True:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run saved no entry"
+        for folder in (staging.iterdir() if staging.is_dir() else []):
+            key = folder.name.split(".")[0]
+            if ".trash." in folder.name:
+                continue
+            process.send_signal(signal.SIGSTOP)
+            while not _stopped(process):
+                time.sleep(0.001)
+            if folder.is_dir() and not list(cache.glob(f"*/{key}/meta.json")):
+                return key, folder
+            process.send_signal(signal.SIGCONT)  # it had already put that entry in place: catch the next one
+        time.sleep(0.001)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("reference")
     config, images = _setup(root)
-    assert "warning" not in _finish(_start(config, images))
+    err, computed = _finish(_start(config, images))
+    assert "warning" not in err
     csvs = _csvs(root / "docs")
     assert csvs, "the compare stage wrote no CSV"
-    return {"csvs": csvs, "keys": set(_entries(root / "cache"))}
+    keys = set(_entries(root / "cache"))
+    assert computed == len(keys)
+    return {"csvs": csvs, "keys": keys,
+            "files": sorted(p.relative_to(root / "docs").as_posix() for p in (root / "docs").rglob("*"))}
 
 
 def test_two_concurrent_runs_on_one_cache_agree_with_a_single_run(tmp_path: Path,
                                                                   reference: dict[str, object]) -> None:
+    """The same command in two terminals: one cache, one output folder. The race is made certain: the first run
+    is frozen (SIGSTOP) mid-save of an entry, the second computes and saves that same entry, then the first
+    resumes and both run on together, so at least one key is computed by both."""
     config, images = _setup(tmp_path)
-    first, second = _start(config, images), _start(config, images, tmp_path / "docs-2")
-    assert "warning" not in _finish(first) + _finish(second)
-    entries = _entries(tmp_path / "cache")
-    assert set(entries) == reference["keys"]
+    cache = tmp_path / "cache"
+    first = _start(config, images)
+    key, held = _stop_mid_save(first, cache)
+    try:
+        second = _start(config, images)
+        deadline = time.monotonic() + 240
+        # The second run computes the held key too: its own staging folder for it, or the entry in place.
+        while not (list(cache.glob(f"*/{key}/meta.json"))
+                   or [p for p in (cache / ".staging").glob(f"{key}.*") if p != held and ".trash." not in p.name]):
+            assert second.poll() is None, second.communicate()
+            assert time.monotonic() < deadline, "the second run never reached the held key"
+            time.sleep(0.001)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    (err_1, computed_1), (err_2, computed_2) = _finish(first), _finish(second)
+    assert "warning" not in err_1 + err_2
+    entries = _entries(cache)
+    assert set(entries) == reference["keys"] and key in entries
+    assert computed_1 + computed_2 > len(entries)  # a real race: some key computed by both
     for entry in entries.values():
         ArtifactCache.read_entry(entry)  # every entry passes its checksums
-    assert not [p for p in (tmp_path / "cache").rglob(".*")]  # no staging or trash left behind
-    assert _csvs(tmp_path / "docs") == reference["csvs"] == _csvs(tmp_path / "docs-2")
+    assert not list((cache / ".staging").iterdir())  # no staging or trash left behind
+    docs = tmp_path / "docs"
+    assert _csvs(docs) == reference["csvs"]
+    assert sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*")) == reference["files"]  # no temp file
 
 
 def test_run_killed_mid_explain_resumes_to_identical_tables(tmp_path: Path, reference: dict[str, object]) -> None:
@@ -102,7 +156,8 @@ def test_run_killed_mid_explain_resumes_to_identical_tables(tmp_path: Path, refe
     cache = tmp_path / "cache"
     process = _start(config, images)
     deadline = time.monotonic() + 240
-    while not list((cache / "explain").glob("*/meta.json")):  # the first explain artifact is complete
+    # The first explain artifact is complete (a staging folder's meta.json is not).
+    while not [p for p in (cache / "explain").glob("*/meta.json") if _visible(p, cache)]:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "no explain artifact appeared"
         time.sleep(0.01)
@@ -116,13 +171,14 @@ def test_run_killed_mid_explain_resumes_to_identical_tables(tmp_path: Path, refe
     damaged_key = sorted(survivors)[0]
     damaged = _entries(cache)[damaged_key] / "arrays.npz"
     damaged.write_bytes(damaged.read_bytes()[:100])
-    warnings = [line for line in _finish(_start(config, images)).splitlines() if "warning" in line]
+    err, computed = _finish(_start(config, images))
+    warnings = [line for line in err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and str(damaged.parent) in warnings[0] and "recomputing" in warnings[0]
     entries = _entries(cache)
     assert set(entries) == reference["keys"]
     # Finished entries were kept as they were; the rerun computed exactly the missing and the damaged ones.
     kept = {key: inode for key, inode in survivors.items() if key != damaged_key}
     assert {key: (entries[key] / "meta.json").stat().st_ino for key in kept} == kept
-    hits, computed = _computed(tmp_path / "docs")
-    assert computed == len(reference["keys"]) - len(kept) and hits >= len(kept)
+    hits, computed_on_page = _computed(tmp_path / "docs")
+    assert computed == computed_on_page == len(reference["keys"]) - len(kept) and hits >= len(kept)
     assert _csvs(tmp_path / "docs") == reference["csvs"]

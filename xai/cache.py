@@ -3,7 +3,8 @@
 An artifact is stored under a key hashed from everything that determines it: the stage name, the model and
 weights id, input hashes, parameters, the seed and the source code of the modules that compute it. A rerun with
 nothing changed finds every key; change one input and only the keys that include it miss. Each entry is written
-into a temporary directory and renamed into place, so an interrupted run never leaves a half-written entry.
+into a temporary directory under ``<root>/.staging`` and renamed into place, so an interrupted run never leaves a
+half-written entry; stale staging is cleaned only there, in a root marked with ``CACHEDIR.TAG``.
 
 ``meta.json`` is written last and records sha256 checksums of ``arrays.npz`` and of its own content: a truncated,
 edited or otherwise damaged entry is reported in one line and recomputed. Two processes computing the same key
@@ -17,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -36,19 +38,38 @@ CACHE_FORMAT = 2
 """Part of every key: entries of an older layout (no checksums) are simply not found, never misread."""
 
 
+CACHEDIR_TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
+                "# This file marks the folder as the xai-report artifact cache; it can be deleted and rebuilt.\n")
+
+
+LEGACY_STAGING_FOLDERS = ("dissect", "explain", "compare")
+"""The stage folders where the previous layout (``CACHE_FORMAT`` 2 before ``.staging``) staged entries."""
+
+
+def _listdir(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
 class StorageError(OSError):
     """A file could not be written (disk full, read-only, no permission); one line naming the path and the fix."""
 
 
-def storage_error(path: Path, error: OSError) -> StorageError:
-    """A one-line StorageError for ``error`` raised while writing ``path``, with the fix for its cause."""
+def storage_error(path: Path, error: OSError, action: str = "write") -> StorageError:
+    """A one-line StorageError for ``error`` raised while writing (or reading) ``path``, with the fix for its
+    cause."""
     fixes = {errno.ENOSPC: "the disk is full; free space or point the config's cache_dir/output_dir elsewhere",
              errno.EDQUOT: "the disk quota is exceeded; free space or point cache_dir/output_dir elsewhere",
              errno.EACCES: "permission denied; fix the folder's permissions or choose a writable folder",
              errno.EPERM: "permission denied; fix the folder's permissions or choose a writable folder",
-             errno.EROFS: "the file system is read-only; choose a writable folder"}
-    fix = fixes.get(error.errno, "check that the folder exists and is writable")
-    return StorageError(f"{path}: cannot write ({error.strerror or error}): {fix}")
+             errno.EROFS: "the file system is read-only; choose a writable folder",
+             errno.EIO: "an input/output error: check the disk (or network share) holding it",
+             errno.EMFILE: "too many open files: raise the limit (ulimit -n) and run again"}
+    default = "check that the folder exists and is writable" if action == "write" else "check that it is readable"
+    fix = fixes.get(error.errno, default)
+    return StorageError(f"{path}: cannot {action} ({error.strerror or error}): {fix}")
 
 
 class Artifact(Protocol):
@@ -173,21 +194,47 @@ class ArtifactCache:
         self.force = force
         self.stats = CacheStats()
 
+    STAGING = ".staging"
+    """Folder under the root where entries are written and discarded: renamed into place (same file system)."""
+    MARKER = "CACHEDIR.TAG"
+    """Marks the root as this tool's cache (https://bford.info/cachedir/: backup tools skip it)."""
+    _OURS = re.compile(r"[0-9a-f]{24}\.(trash\.)?[\w.-]+")
+    _LEGACY = re.compile(r"\.[0-9a-f]{24}\.(trash\.)?[\w.-]+")
+
     def remove_stale_staging(self, older_than_s: float = 3600.0) -> list[Path]:
         """Delete staging and trash folders a killed process left behind (an entry is staged for seconds, so
-        one older than ``older_than_s`` belongs to no live writer). Returns what was removed."""
+        one older than ``older_than_s`` belongs to no live writer). Returns what was removed.
+
+        Only folders this cache wrote are candidates: in a root that carries :attr:`MARKER`, the folders under
+        ``.staging`` named ``<24 hex key>.<suffix>`` (and the same names with a leading dot directly in the
+        pipeline's stage folders, where an older version staged entries). Anything else, however old, is never touched.
+        """
         import time
 
+        if not (self.root / self.MARKER).is_file():
+            return []
         removed = []
         cutoff = time.time() - older_than_s
-        for folder in self.root.glob("*/.*") if self.root.is_dir() else []:
+        candidates = [p for p in _listdir(self.root / self.STAGING) if self._OURS.fullmatch(p.name)]
+        for stage in LEGACY_STAGING_FOLDERS:
+            candidates += [p for p in _listdir(self.root / stage) if self._LEGACY.fullmatch(p.name)]
+        for folder in candidates:
             try:
-                if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < cutoff:
                     shutil.rmtree(folder, ignore_errors=True)
                     removed.append(folder)
             except OSError:
                 continue
         return removed
+
+    def _staging_dir(self) -> Path:
+        """``<root>/.staging``, created with the root's marker on first use."""
+        staging = self.root / self.STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        marker = self.root / self.MARKER
+        if not marker.is_file():
+            atomic_write_text(marker, CACHEDIR_TAG)
+        return staging
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
@@ -201,41 +248,64 @@ class ArtifactCache:
         """Arrays and meta of a complete entry, both checked against the checksums in meta.json.
 
         Raises:
-            CorruptEntryError: a truncated or altered file, or one that does not decode.
+            CorruptEntryError: a missing, truncated or altered file, or one that does not decode.
+            StorageError: the files cannot be read (permission, I/O error, too many open files): not damage,
+                so the entry is left alone.
         """
         try:
-            stored = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+            meta_bytes = (entry / "meta.json").read_bytes()
+            data = (entry / "arrays.npz").read_bytes()
+        except FileNotFoundError as error:
+            raise CorruptEntryError(f"{Path(error.filename or '').name or 'a file'} is missing") from None
+        except OSError as error:
+            raise storage_error(entry, error, action="read") from None
+        try:
+            stored = json.loads(meta_bytes.decode("utf-8"))
             integrity = stored.pop("integrity")
             if _meta_digest(stored) != integrity["meta_sha256"]:
                 raise CorruptEntryError("meta.json was altered")
-            data = (entry / "arrays.npz").read_bytes()
             if _digest(data) != integrity["arrays_sha256"]:
                 raise CorruptEntryError(f"arrays.npz fails its checksum ({len(data):,} bytes)")
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
         except CorruptEntryError:
             raise
-        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as error:
             first_line = str(error).splitlines()[0] if str(error) else ""
             raise CorruptEntryError(f"{type(error).__name__}: {first_line}") from None
         return arrays, stored
+
+    @staticmethod
+    def _identity(entry: Path) -> tuple[int, int, int] | None:
+        """Which copy of ``entry`` is in place (meta.json's device, inode and mtime), or None when absent."""
+        try:
+            found = (entry / "meta.json").stat()
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino, found.st_mtime_ns
 
     def load(self, stage: str, parts: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """The entry for ``parts``, or None when absent; a damaged entry is reported, removed and reads as absent."""
         entry = self.path(stage, make_key(stage, parts))
         if self.force or not (entry / "meta.json").is_file():
             return None
+        identity = self._identity(entry)
         try:
             return self.read_entry(entry)
         except CorruptEntryError as error:
+            if self._identity(entry) != identity:
+                return None  # another process replaced it meanwhile: recompute, and keep whichever is in place
             self.stats.corrupt.append(f"{stage}:{entry.name}")
             print(f"warning: cache entry {entry} is damaged ({error}); recomputing it", file=sys.stderr, flush=True)
-            self._discard(entry)
+            self._discard(entry, identity)
             return None
 
-    def _discard(self, entry: Path) -> None:
-        """Remove ``entry``: renamed aside first (atomic), so a reader never sees it half deleted."""
-        trash = entry.with_name(f".{entry.name}.trash.{os.getpid()}.{os.urandom(4).hex()}")
+    def _discard(self, entry: Path, identity: tuple[int, int, int] | None) -> None:
+        """Remove ``entry`` if it is still the copy identified by ``identity`` (see :meth:`_identity`): renamed
+        aside first (atomic), so a reader never sees it half deleted."""
+        if self._identity(entry) != identity:
+            return  # another process replaced it with a fresh copy: not ours to delete
+        trash = self._staging_dir() / f"{entry.name}.trash.{os.getpid()}.{os.urandom(4).hex()}"
         try:
             os.replace(entry, trash)
         except OSError:
@@ -252,7 +322,7 @@ class ArtifactCache:
         staging = None
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
+            staging = Path(tempfile.mkdtemp(dir=self._staging_dir(), prefix=f"{entry.name}."))
             buffer = io.BytesIO()
             np.savez(buffer, **arrays)
             data = buffer.getvalue()
@@ -264,6 +334,8 @@ class ArtifactCache:
             (staging / "meta.json").write_text(json.dumps(body_with_checks, sort_keys=True, indent=1),
                                                encoding="utf-8")
             self._install(staging, entry)
+        except StorageError:
+            raise
         except OSError as error:
             raise storage_error(entry, error) from None
         finally:
@@ -281,13 +353,14 @@ class ArtifactCache:
             except OSError as error:
                 if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR):
                     raise
+            identity = self._identity(entry)
             if not self.force:
                 try:
                     self.read_entry(entry)
                     return  # the same key, computed from the same inputs: keep the one in place
                 except CorruptEntryError:
                     pass
-            self._discard(entry)
+            self._discard(entry, identity)
         raise OSError(errno.EBUSY, "another process keeps replacing this cache entry", str(entry))
 
     def get_or_compute(self, stage: str, parts: dict[str, Any], compute: Callable[[], A], kind: type[A]) -> A:

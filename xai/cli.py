@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as error:  # the environment (disk, permissions), never a bug worth a traceback to the user
         where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}; check that the path exists and is writable", file=sys.stderr)
+        print(f"error: {where}{error.strerror or error}; check that the path exists and that you can access it",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished artifacts are cached; run the same command to resume", file=sys.stderr)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_only: bool) -> int:
-    from xai import pipeline
+    from xai import downloads, pipeline
     from xai.batching import configure_threads
     from xai.report.render import render_report
 
@@ -77,25 +78,31 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
     device = pipeline.resolve_device(config.device)
     pipeline.preflight(config, stages, writable=not plan_only)
     cache = ArtifactCache(config.cache_dir, force=force)
-    if not plan_only:  # every missing download named in one message, before minutes of compute
-        pipeline.fetch_downloads(config, stages)
-        cache.remove_stale_staging()  # left by a run killed while it saved an entry
     context = pipeline.RunContext(config, cache, device, quiet=quiet)
+    # --plan decodes nothing that is not on disk yet: it reports what is missing instead of fetching it.
+    missing = downloads.missing_files(config, stages) if plan_only else {}
+    if config.images != "task" and not plan_only:  # a folder without one valid image stops before any download
+        context.images, context.skipped = pipeline.load_inputs(config)
+    if not plan_only:  # every missing download named in one message, before minutes of compute
+        downloads.fetch_downloads(config, stages)
+        cache.remove_stale_staging()  # left by a run killed while it saved an entry
     if config.weights == "random":
         print("WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.",
               file=sys.stderr)
-    context.images, context.skipped = pipeline.load_inputs(config)
+    if not context.images and "inputs" not in missing:
+        context.images, context.skipped = pipeline.load_inputs(config)
     for skipped in context.skipped:
         print(f"skipped {skipped.reason}", file=sys.stderr)
-    print("\n".join(pipeline.plan(context, stages)))
+    print("\n".join(pipeline.plan(context, stages, missing)))
     if plan_only:
-        print("\n".join(pipeline.download_plan(config, stages)))
+        print("\n".join(downloads.download_plan(config, stages)))
         return 0
     pipeline.run(context, stages)
     pipeline.load_cached(context, [s for s in config.stages if s not in stages])
     context.timings["total"] = time.perf_counter() - started
     written = render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
     print(f"\nWrote {len(written)} files of site sources to {config.output_dir}/")
+    print(f"Cache: {len(cache.stats.hits)} artifact(s) reused, {len(cache.stats.misses)} computed")
     print("View the report:    mkdocs serve      (then open http://127.0.0.1:8000)")
     print("Build static HTML:  mkdocs build --strict   -> site/")
     return 0

@@ -7,7 +7,9 @@ cache, so a rerun with nothing changed recomputes nothing and an interrupted run
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -110,29 +112,49 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
+def display_name(text: str) -> str:
+    """``text`` (a file name or a message holding one) safe to print and write as UTF-8: bytes of a file name that
+    are not UTF-8 (``caf\\xe9.png`` from a Latin-1 system) are shown as ``\\xe9`` instead of crashing the report."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
+SYSTEM_FILES = re.compile(r"\.DS_Store|Thumbs\.db|desktop\.ini|\._.*")
+"""Files a file manager leaves in a folder (macOS Finder, its AppleDouble ``._*`` twins, Windows Explorer):
+skipped without opening, counted in one summary line."""
+
+
 def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
     """Open every input file once: each is explained or listed with its reason, never losing the others.
 
-    ``max_images`` counts valid images: every file is still opened, so a broken one is always reported.
+    ``max_images`` counts valid images: every file is still opened, so a broken one is always reported; the
+    valid ones beyond it, and file-manager leftovers (``.DS_Store``, ``._*``), are each summed up in one row.
     """
     root = None if config.images == "task" else Path(config.images)
     paths = task_image_paths() if root is None else list_images(root)
-    ids = image_ids(paths, root)
-    images, skipped = [], []
+    system = [path for path in paths if root is not None and SYSTEM_FILES.fullmatch(path.name)]
+    paths = [path for path in paths if path not in set(system)]
+    ids = image_ids(paths, root, fixed=root is None)
+    images, skipped, beyond = [], [], []
     for path, image_id in zip(paths, ids, strict=True):
-        display = path.name if root is None else path.relative_to(root).as_posix()
+        display = display_name(path.name if root is None else path.relative_to(root).as_posix())
         try:
             pixels = load_image(path, **PREPROCESSING[config.explain.preprocess])
-        except BadImageError as error:
-            skipped.append(SkippedImage(str(path), str(error)))
+        except BadImageError as error:  # shown relative to the folder: no local absolute paths on the site
+            skipped.append(SkippedImage(display, display_name(str(error).replace(str(path), display, 1))))
             continue
         if config.max_images is not None and len(images) >= config.max_images:
-            skipped.append(SkippedImage(str(path), f"{path}: valid, not explained: max_images is "
-                                                   f"{config.max_images}; raise it to explain more"))
+            beyond.append(display)
             continue
         images.append(InputImage(image_id, path, sha256_of(path), pixels, display))
+    if beyond:
+        skipped.append(SkippedImage(f"{len(beyond)} valid image(s)", f"{len(beyond)} valid image(s) not explained "
+                                    f"({beyond[0]}, ...): max_images is {config.max_images}; raise it to explain "
+                                    "more"))
+    if system:
+        skipped.append(SkippedImage(f"{len(system)} system file(s)", f"{len(system)} file-manager file(s) "
+                                    "(.DS_Store, ._*, Thumbs.db) ignored"))
     if not images:
-        where = "the task images" if root is None else str(root)
+        where = "the task images" if root is None else display_name(str(root))
         reasons = f" (first: {skipped[0].reason})" if skipped else ""
         raise DataError(f"{where}: no valid image among {len(paths)} file(s){reasons}; add JPEG or PNG images")
     return images, skipped
@@ -154,13 +176,18 @@ def stage_modules() -> dict[str, Any]:
     return {"dissect": dissect, "explain": explain, "compare": compare}
 
 
-def plan(context: RunContext, stages: list[str]) -> list[str]:
-    """Human-readable lines: what each stage will run, its forward passes, and how much is cached."""
+def plan(context: RunContext, stages: list[str], missing: dict[str, list[str]] | None = None) -> list[str]:
+    """Human-readable lines: what each stage will run, its forward passes, and how much is cached. A stage whose
+    input files (``missing``, from :func:`missing_files`) are not on disk is not described: that would read them."""
     modules = stage_modules()
-    lines = [f"config {context.config.name!r}, weights: {context.config.weights}, device: {context.device}, "
-             f"{len(context.images)} image(s), {len(context.skipped)} skipped"]
+    missing = missing or {}
+    inputs = (f"{len(missing['inputs'])} input image(s) not downloaded yet" if "inputs" in missing else
+              f"{len(context.images)} image(s), {len(context.skipped)} skipped")
+    lines = [f"config {context.config.name!r}, weights: {context.config.weights}, device: {context.device}, {inputs}"]
     for stage in stages:
-        lines.append(f"  {stage}: {modules[stage].describe(context)}")
+        waiting = len(missing.get(stage, [])) + (len(missing.get("inputs", [])) if stage != "dissect" else 0)
+        lines.append(f"  {stage}: " + (f"waits for {waiting} data file(s) listed under downloads" if waiting
+                                       else modules[stage].describe(context)))
     return lines
 
 
@@ -181,84 +208,6 @@ def models_needed(config: Config, stages: list[str]) -> list[str]:
     if "dissect" in stages:
         needed += [*config.dissect.models, "clip"]
     return needed
-
-
-DOWNLOAD_SIZES = {"resnet50": "about 100 MB", "resnet18_imagenet": "about 45 MB",
-                  "resnet18_places365": "about 45 MB", "clip": "about 600 MB"}
-BRODEN_SIZE = "about 1 GB"
-
-
-@dataclass(frozen=True)
-class Download:
-    """A file this run needs that is not on disk yet."""
-
-    name: str
-    filename: str
-    url: str
-    size: str
-    model: str | None = None
-    """The model whose weights these are; None for a data set."""
-
-
-def broden_needed(config: Config, stages: list[str]) -> bool:
-    from xai.data import cache_dir
-
-    return ("dissect" in stages and config.dissect.probe == "broden"
-            and not (cache_dir() / "broden1_224" / "images").is_dir())
-
-
-def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
-    """What this run would download, checked on disk only: pretrained weights and the Broden probe set."""
-    from xai.dissect.probes import BRODEN_IMAGE_COUNT, BRODEN_URL
-    from xai.models import WEIGHT_FILES, weights_present
-
-    missing = []
-    if config.weights == "pretrained":
-        for name in models_needed(config, stages):
-            if not weights_present(name, config.weights_dir):
-                weight = WEIGHT_FILES[name]
-                missing.append(Download(f"{name} weights", weight.filename, weight.url, DOWNLOAD_SIZES[name], name))
-    if broden_needed(config, stages):
-        missing.append(Download(f"Broden probe set ({BRODEN_IMAGE_COUNT:,} images)", "broden1_224.zip", BRODEN_URL,
-                                BRODEN_SIZE))
-    return missing
-
-
-def download_plan(config: Config, stages: list[str]) -> list[str]:
-    """The plan's lines about downloads: each missing file with its size, or that nothing is missing."""
-    missing = missing_downloads(config, stages)
-    if not missing:
-        return ["downloads: none needed (everything is on disk)"]
-    return ["would download (run without --plan to fetch; offline, place the files as the error then says):",
-            *(f"  {d.filename} ({d.name}, {d.size}) from {d.url}" for d in missing)]
-
-
-def fetch_downloads(config: Config, stages: list[str]) -> None:
-    """Before any heavy work: fetch every missing download; name all that could not be had in one message."""
-    from xai.data import cache_dir
-    from xai.dissect import probes
-    from xai.models import WEIGHT_FILES, WeightsUnavailableError, fetch_weights, missing_message
-
-    failed_weights, broden_problem = [], None
-    for download in missing_downloads(config, stages):
-        if download.model is not None:
-            try:
-                fetch_weights(WEIGHT_FILES[download.model], config.weights_dir)
-            except WeightsUnavailableError:
-                failed_weights.append(WEIGHT_FILES[download.model])
-        else:
-            import pooch
-
-            pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our one-line error
-            try:
-                probes.broden_paths(cache_dir())
-            except RuntimeError as error:  # probes' one-line message: URL, md5, where to unzip, the alternative
-                broden_problem = f"Broden probe set ({BRODEN_SIZE}): {error}"
-    if failed_weights:
-        message = missing_message(failed_weights, config.weights_dir)
-        raise WeightsUnavailableError(message + (f"\nAlso missing: {broden_problem}" if broden_problem else ""))
-    if broden_problem:
-        raise DataError(broden_problem)
 
 
 def preflight(config: Config, stages: list[str], *, writable: bool = True) -> None:

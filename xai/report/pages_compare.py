@@ -149,7 +149,7 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         lime = item.explanation.lime
         cams = {cam.method: cam.map for cam in item.explanation.cams}
         panel = f"panel-{item.name}.png"
-        curves = f"faithfulness-{item.name}.png"
+        curves = f"faithfulness-image-{item.name}.png"  # never faithfulness-mean.png, whatever the id
         panels.append({
             "name": item.name,
             "panel": panel, "panel_alt": figures.comparison_panel_figure(

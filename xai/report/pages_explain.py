@@ -14,8 +14,12 @@ ASSETS = "assets/explanations"
 
 
 def image_page(image_id: str) -> str:
-    """The page of one image; ``image_id`` is already a slug (``xai.data.image_ids``), used as is everywhere."""
-    return f"explanations/{image_id}.md"
+    """The page of one image; ``image_id`` is already a slug (``xai.data.image_ids``), used as is everywhere.
+
+    Prefixed so that no image (``index.png``) can take the section's own ``index.md``. Its figures need no
+    prefix: they go in the folder ``assets/explanations/<id>/`` and the section's own assets are files with a
+    suffix (``grid.png``), which no id (letters, digits and ``-``) can name."""
+    return f"explanations/image-{image_id}.md"
 
 
 def _prediction_label(item: Any, categories: list[str]) -> tuple[str, float]:

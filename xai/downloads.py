@@ -1,0 +1,163 @@
+"""What a run downloads: pretrained weights, the Broden probe set and the data files of ``manifest.tsv``.
+
+Checked on disk only (``--plan`` works offline and lists them with sizes); ``fetch_downloads`` then fetches them
+all before any compute and names every one that could not be had in one message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xai.config import Config
+from xai.data import DataError, fetch
+from xai.pipeline import models_needed
+
+DOWNLOAD_SIZES = {"resnet50": "about 100 MB", "resnet18_imagenet": "about 45 MB",
+                  "resnet18_places365": "about 45 MB", "clip": "about 600 MB"}
+BRODEN_SIZE = "about 1 GB"
+
+
+@dataclass(frozen=True)
+class Download:
+    """A file this run needs that is not on disk yet."""
+
+    name: str
+    filename: str
+    url: str
+    size: str
+    model: str | None = None
+    """The model whose weights these are; None for a data set."""
+
+
+def broden_needed(config: Config, stages: list[str]) -> bool:
+    from xai.data import cache_dir
+
+    return ("dissect" in stages and config.dissect.probe == "broden"
+            and not (cache_dir() / "broden1_224" / "images").is_dir())
+
+
+def manifest_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
+    """The ``manifest.tsv`` files each planned stage reads, by stage (``inputs`` for the images every run
+    opens): the task images, the concept sets, the Places365 categories and the ImageNet-sample probe images."""
+    from xai.data import TASK_IMAGES, manifest
+    from xai.dissect.paper import FC_CONCEPT_SETS
+    from xai.dissect.probes import CONCEPT_FILES
+
+    needed: dict[str, list[str]] = {}
+    if config.images == "task":
+        needed["inputs"] = [f"imagenet-sample-images/{name}.JPEG" for name in TASK_IMAGES]
+    if "dissect" in stages:
+        settings = config.dissect
+        sets = [settings.concepts, *(FC_CONCEPT_SETS[m] for m in settings.models if "fc" in settings.layers)]
+        if "resnet18_places365" in settings.models:
+            sets.append("places365")  # the classifier's category names
+        files = [CONCEPT_FILES[name] for name in sets if name in CONCEPT_FILES]
+        if settings.probe == "imagenet-samples":
+            files += [path for path in manifest() if path.startswith("imagenet-sample-images/")]
+        needed["dissect"] = list(dict.fromkeys(files))
+    return needed
+
+
+def missing_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
+    """:func:`manifest_files` that are neither in the mirror nor downloaded yet (checked on disk, no fetch)."""
+    from xai.data import local_copy
+
+    missing = {stage: [path for path in files if local_copy(path) is None]
+               for stage, files in manifest_files(config, stages).items()}
+    return {stage: files for stage, files in missing.items() if files}
+
+
+def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
+    """What this run would download, checked on disk only: pretrained weights, the Broden probe set and every
+    data file of the manifest the planned stages read."""
+    from xai.data import manifest
+    from xai.dissect.probes import BRODEN_IMAGE_COUNT, BRODEN_URL
+    from xai.models import WEIGHT_FILES, weights_present
+
+    missing = []
+    if config.weights == "pretrained":
+        for name in models_needed(config, stages):
+            if not weights_present(name, config.weights_dir):
+                weight = WEIGHT_FILES[name]
+                missing.append(Download(f"{name} weights", weight.filename, weight.url, DOWNLOAD_SIZES[name], name))
+    if broden_needed(config, stages):
+        missing.append(Download(f"Broden probe set ({BRODEN_IMAGE_COUNT:,} images)", "broden1_224.zip", BRODEN_URL,
+                                BRODEN_SIZE))
+    files = dict.fromkeys(path for paths in missing_files(config, stages).values() for path in paths)
+    for path in files:
+        entry = manifest()[path]
+        missing.append(Download(path.split("/")[0], path, entry.url, f"{entry.size:,} bytes"))
+    return missing
+
+
+def _file_groups(downloads: list[Download]) -> list[str]:
+    """One line per folder of manifest files: how many, their total size, and the first one's URL."""
+    from xai.data import manifest
+
+    groups: dict[str, list[Download]] = {}
+    for download in downloads:
+        groups.setdefault(download.name, []).append(download)
+    lines = []
+    for folder, members in groups.items():
+        total = sum(manifest()[d.filename].size for d in members)
+        size = f"{total / 1e6:.1f} MB" if total >= 1e6 else f"{total / 1e3:.0f} kB"
+        lines.append(f"  {folder}/: {len(members)} file(s), {size} in all "
+                     f"({', '.join(Path(d.filename).name for d in members[:3])}{', ...' if len(members) > 3 else ''}"
+                     f"; e.g. from {members[0].url})")
+    return lines
+
+
+def download_plan(config: Config, stages: list[str]) -> list[str]:
+    """The plan's lines about downloads: each missing file with its size (data files grouped by folder), or that
+    nothing is missing."""
+    missing = missing_downloads(config, stages)
+    if not missing:
+        return ["downloads: none needed (everything is on disk)"]
+    large = [d for d in missing if d.model is not None or d.filename == "broden1_224.zip"]
+    return ["would download (run without --plan to fetch; offline, place the files as the error then says):",
+            *(f"  {d.filename} ({d.name}, {d.size}) from {d.url}" for d in large),
+            *_file_groups([d for d in missing if d not in large])]
+
+
+def fetch_downloads(config: Config, stages: list[str]) -> None:
+    """Before any heavy work: fetch every missing download; name all that could not be had in one message."""
+    from xai.data import MIRROR_ENV, cache_dir
+    from xai.dissect import probes
+    from xai.models import WEIGHT_FILES, WeightsUnavailableError, fetch_weights, missing_message
+
+    failed_weights, problems, failed_files = [], [], []
+    offline = False
+    for download in missing_downloads(config, stages):
+        if download.model is not None:
+            try:
+                fetch_weights(WEIGHT_FILES[download.model], config.weights_dir)
+            except WeightsUnavailableError:
+                failed_weights.append(WEIGHT_FILES[download.model])
+        elif download.filename == "broden1_224.zip":
+            import pooch
+
+            pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our one-line error
+            try:
+                probes.broden_paths(cache_dir())
+            except RuntimeError as error:  # probes' one-line message: URL, md5, where to unzip, the alternative
+                problems.append(f"Broden probe set ({BRODEN_SIZE}): {error}")
+        elif offline:  # one failed download is enough to know: no minutes of timeouts, one per file
+            failed_files.append(download)
+        else:
+            try:
+                fetch(download.filename)
+            except DataError as error:
+                failed_files.append(download)
+                offline = "cannot download" in str(error)
+                if not offline:
+                    problems.append(str(error))
+    if failed_files:
+        where = f"{cache_dir()} (keeping the folders), or set {MIRROR_ENV} to a folder holding them"
+        problems.append(f"{len(failed_files)} data file(s) could not be downloaded; place them in {where}:\n"
+                        + "\n".join(_file_groups(failed_files)))
+    if failed_weights:
+        message = missing_message(failed_weights, config.weights_dir)
+        raise WeightsUnavailableError(message + "".join(f"\nAlso missing: {problem}" for problem in problems))
+    if problems:
+        raise DataError("\n".join(problems))
