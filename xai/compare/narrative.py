@@ -17,7 +17,7 @@ import pandas as pd
 from xai.compare.faithfulness import RANDOM_METHOD
 from xai.compare.nulls import CENTRE_METHOD
 from xai.compare.sanity import EDGE_METHOD
-from xai.compare.stats import ALPHA, NOT_ENOUGH
+from xai.compare.stats import ALPHA, NOT_ENOUGH, exceeds
 from xai.compare.summary import ComparisonSummary
 
 RANDOM_WEIGHTS_NOTE = (
@@ -56,24 +56,28 @@ def paired(row: Mapping[str, Any], prefix: str, digits: int = 2) -> str:
         return (f"difference {row[f'{prefix}diff']:+.{digits}f} (no interval: fewer than 3 images), {test} "
                 f"p = {_p(row[f'{prefix}p'])}, n = {n}")
     return (f"difference {row[f'{prefix}diff']:+.{digits}f} (95% CI {_fmt(row[f'{prefix}diff_low'], digits)} to "
-            f"{_fmt(row[f'{prefix}diff_high'], digits)}), {test} p = {_p(row[f'{prefix}p'])}, n = {n}")
+            f"{_fmt(row[f'{prefix}diff_high'], digits)}), {test} p = {_p(row[f'{prefix}p'])} (two-sided), "
+            f"{_p(row[f'{prefix}p_greater'])} (one-sided, greater), n = {n}")
 
 
 def beats(row: Mapping[str, Any], prefix: str) -> bool:
-    p_value = row[f"{prefix}p"]
-    return math.isfinite(p_value) and p_value < ALPHA and row[f"{prefix}diff"] > 0
+    """"A beats B": the one-sided paired Wilcoxon test rejects and the paired bootstrap interval lies above 0."""
+    return exceeds(row[f"{prefix}p_greater"], row[f"{prefix}diff_low"])
 
 
-def groups_text(frame: pd.DataFrame, group_column: str, value_prefix: str, digits: int = 2) -> str:
-    """``"[A 0.41, B 0.40] > [C 0.20]"`` in rank order."""
-    parts: list[str] = []
-    ranked = frame[frame[group_column].notna()].sort_values([group_column, f"{value_prefix}_mean"],
-                                                            ascending=[True, False], kind="stable")
-    for _, group in ranked.groupby(group_column, sort=True):
-        members = ", ".join(f"{row['method']} {_fmt(row[f'{value_prefix}_mean'], digits)}"
-                            for _, row in group.iterrows())
-        parts.append(f"[{members}]")
-    return " > ".join(parts)
+def groups_text(frame: pd.DataFrame, group_column: str, value_prefix: str, digits: int = 2,
+                order_column: str | None = None) -> str:
+    """``"A 0.41 (a), B 0.40 (ab), C 0.20 (b)"`` in rank order, with each method's compact letters."""
+    ranked = frame[frame[group_column].astype(str) != ""]
+    if order_column is not None:
+        ranked = ranked.sort_values(order_column, kind="stable")
+    return ", ".join(f"{row['method']} {_fmt(row[f'{value_prefix}_mean'], digits)} ({row[group_column]})"
+                     for _, row in ranked.iterrows())
+
+
+LETTERS_RULE = ("methods that share a letter are not separated by the data; every pair was tested (two-sided "
+                f"paired Wilcoxon, Holm-corrected over all pairs, α = {ALPHA}, and the paired bootstrap interval "
+                "of the difference excluding 0)")
 
 
 def agreement_findings(summary: ComparisonSummary) -> list[str]:
@@ -101,15 +105,16 @@ def agreement_findings(summary: ComparisonSummary) -> list[str]:
         beaten = [NULL_NAMES[name] for name in NULL_NAMES if beats(row, f"{name}_")]
         missing = [NULL_NAMES[name] for name in NULL_NAMES if not beats(row, f"{name}_")]
         if not missing:
-            verdict = f" It agrees with LIME beyond all three nulls (each paired test p < {ALPHA})."
+            verdict = (f" It agrees with LIME beyond all three nulls (each one-sided paired Wilcoxon p < {ALPHA} "
+                       "and paired bootstrap interval above 0).")
         else:
-            shown = f" It agrees beyond {', '.join(beaten)} (paired test p < {ALPHA}), but the" if beaten else " The"
+            shown = (f" It agrees beyond {', '.join(beaten)} (one-sided paired Wilcoxon p < {ALPHA} and paired "
+                     "bootstrap interval above 0), but the") if beaten else " The"
             verdict = f"{shown} data do not show it agreeing beyond {', '.join(missing)}."
         sentences.append(f"{head} Paired over images, {versus}.{per_image}{verdict}")
     if len(at_k) > 1:
-        sentences.append(
-            f"Agreement groups at k = {summary.k} (mean IoU; methods in one bracket are not separated by "
-            f"paired Wilcoxon tests, Holm-corrected, α = {ALPHA}): {groups_text(at_k, 'agreement_group', 'iou')}.")
+        sentences.append(f"Agreement groups at k = {summary.k} (mean IoU, compact letters; {LETTERS_RULE}): "
+                         f"{groups_text(at_k, 'agreement_group', 'iou', order_column='agreement_order')}.")
     for _, row in at_k[(at_k["excluded"].astype(str) != "") & (at_k["n_images"] > 0)].iterrows():
         sentences.append(f"Excluded from {row['method']} (not scored): {row['excluded']}.")
     return sentences
@@ -122,8 +127,8 @@ def faithfulness_findings(summary: ComparisonSummary) -> list[str]:
         return []
     n = int(ranking["n_images"].max())
     sentences = [
-        "Faithfulness groups (mean insertion AUC − deletion AUC, higher is better; methods in one bracket are "
-        f"not separated by paired Wilcoxon tests, Holm-corrected, α = {ALPHA}, n = {n} image(s)): "
+        f"Faithfulness groups (mean insertion AUC − deletion AUC, higher is better, compact letters; {LETTERS_RULE}; "
+        f"n = {n} image(s)): "
         + groups_text(ranking, "faithfulness_group", "score", 3) + "."
     ]
     for _, row in ranking.iterrows():

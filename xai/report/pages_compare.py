@@ -45,25 +45,29 @@ def difference(row: Any, prefix: str) -> str:
 
 
 def group(value: Any) -> str:
-    return "–" if pd.isna(value) else str(int(value))
+    """Compact letters (methods sharing a letter are not separated); a dash where the method was not ranked."""
+    return "–" if not isinstance(value, str) or not value else value
 
 
 def agreement_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Method", "k", "Images", "IoU [95% CI]", "Seed SD", "Superpixel null", "Δ vs superpixel null",
-              "Images p < 0.05", "Δ vs cross-image null", "Δ vs centre prior", "Scattered-pixel chance",
+    from xai.compare.stats import ALPHA
+
+    header = ["Method", "k", "Images", "IoU [95% CI]", "Seed SD (avg)", "Superpixel null (avg)",
+              "Δ vs superpixel null", f"Images p < {ALPHA} (uncorrected)", "Δ vs cross-image null",
+              "Δ vs centre prior", "Scattered-pixel chance (avg)",
               "Spearman ρ [95% CI]", "Group"]
     rows = [[str(row.method), str(row.k), str(row.n_images), with_interval(row, "iou"),
              fmt_number(row.iou_seed_std_mean), fmt_number(row.superpixel_iou_mean),
              difference(row, "superpixel_"), str(row.images_beating_superpixel), difference(row, "cross_image_"),
              difference(row, "centre_"), fmt_number(row.chance_iou_mean), with_interval(row, "rho"),
              group(row.agreement_group)]
-            for row in frame.sort_values(["k", "agreement_group"], kind="stable").itertuples(index=False)]
+            for row in frame.sort_values(["k", "agreement_order"], kind="stable").itertuples(index=False)]
     return header, rows
 
 
 def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     header = ["Group", "Method", "Images", "Deletion AUC ↓", "Insertion AUC ↑", "Insertion − deletion",
-              "Δ vs smooth random", "Δ vs centre prior", "IoU with LIME", "Agreement group"]
+              "Δ vs smooth random", "Δ vs centre prior", "IoU with LIME (avg)", "Agreement group"]
     rows = [[group(row.faithfulness_group), str(row.method), str(row.n_images), with_interval(row, "deletion_auc"),
              with_interval(row, "insertion_auc"), with_interval(row, "score"), difference(row, "vs_random_"),
              difference(row, "vs_centre_"), fmt_number(row.iou_mean), group(row.agreement_group)]
@@ -72,7 +76,7 @@ def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def sanity_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Method", "Randomised down to", "Images", "|Spearman ρ| [95% CI]", "Signed ρ", "SSIM [95% CI]"]
+    header = ["Method", "Randomised down to", "Images", "|Spearman ρ| [95% CI]", "Signed ρ (avg)", "SSIM [95% CI]"]
     rows = [[str(row.method), str(row.step), str(row.n_images), with_interval(row, "spearman_abs"),
              fmt_number(row.spearman_mean), with_interval(row, "ssim")] for row in frame.itertuples(index=False)]
     return header, rows
@@ -82,6 +86,7 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
     """What the methods page says about Task 4's protocol, from the run's config and the committed measurement."""
     from xai.compare.faithfulness import step_error_measurement
     from xai.compare.nulls import CENTRE_SIGMA
+    from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
     from xai.config import CompareConfig, ExplainConfig
 
     measurement = step_error_measurement()
@@ -96,6 +101,7 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
         "null_draws": compare["null_draws"],
         "sanity_lime_samples": compare["sanity_lime_samples"],
         "centre_sigma": CENTRE_SIGMA,
+        "alpha": ALPHA, "exact_max_n": EXACT_WILCOXON_MAX_N,
     }
 
 
@@ -116,6 +122,7 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "compare",
                                                  "reason": "This stage was not part of this build."})], []
     from xai.compare import RANDOM_WEIGHTS_NOTE, findings
+    from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
     from xai.report.figures import compare as figures
 
     compared = artifacts["compare"]
@@ -172,5 +179,6 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "faithfulness_rho": fmt_number(summary.faithfulness_agreement_rho),
         "faithfulness_p": fmt_number(summary.faithfulness_agreement_p),
         "faithfulness_n": summary.faithfulness_agreement_n,
+        "alpha": ALPHA, "exact_max_n": EXACT_WILCOXON_MAX_N,
     }
     return [Page(INDEX, "comparison.md.j2", context)], written
