@@ -25,7 +25,8 @@ Protocol (as the reference ``evaluation.py`` of eclique/RISE, except where noted
 
 A LIME explanation enters as its superpixel-weight map (``segment_weights[segments]``). Baselines:
 ``random_draws`` smooth random maps per image (uniform noise on the CAM's own grid, ``H/32 x W/32`` = 7x7 for
-ResNet50 at 224², upsampled bilinearly and min-max scaled exactly as the CAMs are; seeded per image and draw),
+ResNet50 at 224², upsampled bilinearly and min-max scaled exactly as the CAMs are; seeded per draw from the
+``seed`` argument, which the compare stage derives per image with ``image_seed`` so each image gets its own draws),
 whose spread is reported, and the centre prior (``nulls.centre_prior_map``).
 
 Caveat: removal metrics put the model out of distribution (grey or blurred patches it never saw), so a drop
@@ -35,6 +36,7 @@ ICML 2022). The scores rank maps under one removal protocol; they are not absolu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -75,6 +77,12 @@ def random_map(shape: tuple[int, int], seed: int, cells: tuple[int, int] | None 
     upsampled = cv2.resize(noise, (width, height), interpolation=cv2.INTER_LINEAR)
     upsampled -= upsampled.min()
     return (upsampled / max(float(upsampled.max()), 1e-7)).astype(np.float32)
+
+
+def image_seed(seed: int, image_sha256: str) -> int:
+    """A stable per-image seed: the first 4 bytes of ``sha256("{seed}:{image_sha256}")`` (same image and config
+    seed, same value in every run and process; a different image, a different value)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{image_sha256}".encode()).digest()[:4], "big")
 
 
 def random_draw_names(draws: int) -> tuple[str, ...]:
@@ -206,7 +214,8 @@ def faithfulness_image(
         target: class index whose softmax probability is tracked.
         steps: requested number of steps per curve (see the module docstring for the exact plan).
         batch_size: images per forward call; the number of images is fixed by the plan, not by this.
-        seed: seeds the random maps (draw ``i`` uses ``seed * 1000 + i``) and the tie-breaking permutations.
+        seed: seeds the random maps (draw ``i`` uses ``seed * 1000 + i``) and the tie-breaking permutations; pass
+            ``image_seed(config_seed, image_sha256)`` so that different images get different random maps.
         include_random: add ``random_draws`` smooth random maps ``"random:0"``, ``"random:1"``, ...
         include_centre: add the centre-prior map ``"centre"``.
         deletion_baseline: ``"zero"`` (0 in normalised space, the reference) or ``"black"`` (black pixels).

@@ -114,7 +114,8 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
                                            lambda item=item, lime=lime, cams=cams: compare.faithfulness_image(
             context.classifier(config.explain.model).module, to_input, item.pixels,
             compare.explanation_maps(lime.segments, lime.weights, cams), item.explanation.prediction.top1,
-            steps=settings.faithfulness_steps, seed=config.seed, image_id=item.name,
+            steps=settings.faithfulness_steps, seed=compare.image_seed(config.seed, shas[item.name]),
+            image_id=item.name,
             random_draws=settings.random_draws), compare.FaithfulnessResult, load_only))
     chosen = explained.images[: settings.sanity_images]
     methods = sanity_methods(config)
