@@ -16,7 +16,7 @@ import pandas as pd
 
 from xai.compare.faithfulness import RANDOM_METHOD
 from xai.compare.nulls import CENTRE_METHOD
-from xai.compare.sanity import EDGE_METHOD
+from xai.compare.sanity import CONSTANT_REASON, EDGE_METHOD
 from xai.compare.stats import ALPHA, NOT_ENOUGH, exceeds
 from xai.compare.summary import ComparisonSummary
 
@@ -168,14 +168,19 @@ def sanity_findings(summary: ComparisonSummary) -> list[str]:
         abs_row = {"x_mean": row["spearman_abs_mean"], "x_low": row["spearman_abs_low"],
                    "x_high": row["spearman_abs_high"]}
         ssim_row = {"x_mean": row["ssim_mean"], "x_low": row["ssim_low"], "x_high": row["ssim_high"]}
+        constant = int(row["n_constant"])
+        left_out = (f" ({constant} map(s) constant, not scored: {CONSTANT_REASON})" if constant else "")
         sentences.append(f"{row['method']}: after randomising {result.steps[-1]} and every layer above it, mean "
                          f"|Spearman ρ| with its original map {interval(abs_row, 'x')}, SSIM "
-                         f"{interval(ssim_row, 'x')}, n = {int(row['n_images'])} image(s).")
+                         f"{interval(ssim_row, 'x')}, n = {int(row['n_images'])} image(s){left_out}.")
     references = f"Reference points: {ADEBAYO}."
     if EDGE_METHOD in set(last["method"]):
         references += (f" The {EDGE_METHOD}, which never sees the model, stays at |ρ| = "
                        f"{_fmt(float(last.loc[last['method'] == EDGE_METHOD, 'spearman_abs_mean'].iloc[0]))}.")
     sentences.append(references)
+    if result.warnings:
+        sentences.append("Warnings raised while explaining the randomised models: "
+                         + "; ".join(f"{state}: {text}" for state, text in result.warnings) + ".")
     if result.budgets:
         sentences.append("Cheaper budgets under randomisation: "
                          + "; ".join(f"{method}: {note}" for method, note in result.budgets) + ".")

@@ -76,9 +76,10 @@ def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def sanity_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Method", "Randomised down to", "Images", "|Spearman ρ| [95% CI]", "Signed ρ (avg)", "SSIM [95% CI]"]
-    rows = [[str(row.method), str(row.step), str(row.n_images), with_interval(row, "spearman_abs"),
-             fmt_number(row.spearman_mean), with_interval(row, "ssim")] for row in frame.itertuples(index=False)]
+    header = ["Method", "Randomised down to", "Images", "Constant maps (not scored)", "|Spearman ρ| [95% CI]",
+              "Signed ρ [95% CI]", "SSIM [95% CI]"]
+    rows = [[str(row.method), str(row.step), str(row.n_images), str(row.n_constant), with_interval(row, "spearman_abs"),
+             with_interval(row, "spearman"), with_interval(row, "ssim")] for row in frame.itertuples(index=False)]
     return header, rows
 
 
