@@ -177,3 +177,34 @@ def test_home_page_highlights_are_the_group_sentences() -> None:
     assert lines[0].startswith("Agreement groups at k = 5")
     assert any(line.startswith("Faithfulness groups") for line in lines)
     assert not any(line.startswith("Good: score") for line in lines)  # per-method detail stays on the page
+
+
+def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
+    """A map that was not scored (all zero) on one image appears in the faithfulness table and findings with its
+    reason, and the ranking's n counts only the scored images."""
+    import dataclasses
+
+    from xai.compare.narrative import faithfulness_findings
+    from xai.report.pages_compare import ranking_rows
+
+    comparisons, cross = _comparisons(4)
+    faithful = []
+    for i in range(4):
+        result = _faithfulness(f"img{i}", {"lime": (0.3, 0.7 + 0.01 * i), "Good": (0.2, 0.8 + 0.01 * i)})
+        if i == 2:  # Good's map was all zero on img2: faithfulness_image leaves it out and records why
+            result = dataclasses.replace(result, methods=("lime",), deletion=result.deletion[:1],
+                                         insertion=result.insertion[:1], deletion_auc=result.deletion_auc[:1],
+                                         insertion_auc=result.insertion_auc[:1],
+                                         excluded=(("Good", "the map is all zero"),))
+        faithful.append(result)
+    summary = summarise(comparisons, faithful, None, k=5, cross_image=cross)
+    ranking = summary.faithfulness_ranking.set_index("method")
+    assert ranking.at["Good", "n_images"] == 3 and ranking.at["Good", "n_excluded"] == 1
+    assert ranking.at["Good", "excluded"] == "img2: the map is all zero"
+    table = summary.faithfulness.set_index(["image", "method"])
+    assert table.at[("img2", "Good"), "excluded"] == "the map is all zero"
+    assert np.isnan(table.at[("img2", "Good"), "score"])
+    assert "Excluded from Good's faithfulness (not scored): img2: the map is all zero." in faithfulness_findings(summary)
+    header, rows = ranking_rows(summary.faithfulness_ranking)
+    good = next(row for row in rows if row[1] == "Good")
+    assert good[header.index("Excluded")] == "1" and good[header.index("Images")] == "3"

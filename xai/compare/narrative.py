@@ -137,6 +137,8 @@ def faithfulness_findings(summary: ComparisonSummary) -> list[str]:
         sentences.append(f"{row['method']}: score {interval(row, 'score', 3)}; vs the smooth random maps "
                          f"{paired(row, f'vs_{RANDOM_METHOD}_', 3)}; vs the centre prior "
                          f"{paired(row, f'vs_{CENTRE_METHOD}_', 3)}.")
+    for _, row in ranking[ranking["excluded"].astype(str) != ""].iterrows():
+        sentences.append(f"Excluded from {row['method']}'s faithfulness (not scored): {row['excluded']}.")
     random_rows = ranking[ranking["method"] == RANDOM_METHOD]
     if len(random_rows):
         row = random_rows.iloc[0]

@@ -93,7 +93,9 @@ def faithfulness_ranking(faithfulness: pd.DataFrame, by_method: pd.DataFrame, k:
     scores = {m: g["score"].to_numpy(dtype=np.float64) for m, g in per_method.items()}
     rows = []
     for method, group in per_method.items():
-        row: dict[str, object] = {"method": method, "n_images": int(group["score"].notna().sum())}
+        reasons = sorted({f"{image}: {reason}" for image, reason in group["excluded"].fillna("").items() if reason})
+        row: dict[str, object] = {"method": method, "n_images": int(group["score"].notna().sum()),
+                                  "n_excluded": len(reasons), "excluded": "; ".join(reasons)}
         for column in ("deletion_auc", "insertion_auc", "score"):
             row.update(_interval(column, group[column], seed))
         row["random_std_mean"] = float(group["random_std"].mean()) if method == RANDOM_METHOD else math.nan

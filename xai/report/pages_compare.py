@@ -66,9 +66,10 @@ def agreement_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Group", "Method", "Images", "Deletion AUC ↓", "Insertion AUC ↑", "Insertion − deletion",
+    header = ["Group", "Method", "Images", "Excluded", "Deletion AUC ↓", "Insertion AUC ↑", "Insertion − deletion",
               "Δ vs smooth random", "Δ vs centre prior", "IoU with LIME (avg)", "Agreement group"]
-    rows = [[group(row.faithfulness_group), str(row.method), str(row.n_images), with_interval(row, "deletion_auc"),
+    rows = [[group(row.faithfulness_group), str(row.method), str(row.n_images), str(row.n_excluded),
+             with_interval(row, "deletion_auc"),
              with_interval(row, "insertion_auc"), with_interval(row, "score"), difference(row, "vs_random_"),
              difference(row, "vs_centre_"), fmt_number(row.iou_mean), group(row.agreement_group)]
             for row in frame.itertuples(index=False)]
