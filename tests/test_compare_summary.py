@@ -204,7 +204,8 @@ def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
     table = summary.faithfulness.set_index(["image", "method"])
     assert table.at[("img2", "Good"), "excluded"] == "the map is all zero"
     assert np.isnan(table.at[("img2", "Good"), "score"])
-    assert "Excluded from Good's faithfulness (not scored): img2: the map is all zero." in faithfulness_findings(summary)
+    sentence = "Excluded from Good's faithfulness (not scored): img2: the map is all zero."
+    assert sentence in faithfulness_findings(summary)
     header, rows = ranking_rows(summary.faithfulness_ranking)
     good = next(row for row in rows if row[1] == "Good")
     assert good[header.index("Excluded")] == "1" and good[header.index("Images")] == "3"
