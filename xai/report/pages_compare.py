@@ -15,7 +15,7 @@ INDEX = "comparison/index.md"
 ASSETS = "assets/comparison"
 
 CORRELATION_COLUMNS = {"method": "Method", "k": "LIME top-k", "measure": "Complexity measure", "rho": "Spearman ρ",
-                       "p_value": "p", "n": "Images"}
+                       "rho_low": "ρ 95% CI low", "rho_high": "ρ 95% CI high", "p_value": "p", "n": "Images"}
 
 
 def frame_rows(frame: pd.DataFrame, columns: dict[str, str]) -> tuple[list[str], list[list[str]]]:
