@@ -209,3 +209,19 @@ def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
     header, rows = ranking_rows(summary.faithfulness_ranking)
     good = next(row for row in rows if row[1] == "Good")
     assert good[header.index("Excluded")] == "1" and good[header.index("Images")] == "3"
+
+
+def test_seed_count_sentence_follows_each_image() -> None:
+    """An image that fell back to one LIME seed is not described as the mean over the others' seed count."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from xai.compare.narrative import seeds_text
+
+    table = pd.DataFrame({"method": ["Good"] * 3 + ["Other"], "k": [5] * 4, "excluded": [""] * 4,
+                          "n_seeds": [3, 1, 3, 3]})
+    summary = SimpleNamespace(agreement=table, k=5)
+    assert seeds_text(summary, "Good") == ("each the mean over the LIME seeds computed for that image (1 to 3; "
+                                           "1 image(s) with 1)")
+    assert seeds_text(summary, "Other") == "each the mean over 3 LIME seed(s)"

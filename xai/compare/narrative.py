@@ -80,6 +80,18 @@ LETTERS_RULE = ("methods that share a letter are not separated by the data; ever
                 "of the difference excluding 0)")
 
 
+def seeds_text(summary: ComparisonSummary, method: str) -> str:
+    """How many LIME seeds each image's IoU averages, from the scored rows (they can differ between images)."""
+    table = summary.agreement
+    rows = table[(table["method"] == method) & (table["k"] == summary.k) & (table["excluded"] == "")]
+    counts = sorted(int(n) for n in rows["n_seeds"]) if len(rows) else [1]
+    if counts[0] == counts[-1]:
+        return f"each the mean over {counts[0]} LIME seed(s)"
+    fewest = sum(1 for n in counts if n == counts[0])
+    return (f"each the mean over the LIME seeds computed for that image ({counts[0]} to {counts[-1]}; "
+            f"{fewest} image(s) with {counts[0]})")
+
+
 def agreement_findings(summary: ComparisonSummary) -> list[str]:
     """Per-method agreement at ``summary.k`` against the three nulls, the groups, and excluded maps."""
     by_method = summary.agreement_by_method
@@ -91,10 +103,9 @@ def agreement_findings(summary: ComparisonSummary) -> list[str]:
         if int(row["n_images"]) == 0:
             sentences.append(f"{row['method']}: not scored on any image ({row['excluded']}).")
             continue
-        seeds = int(summary.agreement["n_seeds"].max()) if len(summary.agreement) else 1
         head = (f"{row['method']}: mean area-matched IoU with LIME's top-{summary.k} mask "
-                f"{interval(row, 'iou')} over {int(row['n_images'])} image(s), each the mean over {seeds} LIME "
-                f"seed(s) (mean seed-to-seed SD {_fmt(row['iou_seed_std_mean'])}).")
+                f"{interval(row, 'iou')} over {int(row['n_images'])} image(s), {seeds_text(summary, row['method'])} "
+                f"(average seed-to-seed SD {_fmt(row['iou_seed_std_mean'])}).")
         if row["method"] == CENTRE_METHOD:
             sentences.append(head.replace(f"{CENTRE_METHOD}:", "Centre prior (a centred Gaussian, no model):", 1))
             continue
