@@ -119,6 +119,15 @@ def highlights(compared: Any) -> list[str]:
     return [*headline, summary.complexity_answer, *faithful, *sanity_findings(summary)]
 
 
+def panel_ious(summary: Any, image: str) -> dict[str, float]:
+    """The artifact's IoU at ``summary.k`` (mean over LIME seeds) of each scored CAM on ``image``."""
+    table = summary.agreement
+    if table.empty:
+        return {}
+    rows = table[(table["image"] == image) & (table["k"] == summary.k) & (table["excluded"] == "")]
+    return {str(method): float(iou) for method, iou in zip(rows["method"], rows["iou"], strict=True)}
+
+
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
     if "compare" not in artifacts:
         return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "compare",
@@ -162,7 +171,8 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         panels.append({
             "name": item.name,
             "panel": panel, "panel_alt": figures.comparison_panel_figure(
-                item.pixels, lime.segments, lime.weights, cams, asset(panel), k=summary.k, image_id=item.name),
+                item.pixels, lime.segments, lime.weights, cams, asset(panel), k=summary.k, image_id=item.name,
+                ious=panel_ious(summary, item.name)),
             "curves": curves, "curves_alt": figures.faithfulness_curves_figure(faith, asset(curves)),
         })
     agreement_at_k = summary.agreement_by_method
