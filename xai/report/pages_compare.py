@@ -97,7 +97,8 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
         "preprocess": config.get("explain", {}).get("preprocess", ExplainConfig().preprocess),
         "step_error": measurement,
         "step_error_rows": [[str(row["steps"]), f"{row['pixels_per_step']:,}", f"{row['max_abs_error']:.4f}",
-                             f"{row['mean_abs_error']:.4f}", str(row["n_curves"])] for row in measurement["rows"]],
+                             f"{row['worst_temperature']:g}", f"{row['mean_abs_error']:.4f}", str(row["n_curves"])]
+                            for row in measurement["rows"]],
         "faithfulness_steps": compare["faithfulness_steps"],
         "random_draws": compare["random_draws"],
         "null_draws": compare["null_draws"],
@@ -182,6 +183,8 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "sanity_note": sanity_note, "panels": panels, "assets": f"../{ASSETS}",
         "agreement": agreement_rows(agreement_at_k) if len(agreement_at_k) else ([], []),
         "ranking": ranking_rows(summary.faithfulness_ranking) if len(summary.faithfulness_ranking) else ([], []),
+        "sanity_warnings": [f"{state}: {text}" for state, text in compared.sanity.warnings]
+        if compared.sanity is not None else [],
         "notes": list(summary.notes), "budgets": [f"{m}: {n}" for m, n in compared.sanity.budgets]
         if compared.sanity is not None else [],
         "correlation": frame_rows(summary.complexity_correlation, CORRELATION_COLUMNS),
