@@ -205,7 +205,8 @@ def sanity_figure(result: SanityResult, path: Path) -> str:
     positions = np.arange(len(steps))
     panel_data = ((panels[0], result.spearman_abs, "|Spearman ρ|"), (panels[1], result.ssim, "SSIM"))
     for axes, values, name in panel_data:
-        means = np.nanmean(values, axis=2) if values.shape[2] else np.full(values.shape[:2], np.nan)
+        scored = np.isfinite(values).sum(axis=2)  # constant maps are NaN: not scored, left out of the mean
+        means = np.where(scored > 0, np.nansum(values, axis=2) / np.maximum(scored, 1), np.nan)
         for index, method in enumerate(result.methods):
             axes.plot(positions, [1.0, *means[index]], label=str(method), **_style(index))
         axes.set_xticks(positions, steps, rotation=30, ha="right", fontsize=8)
