@@ -112,7 +112,8 @@ def agreement_findings(summary: ComparisonSummary) -> list[str]:
         versus = "; ".join(f"vs {NULL_NAMES[name]}: {paired(row, f'{name}_', 3)}"
                            for name in ("superpixel", "cross_image", "centre"))
         per_image = (f" The per-image superpixel permutation test gives p < {ALPHA} on "
-                     f"{int(row['images_beating_superpixel'])} of {int(row['n_images'])} image(s).")
+                     f"{int(row['images_beating_superpixel'])} of {int(row['n_images'])} image(s) "
+                     "(each p uncorrected for the number of images and methods).")
         beaten = [NULL_NAMES[name] for name in NULL_NAMES if beats(row, f"{name}_")]
         missing = [NULL_NAMES[name] for name in NULL_NAMES if not beats(row, f"{name}_")]
         if not missing:
