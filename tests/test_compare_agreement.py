@@ -196,3 +196,16 @@ def test_agreement_table_is_deterministic() -> None:
     second = agreement_table(_example_comparison().agreements).to_csv(index=False)
     assert first == second
     assert len(agreement_table(_example_comparison().agreements)) == 3 * 2  # (methods + centre) x ks
+
+
+def test_table_reports_the_median_seed_p_not_an_average_of_p_values() -> None:
+    from xai.compare.agreement import agreement_table
+
+    segments = grid_segments()
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(3, 16))
+    cam = rng.random((8, 8)).astype(np.float32)
+    item = compute_agreement(segments, weights, cam, ks=(4,), thresholds=(0.5,), seeds=(0, 1, 2))
+    table = agreement_table([item])
+    assert "rho_p" not in table.columns
+    assert table["rho_p_median"].iloc[0] == pytest.approx(float(np.median(item.rho_p)))

@@ -94,9 +94,20 @@ def test_answer_says_yes_for_a_strong_negative_correlation_with_enough_images() 
     pooled = correlations[(correlations["method"] == "all") & (correlations["measure"] == "edge_density")]
     assert pooled["rho"].iloc[0] == pytest.approx(-1.0) and int(pooled["n"].iloc[0]) == 10
     answer = complexity_answer(agreement, complexity, correlations, k=5)
-    assert answer.startswith("Yes in this sample") and "ρ = -1.00" in answer and "n = 10" in answer
+    assert answer.startswith("In this sample, more complex images (by edge density) agree less")
+    assert "ρ = -1.00" in answer and "n = 10 images" in answer
     assert "img0" in answer and "img9" in answer  # simplest and most complex are named with their IoU
     assert "0.90" in answer and "0.05" in answer
+
+
+def test_spearman_interval_is_fisher_z_with_bonett_wright_se() -> None:
+    from xai.compare.complexity import spearman_interval
+
+    low, high = spearman_interval(0.5, 12)
+    half = 1.959963984540054 * math.sqrt((1 + 0.125) / 9)
+    assert low == pytest.approx(math.tanh(math.atanh(0.5) - half))
+    assert high == pytest.approx(math.tanh(math.atanh(0.5) + half))
+    assert all(math.isnan(v) for v in spearman_interval(0.5, 3))
 
 
 def test_answer_hedges_with_few_images_or_no_relation() -> None:
@@ -104,7 +115,8 @@ def test_answer_hedges_with_few_images_or_no_relation() -> None:
     answer = complexity_answer(
         agreement, complexity, complexity_correlations(agreement, complexity, k=5), k=5
     )
-    assert answer.startswith("Not clearly") and "only 4 images" in answer
+    assert answer.startswith("The data do not show a relation") and "n = 4 images" in answer
+    assert "95% CI" in answer and "tentative" not in answer and "only" not in answer
     agreement, complexity = _tables([0.5, 0.4], [0.01, 0.2])
     answer = complexity_answer(
         agreement, complexity, complexity_correlations(agreement, complexity, k=5), k=5

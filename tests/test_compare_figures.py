@@ -56,3 +56,38 @@ def test_every_figure_is_written(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="random weights"):
         figures.sanity_figure(SanityResult.skipped(), tmp_path / "never.png")
     assert not (tmp_path / "never.png").exists()
+
+
+def test_panel_titles_use_the_artifacts_iou_not_a_recomputation(tmp_path: Path, monkeypatch) -> None:
+    """The panel's titles print the agreement table's IoU (mean over every LIME seed); the renderer computes
+    none (MapOrder, which computes an IoU, must not be called while rendering)."""
+    import xai.compare.nulls as nulls
+    from xai.report.pages_compare import panel_ious
+
+    comparisons, cross = _comparisons(4)
+    summary = summarise(comparisons, [], None, k=5, cross_image=cross)
+    ious = panel_ious(summary, "img0")
+    table = summary.agreement
+    expected = table[(table["image"] == "img0") & (table["k"] == 5)].set_index("method")["iou"]
+    assert ious == {method: pytest.approx(float(value)) for method, value in expected.items()}
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the renderer computed an IoU")
+
+    monkeypatch.setattr(nulls.MapOrder, "expected_overlap", forbidden)
+    titles = []
+    original = figures.Figure.subplots
+
+    def capture(self, *args, **kwargs):
+        panels = original(self, *args, **kwargs)
+        titles.append(panels)
+        return panels
+
+    monkeypatch.setattr(figures.Figure, "subplots", capture)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+    cams = {"Good": rng.random((16, 16)), "Noise": rng.random((16, 16))}
+    figures.comparison_panel_figure(image, _segments(), rng.normal(size=16), cams, tmp_path / "panel.png", k=5,
+                                    image_id="img0", ious={"Good": 0.4321})
+    shown = [axes.get_title() for axes in np.atleast_1d(titles[0])[1:]]
+    assert shown == ["Good: IoU 0.43", "Noise: IoU n/a"]

@@ -72,3 +72,49 @@ def test_agreement_uses_every_lime_seed() -> None:
     assert seeds == (4, 5, 6) and weights.shape == (3, 3)
     weights, seeds = seed_weights(SimpleNamespace(lime=lime, stability=None))
     assert seeds == (4,) and np.array_equal(weights, lime.weights[None])
+
+
+def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monkeypatch) -> None:
+    """The compare stage seeds the faithfulness random maps per image (from the image's sha256 and the config
+    seed): two images get different maps, the same image the same maps in every run."""
+    import xai.compare as compare
+    from xai.compare.faithfulness import image_seed, random_map
+    from xai.config import Config
+    from xai.stages import compare as stage
+
+    assert image_seed(0, "ab" * 32) == image_seed(0, "ab" * 32) == 3_717_097_096  # pinned: stable across runs
+    assert image_seed(0, "ab" * 32) != image_seed(0, "cd" * 32) and image_seed(1, "ab" * 32) != image_seed(0, "ab" * 32)
+
+    seeds: dict[str, int] = {}
+
+    def fake_faithfulness(*args, seed, image_id, **kwargs):
+        seeds[image_id] = seed
+
+    monkeypatch.setattr(compare, "faithfulness_image", fake_faithfulness)
+    monkeypatch.setattr(compare, "compare_image", lambda *args, **kwargs: None)
+    monkeypatch.setattr(compare, "explanation_maps", lambda *args, **kwargs: {})
+    monkeypatch.setattr(compare, "summarise", lambda *args, **kwargs: None)
+    monkeypatch.setattr(compare, "cross_image_table", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stage, "_get", lambda context, parts, compute, kind, load_only:
+                        None if parts["piece"] == "sanity" else compute())
+    monkeypatch.setattr(stage, "_base_parts", lambda context, sha: {})
+    monkeypatch.setattr(stage, "sanity_explain_fn", lambda *args, **kwargs: None)
+    monkeypatch.setattr(stage, "notes", lambda explained: [])
+
+    def item(name: str) -> SimpleNamespace:
+        lime = SimpleNamespace(segments=np.zeros((4, 4), np.int32), weights=np.zeros(1), seed=0)
+        explanation = SimpleNamespace(lime=lime, cams=(), stability=None, prediction=SimpleNamespace(top1=0))
+        return SimpleNamespace(name=name, pixels=np.zeros((4, 4, 3), np.uint8), explanation=explanation)
+
+    config = Config()
+    context = SimpleNamespace(config=config, images=[SimpleNamespace(name="a", sha256="ab" * 32),
+                                                     SimpleNamespace(name="b", sha256="cd" * 32)],
+                              progress=lambda items, *args, **kwargs: items,
+                              classifier=lambda name: SimpleNamespace(module=None), device="cpu")
+    stage._collect(context, SimpleNamespace(images=[item("a"), item("b")]), load_only=False)
+    assert seeds == {"a": image_seed(config.seed, "ab" * 32), "b": image_seed(config.seed, "cd" * 32)}
+    first = [random_map((224, 224), seeds["a"] * 1000 + draw) for draw in range(3)]
+    second = [random_map((224, 224), seeds["b"] * 1000 + draw) for draw in range(3)]
+    assert not any(np.array_equal(x, y) for x, y in zip(first, second, strict=True))
+    again = [random_map((224, 224), image_seed(config.seed, "ab" * 32) * 1000 + draw) for draw in range(3)]
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))

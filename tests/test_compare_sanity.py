@@ -143,3 +143,59 @@ def test_lime_ablationcam_scorecam_are_checked_beside_the_edge_control() -> None
     # layer4 are random. ScoreCAM is reported, not asserted: its softmax-over-channels weights can stay near
     # uniform on a random model, so its map can stay close to the activation sum (what the check is for).
     assert result.spearman_abs[0, -1, 0] < 0.99 and result.spearman_abs[1, -1, 0] < 0.99
+
+
+def test_a_map_that_becomes_constant_is_counted_not_scored_as_zero() -> None:
+    """Randomising fc makes 'flat' constant on image 0: that image is left out of ρ, |ρ| and SSIM (not counted as
+    |ρ| = 0) and counted in ``constant``; the table's n and the findings say so."""
+    ramp = np.tile(np.linspace(0, 1, 16), (16, 1))
+    model = torch.nn.Sequential()
+    model.add_module("fc", torch.nn.Linear(2, 2))
+    calls = []
+
+    def explain(model: torch.nn.Module) -> dict[str, np.ndarray]:
+        calls.append(1)
+        first = ramp if len(calls) == 1 else np.zeros_like(ramp)
+        return {"flat": np.stack([first, ramp, ramp.T, ramp ** 2])}
+
+    result = sanity_check(model, explain, ["fc"], seed=0)
+    assert result.constant.tolist() == [[1]]
+    assert np.isnan(result.spearman_abs[0, 0, 0]) and np.isnan(result.ssim[0, 0, 0])
+    np.testing.assert_allclose(result.spearman_abs[0, 0, 1:], 1.0)
+    table = sanity_table(result)
+    assert table.loc[0, "n_constant"] == 1 and table.loc[0, "n_images"] == 3
+    assert table.loc[0, "spearman_abs_mean"] == pytest.approx(1.0)  # not (0 + 1 + 1 + 1) / 4
+    again = SanityResult.from_parts(*result.to_parts())
+    assert again.constant.tolist() == [[1]]
+
+    from types import SimpleNamespace
+
+    from xai.compare.narrative import sanity_findings
+    text = " ".join(sanity_findings(SimpleNamespace(sanity_result=result, sanity=table)))
+    assert "n = 3 image(s) (1 map(s) constant, not scored: the map is constant" in text
+
+
+def test_ablationcam_warning_under_randomisation_reaches_the_result_and_the_findings() -> None:
+    """Explaining the class with the most negative logit makes AblationCAM divide by a negative number on every
+    model state; the sanity check keeps the warning per state (it used to keep only ``.map``)."""
+    from types import SimpleNamespace
+
+    from xai.compare.narrative import sanity_findings
+    from xai.models import to_input
+
+    model = tiny_resnet(num_classes=10, seed=0)
+    pixels = planted_image(64, seed=1)
+    with torch.no_grad():
+        negative = int(model(to_input(pixels[None]))[0].argmin())
+    segments = np.zeros((64, 64), np.int32)
+    explain = sanity_explain_fn([(pixels, segments, negative)], ["ablationcam"], target_layer="layer4[-1]",
+                                lime_params=LimeParams(num_samples=10), seed=0, batch_size=64)
+    result = sanity_check(model, explain, (("layer4",),), seed=0)
+    states = [state for state, _ in result.warnings]
+    assert "original" in states
+    assert all("flips the sign of every channel weight" in text and "sanity image 1" in text
+               for _, text in result.warnings)
+    again = SanityResult.from_parts(*result.to_parts())
+    assert again.warnings == result.warnings
+    text = " ".join(sanity_findings(SimpleNamespace(sanity_result=result, sanity=sanity_table(result))))
+    assert "Warnings raised while explaining the randomised models: original: sanity image 1:" in text

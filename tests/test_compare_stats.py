@@ -70,22 +70,65 @@ def test_rank_groups_separate_only_what_the_data_separate() -> None:
               "mid": mid, "mid-twin": mid + np.array([1, -1] * 5) * rng.uniform(0.001, 0.01, 10)}
     groups = rank_groups(scores)
     assert groups[0][0] == "high"
-    number = {method: group for method, group, _ in groups}
-    assert number["high"] == 1 and number["mid"] == number["mid-twin"] == 2 and number["low"] == 3
+    letters = {method: letter for method, letter, _ in groups}
+    assert letters == {"high": "a", "mid": "b", "mid-twin": "b", "low": "c"}
     lower = {m: g for m, g, _ in rank_groups(scores, higher_is_better=False)}
-    assert lower["low"] == 1 and lower["high"] == 3
+    assert lower["low"] == "a" and lower["high"] == "c"
     few = rank_groups({name: values[:2] for name, values in scores.items()})
-    assert {group for _, group, _ in few} == {1}  # n = 2: no paired test can reject
+    assert {group for _, group, _ in few} == {"a"}  # n = 2: no paired test can reject
     assert [m for m, _, _ in rank_groups({"a": [np.nan, np.nan], "b": [0.1, 0.2]})] == ["b"]
 
 
 def test_rank_groups_correct_for_multiple_comparisons() -> None:
-    """n = 6 all-positive differences: exact p = 2/64 = 0.031 alone separates two methods, but two adjacent
-    comparisons Holm-corrected (0.0625) do not: a chain of small gaps is not claimed as three groups."""
+    """n = 6 all-positive differences: exact p = 2/64 = 0.031 alone separates two methods, but three pairs
+    Holm-corrected (3 x 0.031 = 0.094) do not: a chain of small gaps is not claimed as three groups."""
     base = np.array([0.10, 0.20, 0.15, 0.30, 0.25, 0.05])
     steps = np.array([0.01, 0.02, 0.03, 0.04, 0.05, 0.06])
     two = rank_groups({"a": base + steps, "b": base})
-    assert [group for _, group, _ in two] == [1, 2]
+    assert [group for _, group, _ in two] == ["a", "b"]
+    assert two[0][2] == pytest.approx(0.03125)
     three = rank_groups({"a": base + 2 * steps, "b": base + steps, "c": base})
-    assert [group for _, group, _ in three] == [1, 1, 1]
-    assert three[1][2] == pytest.approx(0.0625)
+    assert [group for _, group, _ in three] == ["a", "a", "a"]
+
+
+def test_rank_groups_test_every_pair_not_only_neighbours() -> None:
+    """a > c on every image; b is noisy and overlaps both. Adjacent tests (a-b, b-c) separate nothing; the
+    all-pairs test separates a from c, so the letters are a: "a", b: "ab", c: "b" (b shares a letter with each)."""
+    rng = np.random.default_rng(3)
+    c = rng.uniform(0.2, 0.3, size=10)
+    a = c + 0.3 + rng.uniform(0, 0.01, 10)
+    b = c + 0.15 + np.array([1, -1] * 5) * 0.5
+    groups = rank_groups({"c": c, "b": b, "a": a})
+    assert [(method, letters) for method, letters, _ in groups] == [("a", "a"), ("b", "ab"), ("c", "b")]
+
+
+def test_compact_letters_insert_absorb() -> None:
+    from xai.compare.stats import compact_letters
+
+    order = ["w", "x", "y", "z"]
+    assert compact_letters(order, set()) == {m: "a" for m in order}
+    separated = {frozenset(("w", "y")), frozenset(("w", "z")), frozenset(("x", "z"))}
+    assert compact_letters(order, separated) == {"w": "a", "x": "ab", "y": "bc", "z": "c"}
+
+
+def test_beyond_needs_one_sided_test_and_interval_above_zero() -> None:
+    """Eleven small negative differences and one large positive one: the mean is positive and the two-sided test
+    rejects, yet most images go the other way. Not "beyond"."""
+    from xai.compare.narrative import beats
+
+    null = np.linspace(0.2, 0.5, 12)
+    differences = np.array([-0.01 * i for i in range(1, 12)] + [0.9])
+    comparison = paired_comparison(null + differences, null)
+    assert comparison.mean_difference > 0 and comparison.p_value < 0.05  # the old rule said "beyond"
+    assert comparison.p_greater > 0.5
+    assert not comparison.exceeds
+    assert not beats(comparison.as_dict("superpixel_"), "superpixel_")
+    clear = paired_comparison(null + 0.1 + 0.01 * np.arange(12), null)
+    assert clear.exceeds and beats(clear.as_dict("x_"), "x_")
+    assert not paired_comparison(null, null + 0.1 + 0.01 * np.arange(12)).exceeds
+
+
+def test_exact_label_says_ties_make_it_conservative() -> None:
+    assert paired_comparison([1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 1.0, 1.0]).test.endswith("(ties: conservative)")
+    assert paired_comparison([1.0, 2.0, 3.0, 4.0], [0.0, 0.5, 0.7, 0.2]).test == "exact Wilcoxon signed-rank"
+

@@ -31,6 +31,7 @@ from xai.compare.faithfulness import (
     FaithfulnessResult,
     faithfulness_image,
     forward_passes,
+    image_seed,
     lime_pixel_map,
     random_map,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "findings",
     "forward_passes",
     "image_complexity",
+    "image_seed",
     "iou",
     "lime_pixel_map",
     "lime_topk_mask",

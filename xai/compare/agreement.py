@@ -277,6 +277,8 @@ def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
 
     ``iou_seed_std``/``iou_seed_min``/``iou_seed_max`` give the spread over seeds; ``superpixel_*`` is the
     superpixel null (mean, one-sided p, percentile); ``cross_image_iou`` is filled in by the summary.
+    ``rho_p_median`` is the median over seeds of each seed's Spearman p-value: a summary of the per-seed tests,
+    not a combined test (p-values of correlated runs cannot be averaged into one).
     """
     rows = []
     for item in agreements:
@@ -290,7 +292,7 @@ def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
                 "dice": _nanmean(item.dice[:, index]), "chance_iou": float(np.mean(item.chance_iou[:, index])),
                 "superpixel_iou": item.null_mean[index], "superpixel_p": item.null_p[index],
                 "superpixel_percentile": item.null_percentile[index], "cross_image_iou": math.nan,
-                "rho": _nanmean(item.rho), "rho_p": _nanmean(item.rho_p), "n_segments": item.n_segments,
+                "rho": _nanmean(item.rho), "rho_p_median": _nanmedian(item.rho_p), "n_segments": item.n_segments,
                 "excluded": item.excluded,
             })
     return pd.DataFrame(rows, columns=_AGREEMENT_COLUMNS)
@@ -299,7 +301,7 @@ def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
 _AGREEMENT_COLUMNS = [
     "image", "method", "k", "n_seeds", "lime_area_fraction", "iou", "iou_seed_std", "iou_seed_min",
     "iou_seed_max", "dice", "chance_iou", "superpixel_iou", "superpixel_p", "superpixel_percentile",
-    "cross_image_iou", "rho", "rho_p", "n_segments", "excluded",
+    "cross_image_iou", "rho", "rho_p_median", "n_segments", "excluded",
 ]  # fmt: skip
 
 
@@ -307,6 +309,12 @@ def _nanmean(values: np.ndarray) -> float:
     finite = np.asarray(values, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
     return float(finite.mean()) if finite.size else math.nan
+
+
+def _nanmedian(values: np.ndarray) -> float:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(np.median(finite)) if finite.size else math.nan
 
 
 def _nanmin(values: np.ndarray) -> float:

@@ -12,7 +12,9 @@ Measures (all computed from the image or the stage inputs, none chosen by eye):
   reported alongside, not used as the primary measure.
 
 Correlation: Spearman ρ over images. The p-value is exact (all n! pairings enumerated, two-sided) for n ≤ 8,
-and the usual t approximation (``scipy.stats.spearmanr``) above that.
+and the usual t approximation (``scipy.stats.spearmanr``) above that. The 95% interval of ρ is Fisher's z
+interval with the Bonett & Wright (2000) standard error for Spearman's ρ, ``sqrt((1 + ρ²/2) / (n − 3))``
+(needs n ≥ 4). The answer sentence states ρ, its interval, p and n, and no threshold on n.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ from xai.compare._parts import from_json_float, json_float
 COMPLEXITY_MEASURES: tuple[str, ...] = ("n_segments", "edge_density", "colour_entropy", "object_area")
 PRIMARY_MEASURE = "edge_density"
 EXACT_P_MAX_N = 8
-SMALL_N = 8
-"""Below this many images the answer sentence says the sample is too small to conclude much."""
 ALPHA = 0.05
 
 
@@ -133,6 +133,16 @@ def spearman_with_p(x: Sequence[float], y: Sequence[float]) -> tuple[float, floa
     return rho, p_value, n, "exact permutation"
 
 
+def spearman_interval(rho: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Fisher-z interval of Spearman's ρ with the Bonett & Wright (2000) standard error; NaN for n < 4."""
+    if n < 4 or not math.isfinite(rho):
+        return math.nan, math.nan
+    if abs(rho) >= 1:
+        return rho, rho
+    half = stats.norm.ppf(0.5 + confidence / 2) * math.sqrt((1 + rho**2 / 2) / (n - 3))
+    return math.tanh(math.atanh(rho) - half), math.tanh(math.atanh(rho) + half)
+
+
 def complexity_correlations(agreement: pd.DataFrame, complexity: pd.DataFrame, *, k: int) -> pd.DataFrame:
     """Spearman ρ of area-matched IoU (at ``k``) against each complexity measure, per method and pooled.
 
@@ -149,9 +159,11 @@ def complexity_correlations(agreement: pd.DataFrame, complexity: pd.DataFrame, *
         for measure in COMPLEXITY_MEASURES:
             joined = pd.concat([ious.rename("iou"), measures[measure]], axis=1, join="inner")
             rho, p_value, n, how = spearman_with_p(joined["iou"], joined[measure])
-            rows.append({"method": method, "k": k, "measure": measure, "rho": rho, "p_value": p_value, "n": n,
-                         "p_method": how})  # fmt: skip
-    return pd.DataFrame(rows, columns=["method", "k", "measure", "rho", "p_value", "n", "p_method"])
+            low, high = spearman_interval(rho, n)
+            rows.append({"method": method, "k": k, "measure": measure, "rho": rho, "rho_low": low, "rho_high": high,
+                         "p_value": p_value, "n": n, "p_method": how})  # fmt: skip
+    return pd.DataFrame(rows, columns=["method", "k", "measure", "rho", "rho_low", "rho_high", "p_value", "n",
+                                       "p_method"])
 
 
 def complexity_answer(
@@ -165,7 +177,7 @@ def complexity_answer(
     """The answer to "do simple images agree more than complex ones?", generated only from the numbers.
 
     Uses the pooled ("all") correlation of mean IoU with the ``primary`` measure; names the simplest and most
-    complex image by that measure with their IoU; hedges when n < ``SMALL_N`` or p ≥ ``ALPHA``; lists the
+    complex image by that measure with their IoU; states ρ with its interval, p and n (no threshold on n); lists the
     other measures' ρ so a reader sees whether they point the same way.
     """
     pooled = correlations[(correlations["method"] == "all") & (correlations["k"] == k)].set_index("measure")
@@ -187,25 +199,17 @@ def complexity_answer(
         f"{at_k[hardest]:.2f}."
     )
     direction = "less" if rho < 0 else "more"
-    stat = f"Spearman ρ = {rho:.2f}, p = {p_value:.2g}, n = {n}"
-    if p_value < ALPHA and n >= SMALL_N:
-        verdict = (
-            f"Yes in this sample: more complex images (by {label}) agree {direction} between LIME and the "
-            f"CAMs ({stat})."
-            if rho < 0
-            else f"No, the opposite in this sample: more complex images (by {label}) agree more ({stat})."
-        )
-    elif p_value < ALPHA:
-        verdict = (
-            f"Possibly: more complex images (by {label}) agree {direction} ({stat}), but with only {n} "
-            "images this is a tentative finding."
-        )
+    low, high = (pooled.at[primary, "rho_low"], pooled.at[primary, "rho_high"]) if "rho_low" in pooled else (
+        spearman_interval(rho, n))
+    interval = (f"95% CI {low:.2f} to {high:.2f}" if math.isfinite(low) and math.isfinite(high)
+                else "no interval: fewer than 4 images")
+    stat = f"Spearman ρ = {rho:.2f} ({interval}), p = {p_value:.2g}, n = {n} images"
+    if p_value < ALPHA:
+        verdict = (f"In this sample, more complex images (by {label}) agree {direction} between LIME and the CAMs "
+                   f"({stat}; the test of no rank correlation rejects at α = {ALPHA}).")
     else:
-        small = f" and only {n} images" if n < SMALL_N else ""
-        verdict = (
-            f"Not clearly: the rank correlation between complexity ({label}) and agreement is {stat}; at "
-            f"this p-value{small} the data do not show that simpler images agree more."
-        )
+        verdict = (f"The data do not show a relation between complexity ({label}) and agreement ({stat}; the test "
+                   f"of no rank correlation does not reject at α = {ALPHA}).")
     others = [
         f"{m.replace('_', ' ')} ρ = {pooled.at[m, 'rho']:.2f} (p = {pooled.at[m, 'p_value']:.2g})"
         for m in COMPLEXITY_MEASURES

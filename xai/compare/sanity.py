@@ -11,7 +11,11 @@ Protocol:
   reset to γ = 1, β = 0 and running statistics 0/1, which is a re-initialisation rather than random values.
 * Similarity of each map to the original: Spearman ρ of the flattened maps, signed and absolute (the paper
   reports both), and SSIM (``skimage.metrics.structural_similarity``, data range 1, maps in [0, 1]).
-  A map that became constant has no ranking: its ρ is NaN (left out of the signed mean) and counts as |ρ| = 0.
+  A map that is constant (the original or the randomised one) has no ranking and no structure to compare: its
+  ρ, |ρ| and SSIM are NaN, left out of every mean, and counted per method and step in ``constant`` (the page
+  gives the count and the reason).
+* Warnings: ``explain_fn`` may return a ``SanityMaps`` whose ``warnings`` (e.g. AblationCAM's sign flip on a
+  negative logit, frequent once the top layers are random) are kept per model state in ``warnings``.
 * Several images: ``explain_fn`` may return ``(N, H, W)`` stacks; similarities are kept per image
   (``(methods, steps, images)`` arrays) and the table gives each mean with its 95% bootstrap interval over
   images (``stats.mean_interval``).
@@ -49,6 +53,16 @@ RESNET_LAYER_GROUPS: tuple[tuple[str, ...], ...] = (
 """Cascade for a torchvision ResNet, top (logits) to bottom (input)."""
 
 ExplainFn = Callable[[torch.nn.Module], Mapping[str, np.ndarray]]
+CONSTANT_REASON = "the map is constant, so it has no ranking (ρ undefined) and no structure (SSIM not scored)"
+ORIGINAL_STATE = "original"
+
+
+class SanityMaps(dict):
+    """``{method: maps}`` as ``explain_fn`` returns them, plus the warnings the methods raised on this model."""
+
+    def __init__(self, maps: Mapping[str, np.ndarray], warnings: Sequence[str] = ()) -> None:
+        super().__init__(maps)
+        self.warnings = tuple(warnings)
 LayerGroups = Sequence[str | Sequence[str]]
 
 
@@ -70,6 +84,10 @@ class SanityResult:
     seed: int
     budgets: tuple[tuple[str, str], ...] = ()
     skip_reason: str = ""
+    constant: np.ndarray | None = None
+    """``(methods, steps)`` count of images whose map (original or randomised) was constant: not scored."""
+    warnings: tuple[tuple[str, str], ...] = ()
+    """``(model state, warning)``: the state is ``"original"`` or a step name."""
 
     def __post_init__(self) -> None:
         for name in ("spearman", "spearman_abs", "ssim"):
@@ -79,16 +97,21 @@ class SanityResult:
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "steps", tuple(self.steps))
         object.__setattr__(self, "budgets", tuple((str(m), str(n)) for m, n in self.budgets))
+        constant = np.zeros((len(self.methods), len(self.steps))) if self.constant is None else self.constant
+        object.__setattr__(self, "constant", frozen_array(np.asarray(constant).reshape(len(self.methods),
+                                                                                      len(self.steps)), np.int64))
+        object.__setattr__(self, "warnings", tuple((str(state), str(text)) for state, text in self.warnings))
 
     @property
     def n_images(self) -> int:
         return int(self.spearman.shape[2])
 
     def to_parts(self) -> Parts:
-        arrays = {name: np.array(getattr(self, name)) for name in ("spearman", "spearman_abs", "ssim")}
+        arrays = {name: np.array(getattr(self, name)) for name in ("spearman", "spearman_abs", "ssim", "constant")}
         meta: dict[str, Any] = {"weights_are_random": self.weights_are_random, "methods": list(self.methods),
                                 "steps": list(self.steps), "seed": self.seed,
-                                "budgets": [list(pair) for pair in self.budgets], "skip_reason": self.skip_reason}
+                                "budgets": [list(pair) for pair in self.budgets], "skip_reason": self.skip_reason,
+                                "warnings": [list(pair) for pair in self.warnings]}
         return arrays, meta
 
     @classmethod
@@ -96,7 +119,8 @@ class SanityResult:
         return cls(weights_are_random=bool(meta["weights_are_random"]), methods=tuple(meta["methods"]),
                    steps=tuple(meta["steps"]), spearman=arrays["spearman"], spearman_abs=arrays["spearman_abs"],
                    ssim=arrays["ssim"], seed=int(meta["seed"]),
-                   budgets=tuple(tuple(pair) for pair in meta["budgets"]), skip_reason=meta["skip_reason"])
+                   budgets=tuple(tuple(pair) for pair in meta["budgets"]), skip_reason=meta["skip_reason"],
+                   constant=arrays["constant"], warnings=tuple(tuple(pair) for pair in meta["warnings"]))
 
     @classmethod
     def skipped(cls, methods: Sequence[str] = (), seed: int = 0, reason: str = "random weights") -> SanityResult:
@@ -107,8 +131,9 @@ class SanityResult:
 
 def sanity_table(result: SanityResult | None, *, seed: int = 0) -> pd.DataFrame:
     """One row per method x step: mean signed/absolute Spearman ρ and SSIM with 95% bootstrap intervals."""
-    columns = ["method", "step_index", "step", "n_images", "spearman_mean", "spearman_abs_mean",
-               "spearman_abs_low", "spearman_abs_high", "ssim_mean", "ssim_low", "ssim_high"]
+    columns = ["method", "step_index", "step", "n_images", "n_constant", "spearman_mean", "spearman_low",
+               "spearman_high", "spearman_abs_mean", "spearman_abs_low", "spearman_abs_high", "ssim_mean", "ssim_low",
+               "ssim_high"]
     if result is None or not result.steps:
         return pd.DataFrame({c: pd.Series(dtype=object if c in ("method", "step") else float) for c in columns})
     rows = []
@@ -116,9 +141,11 @@ def sanity_table(result: SanityResult | None, *, seed: int = 0) -> pd.DataFrame:
         for step, name in enumerate(result.steps):
             absolute = mean_interval(result.spearman_abs[row, step], seed=seed)
             ssim = mean_interval(result.ssim[row, step], seed=seed)
-            signed = result.spearman[row, step]
-            rows.append({"method": method, "step_index": step, "step": name, "n_images": result.n_images,
-                         "spearman_mean": float(np.nanmean(signed)) if np.isfinite(signed).any() else math.nan,
+            signed = mean_interval(result.spearman[row, step], seed=seed)
+            constant = int(result.constant[row, step])
+            rows.append({"method": method, "step_index": step, "step": name,
+                         "n_images": result.n_images - constant, "n_constant": constant,
+                         "spearman_mean": signed[0], "spearman_low": signed[1], "spearman_high": signed[2],
                          "spearman_abs_mean": absolute[0], "spearman_abs_low": absolute[1],
                          "spearman_abs_high": absolute[2], "ssim_mean": ssim[0], "ssim_low": ssim[1],
                          "ssim_high": ssim[2]})
@@ -200,7 +227,9 @@ def sanity_check(
     if not groups:
         raise ValueError("layer_groups is empty")
     working = copy.deepcopy(model)
-    original = {name: _as_stack(maps) for name, maps in explain_fn(working).items()}
+    first = explain_fn(working)
+    warnings = [(ORIGINAL_STATE, text) for text in getattr(first, "warnings", ())]
+    original = {name: _as_stack(maps) for name, maps in first.items()}
     methods = tuple(original)
     n_images = {stack.shape[0] for stack in original.values()}
     if len(n_images) != 1:
@@ -209,15 +238,19 @@ def sanity_check(
     spearman = np.full((len(methods), len(groups), images), np.nan)
     spearman_abs = np.full_like(spearman, np.nan)
     ssim = np.full_like(spearman, np.nan)
+    constant = np.zeros((len(methods), len(groups)), dtype=np.int64)
     for step, group in enumerate(groups):
         randomise_modules(working, group, seed + step)
         maps = explain_fn(working)
+        warnings.extend(("+".join(group), text) for text in getattr(maps, "warnings", ()))
         for row, method in enumerate(methods):
-            pairs = [map_similarity(a, b) for a, b in zip(original[method], _as_stack(maps[method]), strict=True)]
-            rhos = np.array([rho for rho, _ in pairs])
-            spearman[row, step] = rhos
-            spearman_abs[row, step] = np.abs(np.nan_to_num(rhos, nan=0.0))
-            ssim[row, step] = [value for _, value in pairs]
+            for image, (a, b) in enumerate(zip(original[method], _as_stack(maps[method]), strict=True)):
+                if np.ptp(a) == 0 or np.ptp(b) == 0:
+                    constant[row, step] += 1
+                    continue
+                rho, value = map_similarity(a, b)
+                spearman[row, step, image], spearman_abs[row, step, image] = rho, abs(rho)
+                ssim[row, step, image] = value
     return SanityResult(
         weights_are_random=False,
         methods=methods,
@@ -227,6 +260,8 @@ def sanity_check(
         ssim=ssim,
         seed=seed,
         budgets=tuple((budgets or {}).items()),
+        constant=constant,
+        warnings=tuple(dict.fromkeys(warnings)),
     )
 
 

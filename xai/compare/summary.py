@@ -122,10 +122,15 @@ def faithfulness_table(results: Sequence[FaithfulnessResult]) -> pd.DataFrame:
     """One row per image x method: deletion AUC, insertion AUC and their difference (insertion − deletion).
 
     The smooth random draws (``random:i``) are averaged into one ``random`` row per image; ``random_std`` is
-    the standard deviation of the score over the draws (ddof=1; NaN for other methods or one draw).
+    the standard deviation of the score over the draws (ddof=1; NaN for other methods or one draw). A map that
+    was not scored (``FaithfulnessResult.excluded``) keeps its row, with NaN scores and the reason in
+    ``excluded``, so the tables and findings can say what was left out and why.
     """
     rows = []
     for result in results:
+        rows.extend({"image": result.image_id, "method": method, "target": result.target, "deletion_auc": math.nan,
+                     "insertion_auc": math.nan, "score": math.nan, "random_std": math.nan, "n_draws": 0,
+                     "forward_passes": result.forward_passes, "excluded": reason} for method, reason in result.excluded)
         draws = [index for index, method in enumerate(result.methods) if method.startswith(f"{RANDOM_METHOD}:")]
         for index, method in enumerate(result.methods):
             if index in draws:
@@ -134,7 +139,7 @@ def faithfulness_table(results: Sequence[FaithfulnessResult]) -> pd.DataFrame:
         if draws:
             rows.append(_faithfulness_row(result, RANDOM_METHOD, draws))
     columns = ["image", "method", "target", "deletion_auc", "insertion_auc", "score", "random_std", "n_draws",
-               "forward_passes"]
+               "forward_passes", "excluded"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -144,7 +149,7 @@ def _faithfulness_row(result: FaithfulnessResult, method: str, indices: list[int
     return {"image": result.image_id, "method": method, "target": result.target,
             "deletion_auc": float(deletion.mean()), "insertion_auc": float(insertion.mean()),
             "score": float(score.mean()), "random_std": float(score.std(ddof=1)) if len(indices) > 1 else math.nan,
-            "n_draws": len(indices), "forward_passes": result.forward_passes}
+            "n_draws": len(indices), "forward_passes": result.forward_passes, "excluded": ""}
 
 
 def add_cross_image(agreement: pd.DataFrame, cross_image: pd.DataFrame | None) -> pd.DataFrame:

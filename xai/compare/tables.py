@@ -62,15 +62,18 @@ def agreement_by_method(table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame["agreement_group"] = np.nan
+    frame["agreement_group"] = ""
+    frame["agreement_order"] = 0
     for k, group in frame.groupby("k", sort=False):
         at_k = table[(table["k"] == k)]
         images = list(dict.fromkeys(at_k["image"]))
         scores = {str(method): at_k[at_k["method"] == method].set_index("image")["iou"].reindex(images)
                   .where(lambda s: s.notna(), np.nan).to_numpy(dtype=np.float64)
                   for method in group["method"]}
-        for method, number, _ in rank_groups(scores, seed=seed):
-            frame.loc[(frame["k"] == k) & (frame["method"] == method), "agreement_group"] = float(number)
+        for position, (method, letters, _) in enumerate(rank_groups(scores, seed=seed)):
+            rows_at = (frame["k"] == k) & (frame["method"] == method)
+            frame.loc[rows_at, "agreement_group"] = letters
+            frame.loc[rows_at, "agreement_order"] = position
     return frame
 
 
@@ -90,7 +93,9 @@ def faithfulness_ranking(faithfulness: pd.DataFrame, by_method: pd.DataFrame, k:
     scores = {m: g["score"].to_numpy(dtype=np.float64) for m, g in per_method.items()}
     rows = []
     for method, group in per_method.items():
-        row: dict[str, object] = {"method": method, "n_images": int(group["score"].notna().sum())}
+        reasons = sorted({f"{image}: {reason}" for image, reason in group["excluded"].fillna("").items() if reason})
+        row: dict[str, object] = {"method": method, "n_images": int(group["score"].notna().sum()),
+                                  "n_excluded": len(reasons), "excluded": "; ".join(reasons)}
         for column in ("deletion_auc", "insertion_auc", "score"):
             row.update(_interval(column, group[column], seed))
         row["random_std_mean"] = float(group["random_std"].mean()) if method == RANDOM_METHOD else math.nan
@@ -103,9 +108,9 @@ def faithfulness_ranking(faithfulness: pd.DataFrame, by_method: pd.DataFrame, k:
     frame = pd.DataFrame(rows)
     groups = rank_groups(scores, seed=seed)
     order = {method: position for position, (method, _, _) in enumerate(groups)}
-    frame["faithfulness_group"] = frame["method"].map({m: g for m, g, _ in groups})
+    frame["faithfulness_group"] = frame["method"].map({m: g for m, g, _ in groups}).fillna("")
     frame["order"] = frame["method"].map(order)
     at_k = by_method[by_method["k"] == k].set_index("method") if len(by_method) else pd.DataFrame()
     frame["iou_mean"] = frame["method"].map(at_k["iou_mean"] if len(at_k) else {}).astype(np.float64)
-    frame["agreement_group"] = frame["method"].map(at_k["agreement_group"] if len(at_k) else {}).astype(np.float64)
+    frame["agreement_group"] = frame["method"].map(at_k["agreement_group"] if len(at_k) else {}).fillna("")
     return frame.sort_values("order", kind="stable").drop(columns="order").reset_index(drop=True)

@@ -15,7 +15,7 @@ INDEX = "comparison/index.md"
 ASSETS = "assets/comparison"
 
 CORRELATION_COLUMNS = {"method": "Method", "k": "LIME top-k", "measure": "Complexity measure", "rho": "Spearman ρ",
-                       "p_value": "p", "n": "Images"}
+                       "rho_low": "ρ 95% CI low", "rho_high": "ρ 95% CI high", "p_value": "p", "n": "Images"}
 
 
 def frame_rows(frame: pd.DataFrame, columns: dict[str, str]) -> tuple[list[str], list[list[str]]]:
@@ -45,26 +45,31 @@ def difference(row: Any, prefix: str) -> str:
 
 
 def group(value: Any) -> str:
-    return "–" if pd.isna(value) else str(int(value))
+    """Compact letters (methods sharing a letter are not separated); a dash where the method was not ranked."""
+    return "–" if not isinstance(value, str) or not value else value
 
 
 def agreement_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Method", "k", "Images", "IoU [95% CI]", "Seed SD", "Superpixel null", "Δ vs superpixel null",
-              "Images p < 0.05", "Δ vs cross-image null", "Δ vs centre prior", "Scattered-pixel chance",
+    from xai.compare.stats import ALPHA
+
+    header = ["Method", "k", "Images", "IoU [95% CI]", "Seed SD (avg)", "Superpixel null (avg)",
+              "Δ vs superpixel null", f"Images p < {ALPHA} (uncorrected)", "Δ vs cross-image null",
+              "Δ vs centre prior", "Scattered-pixel chance (avg)",
               "Spearman ρ [95% CI]", "Group"]
     rows = [[str(row.method), str(row.k), str(row.n_images), with_interval(row, "iou"),
              fmt_number(row.iou_seed_std_mean), fmt_number(row.superpixel_iou_mean),
              difference(row, "superpixel_"), str(row.images_beating_superpixel), difference(row, "cross_image_"),
              difference(row, "centre_"), fmt_number(row.chance_iou_mean), with_interval(row, "rho"),
              group(row.agreement_group)]
-            for row in frame.sort_values(["k", "agreement_group"], kind="stable").itertuples(index=False)]
+            for row in frame.sort_values(["k", "agreement_order"], kind="stable").itertuples(index=False)]
     return header, rows
 
 
 def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Group", "Method", "Images", "Deletion AUC ↓", "Insertion AUC ↑", "Insertion − deletion",
-              "Δ vs smooth random", "Δ vs centre prior", "IoU with LIME", "Agreement group"]
-    rows = [[group(row.faithfulness_group), str(row.method), str(row.n_images), with_interval(row, "deletion_auc"),
+    header = ["Group", "Method", "Images", "Excluded", "Deletion AUC ↓", "Insertion AUC ↑", "Insertion − deletion",
+              "Δ vs smooth random", "Δ vs centre prior", "IoU with LIME (avg)", "Agreement group"]
+    rows = [[group(row.faithfulness_group), str(row.method), str(row.n_images), str(row.n_excluded),
+             with_interval(row, "deletion_auc"),
              with_interval(row, "insertion_auc"), with_interval(row, "score"), difference(row, "vs_random_"),
              difference(row, "vs_centre_"), fmt_number(row.iou_mean), group(row.agreement_group)]
             for row in frame.itertuples(index=False)]
@@ -72,9 +77,10 @@ def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 
 
 def sanity_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Method", "Randomised down to", "Images", "|Spearman ρ| [95% CI]", "Signed ρ", "SSIM [95% CI]"]
-    rows = [[str(row.method), str(row.step), str(row.n_images), with_interval(row, "spearman_abs"),
-             fmt_number(row.spearman_mean), with_interval(row, "ssim")] for row in frame.itertuples(index=False)]
+    header = ["Method", "Randomised down to", "Images", "Constant maps (not scored)", "|Spearman ρ| [95% CI]",
+              "Signed ρ [95% CI]", "SSIM [95% CI]"]
+    rows = [[str(row.method), str(row.step), str(row.n_images), str(row.n_constant), with_interval(row, "spearman_abs"),
+             with_interval(row, "spearman"), with_interval(row, "ssim")] for row in frame.itertuples(index=False)]
     return header, rows
 
 
@@ -82,6 +88,7 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
     """What the methods page says about Task 4's protocol, from the run's config and the committed measurement."""
     from xai.compare.faithfulness import step_error_measurement
     from xai.compare.nulls import CENTRE_SIGMA
+    from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
     from xai.config import CompareConfig, ExplainConfig
 
     measurement = step_error_measurement()
@@ -90,12 +97,14 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
         "preprocess": config.get("explain", {}).get("preprocess", ExplainConfig().preprocess),
         "step_error": measurement,
         "step_error_rows": [[str(row["steps"]), f"{row['pixels_per_step']:,}", f"{row['max_abs_error']:.4f}",
-                             f"{row['mean_abs_error']:.4f}", str(row["n_curves"])] for row in measurement["rows"]],
+                             f"{row['worst_temperature']:g}", f"{row['mean_abs_error']:.4f}", str(row["n_curves"])]
+                            for row in measurement["rows"]],
         "faithfulness_steps": compare["faithfulness_steps"],
         "random_draws": compare["random_draws"],
         "null_draws": compare["null_draws"],
         "sanity_lime_samples": compare["sanity_lime_samples"],
         "centre_sigma": CENTRE_SIGMA,
+        "alpha": ALPHA, "exact_max_n": EXACT_WILCOXON_MAX_N,
     }
 
 
@@ -111,11 +120,21 @@ def highlights(compared: Any) -> list[str]:
     return [*headline, summary.complexity_answer, *faithful, *sanity_findings(summary)]
 
 
+def panel_ious(summary: Any, image: str) -> dict[str, float]:
+    """The artifact's IoU at ``summary.k`` (mean over LIME seeds) of each scored CAM on ``image``."""
+    table = summary.agreement
+    if table.empty:
+        return {}
+    rows = table[(table["image"] == image) & (table["k"] == summary.k) & (table["excluded"] == "")]
+    return {str(method): float(iou) for method, iou in zip(rows["method"], rows["iou"], strict=True)}
+
+
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
     if "compare" not in artifacts:
         return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "compare",
                                                  "reason": "This stage was not part of this build."})], []
     from xai.compare import RANDOM_WEIGHTS_NOTE, findings
+    from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
     from xai.report.figures import compare as figures
 
     compared = artifacts["compare"]
@@ -153,7 +172,8 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         panels.append({
             "name": item.name,
             "panel": panel, "panel_alt": figures.comparison_panel_figure(
-                item.pixels, lime.segments, lime.weights, cams, asset(panel), k=summary.k, image_id=item.name),
+                item.pixels, lime.segments, lime.weights, cams, asset(panel), k=summary.k, image_id=item.name,
+                ious=panel_ious(summary, item.name)),
             "curves": curves, "curves_alt": figures.faithfulness_curves_figure(faith, asset(curves)),
         })
     agreement_at_k = summary.agreement_by_method
@@ -163,6 +183,8 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "sanity_note": sanity_note, "panels": panels, "assets": f"../{ASSETS}",
         "agreement": agreement_rows(agreement_at_k) if len(agreement_at_k) else ([], []),
         "ranking": ranking_rows(summary.faithfulness_ranking) if len(summary.faithfulness_ranking) else ([], []),
+        "sanity_warnings": [f"{state}: {text}" for state, text in compared.sanity.warnings]
+        if compared.sanity is not None else [],
         "notes": list(summary.notes), "budgets": [f"{m}: {n}" for m, n in compared.sanity.budgets]
         if compared.sanity is not None else [],
         "correlation": frame_rows(summary.complexity_correlation, CORRELATION_COLUMNS),
@@ -172,5 +194,6 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "faithfulness_rho": fmt_number(summary.faithfulness_agreement_rho),
         "faithfulness_p": fmt_number(summary.faithfulness_agreement_p),
         "faithfulness_n": summary.faithfulness_agreement_n,
+        "alpha": ALPHA, "exact_max_n": EXACT_WILCOXON_MAX_N,
     }
     return [Page(INDEX, "comparison.md.j2", context)], written

@@ -114,8 +114,8 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
                                            lambda item=item, lime=lime, cams=cams: compare.faithfulness_image(
             context.classifier(config.explain.model).module, to_input, item.pixels,
             compare.explanation_maps(lime.segments, lime.weights, cams), item.explanation.prediction.top1,
-            steps=settings.faithfulness_steps, seed=config.seed, image_id=item.name,
-            random_draws=settings.random_draws,
+            steps=settings.faithfulness_steps, seed=compare.image_seed(config.seed, shas[item.name]),
+            image_id=item.name, random_draws=settings.random_draws,
             batch_size=explain_stage.explain_batch_size(context, item.pixels.shape)), compare.FaithfulnessResult,
             load_only))
     chosen = explained.images[: settings.sanity_images]
@@ -157,18 +157,21 @@ def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods:
     ``images`` are ``(pixels, LIME segments, target class)``: every model state explains the same class on the
     same segmentation. LIME runs with ``lime_params`` (a cheaper sample budget) and ``label=target``, and its
     pixel-weight map is min-max scaled to [0, 1]; CAMs come from ``compute_cam`` (ScoreCAM and AblationCAM at
-    full cost).
+    full cost). The maps come back as a ``SanityMaps`` carrying every CAM's warning (AblationCAM's sign flip on a
+    negative logit), named by method and image position, so the check keeps them per model state.
     """
     from xai import compare
+    from xai.compare.sanity import SanityMaps
     from xai.explain.cams.base import compute_cam
     from xai.explain.lime_image import run_lime
     from xai.explain.registry import METHODS
     from xai.models import to_input
 
-    def explain_fn(model: Any) -> dict[str, np.ndarray]:
+    def explain_fn(model: Any) -> Any:
         layer = explain_stage.resolve_layer(model, target_layer)
         maps: dict[str, list[np.ndarray]] = {method: [] for method in [*methods, compare.EDGE_METHOD]}
-        for pixels, segments, target in images:
+        warnings: list[str] = []
+        for index, (pixels, segments, target) in enumerate(images, start=1):
             tensor = to_input(pixels[None]).to(device)
             for method in methods:
                 if method == compare.LIME_METHOD:
@@ -177,9 +180,12 @@ def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods:
                     maps[method].append(unit_range(result.pixel_weights()))
                 else:
                     cam_batch = batch_size if METHODS[method].batched else None
-                    maps[method].append(compute_cam(model, tensor, method, layer, target, batch_size=cam_batch).map)
+                    cam = compute_cam(model, tensor, method, layer, target, batch_size=cam_batch)
+                    maps[method].append(cam.map)
+                    if cam.warning:
+                        warnings.append(f"sanity image {index}: {cam.warning}")
             maps[compare.EDGE_METHOD].append(compare.edge_map(pixels))
-        return {method: np.stack(stack) for method, stack in maps.items()}
+        return SanityMaps({method: np.stack(stack) for method, stack in maps.items()}, warnings)
 
     return explain_fn
 

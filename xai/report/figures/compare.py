@@ -17,7 +17,7 @@ from skimage.segmentation import find_boundaries
 
 from xai.compare.agreement import lime_topk_mask
 from xai.compare.faithfulness import FaithfulnessResult
-from xai.compare.nulls import CENTRE_METHOD, MapOrder, degenerate_reason, random_tie_ranks
+from xai.compare.nulls import CENTRE_METHOD, degenerate_reason, random_tie_ranks
 from xai.compare.sanity import SanityResult
 from xai.compare.stage import ImageComparison
 from xai.compare.summary import ComparisonSummary
@@ -205,7 +205,8 @@ def sanity_figure(result: SanityResult, path: Path) -> str:
     positions = np.arange(len(steps))
     panel_data = ((panels[0], result.spearman_abs, "|Spearman ρ|"), (panels[1], result.ssim, "SSIM"))
     for axes, values, name in panel_data:
-        means = np.nanmean(values, axis=2) if values.shape[2] else np.full(values.shape[:2], np.nan)
+        scored = np.isfinite(values).sum(axis=2)  # constant maps are NaN: not scored, left out of the mean
+        means = np.where(scored > 0, np.nansum(values, axis=2) / np.maximum(scored, 1), np.nan)
         for index, method in enumerate(result.methods):
             axes.plot(positions, [1.0, *means[index]], label=str(method), **_style(index))
         axes.set_xticks(positions, steps, rotation=30, ha="right", fontsize=8)
@@ -237,10 +238,14 @@ def comparison_panel_figure(
     *,
     k: int = 5,
     image_id: str = "",
+    ious: Mapping[str, float] | None = None,
 ) -> str:
     """The image with LIME's top-k outline, then each CAM (cividis) with the same outline and its IoU.
 
     Each CAM's area-matched binarisation (its top pixels with LIME's area) is drawn as a dotted white contour.
+    ``ious`` are the artifact's IoUs at ``k`` (mean over every LIME seed scored, as the tables give them); the
+    renderer computes none: a method missing from it is titled "IoU n/a". The outline is of ``segment_weights``
+    (one seed) and is drawn only.
     """
     lime_mask = lime_topk_mask(np.asarray(segments), np.asarray(segment_weights), k)
     outline = find_boundaries(lime_mask, mode="inner")
@@ -260,8 +265,9 @@ def comparison_panel_figure(
         else:  # the contour shows one seeded tie-break; the title is the expectation the tables report
             matched = random_tie_ranks(np.asarray(cam), 0) < area
             axes.contour(matched, levels=[0.5], colors="white", linewidths=0.8, linestyles=":")
-            expected = MapOrder(np.asarray(cam)).expected_overlap(area, lime_mask)[0]
-            axes.set_title(f"{method}: IoU {expected:.2f}", fontsize=9)
+            value = (ious or {}).get(method, math.nan)
+            axes.set_title(f"{method}: IoU {value:.2f}" if math.isfinite(value) else f"{method}: IoU n/a",
+                           fontsize=9)
         axes.imshow(np.ma.masked_where(~outline, outline), cmap=OUTLINE_CMAP, interpolation="nearest")
     for axes in panels:
         axes.set_xlabel("x (pixels)", fontsize=7)
