@@ -153,7 +153,6 @@ class FaithfulnessResult:
     insertion_auc: np.ndarray
     step_pixels: int
     forward_passes: int
-    batch_size: int
     deletion_baseline: str
     seed: int
     excluded: tuple[tuple[str, str], ...] = ()
@@ -174,7 +173,6 @@ class FaithfulnessResult:
             "methods": list(self.methods),
             "step_pixels": self.step_pixels,
             "forward_passes": self.forward_passes,
-            "batch_size": self.batch_size,
             "deletion_baseline": self.deletion_baseline,
             "seed": self.seed,
             "excluded": [list(pair) for pair in self.excluded],
@@ -296,7 +294,6 @@ def faithfulness_image(
         insertion_auc=np.array([auc(fractions, curve) for curve in insertion]),
         step_pixels=step_pixels,
         forward_passes=len(jobs),
-        batch_size=batch_size,
         deletion_baseline=deletion_baseline,
         seed=seed,
         excluded=tuple(excluded),
@@ -312,6 +309,9 @@ def _target_probabilities(
     with torch.inference_mode():
         while done < total:
             batch = torch.stack([next(inputs) for _ in range(min(batch_size, total - done))])
+            # channels_last input (as xai.explain.inference.fast_layout, for which the batch size was measured):
+            # the same values, ~1.3-1.9x faster convolutions on CPU
+            batch = batch.contiguous(memory_format=torch.channels_last) if batch.dim() == 4 else batch
             probabilities = torch.softmax(model(batch).double(), dim=1)[:, target]
             scores[done : done + len(batch)] = probabilities.cpu().numpy()
             done += len(batch)
