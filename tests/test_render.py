@@ -84,3 +84,9 @@ def test_stale_generated_files_are_removed_but_not_others(tmp_path: Path) -> Non
     remove_stale(tmp_path, ["old.md"])
     remove_stale(tmp_path, ["new.md"])
     assert not (tmp_path / "old.md").exists() and (tmp_path / "mine.md").exists()
+
+
+def test_seconds_keep_their_magnitude_below_a_millisecond() -> None:
+    from xai.report.render import fmt_seconds
+
+    assert [fmt_seconds(v) for v in (None, 0.00013, 0.0042, 2.5, 600)] == ["n/a", "130 µs", "4 ms", "2.5 s", "10.0 min"]

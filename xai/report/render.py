@@ -51,6 +51,8 @@ def fmt_percent(value: Any, digits: int = 1) -> str:
 def fmt_seconds(value: Any) -> str:
     if value is None:
         return "n/a"
+    if value < 0.001:  # a GPU's time per image: sub-millisecond, not "0 ms"
+        return f"{value * 1e6:.0f} µs"
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
