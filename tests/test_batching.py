@@ -78,6 +78,84 @@ def test_a_corrupt_cache_file_is_measured_again(tmp_path: Path) -> None:
     assert _resolve(model, cache).source == "measured" and model.seen
 
 
+@pytest.mark.parametrize("record", [
+    {"batch_size": 0}, {"batch_size": -8}, {"batch_size": True}, {"batch_size": 8.0}, {"batch_size": "8"},
+    {"batch_size": 8, "timings": [1, 2]}, {"batch_size": 8, "timings": {"x": 0.1}},
+    {"batch_size": 8, "timings": {"8": "fast"}}, {"batch_size": 8, "timings": {"8": None}},
+    {"batch_size": 8, "per_image_s": "0.1"}, {"batch_size": 8, "per_image_s": True}, [8], 8, None,
+])
+def test_an_invalid_cache_record_is_measured_again_never_a_crash(tmp_path: Path, record: object) -> None:
+    import json
+
+    cache = BatchSizeCache(tmp_path)
+    first = _resolve(FakeModel({4: 1.0, 8: 0.3, 16: 0.4, 32: 0.6}), cache)
+    (cache.directory / f"{first.key}.json").write_text(json.dumps(record))
+    model = FakeModel({4: 1.0, 8: 0.3, 16: 0.4, 32: 0.6})
+    choice = _resolve(model, cache)
+    assert (choice.source, choice.batch_size) == ("measured", 8) and model.seen
+
+
+def _fake_oom_forward(limit: int, error: Exception) -> FakeModel:
+    model = FakeModel({8: 1.0, 16: 0.6, 32: 0.4, 64: 0.3})
+    run = model.__call__
+
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        if batch.shape[0] >= limit:
+            raise error
+        return run(batch)
+
+    model.forward = forward  # type: ignore[attr-defined]
+    return model
+
+
+@pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+                                   RuntimeError("CUDA error: out of memory"),
+                                   RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate")])
+def test_the_growing_search_stops_at_the_first_size_that_runs_out_of_memory(error: Exception) -> None:
+    model = _fake_oom_forward(32, error)
+    timings = batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+    assert list(timings) == [8, 16]
+
+
+def test_another_runtime_error_is_not_taken_for_out_of_memory() -> None:
+    model = _fake_oom_forward(32, RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    with pytest.raises(RuntimeError, match="shapes"):
+        batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+
+
+def test_when_not_even_the_first_batch_fits_the_cli_prints_one_line_naming_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from xai import cli
+    from xai.config import ConfigError
+
+    model = _fake_oom_forward(1, torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    with pytest.raises(ConfigError, match="explain.batch_size / dissect.batch_size"):
+        batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+
+    def fail(*args: object, **kwargs: object) -> int:
+        batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+        return 0
+
+    monkeypatch.setattr(cli, "_generate", fail)
+    config = tmp_path / "config.yaml"
+    config.write_text("weights: random\n")
+    assert cli.main(["--config", str(config)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "batch_size" in error and "Traceback" not in error
+
+
+CPUINFO = "".join(f"processor\t: {cpu}\nphysical id\t: 0\ncore id\t\t: {cpu % 4}\n\n" for cpu in range(8))
+"""Four cores with two hyper-threads each: CPUs n and n + 4 share core n % 4."""
+
+
+@pytest.mark.parametrize(("allowed", "cores"), [(set(range(8)), 4), ({0, 4}, 1), ({0, 1}, 2), ({0, 1, 4, 5}, 2),
+                                                ({3}, 1)])
+def test_physical_cores_counts_only_the_cpus_this_process_may_use(monkeypatch: pytest.MonkeyPatch,
+                                                                  allowed: set[int], cores: int) -> None:
+    monkeypatch.setattr(batching.os, "sched_getaffinity", lambda pid: allowed, raising=False)
+    assert batching.physical_cores(CPUINFO) == cores
+
+
 def test_explicit_size_is_used_without_timing() -> None:
     model = FakeModel({})
     choice = _resolve(model, None, configured=12)
