@@ -288,7 +288,8 @@ def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_o
         return FakeModel({size: 1.0 / size for size in batching.CPU_CANDIDATES})
 
     def context() -> SimpleNamespace:
-        return SimpleNamespace(device=CPU, cache=SimpleNamespace(root=tmp_path), log=lambda message: None)
+        return SimpleNamespace(device=CPU, cache=SimpleNamespace(root=tmp_path), log=lambda message: None,
+                               batch_sizes={})
 
     options = {"model_id": "fake", "forward": factory, "input_shape": (3, 4, 4)}
     assert stage_batch_size(context(), "x", "auto", load_only=True, **options) is None and made == []
