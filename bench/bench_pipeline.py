@@ -5,7 +5,9 @@ scratch directory, with a fresh artifact cache there, so every piece is computed
 measured (``batch_size: auto``). The floor of a piece is what its forward passes alone cost at the best batch
 size, timed in this same process: ``forward passes x best seconds per image`` (the batch-size search's winner)
 plus image decoding and quickshift segmentation, measured separately here. Gradient CAMs have as floor one forward
-and one backward pass at batch 1; AblationCAM one full forward per chunk of ablated channels.
+and one backward pass at batch 1; AblationCAM one full forward plus the layers after the target on its C ablated
+rows (that tail timed here). The dissect probe pass: every probe image through each network of the pass (CLIP and
+each ResNet18) timed at the pass's own batch size, plus decoding when no spare CPU lets a worker overlap it.
 
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py                    # quick config, CPU (~15-30 min)
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --max-images 2 --probe-limit 200   # reduced
