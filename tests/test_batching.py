@@ -242,6 +242,39 @@ def test_explain_stage_auto_uses_the_measured_size_and_records_it(tmp_path: Path
     assert np.isclose(fresh.batch_sizes["explain:resnet50"].per_image_s, 0.1)
 
 
+def test_results_carry_their_batch_size_and_a_fully_cached_run_measures_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xai.stages import explain as explain_stage
+
+    calls = []
+
+    def fake_measure(forward, input_shape, device, **options):
+        calls.append(tuple(input_shape))
+        return {4: 0.3, 8: 0.1, 16: 0.2, 32: 0.4}
+
+    monkeypatch.setattr(batching, "measure", fake_measure)
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
+    context = _context(tmp_path, model, "auto")
+    context.images = [InputImage("planted", Path("planted.png"), "0" * 64, planted_image(64, 0))]
+    first = explain_stage.run(context)
+    explanation = first.images[0].explanation
+    assert (explanation.lime.batch_size, explanation.lime.per_image_s) == (8, 0.1)
+    scorecam = next(cam for cam in explanation.cams if cam.method == "scorecam")
+    assert (scorecam.batch_size, scorecam.per_image_s) == (8, 0.1)
+    costs = {cost.method: cost for cost in first.costs}
+    assert costs["lime"].floor_s == pytest.approx(explanation.lime.forward_passes * 0.1)
+    assert costs["scorecam"].ratio == pytest.approx(scorecam.seconds / (scorecam.forward_passes * 0.1))
+    # Everything cached, the batch-size file removed: the run reads its costs from the artifacts, times nothing.
+    for path in (Path(context.cache.root) / "batch-sizes").glob("*.json"):
+        path.unlink()
+    again = _context(tmp_path, model, "auto")
+    again.images = context.images
+    cached = explain_stage.run(again)
+    assert calls == [(3, 64, 64)] and again.batch_sizes == {}
+    assert [(c.method, c.floor_s, c.batch_size) for c in cached.costs] == \
+        [(c.method, c.floor_s, c.batch_size) for c in first.costs]
+
+
 def test_config_batch_size_is_auto_by_default_and_validated() -> None:
     from xai.config import ConfigError
 
@@ -253,29 +286,44 @@ def test_config_batch_size_is_auto_by_default_and_validated() -> None:
             validate({"explain": {"batch_size": bad}})
 
 
-def _explained() -> SimpleNamespace:
-    cams = (SimpleNamespace(method="scorecam", seconds=60.0, forward_passes=2049),
-            SimpleNamespace(method="gradcam", seconds=0.5, forward_passes=1))
-    explanation = SimpleNamespace(lime=SimpleNamespace(seconds=30.0, forward_passes=1000), cams=cams)
-    return SimpleNamespace(model="resnet50", methods=("lime", "scorecam", "gradcam"),
-                           images=[SimpleNamespace(explanation=explanation)])
+def _explained(per_image_s: float | None = 0.025) -> SimpleNamespace:
+    from xai.stages.explain import ExplainedImage, method_costs
+
+    batch = {"batch_size": 8, "per_image_s": per_image_s}
+    cams = (SimpleNamespace(method="scorecam", seconds=60.0, forward_passes=2049, **batch),
+            SimpleNamespace(method="gradcam", seconds=0.5, forward_passes=1, batch_size=None, per_image_s=None))
+    explanation = SimpleNamespace(lime=SimpleNamespace(seconds=30.0, forward_passes=1000, **batch), cams=cams)
+    methods = ("lime", "scorecam", "gradcam")
+    images = [ExplainedImage("a", np.zeros((1, 1, 3)), explanation)]
+    return SimpleNamespace(model="resnet50", methods=methods, images=images, costs=method_costs(images, methods))
 
 
 def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
     from xai.report.pages_explain import cost_rows
 
-    choice = {"label": "explain:resnet50", "batch_size": 8, "source": "measured", "per_image_s": 0.025,
-              "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
-    rows, batch = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": choice}})
-    assert batch == choice
+    rows, batch = cost_rows(_explained())
+    assert batch == {"batch_size": 8, "per_image_s": 0.025}
     assert rows == [["LIME", "30.0 s", "1,000", "25.0 s", "1.20x"],
                     ["Score-CAM", "60.0 s", "2,049", "51.2 s", "1.17x"],
                     ["Grad-CAM", "500 ms", "1", "n/a", "n/a"]]
     # An explicit batch size measures nothing, so there is no floor to show.
-    configured = {**choice, "source": "configured", "per_image_s": None}
-    rows, _ = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": configured}})
-    assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3
-    assert [row[3:] for row in cost_rows(_explained(), {})[0]] == [["n/a", "n/a"]] * 3
+    rows, batch = cost_rows(_explained(per_image_s=None))
+    assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3 and batch == {"batch_size": 8, "per_image_s": None}
+
+
+def test_each_result_is_held_to_its_own_recorded_time_never_another_runs() -> None:
+    """Two images computed in different runs (batch 8 at 0.025 s, batch 16 at 0.05 s): the floor averages each
+    result's own passes x time; one result without a recorded time leaves the method without a floor."""
+    from xai.stages.explain import ExplainedImage, method_costs
+
+    def image(name: str, size: int | None, per_image: float | None) -> ExplainedImage:
+        lime = SimpleNamespace(seconds=30.0, forward_passes=1000, batch_size=size, per_image_s=per_image)
+        return ExplainedImage(name, np.zeros((1, 1, 3)), SimpleNamespace(lime=lime, cams=()))
+
+    [cost] = method_costs([image("a", 8, 0.025), image("b", 16, 0.05)], ("lime",))
+    assert cost.floor_s == pytest.approx((25.0 + 50.0) / 2) and cost.ratio == pytest.approx(30.0 / 37.5)
+    [cost] = method_costs([image("a", 8, 0.025), image("b", 8, None)], ("lime",))
+    assert cost.floor_s is None and cost.ratio is None
 
 
 def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_only_mode(tmp_path: Path) -> None:
@@ -321,14 +369,11 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
     from xai.report.pages_explain import INDEX, cost_rows
     from xai.report.render import Page, render_pages
 
-    choice = {"label": "explain:resnet50", "batch_size": 8, "source": source,
-              "per_image_s": 0.025 if source == "measured" else None, "timings": {}, "key": "k"}
-    run = {**RUN, "batch_sizes": {"explain:resnet50": choice}}
-    timings, batch = cost_rows(_explained(), run)
+    timings, batch = cost_rows(_explained(0.025 if source == "measured" else None))
     context = {"title": "t", "model": "resnet50", "target_layer": "layer4[-1]", "methods": ["LIME"], "rows": [],
                "lime_rows": [], "lime_columns": [], "timings": timings, "batch": batch, "per_image_columns": ["Image"],
                "per_image_timings": [], "grid": None, "assets": "a", "failed": [], "findings": ["f"]}
-    render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, run)
+    render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / INDEX).read_text()
     assert "| Method | Time per image | Forward passes per image | Floor | Time / floor |" in text
     if source == "measured":
