@@ -129,7 +129,7 @@ def test_when_not_even_the_first_batch_fits_the_cli_prints_one_line_naming_the_f
     from xai.config import ConfigError
 
     model = _fake_oom_forward(1, torch.cuda.OutOfMemoryError("CUDA out of memory"))
-    with pytest.raises(ConfigError, match="explain.batch_size / dissect.batch_size"):
+    with pytest.raises(ConfigError, match=r"explain\.batch_size / dissect\.batch_size"):
         batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
 
     def fail(*args: object, **kwargs: object) -> int:
@@ -358,7 +358,10 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
               "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
     render_report({**RUN, "batch_sizes": {"explain:resnet50": choice}, "torch_threads": 2}, {}, tmp_path)
     home = (tmp_path / "index.md").read_text()
-    assert "| explain:resnet50 | 8 | auto (measured) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
+    assert "| explain:resnet50 | 8 | auto (cached, measured earlier) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
+    measured = {**choice, "source": "measured"}
+    render_report({**RUN, "batch_sizes": {"explain:resnet50": measured}, "torch_threads": 2}, {}, tmp_path)
+    assert "| explain:resnet50 | 8 | auto (measured in this run) | 25 ms |" in (tmp_path / "index.md").read_text()
     assert "Torch ran 2 thread(s)" in home
 
 
