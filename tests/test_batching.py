@@ -383,3 +383,63 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
         assert "forward passes x 25 ms per image" in text and "| LIME | 30.0 s | 1,000 | 25.0 s | 1.20x |" in text
     else:
         assert "explicit batch size\n(8)" in text or "explicit batch size (8)" in text
+
+
+def _fake_measure(forward, input_shape, device, **options):
+    return {4: 0.3, 8: 0.1, 16: 0.2, 32: 0.4}  # 8 wins
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(7, 7), ("auto", 8)])
+def test_the_probe_pass_receives_the_resolved_batch_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         configured: int | str, expected: int) -> None:
+    import sys
+
+    from xai.stages import dissect as dissect_stage
+
+    probe_pass_module = sys.modules["xai.dissect.probe_pass"]  # the package re-exports the function by that name
+
+    monkeypatch.setattr(batching, "measure", _fake_measure)
+    seen: list[int] = []
+    monkeypatch.setattr(probe_pass_module, "probe_pass",
+                        lambda paths, *, batch_size, **options: seen.append(batch_size))
+    config = validate({"weights": "random", "stages": ["dissect"], "cache_dir": str(tmp_path / "cache"),
+                       "dissect": {"batch_size": configured}})
+    context = RunContext(config, ArtifactCache(config.cache_dir), CPU, quiet=True)
+    context.classifier = lambda name: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
+    dissect_stage._probe_pass(context, [Path("a.jpg")], "avg", clip_needed=False, models_needed=["resnet18_imagenet"])
+    assert seen == [expected]
+    assert context.batch_sizes["dissect:resnet18"].source == ("configured" if configured == 7 else "measured")
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(5, 5), ("auto", 8)])
+def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: int | str, expected: int) -> None:
+    from xai import compare
+    from xai.stages import compare as compare_stage
+    from xai.stages.explain import ExplainArtifacts, ExplainedImage
+
+    monkeypatch.setattr(batching, "measure", _fake_measure)
+    seen: dict[str, int] = {}
+
+    def record(name: str, result: object = None):
+        def callee(*args: object, batch_size: int, **options: object) -> object:
+            seen[name] = batch_size
+            return result
+        return callee
+
+    monkeypatch.setattr(compare, "faithfulness_image", record("faithfulness"))
+    monkeypatch.setattr(compare_stage, "sanity_explain_fn", record("sanity"))
+    for name in ("compare_image", "explanation_maps", "sanity_check", "summarise", "cross_image_table"):
+        monkeypatch.setattr(compare, name, lambda *args, **options: None)
+    monkeypatch.setattr(compare_stage, "seed_weights", lambda explanation: (np.zeros(1), (0,)))
+    monkeypatch.setattr(compare_stage, "_get", lambda context, parts, compute, kind, load_only: compute())
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
+    context = _context(tmp_path, model, configured)
+    pixels = planted_image(64, 0)
+    context.images = [InputImage("planted", Path("planted.png"), "0" * 64, pixels)]
+    lime = SimpleNamespace(segments=np.zeros((64, 64), np.int32), weights=np.zeros(1), label=0)
+    explanation = SimpleNamespace(lime=lime, cams=(), prediction=SimpleNamespace(top1=0), stability=None)
+    context.artifacts["explain"] = ExplainArtifacts("resnet50", [], "layer4[-1]", ("lime",),
+                                                    images=[ExplainedImage("planted", pixels, explanation)])
+    compare_stage.run(context)
+    assert seen == {"faithfulness": expected, "sanity": expected}
