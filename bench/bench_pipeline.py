@@ -12,6 +12,7 @@ each ResNet18) timed at the pass's own batch size, plus decoding when no spare C
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py                    # quick config, CPU (~15-30 min)
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --max-images 2 --probe-limit 200   # reduced
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --device cuda --mirror /path/to/shared/data
+    PYTHONPATH=$PWD python bench/bench_pipeline.py --device cuda --config .gpu/quick_gpu.yaml --mirror .gpu/data
 
 Peak RSS is the process's high-water mark per stage (reset between stages through ``/proc/self/clear_refs``);
 on CUDA the GPU's peak allocated memory per stage is printed beside it.
