@@ -297,9 +297,9 @@ def case_probe(args: argparse.Namespace) -> dict:
 
 
 def _workers() -> int:
-    from xai.dissect.probe_pass import MAX_WORKERS, available_cores
+    from xai.dissect.probe_pass import MAX_WORKERS, spare_cpus
 
-    return min(available_cores(), MAX_WORKERS)
+    return min(spare_cpus(), MAX_WORKERS)
 
 
 CASES = {"stages": case_stages, "score": case_score, "broden": case_broden, "probe": case_probe}

@@ -5,11 +5,14 @@ scratch directory, with a fresh artifact cache there, so every piece is computed
 measured (``batch_size: auto``). The floor of a piece is what its forward passes alone cost at the best batch
 size, timed in this same process: ``forward passes x best seconds per image`` (the batch-size search's winner)
 plus image decoding and quickshift segmentation, measured separately here. Gradient CAMs have as floor one forward
-and one backward pass at batch 1; AblationCAM one full forward per chunk of ablated channels.
+and one backward pass at batch 1; AblationCAM one full forward plus the layers after the target on its C ablated
+rows (that tail timed here). The dissect probe pass: every probe image through each network of the pass (CLIP and
+each ResNet18) timed at the pass's own batch size, plus decoding when no spare CPU lets a worker overlap it.
 
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py                    # quick config, CPU (~15-30 min)
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --max-images 2 --probe-limit 200   # reduced
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --device cuda --mirror /path/to/shared/data
+    PYTHONPATH=$PWD python bench/bench_pipeline.py --device cuda --config .gpu/quick_gpu.yaml --mirror .gpu/data
 
 Peak RSS is the process's high-water mark per stage (reset between stages through ``/proc/self/clear_refs``);
 on CUDA the GPU's peak allocated memory per stage is printed beside it.
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import shutil
 import statistics
@@ -70,11 +72,11 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def gradient_pass_s(model: Any, device: Any) -> float:
-    """One forward + one backward of a (1, 3, 224, 224) input: the floor of a gradient CAM."""
+def gradient_pass_s(model: Any, device: Any, image_shape: tuple[int, ...]) -> float:
+    """One forward + one backward of a (1, *image_shape) input: the floor of a gradient CAM."""
     import torch
 
-    x = torch.randn(1, 3, 224, 224, device=device, requires_grad=True)
+    x = torch.randn(1, *image_shape, device=device, requires_grad=True)
 
     def run() -> None:
         model.zero_grad(set_to_none=True)
@@ -86,10 +88,10 @@ def gradient_pass_s(model: Any, device: Any) -> float:
     return seconds
 
 
-def single_forward_s(model: Any, device: Any) -> float:
+def single_forward_s(model: Any, device: Any, image_shape: tuple[int, ...]) -> float:
     import torch
 
-    x = torch.randn(1, 3, 224, 224, device=device)
+    x = torch.randn(1, *image_shape, device=device)
 
     def run() -> None:
         with torch.inference_mode():
@@ -143,18 +145,49 @@ def print_row(name: str, seconds: float, floor: float | None, extra: str = "") -
     print(f"  {name:<28}{seconds:9.1f}{floor_text}{ratio(seconds, floor):>9}  {extra}", flush=True)
 
 
+def ablation_floor_s(model: Any, layer: Any, device: Any, image_shape: tuple[int, ...]) -> float:
+    """AblationCAM's floor: one full forward (activation and original score) + the layers after the target on
+    its C ablated rows. The tail is timed in this process: a forward whose target-layer hook returns a chunk of
+    rows (as :mod:`xai.explain.cams.ablation` does) minus a plain batch-1 forward, summed over the chunks."""
+    import torch
+
+    from xai.explain.cams.ablation import CHUNK_BYTES
+    from xai.explain.cams.base import capture_activation, forward_hook
+
+    x = torch.randn(1, *image_shape, device=device)
+    with torch.inference_mode():
+        activation, _ = capture_activation(model, x, layer)
+    channels = activation.shape[1]
+    rows = max(1, min(channels, CHUNK_BYTES // (activation[0].numel() * activation.element_size())))
+    single = single_forward_s(model, device, image_shape)
+    tail = 0.0
+    for start in range(0, channels, rows):
+        chunk = activation.expand(min(rows, channels - start), *activation.shape[1:]).clone()
+
+        def run(chunk: Any = chunk) -> None:
+            with forward_hook(layer, lambda module, inputs, out: chunk), torch.inference_mode():
+                model(x)
+            _sync(device)
+
+        tail += max(0.0, _median_time(run, repeats=1) - single)
+    return single + tail
+
+
 def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict[str, tuple[float, float]], float]:
     """Per method (wall s, floor s) summed over images, and the explain stage's whole floor."""
-    from xai.explain.cams.ablation import CHUNK_BYTES
     from xai.explain.registry import METHODS
-    from xai.stages.explain import lime_params
+    from xai.stages.explain import lime_params, resolve_layer
 
-    model = context.classifier(context.config.explain.model).module
+    config = context.config
+    model = context.classifier(config.explain.model).module
     device = context.device
-    gradient = gradient_pass_s(model, device)
-    single = single_forward_s(model, device)
+    image_shape = (3, *explained.images[0].pixels.shape[:2])
+    gradient = gradient_pass_s(model, device, image_shape)
+    single = single_forward_s(model, device, image_shape)
+    ablation = ablation_floor_s(model, resolve_layer(model, config.explain.target_layer), device, image_shape) \
+        if "ablationcam" in explained.methods else None
     segmentation = quickshift_s([item.pixels for item in explained.images])
-    params = lime_params(context.config)
+    params = lime_params(config)
     rows: dict[str, list[float]] = {}
     stage_floor = len(explained.images) * single  # the prediction of each image
     for item in explained.images:
@@ -170,8 +203,7 @@ def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict
                 if METHODS[method].batched:
                     floor = found.forward_passes * per_image
                 elif method == "ablationcam":
-                    row_bytes = 2048 * 7 * 7 * 4  # ResNet50 layer4 output of one 224x224 image
-                    floor = (1 + math.ceil(2048 / max(1, CHUNK_BYTES // row_bytes))) * single
+                    floor = ablation
                 elif METHODS[method].needs_gradients:
                     floor = gradient
                 else:
@@ -180,6 +212,79 @@ def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict
             rows[method] = [seconds + found.seconds, total + floor]
             stage_floor += floor
     return {method: (values[0], values[1]) for method, values in rows.items()}, stage_floor
+
+
+PROBE_PASS_LABELS = ("dissect:clip", "dissect:resnet18")
+"""The labels the joint probe pass records its batch size under (:func:`xai.stages.dissect._pass_batch_size`):
+measured on CLIP when CLIP is in the pass, else on ResNet18."""
+
+
+def probe_pass_label(batch_sizes: dict[str, Any]) -> str | None:
+    """The label under which this run's probe pass resolved its batch size; None when no pass ran (all cached)."""
+    return next((label for label in PROBE_PASS_LABELS if label in batch_sizes), None)
+
+
+def probe_pass_floor(images: int, per_image_s: dict[str, float], decode_s: float, decoding_overlapped: bool) -> float:
+    """The joint probe pass's floor: every image through every network of the pass, each at the pass's batch size
+    (``per_image_s``: network -> seconds per image), plus the decoding when no worker overlaps it with compute."""
+    return images * sum(per_image_s.values()) + (0.0 if decoding_overlapped else decode_s)
+
+
+def per_image_at_s(forward: Any, input_shape: tuple[int, ...], batch_size: int, device: Any) -> float:
+    """Median seconds per image of ``forward`` on random batches of ``batch_size``, in this process."""
+    import torch
+
+    batch = torch.randn(batch_size, *input_shape, device=device)
+
+    def run() -> None:
+        with torch.inference_mode():
+            forward(batch)
+        _sync(device)
+
+    return _median_time(run) / batch_size
+
+
+def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
+    """The dissect stage's floor (probe pass + text encoding) and how its pass was sized; None: no pass ran."""
+    import torch
+    from PIL import Image
+    from torchvision.models import ResNet18_Weights
+
+    from xai.dissect import probes
+    from xai.dissect.clip_embed import image_input_dtype
+    from xai.dissect.probe_pass import MAX_WORKERS, spare_cpus
+
+    config, device = context.config, context.device
+    label = probe_pass_label(context.batch_sizes)
+    if label is None:
+        return None, "no probe pass ran (activations cached)"
+    batch_size = context.batch_sizes[label].batch_size
+    resnet_transform = ResNet18_Weights.IMAGENET1K_V1.transforms()
+    resnet_shape = tuple(resnet_transform(Image.new("RGB", (256, 256))).shape)
+    per_image: dict[str, float] = {}
+    transforms = []
+    if label == "dissect:clip":
+        clip = context.clip()
+        dtype = image_input_dtype(clip.module)
+        shape = tuple(clip.preprocess(Image.new("RGB", (256, 256))).shape)
+        per_image["clip"] = per_image_at_s(lambda batch: clip.module.encode_image(batch.to(dtype)), shape,
+                                           batch_size, device)
+        transforms.append(clip.preprocess)
+    for name in config.dissect.models:
+        model = context.classifier(name).module
+        per_image[name] = per_image_at_s(lambda batch, model=model: model(
+            batch.contiguous(memory_format=torch.channels_last)), resnet_shape, batch_size, device)
+        transforms.append(resnet_transform)
+    paths = dissected.probe_paths
+    overlapped = min(spare_cpus(), MAX_WORKERS) > 0 and len(paths) > batch_size
+    concepts = len(probes.load_concepts(config.dissect.concepts)) + sum(
+        len(probes.load_concepts(c)) for c in ("imagenet_labels", "places365"))
+    floor = probe_pass_floor(len(paths), per_image, decode_s(paths, transforms), overlapped) \
+        + text_encoding_s(context, concepts)
+    networks = ", ".join(f"{name} {seconds:.4f}" for name, seconds in per_image.items())
+    decoding = "overlapped" if overlapped else "in the main process"
+    how = f"{label} batch {batch_size}; s/image at that batch: {networks}; decoding {decoding}"
+    return floor, how
 
 
 def main() -> None:
@@ -200,6 +305,14 @@ def main() -> None:
 
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="xai-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        bench(args, scratch)
+    finally:  # a failed or interrupted run leaves no temporary directory behind (an explicit --scratch is kept)
+        if not args.scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def bench(args: argparse.Namespace, scratch: Path) -> None:
     os.environ["XAI_MIRROR"] = str(args.mirror.resolve())
     os.environ.setdefault("XAI_DATA_DIR", str(scratch / "downloads"))
     os.environ.setdefault("TORCH_HOME", str(scratch / "torch"))
@@ -265,28 +378,17 @@ def main() -> None:
     print("\nfloors measured in this process (this takes a minute)...", flush=True)
     floors: dict[str, float | None] = {}
     methods: dict[str, tuple[float, float]] = {}
+    explain_label = f"explain:{config.explain.model}"
     if "explain" in context.artifacts:
-        per_image = context.batch_sizes["explain:resnet50"].per_image_s
+        per_image = context.batch_sizes[explain_label].per_image_s
         methods, floors["explain"] = explain_floors(context, context.artifacts["explain"], per_image)
     if "compare" in context.artifacts:
-        per_image = context.batch_sizes["explain:resnet50"].per_image_s
+        per_image = context.batch_sizes[explain_label].per_image_s
         passes = sum(result.forward_passes for result in context.artifacts["compare"].faithfulness)
         floors["compare"] = passes * per_image
     if "dissect" in context.artifacts:
-        from torchvision.models import ResNet18_Weights
-
-        from xai.dissect import probes
-
-        dissected = context.artifacts["dissect"]
-        probe_count = len(dissected.probe_paths)
-        clip = context.batch_sizes["dissect:clip"].per_image_s
-        resnets = sum(context.batch_sizes[f"dissect:{m}"].per_image_s for m in config.dissect.models)
-        transforms = [context.clip().preprocess, *[ResNet18_Weights.IMAGENET1K_V1.transforms()]
-                      * len(config.dissect.models)]
-        concepts = len(probes.load_concepts(config.dissect.concepts)) + sum(
-            len(probes.load_concepts(c)) for c in ("imagenet_labels", "places365"))
-        floors["dissect"] = (probe_count * (clip + resnets) + decode_s(dissected.probe_paths, transforms)
-                             + text_encoding_s(context, concepts))
+        floors["dissect"], how = dissect_floor(context, context.artifacts["dissect"])
+        print(f"  dissect floor: {how}", flush=True)
     floors["report"] = None
 
     print(f"\n  {'stage / method':<28}{'wall s':>9}{'floor s':>9}{'ratio':>9}  peak RSS")
@@ -304,8 +406,6 @@ def main() -> None:
     print(f"\nwhole run {run_seconds / 60:.1f} min (stages {sum(context.timings.values()) / 60:.1f} min, floors "
           f"{floor_total / 60:.1f} min); {reference}")
     print("  (explain's method rows: LIME's first seed only; the stage also runs the stability seeds)")
-    if not args.scratch:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

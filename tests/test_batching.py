@@ -78,6 +78,84 @@ def test_a_corrupt_cache_file_is_measured_again(tmp_path: Path) -> None:
     assert _resolve(model, cache).source == "measured" and model.seen
 
 
+@pytest.mark.parametrize("record", [
+    {"batch_size": 0}, {"batch_size": -8}, {"batch_size": True}, {"batch_size": 8.0}, {"batch_size": "8"},
+    {"batch_size": 8, "timings": [1, 2]}, {"batch_size": 8, "timings": {"x": 0.1}},
+    {"batch_size": 8, "timings": {"8": "fast"}}, {"batch_size": 8, "timings": {"8": None}},
+    {"batch_size": 8, "per_image_s": "0.1"}, {"batch_size": 8, "per_image_s": True}, [8], 8, None,
+])
+def test_an_invalid_cache_record_is_measured_again_never_a_crash(tmp_path: Path, record: object) -> None:
+    import json
+
+    cache = BatchSizeCache(tmp_path)
+    first = _resolve(FakeModel({4: 1.0, 8: 0.3, 16: 0.4, 32: 0.6}), cache)
+    (cache.directory / f"{first.key}.json").write_text(json.dumps(record))
+    model = FakeModel({4: 1.0, 8: 0.3, 16: 0.4, 32: 0.6})
+    choice = _resolve(model, cache)
+    assert (choice.source, choice.batch_size) == ("measured", 8) and model.seen
+
+
+def _fake_oom_forward(limit: int, error: Exception) -> FakeModel:
+    model = FakeModel({8: 1.0, 16: 0.6, 32: 0.4, 64: 0.3})
+    run = model.__call__
+
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        if batch.shape[0] >= limit:
+            raise error
+        return run(batch)
+
+    model.forward = forward  # type: ignore[attr-defined]
+    return model
+
+
+@pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+                                   RuntimeError("CUDA error: out of memory"),
+                                   RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate")])
+def test_the_growing_search_stops_at_the_first_size_that_runs_out_of_memory(error: Exception) -> None:
+    model = _fake_oom_forward(32, error)
+    timings = batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+    assert list(timings) == [8, 16]
+
+
+def test_another_runtime_error_is_not_taken_for_out_of_memory() -> None:
+    model = _fake_oom_forward(32, RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    with pytest.raises(RuntimeError, match="shapes"):
+        batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+
+
+def test_when_not_even_the_first_batch_fits_the_cli_prints_one_line_naming_the_fix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from xai import cli
+    from xai.config import ConfigError
+
+    model = _fake_oom_forward(1, torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    with pytest.raises(ConfigError, match=r"explain\.batch_size / dissect\.batch_size"):
+        batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+
+    def fail(*args: object, **kwargs: object) -> int:
+        batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
+        return 0
+
+    monkeypatch.setattr(cli, "_generate", fail)
+    config = tmp_path / "config.yaml"
+    config.write_text("weights: random\n")
+    assert cli.main(["--config", str(config)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "batch_size" in error and "Traceback" not in error
+
+
+CPUINFO = "".join(f"processor\t: {cpu}\nphysical id\t: 0\ncore id\t\t: {cpu % 4}\n\n" for cpu in range(8))
+"""Four cores with two hyper-threads each: CPUs n and n + 4 share core n % 4."""
+
+
+@pytest.mark.parametrize(("allowed", "cores"), [(set(range(8)), 4), ({0, 4}, 1), ({0, 1}, 2), ({0, 1, 4, 5}, 2),
+                                                ({3}, 1)])
+def test_physical_cores_counts_only_the_cpus_this_process_may_use(monkeypatch: pytest.MonkeyPatch,
+                                                                  allowed: set[int], cores: int) -> None:
+    monkeypatch.setattr(batching.os, "sched_getaffinity", lambda pid: allowed, raising=False)
+    assert batching.physical_cores(CPUINFO) == cores
+
+
 def test_explicit_size_is_used_without_timing() -> None:
     model = FakeModel({})
     choice = _resolve(model, None, configured=12)
@@ -164,6 +242,39 @@ def test_explain_stage_auto_uses_the_measured_size_and_records_it(tmp_path: Path
     assert np.isclose(fresh.batch_sizes["explain:resnet50"].per_image_s, 0.1)
 
 
+def test_results_carry_their_batch_size_and_a_fully_cached_run_measures_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xai.stages import explain as explain_stage
+
+    calls = []
+
+    def fake_measure(forward, input_shape, device, **options):
+        calls.append(tuple(input_shape))
+        return {4: 0.3, 8: 0.1, 16: 0.2, 32: 0.4}
+
+    monkeypatch.setattr(batching, "measure", fake_measure)
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
+    context = _context(tmp_path, model, "auto")
+    context.images = [InputImage("planted", Path("planted.png"), "0" * 64, planted_image(64, 0))]
+    first = explain_stage.run(context)
+    explanation = first.images[0].explanation
+    assert (explanation.lime.batch_size, explanation.lime.per_image_s) == (8, 0.1)
+    scorecam = next(cam for cam in explanation.cams if cam.method == "scorecam")
+    assert (scorecam.batch_size, scorecam.per_image_s) == (8, 0.1)
+    costs = {cost.method: cost for cost in first.costs}
+    assert costs["lime"].floor_s == pytest.approx(explanation.lime.forward_passes * 0.1)
+    assert costs["scorecam"].ratio == pytest.approx(scorecam.seconds / (scorecam.forward_passes * 0.1))
+    # Everything cached, the batch-size file removed: the run reads its costs from the artifacts, times nothing.
+    for path in (Path(context.cache.root) / "batch-sizes").glob("*.json"):
+        path.unlink()
+    again = _context(tmp_path, model, "auto")
+    again.images = context.images
+    cached = explain_stage.run(again)
+    assert calls == [(3, 64, 64)] and again.batch_sizes == {}
+    assert [(c.method, c.floor_s, c.batch_size) for c in cached.costs] == \
+        [(c.method, c.floor_s, c.batch_size) for c in first.costs]
+
+
 def test_config_batch_size_is_auto_by_default_and_validated() -> None:
     from xai.config import ConfigError
 
@@ -175,29 +286,44 @@ def test_config_batch_size_is_auto_by_default_and_validated() -> None:
             validate({"explain": {"batch_size": bad}})
 
 
-def _explained() -> SimpleNamespace:
-    cams = (SimpleNamespace(method="scorecam", seconds=60.0, forward_passes=2049),
-            SimpleNamespace(method="gradcam", seconds=0.5, forward_passes=1))
-    explanation = SimpleNamespace(lime=SimpleNamespace(seconds=30.0, forward_passes=1000), cams=cams)
-    return SimpleNamespace(model="resnet50", methods=("lime", "scorecam", "gradcam"),
-                           images=[SimpleNamespace(explanation=explanation)])
+def _explained(per_image_s: float | None = 0.025) -> SimpleNamespace:
+    from xai.stages.explain import ExplainedImage, method_costs
+
+    batch = {"batch_size": 8, "per_image_s": per_image_s}
+    cams = (SimpleNamespace(method="scorecam", seconds=60.0, forward_passes=2049, **batch),
+            SimpleNamespace(method="gradcam", seconds=0.5, forward_passes=1, batch_size=None, per_image_s=None))
+    explanation = SimpleNamespace(lime=SimpleNamespace(seconds=30.0, forward_passes=1000, **batch), cams=cams)
+    methods = ("lime", "scorecam", "gradcam")
+    images = [ExplainedImage("a", np.zeros((1, 1, 3)), explanation)]
+    return SimpleNamespace(model="resnet50", methods=methods, images=images, costs=method_costs(images, methods))
 
 
 def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
     from xai.report.pages_explain import cost_rows
 
-    choice = {"label": "explain:resnet50", "batch_size": 8, "source": "measured", "per_image_s": 0.025,
-              "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
-    rows, batch = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": choice}})
-    assert batch == choice
+    rows, batch = cost_rows(_explained())
+    assert batch == {"batch_size": 8, "per_image_s": 0.025}
     assert rows == [["LIME", "30.0 s", "1,000", "25.0 s", "1.20x"],
                     ["Score-CAM", "60.0 s", "2,049", "51.2 s", "1.17x"],
                     ["Grad-CAM", "500 ms", "1", "n/a", "n/a"]]
     # An explicit batch size measures nothing, so there is no floor to show.
-    configured = {**choice, "source": "configured", "per_image_s": None}
-    rows, _ = cost_rows(_explained(), {"batch_sizes": {"explain:resnet50": configured}})
-    assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3
-    assert [row[3:] for row in cost_rows(_explained(), {})[0]] == [["n/a", "n/a"]] * 3
+    rows, batch = cost_rows(_explained(per_image_s=None))
+    assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3 and batch == {"batch_size": 8, "per_image_s": None}
+
+
+def test_each_result_is_held_to_its_own_recorded_time_never_another_runs() -> None:
+    """Two images computed in different runs (batch 8 at 0.025 s, batch 16 at 0.05 s): the floor averages each
+    result's own passes x time; one result without a recorded time leaves the method without a floor."""
+    from xai.stages.explain import ExplainedImage, method_costs
+
+    def image(name: str, size: int | None, per_image: float | None) -> ExplainedImage:
+        lime = SimpleNamespace(seconds=30.0, forward_passes=1000, batch_size=size, per_image_s=per_image)
+        return ExplainedImage(name, np.zeros((1, 1, 3)), SimpleNamespace(lime=lime, cams=()))
+
+    [cost] = method_costs([image("a", 8, 0.025), image("b", 16, 0.05)], ("lime",))
+    assert cost.floor_s == pytest.approx((25.0 + 50.0) / 2) and cost.ratio == pytest.approx(30.0 / 37.5)
+    [cost] = method_costs([image("a", 8, 0.025), image("b", 8, None)], ("lime",))
+    assert cost.floor_s is None and cost.ratio is None
 
 
 def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_only_mode(tmp_path: Path) -> None:
@@ -210,7 +336,8 @@ def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_o
         return FakeModel({size: 1.0 / size for size in batching.CPU_CANDIDATES})
 
     def context() -> SimpleNamespace:
-        return SimpleNamespace(device=CPU, cache=SimpleNamespace(root=tmp_path), log=lambda message: None)
+        return SimpleNamespace(device=CPU, cache=SimpleNamespace(root=tmp_path), log=lambda message: None,
+                               batch_sizes={})
 
     options = {"model_id": "fake", "forward": factory, "input_shape": (3, 4, 4)}
     assert stage_batch_size(context(), "x", "auto", load_only=True, **options) is None and made == []
@@ -231,7 +358,10 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
               "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
     render_report({**RUN, "batch_sizes": {"explain:resnet50": choice}, "torch_threads": 2}, {}, tmp_path)
     home = (tmp_path / "index.md").read_text()
-    assert "| explain:resnet50 | 8 | auto (measured) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
+    assert "| explain:resnet50 | 8 | auto (cached, measured earlier) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
+    measured = {**choice, "source": "measured"}
+    render_report({**RUN, "batch_sizes": {"explain:resnet50": measured}, "torch_threads": 2}, {}, tmp_path)
+    assert "| explain:resnet50 | 8 | auto (measured in this run) | 25 ms |" in (tmp_path / "index.md").read_text()
     assert "Torch ran 2 thread(s)" in home
 
 
@@ -242,17 +372,74 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
     from xai.report.pages_explain import INDEX, cost_rows
     from xai.report.render import Page, render_pages
 
-    choice = {"label": "explain:resnet50", "batch_size": 8, "source": source,
-              "per_image_s": 0.025 if source == "measured" else None, "timings": {}, "key": "k"}
-    run = {**RUN, "batch_sizes": {"explain:resnet50": choice}}
-    timings, batch = cost_rows(_explained(), run)
+    timings, batch = cost_rows(_explained(0.025 if source == "measured" else None))
     context = {"title": "t", "model": "resnet50", "target_layer": "layer4[-1]", "methods": ["LIME"], "rows": [],
                "lime_rows": [], "lime_columns": [], "timings": timings, "batch": batch, "per_image_columns": ["Image"],
                "per_image_timings": [], "grid": None, "assets": "a", "failed": [], "findings": ["f"]}
-    render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, run)
+    render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / INDEX).read_text()
     assert "| Method | Time per image | Forward passes per image | Floor | Time / floor |" in text
     if source == "measured":
         assert "forward passes x 25 ms per image" in text and "| LIME | 30.0 s | 1,000 | 25.0 s | 1.20x |" in text
     else:
         assert "explicit batch size\n(8)" in text or "explicit batch size (8)" in text
+
+
+def _fake_measure(forward, input_shape, device, **options):
+    return {4: 0.3, 8: 0.1, 16: 0.2, 32: 0.4}  # 8 wins
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(7, 7), ("auto", 8)])
+def test_the_probe_pass_receives_the_resolved_batch_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         configured: int | str, expected: int) -> None:
+    import sys
+
+    from xai.stages import dissect as dissect_stage
+
+    probe_pass_module = sys.modules["xai.dissect.probe_pass"]  # the package re-exports the function by that name
+
+    monkeypatch.setattr(batching, "measure", _fake_measure)
+    seen: list[int] = []
+    monkeypatch.setattr(probe_pass_module, "probe_pass",
+                        lambda paths, *, batch_size, **options: seen.append(batch_size))
+    config = validate({"weights": "random", "stages": ["dissect"], "cache_dir": str(tmp_path / "cache"),
+                       "dissect": {"batch_size": configured}})
+    context = RunContext(config, ArtifactCache(config.cache_dir), CPU, quiet=True)
+    context.classifier = lambda name: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
+    dissect_stage._probe_pass(context, [Path("a.jpg")], "avg", clip_needed=False, models_needed=["resnet18_imagenet"])
+    assert seen == [expected]
+    assert context.batch_sizes["dissect:resnet18"].source == ("configured" if configured == 7 else "measured")
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(5, 5), ("auto", 8)])
+def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: int | str, expected: int) -> None:
+    from xai import compare
+    from xai.stages import compare as compare_stage
+    from xai.stages.explain import ExplainArtifacts, ExplainedImage
+
+    monkeypatch.setattr(batching, "measure", _fake_measure)
+    seen: dict[str, int] = {}
+
+    def record(name: str, result: object = None):
+        def callee(*args: object, batch_size: int, **options: object) -> object:
+            seen[name] = batch_size
+            return result
+        return callee
+
+    monkeypatch.setattr(compare, "faithfulness_image", record("faithfulness"))
+    monkeypatch.setattr(compare_stage, "sanity_explain_fn", record("sanity"))
+    for name in ("compare_image", "explanation_maps", "sanity_check", "summarise", "cross_image_table"):
+        monkeypatch.setattr(compare, name, lambda *args, **options: None)
+    monkeypatch.setattr(compare_stage, "seed_weights", lambda explanation: (np.zeros(1), (0,)))
+    monkeypatch.setattr(compare_stage, "_get", lambda context, parts, compute, kind, load_only: compute())
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
+    context = _context(tmp_path, model, configured)
+    pixels = planted_image(64, 0)
+    context.images = [InputImage("planted", Path("planted.png"), "0" * 64, pixels)]
+    lime = SimpleNamespace(segments=np.zeros((64, 64), np.int32), weights=np.zeros(1), label=0)
+    explanation = SimpleNamespace(lime=lime, cams=(), prediction=SimpleNamespace(top1=0), stability=None)
+    context.artifacts["explain"] = ExplainArtifacts("resnet50", [], "layer4[-1]", ("lime",),
+                                                    images=[ExplainedImage("planted", pixels, explanation)])
+    compare_stage.run(context)
+    assert seen == {"faithfulness": expected, "sanity": expected}

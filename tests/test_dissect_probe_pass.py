@@ -142,9 +142,21 @@ def test_loader_caps_workers_and_prefetch(probe_files: list[Path], monkeypatch: 
     import sys
 
     module = sys.modules["xai.dissect.probe_pass"]
-    monkeypatch.setattr(module, "available_cores", lambda: 64)
+    monkeypatch.setattr(module, "spare_cpus", lambda: 64)
     loader = probe_loader(probe_files * 20, [TARGET_TRANSFORM], 2)
     assert loader.num_workers == 8 and loader.prefetch_factor == 2
+
+
+def test_decoding_workers_use_only_the_cpus_torch_leaves(probe_files: list[Path],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers = logical CPUs this process may use minus torch's threads: none spare, decode in the main process."""
+    import xai.batching
+
+    monkeypatch.setattr(xai.batching.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    monkeypatch.setattr(xai.batching.torch, "get_num_threads", lambda: 4)
+    assert probe_loader(probe_files * 20, [TARGET_TRANSFORM], 2).num_workers == 2
+    monkeypatch.setattr(xai.batching.torch, "get_num_threads", lambda: 6)
+    assert probe_loader(probe_files * 20, [TARGET_TRANSFORM], 2).num_workers == 0
 
 
 @pytest.mark.parametrize(("workers", "batch_size"), [(0, 3), (2, 3), (0, 1)])

@@ -9,10 +9,11 @@ under the artifact cache, keyed by everything that could change the answer (devi
 torch version, model id, input shape, dtype, this module's code). A number in the config is used as is.
 
 Determinism: the batch size never enters an artifact's cache key, and a method's result does not depend on it
-beyond float rounding (oneDNN may pick another kernel for another batch). One machine reuses its cached winner,
-so its tables stay byte-identical; CI pins explicit sizes in ``configs/smoke.yaml``.
+beyond float rounding: oneDNN on CPU, and cuDNN/cuBLAS on a GPU, may pick another kernel for another batch, so
+results may differ in the last bits across batch sizes. One machine reuses its cached winner, so its runs stay
+byte-identical; CI pins explicit sizes in ``configs/smoke.yaml``.
 
-Leaf module: imports torch and :mod:`xai.cache` only.
+Leaf module: imports torch, :mod:`xai.cache` and :mod:`xai.config` (its error type) only.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+
+from xai.config import ConfigError
 
 CPU_CANDIDATES = (4, 8, 16, 32)
 CUDA_FIRST = 8
@@ -63,6 +66,28 @@ class BatchChoice:
         return record
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value and value >= 0
+
+
+def valid_record(record: Any) -> bool:
+    """Whether a stored winner can be used as is: a positive int size, numeric per-image seconds and timings
+    (anything else, e.g. a hand-edited or truncated file, is measured again rather than trusted or crashed on)."""
+    if not isinstance(record, dict):
+        return False
+    size, per_image, timings = record.get("batch_size"), record.get("per_image_s"), record.get("timings", {})
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        return False
+    if per_image is not None and not _number(per_image):
+        return False
+    if not isinstance(timings, dict):
+        return False
+    for key, seconds in timings.items():
+        if not (isinstance(key, str) and key.isdigit() and int(key) >= 1 and _number(seconds)):
+            return False
+    return True
+
+
 class BatchSizeCache:
     """Measured winners as ``<root>/batch-sizes/<key>.json`` (atomic writes; a corrupt file is measured again)."""
 
@@ -74,7 +99,7 @@ class BatchSizeCache:
             record = json.loads((self.directory / f"{key}.json").read_text())
         except (OSError, ValueError):
             return None
-        return record if isinstance(record, dict) and isinstance(record.get("batch_size"), int) else None
+        return record if valid_record(record) else None
 
     def put(self, key: str, record: dict[str, Any]) -> None:
         from xai.cache import atomic_write_text
@@ -102,26 +127,32 @@ def device_name(device: torch.device) -> str:
     return f"{device.type}:{cpu_model()}:{torch.get_num_threads()}threads"
 
 
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyper-threads share a core's FPUs, so they do not count)."""
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    cores, physical, core = set(), "0", None
-    for line in [*lines, ""]:
+def physical_cores(cpuinfo: str | None = None) -> int:
+    """Physical cores among the CPUs this process may run on (hyper-threads share a core's FPUs, so they do not
+    count; a CPU outside ``os.sched_getaffinity(0)`` is not ours to use). ``cpuinfo``: ``/proc/cpuinfo``'s text
+    (tests inject one); the file is read when None."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    cores, processor, physical, core = set(), None, "0", None
+    for line in [*cpuinfo.splitlines(), ""]:
         name, _, value = line.partition(":")
         name = name.strip()
-        if name == "physical id":
+        if name == "processor":
+            processor = int(value) if value.strip().isdigit() else None
+        elif name == "physical id":
             physical = value.strip()
         elif name == "core id":
             core = value.strip()
-        elif not name and core is not None:  # a blank line ends one logical CPU's block
-            cores.add((physical, core))
-            core = None
+        elif not name:  # a blank line ends one logical CPU's block
+            if core is not None and processor in allowed:
+                cores.add((physical, core))
+            processor, physical, core = None, "0", None
     count = len(cores)
-    return max(1, min(available, count) if count else available)
+    return max(1, min(len(allowed), count) if count else len(allowed))
 
 
 def configure_threads() -> int:
@@ -150,6 +181,19 @@ def cache_key(model_id: str, device: torch.device, input_shape: Sequence[int], d
                                    "dtype": str(dtype), "torch": torch.__version__,
                                    "candidates": list(candidates) if candidates else "grow",
                                    "code": code_version("batching")})
+
+
+class BatchSizeError(ConfigError):
+    """No candidate batch could be measured (memory): the config must name a size. A :class:`ConfigError`, so the
+    CLI prints it as one line and exits 2."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """CUDA's allocator (``torch.cuda.OutOfMemoryError``) or a library that reports it as a plain RuntimeError
+    (cuBLAS / cuDNN: "CUDA out of memory", "CUBLAS_STATUS_ALLOC_FAILED")."""
+    text = str(error)
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower() \
+        or "ALLOC_FAILED" in text
 
 
 def _synchronize(device: torch.device) -> None:
@@ -189,12 +233,18 @@ def measure(forward: Callable[[torch.Tensor], Any], input_shape: Sequence[int], 
     size = CUDA_FIRST
     total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else None
     while size <= CUDA_LIMIT:
+        out_of_memory = False
         try:
             if total:
                 torch.cuda.reset_peak_memory_stats(device)
             seconds = _time_batches(forward, {size: make(size)}, rounds, timer, device)[size]
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
+        except RuntimeError as error:  # torch.cuda.OutOfMemoryError is one; cuBLAS/cuDNN raise plain ones
+            if not is_out_of_memory(error):
+                raise
+            out_of_memory = True
+        if out_of_memory:  # outside the except block, so the failed batch's tensors (and the traceback) are freed
+            if total:
+                torch.cuda.empty_cache()
             break
         if total and torch.cuda.max_memory_allocated(device) > CUDA_MEMORY_SHARE * total:
             break
@@ -204,7 +254,8 @@ def measure(forward: Callable[[torch.Tensor], Any], input_shape: Sequence[int], 
             break
         size *= 2
     if not timings:
-        raise RuntimeError(f"not even a batch of {CUDA_FIRST} fits on {device}; set a smaller explicit batch_size")
+        raise BatchSizeError(f"batch size: not even a batch of {CUDA_FIRST} fits in {device}'s memory; set an "
+                             f"explicit explain.batch_size / dissect.batch_size below {CUDA_FIRST} in the config")
     return timings
 
 
@@ -256,7 +307,7 @@ def stage_batch_size(context: Any, label: str, configured: int | str, *, model_i
     ``forward`` is a factory called only when a size must be measured, so a configured or cached size never
     loads the model. ``load_only`` never measures: None when ``auto`` has no cached winner yet.
     """
-    chosen = context.__dict__.setdefault("batch_sizes", {})
+    chosen = context.batch_sizes
     if label not in chosen:
         made: list[Callable[[torch.Tensor], Any]] = []
 

@@ -124,13 +124,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def spare_cpus() -> int:
+    """CPUs left beside torch's threads (:func:`xai.batching.spare_cpus`): the decoding workers' share."""
+    from xai.batching import spare_cpus as spare
+
+    return spare()
+
+
 def probe_loader(paths: Sequence[str | Path], transforms: Sequence[Callable], batch_size: int, *,
                  device: str | torch.device = "cpu", workers: int | None = None) -> DataLoader:
     """Batches of :class:`ProbeImages` in probe order (:func:`collate_probe`); ``workers`` decoding processes
-    (default: one per core, at most :data:`MAX_WORKERS`, none when there is a single batch), pinned memory on
-    CUDA."""
+    (default: one per CPU left beside torch's threads, at most :data:`MAX_WORKERS`, none when there is a single
+    batch or no spare CPU: decoding then runs in this process between forwards, rather than competing with torch's
+    threads for the same cores), pinned memory on CUDA."""
     if workers is None:
-        workers = min(available_cores(), MAX_WORKERS, math.ceil(len(paths) / batch_size))
+        workers = min(spare_cpus(), MAX_WORKERS, math.ceil(len(paths) / batch_size))
         workers = 0 if workers <= 1 else workers
     return DataLoader(ProbeImages(paths, transforms), batch_size=batch_size, shuffle=False, num_workers=workers,
                       collate_fn=collate_probe, pin_memory=torch.device(device).type == "cuda",

@@ -7,6 +7,7 @@ meta holds only JSON types (floats round-trip exactly through ``json``). No pick
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -56,17 +57,31 @@ class CamMap:
     """Image rows pushed through (part of) the network: 1 for gradient CAMs, 1 + ablated/masked rows else."""
     warning: str = ""
     """A caveat found while computing the map (AblationCAM: negative original logit flips every weight)."""
+    batch_size: int | None = None
+    """Images per forward it ran with (methods whose rows are whole images; None for the others)."""
+    per_image_s: float | None = None
+    """The batch-size search's seconds per image at ``batch_size`` when it ran (None: configured size)."""
 
     def to_parts(self) -> Parts:
         meta = {"method": self.method, "target_class": self.target_class, "seconds": self.seconds,
-                "forward_passes": self.forward_passes, "warning": self.warning}
+                "forward_passes": self.forward_passes, "warning": self.warning, **_batch_meta(self)}
         return {"map": self.map}, meta
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> CamMap:
         return cls(method=meta["method"], map=arrays["map"], target_class=int(meta["target_class"]),
                    seconds=float(meta["seconds"]), forward_passes=int(meta["forward_passes"]),
-                   warning=str(meta.get("warning", "")))
+                   warning=str(meta.get("warning", "")), **_batch_from_meta(meta))
+
+
+def _batch_meta(result: Any) -> dict[str, Any]:
+    return {"batch_size": result.batch_size, "per_image_s": result.per_image_s}
+
+
+def _batch_from_meta(meta: dict) -> dict[str, Any]:
+    size, per_image = meta.get("batch_size"), meta.get("per_image_s")
+    return {"batch_size": None if size is None else int(size),
+            "per_image_s": None if per_image is None else float(per_image)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +113,10 @@ class LimeResult:
     num_samples: int
     seconds: float
     forward_passes: int
+    batch_size: int | None = None
+    """Images per forward it ran with."""
+    per_image_s: float | None = None
+    """The batch-size search's seconds per image at ``batch_size`` when it ran (None: configured size)."""
 
     def positive_superpixels(self, k: int) -> list[int]:
         """The first ``k`` superpixels with positive weight, in LIME's ranking order."""
@@ -122,7 +141,7 @@ class LimeResult:
         meta = {"label": self.label, "intercept": self.intercept, "score": self.score,
                 "local_pred": self.local_pred, "model_probability": self.model_probability, "ks": list(self.ks),
                 "seed": self.seed, "num_samples": self.num_samples, "seconds": self.seconds,
-                "forward_passes": self.forward_passes}
+                "forward_passes": self.forward_passes, **_batch_meta(self)}
         return arrays, meta
 
     @classmethod
@@ -133,7 +152,7 @@ class LimeResult:
                    top_labels=arrays["top_labels"], top_probabilities=arrays["top_probabilities"],
                    ks=tuple(int(k) for k in meta["ks"]), positive_masks=arrays["positive_masks"],
                    seed=int(meta["seed"]), num_samples=int(meta["num_samples"]), seconds=float(meta["seconds"]),
-                   forward_passes=int(meta["forward_passes"]))
+                   forward_passes=int(meta["forward_passes"]), **_batch_from_meta(meta))
 
 
 @dataclass(frozen=True, eq=False)

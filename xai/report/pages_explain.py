@@ -82,22 +82,17 @@ def _method_timings(explained: Any) -> list[tuple[str, float, int, str]]:
     return rows
 
 
-def cost_rows(explained: Any, run: dict[str, Any]) -> tuple[list[list[str]], dict[str, Any] | None]:
-    """The cost table: time, forward passes, floor and time/floor per method; and the batch choice behind it.
-
-    The floor of a method whose rows are whole images (registry ``batched``) is its forward passes x the best
-    seconds per image measured by the batch-size search on this machine; other methods have none here.
-    """
+def cost_rows(explained: Any) -> tuple[list[list[str]], dict[str, Any] | None]:
+    """The cost table (time, forward passes, floor, time/floor per method) and the batch size behind it, as the
+    explain stage recorded them (:func:`xai.stages.explain.method_costs`): rendering computes nothing."""
     from xai.explain.registry import METHODS
 
-    choice = run.get("batch_sizes", {}).get(f"explain:{explained.model}")
-    per_image = choice.get("per_image_s") if choice else None
-    rows = []
-    for title, seconds, passes, method in _method_timings(explained):
-        floor = passes * per_image if per_image and METHODS[method].batched else None
-        rows.append([title, fmt_seconds(seconds), f"{passes:,}", fmt_seconds(floor),
-                     f"{seconds / floor:.2f}x" if floor else "n/a"])
-    return rows, choice
+    rows = [[METHODS[cost.method].title, fmt_seconds(cost.seconds), f"{cost.forward_passes:,}",
+             fmt_seconds(cost.floor_s), f"{cost.ratio:.2f}x" if cost.ratio else "n/a"]
+            for cost in explained.costs]
+    behind = next((cost for cost in explained.costs if cost.batch_size is not None), None)
+    batch = {"batch_size": behind.batch_size, "per_image_s": behind.per_image_s} if behind else None
+    return rows, batch
 
 
 def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
@@ -138,7 +133,7 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
     ks = explained.images[0].explanation.lime.ks if explained.images and explained.images[0].explanation.lime else ()
     titles = [METHODS[m].title for m in explained.methods]
     per_image = [[item.name, *(_seconds(item.explanation, m) for m in explained.methods)] for item in explained.images]
-    timings, batch = cost_rows(explained, run)
+    timings, batch = cost_rows(explained)
     context = {
         "per_image_columns": ["Image", *titles], "per_image_timings": per_image,
         "title": TITLE, "model": explained.model, "target_layer": explained.target_layer,

@@ -13,6 +13,11 @@ SECTIONS = (
 )
 
 
+BATCH_SOURCES = {"configured": "config", "measured": "auto (measured in this run)",
+                 "cached": "auto (cached, measured earlier)"}
+"""How a batch size was chosen (:data:`xai.batching.Source`), as the home page says it."""
+
+
 def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> list[Page]:
     from xai.explain.registry import METHODS
     from xai.report import pages_compare, pages_dissect, pages_explain
@@ -28,7 +33,7 @@ def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> 
         "sections": sections,
         "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
         "batch_rows": [[label, choice["batch_size"],
-                        "config" if choice["source"] == "configured" else "auto (measured)",
+                        BATCH_SOURCES.get(choice["source"], choice["source"]),
                         fmt_seconds(choice["per_image_s"]),
                         ", ".join(f"{size}: {fmt_seconds(sec)}" for size, sec in choice["timings"].items())]
                        for label, choice in run.get("batch_sizes", {}).items()],

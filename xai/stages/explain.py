@@ -6,6 +6,7 @@ that piece; an interrupted run resumes at the first missing entry.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,49 @@ class ExplainArtifacts:
     images: list[ExplainedImage] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     """(image name, error) for images whose explanation raised; the others are kept."""
+    costs: list[MethodCost] = field(default_factory=list)
+    """Per method, what it cost next to its floor (:func:`method_costs`), for the report's cost table."""
+
+
+@dataclass(frozen=True)
+class MethodCost:
+    """One method's mean cost per image and its floor, from the times and batch sizes recorded on its results."""
+
+    method: str
+    seconds: float
+    """Mean wall seconds per image."""
+    forward_passes: int
+    """Mean image rows per image (rounded)."""
+    floor_s: float | None
+    """Mean over images of forward passes x the seconds per image measured at the batch size the result ran
+    with; None when a result has none (a configured batch size, or a method whose rows are not whole images)."""
+    batch_size: int | None
+    per_image_s: float | None
+    """The per-image time behind the floor (of the first result; a mixed cache may hold several)."""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.seconds / self.floor_s if self.floor_s else None
+
+
+def method_costs(images: list[ExplainedImage], methods: tuple[str, ...]) -> list[MethodCost]:
+    """Each method's :class:`MethodCost` over ``images``: every result is held to its own recorded batch size, so
+    pieces computed in different runs (or on different machines) are never divided by another run's time."""
+    costs = []
+    for method in methods:
+        results = [found for item in images
+                   if (found := item.explanation.lime if method == "lime" else
+                       next((c for c in item.explanation.cams if c.method == method), None)) is not None]
+        if not results:
+            continue
+        floors = [r.forward_passes * r.per_image_s if r.per_image_s else None for r in results]
+        first = next((r for r in results if r.batch_size is not None), None)
+        costs.append(MethodCost(
+            method, sum(r.seconds for r in results) / len(results),
+            round(sum(r.forward_passes for r in results) / len(results)),
+            None if None in floors else sum(floors) / len(floors),
+            first.batch_size if first else None, first.per_image_s if first else None))
+    return costs
 
 
 def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
@@ -148,6 +192,11 @@ def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
     def batch() -> int:  # asked for on a cache miss only: a cached image needs no batch size
         return explain_batch_size(context, image.pixels.shape)
 
+    def with_batch(result: Any) -> Any:
+        """``result`` with the batch size it ran with and that size's measured seconds per image (cost table)."""
+        choice = context.batch_sizes[f"explain:{config.explain.model}"]
+        return dataclasses.replace(result, batch_size=choice.batch_size, per_image_s=choice.per_image_s)
+
     prediction = _get(context, _parts(context, image, "prediction"),
                       lambda: predict(model(), image.pixels, to_input=to_input), Prediction, load_only)
     lime = stability = None
@@ -156,8 +205,9 @@ def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
     for method in config.explain.methods:
         parts = _method_parts(context, image, method)
         if method == "lime":
-            lime = _get(context, parts, lambda: run_lime(model(), image.pixels, to_input=to_input, params=params,
-                                                         seed=config.seed, batch_size=batch()),
+            lime = _get(context, parts, lambda: with_batch(run_lime(model(), image.pixels, to_input=to_input,
+                                                                    params=params, seed=config.seed,
+                                                                    batch_size=batch())),
                         LimeResult, load_only)
 
             def stability_runs(first: LimeResult = lime) -> LimeStability:
@@ -172,10 +222,14 @@ def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
                                  load_only)
         else:
             # Only methods whose rows are whole images take the measured size (AblationCAM sizes its own chunks).
-            cams.append(_get(context, parts, lambda method=method: compute_cam(
-                model(), to_input(image.pixels[None]).to(context.device), method,
-                resolve_layer(model(), config.explain.target_layer), prediction.top1,
-                batch_size=batch() if METHODS[method].batched else None), CamMap, load_only))
+            def cam(method: str = method) -> CamMap:
+                batched = METHODS[method].batched
+                found = compute_cam(model(), to_input(image.pixels[None]).to(context.device), method,
+                                    resolve_layer(model(), config.explain.target_layer), prediction.top1,
+                                    batch_size=batch() if batched else None)
+                return with_batch(found) if batched else found
+
+            cams.append(_get(context, parts, cam, CamMap, load_only))
     return ImageExplanation(prediction=prediction, lime=lime, stability=stability, cams=tuple(cams))
 
 
@@ -186,8 +240,6 @@ def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
 
     artifacts = ExplainArtifacts(model_name, imagenet_categories(), config.explain.target_layer,
                                  tuple(config.explain.methods))
-    if context.images:  # resolved (or read from its cache) even when every piece is cached: the report shows it
-        explain_batch_size(context, context.images[0].pixels.shape, load_only=load_only)
     for image in context.progress(context.images, "explain", total=len(context.images)):
         try:
             explanation = explain_one(context, image, load_only=load_only)
@@ -198,6 +250,7 @@ def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
             continue
         artifacts.images.append(ExplainedImage(image.name, image.pixels, explanation,
                                                getattr(image, "display", "") or image.name))
+    artifacts.costs = method_costs(artifacts.images, artifacts.methods)
     return artifacts
 
 
