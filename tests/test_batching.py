@@ -379,6 +379,8 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
     render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / INDEX).read_text()
     assert "| Method | Time per image | Forward passes per image | Floor | Time / floor |" in text
+    # Markdown only starts a table after a blank line: glued to the paragraph it would render as text
+    assert "\n\n| Method | Time per image |" in text
     if source == "measured":
         assert "forward passes x 25 ms per image" in text and "| LIME | 30.0 s | 1,000 | 25.0 s | 1.20x |" in text
     else:

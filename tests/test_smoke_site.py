@@ -78,6 +78,16 @@ def test_every_page_is_stamped_random(smoke: dict[str, Path]) -> None:
     assert not unstamped
 
 
+def test_every_table_starts_its_own_markdown_block(smoke: dict[str, Path]) -> None:
+    """A table glued to the paragraph above it renders as a paragraph of pipes, not a table."""
+    glued = []
+    for page in smoke["docs"].rglob("*.md"):
+        lines = page.read_text().splitlines()
+        glued += [f"{page.name}:{n + 1}" for n in range(1, len(lines))
+                  if lines[n].startswith("| ") and lines[n - 1].strip() and not lines[n - 1].startswith("|")]
+    assert not glued
+
+
 def test_all_stages_rendered_not_placeholders(smoke: dict[str, Path]) -> None:
     for page in ("dissection/index.md", "explanations/index.md", "comparison/index.md"):
         text = (smoke["docs"] / page).read_text()

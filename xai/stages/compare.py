@@ -134,7 +134,8 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
         explain_fn = sanity_explain_fn(
             [(item.pixels, item.explanation.lime.segments, item.explanation.prediction.top1) for item in chosen],
             methods, target_layer=config.explain.target_layer, lime_params=lime_sanity, seed=config.seed,
-            batch_size=explain_stage.explain_batch_size(context, chosen[0].pixels.shape) if chosen else 1,
+            # resolved (perhaps measured) only when the check runs: skipped under random weights
+            batch_size=explain_stage.explain_batch_size(context, chosen[0].pixels.shape) if not skip else 1,
             device=context.device)
         return compare.sanity_check(model, explain_fn, compare.RESNET_LAYER_GROUPS, seed=config.seed,
                                     weights_are_random=skip, budgets=budgets)
