@@ -262,7 +262,7 @@ def case_probe(args: argparse.Namespace) -> dict:
     sizes = [int(size) for size in args.batch_sizes.split(",")]
     networks = _networks(device)
     out: dict = {"device": str(torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
-                 "images (CLIP)": f"{len(paths)} ({len(clip_paths)})", "decoding workers": _workers()}
+                 "images (CLIP)": f"{len(paths)} ({len(clip_paths)})", "decoding workers": _workers(args.device)}
     floors, best_sizes, serials = {}, {}, {}
     for name, (model, transform, is_clip) in networks.items():
         probe = clip_paths if is_clip else paths
@@ -296,10 +296,10 @@ def case_probe(args: argparse.Namespace) -> dict:
     return out
 
 
-def _workers() -> int:
-    from xai.dissect.probe_pass import MAX_WORKERS, spare_cpus
+def _workers(device: str = "cpu") -> int:
+    from xai.dissect.probe_pass import spare_cpus
 
-    return min(spare_cpus(), MAX_WORKERS)
+    return spare_cpus(device)
 
 
 CASES = {"stages": case_stages, "score": case_score, "broden": case_broden, "probe": case_probe}

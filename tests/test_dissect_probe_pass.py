@@ -142,7 +142,8 @@ def test_loader_caps_workers_and_prefetch(probe_files: list[Path], monkeypatch: 
     import sys
 
     module = sys.modules["xai.dissect.probe_pass"]
-    monkeypatch.setattr(module, "spare_cpus", lambda: 64)
+    monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(module.torch, "get_num_threads", lambda: 1)
     loader = probe_loader(probe_files * 20, [TARGET_TRANSFORM], 2)
     assert loader.num_workers == 8 and loader.prefetch_factor == 2
 
@@ -157,6 +158,17 @@ def test_decoding_workers_use_only_the_cpus_torch_leaves(probe_files: list[Path]
     assert probe_loader(probe_files * 20, [TARGET_TRANSFORM], 2).num_workers == 2
     monkeypatch.setattr(xai.batching.torch, "get_num_threads", lambda: 6)
     assert probe_loader(probe_files * 20, [TARGET_TRANSFORM], 2).num_workers == 0
+
+
+def test_on_cuda_every_cpu_but_one_decodes(probe_files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU runs the forwards, so torch's CPU threads do not count: decoding is what bounds the pass."""
+    import sys
+
+    module = sys.modules["xai.dissect.probe_pass"]
+    monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr(module.torch, "get_num_threads", lambda: 16)
+    assert module.spare_cpus("cpu") == 0
+    assert module.spare_cpus("cuda") == 15
 
 
 @pytest.mark.parametrize(("workers", "batch_size"), [(0, 3), (2, 3), (0, 1)])

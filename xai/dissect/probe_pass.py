@@ -31,6 +31,9 @@ from xai.dissect.activations import hooked_layers
 from xai.dissect.clip_embed import image_input_dtype
 
 MAX_WORKERS = 8
+MAX_CUDA_WORKERS = 16
+"""On CUDA the forward passes leave the CPU to decoding, which then bounds the pass: more workers (uint8 batches
+keep their shared memory small)."""
 """CLIP-Dissect's worker count; more decoders than that only add shared-memory batches in flight."""
 PREFETCH_FACTOR = 2
 """Batches each worker keeps ready (torch's default)."""
@@ -124,21 +127,25 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def spare_cpus() -> int:
-    """CPUs left beside torch's threads (:func:`xai.batching.spare_cpus`): the decoding workers' share."""
+def spare_cpus(device: str | torch.device = "cpu") -> int:
+    """The decoding workers' share of the CPUs. On CPU: those left beside torch's threads
+    (:func:`xai.batching.spare_cpus`); on CUDA the GPU runs the forwards, so every CPU but the main process's."""
     from xai.batching import spare_cpus as spare
 
-    return spare()
+    if torch.device(device).type == "cuda":
+        return min(available_cores() - 1, MAX_CUDA_WORKERS)
+    return min(spare(), MAX_WORKERS)
 
 
 def probe_loader(paths: Sequence[str | Path], transforms: Sequence[Callable], batch_size: int, *,
                  device: str | torch.device = "cpu", workers: int | None = None) -> DataLoader:
     """Batches of :class:`ProbeImages` in probe order (:func:`collate_probe`); ``workers`` decoding processes
-    (default: one per CPU left beside torch's threads, at most :data:`MAX_WORKERS`, none when there is a single
+    (default: :func:`spare_cpus`: one per CPU left beside torch's threads, at most :data:`MAX_WORKERS`, or on CUDA
+    all but one CPU, at most :data:`MAX_CUDA_WORKERS`; none when there is a single
     batch or no spare CPU: decoding then runs in this process between forwards, rather than competing with torch's
     threads for the same cores), pinned memory on CUDA."""
     if workers is None:
-        workers = min(spare_cpus(), MAX_WORKERS, math.ceil(len(paths) / batch_size))
+        workers = min(spare_cpus(device), math.ceil(len(paths) / batch_size))
         workers = 0 if workers <= 1 else workers
     return DataLoader(ProbeImages(paths, transforms), batch_size=batch_size, shuffle=False, num_workers=workers,
                       collate_fn=collate_probe, pin_memory=torch.device(device).type == "cuda",
