@@ -437,6 +437,8 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
     monkeypatch.setattr(compare_stage, "_get", lambda context, parts, compute, kind, load_only: compute())
     model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     context = _context(tmp_path, model, configured)
+    # the sanity check runs (and resolves its batch size) only with trained weights; the model is patched in
+    context.config = context.config.model_copy(update={"weights": "pretrained"})
     pixels = planted_image(64, 0)
     context.images = [InputImage("planted", Path("planted.png"), "0" * 64, pixels)]
     lime = SimpleNamespace(segments=np.zeros((64, 64), np.int32), weights=np.zeros(1), label=0)
