@@ -100,6 +100,7 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     monkeypatch.setattr(stage, "_base_parts", lambda context, sha: {})
     monkeypatch.setattr(stage, "sanity_explain_fn", lambda *args, **kwargs: None)
     monkeypatch.setattr(stage, "notes", lambda explained: [])
+    monkeypatch.setattr(stage.explain_stage, "explain_batch_size", lambda *args, **kwargs: 8)
 
     def item(name: str) -> SimpleNamespace:
         lime = SimpleNamespace(segments=np.zeros((4, 4), np.int32), weights=np.zeros(1), seed=0)

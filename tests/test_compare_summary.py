@@ -53,7 +53,7 @@ def _faithfulness(image_id: str, scores: dict[str, tuple[float, float]]) -> Fait
         insertion=insertion,
         deletion_auc=np.array([auc(fractions, c) for c in deletion]),
         insertion_auc=np.array([auc(fractions, c) for c in insertion]),
-        step_pixels=64, forward_passes=3 + 2 * len(methods) * 3, batch_size=8, deletion_baseline="zero",
+        step_pixels=64, forward_passes=3 + 2 * len(methods) * 3, deletion_baseline="zero",
         seed=0,
     )  # fmt: skip
 

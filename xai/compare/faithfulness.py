@@ -182,6 +182,7 @@ class FaithfulnessResult:
     @classmethod
     def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> FaithfulnessResult:
         fields = dict(meta)
+        fields.pop("batch_size", None)  # stored by earlier versions; a machine's choice, not part of the result
         fields["methods"] = tuple(fields["methods"])
         fields["excluded"] = tuple(tuple(pair) for pair in fields.get("excluded", ()))
         return cls(**fields, **{name: arrays[name] for name in cls._ARRAYS})
