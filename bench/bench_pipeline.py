@@ -252,7 +252,8 @@ def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
 
     from xai.dissect import probes
     from xai.dissect.clip_embed import image_input_dtype
-    from xai.dissect.probe_pass import MAX_WORKERS, spare_cpus
+    from xai.dissect.paper import FC_CONCEPT_SETS
+    from xai.dissect.probe_pass import spare_cpus
 
     config, device = context.config, context.device
     label = probe_pass_label(context.batch_sizes)
@@ -276,9 +277,9 @@ def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
             batch.contiguous(memory_format=torch.channels_last)), resnet_shape, batch_size, device)
         transforms.append(resnet_transform)
     paths = dissected.probe_paths
-    overlapped = min(spare_cpus(), MAX_WORKERS) > 0 and len(paths) > batch_size
+    overlapped = spare_cpus(device) > 0 and len(paths) > batch_size
     concepts = len(probes.load_concepts(config.dissect.concepts)) + sum(
-        len(probes.load_concepts(c)) for c in ("imagenet_labels", "places365"))
+        len(probes.load_concepts(FC_CONCEPT_SETS[name])) for name in config.dissect.models)
     floor = probe_pass_floor(len(paths), per_image, decode_s(paths, transforms), overlapped) \
         + text_encoding_s(context, concepts)
     networks = ", ".join(f"{name} {seconds:.4f}" for name, seconds in per_image.items())
