@@ -141,8 +141,10 @@ def test_workers_send_uint8_and_the_device_finishes_exactly(probe_files: list[Pa
 def test_loader_caps_workers_and_prefetch(probe_files: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
+    import xai.batching
+
     module = sys.modules["xai.dissect.probe_pass"]
-    monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(xai.batching.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
     monkeypatch.setattr(module.torch, "get_num_threads", lambda: 1)
     loader = probe_loader(probe_files * 20, [TARGET_TRANSFORM], 2)
     assert loader.num_workers == 8 and loader.prefetch_factor == 2
@@ -164,8 +166,10 @@ def test_on_cuda_every_cpu_but_one_decodes(probe_files: list[Path], monkeypatch:
     """The GPU runs the forwards, so torch's CPU threads do not count: decoding is what bounds the pass."""
     import sys
 
+    import xai.batching
+
     module = sys.modules["xai.dissect.probe_pass"]
-    monkeypatch.setattr(module.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    monkeypatch.setattr(xai.batching.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     monkeypatch.setattr(module.torch, "get_num_threads", lambda: 16)
     assert module.spare_cpus("cpu") == 0
     assert module.spare_cpus("cuda") == 15

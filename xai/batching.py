@@ -127,11 +127,18 @@ def device_name(device: torch.device) -> str:
     return f"{device.type}:{cpu_model()}:{torch.get_num_threads()}threads"
 
 
+def usable_cpus() -> set[int]:
+    """The logical CPUs this process may run on (its affinity mask; every CPU where the OS has none)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
 def physical_cores(cpuinfo: str | None = None) -> int:
     """Physical cores among the CPUs this process may run on (hyper-threads share a core's FPUs, so they do not
     count; a CPU outside ``os.sched_getaffinity(0)`` is not ours to use). ``cpuinfo``: ``/proc/cpuinfo``'s text
     (tests inject one); the file is read when None."""
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    allowed = usable_cpus()
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -169,8 +176,7 @@ def configure_threads() -> int:
 
 def spare_cpus() -> int:
     """CPUs left beside torch's threads, for image-decoding workers (0: decode in the main process)."""
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, available - torch.get_num_threads())
+    return max(0, len(usable_cpus()) - torch.get_num_threads())
 
 
 def cache_key(model_id: str, device: torch.device, input_shape: Sequence[int], dtype: torch.dtype,

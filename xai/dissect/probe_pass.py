@@ -14,7 +14,6 @@ transforms, same forward passes, same pooling (:mod:`xai.dissect.activations`).
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
@@ -119,21 +118,14 @@ def collate_probe(items: list[tuple[int, Any, str | None]]) -> tuple[list[int], 
     return [index for index, _ in good], stacked, bad
 
 
-def available_cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def spare_cpus(device: str | torch.device = "cpu") -> int:
     """The decoding workers' share of the CPUs. On CPU: those left beside torch's threads
     (:func:`xai.batching.spare_cpus`); on CUDA the GPU runs the forwards, so every CPU but the main process's."""
     from xai.batching import spare_cpus as spare
+    from xai.batching import usable_cpus
 
     if torch.device(device).type == "cuda":
-        return min(available_cores() - 1, MAX_CUDA_WORKERS)
+        return min(len(usable_cpus()) - 1, MAX_CUDA_WORKERS)
     return min(spare(), MAX_WORKERS)
 
 
