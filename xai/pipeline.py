@@ -132,7 +132,8 @@ def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
     root = None if config.images == "task" else Path(config.images)
     paths = task_image_paths() if root is None else list_images(root)
     system = [path for path in paths if root is not None and SYSTEM_FILES.fullmatch(path.name)]
-    paths = [path for path in paths if path not in set(system)]
+    ignored = set(system)
+    paths = [path for path in paths if path not in ignored]
     ids = image_ids(paths, root, fixed=root is None)
     images, skipped, beyond = [], [], []
     for path, image_id in zip(paths, ids, strict=True):
