@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -72,14 +72,20 @@ def storage_error(path: Path, error: OSError, action: str = "write") -> StorageE
     return StorageError(f"{path}: cannot {action} ({error.strerror or error}): {fix}")
 
 
+Parts = tuple[dict[str, np.ndarray], dict[str, Any]]
+"""How an artifact is stored: named arrays (``arrays.npz``) and JSON-able metadata (``meta.json``)."""
+
+
 class Artifact(Protocol):
-    def to_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]: ...
+    """Anything the cache stores: it splits into :data:`Parts` and is rebuilt from them."""
+
+    def to_parts(self) -> Parts: ...
 
     @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Artifact: ...
+    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Self: ...
 
 
-A = TypeVar("A")
+A = TypeVar("A", bound=Artifact)
 
 
 SHARED_SOURCES = ("config", "data", "models", "stages")
@@ -371,9 +377,9 @@ class ArtifactCache:
             self.stats.hits.append(label)
             arrays, meta = stored
             meta.pop("key_parts", None)
-            return kind.from_parts(arrays, meta)  # type: ignore[attr-defined]
+            return kind.from_parts(arrays, meta)
         self.stats.misses.append(label)
-        arrays, meta = compute().to_parts()  # type: ignore[attr-defined]
+        arrays, meta = compute().to_parts()
         self.save(stage, parts, arrays, meta)
         # Returned through the same decoding as a hit, so a fresh run and a cached one render identically.
-        return kind.from_parts(arrays, json.loads(json.dumps(meta, default=str)))  # type: ignore[attr-defined]
+        return kind.from_parts(arrays, json.loads(json.dumps(meta, default=str)))

@@ -6,27 +6,50 @@ line), ``run(context)`` (compute or fetch from the cache) and ``load_cached(cont
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from xai.cache import A
 from xai.models import WEIGHT_FILES, clip_weights_id
+
+if TYPE_CHECKING:
+    from xai.config import Config
+    from xai.pipeline import RunContext
 
 
 class NotCachedError(LookupError):
     """Raised in load-only mode when an artifact is not in the cache."""
 
 
-def cached(context: Any, stage: str, parts: dict[str, Any], compute: Callable[[], Any], kind: type, *,
-           load_only: bool = False) -> Any:
+@dataclass(frozen=True)
+class StageCache:
+    """One stage's view of the run's artifact cache: ``get`` returns the artifact for a key, computing it on a
+    miss, or, in ``load_only`` mode (rendering a report from whatever exists), raising :class:`NotCachedError`."""
+
+    context: RunContext
+    stage: str
+    load_only: bool = False
+
+    def contains(self, parts: dict[str, Any]) -> bool:
+        return self.context.cache.contains(self.stage, parts)
+
+    def get(self, kind: type[A], parts: dict[str, Any], compute: Callable[[], A]) -> A:
+        """The ``kind`` artifact keyed by ``parts``; ``compute()`` runs only on a miss outside load-only mode."""
+        if self.load_only and not self.contains(parts):
+            raise NotCachedError(parts.get("piece", self.stage))
+        return self.context.cache.get_or_compute(self.stage, parts, compute, kind)
+
+
+def cached(context: RunContext, stage: str, parts: dict[str, Any], compute: Callable[[], A], kind: type[A], *,
+           load_only: bool = False) -> A:
     """The artifact for ``parts`` from the cache, computed on a miss; in load-only mode a miss raises instead."""
-    if load_only and not context.cache.contains(stage, parts):
-        raise NotCachedError(parts.get("piece", stage))
-    return context.cache.get_or_compute(stage, parts, compute, kind)
+    return StageCache(context, stage, load_only).get(kind, parts, compute)
 
 
-def weights_key(config: Any, model: str) -> str:
+def weights_key(config: Config, model: str) -> str:
     """What identifies a model's weights in cache keys, known without loading the model."""
     if config.weights == "random":
         return f"random(seed={config.seed})"
     if model == "clip":  # no published checksum: the local file's own hash
-        return clip_weights_id(getattr(config, "weights_dir", None))
+        return clip_weights_id(config.weights_dir)
     return f"{WEIGHT_FILES[model].filename}:{WEIGHT_FILES[model].known_hash}"
