@@ -101,7 +101,7 @@ def case_stages() -> dict:
 
 def case_score() -> dict:
     from xai.dissect.reference import soft_wpmi_reference
-    from xai.dissect.stage import dissect_model
+    from xai.dissect.labelling import dissect_model
 
     rng = np.random.default_rng(0)
     n_images, n_concepts = 1000, 20000
@@ -132,7 +132,7 @@ def case_score() -> dict:
 
 
 def case_broden() -> dict:
-    from xai.dissect.stage import dissect_model
+    from xai.dissect.labelling import dissect_model
 
     rng = np.random.default_rng(0)
     n_images, n_concepts = 63305, 20000

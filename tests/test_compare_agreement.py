@@ -23,7 +23,7 @@ from xai.compare.agreement import (
     pooled_spearman,
     top_area_mask,
 )
-from xai.compare.stage import ImageComparison, compare_image
+from xai.compare.per_image import ImageComparison, compare_image
 
 
 def grid_segments(size: int = 8, cell: int = 2) -> np.ndarray:

@@ -19,7 +19,7 @@ from xai.compare.nulls import (
     permutation_p,
     random_tie_ranks,
 )
-from xai.compare.stage import compare_image, cross_image_table
+from xai.compare.per_image import compare_image, cross_image_table
 from xai.compare.summary import summarise
 from xai.explain.cams.base import compute_cam
 from xai.explain.lime_image import LimeParams, run_lime

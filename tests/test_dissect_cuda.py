@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def test_scoring_on_cuda_equals_cpu() -> None:
-    from xai.dissect.stage import dissect_model
+    from xai.dissect.labelling import dissect_model
 
     rng = np.random.default_rng(0)
     images = rng.standard_normal((500, 32)).astype(np.float32)

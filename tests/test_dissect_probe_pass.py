@@ -94,7 +94,7 @@ def test_loader_defaults(probe_files: list[Path]) -> None:
 
 def test_scoring_progress_counts_every_step_and_changes_nothing() -> None:
     from xai.dissect import similarity
-    from xai.dissect.stage import dissect_model
+    from xai.dissect.labelling import dissect_model
 
     rng = np.random.default_rng(0)
     images, texts = rng.standard_normal((60, 8)).astype(np.float32), rng.standard_normal((30, 8)).astype(np.float32)

@@ -19,7 +19,7 @@ from xai import models
 from xai.data import DataError
 from xai.dissect import paper, probes
 from xai.dissect.analysis import fc_self_check
-from xai.dissect.stage import dissect_model
+from xai.dissect.labelling import dissect_model
 from xai.models import WeightFile, WeightsUnavailableError
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -225,13 +225,13 @@ def test_clip_architecture_is_in_the_clip_embedding_key(monkeypatch: pytest.Monk
     assert stage.clip_parts(config, "cuda")["clip_dtype"] == "float16"
 
 
-@pytest.mark.parametrize("module", ["models.py", "data.py", "stages/dissect.py", "dissect/stage.py"])
+@pytest.mark.parametrize("module", ["models.py", "data.py", "stages/dissect.py", "dissect/labelling.py"])
 def test_code_version_covers_models_data_and_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     module: str) -> None:
     from xai import cache as cache_module
 
     package = tmp_path / "pkg"
-    for name in ("models.py", "data.py", "config.py", "stages/dissect.py", "dissect/stage.py", "explain/x.py"):
+    for name in ("models.py", "data.py", "config.py", "stages/dissect.py", "dissect/labelling.py", "explain/x.py"):
         (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text("x = 1\n")
     monkeypatch.setattr(cache_module, "PACKAGE_ROOT", package)

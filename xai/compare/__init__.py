@@ -38,7 +38,7 @@ from xai.compare.faithfulness import (
 from xai.compare.narrative import RANDOM_WEIGHTS_NOTE, findings
 from xai.compare.nulls import CENTRE_METHOD, MapOrder, SuperpixelNull, centre_prior_map, degenerate_reason
 from xai.compare.sanity import EDGE_METHOD, RESNET_LAYER_GROUPS, SanityResult, edge_map, sanity_check
-from xai.compare.stage import LIME_METHOD, ImageComparison, compare_image, cross_image_table, explanation_maps
+from xai.compare.per_image import LIME_METHOD, ImageComparison, compare_image, cross_image_table, explanation_maps
 from xai.compare.stats import mean_interval, paired_comparison, rank_groups
 from xai.compare.summary import TABLES, ComparisonSummary, summarise
 

@@ -22,7 +22,7 @@ from xai.compare.complexity import (
 from xai.compare.faithfulness import RANDOM_METHOD, FaithfulnessResult
 from xai.compare.nulls import CENTRE_METHOD
 from xai.compare.sanity import SanityResult, sanity_table
-from xai.compare.stage import LIME_METHOD, ImageComparison
+from xai.compare.per_image import LIME_METHOD, ImageComparison
 from xai.compare.tables import agreement_by_method, faithfulness_ranking
 
 TABLES: tuple[str, ...] = (

@@ -40,7 +40,7 @@ from xai.dissect.probes import (
 )
 from xai.dissect.result import DissectionResult, LayerDissection, to_csv_text, write_csv
 from xai.dissect.similarity import SIMILARITY_FUNCTIONS, cos_similarity, rank_reorder, soft_wpmi, wpmi
-from xai.dissect.stage import dissect_model
+from xai.dissect.labelling import dissect_model
 
 __all__ = [
     "CATEGORIES",

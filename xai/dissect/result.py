@@ -32,7 +32,7 @@ class LayerDissection:
         top_images: (K, J) int32 probe indices of the neuron's highest activations, best first.
         top_activations: (K, J) float32 the pooled activations at those images.
         null_scores: (K,) float32 the neuron's best score after the probe images were shuffled
-            (see :func:`xai.dissect.stage.dissect_model`); empty when no null was computed.
+            (see :func:`xai.dissect.labelling.dissect_model`); empty when no null was computed.
     """
 
     layer: str

@@ -17,7 +17,7 @@ import numpy as np
 
 from xai import models
 from xai.cache import code_version, probe_code_version
-from xai.dissect.stage import dissect_model
+from xai.dissect.labelling import dissect_model
 from xai.stages import NotCachedError, cached, weights_key
 
 STAGE = "dissect"
