@@ -1,4 +1,4 @@
-"""The dissection stage, its artifacts, the CSV and the analyses built on it."""
+"""Neuron labelling (``dissect_model``), its artifacts, the CSV and the analyses built on it."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_dissect_model_rejects_mismatched_inputs(planted):
 
 
 @pytest.mark.parametrize("similarity", ["wpmi", "cos_similarity"])
-def test_other_similarities_through_the_stage(planted, similarity):
+def test_other_similarities_through_dissect_model(planted, similarity):
     result = _dissect(planted, similarity=similarity, null_seed=None)
     assert result.layer("a").label_ids[:10].tolist() == planted[5].tolist()
     assert result.layer("a").null_scores.size == 0

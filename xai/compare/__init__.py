@@ -1,6 +1,6 @@
 """Task 4: LIME vs CAM — agreement, complexity, faithfulness (deletion/insertion) and the sanity check.
 
-Stage API (pure functions -> frozen artifacts with ``to_parts``/``from_parts``):
+API (pure functions -> frozen artifacts with ``to_parts``/``from_parts``):
 
 * ``compare_image(image, segments, segment_weights, cam_maps, ...) -> ImageComparison``
 * ``cross_image_table(inputs, ks) -> DataFrame`` (the cross-image null; needs every image's maps)
@@ -37,8 +37,8 @@ from xai.compare.faithfulness import (
 )
 from xai.compare.narrative import RANDOM_WEIGHTS_NOTE, findings
 from xai.compare.nulls import CENTRE_METHOD, MapOrder, SuperpixelNull, centre_prior_map, degenerate_reason
-from xai.compare.sanity import EDGE_METHOD, RESNET_LAYER_GROUPS, SanityResult, edge_map, sanity_check
 from xai.compare.per_image import LIME_METHOD, ImageComparison, compare_image, cross_image_table, explanation_maps
+from xai.compare.sanity import EDGE_METHOD, RESNET_LAYER_GROUPS, SanityResult, edge_map, sanity_check
 from xai.compare.stats import mean_interval, paired_comparison, rank_groups
 from xai.compare.summary import TABLES, ComparisonSummary, summarise
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-Parts = tuple[dict[str, np.ndarray], dict[str, Any]]
+from xai.cache import Parts
 
 
 def frozen_array(values: Any, dtype: Any = None) -> np.ndarray:

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from xai.compare._parts import Parts, frozen_array
+from xai.cache import Parts
+from xai.compare._parts import frozen_array
 from xai.compare.nulls import NULL_DRAWS, MapOrder, SuperpixelNull, degenerate_reason, permutation_p
 
 DEFAULT_KS: tuple[int, ...] = (5, 10)

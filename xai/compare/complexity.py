@@ -1,6 +1,6 @@
 """Objective image complexity, its rank correlation with agreement, and the generated answer to the question.
 
-Measures (all computed from the image or the stage inputs, none chosen by eye):
+Measures (all computed from the image or its explanations, none chosen by eye):
 
 * ``n_segments``: LIME's superpixel count (quickshift/SLIC finds more segments in cluttered images).
 * ``edge_density``: fraction of Canny edge pixels (``skimage.feature.canny``, σ = 2, default hysteresis
@@ -30,6 +30,7 @@ from scipy import stats
 from skimage.color import rgb2gray
 from skimage.feature import canny
 
+from xai.cache import Parts
 from xai.compare._parts import from_json_float, json_float
 
 COMPLEXITY_MEASURES: tuple[str, ...] = ("n_segments", "edge_density", "colour_entropy", "object_area")
@@ -48,7 +49,7 @@ class Complexity:
     colour_entropy: float
     object_area: float
 
-    def to_parts(self) -> tuple[dict[str, np.ndarray], dict]:
+    def to_parts(self) -> Parts:
         meta = asdict(self)
         for name in ("edge_density", "colour_entropy", "object_area"):
             meta[name] = json_float(meta[name])  # JSON has no NaN

@@ -50,7 +50,8 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
-from xai.compare._parts import Parts, frozen_array
+from xai.cache import Parts
+from xai.compare._parts import frozen_array
 from xai.compare.nulls import CENTRE_METHOD, centre_prior_map, degenerate_reason, random_tie_ranks
 
 RANDOM_METHOD = "random"

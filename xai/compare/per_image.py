@@ -1,4 +1,4 @@
-"""Per-image stage: compare LIME's explanation with every CAM map of one image (pure function -> artifact)."""
+"""Per-image comparison: compare LIME's explanation with every CAM map of one image (pure function -> artifact)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xai.compare._parts import Parts
+from xai.cache import Parts
 from xai.compare.agreement import DEFAULT_KS, DEFAULT_THRESHOLDS, Agreement, compute_agreement, lime_topk_mask
 from xai.compare.complexity import Complexity, image_complexity
 from xai.compare.faithfulness import lime_pixel_map

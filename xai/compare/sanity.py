@@ -43,7 +43,8 @@ import torch
 from scipy import stats
 from skimage.metrics import structural_similarity
 
-from xai.compare._parts import Parts, frozen_array
+from xai.cache import Parts
+from xai.compare._parts import frozen_array
 from xai.compare.stats import mean_interval
 
 EDGE_METHOD = "edge detector (control)"

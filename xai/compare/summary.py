@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xai.compare._parts import Parts, frame_from_parts, frame_to_parts, from_json_float, json_float, table_csv
+from xai.cache import Parts
+from xai.compare._parts import frame_from_parts, frame_to_parts, from_json_float, json_float, table_csv
 from xai.compare.agreement import agreement_table, sweep_by_method, sweep_table
 from xai.compare.complexity import (
     PRIMARY_MEASURE,
@@ -21,8 +22,8 @@ from xai.compare.complexity import (
 )
 from xai.compare.faithfulness import RANDOM_METHOD, FaithfulnessResult
 from xai.compare.nulls import CENTRE_METHOD
-from xai.compare.sanity import SanityResult, sanity_table
 from xai.compare.per_image import LIME_METHOD, ImageComparison
+from xai.compare.sanity import SanityResult, sanity_table
 from xai.compare.tables import agreement_by_method, faithfulness_ranking
 
 TABLES: tuple[str, ...] = (

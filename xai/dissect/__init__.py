@@ -1,6 +1,6 @@
 """CLIP-Dissect neuron labelling (Oikarinen & Weng, ICLR 2023), written from the maths in the project spec.
 
-Stages, all pure: :func:`probe_pass` (CLIP image embeddings and every model's hooked layers, each probe image
+Pure functions: :func:`probe_pass` (CLIP image embeddings and every model's hooked layers, each probe image
 decoded once), :func:`layer_activations` (one hooked pass per model), :func:`encode_images` /
 :func:`encode_texts` (CLIP embeddings, shared by both models), :func:`dissect_model` (scores -> labels),
 :func:`summarise_model`, :func:`compare_models`, :func:`fc_self_check`, :func:`dissection_findings`.
@@ -27,6 +27,7 @@ from xai.dissect.analysis import (
 from xai.dissect.categories import CATEGORIES, concept_category
 from xai.dissect.clip_embed import concepts_hash, encode_images, encode_text_truncated, encode_texts
 from xai.dissect.findings import dissection_findings
+from xai.dissect.labelling import dissect_model
 from xai.dissect.probe_pass import ProbeOutputs, probe_pass
 from xai.dissect.probes import (
     broden_index_images,
@@ -40,7 +41,6 @@ from xai.dissect.probes import (
 )
 from xai.dissect.result import DissectionResult, LayerDissection, to_csv_text, write_csv
 from xai.dissect.similarity import SIMILARITY_FUNCTIONS, cos_similarity, rank_reorder, soft_wpmi, wpmi
-from xai.dissect.labelling import dissect_model
 
 __all__ = [
     "CATEGORIES",

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from xai.cache import Parts
 from xai.dissect.categories import CATEGORIES, concept_category
 from xai.dissect.result import DissectionResult, LayerDissection
 
@@ -87,7 +88,7 @@ class ModelSummary:
         """Summary of layer ``name``."""
         return next(summary for summary in self.layers if summary.layer == name)
 
-    def to_parts(self) -> tuple[dict[str, np.ndarray], dict]:
+    def to_parts(self) -> Parts:
         """No arrays; everything in JSON meta."""
         return {}, {
             "model_name": self.model_name,
@@ -212,7 +213,7 @@ class ModelComparison:
         """Overlap of layer ``name`` (or ``all``)."""
         return next(overlap for overlap in self.layers if overlap.layer == name)
 
-    def to_parts(self) -> tuple[dict[str, np.ndarray], dict]:
+    def to_parts(self) -> Parts:
         """No arrays; everything in JSON meta."""
         return {}, {
             "model_a": self.model_a,
@@ -298,7 +299,7 @@ class FcSelfCheck:
     similarity: str = ""
     """The similarity function the fc layer was scored with (the paper's rows are soft_wpmi)."""
 
-    def to_parts(self) -> tuple[dict[str, np.ndarray], dict]:
+    def to_parts(self) -> Parts:
         """No arrays; everything in JSON meta."""
         return {}, asdict(self)
 

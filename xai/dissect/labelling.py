@@ -1,4 +1,5 @@
-"""The dissection stage the pipeline calls: activations + CLIP embeddings -> :class:`DissectionResult`."""
+"""Neuron labelling, CLIP-Dissect step 3 for one model: pooled activations + CLIP embeddings ->
+:class:`DissectionResult` (what the dissect stage, :mod:`xai.stages.dissect`, runs per model)."""
 
 from __future__ import annotations
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from xai.cache import Parts, atomic_write_text
 
 CSV_TOP_CONCEPTS = 5
 """Concept columns written per neuron: the label plus 4 runner-ups (top-5, as in CLIP-Dissect notebooks)."""
@@ -89,7 +89,7 @@ class DissectionResult:
         """Label string of every neuron of ``layer``."""
         return [self.concepts[i] for i in self.layer(layer).label_ids]
 
-    def to_parts(self) -> tuple[dict[str, np.ndarray], dict]:
+    def to_parts(self) -> Parts:
         """Arrays keyed ``{layer}/{field}`` plus JSON meta."""
         arrays: dict[str, np.ndarray] = {}
         for layer in self.layers:
@@ -202,17 +202,10 @@ def to_csv_text(result: DissectionResult, top_concepts: int = CSV_TOP_CONCEPTS) 
 
 
 def write_csv(result: DissectionResult, path: str | Path, top_concepts: int = CSV_TOP_CONCEPTS) -> Path:
-    """Write :func:`to_csv_text` atomically (temp file + ``os.replace``); same inputs give identical bytes."""
+    """Write :func:`to_csv_text` atomically (:func:`xai.cache.atomic_write_text`); same inputs give identical
+    bytes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(to_csv_text(result, top_concepts))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, to_csv_text(result, top_concepts))
     return path
 
 
@@ -220,10 +213,3 @@ def labels_by_layer(result: DissectionResult) -> dict[str, list[str]]:
     """``{layer: [label per unit]}``."""
     return {layer.layer: result.labels(layer.layer) for layer in result.layers}
 
-
-def concept_index(concepts: Sequence[str]) -> dict[str, int]:
-    """First index of each concept string."""
-    index: dict[str, int] = {}
-    for position, concept in enumerate(concepts):
-        index.setdefault(concept, position)
-    return index
