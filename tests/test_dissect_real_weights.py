@@ -481,23 +481,23 @@ def test_paper_row_needs_soft_wpmi_and_the_c_scene_rule(change: dict) -> None:
 
 
 def test_fc_check_uses_the_papers_concept_sets(mirror: Path) -> None:
-    from xai.stages.dissect import _fc_check_inputs
+    from xai.dissect.fc_check import fc_check_inputs
 
     def embed(concepts: list[str]) -> np.ndarray:
         return np.ones((len(concepts), 4), np.float32)
 
-    places = _fc_check_inputs("resnet18_places365", "imagenet-samples", embed)
-    assert places["concept_set"] == "broden_labels" and len(places["concepts"]) == 1197
-    assert places["match"] == "string" and len(places["targets"]) == 365
-    assert places["rule"] == "class name in the concept set"
-    imagenet = _fc_check_inputs("resnet18_imagenet", "broden", embed)
-    assert imagenet["concept_set"] == "imagenet_labels" and imagenet["match"] == "index"
-    assert imagenet["class_names"] == imagenet["concepts"] and len(imagenet["concepts"]) == 1000
+    places = fc_check_inputs("resnet18_places365", "imagenet-samples", embed)
+    assert places.concept_set == "broden_labels" and len(places.concepts) == 1197
+    assert places.match == "string" and len(places.targets) == 365
+    assert places.rule == "class name in the concept set"
+    imagenet = fc_check_inputs("resnet18_imagenet", "broden", embed)
+    assert imagenet.concept_set == "imagenet_labels" and imagenet.match == "index"
+    assert imagenet.class_names == imagenet.concepts and len(imagenet.concepts) == 1000
 
 
 def test_fc_self_check_is_scored_with_soft_wpmi_whatever_the_main_similarity(mirror: Path) -> None:
-    """The paper's measurement is SoftWPMI; the stage's fc check must not follow ``dissect.similarity``."""
-    from xai.stages import dissect as dissect_stage
+    """The paper's measurement is SoftWPMI; the fc self-check must not follow ``dissect.similarity``."""
+    from xai.dissect import fc_check
 
     rng = np.random.default_rng(0)
     n_images, dim = 300, 8
@@ -506,17 +506,17 @@ def test_fc_self_check_is_scored_with_soft_wpmi_whatever_the_main_similarity(mir
         vectors = np.random.default_rng(len(concepts)).standard_normal((len(concepts), dim)).astype(np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
-    check = dissect_stage._fc_check_inputs("resnet18_places365", "imagenet-samples", embed)
+    check = fc_check.fc_check_inputs("resnet18_places365", "imagenet-samples", embed)
     images = rng.standard_normal((n_images, dim)).astype(np.float32)
     images /= np.linalg.norm(images, axis=1, keepdims=True)
     acts = rng.standard_normal((n_images, 365)).astype(np.float32)
     ids = [str(i) for i in range(n_images)]
-    got = dissect_stage._fc_self_check(acts, images, ids, "resnet18_places365", check, "cpu")
+    got = fc_check.paper_self_check(acts, images, ids, "resnet18_places365", check, "cpu")
     assert got.similarity == "soft_wpmi"
     expected = fc_self_check(
-        dissect_model({"fc": acts}, images, check["concept_embeddings"], check["concepts"], model_name="m",
+        dissect_model({"fc": acts}, images, check.concept_embeddings, check.concepts, model_name="m",
                       probe_ids=ids, similarity="soft_wpmi", null_seed=None),
-        check["class_names"], match="string", targets=check["targets"])
+        check.class_names, match="string", targets=check.targets)
     assert (got.top1_fraction, got.top5_fraction) == (expected.top1_fraction, expected.top5_fraction)
 
 
