@@ -417,6 +417,7 @@ def test_the_probe_pass_receives_the_resolved_batch_size(tmp_path: Path, monkeyp
 def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: int | str, expected: int) -> None:
     from xai import compare
+    from xai.stages import StageCache
     from xai.stages import compare as compare_stage
     from xai.stages.explain import ExplainArtifacts, ExplainedImage
 
@@ -434,7 +435,7 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
     for name in ("compare_image", "explanation_maps", "sanity_check", "summarise", "cross_image_table"):
         monkeypatch.setattr(compare, name, lambda *args, **options: None)
     monkeypatch.setattr(compare_stage, "seed_weights", lambda explanation: (np.zeros(1), (0,)))
-    monkeypatch.setattr(compare_stage, "_get", lambda context, parts, compute, kind, load_only: compute())
+    monkeypatch.setattr(StageCache, "get", lambda self, kind, parts, compute: compute())
     model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     context = _context(tmp_path, model, configured)
     # the sanity check runs (and resolves its batch size) only with trained weights; the model is patched in

@@ -80,6 +80,7 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     import xai.compare as compare
     from xai.compare.faithfulness import image_seed, random_map
     from xai.config import Config
+    from xai.stages import StageCache
     from xai.stages import compare as stage
 
     assert image_seed(0, "ab" * 32) == image_seed(0, "ab" * 32) == 3_717_097_096  # pinned: stable across runs
@@ -95,7 +96,7 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     monkeypatch.setattr(compare, "explanation_maps", lambda *args, **kwargs: {})
     monkeypatch.setattr(compare, "summarise", lambda *args, **kwargs: None)
     monkeypatch.setattr(compare, "cross_image_table", lambda *args, **kwargs: None)
-    monkeypatch.setattr(stage, "_get", lambda context, parts, compute, kind, load_only:
+    monkeypatch.setattr(StageCache, "get", lambda self, kind, parts, compute:
                         None if parts["piece"] == "sanity" else compute())
     monkeypatch.setattr(stage, "_base_parts", lambda context, sha: {})
     monkeypatch.setattr(stage, "sanity_explain_fn", lambda *args, **kwargs: None)

@@ -8,32 +8,46 @@ detector; then the cross-image null (needs every image's maps; arithmetic only, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xai import compare
 from xai.cache import code_version
-from xai.stages import NotCachedError, cached, weights_key
+from xai.stages import NotCachedError, StageCache, weights_key
 from xai.stages import explain as explain_stage
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from xai.compare import ComparisonSummary, FaithfulnessResult, ImageComparison, SanityResult
+    from xai.compare.per_image import CrossImageInput
+    from xai.compare.sanity import SanityMaps
+    from xai.config import Config
+    from xai.explain.artifacts import ImageExplanation
+    from xai.explain.lime_image import LimeParams
+    from xai.pipeline import RunContext
+    from xai.stages.explain import ExplainArtifacts, ExplainedImage
 
 STAGE = "compare"
 
 
 @dataclass
 class CompareArtifacts:
-    comparisons: list[Any] = field(default_factory=list)
-    """xai.compare.ImageComparison per image"""
-    faithfulness: list[Any] = field(default_factory=list)
-    """xai.compare.FaithfulnessResult per image"""
-    sanity: Any = None
-    summary: Any = None
-    """xai.compare.ComparisonSummary"""
-    explain: Any = None
+    comparisons: list[ImageComparison] = field(default_factory=list)
+    """agreement and complexity, per image"""
+    faithfulness: list[FaithfulnessResult] = field(default_factory=list)
+    """deletion/insertion, per image"""
+    sanity: SanityResult | None = None
+    summary: ComparisonSummary | None = None
+    explain: ExplainArtifacts | None = None
     """The explain stage's artifacts these were computed from (for the side-by-side panels)."""
 
 
-def _base_parts(context: Any, image_sha: str) -> dict[str, Any]:
+def _base_parts(context: RunContext, image_sha: str) -> dict[str, Any]:
     config = context.config
     return {"image": image_sha, "weights": weights_key(config, config.explain.model), "seed": config.seed,
             "explain": {"methods": list(config.explain.methods), "lime": config.explain.lime.model_dump(),
@@ -41,7 +55,7 @@ def _base_parts(context: Any, image_sha: str) -> dict[str, Any]:
             "code": code_version("compare", "explain")}
 
 
-def describe(context: Any) -> str:
+def describe(context: RunContext) -> str:
     from xai.compare import RESNET_LAYER_GROUPS, forward_passes
 
     config = context.config
@@ -55,15 +69,11 @@ def describe(context: Any) -> str:
             f"({per_image:,} forward passes per image), {sanity}")
 
 
-def sanity_methods(config: Any) -> list[str]:
+def sanity_methods(config: Config) -> list[str]:
     return [m for m in config.compare.sanity_methods if m in config.explain.methods]
 
 
-def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_only: bool) -> Any:
-    return cached(context, STAGE, parts, compute, kind, load_only=load_only)
-
-
-def seed_weights(explanation: Any) -> tuple[np.ndarray, tuple[int, ...]]:
+def seed_weights(explanation: ImageExplanation) -> tuple[np.ndarray, tuple[int, ...]]:
     """Every LIME seed's superpixel weights ``(n_seeds, S)`` and the seeds; seed 0's alone without stability."""
     lime, stability = explanation.lime, explanation.stability
     if stability is not None and stability.weights is not None and stability.weights.shape[1] == lime.weights.size:
@@ -71,7 +81,7 @@ def seed_weights(explanation: Any) -> tuple[np.ndarray, tuple[int, ...]]:
     return lime.weights[None], (lime.seed,)
 
 
-def notes(explained: Any) -> list[str]:
+def notes(explained: ExplainArtifacts) -> list[str]:
     """Caveats recorded by the explain stage: LIME label != top-1, AblationCAM with a negative logit."""
     found = []
     for item in explained.images:
@@ -84,45 +94,77 @@ def notes(explained: Any) -> list[str]:
     return found
 
 
-def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
-    from xai import compare
-    from xai.models import to_input
-
+def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) -> CompareArtifacts:
     config = context.config
     settings = config.compare
+    cache = StageCache(context, STAGE, load_only)
     shas = {image.name: image.sha256 for image in context.images}
     artifacts = CompareArtifacts(explain=explained)
-    cross_inputs = []
     for item in context.progress(explained.images, "compare", total=len(explained.images)):
-        lime = item.explanation.lime
-        cams = {cam.method: cam.map for cam in item.explanation.cams}
-        weights, seeds = seed_weights(item.explanation)
-        cross_inputs.append((item.name, lime.segments, weights, cams))
         # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
         base = {**_base_parts(context, shas[item.name]), "image_id": item.name}
-        artifacts.comparisons.append(_get(context, {**base, "piece": "agreement", "ks": list(settings.top_k),
-                                                    "thresholds": list(settings.thresholds), "seeds": list(seeds),
-                                                    "null_draws": settings.null_draws},
-                                          lambda item=item, lime=lime, cams=cams, weights=weights, seeds=seeds:
-                                          compare.compare_image(
-            item.pixels, lime.segments, weights, cams, image_id=item.name, ks=settings.top_k,
-            thresholds=tuple(t / 100 for t in settings.thresholds), seeds=seeds, null_draws=settings.null_draws,
-            null_seed=config.seed), compare.ImageComparison, load_only))
-        artifacts.faithfulness.append(_get(context, {**base, "piece": "faithfulness",
-                                                     "steps": settings.faithfulness_steps,
-                                                     "random_draws": settings.random_draws},
-                                           lambda item=item, lime=lime, cams=cams: compare.faithfulness_image(
+        artifacts.comparisons.append(_agreement(context, cache, base, item))
+        artifacts.faithfulness.append(_faithfulness(context, cache, base, item, shas[item.name]))
+    artifacts.sanity = _sanity(context, cache, explained.images[: settings.sanity_images], shas)
+    cross_image = compare.cross_image_table([_cross_image_input(item) for item in explained.images], settings.top_k)
+    artifacts.summary = compare.summarise(artifacts.comparisons, artifacts.faithfulness, artifacts.sanity,
+                                          k=settings.top_k[0], seed=config.seed, cross_image=cross_image,
+                                          notes=notes(explained))
+    return artifacts
+
+
+def _cam_maps(item: ExplainedImage) -> dict[str, np.ndarray]:
+    return {cam.method: cam.map for cam in item.explanation.cams}
+
+
+def _agreement(context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage
+               ) -> ImageComparison:
+    """LIME against every CAM and the centre prior on one image, with the superpixel null (no model calls)."""
+    config = context.config
+    settings = config.compare
+    lime = item.explanation.lime
+    weights, seeds = seed_weights(item.explanation)
+
+    def agreement() -> ImageComparison:
+        return compare.compare_image(item.pixels, lime.segments, weights, _cam_maps(item), image_id=item.name,
+                                     ks=settings.top_k, thresholds=tuple(t / 100 for t in settings.thresholds),
+                                     seeds=seeds, null_draws=settings.null_draws, null_seed=config.seed)
+
+    parts = {**base, "piece": "agreement", "ks": list(settings.top_k), "thresholds": list(settings.thresholds),
+             "seeds": list(seeds), "null_draws": settings.null_draws}
+    return cache.get(compare.ImageComparison, parts, agreement)
+
+
+def _faithfulness(context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage,
+                  image_sha: str) -> FaithfulnessResult:
+    """Deletion/insertion curves of LIME, every CAM and the random baseline on one image (model forward passes)."""
+    config = context.config
+    settings = config.compare
+    lime = item.explanation.lime
+
+    def faithfulness() -> FaithfulnessResult:
+        from xai.models import to_input
+
+        return compare.faithfulness_image(
             context.classifier(config.explain.model).module, to_input, item.pixels,
-            compare.explanation_maps(lime.segments, lime.weights, cams), item.explanation.prediction.top1,
-            steps=settings.faithfulness_steps, seed=compare.image_seed(config.seed, shas[item.name]),
-            image_id=item.name, random_draws=settings.random_draws,
-            batch_size=explain_stage.explain_batch_size(context, item.pixels.shape)), compare.FaithfulnessResult,
-            load_only))
-    chosen = explained.images[: settings.sanity_images]
+            compare.explanation_maps(lime.segments, lime.weights, _cam_maps(item)), item.explanation.prediction.top1,
+            steps=settings.faithfulness_steps, seed=compare.image_seed(config.seed, image_sha), image_id=item.name,
+            random_draws=settings.random_draws, batch_size=explain_stage.explain_batch_size(context, item.pixels.shape))
+
+    parts = {**base, "piece": "faithfulness", "steps": settings.faithfulness_steps,
+             "random_draws": settings.random_draws}
+    return cache.get(compare.FaithfulnessResult, parts, faithfulness)
+
+
+def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage], shas: dict[str, str]
+            ) -> SanityResult:
+    """The cascading parameter-randomisation check on the ``chosen`` images (skipped under random weights)."""
+    config = context.config
+    settings = config.compare
     methods = sanity_methods(config)
     lime_sanity = replace(explain_stage.lime_params(config), num_samples=settings.sanity_lime_samples)
 
-    def sanity() -> Any:
+    def sanity() -> SanityResult:
         skip = config.weights == "random" or not settings.sanity_check or not methods or not chosen
         model = None if skip else context.classifier(config.explain.model).module
         budgets = ({compare.LIME_METHOD: f"{settings.sanity_lime_samples} perturbation samples per model state "
@@ -140,19 +182,20 @@ def _collect(context: Any, explained: Any, load_only: bool) -> CompareArtifacts:
         return compare.sanity_check(model, explain_fn, compare.RESNET_LAYER_GROUPS, seed=config.seed,
                                     weights_are_random=skip, budgets=budgets)
 
-    sanity_parts = {**_base_parts(context, ",".join(shas[item.name] for item in chosen)), "piece": "sanity",
-                    "methods": methods, "enabled": settings.sanity_check,
-                    "lime_samples": settings.sanity_lime_samples}
-    artifacts.sanity = _get(context, sanity_parts, sanity, compare.SanityResult, load_only)
-    artifacts.summary = compare.summarise(artifacts.comparisons, artifacts.faithfulness, artifacts.sanity,
-                                          k=settings.top_k[0], seed=config.seed,
-                                          cross_image=compare.cross_image_table(cross_inputs, settings.top_k),
-                                          notes=notes(explained))
-    return artifacts
+    parts = {**_base_parts(context, ",".join(shas[item.name] for item in chosen)), "piece": "sanity",
+             "methods": methods, "enabled": settings.sanity_check, "lime_samples": settings.sanity_lime_samples}
+    return cache.get(compare.SanityResult, parts, sanity)
+
+
+def _cross_image_input(item: ExplainedImage) -> CrossImageInput:
+    """What the cross-image null needs of one image: its id, LIME segments and every seed's weights, its CAMs."""
+    weights, _ = seed_weights(item.explanation)
+    return item.name, item.explanation.lime.segments, weights, _cam_maps(item)
 
 
 def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods: list[str], *, target_layer: str,
-                      lime_params: Any, seed: int, batch_size: int, device: Any = "cpu") -> Any:
+                      lime_params: LimeParams, seed: int, batch_size: int,
+                      device: torch.device | str = "cpu") -> Callable[[nn.Module], SanityMaps]:
     """``explain_fn(model) -> {method: (N, H, W) maps}`` for the sanity check, plus the edge-detector control.
 
     ``images`` are ``(pixels, LIME segments, target class)``: every model state explains the same class on the
@@ -198,12 +241,12 @@ def unit_range(values: np.ndarray) -> np.ndarray:
     return (values - values.min()) / span if span > 0 else np.zeros_like(values)
 
 
-def run(context: Any) -> CompareArtifacts:
+def run(context: RunContext) -> CompareArtifacts:
     explained = context.artifacts.get("explain") or explain_stage.run(context)
     return _collect(context, explained, load_only=False)
 
 
-def load_cached(context: Any) -> CompareArtifacts | None:
+def load_cached(context: RunContext) -> CompareArtifacts | None:
     explained = context.artifacts.get("explain") or explain_stage.load_cached(context)
     if explained is None:
         return None
