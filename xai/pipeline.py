@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
@@ -35,6 +36,17 @@ from xai.data import (
 )
 from xai.models import LoadedClip, LoadedModel, imagenet_categories, load_classifier, load_clip, places365_categories
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from xai.batching import BatchChoice
+    from xai.stages.compare import CompareArtifacts
+    from xai.stages.dissect import DissectArtifacts
+    from xai.stages.explain import ExplainArtifacts
+
+    StageArtifacts = DissectArtifacts | ExplainArtifacts | CompareArtifacts
+    """What a stage's ``run`` returns."""
+
 VERSIONED_PACKAGES = ("torch", "torchvision", "grad-cam", "lime", "open_clip_torch", "numpy", "scikit-image",
                       "mkdocs-material")
 
@@ -45,7 +57,7 @@ class InputImage:
     """The image id (``xai.data.image_ids``): the one name every page, anchor, figure, CSV row and key uses."""
     path: Path
     sha256: str
-    pixels: Any
+    pixels: np.ndarray
     """uint8 (224, 224, 3) RGB array, resized and centre-cropped once for every method."""
     display: str = ""
     """The file name as the user gave it (relative to the images folder); shown escaped, never used as a name."""
@@ -67,31 +79,32 @@ class RunContext:
     images: list[InputImage] = field(default_factory=list)
     skipped: list[SkippedImage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    artifacts: dict[str, Any] = field(default_factory=dict)
-    batch_sizes: dict[str, Any] = field(default_factory=dict)
-    """label (e.g. ``explain:resnet50``) -> xai.batching.BatchChoice, filled as stages resolve them."""
+    artifacts: dict[str, StageArtifacts] = field(default_factory=dict)
+    """stage name -> its artifacts, run now or loaded from the cache"""
+    batch_sizes: dict[str, BatchChoice] = field(default_factory=dict)
+    """label (e.g. ``explain:resnet50``) -> how its batch size was chosen, filled as stages resolve them."""
     quiet: bool = False
     load_notes: dict[str, str] = field(default_factory=dict)
     """Model name -> how its checkpoint was read, as recorded with artifacts that may come from the cache."""
-    _models: dict[str, Any] = field(default_factory=dict)
+    _classifiers: dict[str, LoadedModel] = field(default_factory=dict)
+    _clip: LoadedClip | None = None
 
     def classifier(self, name: str) -> LoadedModel:
         """``resnet50``, ``resnet18_imagenet`` or ``resnet18_places365``, loaded once per run, on the device."""
-        if name not in self._models:
+        if name not in self._classifiers:
             categories = (places365_categories(fetch("places365/categories_places365.txt"))
                           if name == "resnet18_places365" else imagenet_categories())
             loaded = load_classifier(name, self.config.weights, seed=self.config.seed,
                                      weights_dir=self.config.weights_dir, categories=categories)
             loaded.module.to(self.device)
-            self._models[name] = loaded
-        return self._models[name]
+            self._classifiers[name] = loaded
+        return self._classifiers[name]
 
     def clip(self) -> LoadedClip:
-        if "clip" not in self._models:
-            loaded = load_clip(self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir,
-                               device=self.device)
-            self._models["clip"] = loaded
-        return self._models["clip"]
+        if self._clip is None:
+            self._clip = load_clip(self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir,
+                                   device=self.device)
+        return self._clip
 
     def progress(self, items: Iterable, description: str, total: int | None = None) -> Iterator:
         return iter(tqdm(items, desc=description, total=total, disable=self.quiet, leave=False))
@@ -171,7 +184,7 @@ def versions() -> dict[str, str]:
     return found
 
 
-def stage_modules() -> dict[str, Any]:
+def stage_modules() -> dict[str, ModuleType]:
     from xai.stages import compare, dissect, explain
 
     return {"dissect": dissect, "explain": explain, "compare": compare}
@@ -192,7 +205,7 @@ def plan(context: RunContext, stages: list[str], missing: dict[str, list[str]] |
     return lines
 
 
-def run(context: RunContext, stages: list[str]) -> dict[str, Any]:
+def run(context: RunContext, stages: list[str]) -> dict[str, StageArtifacts]:
     """Run ``stages`` in order; return the artifacts (stage name -> stage artifacts)."""
     modules = stage_modules()
     for stage in stages:
@@ -279,8 +292,8 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "versions": versions(),
         "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
         "timings": dict(context.timings),
-        "weights_notes": {**context.load_notes, **{name: model.load_note for name, model in context._models.items()
-                                                    if getattr(model, "load_note", "")}},
+        "weights_notes": {**context.load_notes, **{name: model.load_note for name, model in context._classifiers.items()
+                                                    if model.load_note}},
         "batch_sizes": {label: choice.to_record() for label, choice in context.batch_sizes.items()},
         "torch_threads": torch.get_num_threads(),
         "images": [{"name": image.name, "file": image.display or image.path.name, "sha256": image.sha256}
