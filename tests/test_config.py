@@ -56,6 +56,31 @@ def test_unknown_method_lists_the_registry(tmp_path: Path) -> None:
     assert "explain.methods" in message and "'gradkam'" in message and "scorecam" in message
 
 
+def test_unknown_similarity_lists_the_registry(tmp_path: Path) -> None:
+    from xai.dissect.similarity import SIMILARITY_FUNCTIONS
+
+    message = _error(tmp_path, "dissect:\n  similarity: softwpmi\n")
+    assert "dissect.similarity" in message and "'softwpmi'" in message
+    assert all(name in message for name in SIMILARITY_FUNCTIONS)
+
+
+def test_a_similarity_registered_once_is_accepted_by_the_config(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry is the one list: adding a function there is all the config needs."""
+    from xai.dissect import similarity
+
+    monkeypatch.setitem(similarity.SIMILARITY_FUNCTIONS, "toy_similarity", similarity.cos_similarity)
+    path = tmp_path / "toy.yaml"
+    path.write_text("dissect:\n  similarity: toy_similarity\n")
+    assert config_module.load(path).dissect.similarity == "toy_similarity"
+
+
+def test_unknown_dissect_model_lists_the_models(tmp_path: Path) -> None:
+    message = _error(tmp_path, "dissect:\n  models: [resnet18_imagenet, resnet50]\n")
+    assert "dissect.models" in message and "'resnet50'" in message
+    assert all(name in message for name in config_module.DISSECT_MODELS)
+
+
 def test_out_of_range_value(tmp_path: Path) -> None:
     assert "explain.lime.num_samples" in _error(tmp_path, "explain:\n  lime:\n    num_samples: 0\n")
 

@@ -13,8 +13,7 @@ STAGES = ("dissect", "explain", "compare")
 """Analysis stages in run order; the report is always rendered from whatever artifacts exist."""
 
 DISSECT_MODELS = ("resnet18_imagenet", "resnet18_places365")
-SIMILARITIES = ("soft_wpmi", "wpmi", "cos_similarity", "rank_reorder")
-CONCEPT_SETS = ("20k", "10k", "3k", "broden_labels", "imagenet_labels", "places365")
+"""The models CLIP-Dissect labels (``dissect.models`` chooses among them)."""
 
 
 def _batch_size(value: Any) -> Any:
@@ -86,17 +85,36 @@ class CompareConfig(_Section):
 
 
 class DissectConfig(_Section):
-    models: tuple[Literal["resnet18_imagenet", "resnet18_places365"], ...] = DISSECT_MODELS
+    models: tuple[str, ...] = DISSECT_MODELS
     layers: tuple[str, ...] = ("layer3", "layer4", "fc")
     probe: str = "broden"
     """``broden``, ``imagenet-samples`` or a folder of images."""
     probe_limit: int | None = Field(None, ge=10)
     concepts: str = "20k"
-    """One of CONCEPT_SETS or a path to a text file with one concept per line."""
-    similarity: Literal["soft_wpmi", "wpmi", "cos_similarity", "rank_reorder"] = "soft_wpmi"
+    """A concept set named in ``xai.dissect.probes.CONCEPT_FILES`` or a path to a text file with one concept per
+    line (checked by ``xai.pipeline.preflight`` when the dissect stage runs: a path must exist then)."""
+    similarity: str = "soft_wpmi"
+    """A name in the similarity registry, ``xai.dissect.similarity.SIMILARITY_FUNCTIONS``."""
     pool: Literal["mean", "max"] = "mean"
     batch_size: BatchSize = "auto"
     top_images: int = Field(5, ge=1, le=50)
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in names if name not in DISSECT_MODELS]
+        if unknown:
+            raise ValueError(f"unknown model {unknown[0]!r}; allowed: {', '.join(DISSECT_MODELS)}")
+        return names
+
+    @field_validator("similarity")
+    @classmethod
+    def _known_similarity(cls, name: str) -> str:
+        from xai.dissect.similarity import SIMILARITY_FUNCTIONS  # imported on use: it pulls torch
+
+        if name not in SIMILARITY_FUNCTIONS:
+            raise ValueError(f"unknown similarity {name!r}; allowed: {', '.join(SIMILARITY_FUNCTIONS)}")
+        return name
 
     @field_validator("layers")
     @classmethod

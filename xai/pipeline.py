@@ -227,13 +227,15 @@ def models_needed(config: Config, stages: list[str]) -> list[str]:
 def preflight(config: Config, stages: list[str], *, writable: bool = True) -> None:
     """Mistakes found before any compute, each a one-line ConfigError/StorageError naming the thing and the fix:
     a concept set or probe folder that does not exist, an output or cache folder that cannot be written."""
-    from xai.config import CONCEPT_SETS, ConfigError
+    from xai.config import ConfigError
 
     if "dissect" in stages:
+        from xai.dissect.probes import CONCEPT_FILES
+
         settings = config.dissect
-        if settings.concepts not in CONCEPT_SETS and not Path(settings.concepts).is_file():
+        if settings.concepts not in CONCEPT_FILES and not Path(settings.concepts).is_file():
             raise ConfigError(f"dissect.concepts: {settings.concepts!r} is neither a concept set "
-                              f"({', '.join(CONCEPT_SETS)}) nor an existing file; pick a set or give the path of a "
+                              f"({', '.join(CONCEPT_FILES)}) nor an existing file; pick a set or give the path of a "
                               "text file with one concept per line")
         if settings.probe not in ("broden", "imagenet-samples"):
             from xai.dissect.probes import folder_images
