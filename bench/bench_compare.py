@@ -29,12 +29,14 @@ from torchvision.models import resnet50
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from bench._paths import mirror_dir
 from xai.compare import RESNET_LAYER_GROUPS, compare_image, faithfulness_image, forward_passes, sanity_check
 from xai.compare.faithfulness import step_plan
 from xai.data import load_image
 from xai.models import to_input
 
-IMAGE = Path("/work/shared/data/imagenet-sample-images/n01443537_goldfish.JPEG")
+IMAGE = Path("imagenet-sample-images/n01443537_goldfish.JPEG")
+"""Relative to the data mirror (:func:`bench._paths.mirror_dir`)."""
 
 
 def smooth_maps(count: int, seed: int, size: int = 224) -> dict[str, np.ndarray]:
@@ -94,7 +96,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = resnet50(weights=None).eval()
-    image = load_image(IMAGE)
+    image = load_image(mirror_dir() / IMAGE)
     with torch.inference_mode():
         target = int(model(to_input(image[None])).argmax())
     report: dict[str, object] = {"image": IMAGE.name, "threads": args.threads, "batch_size": args.batch_size}

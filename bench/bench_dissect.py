@@ -1,8 +1,8 @@
-"""Benchmark of the CLIP-Dissect stages: time per stage, peak memory, and the straightforward implementation.
+"""Benchmark of CLIP-Dissect's steps: time per step, peak memory, and the straightforward implementation.
 
 Cases (each runs in its own subprocess so its peak RSS is its own):
 
-- ``stages``: target forward pass (random ResNet18, 224 px), CLIP ViT-B/16 image encoding and text encoding
+- ``encoders``: target forward pass (random ResNet18, 224 px), CLIP ViT-B/16 image encoding and text encoding
   with the full 77-token context versus the truncated causal transformer (random weights: same FLOPs).
 - ``score``: scoring all 1768 neurons of one ResNet18 (layer3 256 + layer4 512 + fc 1000) against the 20k
   concept set on a 1000-image probe (imagenet-samples size), soft_wpmi with and without the shuffled null,
@@ -19,7 +19,7 @@ Cases (each runs in its own subprocess so its peak RSS is its own):
   joint pass (one decode for all three) against the sum of the floors. The floor keeps its outputs where the pass
   does (on the device on CUDA) and leaves cuDNN settings alone, as the pass does.
 
-Usage: ``.venv/bin/python bench/bench_dissect.py [--threads 2] [--case all|stages|score|broden|probe]
+Usage: ``.venv/bin/python bench/bench_dissect.py [--threads 2] [--case all|encoders|score|broden|probe]
 [--device cpu|cuda] [--images 5000] [--clip-images N] [--batch-sizes 16,32,64] [--repeats 3]``.
 Timings on a shared machine are noisy: compare ratios within one run.
 """
@@ -58,10 +58,11 @@ def _activations(rng: np.random.Generator, n_images: int) -> dict[str, np.ndarra
     return {name: rng.standard_normal((n_images, k), dtype=np.float32) for name, k in LAYER_SIZES.items()}
 
 
-def case_stages() -> dict:
+def case_encoders() -> dict:
     import open_clip
     import torch
 
+    from bench._paths import mirror_dir
     from xai.dissect.activations import layer_activations
     from xai.dissect.clip_embed import encode_images, encode_texts
     from xai.dissect.probes import read_concepts
@@ -84,7 +85,7 @@ def case_stages() -> dict:
     encode_images(clip, [images[:8]])
     out["CLIP image encoding, images/s"] = 8 / (time.perf_counter() - start)
 
-    concepts = read_concepts("/work/shared/data/clip-dissect-concepts/20k.txt")[5000:5064]
+    concepts = read_concepts(mirror_dir() / "clip-dissect-concepts" / "20k.txt")[5000:5064]
     start = time.perf_counter()
     full = encode_texts(clip, tokenizer, concepts, batch_size=64, truncate=False)
     full_s = time.perf_counter() - start
@@ -100,8 +101,8 @@ def case_stages() -> dict:
 
 
 def case_score() -> dict:
-    from xai.dissect.reference import soft_wpmi_reference
     from xai.dissect.labelling import dissect_model
+    from xai.dissect.reference import soft_wpmi_reference
 
     rng = np.random.default_rng(0)
     n_images, n_concepts = 1000, 20000
@@ -302,7 +303,7 @@ def _workers(device: str = "cpu") -> int:
     return spare_cpus(device)
 
 
-CASES = {"stages": case_stages, "score": case_score, "broden": case_broden, "probe": case_probe}
+CASES = {"encoders": case_encoders, "score": case_score, "broden": case_broden, "probe": case_probe}
 
 
 def main() -> None:

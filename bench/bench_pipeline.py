@@ -36,6 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._paths import DEFAULT_MIRROR  # noqa: E402  (needs ROOT on the path)
+
 
 def reset_peak_rss() -> None:
     """Reset the process's RSS high-water mark (Linux >= 4.0); a no-op elsewhere."""
@@ -292,7 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--mirror", type=Path, default=ROOT.parent / "shared" / "data",
+    parser.add_argument("--mirror", type=Path, default=DEFAULT_MIRROR,
                         help="data mirror holding MANIFEST.tsv (default: ../shared/data beside the checkout)")
     parser.add_argument("--scratch", type=Path, help="work directory (default: a new temporary one, removed)")
     parser.add_argument("--max-images", type=int, help="explain only the first N task images (reduced run)")
