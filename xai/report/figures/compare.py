@@ -18,8 +18,8 @@ from skimage.segmentation import find_boundaries
 from xai.compare.agreement import lime_topk_mask
 from xai.compare.faithfulness import FaithfulnessResult
 from xai.compare.nulls import CENTRE_METHOD, degenerate_reason, random_tie_ranks
-from xai.compare.sanity import SanityResult
 from xai.compare.per_image import ImageComparison
+from xai.compare.sanity import SanityResult
 from xai.compare.summary import ComparisonSummary
 from xai.report.figures import save_figure
 
