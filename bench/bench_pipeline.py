@@ -152,7 +152,7 @@ def ablation_floor_s(model: Any, layer: Any, device: Any, image_shape: tuple[int
     import torch
 
     from xai.explain.cams.ablation import CHUNK_BYTES
-    from xai.explain.cams.base import capture_activation, forward_hook
+    from xai.explain.cams._core import capture_activation, forward_hook
 
     x = torch.randn(1, *image_shape, device=device)
     with torch.inference_mode():
