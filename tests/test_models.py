@@ -88,7 +88,7 @@ def test_to_input_normalises() -> None:
 def test_resolve_layer_reads_attribute_and_index_specs() -> None:
     model = resnet18()
     assert models.resolve_layer(model, "layer4[-1]") is model.layer4[1]
-    assert models.resolve_layer(model, "layer4.0") is model.layer4[0]
+    assert models.resolve_layer(model, "layer4.0") is models.resolve_layer(model, "layer4[-2]") is model.layer4[0]
     assert models.resolve_layer(model, "layer3") is model.layer3
     for spec in ("layer9", "layer4[5]", "fc[0]"):
         with pytest.raises(ValueError, match="does not name a module"):
