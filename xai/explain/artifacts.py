@@ -190,12 +190,6 @@ class ImageExplanation:
     stability: LimeStability | None = None
     cams: tuple[CamMap, ...] = field(default_factory=tuple)
 
-    def result(self, method: str) -> LimeResult | CamMap | None:
-        """The result of explanation method ``method`` (a registry name), None when it was not run."""
-        if method == "lime":  # the one method stored in its own field
-            return self.lime
-        return next((cam_map for cam_map in self.cams if cam_map.method == method), None)
-
     def cam(self, method: str) -> CamMap:
         for cam_map in self.cams:
             if cam_map.method == method:

@@ -84,7 +84,10 @@ def method_costs(images: list[ExplainedImage], methods: tuple[str, ...]) -> list
     pieces computed in different runs (or on different machines) are never divided by another run's time."""
     costs = []
     for method in methods:
-        results = [found for item in images if (found := item.explanation.result(method)) is not None]
+        is_lime = METHODS[method].family == "lime"  # LIME has its own field; CAMs are found by method name
+        results = [found for item in images
+                   if (found := item.explanation.lime if is_lime else
+                       next((c for c in item.explanation.cams if c.method == method), None)) is not None]
         if not results:
             continue
         floors = [r.forward_passes * r.per_image_s if r.per_image_s else None for r in results]
