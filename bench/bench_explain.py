@@ -32,11 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_IMAGE = ROOT.parent / "shared" / "data" / "imagenet-sample-images" / "n01443537_goldfish.JPEG"
-ALL_METHODS = ["lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam", "layercam", "hirescam",
-               "eigencam"]
-LIBRARY_CLASSES = {"gradcam": "GradCAM", "ablationcam": "AblationCAM", "scorecam": "ScoreCAM",
-                   "gradcampp": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
-                   "hirescam": "HiResCAM", "eigencam": "EigenCAM"}
 
 
 def _peak_mb() -> float:
@@ -82,17 +77,18 @@ def run_variant(state: dict, task: str, variant: str, args: argparse.Namespace) 
     import numpy as np
     import torch
 
-    from xai.explain import LimeParams, compute_cam, run_lime
+    from xai.explain import LimeParams, compute_cam, method_info, run_lime
     from xai.models import to_input
 
     model, image, x, target = state["model"], state["image"], state["x"], state["target"]
+    info = method_info(task)
     start = time.perf_counter()
     result: dict = {}
-    if task == "lime" and variant == "ours":
+    if info.family == "lime" and variant == "ours":
         lime = run_lime(model, image, to_input=to_input, params=LimeParams(num_samples=args.num_samples), seed=0,
                         batch_size=args.batch)
         result = {"segments": int(lime.segments.max()) + 1}
-    elif task == "lime":
+    elif info.family == "lime":
         from lime.lime_image import LimeImageExplainer
 
         def batch_predict(images: np.ndarray) -> np.ndarray:  # the tutorial's predictor, autograd and all
@@ -103,13 +99,16 @@ def run_variant(state: dict, task: str, variant: str, args: argparse.Namespace) 
                                                             num_samples=args.num_samples)
     elif variant == "ours":
         cam = compute_cam(model, x, task, model.layer4[-1], target,
-                          batch_size=args.batch if task == "scorecam" else None)
+                          batch_size=args.batch if info.batched else None)
         result = {"forward_passes": cam.forward_passes}
     else:
-        import pytorch_grad_cam
+        import importlib
+
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        with getattr(pytorch_grad_cam, LIBRARY_CLASSES[task])(model=model, target_layers=[model.layer4[-1]]) as cam:
+        module_name, _, class_name = info.library_implementation.partition(":")
+        library_class = getattr(importlib.import_module(module_name), class_name)
+        with library_class(model=model, target_layers=[model.layer4[-1]]) as cam:
             cam(x, [ClassifierOutputTarget(target)])
     result["seconds"] = time.perf_counter() - start
     return result
@@ -164,9 +163,11 @@ def interleaved(state: dict, method: str, variants: list[str], args: argparse.Na
 
 
 def main() -> None:
+    from xai.explain.registry import METHODS
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
-    parser.add_argument("--methods", default=",".join(ALL_METHODS))
+    parser.add_argument("--methods", default=",".join(METHODS), help="registry names (default: all)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--batch-sizes", type=lambda text: [int(v) for v in text.split(",")], default=[4, 8, 16, 32])
@@ -183,6 +184,9 @@ def main() -> None:
         return
 
     methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"--methods: unknown {unknown[0]!r}; known: {', '.join(METHODS)}")
     print(f"image {args.image.name}, ResNet50 random weights, CPU, {args.threads} threads, "
           f"{args.repeats} interleaved rounds per method (median)")
     state = prepare(args)
@@ -203,7 +207,9 @@ def main() -> None:
         variants = ["ours"] if skip.get(method) else ["ours", "library"]
         timed = interleaved(state, method, variants, args)
         ours, library = timed["ours"], timed.get("library")
-        method_floor = ours["forward_passes"] * per_image[best_batch] if method == "scorecam" else floors.get(method)
+        info = METHODS[method]
+        whole_image_rows = info.family == "cam" and info.batched  # ScoreCAM: its rows are whole-image forwards
+        method_floor = ours["forward_passes"] * per_image[best_batch] if whole_image_rows else floors.get(method)
         line = (f"{method:<12}{ours['seconds']:>9.2f}"
                 f"{library['seconds'] if library else float('nan'):>11.2f}"
                 f"{library['seconds'] / ours['seconds'] if library else float('nan'):>9.2f}x"

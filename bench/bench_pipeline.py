@@ -153,8 +153,8 @@ def ablation_floor_s(model: Any, layer: Any, device: Any, image_shape: tuple[int
     rows (as :mod:`xai.explain.cams.ablation` does) minus a plain batch-1 forward, summed over the chunks."""
     import torch
 
+    from xai.explain.cams._core import capture_activation, forward_hook
     from xai.explain.cams.ablation import CHUNK_BYTES
-    from xai.explain.cams.base import capture_activation, forward_hook
 
     x = torch.randn(1, *image_shape, device=device)
     with torch.inference_mode():

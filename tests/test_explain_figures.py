@@ -6,20 +6,20 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
+from explain_run import explain_context, explain_one
 
-from xai.explain import METHODS, LimeParams, explain_image
-from xai.models import to_input
+from xai.explain import METHODS
 from xai.report.figures.explain import plot_explanation_grid, save_image_figures
 from xai.testing import PlantedEvidenceNet, planted_image
 
 
 @pytest.fixture(scope="module")
-def explained():
-    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0)
+def explained(tmp_path_factory: pytest.TempPathFactory):
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     images = [planted_image(64, seed) for seed in range(2)]
-    params = LimeParams(num_samples=40, stability_seeds=1)
-    return images, [explain_image(model, image, to_input=to_input, target_layer=model.layer4[-1],
-                                  methods=list(METHODS), lime_params=params) for image in images]
+    context = explain_context(tmp_path_factory.mktemp("cache"), model, methods=list(METHODS), num_samples=40,
+                              stability_seeds=1)
+    return images, [explain_one(context, image) for image in images]
 
 
 def test_per_image_figures_and_grid(explained, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The explanation stage, the artifact round trip and the method registry."""
+"""The explain stage's per-image explanation (the code the pipeline runs), the artifact round trip, the method
+registry and the plan's forward-pass count."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from explain_run import explain_context, explain_one
 
+from xai.config import ConfigError, validate
 from xai.explain import (
     CAM_METHODS,
     METHODS,
@@ -16,10 +19,13 @@ from xai.explain import (
     ImageExplanation,
     LimeParams,
     Prediction,
-    explain_image,
     method_info,
+    run_lime,
+    seed_stability,
 )
 from xai.models import to_input
+from xai.stages import NotCachedError
+from xai.stages.explain import forward_passes_per_image
 from xai.testing import PlantedEvidenceNet, planted_image
 
 
@@ -50,11 +56,12 @@ def _round_trip(explanation: ImageExplanation) -> ImageExplanation:
     return again
 
 
-def test_explain_image_runs_every_method_and_round_trips() -> None:
-    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0)
+def test_explain_one_runs_every_method_caches_each_piece_and_round_trips(tmp_path) -> None:
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     image = planted_image(64, 0)
-    explanation = explain_image(model, image, to_input=to_input, target_layer=model.layer4[-1],
-                                methods=list(METHODS), lime_params=LimeParams(num_samples=60), seed=4)
+    context = explain_context(tmp_path / "cache", model, methods=list(METHODS), num_samples=60, stability_seeds=3,
+                              seed=4)
+    explanation = explain_one(context, image)
     assert explanation.prediction.top1 == int(model(to_input(image[None])).argmax())
     assert [c.method for c in explanation.cams] == list(CAM_METHODS)
     assert all(c.target_class == explanation.prediction.top1 for c in explanation.cams)
@@ -65,6 +72,39 @@ def test_explain_image_runs_every_method_and_round_trips() -> None:
     assert again.lime.ks == (5, 10) and again.lime.score == explanation.lime.score
     with pytest.raises(KeyError):
         again.cam("nonexistent")
+    # One cache entry per piece: the prediction, LIME, its stability and each CAM; a load-only rerun finds them all.
+    assert len(list((tmp_path / "cache").rglob("meta.json"))) == 3 + len(CAM_METHODS)
+    cached = explain_one(explain_context(tmp_path / "cache", model, methods=list(METHODS), num_samples=60,
+                                         stability_seeds=3, seed=4), image, load_only=True)
+    assert all(np.array_equal(cached.cam(m).map, explanation.cam(m).map) for m in CAM_METHODS)
+    assert np.array_equal(cached.stability.jaccard, explanation.stability.jaccard)
+    with pytest.raises(NotCachedError):
+        explain_one(explain_context(tmp_path / "cache", model, methods=list(METHODS), num_samples=61,
+                                    stability_seeds=3, seed=4), image, load_only=True)
+
+
+def test_stability_reruns_the_following_seeds_on_the_first_runs_segments() -> None:
+    model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
+    image = planted_image(64, 1)
+    params = LimeParams(num_samples=30, stability_seeds=3)
+    first = run_lime(model, image, to_input=to_input, params=params, seed=7)
+    stability = seed_stability(model, image, first, to_input=to_input, params=params)
+    third = run_lime(model, image, to_input=to_input, params=params, seed=9, segments=first.segments)
+    assert stability.seeds == (7, 8, 9)
+    assert np.array_equal(stability.weights[0], first.weights) and np.array_equal(stability.weights[2], third.weights)
+
+
+def test_plan_counts_forward_passes_from_the_registry_and_the_target_layer() -> None:
+    def count(**explain: object) -> int:
+        return forward_passes_per_image(validate({"stages": ["explain"], "explain": explain}))
+
+    lime = {"num_samples": 100, "stability_seeds": 2}
+    assert count(methods=["lime"], lime=lime) == 1 + 200
+    assert count(methods=["gradcam", "eigencam"]) == 1 + 2 + 1
+    assert count(methods=["scorecam", "ablationcam"]) == 1 + 2 * (2048 + 1)  # ResNet50 layer4: 2048 channels
+    assert count(methods=["scorecam"], target_layer="layer3") == 1 + 1024 + 1
+    with pytest.raises(ConfigError, match="layer9"):
+        count(methods=["scorecam"], target_layer="layer9")
 
 
 def test_partial_explanations_round_trip() -> None:

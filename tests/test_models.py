@@ -23,9 +23,8 @@ def test_random_weights_are_seeded_and_labelled() -> None:
 
 
 def test_offline_message_names_every_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(WeightsUnavailableError) as raised:
-        models.check_weights(["resnet50", "resnet18_places365", "clip"], tmp_path, allow_download=False)
-    message = str(raised.value)
+    message = models.missing_message([models.WEIGHT_FILES[name] for name in ("resnet50", "resnet18_places365", "clip")],
+                                     tmp_path)
     for name in ("resnet50", "resnet18_places365", "clip"):
         weight = models.WEIGHT_FILES[name]
         assert weight.filename in message and weight.url in message
@@ -84,3 +83,28 @@ def test_to_input_normalises() -> None:
     assert batch.shape == (2, 3, 4, 4)
     expected = (1 - models.IMAGENET_MEAN[0]) / models.IMAGENET_STD[0]
     assert torch.allclose(batch[:, 0], torch.full((2, 4, 4), expected))
+
+
+def test_resolve_layer_reads_attribute_and_index_specs() -> None:
+    model = resnet18()
+    assert models.resolve_layer(model, "layer4[-1]") is model.layer4[1]
+    assert models.resolve_layer(model, "layer4.0") is models.resolve_layer(model, "layer4[-2]") is model.layer4[0]
+    assert models.resolve_layer(model, "layer3") is model.layer3
+    for spec in ("layer9", "layer4[5]", "fc[0]"):
+        with pytest.raises(ValueError, match="does not name a module"):
+            models.resolve_layer(model, spec)
+
+
+@pytest.mark.parametrize(("name", "spec", "channels"), [
+    ("resnet50", "layer4[-1]", 2048), ("resnet50", "layer3", 1024), ("resnet18_imagenet", "layer4[-1]", 512)])
+def test_layer_channels_are_inferred_without_weights(name: str, spec: str, channels: int) -> None:
+    """The meta-device shape inference sees what the built network's layer outputs on a real forward."""
+    assert models.layer_channels(name, spec) == channels
+    torch.manual_seed(0)
+    model = models._architecture(name)(weights=None).eval()
+    shapes = []
+    handle = models.resolve_layer(model, spec).register_forward_hook(lambda m, i, out: shapes.append(out.shape))
+    with torch.inference_mode():
+        model(torch.zeros(1, 3, 64, 64))
+    handle.remove()
+    assert shapes[0][1] == channels

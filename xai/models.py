@@ -1,8 +1,8 @@
 """Model zoo: the three torchvision ResNets and CLIP, with real (checksummed) weights or seeded random ones.
 
 Real weights are looked for, in order, in the configured weights directory, the torch hub cache
-(``$TORCH_HOME/hub/checkpoints``) and finally downloaded. Offline with nothing on disk, :func:`check_weights`
-names every missing file with its URL and where to put it, before any heavy work starts.
+(``$TORCH_HOME/hub/checkpoints``) and finally downloaded. Offline with nothing on disk, the load fails with
+:func:`missing_message`: the missing file, its URL and where to put it.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -180,13 +182,6 @@ def missing_message(missing: list[WeightFile], weights_dir: Path | None) -> str:
     return "\n".join(lines)
 
 
-def check_weights(models: list[str], weights_dir: Path | None, *, allow_download: bool) -> None:
-    """Fail early, with one message for all of them, if any needed checkpoint cannot be had."""
-    missing = [WEIGHT_FILES[m] for m in models if not weights_present(m, weights_dir)]
-    if missing and not allow_download:
-        raise WeightsUnavailableError(missing_message(missing, weights_dir))
-
-
 def weights_present(model: str, weights_dir: Path | None) -> bool:
     """Whether a verified local copy exists (a corrupt copy raises instead of counting as absent)."""
     if find_weights(WEIGHT_FILES[model], weights_dir) is not None:
@@ -243,14 +238,18 @@ def _load_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor],
     return {key.removeprefix("module."): value for key, value in state.items()}, note
 
 
+def _architecture(name: str) -> Callable[..., nn.Module]:
+    """The torchvision builder of classifier ``name`` (``resnet50``; ResNet18 for both ``resnet18_*``)."""
+    from torchvision.models import resnet18, resnet50
+
+    return resnet50 if name == "resnet50" else resnet18
+
+
 def load_classifier(name: str, weights: WeightsMode, *, seed: int, weights_dir: Path | None,
                     categories: list[str]) -> LoadedModel:
     """Build ``resnet50``, ``resnet18_imagenet`` or ``resnet18_places365`` in eval mode."""
-    from torchvision.models import resnet18, resnet50
-
-    builder: Callable[..., nn.Module] = resnet50 if name == "resnet50" else resnet18
     _seeded(seed)
-    module = builder(weights=None, num_classes=len(categories))
+    module = _architecture(name)(weights=None, num_classes=len(categories))
     note = ""
     if weights == "random":
         weights_id = f"random(seed={seed})"
@@ -261,6 +260,37 @@ def load_classifier(name: str, weights: WeightsMode, *, seed: int, weights_dir: 
         module.load_state_dict(state, strict=True)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
     return LoadedModel(name, module.eval(), weights, weights_id, categories, note)
+
+
+def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
+    """``layer4[-1]`` or ``layer4.2`` -> the module (torchvision-style attribute and index access)."""
+    module: Any = model  # attribute or index access: each step may be any submodule type
+    for token in re.findall(r"[A-Za-z_]\w*|-?\d+", spec):
+        try:
+            module = module[int(token)] if token.lstrip("-").isdigit() else getattr(module, token)
+        except (AttributeError, IndexError, TypeError):
+            raise ValueError(f"explain.target_layer: {spec!r} does not name a module of the model "
+                             "(examples: layer4[-1], layer4.2, layer3)") from None
+    return module
+
+
+@cache
+def layer_channels(name: str, spec: str, image_size: int = 224) -> int:
+    """Channels of layer ``spec``'s output in classifier ``name`` (2048 for ResNet50's ``layer4[-1]``).
+
+    Found by shape inference: the architecture is built on the ``meta`` device and run on a shape-only input, so
+    no weights are loaded and nothing is computed (milliseconds). Raises ValueError if ``spec`` names no module.
+    """
+    shapes: list[torch.Size] = []
+    with torch.device("meta"):
+        model = _architecture(name)(weights=None).eval()
+        handle = resolve_layer(model, spec).register_forward_hook(
+            lambda module, inputs, output: shapes.append(output.shape))
+        try:
+            model(torch.empty(1, 3, image_size, image_size))
+        finally:
+            handle.remove()
+    return int(shapes[0][1])
 
 
 CLIP_ARCH = "ViT-B-16-quickgelu"

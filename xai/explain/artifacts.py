@@ -1,4 +1,4 @@
-"""Artifacts of the explanation stages: frozen dataclasses that round-trip through numpy arrays + JSON meta.
+"""Artifacts of the explanations: frozen dataclasses that round-trip through numpy arrays + JSON meta.
 
 Every artifact has ``to_parts() -> (arrays, meta)`` and ``from_parts(arrays, meta)``; arrays keep their dtype,
 meta holds only JSON types (floats round-trip exactly through ``json``). No pickle.
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-Parts = tuple[dict[str, np.ndarray], dict]
+from xai.cache import A, Parts
 
 
 def _prefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -74,7 +74,7 @@ class CamMap:
                    warning=str(meta.get("warning", "")), **_batch_from_meta(meta))
 
 
-def _batch_meta(result: Any) -> dict[str, Any]:
+def _batch_meta(result: CamMap | LimeResult) -> dict[str, Any]:
     return {"batch_size": result.batch_size, "per_image_s": result.per_image_s}
 
 
@@ -213,7 +213,7 @@ class ImageExplanation:
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> ImageExplanation:
-        def load(key: str, kind):
+        def load(key: str, kind: type[A]) -> A | None:
             return kind.from_parts(_unprefixed(key, arrays), meta[key]) if key in meta else None
 
         return cls(prediction=load("prediction", Prediction), lime=load("lime", LimeResult),

@@ -25,13 +25,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 from lime.lime_image import LimeImageExplainer
 from lime.wrappers.scikit_image import SegmentationAlgorithm
 from torch import nn
 
 from xai.explain.artifacts import LimeResult, LimeStability
-from xai.explain.inference import check_eval_mode, default_batch_size, model_device, probabilities_fn
+from xai.explain.inference import ToInput, check_eval_mode, default_batch_size, model_device, probabilities_fn
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ def quickshift_segmenter(params: LimeParams) -> SegmentationAlgorithm:
                                  ratio=params.ratio)
 
 
-def run_lime(model: nn.Module, image: np.ndarray, *, to_input: Callable[[np.ndarray], torch.Tensor],
+def run_lime(model: nn.Module, image: np.ndarray, *, to_input: ToInput,
              params: LimeParams = DEFAULT_LIME_PARAMS, seed: int = 0, batch_size: int | None = None,
              segments: np.ndarray | None = None, label: int | None = None) -> LimeResult:
     """Explain the model's top-1 class on ``image`` with LIME; identical to the tutorial's call for ``seed``.
@@ -154,6 +153,19 @@ def lime_with_classifier(image: np.ndarray, classifier_fn: Callable[[np.ndarray]
         top_labels=top_labels, top_probabilities=original[top_labels].astype(np.float32),
         ks=tuple(params.ks), positive_masks=np.stack(masks).astype(bool), seed=seed,
         num_samples=params.num_samples, seconds=seconds, forward_passes=params.num_samples)
+
+
+def seed_stability(model: nn.Module, image: np.ndarray, first: LimeResult, *, to_input: ToInput,
+                   params: LimeParams, batch_size: int | None = None) -> LimeStability:
+    """How stable ``first`` is under LIME's sampling: :func:`lime_stability` of ``first`` and reruns with seeds
+    ``first.seed + 1 .. first.seed + params.stability_seeds - 1``.
+
+    The reruns reuse ``first``'s segmentation: quickshift is deterministic, so this only saves time.
+    """
+    others = [run_lime(model, image, to_input=to_input, params=params, seed=first.seed + offset,
+                       batch_size=batch_size, segments=first.segments)
+              for offset in range(1, params.stability_seeds)]
+    return lime_stability([first, *others])
 
 
 def jaccard(first: set[int] | np.ndarray, second: set[int] | np.ndarray) -> float:

@@ -209,10 +209,10 @@ def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods:
     from xai.explain.cams.base import compute_cam
     from xai.explain.lime_image import run_lime
     from xai.explain.registry import METHODS
-    from xai.models import to_input
+    from xai.models import resolve_layer, to_input
 
     def explain_fn(model: Any) -> Any:
-        layer = explain_stage.resolve_layer(model, target_layer)
+        layer = resolve_layer(model, target_layer)
         maps: dict[str, list[np.ndarray]] = {method: [] for method in [*methods, compare.EDGE_METHOD]}
         warnings: list[str] = []
         for index, (pixels, segments, target) in enumerate(images, start=1):

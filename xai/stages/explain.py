@@ -7,17 +7,32 @@ that piece; an interrupted run resumes at the first missing entry.
 from __future__ import annotations
 
 import dataclasses
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import torch
 from torch import nn
 
 from xai.cache import code_version
-from xai.stages import NotCachedError, cached, weights_key
+from xai.config import ConfigError
+from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
+from xai.explain.cams import base as cams
+from xai.explain.inference import fast_layout, predict
+from xai.explain.lime_image import LimeParams, run_lime, seed_stability
+from xai.explain.registry import METHODS
+from xai.models import imagenet_categories, layer_channels, resolve_layer, to_input
+from xai.stages import NotCachedError, StageCache, weights_key
+
+if TYPE_CHECKING:
+    from xai.config import Config
+    from xai.pipeline import InputImage, RunContext
 
 STAGE = "explain"
+
+Result = TypeVar("Result", CamMap, LimeResult)
 
 
 @dataclass
@@ -25,8 +40,7 @@ class ExplainedImage:
     name: str
     """The image id (``xai.data.image_ids``), safe in paths, anchors and Markdown."""
     pixels: np.ndarray
-    explanation: Any
-    """xai.explain.artifacts.ImageExplanation"""
+    explanation: ImageExplanation
     display: str = ""
     """The input file's name as given, for display only (escaped)."""
 
@@ -70,8 +84,9 @@ def method_costs(images: list[ExplainedImage], methods: tuple[str, ...]) -> list
     pieces computed in different runs (or on different machines) are never divided by another run's time."""
     costs = []
     for method in methods:
+        is_lime = METHODS[method].family == "lime"  # LIME has its own field; CAMs are found by method name
         results = [found for item in images
-                   if (found := item.explanation.lime if method == "lime" else
+                   if (found := item.explanation.lime if is_lime else
                        next((c for c in item.explanation.cams if c.method == method), None)) is not None]
         if not results:
             continue
@@ -85,160 +100,141 @@ def method_costs(images: list[ExplainedImage], methods: tuple[str, ...]) -> list
     return costs
 
 
-def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
-    """``layer4[-1]`` or ``layer4.2`` -> the module (torchvision-style attribute and index access)."""
-    module: Any = model
-    for token in re.findall(r"[A-Za-z_]\w*|-?\d+", spec):
-        try:
-            module = module[int(token)] if token.lstrip("-").isdigit() else getattr(module, token)
-        except (AttributeError, IndexError, TypeError):
-            raise ValueError(f"explain.target_layer: {spec!r} does not name a module of the model "
-                             "(examples: layer4[-1], layer4.2, layer3)") from None
-    return module
-
-
-def _parts(context: Any, image: Any, piece: str, **params: Any) -> dict[str, Any]:
+def _parts(context: RunContext, image: InputImage, piece: str, **params: Any) -> dict[str, Any]:
     config = context.config
     return {"image": image.sha256, "model": config.explain.model, "weights": weights_key(config, config.explain.model),
             "piece": piece, "seed": config.seed, "code": code_version("explain"), **params,
             **({"preprocess": config.explain.preprocess} if config.explain.preprocess != "weights" else {})}
 
 
-def forward_passes_per_image(config: Any) -> int:
-    """Image rows pushed through ResNet50 per image (the floor each method needs), for the plan.
+def target_channels(config: Config) -> int:
+    """Channels of the configured CAM target layer (2048 for ResNet50's ``layer4[-1]``), known without weights;
+    a target layer that names no module of the model is a config error."""
+    try:
+        return layer_channels(config.explain.model, config.explain.target_layer)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
-    AblationCAM and ScoreCAM need one row per channel of ResNet50's layer4 (2048) plus the original.
-    """
-    from xai.explain.registry import METHODS
 
+def forward_passes_per_image(config: Config) -> int:
+    """Image rows pushed through the model per image (the floor each method needs, from its registry entry), plus
+    the prediction, for the plan."""
     lime = config.explain.lime
-    total = 1
-    for method in config.explain.methods:
-        if method == "lime":
-            total += lime.num_samples * lime.stability_seeds
-        elif method in ("scorecam", "ablationcam"):
-            total += 2049
-        elif METHODS[method].needs_gradients:
-            total += 2
-        else:
-            total += 1
-    return total
+    channels = target_channels(config)
+    return 1 + sum(METHODS[method].forward_passes(lime_samples=lime.num_samples * lime.stability_seeds,
+                                                  target_channels=channels)
+                   for method in config.explain.methods)
 
 
-def describe(context: Any) -> str:
+def describe(context: RunContext) -> str:
     config = context.config
+    store = StageCache(context, STAGE)
     pieces = [(image, method) for image in context.images for method in config.explain.methods]
-    done = sum(context.cache.contains(STAGE, _method_parts(context, image, method)) for image, method in pieces)
+    done = sum(store.contains(_method_parts(context, image, method)) for image, method in pieces)
     return (f"{config.explain.model} on {len(context.images)} image(s) x {len(config.explain.methods)} methods "
             f"({', '.join(config.explain.methods)}), about {forward_passes_per_image(config):,} forward passes "
             f"per image; {done}/{len(pieces)} cached")
 
 
-def _method_parts(context: Any, image: Any, method: str) -> dict[str, Any]:
+def _method_parts(context: RunContext, image: InputImage, method: str) -> dict[str, Any]:
     config = context.config
-    if method == "lime":
+    if METHODS[method].family == "lime":
         settings = {k: v for k, v in lime_params(config).to_dict().items() if k != "stability_seeds"}
         return _parts(context, image, "lime", **settings)
     return _parts(context, image, f"cam:{method}", target_layer=config.explain.target_layer)
 
 
-def _get(context: Any, parts: dict[str, Any], compute: Any, kind: type, load_only: bool) -> Any:
-    return cached(context, STAGE, parts, compute, kind, load_only=load_only)
-
-
-def lime_params(config: Any) -> Any:
-    from xai.explain.lime_image import LimeParams
-
+def lime_params(config: Config) -> LimeParams:
     lime = config.explain.lime
     return LimeParams(num_samples=lime.num_samples, top_labels=lime.top_labels, hide_color=lime.hide_color,
                       ks=tuple(lime.top_k), stability_seeds=lime.stability_seeds)
 
 
-def explain_batch_size(context: Any, image_shape: tuple[int, ...], *, load_only: bool = False) -> int | None:
+def explain_batch_size(context: RunContext, image_shape: tuple[int, ...], *, load_only: bool = False) -> int | None:
     """Images per ResNet50 forward for LIME, ScoreCAM, deletion/insertion and the sanity check: the config's
     number, or measured once per machine (see :mod:`xai.batching`); None only in ``load_only`` mode."""
     from xai.batching import stage_batch_size
-    from xai.explain.inference import fast_layout
 
     config = context.config
     height, width = image_shape[:2]
 
-    def forward() -> Any:
+    def forward() -> Callable[[torch.Tensor], torch.Tensor]:
         model = context.classifier(config.explain.model).module
-        return lambda batch: model(fast_layout(batch))
+
+        def channels_last_forward(batch: torch.Tensor) -> torch.Tensor:
+            return model(fast_layout(batch))
+
+        return channels_last_forward
 
     return stage_batch_size(context, f"explain:{config.explain.model}", config.explain.batch_size,
                             model_id=f"{config.explain.model}:channels_last", forward=forward,
                             input_shape=(3, height, width), load_only=load_only)
 
 
-def explain_one(context: Any, image: Any, *, load_only: bool = False) -> Any:
+def explain_one(context: RunContext, image: InputImage, *, load_only: bool = False) -> ImageExplanation:
     """Prediction, LIME (+ stability) and each configured CAM of one image, each from the cache when present."""
-    from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
-    from xai.explain.cams.base import compute_cam
-    from xai.explain.lime_image import lime_stability, run_lime
-    from xai.explain.registry import METHODS
-    from xai.explain.stage import predict
-    from xai.models import to_input
-
     config = context.config
-    lazy: dict[str, Any] = {}
+    store = StageCache(context, STAGE, load_only)
+    params = lime_params(config)
 
-    def model() -> nn.Module:
-        if "model" not in lazy:
-            lazy["model"] = context.classifier(config.explain.model).module
-        return lazy["model"]
+    @cache
+    def model() -> nn.Module:  # loaded on the first cache miss only
+        return context.classifier(config.explain.model).module
 
-    def batch() -> int:  # asked for on a cache miss only: a cached image needs no batch size
+    def batch() -> int | None:  # asked for on a cache miss only: a cached image needs no batch size
         return explain_batch_size(context, image.pixels.shape)
 
-    def with_batch(result: Any) -> Any:
+    def with_batch(result: Result) -> Result:
         """``result`` with the batch size it ran with and that size's measured seconds per image (cost table)."""
         choice = context.batch_sizes[f"explain:{config.explain.model}"]
         return dataclasses.replace(result, batch_size=choice.batch_size, per_image_s=choice.per_image_s)
 
-    prediction = _get(context, _parts(context, image, "prediction"),
-                      lambda: predict(model(), image.pixels, to_input=to_input), Prediction, load_only)
-    lime = stability = None
-    cams = []
-    params = lime_params(config)
+    def prediction_of_image() -> Prediction:
+        return predict(model(), image.pixels, to_input=to_input)
+
+    def lime_of_image() -> LimeResult:
+        return with_batch(run_lime(model(), image.pixels, to_input=to_input, params=params, seed=config.seed,
+                                   batch_size=batch()))
+
+    def stability_of(first: LimeResult) -> Callable[[], LimeStability]:
+        def compute() -> LimeStability:
+            return seed_stability(model(), image.pixels, first, to_input=to_input, params=params,
+                                  batch_size=batch())
+
+        return compute
+
+    def cam_of_image(method: str, target_class: int) -> Callable[[], CamMap]:
+        # Only methods whose rows are whole images take the measured size (AblationCAM sizes its own chunks).
+        batched = METHODS[method].batched
+
+        def compute() -> CamMap:
+            found = cams.compute_cam(model(), to_input(image.pixels[None]).to(context.device), method,
+                                     resolve_layer(model(), config.explain.target_layer), target_class,
+                                     batch_size=batch() if batched else None)
+            return with_batch(found) if batched else found
+
+        return compute
+
+    prediction = store.get(Prediction, _parts(context, image, "prediction"), prediction_of_image)
+    lime: LimeResult | None = None
+    stability: LimeStability | None = None
+    cam_maps: list[CamMap] = []
     for method in config.explain.methods:
         parts = _method_parts(context, image, method)
-        if method == "lime":
-            lime = _get(context, parts, lambda: with_batch(run_lime(model(), image.pixels, to_input=to_input,
-                                                                    params=params, seed=config.seed,
-                                                                    batch_size=batch())),
-                        LimeResult, load_only)
-
-            def stability_runs(first: LimeResult = lime) -> LimeStability:
-                others = [run_lime(model(), image.pixels, to_input=to_input, params=params, seed=config.seed + i,
-                                   batch_size=batch(), segments=first.segments)
-                          for i in range(1, params.stability_seeds)]
-                return lime_stability([first, *others])
-
+        if METHODS[method].family == "lime":
+            lime = store.get(LimeResult, parts, lime_of_image)
             if params.stability_seeds > 1:
-                stability = _get(context, {**parts, "piece": "lime-stability", "seeds": params.stability_seeds},
-                                 stability_runs, LimeStability,
-                                 load_only)
+                stability = store.get(LimeStability,
+                                      {**parts, "piece": "lime-stability", "seeds": params.stability_seeds},
+                                      stability_of(lime))
         else:
-            # Only methods whose rows are whole images take the measured size (AblationCAM sizes its own chunks).
-            def cam(method: str = method) -> CamMap:
-                batched = METHODS[method].batched
-                found = compute_cam(model(), to_input(image.pixels[None]).to(context.device), method,
-                                    resolve_layer(model(), config.explain.target_layer), prediction.top1,
-                                    batch_size=batch() if batched else None)
-                return with_batch(found) if batched else found
-
-            cams.append(_get(context, parts, cam, CamMap, load_only))
-    return ImageExplanation(prediction=prediction, lime=lime, stability=stability, cams=tuple(cams))
+            cam_maps.append(store.get(CamMap, parts, cam_of_image(method, prediction.top1)))
+    return ImageExplanation(prediction=prediction, lime=lime, stability=stability, cams=tuple(cam_maps))
 
 
-def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
+def _collect(context: RunContext, load_only: bool) -> ExplainArtifacts:
     config = context.config
-    model_name = config.explain.model
-    from xai.models import imagenet_categories
-
-    artifacts = ExplainArtifacts(model_name, imagenet_categories(), config.explain.target_layer,
+    artifacts = ExplainArtifacts(config.explain.model, imagenet_categories(), config.explain.target_layer,
                                  tuple(config.explain.methods))
     for image in context.progress(context.images, "explain", total=len(context.images)):
         try:
@@ -249,14 +245,12 @@ def _collect(context: Any, load_only: bool) -> ExplainArtifacts:
             artifacts.failed.append((image.name, f"{type(error).__name__}: {error}"))
             continue
         artifacts.images.append(ExplainedImage(image.name, image.pixels, explanation,
-                                               getattr(image, "display", "") or image.name))
+                                               image.display or image.name))
     artifacts.costs = method_costs(artifacts.images, artifacts.methods)
     return artifacts
 
 
-def run(context: Any) -> ExplainArtifacts:
-    from xai.config import ConfigError
-
+def run(context: RunContext) -> ExplainArtifacts:
     try:  # a typo in the target layer is a config error, not a failure of every image
         resolve_layer(context.classifier(context.config.explain.model).module, context.config.explain.target_layer)
     except ValueError as error:
@@ -264,7 +258,7 @@ def run(context: Any) -> ExplainArtifacts:
     return _collect(context, load_only=False)
 
 
-def load_cached(context: Any) -> ExplainArtifacts | None:
+def load_cached(context: RunContext) -> ExplainArtifacts | None:
     try:
         return _collect(context, load_only=True)
     except NotCachedError:

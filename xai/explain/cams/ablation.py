@@ -15,7 +15,7 @@ library's semantics exactly -- its ablation value (0 when the activation minimum
 ``min - 1e7`` that, because ``AblationLayer`` recomputes the minimum after each row, becomes
 ``min - (i + 1) * 1e7`` for the i-th row of each library batch of 32), its original score from an unablated
 forward, its float32 weight formula ``(y - y_c) / y`` (which flips every sign when y < 0, as the library does),
-ReLU, resize and min-max scaling (:func:`~xai.explain.cams.base.finalize_cam`).
+ReLU, resize and min-max scaling (:func:`~xai.explain.cams._core.finalize_cam`).
 
 Validity: the hook's batch of n rows meets batch-1 tensors wherever something bypasses the target layer (a skip
 connection around it). Element-wise ops broadcast them, which is exactly the library's semantics (the bypass
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xai.explain.cams.base import RawCam, capture_activation, finalize_cam, forward_hook
+from xai.explain.cams._core import RawCam, capture_activation, finalize_cam, forward_hook
 from xai.explain.inference import model_device
 
 LIBRARY_BATCH_SIZE = 32

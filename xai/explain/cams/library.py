@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xai.explain.cams.base import RawCam
+from xai.explain.cams._core import RawCam
 
 
 def library_cam(cam_class: type, model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.Module,

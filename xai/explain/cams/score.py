@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xai.explain.cams.base import RawCam, capture_activation, finalize_cam
+from xai.explain.cams._core import RawCam, capture_activation, finalize_cam
 from xai.explain.inference import default_batch_size, fast_layout, model_device
 
 UPSAMPLE_CHUNK = 256
