@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from xai.report.render import Page, make_environment, md_cell, remove_stale, render_pages, render_report
+from xai.report.page import Page, fmt_seconds, make_environment, md_cell
+from xai.report.render import remove_stale, render_pages, render_report
 
 GOLDEN = Path(__file__).with_name("golden")
 UPDATE = os.environ.get("XAI_UPDATE_GOLDEN") == "1"
@@ -87,6 +88,4 @@ def test_stale_generated_files_are_removed_but_not_others(tmp_path: Path) -> Non
 
 
 def test_seconds_keep_their_magnitude_below_a_millisecond() -> None:
-    from xai.report.render import fmt_seconds
-
     assert [fmt_seconds(v) for v in (None, 0.00013, 0.0042, 2.5, 600)] == ["n/a", "130 µs", "4 ms", "2.5 s", "10.0 min"]
