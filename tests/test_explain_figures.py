@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from xai.explain import METHODS, LimeParams, explain_image
+from xai.explain import CAM_METHODS, METHODS, ImageExplanation, LimeParams, compute_cam, predict, run_lime
 from xai.models import to_input
 from xai.report.figures.explain import plot_explanation_grid, save_image_figures
 from xai.testing import PlantedEvidenceNet, planted_image
@@ -18,8 +18,15 @@ def explained():
     model = PlantedEvidenceNet((8, 8, 32, 32), seed=0)
     images = [planted_image(64, seed) for seed in range(2)]
     params = LimeParams(num_samples=40, stability_seeds=1)
-    return images, [explain_image(model, image, to_input=to_input, target_layer=model.layer4[-1],
-                                  methods=list(METHODS), lime_params=params) for image in images]
+
+    def explain(image):  # the public pieces the explain stage caches one by one, without a cache
+        prediction = predict(model, image, to_input=to_input)
+        cams = tuple(compute_cam(model, to_input(image[None]), method, model.layer4[-1], prediction.top1)
+                     for method in CAM_METHODS)
+        return ImageExplanation(prediction=prediction, lime=run_lime(model, image, to_input=to_input, params=params),
+                                stability=None, cams=cams)
+
+    return images, [explain(image) for image in images]
 
 
 def test_per_image_figures_and_grid(explained, tmp_path: Path) -> None:
