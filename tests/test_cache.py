@@ -274,25 +274,6 @@ def test_stale_staging_cleanup_never_touches_what_it_did_not_write(tmp_path: Pat
     assert all((folder / "HEAD").is_file() for folder in foreign)
 
 
-def test_figure_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import errno
-
-    from matplotlib.figure import Figure
-
-    from xai.report.figures import save_figure
-
-    def full(self: Figure, target: str, **kwargs: Any) -> None:
-        Path(target).write_bytes(b"\x89PNG half")
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(Figure, "savefig", full)
-    with pytest.raises(cache_module.StorageError, match="disk is full") as raised:
-        save_figure(Figure(), tmp_path / "assets" / "plot.png")
-    assert "\n" not in str(raised.value) and "plot.png" in str(raised.value)
-    assert list((tmp_path / "assets").iterdir()) == []
-
-
 def test_unreadable_entry_is_a_storage_error_not_damage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """EACCES, EIO or EMFILE while reading an entry says so in one line and deletes nothing."""
     import errno

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from xai.report.render import Page, make_environment, md_cell, remove_stale, render_pages, render_report
+from xai.report.page import Page, fmt_seconds, make_environment, md_cell
+from xai.report.render import remove_stale, render_pages, render_report
 
 GOLDEN = Path(__file__).with_name("golden")
 UPDATE = os.environ.get("XAI_UPDATE_GOLDEN") == "1"
@@ -87,6 +88,40 @@ def test_stale_generated_files_are_removed_but_not_others(tmp_path: Path) -> Non
 
 
 def test_seconds_keep_their_magnitude_below_a_millisecond() -> None:
-    from xai.report.render import fmt_seconds
-
     assert [fmt_seconds(v) for v in (None, 0.00013, 0.0042, 2.5, 600)] == ["n/a", "130 µs", "4 ms", "2.5 s", "10.0 min"]
+
+
+def test_a_new_builder_is_one_entry_and_its_section_reaches_the_home_page(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from xai.report.page import Built, Section, Site
+    from xai.report.render import BUILDERS
+
+    seen: list[Site] = []
+
+    def build(site: Site) -> Built:
+        seen.append(site)
+        page = Page("toy/index.md", "placeholder.md.j2", {"title": "Toy", "stage": "toy", "reason": "A toy."})
+        return Built([page], ["toy/data.csv"], Section("Toy section", "toy/index.md", ["The toy found 42."]))
+
+    written = render_report(RUN, {}, tmp_path, builders=(SimpleNamespace(build=build), *BUILDERS))
+    assert seen[0].sections == () and seen[0].docs_dir == tmp_path and seen[0].run is RUN
+    assert "toy/index.md" in written and written[-1] == "toy/data.csv"
+    home = (tmp_path / "index.md").read_text()
+    assert "## [Toy section](toy/index.md)" in home and "The toy found 42." in home
+    assert home.index("Toy section") < home.index("Task 1")  # sections keep builder order
+
+
+def test_no_page_builder_imports_the_engine() -> None:
+    """``render`` imports the builders; a builder importing ``render`` back would be a cycle."""
+    import ast
+
+    import xai.report
+
+    for path in Path(xai.report.__file__).parent.glob("*.py"):
+        if path.stem == "render":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+                assert "xai.report.render" not in names, f"{path.name} imports the render engine"

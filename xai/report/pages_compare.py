@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from xai.cache import atomic_write_text
-from xai.report.render import Page, fmt_number
+from xai.report.page import Built, Page, Section, Site, fmt_number, placeholder
+
+if TYPE_CHECKING:
+    from xai.compare.summary import ComparisonSummary
+    from xai.stages.compare import CompareArtifacts
 
 TITLE = "Task 4 · LIME vs CAM"
 INDEX = "comparison/index.md"
@@ -108,7 +112,7 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def highlights(compared: Any) -> list[str]:
+def highlights(compared: CompareArtifacts) -> list[str]:
     """The headline sentences: agreement groups, simple vs complex images, faithfulness groups, sanity check."""
     from xai.compare.narrative import agreement_findings, faithfulness_findings, sanity_findings
 
@@ -120,7 +124,7 @@ def highlights(compared: Any) -> list[str]:
     return [*headline, summary.complexity_answer, *faithful, *sanity_findings(summary)]
 
 
-def panel_ious(summary: Any, image: str) -> dict[str, float]:
+def panel_ious(summary: ComparisonSummary, image: str) -> dict[str, float]:
     """The artifact's IoU at ``summary.k`` (mean over LIME seeds) of each scored CAM on ``image``."""
     table = summary.agreement
     if table.empty:
@@ -129,15 +133,15 @@ def panel_ious(summary: Any, image: str) -> dict[str, float]:
     return {str(method): float(iou) for method, iou in zip(rows["method"], rows["iou"], strict=True)}
 
 
-def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
-    if "compare" not in artifacts:
-        return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "compare",
-                                                 "reason": "This stage was not part of this build."})], []
+def build(site: Site) -> Built:
+    if "compare" not in site.artifacts:
+        return placeholder(TITLE, INDEX, "compare")
     from xai.compare import RANDOM_WEIGHTS_NOTE, findings
     from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
     from xai.report.figures import compare as figures
 
-    compared = artifacts["compare"]
+    compared: CompareArtifacts = site.artifacts["compare"]
+    docs_dir, run = site.docs_dir, site.run
     summary = compared.summary
     written: list[str] = []
 
@@ -196,4 +200,4 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "faithfulness_n": summary.faithfulness_agreement_n,
         "alpha": ALPHA, "exact_max_n": EXACT_WILCOXON_MAX_N,
     }
-    return [Page(INDEX, "comparison.md.j2", context)], written
+    return Built([Page(INDEX, "comparison.md.j2", context)], written, Section(TITLE, INDEX, highlights(compared)))

@@ -3,11 +3,17 @@ model x layer with every neuron, its label, score, runner-ups and top-image stri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xai.cache import atomic_write_text
-from xai.report.render import Page, fmt_number, fmt_percent
+from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_percent, placeholder
+
+if TYPE_CHECKING:
+    from xai.dissect.analysis import LayerSummary
+    from xai.dissect.result import DissectionResult
+    from xai.stages.dissect import DissectArtifacts
 
 TITLE = "Task 1 · Network dissection with CLIP-Dissect"
 INDEX = "dissection/index.md"
@@ -19,7 +25,7 @@ def catalogue_path(model: str, layer: str) -> str:
     return f"dissection/{model}-{layer}.md"
 
 
-def highlights(dissected: Any) -> list[str]:
+def highlights(dissected: DissectArtifacts) -> list[str]:
     """Per model its deepest conv layer's most frequent concept; the models' overlap; the fc self-checks."""
     from xai.dissect.findings import comparison_findings, self_check_findings
 
@@ -40,7 +46,7 @@ def highlights(dissected: Any) -> list[str]:
     return sentences
 
 
-def answers(dissected: Any) -> list[dict[str, Any]]:
+def answers(dissected: DissectArtifacts) -> list[dict[str, Any]]:
     """The assignment's three questions, each answered with sentences built from the computed summaries."""
     most, distinct, differ = [], [], []
     for model, summary in dissected.summaries.items():
@@ -74,7 +80,7 @@ def answers(dissected: Any) -> list[dict[str, Any]]:
             {"question": "How do the ImageNet and Places365 models differ?", "answer": differ}]
 
 
-def self_check_rows(dissected: Any) -> list[list[Any]]:
+def self_check_rows(dissected: DissectArtifacts) -> list[list[Any]]:
     """Our fc self-check next to the paper's row for the same probe, or why no row is comparable."""
     from xai.dissect import paper
 
@@ -106,15 +112,15 @@ def self_check_rows(dissected: Any) -> list[list[Any]]:
     return rows
 
 
-def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
-    if "dissect" not in artifacts:
-        return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "dissect",
-                                                 "reason": "This stage was not part of this build."})], []
+def build(site: Site) -> Built:
+    if "dissect" not in site.artifacts:
+        return placeholder(TITLE, INDEX, "dissect")
     from xai.dissect.findings import dissection_findings
     from xai.dissect.result import to_csv_text
     from xai.report.figures import dissect as figures
 
-    dissected = artifacts["dissect"]
+    dissected: DissectArtifacts = site.artifacts["dissect"]
+    docs_dir = site.docs_dir
     assets_dir = docs_dir / ASSETS
     written: list[str] = []
 
@@ -174,11 +180,12 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "answers": answers(dissected),
         "assets": f"../{ASSETS}",
     }
-    return [Page(INDEX, "dissection.md.j2", context), *pages], written
+    return Built([Page(INDEX, "dissection.md.j2", context), *pages], written,
+                 Section(TITLE, INDEX, highlights(dissected)))
 
 
-def _catalogue_page(model: str, result: Any, layer: str, layer_summary: Any, dissected: Any, docs_dir: Path,
-                    asset: Any) -> Page:
+def _catalogue_page(model: str, result: DissectionResult, layer: str, layer_summary: LayerSummary,
+                    dissected: DissectArtifacts, docs_dir: Path, asset: Callable[[str], Path]) -> Page:
     from xai.report.figures import dissect as figures
 
     strips = figures.thumbnail_strips(result, layer, dissected.probe_paths, docs_dir / ASSETS / "strips")

@@ -4,9 +4,13 @@ with a tab per method (the tabs follow the method registry's order)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xai.report.render import Page, fmt_number, fmt_seconds, md_text
+from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_seconds, md_text, placeholder
+
+if TYPE_CHECKING:
+    from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult
+    from xai.stages.explain import ExplainArtifacts, ExplainedImage
 
 TITLE = "Tasks 2–3 · LIME and the CAM family"
 INDEX = "explanations/index.md"
@@ -22,12 +26,12 @@ def image_page(image_id: str) -> str:
     return f"explanations/image-{image_id}.md"
 
 
-def _prediction_label(item: Any, categories: list[str]) -> tuple[str, float]:
+def _prediction_label(item: ExplainedImage, categories: list[str]) -> tuple[str, float]:
     prediction = item.explanation.prediction
     return categories[prediction.top1], float(prediction.probabilities[0])
 
 
-def highlights(explained: Any) -> list[str]:
+def highlights(explained: ExplainArtifacts) -> list[str]:
     """Sentences from the numbers: what was explained, LIME's fit and stability, the cost of each method."""
     if not explained.images:
         return ["No image could be explained."]
@@ -55,17 +59,17 @@ def highlights(explained: Any) -> list[str]:
     return sentences
 
 
-def _result(explanation: Any, method: str) -> Any:
+def _result(explanation: ImageExplanation, method: str) -> LimeResult | CamMap | None:
     """The LimeResult or CamMap of ``method`` (both carry ``seconds`` and ``forward_passes``), or None."""
     return explanation.lime if method == "lime" else next((c for c in explanation.cams if c.method == method), None)
 
 
-def _seconds(explanation: Any, method: str) -> str:
+def _seconds(explanation: ImageExplanation, method: str) -> str:
     found = _result(explanation, method)
     return fmt_seconds(found.seconds) if found is not None else "n/a"
 
 
-def _method_timings(explained: Any) -> list[tuple[str, float, int, str]]:
+def _method_timings(explained: ExplainArtifacts) -> list[tuple[str, float, int, str]]:
     """(method title, mean seconds, mean forward passes, method name) per method over the images."""
     from xai.explain.registry import METHODS
 
@@ -82,7 +86,7 @@ def _method_timings(explained: Any) -> list[tuple[str, float, int, str]]:
     return rows
 
 
-def cost_rows(explained: Any) -> tuple[list[list[str]], dict[str, Any] | None]:
+def cost_rows(explained: ExplainArtifacts) -> tuple[list[list[str]], dict[str, Any] | None]:
     """The cost table (time, forward passes, floor, time/floor per method) and the batch size behind it, as the
     explain stage recorded them (:func:`xai.stages.explain.method_costs`): rendering computes nothing."""
     from xai.explain.registry import METHODS
@@ -95,14 +99,14 @@ def cost_rows(explained: Any) -> tuple[list[list[str]], dict[str, Any] | None]:
     return rows, batch
 
 
-def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tuple[list[Page], list[str]]:
-    if "explain" not in artifacts:
-        return [Page(INDEX, "placeholder.md.j2", {"title": TITLE, "stage": "explain",
-                                                 "reason": "This stage was not part of this build."})], []
+def build(site: Site) -> Built:
+    if "explain" not in site.artifacts:
+        return placeholder(TITLE, INDEX, "explain")
     from xai.explain.registry import METHODS
     from xai.report.figures import explain as figures
 
-    explained = artifacts["explain"]
+    explained: ExplainArtifacts = site.artifacts["explain"]
+    docs_dir = site.docs_dir
     categories = explained.categories
     written: list[str] = []
     pages: list[Page] = []
@@ -144,10 +148,11 @@ def build(artifacts: dict[str, Any], docs_dir: Path, run: dict[str, Any]) -> tup
         "grid": grid, "assets": f"../{ASSETS}", "failed": [list(row) for row in explained.failed],
         "findings": highlights(explained),
     }
-    return [Page(INDEX, "explanations.md.j2", context), *pages], written
+    return Built([Page(INDEX, "explanations.md.j2", context), *pages], written,
+                 Section(TITLE, INDEX, context["findings"]))
 
 
-def _image_page(item: Any, paths: dict[str, Path], categories: list[str], methods: tuple[str, ...]) -> Page:
+def _image_page(item: ExplainedImage, paths: dict[str, Path], categories: list[str], methods: tuple[str, ...]) -> Page:
     from xai.explain.registry import METHODS
 
     explanation = item.explanation

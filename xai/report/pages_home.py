@@ -4,33 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from xai.report.render import Page, fmt_seconds, md_text
-
-SECTIONS = (
-    ("dissect", "Task 1 · Network dissection with CLIP-Dissect", "dissection/index.md"),
-    ("explain", "Tasks 2–3 · LIME and the CAM family", "explanations/index.md"),
-    ("compare", "Task 4 · LIME vs CAM", "comparison/index.md"),
-)
-
+from xai.report.page import Built, Page, Site, fmt_seconds, md_text
+from xai.report.pages_compare import methods_context
 
 BATCH_SOURCES = {"configured": "config", "measured": "auto (measured in this run)",
                  "cached": "auto (cached, measured earlier)"}
 """How a batch size was chosen (:data:`xai.batching.Source`), as the home page says it."""
 
 
-def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> list[Page]:
+def build(site: Site) -> Built:
+    """The home page lists the sections the builders before it produced (``site.sections``), in their order."""
     from xai.explain.registry import METHODS
-    from xai.report import pages_compare, pages_dissect, pages_explain
 
-    highlights = {"dissect": pages_dissect.highlights, "explain": pages_explain.highlights,
-                  "compare": pages_compare.highlights}
-    sections = [{"title": title, "link": link,
-                 "findings": highlights[stage](artifacts[stage]) if stage in artifacts else []}
-                for stage, title, link in SECTIONS]
+    run = site.run
     random_flag = " --weights random" if run["random_weights"] else ""
     home = Page("index.md", "home.md.j2", {
         "title": "Explaining ResNets: dissection, LIME and CAMs",
-        "sections": sections,
+        "sections": site.sections,
         "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
         "batch_rows": [[label, choice["batch_size"],
                         BATCH_SOURCES.get(choice["source"], choice["source"]),
@@ -52,9 +42,9 @@ def build(artifacts: dict[str, Any], run: dict[str, Any], pages: list[Page]) -> 
                         for info in METHODS.values()],
         "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
         "similarity": config["dissect"]["similarity"],
-        **pages_compare.methods_context(config),
+        **methods_context(config),
     })
-    return [home, methods]
+    return Built([home, methods])
 
 
 def _flatten(config: dict[str, Any], sections: tuple[str, ...]) -> list[list[str]]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import matplotlib
@@ -16,22 +15,19 @@ DPI = 100
 
 
 def save_figure(figure: Figure, path: Path) -> Path:
-    """Save ``figure`` to ``path`` through a temp file and an atomic rename, then close it."""
+    """Save ``figure`` to ``path`` (format from the suffix) with one atomic write, then close it.
+
+    The figure is drawn into memory first, so a failed draw leaves no file and a full disk is the one-line
+    :class:`xai.cache.StorageError` of :func:`xai.cache.atomic_write_bytes`, not a traceback."""
     import matplotlib.pyplot as plt
 
-    from xai.cache import storage_error
+    from xai.cache import atomic_write_bytes
 
-    temp = None
+    buffer = io.BytesIO()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-        os.close(handle)
-        figure.savefig(temp, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-        os.replace(temp, path)
-    except OSError as error:  # disk full, read-only: one line naming the file, not a traceback
-        raise storage_error(path, error) from None
+        figure.savefig(buffer, format=path.suffix.removeprefix(".") or None, dpi=DPI, bbox_inches="tight",
+                       metadata={"Software": None})
     finally:
-        if temp is not None:
-            Path(temp).unlink(missing_ok=True)
         plt.close(figure)
+    atomic_write_bytes(path, buffer.getvalue())
     return path

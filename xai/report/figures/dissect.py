@@ -4,8 +4,7 @@ per-neuron thumbnail strips of the top-activating probe images. They read artifa
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from PIL import Image
 
+from xai.cache import atomic_write_bytes
 from xai.dissect.analysis import LayerSummary, ModelComparison, ModelSummary
 from xai.dissect.result import DissectionResult
 from xai.report.figures import save_figure
@@ -163,12 +163,8 @@ def thumbnail_strips(
             tiles += [thumbnails[int(index)], gap]
         strip = np.concatenate(tiles[:-1], axis=1)
         path = out_dir / strip_name(layer, unit)
-        handle, temp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.stem}.", suffix=".jpg")
-        os.close(handle)
-        try:
-            Image.fromarray(strip).save(temp, format="JPEG", quality=85)
-            os.replace(temp, path)
-        finally:
-            Path(temp).unlink(missing_ok=True)
+        encoded = io.BytesIO()
+        Image.fromarray(strip).save(encoded, format="JPEG", quality=85)
+        atomic_write_bytes(path, encoded.getvalue())
         written.append(path)
     return written
