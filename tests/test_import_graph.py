@@ -7,19 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "xai"
 
-KNOWN_CYCLES: set[frozenset[str]] = {
-    # Being broken on other branches of issue #12; the lead removes each entry once its fix is merged.
-    # report/render.py lazily imports the page builders, which import it (report12: a leaf report/page.py).
-    frozenset({"xai.report.render", "xai.report.pages_compare", "xai.report.pages_dissect",
-               "xai.report.pages_explain", "xai.report.pages_home"}),
-    # pipeline.py lazily imports the stages; stages/dissect.py lazily imports pipeline.SkippedImage (stages12).
-    frozenset({"xai.pipeline", "xai.stages.dissect"}),
-}
-"""Cycles that exist on main and are being fixed elsewhere: a cycle within one of these sets is tolerated."""
 
 
 def _module_name(path: Path, package: Path) -> str:
@@ -131,14 +120,5 @@ def test_the_cams_engine_and_its_plug_ins_share_only_a_leaf() -> None:
         assert "xai.explain.cams._core" in graph[f"xai.explain.cams.{plug_in}"], plug_in
 
 
-@pytest.mark.parametrize("known", sorted(KNOWN_CYCLES, key=sorted), ids=lambda known: min(known))
-def test_known_cycle_still_there(known: frozenset[str]) -> None:
-    """Expected to fail (xfail) once the known cycle is gone: then delete its KNOWN_CYCLES entry."""
-    if not any(cycle & known for cycle in cycles(import_graph())):
-        pytest.xfail(f"{sorted(known)} is fixed: remove it from KNOWN_CYCLES")
-
-
 def test_no_module_of_xai_takes_part_in_an_import_cycle() -> None:
-    unexpected = [sorted(cycle) for cycle in cycles(import_graph())
-                  if not any(cycle <= known for known in KNOWN_CYCLES)]
-    assert not unexpected
+    assert [sorted(cycle) for cycle in cycles(import_graph())] == []

@@ -109,6 +109,11 @@ class RunContext:
     def progress(self, items: Iterable, description: str, total: int | None = None) -> Iterator:
         return iter(tqdm(items, desc=description, total=total, disable=self.quiet, leave=False))
 
+    def note_skipped(self, path: str, reason: str) -> None:
+        """List an input left out on the home page, once per path (several pieces may report the same image)."""
+        if all(item.path != path for item in self.skipped):
+            self.skipped.append(SkippedImage(path, reason))
+
     def log(self, message: str) -> None:
         if not self.quiet:
             print(message, flush=True)

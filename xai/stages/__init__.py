@@ -40,11 +40,6 @@ class StageCache:
         return self.context.cache.get_or_compute(self.stage, parts, compute, kind)
 
 
-def cached(context: RunContext, stage: str, parts: dict[str, Any], compute: Callable[[], A], kind: type[A], *,
-           load_only: bool = False) -> A:
-    """The artifact for ``parts`` from the cache, computed on a miss; in load-only mode a miss raises instead."""
-    return StageCache(context, stage, load_only).get(kind, parts, compute)
-
 
 def weights_key(config: Config, model: str) -> str:
     """What identifies a model's weights in cache keys, known without loading the model."""

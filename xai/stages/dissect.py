@@ -289,12 +289,9 @@ def _probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs) 
 def _record_probe_notes(context: RunContext, pieces: list[ArrayArtifact], act_pieces: dict[str, ArrayArtifact]
                         ) -> None:
     """Probe images some piece could not decode (as skipped inputs), and each model's checkpoint note."""
-    from xai.pipeline import SkippedImage
-
-    skipped = {path: reason for piece in pieces for path, reason in piece.meta.get("skipped", [])}
-    known = {item.path for item in context.skipped}
-    context.skipped.extend(SkippedImage(path, f"probe image {reason}") for path, reason in skipped.items()
-                           if path not in known)
+    for piece in pieces:
+        for path, reason in piece.meta.get("skipped", []):
+            context.note_skipped(path, f"probe image {reason}")
     for name, piece in act_pieces.items():
         if piece.meta.get("load_note"):
             context.load_notes[name] = piece.meta["load_note"]
