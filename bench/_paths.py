@@ -17,6 +17,8 @@ def mirror_dir() -> Path:
     configured = os.environ.get("XAI_MIRROR")
     mirror = Path(configured) if configured else DEFAULT_MIRROR
     if not (mirror / "MANIFEST.tsv").is_file():
-        sys.exit(f"{mirror}: no MANIFEST.tsv there; set XAI_MIRROR to the data mirror (default: ../shared/data "
-                 "beside the checkout)")
+        sys.exit(
+            f"{mirror}: no MANIFEST.tsv there; set XAI_MIRROR to the data mirror (default: ../shared/data "
+            "beside the checkout)"
+        )
     return mirror

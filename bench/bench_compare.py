@@ -45,9 +45,7 @@ def smooth_maps(count: int, seed: int, size: int = 224) -> dict[str, np.ndarray]
     maps = {}
     for index in range(count):
         grid = torch.from_numpy(rng.random((1, 1, 7, 7)).astype(np.float32))
-        up = torch.nn.functional.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)[
-            0, 0
-        ]
+        up = torch.nn.functional.interpolate(grid, size=(size, size), mode="bilinear", align_corners=False)[0, 0]
         up = (up - up.min()) / (up.max() - up.min())
         maps[f"map{index}"] = up.numpy()
     return maps
@@ -124,13 +122,9 @@ def main() -> None:
     floor_after = time_floor(model, sample, args.batch_size) / sample
     floor = (floor_before + floor_after) / 2 * result.forward_passes
     # The same stage with a near-free model isolates the cost of building the perturbed inputs.
-    stub = torch.nn.Sequential(
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 1000)
-    ).eval()
+    stub = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 1000)).eval()
     start = time.perf_counter()
-    faithfulness_image(
-        stub, to_input, image, maps, target, steps=args.steps, batch_size=args.batch_size, seed=0
-    )
+    faithfulness_image(stub, to_input, image, maps, target, steps=args.steps, batch_size=args.batch_size, seed=0)
     overhead = time.perf_counter() - start
     n_maps = len(result.methods)  # the maps plus the smooth random draws and the centre prior
     report["faithfulness"] = {
@@ -147,9 +141,7 @@ def main() -> None:
         "ratio_to_floor": round(seconds / floor, 3),
         "overhead_seconds_stub_model": round(overhead, 2),
         "images_per_second": round(result.forward_passes / seconds, 2),
-        "estimated_seconds_at_224_steps": round(
-            forward_passes(n_maps, 224) / (result.forward_passes / seconds), 1
-        ),
+        "estimated_seconds_at_224_steps": round(forward_passes(n_maps, 224) / (result.forward_passes / seconds), 1),
     }
 
     if not args.skip_sanity:
@@ -165,9 +157,7 @@ def main() -> None:
             out = {}
             for method in methods:
                 with method(model=working, target_layers=[working.layer4[-1]]) as cam:
-                    out[method.__name__] = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(target)])[
-                        0
-                    ]
+                    out[method.__name__] = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(target)])[0]
             return out
 
         start = time.perf_counter()

@@ -142,8 +142,15 @@ def case_broden() -> dict:
     inputs = images.nbytes + texts.nbytes + sum(a.nbytes for a in acts.values())
     out = {"inputs (embeddings + activations), GB": inputs / 2**30}
     start = time.perf_counter()
-    dissect_model(acts, images, texts, [f"c{i}" for i in range(n_concepts)], model_name="m",
-                  probe_ids=[str(i) for i in range(n_images)], null_seed=None)
+    dissect_model(
+        acts,
+        images,
+        texts,
+        [f"c{i}" for i in range(n_concepts)],
+        model_name="m",
+        probe_ids=[str(i) for i in range(n_images)],
+        null_seed=None,
+    )
     out["soft_wpmi 1768 neurons, 63k x 20k, s"] = time.perf_counter() - start
     out["peak RSS, GB"] = peak_rss_gb()
     out["straightforward P + softmax alone would need, GB"] = 2 * n_images * n_concepts * 4 / 2**30
@@ -183,9 +190,11 @@ def _networks(device) -> dict:
 
     clip, preprocess = build_clip(None, device=device)
     target_transform = ResNet18_Weights.IMAGENET1K_V1.transforms()
-    return {"CLIP ViT-B/16": (clip, preprocess, True),
-            "ResNet18 (1000 classes)": (tiny_resnet(1000, seed=0).to(device), target_transform, False),
-            "ResNet18 (365 classes)": (tiny_resnet(365, seed=1).to(device), target_transform, False)}
+    return {
+        "CLIP ViT-B/16": (clip, preprocess, True),
+        "ResNet18 (1000 classes)": (tiny_resnet(1000, seed=0).to(device), target_transform, False),
+        "ResNet18 (365 classes)": (tiny_resnet(365, seed=1).to(device), target_transform, False),
+    }
 
 
 def _forward_floor(model, is_clip: bool, batch_size: int, device, images: int) -> float:
@@ -232,8 +241,16 @@ def _pipelined(paths, networks: dict, batch_size: int, device) -> float:
     transform = next((t for _, t, is_clip in networks.values() if not is_clip), None)
     _sync(device)
     start = time.perf_counter()
-    probe_pass(paths, batch_size=batch_size, clip=clip[0] if clip else None, clip_transform=clip[1] if clip else None,
-               targets=targets, target_transform=transform, layers=("layer3", "layer4", "fc"), device=device)
+    probe_pass(
+        paths,
+        batch_size=batch_size,
+        clip=clip[0] if clip else None,
+        clip_transform=clip[1] if clip else None,
+        targets=targets,
+        target_transform=transform,
+        layers=("layer3", "layer4", "fc"),
+        device=device,
+    )
     _sync(device)
     return len(paths) / (time.perf_counter() - start)
 
@@ -262,8 +279,11 @@ def case_probe(args: argparse.Namespace) -> dict:
     clip_paths = paths[: args.clip_images or args.images]
     sizes = [int(size) for size in args.batch_sizes.split(",")]
     networks = _networks(device)
-    out: dict = {"device": str(torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
-                 "images (CLIP)": f"{len(paths)} ({len(clip_paths)})", "decoding workers": _workers(args.device)}
+    out: dict = {
+        "device": str(torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
+        "images (CLIP)": f"{len(paths)} ({len(clip_paths)})",
+        "decoding workers": _workers(args.device),
+    }
     floors, best_sizes, serials = {}, {}, {}
     for name, (model, transform, is_clip) in networks.items():
         probe = clip_paths if is_clip else paths
@@ -319,9 +339,24 @@ def main() -> None:
     args = parser.parse_args()
     if args.case == "all":
         for name in CASES:
-            command = [sys.executable, __file__, "--case", name, "--threads", str(args.threads), "--device",
-                       args.device, "--images", str(args.images), "--clip-images", str(args.clip_images),
-                       "--batch-sizes", args.batch_sizes, "--repeats", str(args.repeats)]
+            command = [
+                sys.executable,
+                __file__,
+                "--case",
+                name,
+                "--threads",
+                str(args.threads),
+                "--device",
+                args.device,
+                "--images",
+                str(args.images),
+                "--clip-images",
+                str(args.clip_images),
+                "--batch-sizes",
+                args.batch_sizes,
+                "--repeats",
+                str(args.repeats),
+            ]
             subprocess.run(command, check=True)
         return
     import torch

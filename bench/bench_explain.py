@@ -85,8 +85,14 @@ def run_variant(state: dict, task: str, variant: str, args: argparse.Namespace) 
     start = time.perf_counter()
     result: dict = {}
     if info.family == "lime" and variant == "ours":
-        lime = run_lime(model, image, to_input=to_input, params=LimeParams(num_samples=args.num_samples), seed=0,
-                        batch_size=args.batch)
+        lime = run_lime(
+            model,
+            image,
+            to_input=to_input,
+            params=LimeParams(num_samples=args.num_samples),
+            seed=0,
+            batch_size=args.batch,
+        )
         result = {"segments": int(lime.segments.max()) + 1}
     elif info.family == "lime":
         from lime.lime_image import LimeImageExplainer
@@ -95,11 +101,11 @@ def run_variant(state: dict, task: str, variant: str, args: argparse.Namespace) 
             batch = torch.cat([to_input(image[None]) for image in images])
             return torch.softmax(model(batch), dim=1).detach().numpy()
 
-        LimeImageExplainer(random_state=0).explain_instance(image, batch_predict, top_labels=5, hide_color=0,
-                                                            num_samples=args.num_samples)
+        LimeImageExplainer(random_state=0).explain_instance(
+            image, batch_predict, top_labels=5, hide_color=0, num_samples=args.num_samples
+        )
     elif variant == "ours":
-        cam = compute_cam(model, x, task, model.layer4[-1], target,
-                          batch_size=args.batch if info.batched else None)
+        cam = compute_cam(model, x, task, model.layer4[-1], target, batch_size=args.batch if info.batched else None)
         result = {"forward_passes": cam.forward_passes}
     else:
         import importlib
@@ -132,8 +138,13 @@ def floor_timings(state: dict, args: argparse.Namespace) -> tuple[dict[int, floa
     from xai.explain.inference import fast_layout
 
     model = state["model"]
-    per_image = measure(lambda batch: model(fast_layout(batch)), (3, 224, 224), torch.device("cpu"),
-                        candidates=args.batch_sizes, rounds=args.repeats)
+    per_image = measure(
+        lambda batch: model(fast_layout(batch)),
+        (3, 224, 224),
+        torch.device("cpu"),
+        candidates=args.batch_sizes,
+        rounds=args.repeats,
+    )
     segmenter = SegmentationAlgorithm("quickshift", kernel_size=4, max_dist=200, ratio=0.2)
     begin = time.perf_counter()
     segmenter(state["image"])
@@ -141,9 +152,21 @@ def floor_timings(state: dict, args: argparse.Namespace) -> tuple[dict[int, floa
 
 
 def _spawn(task: str, variant: str, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--worker", task, variant, "--image", str(args.image),
-               "--threads", str(args.threads), "--num-samples", str(args.num_samples),
-               "--batch", str(args.batch)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        task,
+        variant,
+        "--image",
+        str(args.image),
+        "--threads",
+        str(args.threads),
+        "--num-samples",
+        str(args.num_samples),
+        "--batch",
+        str(args.batch),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -156,10 +179,16 @@ def interleaved(state: dict, method: str, variants: list[str], args: argparse.Na
     neither variant always runs on the warmer or the cooler machine; per variant the median seconds."""
     runs: dict[str, list[dict]] = {variant: [] for variant in variants}
     for round_index in range(args.repeats):
-        for variant in (variants if round_index % 2 == 0 else variants[::-1]):
+        for variant in variants if round_index % 2 == 0 else variants[::-1]:
             runs[variant].append(run_variant(state, method, variant, args))
-    return {variant: {**found[-1], "seconds": statistics.median(r["seconds"] for r in found),
-                      "all_seconds": [r["seconds"] for r in found]} for variant, found in runs.items()}
+    return {
+        variant: {
+            **found[-1],
+            "seconds": statistics.median(r["seconds"] for r in found),
+            "all_seconds": [r["seconds"] for r in found],
+        }
+        for variant, found in runs.items()
+    }
 
 
 def main() -> None:
@@ -187,18 +216,26 @@ def main() -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         parser.error(f"--methods: unknown {unknown[0]!r}; known: {', '.join(METHODS)}")
-    print(f"image {args.image.name}, ResNet50 random weights, CPU, {args.threads} threads, "
-          f"{args.repeats} interleaved rounds per method (median)")
+    print(
+        f"image {args.image.name}, ResNet50 random weights, CPU, {args.threads} threads, "
+        f"{args.repeats} interleaved rounds per method (median)"
+    )
     state = prepare(args)
     per_image, quickshift = floor_timings(state, args)
     best_batch = min(per_image, key=per_image.get)
     args.batch = args.batch or best_batch
-    print("forward s/image by batch size: " + ", ".join(f"{b}: {t:.4f}" for b, t in per_image.items())
-          + f"; quickshift {quickshift:.2f} s; ours at batch {args.batch}")
+    print(
+        "forward s/image by batch size: "
+        + ", ".join(f"{b}: {t:.4f}" for b, t in per_image.items())
+        + f"; quickshift {quickshift:.2f} s; ours at batch {args.batch}"
+    )
     # ScoreCAM's floor is its actual forward passes (constant channels are skipped), read from its run below.
     floors = {"lime": args.num_samples * per_image[best_batch] + quickshift}
-    skip = {"ablationcam": args.skip_library_ablation, "scorecam": args.skip_library_score,
-            "lime": args.skip_library_lime}
+    skip = {
+        "ablationcam": args.skip_library_ablation,
+        "scorecam": args.skip_library_score,
+        "lime": args.skip_library_lime,
+    }
     header = f"{'method':<12}{'ours s':>9}{'library s':>11}{'speed-up':>10}{'floor s':>9}{'ours/floor':>11}"
     if args.memory:
         header += f"{'peak MB':>9}{'extra MB':>10}{'lib extra MB':>13}"
@@ -210,16 +247,20 @@ def main() -> None:
         info = METHODS[method]
         whole_image_rows = info.family == "cam" and info.batched  # ScoreCAM: its rows are whole-image forwards
         method_floor = ours["forward_passes"] * per_image[best_batch] if whole_image_rows else floors.get(method)
-        line = (f"{method:<12}{ours['seconds']:>9.2f}"
-                f"{library['seconds'] if library else float('nan'):>11.2f}"
-                f"{library['seconds'] / ours['seconds'] if library else float('nan'):>9.2f}x"
-                f"{method_floor if method_floor else float('nan'):>9.2f}"
-                f"{ours['seconds'] / method_floor if method_floor else float('nan'):>11.3f}")
+        line = (
+            f"{method:<12}{ours['seconds']:>9.2f}"
+            f"{library['seconds'] if library else float('nan'):>11.2f}"
+            f"{library['seconds'] / ours['seconds'] if library else float('nan'):>9.2f}x"
+            f"{method_floor if method_floor else float('nan'):>9.2f}"
+            f"{ours['seconds'] / method_floor if method_floor else float('nan'):>11.3f}"
+        )
         if args.memory:
             ours_memory = _spawn(method, "ours", args)
             library_memory = _spawn(method, "library", args) if library else None
-            line += (f"{ours_memory['peak_mb']:>9.0f}{ours_memory['extra_mb']:>10.0f}"
-                     f"{library_memory['extra_mb'] if library_memory else float('nan'):>13.0f}")
+            line += (
+                f"{ours_memory['peak_mb']:>9.0f}{ours_memory['extra_mb']:>10.0f}"
+                f"{library_memory['extra_mb'] if library_memory else float('nan'):>13.0f}"
+            )
         print(f"{line}  {ours.get('forward_passes', ours.get('segments', ''))}", flush=True)
 
 

@@ -133,8 +133,9 @@ def text_encoding_s(context: Any, concepts: int) -> float:
 
     clip = context.clip()
     sample = probes.load_concepts(context.config.dissect.concepts)[:256]
-    seconds = _median_time(lambda: clip_embed.encode_texts(clip.module, clip.tokenizer, sample,
-                                                           device=context.device), repeats=1)
+    seconds = _median_time(
+        lambda: clip_embed.encode_texts(clip.module, clip.tokenizer, sample, device=context.device), repeats=1
+    )
     return seconds / len(sample) * concepts
 
 
@@ -186,8 +187,11 @@ def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict
     image_shape = (3, *explained.images[0].pixels.shape[:2])
     gradient = gradient_pass_s(model, device, image_shape)
     single = single_forward_s(model, device, image_shape)
-    ablation = ablation_floor_s(model, resolve_layer(model, config.explain.target_layer), device, image_shape) \
-        if "ablationcam" in explained.methods else None
+    ablation = (
+        ablation_floor_s(model, resolve_layer(model, config.explain.target_layer), device, image_shape)
+        if "ablationcam" in explained.methods
+        else None
+    )
     segmentation = quickshift_s([item.pixels for item in explained.images])
     params = lime_params(config)
     rows: dict[str, list[float]] = {}
@@ -270,20 +274,27 @@ def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
         clip = context.clip()
         dtype = image_input_dtype(clip.module)
         shape = tuple(clip.preprocess(Image.new("RGB", (256, 256))).shape)
-        per_image["clip"] = per_image_at_s(lambda batch: clip.module.encode_image(batch.to(dtype)), shape,
-                                           batch_size, device)
+        per_image["clip"] = per_image_at_s(
+            lambda batch: clip.module.encode_image(batch.to(dtype)), shape, batch_size, device
+        )
         transforms.append(clip.preprocess)
     for name in config.dissect.models:
         model = context.classifier(name).module
-        per_image[name] = per_image_at_s(lambda batch, model=model: model(
-            batch.contiguous(memory_format=torch.channels_last)), resnet_shape, batch_size, device)
+        per_image[name] = per_image_at_s(
+            lambda batch, model=model: model(batch.contiguous(memory_format=torch.channels_last)),
+            resnet_shape,
+            batch_size,
+            device,
+        )
         transforms.append(resnet_transform)
     paths = dissected.probe_paths
     overlapped = spare_cpus(device) > 0 and len(paths) > batch_size
     concepts = len(probes.load_concepts(config.dissect.concepts)) + sum(
-        len(probes.load_concepts(FC_CONCEPT_SETS[name])) for name in config.dissect.models)
-    floor = probe_pass_floor(len(paths), per_image, decode_s(paths, transforms), overlapped) \
-        + text_encoding_s(context, concepts)
+        len(probes.load_concepts(FC_CONCEPT_SETS[name])) for name in config.dissect.models
+    )
+    floor = probe_pass_floor(len(paths), per_image, decode_s(paths, transforms), overlapped) + text_encoding_s(
+        context, concepts
+    )
     networks = ", ".join(f"{name} {seconds:.4f}" for name, seconds in per_image.items())
     decoding = "overlapped" if overlapped else "in the main process"
     how = f"{label} batch {batch_size}; s/image at that batch: {networks}; decoding {decoding}"
@@ -294,14 +305,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--mirror", type=Path, default=DEFAULT_MIRROR,
-                        help="data mirror holding MANIFEST.tsv (default: ../shared/data beside the checkout)")
+    parser.add_argument(
+        "--mirror",
+        type=Path,
+        default=DEFAULT_MIRROR,
+        help="data mirror holding MANIFEST.tsv (default: ../shared/data beside the checkout)",
+    )
     parser.add_argument("--scratch", type=Path, help="work directory (default: a new temporary one, removed)")
     parser.add_argument("--max-images", type=int, help="explain only the first N task images (reduced run)")
     parser.add_argument("--probe-limit", type=int, help="dissection probe images (reduced run)")
     parser.add_argument("--stages", default="dissect,explain,compare")
-    parser.add_argument("--reference-min", type=float, default=28.9,
-                        help="a previous whole-run time to print the speed-up against (issue #14: 28.9 min)")
+    parser.add_argument(
+        "--reference-min",
+        type=float,
+        default=28.9,
+        help="a previous whole-run time to print the speed-up against (issue #14: 28.9 min)",
+    )
     args = parser.parse_args()
     if not (args.mirror / "MANIFEST.tsv").is_file():
         sys.exit(f"{args.mirror}: no MANIFEST.tsv there; pass the data mirror with --mirror")
@@ -337,8 +356,14 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
     for path in task_image_paths():
         shutil.copyfile(path, images / path.name)
     data = yaml.safe_load(args.config.read_text())
-    data.update(weights="random", device=args.device, images=str(images), cache_dir=str(scratch / "cache"),
-                output_dir=str(scratch / "docs"), stages=args.stages.split(","))
+    data.update(
+        weights="random",
+        device=args.device,
+        images=str(images),
+        cache_dir=str(scratch / "cache"),
+        output_dir=str(scratch / "docs"),
+        stages=args.stages.split(","),
+    )
     for section in ("explain", "dissect"):  # the floors need the measured seconds per image
         data.setdefault(section, {})["batch_size"] = "auto"
     if args.max_images:
@@ -346,13 +371,20 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
     if args.probe_limit:
         data.setdefault("dissect", {})["probe_limit"] = args.probe_limit
     config = validate(data, str(args.config))
-    context = pipeline.RunContext(config, ArtifactCache(config.cache_dir), pipeline.resolve_device(config.device),
-                                  quiet=True)
+    context = pipeline.RunContext(
+        config, ArtifactCache(config.cache_dir), pipeline.resolve_device(config.device), quiet=True
+    )
     context.images, context.skipped = pipeline.load_inputs(config)
-    device_text = torch.cuda.get_device_name(context.device) if context.device.type == "cuda" else \
-        f"{cpu_model()}, {threads} torch threads"
-    print(f"config {args.config.name} (weights random), {len(context.images)} images, device {context.device} "
-          f"({device_text}), scratch {scratch}", flush=True)
+    device_text = (
+        torch.cuda.get_device_name(context.device)
+        if context.device.type == "cuda"
+        else f"{cpu_model()}, {threads} torch threads"
+    )
+    print(
+        f"config {args.config.name} (weights random), {len(context.images)} images, device {context.device} "
+        f"({device_text}), scratch {scratch}",
+        flush=True,
+    )
     stages = list(config.stages)
     peaks: dict[str, float] = {}
     gpu_peaks: dict[str, float] = {}
@@ -402,12 +434,21 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
             for method, (seconds, floor) in methods.items():
                 print_row(f"  {method}", seconds, floor)
     floor_total = sum(value for value in floors.values() if value)
-    reduced = args.max_images or args.probe_limit or args.stages != "dissect,explain,compare" \
+    reduced = (
+        args.max_images
+        or args.probe_limit
+        or args.stages != "dissect,explain,compare"
         or args.config.name != "quick.yaml"
-    reference = ("reduced run: not comparable with the reference" if reduced else
-                 f"reference {args.reference_min:.1f} min -> {args.reference_min * 60 / run_seconds:.2f}x faster")
-    print(f"\nwhole run {run_seconds / 60:.1f} min (stages {sum(context.timings.values()) / 60:.1f} min, floors "
-          f"{floor_total / 60:.1f} min); {reference}")
+    )
+    reference = (
+        "reduced run: not comparable with the reference"
+        if reduced
+        else f"reference {args.reference_min:.1f} min -> {args.reference_min * 60 / run_seconds:.2f}x faster"
+    )
+    print(
+        f"\nwhole run {run_seconds / 60:.1f} min (stages {sum(context.timings.values()) / 60:.1f} min, floors "
+        f"{floor_total / 60:.1f} min); {reference}"
+    )
     print("  (explain's method rows: LIME's first seed only; the stage also runs the stability seeds)")
 
 

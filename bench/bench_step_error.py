@@ -61,8 +61,10 @@ def subsampled_aucs(reference: object, steps: int) -> tuple[np.ndarray, np.ndarr
     """Deletion and insertion AUCs of a ``steps``-step plan, read off the 224-step reference curves."""
     stride = REFERENCE_STEPS // steps
     fractions = reference.fractions[::stride]
-    return (np.array([auc(fractions, curve[::stride]) for curve in reference.deletion]),
-            np.array([auc(fractions, curve[::stride]) for curve in reference.insertion]))
+    return (
+        np.array([auc(fractions, curve[::stride]) for curve in reference.deletion]),
+        np.array([auc(fractions, curve[::stride]) for curve in reference.insertion]),
+    )
 
 
 def coarsest_with_finer_passing(rows: list[dict], tolerance: float) -> int | None:
@@ -95,46 +97,78 @@ def main() -> None:
             tensor = to_input(image[None])
             with torch.inference_mode():
                 target = int(model(tensor).argmax())
-            maps = {"gradcam": compute_cam(model, tensor, "gradcam", planted.layer4[-1], target).map,
-                    "smooth random": random_map((224, 224), 1),
-                    "centre prior": centre_prior_map((224, 224))}
-            reference = faithfulness_image(model, to_input, image, maps, target, steps=REFERENCE_STEPS,
-                                           batch_size=64, include_random=False, include_centre=False,
-                                           image_id=path.stem)
+            maps = {
+                "gradcam": compute_cam(model, tensor, "gradcam", planted.layer4[-1], target).map,
+                "smooth random": random_map((224, 224), 1),
+                "centre prior": centre_prior_map((224, 224)),
+            }
+            reference = faithfulness_image(
+                model,
+                to_input,
+                image,
+                maps,
+                target,
+                steps=REFERENCE_STEPS,
+                batch_size=64,
+                include_random=False,
+                include_centre=False,
+                image_id=path.stem,
+            )
             curves_range.append(float(np.ptp(np.concatenate([reference.deletion, reference.insertion]))))
             coarse = {steps: subsampled_aucs(reference, steps) for steps in CANDIDATES}
             if path == paths[0]:
-                direct = faithfulness_image(model, to_input, image, maps, target, steps=CHECK_STEPS, batch_size=64,
-                                            include_random=False, include_centre=False, image_id=path.stem)
-                gap = max(np.max(np.abs(direct.deletion_auc - coarse[CHECK_STEPS][0])),
-                          np.max(np.abs(direct.insertion_auc - coarse[CHECK_STEPS][1])))
+                direct = faithfulness_image(
+                    model,
+                    to_input,
+                    image,
+                    maps,
+                    target,
+                    steps=CHECK_STEPS,
+                    batch_size=64,
+                    include_random=False,
+                    include_centre=False,
+                    image_id=path.stem,
+                )
+                gap = max(
+                    np.max(np.abs(direct.deletion_auc - coarse[CHECK_STEPS][0])),
+                    np.max(np.abs(direct.insertion_auc - coarse[CHECK_STEPS][1])),
+                )
                 if gap > CHECK_TOLERANCE:
                     raise SystemExit(f"subsampled AUC differs from a direct {CHECK_STEPS}-step run by {gap}")
             for steps, (deletion, insertion) in coarse.items():
                 errors[steps].extend(np.abs(deletion - reference.deletion_auc).tolist())
                 errors[steps].extend(np.abs(insertion - reference.insertion_auc).tolist())
         by_temperature[temperature] = (errors, min(curves_range))
-        print(f"temperature {temperature}: " + ", ".join(f"{s}: {max(v):.4f}" for s, v in errors.items()),
-              flush=True)
+        print(f"temperature {temperature}: " + ", ".join(f"{s}: {max(v):.4f}" for s, v in errors.items()), flush=True)
     rows = []
     for steps in CANDIDATES:
         worst = {t: max(errors[steps]) for t, (errors, _) in by_temperature.items()}
         pooled = [value for errors, _ in by_temperature.values() for value in errors[steps]]
-        rows.append({"steps": steps, "pixels_per_step": -(-224 * 224 // steps), "max_abs_error": max(worst.values()),
-                     "worst_temperature": max(worst, key=worst.get), "mean_abs_error": float(np.mean(pooled)),
-                     "max_abs_error_by_temperature": {str(t): e for t, e in worst.items()},
-                     "n_curves": len(pooled)})
+        rows.append(
+            {
+                "steps": steps,
+                "pixels_per_step": -(-224 * 224 // steps),
+                "max_abs_error": max(worst.values()),
+                "worst_temperature": max(worst, key=worst.get),
+                "mean_abs_error": float(np.mean(pooled)),
+                "max_abs_error_by_temperature": {str(t): e for t, e in worst.items()},
+                "n_curves": len(pooled),
+            }
+        )
     temperatures = " ".join(f"{t:g}" for t in args.temperatures)
     result = {
         "command": f"PYTHONPATH=$PWD python bench/bench_step_error.py --images {args.images} "
-                   f"--temperatures {temperatures} --tolerance {args.tolerance} --write",
+        f"--temperatures {temperatures} --tolerance {args.tolerance} --write",
         "model": "xai.testing.PlantedEvidenceNet box (56, 56, 168, 168) at 224x224, logits / temperature",
         "temperatures": list(args.temperatures),
         "selection_rule": "coarsest step count such that it and every finer candidate have worst-case max error "
-                          "(over images, maps, deletion/insertion and temperatures) within the tolerance",
-        "images": [path.name for path in paths], "maps": ["gradcam", "smooth random", "centre prior"],
-        "reference_steps": REFERENCE_STEPS, "tolerance": args.tolerance,
-        "smallest_curve_range": min(r for _, r in by_temperature.values()), "rows": rows,
+        "(over images, maps, deletion/insertion and temperatures) within the tolerance",
+        "images": [path.name for path in paths],
+        "maps": ["gradcam", "smooth random", "centre prior"],
+        "reference_steps": REFERENCE_STEPS,
+        "tolerance": args.tolerance,
+        "smallest_curve_range": min(r for _, r in by_temperature.values()),
+        "rows": rows,
         "coarsest_within_tolerance": coarsest_with_finer_passing(rows, args.tolerance),
     }
     print(json.dumps(result, indent=1))

@@ -23,8 +23,9 @@ def mirror_path() -> Path | None:
     return SHARED_DATA if (SHARED_DATA / "MANIFEST.tsv").is_file() else None
 
 
-requires_mirror = pytest.mark.skipif(mirror_path() is None,
-                                     reason="needs the data mirror (../shared/data or $XAI_MIRROR)")
+requires_mirror = pytest.mark.skipif(
+    mirror_path() is None, reason="needs the data mirror (../shared/data or $XAI_MIRROR)"
+)
 
 
 @pytest.fixture(autouse=True)

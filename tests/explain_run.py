@@ -17,12 +17,30 @@ from xai.pipeline import InputImage, RunContext
 from xai.stages import explain as explain_stage
 
 
-def explain_context(cache_dir: Path, model: nn.Module, *, methods: list[str], num_samples: int,
-                    stability_seeds: int, seed: int = 0, batch_size: int = 16) -> RunContext:
+def explain_context(
+    cache_dir: Path,
+    model: nn.Module,
+    *,
+    methods: list[str],
+    num_samples: int,
+    stability_seeds: int,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> RunContext:
     """A RunContext whose explain config is the given one and whose ``resnet50`` is ``model`` (a tiny net)."""
-    config = validate({"weights": "random", "seed": seed, "stages": ["explain"], "cache_dir": str(cache_dir),
-                       "explain": {"methods": methods, "batch_size": batch_size,
-                                   "lime": {"num_samples": num_samples, "stability_seeds": stability_seeds}}})
+    config = validate(
+        {
+            "weights": "random",
+            "seed": seed,
+            "stages": ["explain"],
+            "cache_dir": str(cache_dir),
+            "explain": {
+                "methods": methods,
+                "batch_size": batch_size,
+                "lime": {"num_samples": num_samples, "stability_seeds": stability_seeds},
+            },
+        }
+    )
     context = RunContext(config, ArtifactCache(config.cache_dir), torch.device("cpu"), quiet=True)
     context.classifier = lambda name: SimpleNamespace(module=model)  # type: ignore[method-assign]
     return context

@@ -46,8 +46,7 @@ def browser_unavailable_reason() -> str | None:
     """Why the browser checks cannot run here, or None when they can."""
     if not CHROMIUM_PATH.is_file():
         return (
-            f"no Chromium at {CHROMIUM_PATH} (apt-get install -y --no-install-recommends chromium, "
-            "or set XAI_CHROMIUM)"
+            f"no Chromium at {CHROMIUM_PATH} (apt-get install -y --no-install-recommends chromium, or set XAI_CHROMIUM)"
         )
     try:
         import playwright.sync_api  # noqa: F401
@@ -58,9 +57,7 @@ def browser_unavailable_reason() -> str | None:
 
 def launch(playwright: Playwright) -> Browser:
     """Start headless system Chromium (Playwright adds a fresh user-data dir for each launch)."""
-    return playwright.chromium.launch(
-        executable_path=str(CHROMIUM_PATH), headless=True, args=list(CHROMIUM_ARGS)
-    )
+    return playwright.chromium.launch(executable_path=str(CHROMIUM_PATH), headless=True, args=list(CHROMIUM_ARGS))
 
 
 @contextlib.contextmanager

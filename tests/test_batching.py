@@ -42,8 +42,15 @@ class FakeModel:
 
 
 def _resolve(model: FakeModel, cache: BatchSizeCache | None, **overrides) -> batching.BatchChoice:
-    options = {"device": CPU, "input_shape": (3, 8, 8), "configured": "auto", "model_id": "fake", "cache": cache,
-               "timer": model.timer, **overrides}
+    options = {
+        "device": CPU,
+        "input_shape": (3, 8, 8),
+        "configured": "auto",
+        "model_id": "fake",
+        "cache": cache,
+        "timer": model.timer,
+        **overrides,
+    }
     return resolve_batch_size(model, **options)
 
 
@@ -78,12 +85,25 @@ def test_a_corrupt_cache_file_is_measured_again(tmp_path: Path) -> None:
     assert _resolve(model, cache).source == "measured" and model.seen
 
 
-@pytest.mark.parametrize("record", [
-    {"batch_size": 0}, {"batch_size": -8}, {"batch_size": True}, {"batch_size": 8.0}, {"batch_size": "8"},
-    {"batch_size": 8, "timings": [1, 2]}, {"batch_size": 8, "timings": {"x": 0.1}},
-    {"batch_size": 8, "timings": {"8": "fast"}}, {"batch_size": 8, "timings": {"8": None}},
-    {"batch_size": 8, "per_image_s": "0.1"}, {"batch_size": 8, "per_image_s": True}, [8], 8, None,
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"batch_size": 0},
+        {"batch_size": -8},
+        {"batch_size": True},
+        {"batch_size": 8.0},
+        {"batch_size": "8"},
+        {"batch_size": 8, "timings": [1, 2]},
+        {"batch_size": 8, "timings": {"x": 0.1}},
+        {"batch_size": 8, "timings": {"8": "fast"}},
+        {"batch_size": 8, "timings": {"8": None}},
+        {"batch_size": 8, "per_image_s": "0.1"},
+        {"batch_size": 8, "per_image_s": True},
+        [8],
+        8,
+        None,
+    ],
+)
 def test_an_invalid_cache_record_is_measured_again_never_a_crash(tmp_path: Path, record: object) -> None:
     import json
 
@@ -108,9 +128,14 @@ def _fake_oom_forward(limit: int, error: Exception) -> FakeModel:
     return model
 
 
-@pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
-                                   RuntimeError("CUDA error: out of memory"),
-                                   RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+        RuntimeError("CUDA error: out of memory"),
+        RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"),
+    ],
+)
 def test_the_growing_search_stops_at_the_first_size_that_runs_out_of_memory(error: Exception) -> None:
     model = _fake_oom_forward(32, error)
     timings = batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
@@ -124,7 +149,8 @@ def test_another_runtime_error_is_not_taken_for_out_of_memory() -> None:
 
 
 def test_when_not_even_the_first_batch_fits_the_cli_prints_one_line_naming_the_fix(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from xai import cli
     from xai.config import ConfigError
 
@@ -148,10 +174,12 @@ CPUINFO = "".join(f"processor\t: {cpu}\nphysical id\t: 0\ncore id\t\t: {cpu % 4}
 """Four cores with two hyper-threads each: CPUs n and n + 4 share core n % 4."""
 
 
-@pytest.mark.parametrize(("allowed", "cores"), [(set(range(8)), 4), ({0, 4}, 1), ({0, 1}, 2), ({0, 1, 4, 5}, 2),
-                                                ({3}, 1)])
-def test_physical_cores_counts_only_the_cpus_this_process_may_use(monkeypatch: pytest.MonkeyPatch,
-                                                                  allowed: set[int], cores: int) -> None:
+@pytest.mark.parametrize(
+    ("allowed", "cores"), [(set(range(8)), 4), ({0, 4}, 1), ({0, 1}, 2), ({0, 1, 4, 5}, 2), ({3}, 1)]
+)
+def test_physical_cores_counts_only_the_cpus_this_process_may_use(
+    monkeypatch: pytest.MonkeyPatch, allowed: set[int], cores: int
+) -> None:
     monkeypatch.setattr(batching.os, "sched_getaffinity", lambda pid: allowed, raising=False)
     assert batching.physical_cores(CPUINFO) == cores
 
@@ -187,9 +215,18 @@ def test_threads_are_physical_cores_at_most_and_never_raised(monkeypatch: pytest
 
 
 def _context(tmp_path: Path, model: torch.nn.Module, batch_size: int | str) -> RunContext:
-    config = validate({"weights": "random", "stages": ["explain"], "cache_dir": str(tmp_path / "cache"),
-                       "explain": {"methods": ["lime", "scorecam"], "batch_size": batch_size,
-                                   "lime": {"num_samples": 20, "stability_seeds": 1}}})
+    config = validate(
+        {
+            "weights": "random",
+            "stages": ["explain"],
+            "cache_dir": str(tmp_path / "cache"),
+            "explain": {
+                "methods": ["lime", "scorecam"],
+                "batch_size": batch_size,
+                "lime": {"num_samples": 20, "stability_seeds": 1},
+            },
+        }
+    )
     context = RunContext(config, ArtifactCache(config.cache_dir), CPU, quiet=True)
     context.classifier = lambda name: SimpleNamespace(module=model)  # type: ignore[method-assign]
     return context
@@ -217,8 +254,9 @@ def test_explain_stage_honours_an_explicit_batch_size(tmp_path: Path) -> None:
     assert run_record(context)["batch_sizes"]["explain:resnet50"]["source"] == "configured"
 
 
-def test_explain_stage_auto_uses_the_measured_size_and_records_it(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explain_stage_auto_uses_the_measured_size_and_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
 
     def fake_measure(forward, input_shape, device, **options):
@@ -243,7 +281,8 @@ def test_explain_stage_auto_uses_the_measured_size_and_records_it(tmp_path: Path
 
 
 def test_results_carry_their_batch_size_and_a_fully_cached_run_measures_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from xai.stages import explain as explain_stage
 
     calls = []
@@ -271,8 +310,9 @@ def test_results_carry_their_batch_size_and_a_fully_cached_run_measures_nothing(
     again.images = context.images
     cached = explain_stage.run(again)
     assert calls == [(3, 64, 64)] and again.batch_sizes == {}
-    assert [(c.method, c.floor_s, c.batch_size) for c in cached.costs] == \
-        [(c.method, c.floor_s, c.batch_size) for c in first.costs]
+    assert [(c.method, c.floor_s, c.batch_size) for c in cached.costs] == [
+        (c.method, c.floor_s, c.batch_size) for c in first.costs
+    ]
 
 
 def test_config_batch_size_is_auto_by_default_and_validated() -> None:
@@ -290,8 +330,10 @@ def _explained(per_image_s: float | None = 0.025) -> SimpleNamespace:
     from xai.stages.explain import ExplainedImage, method_costs
 
     batch = {"batch_size": 8, "per_image_s": per_image_s}
-    cams = (SimpleNamespace(method="scorecam", seconds=60.0, forward_passes=2049, **batch),
-            SimpleNamespace(method="gradcam", seconds=0.5, forward_passes=1, batch_size=None, per_image_s=None))
+    cams = (
+        SimpleNamespace(method="scorecam", seconds=60.0, forward_passes=2049, **batch),
+        SimpleNamespace(method="gradcam", seconds=0.5, forward_passes=1, batch_size=None, per_image_s=None),
+    )
     explanation = SimpleNamespace(lime=SimpleNamespace(seconds=30.0, forward_passes=1000, **batch), cams=cams)
     methods = ("lime", "scorecam", "gradcam")
     images = [ExplainedImage("a", np.zeros((1, 1, 3)), explanation)]
@@ -303,9 +345,11 @@ def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
 
     rows, batch = cost_rows(_explained())
     assert batch == {"batch_size": 8, "per_image_s": 0.025}
-    assert rows == [["LIME", "30.0 s", "1,000", "25.0 s", "1.20x"],
-                    ["Score-CAM", "60.0 s", "2,049", "51.2 s", "1.17x"],
-                    ["Grad-CAM", "500 ms", "1", "n/a", "n/a"]]
+    assert rows == [
+        ["LIME", "30.0 s", "1,000", "25.0 s", "1.20x"],
+        ["Score-CAM", "60.0 s", "2,049", "51.2 s", "1.17x"],
+        ["Grad-CAM", "500 ms", "1", "n/a", "n/a"],
+    ]
     # An explicit batch size measures nothing, so there is no floor to show.
     rows, batch = cost_rows(_explained(per_image_s=None))
     assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3 and batch == {"batch_size": 8, "per_image_s": None}
@@ -336,8 +380,9 @@ def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_o
         return FakeModel({size: 1.0 / size for size in batching.CPU_CANDIDATES})
 
     def context() -> SimpleNamespace:
-        return SimpleNamespace(device=CPU, cache=SimpleNamespace(root=tmp_path), log=lambda message: None,
-                               batch_sizes={})
+        return SimpleNamespace(
+            device=CPU, cache=SimpleNamespace(root=tmp_path), log=lambda message: None, batch_sizes={}
+        )
 
     options = {"model_id": "fake", "forward": factory, "input_shape": (3, 4, 4)}
     assert stage_batch_size(context(), "x", "auto", load_only=True, **options) is None and made == []
@@ -354,8 +399,14 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
 
     from xai.report.render import render_report
 
-    choice = {"label": "explain:resnet50", "batch_size": 8, "source": "cached", "per_image_s": 0.025,
-              "timings": {"4": 0.03, "8": 0.025}, "key": "k"}
+    choice = {
+        "label": "explain:resnet50",
+        "batch_size": 8,
+        "source": "cached",
+        "per_image_s": 0.025,
+        "timings": {"4": 0.03, "8": 0.025},
+        "key": "k",
+    }
     render_report({**RUN, "batch_sizes": {"explain:resnet50": choice}, "torch_threads": 2}, {}, tmp_path)
     home = (tmp_path / "index.md").read_text()
     assert "| explain:resnet50 | 8 | auto (cached, measured earlier) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
@@ -373,9 +424,23 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
     from xai.report.render import Page, render_pages
 
     timings, batch = cost_rows(_explained(0.025 if source == "measured" else None))
-    context = {"title": "t", "model": "resnet50", "target_layer": "layer4[-1]", "methods": ["LIME"], "rows": [],
-               "lime_rows": [], "lime_columns": [], "timings": timings, "batch": batch, "per_image_columns": ["Image"],
-               "per_image_timings": [], "grid": None, "assets": "a", "failed": [], "findings": ["f"]}
+    context = {
+        "title": "t",
+        "model": "resnet50",
+        "target_layer": "layer4[-1]",
+        "methods": ["LIME"],
+        "rows": [],
+        "lime_rows": [],
+        "lime_columns": [],
+        "timings": timings,
+        "batch": batch,
+        "per_image_columns": ["Image"],
+        "per_image_timings": [],
+        "grid": None,
+        "assets": "a",
+        "failed": [],
+        "findings": ["f"],
+    }
     render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / INDEX).read_text()
     assert "| Method | Time per image | Forward passes per image | Floor | Time / floor |" in text
@@ -392,8 +457,9 @@ def _fake_measure(forward, input_shape, device, **options):
 
 
 @pytest.mark.parametrize(("configured", "expected"), [(7, 7), ("auto", 8)])
-def test_the_probe_pass_receives_the_resolved_batch_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         configured: int | str, expected: int) -> None:
+def test_the_probe_pass_receives_the_resolved_batch_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: int | str, expected: int
+) -> None:
     import sys
 
     from xai.stages import dissect as dissect_stage
@@ -402,10 +468,17 @@ def test_the_probe_pass_receives_the_resolved_batch_size(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(batching, "measure", _fake_measure)
     seen: list[int] = []
-    monkeypatch.setattr(probe_pass_module, "probe_pass",
-                        lambda paths, *, batch_size, **options: seen.append(batch_size))
-    config = validate({"weights": "random", "stages": ["dissect"], "cache_dir": str(tmp_path / "cache"),
-                       "dissect": {"batch_size": configured}})
+    monkeypatch.setattr(
+        probe_pass_module, "probe_pass", lambda paths, *, batch_size, **options: seen.append(batch_size)
+    )
+    config = validate(
+        {
+            "weights": "random",
+            "stages": ["dissect"],
+            "cache_dir": str(tmp_path / "cache"),
+            "dissect": {"batch_size": configured},
+        }
+    )
     context = RunContext(config, ArtifactCache(config.cache_dir), CPU, quiet=True)
     context.classifier = lambda name: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
     dissect_stage._probe_pass(context, [Path("a.jpg")], "avg", clip_needed=False, models_needed=["resnet18_imagenet"])
@@ -415,7 +488,8 @@ def test_the_probe_pass_receives_the_resolved_batch_size(tmp_path: Path, monkeyp
 
 @pytest.mark.parametrize(("configured", "expected"), [(5, 5), ("auto", 8)])
 def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: int | str, expected: int) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: int | str, expected: int
+) -> None:
     from xai import compare
     from xai.stages import StageCache
     from xai.stages import compare as compare_stage
@@ -428,6 +502,7 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
         def callee(*args: object, batch_size: int, **options: object) -> object:
             seen[name] = batch_size
             return result
+
         return callee
 
     monkeypatch.setattr(compare, "faithfulness_image", record("faithfulness"))
@@ -444,7 +519,8 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
     context.images = [InputImage("planted", Path("planted.png"), "0" * 64, pixels)]
     lime = SimpleNamespace(segments=np.zeros((64, 64), np.int32), weights=np.zeros(1), label=0)
     explanation = SimpleNamespace(lime=lime, cams=(), prediction=SimpleNamespace(top1=0), stability=None)
-    context.artifacts["explain"] = ExplainArtifacts("resnet50", [], "layer4[-1]", ("lime",),
-                                                    images=[ExplainedImage("planted", pixels, explanation)])
+    context.artifacts["explain"] = ExplainArtifacts(
+        "resnet50", [], "layer4[-1]", ("lime",), images=[ExplainedImage("planted", pixels, explanation)]
+    )
     compare_stage.run(context)
     assert seen == {"faithfulness": expected, "sanity": expected}

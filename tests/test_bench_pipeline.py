@@ -26,15 +26,21 @@ def bench():
 
 def _context(tmp_path: Path) -> SimpleNamespace:
     config = SimpleNamespace(dissect=SimpleNamespace(batch_size=7, models=("resnet18_imagenet", "resnet18_places")))
-    return SimpleNamespace(config=config, batch_sizes={}, device=torch.device("cpu"),
-                           cache=SimpleNamespace(root=tmp_path), log=lambda message: None)
+    return SimpleNamespace(
+        config=config,
+        batch_sizes={},
+        device=torch.device("cpu"),
+        cache=SimpleNamespace(root=tmp_path),
+        log=lambda message: None,
+    )
 
 
 @pytest.mark.parametrize("clip_in_pass", [True, False])
 def test_the_bench_finds_the_label_the_probe_pass_records(bench, tmp_path: Path, clip_in_pass: bool) -> None:
     context = _context(tmp_path)
-    clip = SimpleNamespace(module=None, preprocess=ResNet18_Weights.IMAGENET1K_V1.transforms()) \
-        if clip_in_pass else None
+    clip = (
+        SimpleNamespace(module=None, preprocess=ResNet18_Weights.IMAGENET1K_V1.transforms()) if clip_in_pass else None
+    )
     assert bench.probe_pass_label(context.batch_sizes) is None  # nothing ran yet
     assert dissect_stage._pass_batch_size(context, clip, list(context.config.dissect.models)) == 7
     label = bench.probe_pass_label(context.batch_sizes)
@@ -55,8 +61,13 @@ def test_ablation_floor_is_one_forward_plus_the_tail_on_every_channel(bench, mon
     from xai.explain.cams import ablation
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3, padding=1), torch.nn.Conv2d(64, 64, 3, padding=1),
-                                torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 5)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 64, 3, padding=1),
+        torch.nn.Conv2d(64, 64, 3, padding=1),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(64, 5),
+    ).eval()
     rows_seen: list[int] = []
     model[-1].register_forward_hook(lambda module, inputs, out: rows_seen.append(out.shape[0]))
     calls: list[int] = []

@@ -140,10 +140,13 @@ def _entry(tmp_path: Path, parts: dict[str, Any]) -> Path:
     return tmp_path / "stage" / make_key("stage", parts)
 
 
-@pytest.mark.parametrize("damage", ["truncate arrays", "flip a byte", "edit meta value", "break meta json",
-                                    "drop checksums", "delete arrays"])
-def test_damaged_entry_is_reported_in_one_line_and_recomputed(tmp_path: Path, damage: str,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate arrays", "flip a byte", "edit meta value", "break meta json", "drop checksums", "delete arrays"],
+)
+def test_damaged_entry_is_reported_in_one_line_and_recomputed(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     parts = {"a": 1}
     ArtifactCache(tmp_path).get_or_compute("stage", parts, Computer(), Counted)
     entry = _entry(tmp_path, parts)
@@ -258,8 +261,13 @@ def test_stale_staging_cleanup_never_touches_what_it_did_not_write(tmp_path: Pat
     """cache_dir pointed at a home-like folder: an old ``project/.git`` (or any hidden folder) must survive."""
     import time
 
-    foreign = [tmp_path / "project" / ".git", tmp_path / "stage" / ".config", tmp_path / ".staging-not-ours",
-               tmp_path / "stage" / ".notakey.trash.1.ab", tmp_path / "project" / f".{make_key('stage', {})}.x"]
+    foreign = [
+        tmp_path / "project" / ".git",
+        tmp_path / "stage" / ".config",
+        tmp_path / ".staging-not-ours",
+        tmp_path / "stage" / ".notakey.trash.1.ab",
+        tmp_path / "project" / f".{make_key('stage', {})}.x",
+    ]
     for folder in foreign:
         folder.mkdir(parents=True)
         (folder / "HEAD").write_text("ref: refs/heads/main\n")
@@ -282,6 +290,7 @@ def test_unreadable_entry_is_a_storage_error_not_damage(tmp_path: Path, monkeypa
     ArtifactCache(tmp_path).get_or_compute("stage", parts, Computer(), Counted)
     real = Path.read_bytes
     for code in (errno.EACCES, errno.EIO, errno.EMFILE):
+
         def failing(self: Path, code: int = code) -> bytes:
             if self.name == "arrays.npz":
                 raise OSError(code, os.strerror(code), str(self))

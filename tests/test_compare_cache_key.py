@@ -24,10 +24,21 @@ def _key() -> str:
     return stage._base_parts(SimpleNamespace(config=Config()), "sha")["code"]
 
 
-@pytest.mark.parametrize("edited", ["stages/compare.py", "data.py", "compare/stats.py", "explain/lime_image.py",
-                                    "explain/cams/base.py", "models.py", "config.py"])
+@pytest.mark.parametrize(
+    "edited",
+    [
+        "stages/compare.py",
+        "data.py",
+        "compare/stats.py",
+        "explain/lime_image.py",
+        "explain/cams/base.py",
+        "models.py",
+        "config.py",
+    ],
+)
 def test_editing_a_module_the_compare_artifacts_depend_on_changes_their_key(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edited: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edited: str
+) -> None:
     copy = tmp_path / "xai"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(cache_module, "PACKAGE_ROOT", copy)
@@ -43,12 +54,23 @@ def test_every_module_the_compare_stage_imports_is_hashed() -> None:
     """Import what the compare stage imports (also lazily, inside its functions) in a fresh interpreter; every
     xai module loaded must be part of the key's source hash, except the package version (hashed as a string)
     and the cache module (its on-disk format is versioned by CACHE_FORMAT in every key)."""
-    lazily = ["xai.stages.compare", "xai.compare", "xai.explain.cams.base", "xai.explain.lime_image", "xai.models",
-              "xai.stages.explain", "xai.data", "xai.config"]
-    code = (f"import importlib, sys\nfor m in {lazily!r}: importlib.import_module(m)\n"
-            "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.startswith('xai') and m.__file__))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                            cwd=PACKAGE.parent).stdout.split()
+    lazily = [
+        "xai.stages.compare",
+        "xai.compare",
+        "xai.explain.cams.base",
+        "xai.explain.lime_image",
+        "xai.models",
+        "xai.stages.explain",
+        "xai.data",
+        "xai.config",
+    ]
+    code = (
+        f"import importlib, sys\nfor m in {lazily!r}: importlib.import_module(m)\n"
+        "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.startswith('xai') and m.__file__))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PACKAGE.parent
+    ).stdout.split()
     covered = set()
     for name in (*cache_module.SHARED_SOURCES, "compare", "explain"):
         target = PACKAGE / name

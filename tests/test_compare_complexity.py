@@ -112,13 +112,9 @@ def test_spearman_interval_is_fisher_z_with_bonett_wright_se() -> None:
 
 def test_answer_hedges_with_few_images_or_no_relation() -> None:
     agreement, complexity = _tables([0.9, 0.5, 0.1, 0.3], [0.01, 0.05, 0.1, 0.2])
-    answer = complexity_answer(
-        agreement, complexity, complexity_correlations(agreement, complexity, k=5), k=5
-    )
+    answer = complexity_answer(agreement, complexity, complexity_correlations(agreement, complexity, k=5), k=5)
     assert answer.startswith("The data do not show a relation") and "n = 4 images" in answer
     assert "95% CI" in answer and "tentative" not in answer and "only" not in answer
     agreement, complexity = _tables([0.5, 0.4], [0.01, 0.2])
-    answer = complexity_answer(
-        agreement, complexity, complexity_correlations(agreement, complexity, k=5), k=5
-    )
+    answer = complexity_answer(agreement, complexity, complexity_correlations(agreement, complexity, k=5), k=5)
     assert "cannot be answered" in answer

@@ -152,10 +152,12 @@ def test_smooth_random_maps_are_cam_like_and_seeded() -> None:
 def test_degenerate_maps_are_excluded_not_scored() -> None:
     model = PlantedEvidenceNet(BOX, image_size=64, seed=2)
     image = planted_image(64, seed=2)
-    maps = {"box": box_mask(BOX, 64).astype(np.float32), "dead": np.zeros((64, 64), np.float32),
-            "flat": np.full((64, 64), 0.5, np.float32)}
-    result = faithfulness_image(model, to_input, image, maps, 0, steps=4, include_random=False,
-                                include_centre=False)
+    maps = {
+        "box": box_mask(BOX, 64).astype(np.float32),
+        "dead": np.zeros((64, 64), np.float32),
+        "flat": np.full((64, 64), 0.5, np.float32),
+    }
+    result = faithfulness_image(model, to_input, image, maps, 0, steps=4, include_random=False, include_centre=False)
     assert result.methods == ("box",)
     assert result.excluded == (("dead", "all zero"), ("flat", "constant"))
     assert FaithfulnessResult.from_parts(*result.to_parts()).excluded == result.excluded
@@ -193,8 +195,12 @@ def test_default_steps_are_the_measured_coarsest_with_every_finer_count_passing(
     assert CompareConfig().faithfulness_steps == chosen
     assert inspect.signature(faithfulness_image).parameters["steps"].default == chosen
     # the rule itself: 16 passes but 28 fails, so 16 is not chosen
-    rule_rows = [{"steps": 14, "max_abs_error": 0.006}, {"steps": 16, "max_abs_error": 0.004},
-                 {"steps": 28, "max_abs_error": 0.0057}, {"steps": 32, "max_abs_error": 0.004},
-                 {"steps": 56, "max_abs_error": 0.001}]
+    rule_rows = [
+        {"steps": 14, "max_abs_error": 0.006},
+        {"steps": 16, "max_abs_error": 0.004},
+        {"steps": 28, "max_abs_error": 0.0057},
+        {"steps": 32, "max_abs_error": 0.004},
+        {"steps": 56, "max_abs_error": 0.001},
+    ]
     assert coarsest_with_finer_passing(rule_rows, 0.005) == 32
     assert coarsest_with_finer_passing([{"steps": 8, "max_abs_error": 1.0}], 0.005) is None

@@ -25,8 +25,16 @@ def _is_png(path: Path) -> bool:
 def test_every_figure_is_written(tmp_path: Path) -> None:
     comparisons, cross = _comparisons(4)
     faithful = [
-        _faithfulness(f"img{i}", {"lime": (0.3, 0.7), "Good": (0.2, 0.8), "random:0": (0.5, 0.5),
-                                  "random:1": (0.4, 0.5), "centre": (0.45, 0.55)})
+        _faithfulness(
+            f"img{i}",
+            {
+                "lime": (0.3, 0.7),
+                "Good": (0.2, 0.8),
+                "random:0": (0.5, 0.5),
+                "random:1": (0.4, 0.5),
+                "centre": (0.45, 0.55),
+            },
+        )
         for i in range(4)
     ]
     sanity = _sanity()
@@ -36,9 +44,7 @@ def test_every_figure_is_written(tmp_path: Path) -> None:
     cams = {"Good": rng.random((16, 16)), "Noise": rng.random((16, 16))}
     written = {
         "sweep.png": figures.iou_threshold_figure(summary, tmp_path / "sweep.png"),
-        "sweep_img0.png": figures.image_iou_threshold_figure(
-            comparisons[0], tmp_path / "sweep_img0.png", k=5
-        ),
+        "sweep_img0.png": figures.image_iou_threshold_figure(comparisons[0], tmp_path / "sweep_img0.png", k=5),
         "scatter.png": figures.complexity_scatter_figure(summary, tmp_path / "scatter.png"),
         "curves.png": figures.faithfulness_curves_figure(faithful[0], tmp_path / "curves.png"),
         "mean_curves.png": figures.mean_faithfulness_curves_figure(faithful, tmp_path / "mean_curves.png"),
@@ -87,7 +93,15 @@ def test_panel_titles_use_the_artifacts_iou_not_a_recomputation(tmp_path: Path, 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
     cams = {"Good": rng.random((16, 16)), "Noise": rng.random((16, 16))}
-    figures.comparison_panel_figure(image, _segments(), rng.normal(size=16), cams, tmp_path / "panel.png", k=5,
-                                    image_id="img0", ious={"Good": 0.4321})
+    figures.comparison_panel_figure(
+        image,
+        _segments(),
+        rng.normal(size=16),
+        cams,
+        tmp_path / "panel.png",
+        k=5,
+        image_id="img0",
+        ious={"Good": 0.4321},
+    )
     shown = [axes.get_title() for axes in np.atleast_1d(titles[0])[1:]]
     assert shown == ["Good: IoU 0.43", "Noise: IoU n/a"]

@@ -33,16 +33,22 @@ def test_ablationcam_warns_when_the_original_logit_is_negative() -> None:
 
 
 def _explained(name: str, lime_label: int, top1: int, warning: str = "") -> SimpleNamespace:
-    explanation = SimpleNamespace(prediction=SimpleNamespace(top1=top1), lime=SimpleNamespace(label=lime_label),
-                                  cams=(SimpleNamespace(warning=warning),))
+    explanation = SimpleNamespace(
+        prediction=SimpleNamespace(top1=top1),
+        lime=SimpleNamespace(label=lime_label),
+        cams=(SimpleNamespace(warning=warning),),
+    )
     return SimpleNamespace(name=name, explanation=explanation)
 
 
 def test_notes_name_a_lime_label_that_is_not_top1_and_cam_warnings() -> None:
     explained = SimpleNamespace(images=[_explained("a", 3, 3), _explained("b", 5, 3, "AblationCAM: flips")])
     found = notes(explained)
-    assert found == ["b: LIME explained class 5, not the model's top-1 class 3 (LIME's top label comes from its "
-                     "own classifier call on the unperturbed image)", "b: AblationCAM: flips"]
+    assert found == [
+        "b: LIME explained class 5, not the model's top-1 class 3 (LIME's top label comes from its "
+        "own classifier call on the unperturbed image)",
+        "b: AblationCAM: flips",
+    ]
     assert notes(SimpleNamespace(images=[_explained("a", 3, 3)])) == []
 
 
@@ -66,8 +72,12 @@ def test_agreement_uses_every_lime_seed() -> None:
     from xai.stages.compare import seed_weights
 
     lime = SimpleNamespace(weights=np.array([0.5, -0.1, 0.2]), seed=4)
-    stability = LimeStability(seeds=(4, 5, 6), ks=(5,), jaccard=np.zeros((1, 3)),
-                              weights=np.array([[0.5, -0.1, 0.2], [0.4, 0.0, 0.3], [0.1, 0.2, 0.3]]))
+    stability = LimeStability(
+        seeds=(4, 5, 6),
+        ks=(5,),
+        jaccard=np.zeros((1, 3)),
+        weights=np.array([[0.5, -0.1, 0.2], [0.4, 0.0, 0.3], [0.1, 0.2, 0.3]]),
+    )
     weights, seeds = seed_weights(SimpleNamespace(lime=lime, stability=stability))
     assert seeds == (4, 5, 6) and weights.shape == (3, 3)
     weights, seeds = seed_weights(SimpleNamespace(lime=lime, stability=None))
@@ -96,8 +106,9 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     monkeypatch.setattr(compare, "explanation_maps", lambda *args, **kwargs: {})
     monkeypatch.setattr(compare, "summarise", lambda *args, **kwargs: None)
     monkeypatch.setattr(compare, "cross_image_table", lambda *args, **kwargs: None)
-    monkeypatch.setattr(StageCache, "get", lambda self, kind, parts, compute:
-                        None if parts["piece"] == "sanity" else compute())
+    monkeypatch.setattr(
+        StageCache, "get", lambda self, kind, parts, compute: None if parts["piece"] == "sanity" else compute()
+    )
     monkeypatch.setattr(stage, "_base_parts", lambda context, sha: {})
     monkeypatch.setattr(stage, "sanity_explain_fn", lambda *args, **kwargs: None)
     monkeypatch.setattr(stage, "notes", lambda explained: [])
@@ -109,10 +120,13 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
         return SimpleNamespace(name=name, pixels=np.zeros((4, 4, 3), np.uint8), explanation=explanation)
 
     config = Config()
-    context = SimpleNamespace(config=config, images=[SimpleNamespace(name="a", sha256="ab" * 32),
-                                                     SimpleNamespace(name="b", sha256="cd" * 32)],
-                              progress=lambda items, *args, **kwargs: items,
-                              classifier=lambda name: SimpleNamespace(module=None), device="cpu")
+    context = SimpleNamespace(
+        config=config,
+        images=[SimpleNamespace(name="a", sha256="ab" * 32), SimpleNamespace(name="b", sha256="cd" * 32)],
+        progress=lambda items, *args, **kwargs: items,
+        classifier=lambda name: SimpleNamespace(module=None),
+        device="cpu",
+    )
     stage._collect(context, SimpleNamespace(images=[item("a"), item("b")]), load_only=False)
     assert seeds == {"a": image_seed(config.seed, "ab" * 32), "b": image_seed(config.seed, "cd" * 32)}
     first = [random_map((224, 224), seeds["a"] * 1000 + draw) for draw in range(3)]

@@ -119,14 +119,18 @@ def test_cross_image_null_sees_centre_bias() -> None:
         follows = lime_topk_mask(segments, weights, 3).astype(float) + 0.01 * rng.random((16, 16))
         cams = {"follows": follows, "fixed": centre_prior_map((16, 16)) + 1e-3 * rng.random((16, 16))}
         image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-        comparisons.append(compare_image(image, segments, weights, cams, image_id=f"im{index}", ks=(3,),
-                                         thresholds=(0.1,), null_draws=500))
+        comparisons.append(
+            compare_image(
+                image, segments, weights, cams, image_id=f"im{index}", ks=(3,), thresholds=(0.1,), null_draws=500
+            )
+        )
         inputs.append((f"im{index}", segments, weights, cams))
     cross = cross_image_table(inputs, ks=(3,))
     # Image 0's value is the mean over the *other* images' maps, each binarised to LIME's area.
     mask = lime_topk_mask(segments, inputs[0][2], 3)
-    by_hand = np.mean([MapOrder(inputs[j][3]["follows"]).expected_overlap(int(mask.sum()), mask)[0]
-                       for j in range(1, 8)])
+    by_hand = np.mean(
+        [MapOrder(inputs[j][3]["follows"]).expected_overlap(int(mask.sum()), mask)[0] for j in range(1, 8)]
+    )
     first = cross[(cross["image"] == "im0") & (cross["method"] == "follows")]["cross_image_iou"].item()
     assert first == pytest.approx(by_hand, abs=1e-12)
     summary = summarise(comparisons, k=3, cross_image=cross)

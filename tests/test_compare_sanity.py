@@ -101,8 +101,7 @@ def test_skipped_with_random_weights_and_round_trip() -> None:
     assert restored.weights_are_random and restored.to_parts()[1] == skipped.to_parts()[1]
     assert sanity_table(skipped).empty
     values = np.arange(12, dtype=float).reshape(2, 2, 3) / 12
-    result = SanityResult(False, ("a", "b"), ("fc", "layer4"), values, values, values, 3,
-                          budgets=(("a", "cheaper"),))
+    result = SanityResult(False, ("a", "b"), ("fc", "layer4"), values, values, values, 3, budgets=(("a", "cheaper"),))
     arrays, meta = result.to_parts()
     again = SanityResult.from_parts(arrays, meta)
     assert again.to_parts()[1] == meta
@@ -133,8 +132,9 @@ def test_lime_ablationcam_scorecam_are_checked_beside_the_edge_control() -> None
     with torch.no_grad():
         target = int(model(to_input(pixels[None])).argmax())
     methods = ["lime", "ablationcam", "scorecam"]
-    explain = sanity_explain_fn([(pixels, segments, target)], methods, target_layer="layer4[-1]",
-                                lime_params=params, seed=0, batch_size=64)
+    explain = sanity_explain_fn(
+        [(pixels, segments, target)], methods, target_layer="layer4[-1]", lime_params=params, seed=0, batch_size=64
+    )
     result = sanity_check(model, explain, (("fc",), ("layer4",)), seed=0, budgets={"lime": "40 samples"})
     assert result.methods == (*methods, EDGE_METHOD) and result.budgets == (("lime", "40 samples"),)
     np.testing.assert_allclose(result.spearman_abs[-1], 1.0)  # the control never sees the model
@@ -156,7 +156,7 @@ def test_a_map_that_becomes_constant_is_counted_not_scored_as_zero() -> None:
     def explain(model: torch.nn.Module) -> dict[str, np.ndarray]:
         calls.append(1)
         first = ramp if len(calls) == 1 else np.zeros_like(ramp)
-        return {"flat": np.stack([first, ramp, ramp.T, ramp ** 2])}
+        return {"flat": np.stack([first, ramp, ramp.T, ramp**2])}
 
     result = sanity_check(model, explain, ["fc"], seed=0)
     assert result.constant.tolist() == [[1]]
@@ -171,6 +171,7 @@ def test_a_map_that_becomes_constant_is_counted_not_scored_as_zero() -> None:
     from types import SimpleNamespace
 
     from xai.compare.narrative import sanity_findings
+
     text = " ".join(sanity_findings(SimpleNamespace(sanity_result=result, sanity=table)))
     assert "n = 3 image(s) (1 map(s) constant, not scored: the map is constant" in text
 
@@ -188,13 +189,20 @@ def test_ablationcam_warning_under_randomisation_reaches_the_result_and_the_find
     with torch.no_grad():
         negative = int(model(to_input(pixels[None]))[0].argmin())
     segments = np.zeros((64, 64), np.int32)
-    explain = sanity_explain_fn([(pixels, segments, negative)], ["ablationcam"], target_layer="layer4[-1]",
-                                lime_params=LimeParams(num_samples=10), seed=0, batch_size=64)
+    explain = sanity_explain_fn(
+        [(pixels, segments, negative)],
+        ["ablationcam"],
+        target_layer="layer4[-1]",
+        lime_params=LimeParams(num_samples=10),
+        seed=0,
+        batch_size=64,
+    )
     result = sanity_check(model, explain, (("layer4",),), seed=0)
     states = [state for state, _ in result.warnings]
     assert "original" in states
-    assert all("flips the sign of every channel weight" in text and "sanity image 1" in text
-               for _, text in result.warnings)
+    assert all(
+        "flips the sign of every channel weight" in text and "sanity image 1" in text for _, text in result.warnings
+    )
     again = SanityResult.from_parts(*result.to_parts())
     assert again.warnings == result.warnings
     text = " ".join(sanity_findings(SimpleNamespace(sanity_result=result, sanity=sanity_table(result))))

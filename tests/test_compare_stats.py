@@ -66,8 +66,12 @@ def test_rank_groups_separate_only_what_the_data_separate() -> None:
     rng = np.random.default_rng(1)
     base = rng.uniform(0.2, 0.3, size=10)
     mid = base + 0.2
-    scores = {"low": base, "high": base + 0.4 + rng.uniform(0, 0.01, 10),
-              "mid": mid, "mid-twin": mid + np.array([1, -1] * 5) * rng.uniform(0.001, 0.01, 10)}
+    scores = {
+        "low": base,
+        "high": base + 0.4 + rng.uniform(0, 0.01, 10),
+        "mid": mid,
+        "mid-twin": mid + np.array([1, -1] * 5) * rng.uniform(0.001, 0.01, 10),
+    }
     groups = rank_groups(scores)
     assert groups[0][0] == "high"
     letters = {method: letter for method, letter, _ in groups}
@@ -131,4 +135,3 @@ def test_beyond_needs_one_sided_test_and_interval_above_zero() -> None:
 def test_exact_label_says_ties_make_it_conservative() -> None:
     assert paired_comparison([1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 1.0, 1.0]).test.endswith("(ties: conservative)")
     assert paired_comparison([1.0, 2.0, 3.0, 4.0], [0.0, 0.5, 0.7, 0.2]).test == "exact Wilcoxon signed-rank"
-

@@ -37,8 +37,11 @@ def _comparisons(n_images: int = 8):
         good = (1 - index / (2 * n_images)) * lime_like + index / (2 * n_images) * noise
         image = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
         cams = {"Good": good.astype(np.float32), "Noise": noise.astype(np.float32)}
-        comparisons.append(compare_image(image, segments, weights, cams, image_id=f"img{index}", ks=(5, 10),
-                                         seeds=(0, 1), null_draws=500))
+        comparisons.append(
+            compare_image(
+                image, segments, weights, cams, image_id=f"img{index}", ks=(5, 10), seeds=(0, 1), null_draws=500
+            )
+        )
         inputs.append((f"img{index}", segments, weights, cams))
     return comparisons, cross_image_table(inputs, (5, 10))
 
@@ -62,18 +65,41 @@ def _summary(sanity: SanityResult | None = None, n_images: int = 8) -> Compariso
     faithful = []
     for i in range(n_images):
         jitter = 0.01 * ((i * 7) % 5)  # per-image variation, so the paired tests are not all ties
-        faithful.append(_faithfulness(f"img{i}", {
-            "lime": (0.3 - jitter, 0.7), "Good": (0.2, 0.8 + jitter), "Noise": (0.6 + jitter, 0.4),
-            "random:0": (0.5, 0.5 + jitter / 2), "random:1": (0.5 + jitter, 0.5), "centre": (0.45, 0.55)}))
+        faithful.append(
+            _faithfulness(
+                f"img{i}",
+                {
+                    "lime": (0.3 - jitter, 0.7),
+                    "Good": (0.2, 0.8 + jitter),
+                    "Noise": (0.6 + jitter, 0.4),
+                    "random:0": (0.5, 0.5 + jitter / 2),
+                    "random:1": (0.5 + jitter, 0.5),
+                    "centre": (0.45, 0.55),
+                },
+            )
+        )
     comparisons, cross = _comparisons(n_images)
     return summarise(comparisons, faithful, sanity, k=5, cross_image=cross, notes=("img0: a caveat",))
 
 
 def _sanity() -> SanityResult:
-    spearman = np.array([[[0.4, 0.5, 0.3], [0.1, 0.05, 0.15]], [[0.9, 0.92, 0.88], [0.95, 0.9, 0.97]],
-                         [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]])
-    return SanityResult(False, ("Good", "Noise", EDGE_METHOD), ("fc", "layer4"), spearman, np.abs(spearman),
-                        spearman * 0.9, 0, budgets=(("lime", "300 samples"),))
+    spearman = np.array(
+        [
+            [[0.4, 0.5, 0.3], [0.1, 0.05, 0.15]],
+            [[0.9, 0.92, 0.88], [0.95, 0.9, 0.97]],
+            [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]],
+        ]
+    )
+    return SanityResult(
+        False,
+        ("Good", "Noise", EDGE_METHOD),
+        ("fc", "layer4"),
+        spearman,
+        np.abs(spearman),
+        spearman * 0.9,
+        0,
+        budgets=(("lime", "300 samples"),),
+    )
 
 
 def test_summary_tables_are_deterministic_and_round_trip() -> None:
@@ -123,8 +149,9 @@ def test_findings_are_generated_from_the_numbers_without_cut_offs() -> None:
     assert any(s.startswith("Good: mean area-matched IoU") and good_iou in s and "95% CI" in s for s in text)
     assert any(s.startswith("Good:") and "beyond all three nulls" in s for s in text)
     assert any(s.startswith("Noise:") and "do not show it agreeing beyond the superpixel null" in s for s in text)
-    assert any(s.startswith("Agreement groups at k = 5") and "every pair was tested" in s and "Good " in s
-               for s in text)
+    assert any(
+        s.startswith("Agreement groups at k = 5") and "every pair was tested" in s and "Good " in s for s in text
+    )
     assert any(s.startswith("Faithfulness groups") and s.index("Good ") < s.index("Noise") for s in text)
     assert "exact Wilcoxon signed-rank p = 0.0078 (two-sided), 0.0039 (one-sided, greater), n = 8" in joined
     for banned in ("passes", "fails", "unrelated", "pass mark"):
@@ -192,10 +219,15 @@ def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
     for i in range(4):
         result = _faithfulness(f"img{i}", {"lime": (0.3, 0.7 + 0.01 * i), "Good": (0.2, 0.8 + 0.01 * i)})
         if i == 2:  # Good's map was all zero on img2: faithfulness_image leaves it out and records why
-            result = dataclasses.replace(result, methods=("lime",), deletion=result.deletion[:1],
-                                         insertion=result.insertion[:1], deletion_auc=result.deletion_auc[:1],
-                                         insertion_auc=result.insertion_auc[:1],
-                                         excluded=(("Good", "the map is all zero"),))
+            result = dataclasses.replace(
+                result,
+                methods=("lime",),
+                deletion=result.deletion[:1],
+                insertion=result.insertion[:1],
+                deletion_auc=result.deletion_auc[:1],
+                insertion_auc=result.insertion_auc[:1],
+                excluded=(("Good", "the map is all zero"),),
+            )
         faithful.append(result)
     summary = summarise(comparisons, faithful, None, k=5, cross_image=cross)
     ranking = summary.faithfulness_ranking.set_index("method")
@@ -219,9 +251,11 @@ def test_seed_count_sentence_follows_each_image() -> None:
 
     from xai.compare.narrative import seeds_text
 
-    table = pd.DataFrame({"method": ["Good"] * 3 + ["Other"], "k": [5] * 4, "excluded": [""] * 4,
-                          "n_seeds": [3, 1, 3, 3]})
+    table = pd.DataFrame(
+        {"method": ["Good"] * 3 + ["Other"], "k": [5] * 4, "excluded": [""] * 4, "n_seeds": [3, 1, 3, 3]}
+    )
     summary = SimpleNamespace(agreement=table, k=5)
-    assert seeds_text(summary, "Good") == ("each the mean over the LIME seeds computed for that image (1 to 3; "
-                                           "1 image(s) with 1)")
+    assert seeds_text(summary, "Good") == (
+        "each the mean over the LIME seeds computed for that image (1 to 3; 1 image(s) with 1)"
+    )
     assert seeds_text(summary, "Other") == "each the mean over 3 LIME seed(s)"

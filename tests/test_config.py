@@ -64,8 +64,9 @@ def test_unknown_similarity_lists_the_registry(tmp_path: Path) -> None:
     assert all(name in message for name in SIMILARITY_FUNCTIONS)
 
 
-def test_a_similarity_registered_once_is_accepted_by_the_config(tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_similarity_registered_once_is_accepted_by_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The registry is the one list: adding a function there is all the config needs."""
     from xai.dissect import similarity
 

@@ -19,8 +19,9 @@ from xai.data import BadImageError, DataError, ManifestEntry
 def fake_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, bytes]:
     """A one-file manifest pointing at an unreachable URL, and a mirror folder holding the right bytes."""
     content = b"hello concepts\n"
-    entry = ManifestEntry("concepts/tiny.txt", hashlib.sha256(content).hexdigest(), len(content),
-                          "https://invalid.invalid/tiny.txt")
+    entry = ManifestEntry(
+        "concepts/tiny.txt", hashlib.sha256(content).hexdigest(), len(content), "https://invalid.invalid/tiny.txt"
+    )
     monkeypatch.setattr(data, "manifest", lambda: {entry.path: entry})
     mirror = tmp_path / "mirror"
     (mirror / "concepts").mkdir(parents=True)
@@ -115,10 +116,13 @@ def test_alpha_is_composited_on_white(tmp_path: Path) -> None:
     assert (pixels == 255).all()
 
 
-@pytest.mark.parametrize(("name", "content", "reason"), [
-    ("empty.jpg", b"", "empty file"),
-    ("notes.jpg", b"this is not an image at all", "not an image"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.jpg", b"", "empty file"),
+        ("notes.jpg", b"this is not an image at all", "not an image"),
+    ],
+)
 def test_bad_files_are_rejected_with_their_name(tmp_path: Path, name: str, content: bytes, reason: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
@@ -218,8 +222,13 @@ def test_very_large_jpeg_decodes_in_bounded_memory(tmp_path: Path) -> None:
         "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "print(pixels.shape, pixels[112, 10, 0], pixels[112, 213, 2], (after - before) // 1024)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True,
-                          cwd=Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     shape, red, blue, grown_mb = done.stdout.rsplit("\n", 2)[0].rsplit(" ", 3)[0], *done.stdout.split()[-3:]
     assert shape.startswith("(224, 224, 3)") and int(red) > 200 and int(blue) > 200
     assert int(grown_mb) < 100, f"decoding grew the process by {grown_mb} MB"
@@ -233,9 +242,24 @@ def test_tiny_image_is_refused_and_a_small_one_upscaled(tmp_path: Path) -> None:
     assert pixels.shape == (224, 224, 3) and pixels[112, 10, 0] > 200 and pixels[112, 213, 2] > 200
 
 
-NASTY_NAMES = ["<img src=x onerror=alert(1)>.png", "a b.png", "a_b.png", "x.png", "x.jpg", "Case.png", "case.png",
-               "a&b#c%d.png", "*bold* [link](y) `code`.png", ".hidden.png", "...png", "日本語.png", "Über café.png",
-               "L" * 251 + ".png", "L" * 250 + "M.png", "a|b=c.png"]
+NASTY_NAMES = [
+    "<img src=x onerror=alert(1)>.png",
+    "a b.png",
+    "a_b.png",
+    "x.png",
+    "x.jpg",
+    "Case.png",
+    "case.png",
+    "a&b#c%d.png",
+    "*bold* [link](y) `code`.png",
+    ".hidden.png",
+    "...png",
+    "日本語.png",
+    "Über café.png",
+    "L" * 251 + ".png",
+    "L" * 250 + "M.png",
+    "a|b=c.png",
+]
 
 
 def test_image_ids_are_distinct_safe_slugs_and_stable(tmp_path: Path) -> None:
@@ -276,7 +300,11 @@ def test_every_file_is_listed_including_non_images(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     assert [p.relative_to(tmp_path).as_posix() for p in data.list_images(tmp_path)] == [
-        ".hidden.jpg", "b.png", "notes.txt", "sub/c.JPEG"]
+        ".hidden.jpg",
+        "b.png",
+        "notes.txt",
+        "sub/c.JPEG",
+    ]
 
 
 def _folder(tmp_path: Path, names: list[str]) -> Path:

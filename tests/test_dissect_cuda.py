@@ -46,9 +46,17 @@ def test_probe_pass_on_cuda_matches_cpu(tmp_path: Path) -> None:
     for device in ("cpu", "cuda"):
         clip = load_clip("random", seed=0, weights_dir=None, device=device)
         model = tiny_resnet(365, seed=0).to(device)
-        results[device] = probe_pass(paths, batch_size=4, clip=clip.module, clip_transform=clip.preprocess,
-                                     targets={"m": model}, target_transform=transform,
-                                     layers=("layer4", "fc"), device=device, workers=2)
+        results[device] = probe_pass(
+            paths,
+            batch_size=4,
+            clip=clip.module,
+            clip_transform=clip.preprocess,
+            targets={"m": model},
+            target_transform=transform,
+            layers=("layer4", "fc"),
+            device=device,
+            workers=2,
+        )
     cpu, gpu = results["cpu"], results["cuda"]
     assert gpu.clip_embeddings.dtype == np.float32
     cosine = (cpu.clip_embeddings * gpu.clip_embeddings).sum(axis=1)
@@ -72,9 +80,18 @@ def test_probe_pass_leaves_cudnn_autotuning_off(tmp_path: Path) -> None:
     seen = []
     model.register_forward_hook(lambda *_: seen.append(torch.backends.cudnn.benchmark))
     assert not torch.backends.cudnn.benchmark
-    runs = [probe_pass(paths, batch_size=2, targets={"m": model}, layers=("layer4", "fc"), device="cuda",
-                       target_transform=ResNet18_Weights.IMAGENET1K_V1.transforms(), workers=0)
-            for _ in range(2)]
+    runs = [
+        probe_pass(
+            paths,
+            batch_size=2,
+            targets={"m": model},
+            layers=("layer4", "fc"),
+            device="cuda",
+            target_transform=ResNet18_Weights.IMAGENET1K_V1.transforms(),
+            workers=0,
+        )
+        for _ in range(2)
+    ]
     assert seen and not any(seen)
     for layer in ("layer4", "fc"):
         assert runs[0].activations["m"][layer].tobytes() == runs[1].activations["m"][layer].tobytes()

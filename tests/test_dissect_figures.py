@@ -54,9 +54,7 @@ def test_thumbnail_strips_show_top_images_in_order(tmp_path):
         decoded.append(path)
         return figures.load_thumbnail(path, size)
 
-    strips = figures.thumbnail_strips(
-        result, "layer4", probe_paths, tmp_path / "strips", loader=counting_loader
-    )
+    strips = figures.thumbnail_strips(result, "layer4", probe_paths, tmp_path / "strips", loader=counting_loader)
     assert [p.name for p in strips] == [
         "layer4-unit-0000.jpg",
         "layer4-unit-0001.jpg",

@@ -39,9 +39,7 @@ def planted():
     texts = _normalise(rng.normal(size=(m, d)))
     concept_acts = images @ texts.T
     planted_ids = rng.choice(m, size=10, replace=False)
-    layer_a = np.concatenate([concept_acts[:, planted_ids], rng.normal(size=(n, 6))], axis=1).astype(
-        np.float32
-    )
+    layer_a = np.concatenate([concept_acts[:, planted_ids], rng.normal(size=(n, 6))], axis=1).astype(np.float32)
     layer_b = rng.normal(size=(n, 7)).astype(np.float32)
     concepts = [f"concept {i}" for i in range(m)]
     ids = [f"n{i % 8:02d}_img{i:04d}" for i in range(n)]
@@ -182,8 +180,7 @@ def test_compare_models_overlap_and_jaccard():
     sentences = dissection_findings(summaries, comparison)
     assert any("most frequent layer4 concept is 'dog' (2 of 4 neurons)" in s for s in sentences)
     assert any(
-        "In layer4, imagenet uses 3 distinct concepts and places 2; they share 1 (Jaccard 0.25)" in s
-        for s in sentences
+        "In layer4, imagenet uses 3 distinct concepts and places 2; they share 1 (Jaccard 0.25)" in s for s in sentences
     )
 
 

@@ -32,10 +32,17 @@ class TinyClip(nn.Module):
         return self.proj(self.conv(images).flatten(1))
 
 
-CLIP_TRANSFORM = T.Compose([T.Resize(32, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(32),
-                            T.ToTensor(), T.Normalize((0.48, 0.46, 0.41), (0.27, 0.26, 0.28))])
-TARGET_TRANSFORM = T.Compose([T.Resize(72), T.CenterCrop(64), T.ToTensor(),
-                              T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+CLIP_TRANSFORM = T.Compose(
+    [
+        T.Resize(32, interpolation=T.InterpolationMode.BICUBIC),
+        T.CenterCrop(32),
+        T.ToTensor(),
+        T.Normalize((0.48, 0.46, 0.41), (0.27, 0.26, 0.28)),
+    ]
+)
+TARGET_TRANSFORM = T.Compose(
+    [T.Resize(72), T.CenterCrop(64), T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]
+)
 
 
 @pytest.fixture
@@ -50,10 +57,20 @@ def probe_files(tmp_path: Path) -> list[Path]:
 @pytest.mark.parametrize("workers", [0, 2])
 def test_one_pass_equals_separate_passes(probe_files: list[Path], workers: int) -> None:
     clip = TinyClip().eval()
-    targets = {"a": PlantedEvidenceNet((8, 8, 56, 56), image_size=64, seed=1).eval(),
-               "b": PlantedEvidenceNet((0, 0, 40, 64), image_size=64, seed=2).eval()}
-    out = probe_pass(probe_files, batch_size=3, clip=clip, clip_transform=CLIP_TRANSFORM, targets=targets,
-                     target_transform=TARGET_TRANSFORM, layers=LAYERS, workers=workers)
+    targets = {
+        "a": PlantedEvidenceNet((8, 8, 56, 56), image_size=64, seed=1).eval(),
+        "b": PlantedEvidenceNet((0, 0, 40, 64), image_size=64, seed=2).eval(),
+    }
+    out = probe_pass(
+        probe_files,
+        batch_size=3,
+        clip=clip,
+        clip_transform=CLIP_TRANSFORM,
+        targets=targets,
+        target_transform=TARGET_TRANSFORM,
+        layers=LAYERS,
+        workers=workers,
+    )
     expected_clip = encode_images(clip, image_batches(probe_files, CLIP_TRANSFORM, 3))
     np.testing.assert_array_equal(out.clip_embeddings, expected_clip)
     for name, model in targets.items():
@@ -73,12 +90,22 @@ def test_each_image_is_decoded_once_for_all_networks(probe_files: list[Path], mo
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr(Image, "open", counting_open)
-    targets = {"a": PlantedEvidenceNet((8, 8, 56, 56), image_size=64, seed=1),
-               "b": PlantedEvidenceNet((0, 0, 40, 64), image_size=64, seed=2)}
+    targets = {
+        "a": PlantedEvidenceNet((8, 8, 56, 56), image_size=64, seed=1),
+        "b": PlantedEvidenceNet((0, 0, 40, 64), image_size=64, seed=2),
+    }
     totals = []
-    out = probe_pass(probe_files, batch_size=4, clip=TinyClip(), clip_transform=CLIP_TRANSFORM, targets=targets,
-                     target_transform=TARGET_TRANSFORM, layers=("fc",), workers=0,
-                     progress=lambda batches, total: (totals.append(total), batches)[1])
+    out = probe_pass(
+        probe_files,
+        batch_size=4,
+        clip=TinyClip(),
+        clip_transform=CLIP_TRANSFORM,
+        targets=targets,
+        target_transform=TARGET_TRANSFORM,
+        layers=("fc",),
+        workers=0,
+        progress=lambda batches, total: (totals.append(total), batches)[1],
+    )
     assert sorted(opened) == sorted(p.name for p in probe_files)
     assert totals == [2] and out.clip_embeddings.shape == (7, 16) and out.activations["b"]["fc"].shape == (7, 5)
 
@@ -108,8 +135,9 @@ def test_scoring_progress_counts_every_step_and_changes_nothing() -> None:
 
     ids = [str(i) for i in range(60)]
     plain = dissect_model(acts, images, texts, [f"c{i}" for i in range(30)], model_name="m", probe_ids=ids)
-    counted = dissect_model(acts, images, texts, [f"c{i}" for i in range(30)], model_name="m", probe_ids=ids,
-                            progress=progress)
+    counted = dissect_model(
+        acts, images, texts, [f"c{i}" for i in range(30)], model_name="m", probe_ids=ids, progress=progress
+    )
     # 26 neuron rows (2 layers + their nulls), top-60 ranks -> PAIR_CHUNK // 60 neurons per block, one concept chunk
     blocks = -(-26 // (similarity.PAIR_CHUNK // 60))
     assert [s for s, _ in seen] == list(range(blocks)) and {t for _, t in seen} == {blocks}
@@ -150,8 +178,9 @@ def test_loader_caps_workers_and_prefetch(probe_files: list[Path], monkeypatch: 
     assert loader.num_workers == 8 and loader.prefetch_factor == 2
 
 
-def test_decoding_workers_use_only_the_cpus_torch_leaves(probe_files: list[Path],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decoding_workers_use_only_the_cpus_torch_leaves(
+    probe_files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Workers = logical CPUs this process may use minus torch's threads: none spare, decode in the main process."""
     import xai.batching
 
@@ -176,15 +205,23 @@ def test_on_cuda_every_cpu_but_one_decodes(probe_files: list[Path], monkeypatch:
 
 
 @pytest.mark.parametrize(("workers", "batch_size"), [(0, 3), (2, 3), (0, 1)])
-def test_an_undecodable_probe_image_is_skipped_and_reported(probe_files: list[Path], workers: int,
-                                                            batch_size: int) -> None:
+def test_an_undecodable_probe_image_is_skipped_and_reported(
+    probe_files: list[Path], workers: int, batch_size: int
+) -> None:
     bad = probe_files[0].with_name("broken.jpg")
     bad.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     with_bad = [*probe_files[:3], bad, *probe_files[3:]]
     clip = TinyClip().eval()
     targets = {"a": PlantedEvidenceNet((8, 8, 56, 56), image_size=64, seed=1).eval()}
-    kwargs = dict(batch_size=batch_size, clip=clip, clip_transform=CLIP_TRANSFORM, targets=targets,
-                  target_transform=TARGET_TRANSFORM, layers=LAYERS, workers=workers)
+    kwargs = dict(
+        batch_size=batch_size,
+        clip=clip,
+        clip_transform=CLIP_TRANSFORM,
+        targets=targets,
+        target_transform=TARGET_TRANSFORM,
+        layers=LAYERS,
+        workers=workers,
+    )
     with pytest.warns(UserWarning, match="broken.jpg") as caught:
         out = probe_pass(with_bad, **kwargs)
     assert len(caught) == 1 and "\n" not in str(caught[0].message)
@@ -205,10 +242,15 @@ def test_stage_keeps_the_rows_every_piece_decoded_and_carries_the_notes() -> Non
     from xai.stages.dissect import ArrayArtifact, _common_rows, _probe_artifact
 
     rows = np.arange(5, dtype=np.float32)[:, None]
-    clip = _probe_artifact({"embeddings": rows[[0, 1, 3, 4]]},
-                           SimpleNamespace(kept=np.array([0, 1, 3, 4]), skipped=[("p/2.jpg", "cannot be decoded")]))
-    acts = _probe_artifact({"fc": rows[[0, 1, 3, 4]] * 10}, SimpleNamespace(kept=np.array([0, 1, 3, 4]),
-                           skipped=[("p/2.jpg", "cannot be decoded")]), "read with weights_only=False")
+    clip = _probe_artifact(
+        {"embeddings": rows[[0, 1, 3, 4]]},
+        SimpleNamespace(kept=np.array([0, 1, 3, 4]), skipped=[("p/2.jpg", "cannot be decoded")]),
+    )
+    acts = _probe_artifact(
+        {"fc": rows[[0, 1, 3, 4]] * 10},
+        SimpleNamespace(kept=np.array([0, 1, 3, 4]), skipped=[("p/2.jpg", "cannot be decoded")]),
+        "read with weights_only=False",
+    )
     acts = ArrayArtifact.from_parts(*acts.to_parts())
     assert acts.meta == {"skipped": [["p/2.jpg", "cannot be decoded"]], "load_note": "read with weights_only=False"}
     older = ArrayArtifact({"fc": rows * 10})  # cached before any image was skipped: every row
@@ -226,4 +268,5 @@ def test_run_record_shows_weights_notes_that_came_from_the_cache(tmp_path: Path)
     context = RunContext(Config(), ArtifactCache(tmp_path), torch.device("cpu"))
     context.load_notes["resnet18_places365"] = "resnet18_places365.pth.tar: read with weights_only=False"
     assert run_record(context)["weights_notes"] == {
-        "resnet18_places365": "resnet18_places365.pth.tar: read with weights_only=False"}
+        "resnet18_places365": "resnet18_places365.pth.tar: read with weights_only=False"
+    }

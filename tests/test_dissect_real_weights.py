@@ -40,8 +40,9 @@ def _assert_quick_gelu(module: nn.Module) -> None:
     assert sum(kind is QuickGELU for kind in kinds) == 24
 
 
-def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import open_clip.factory as factory
 
     random_clip = models.load_clip("random", seed=0, weights_dir=None)
@@ -95,8 +96,12 @@ def test_clip_runs_in_fp16_on_cuda_and_fp32_on_cpu() -> None:
 def _mock_broden(root: Path) -> list[str]:
     """A broden1_224 tree as the zip extracts it: JPEGs plus colour/object/part masks, index.csv, c_scene.csv."""
     images = []
-    for source, stems in {"ade20k": ["ADE_train_00000001", "ADE_train_00000002"], "dtd": ["banded_0002"],
-                          "opensurfaces": ["100963"], "pascal": ["2008_000002"]}.items():
+    for source, stems in {
+        "ade20k": ["ADE_train_00000001", "ADE_train_00000002"],
+        "dtd": ["banded_0002"],
+        "opensurfaces": ["100963"],
+        "pascal": ["2008_000002"],
+    }.items():
         folder = root / "images" / source
         folder.mkdir(parents=True)
         for stem in stems:
@@ -141,28 +146,36 @@ def test_broden_with_a_missing_image_or_index_is_one_clear_line(tmp_path: Path) 
 def _legacy_places_checkpoint(path: Path, *, numpy_scalar: bool) -> str:
     """As CSAIL wrote it: non-zip pickle, protocol 2, DataParallel 'module.' keys, no num_batches_tracked."""
     torch.manual_seed(0)
-    state = {f"module.{k}": v for k, v in resnet18(num_classes=365).state_dict().items()
-             if not k.endswith("num_batches_tracked")}
-    checkpoint = {"epoch": 90, "arch": "resnet18", "state_dict": state,
-                  "best_prec1": np.float64(54.74) if numpy_scalar else 54.74}
+    state = {
+        f"module.{k}": v
+        for k, v in resnet18(num_classes=365).state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+    checkpoint = {
+        "epoch": 90,
+        "arch": "resnet18",
+        "state_dict": state,
+        "best_prec1": np.float64(54.74) if numpy_scalar else 54.74,
+    }
     torch.save(checkpoint, path, _use_new_zipfile_serialization=False, pickle_protocol=2)
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def _use_hash(monkeypatch: pytest.MonkeyPatch, known_hash: str) -> None:
     entry = models.WEIGHT_FILES["resnet18_places365"]
-    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_places365",
-                        WeightFile(entry.model, entry.filename, entry.url, known_hash))
+    monkeypatch.setitem(
+        models.WEIGHT_FILES, "resnet18_places365", WeightFile(entry.model, entry.filename, entry.url, known_hash)
+    )
 
 
 def _load_places(weights_dir: Path) -> models.LoadedModel:
-    return models.load_classifier("resnet18_places365", "pretrained", seed=0, weights_dir=weights_dir,
-                                  categories=[str(i) for i in range(365)])
+    return models.load_classifier(
+        "resnet18_places365", "pretrained", seed=0, weights_dir=weights_dir, categories=[str(i) for i in range(365)]
+    )
 
 
 @pytest.mark.parametrize("numpy_scalar", [False, True])
-def test_legacy_places365_checkpoint_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           numpy_scalar: bool) -> None:
+def test_legacy_places365_checkpoint_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, numpy_scalar: bool) -> None:
     path = tmp_path / "resnet18_places365.pth.tar"
     digest = _legacy_places_checkpoint(path, numpy_scalar=numpy_scalar)
     assert path.read_bytes()[:2] == b"\x80\x02"  # a bare protocol-2 pickle, not a zip archive
@@ -181,27 +194,33 @@ def test_legacy_places365_checkpoint_loads(tmp_path: Path, monkeypatch: pytest.M
         assert loaded.load_note == ""
 
 
-def test_unsafe_checkpoint_without_a_published_checksum_is_refused(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsafe_checkpoint_without_a_published_checksum_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _legacy_places_checkpoint(tmp_path / "resnet18_places365.pth.tar", numpy_scalar=True)
     _use_hash(monkeypatch, "")
     with pytest.raises(WeightsUnavailableError, match="no published full checksum"):
         _load_places(tmp_path)
 
 
-def test_torchvision_prefix_hash_never_allows_an_unrestricted_load(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_torchvision_prefix_hash_never_allows_an_unrestricted_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An 8-hex sha256 prefix (torchvision's file names) matches a crafted file easily: no fallback on it."""
     path = tmp_path / "resnet18-f37072fd.pth"
     torch.manual_seed(0)
     torch.save({"state_dict": resnet18().state_dict(), "best_prec1": np.float64(1.0)}, path)
     prefix = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
     entry = models.WEIGHT_FILES["resnet18_imagenet"]
-    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_imagenet",
-                        WeightFile(entry.model, path.name, entry.url, f"sha256-prefix:{prefix}"))
+    monkeypatch.setitem(
+        models.WEIGHT_FILES,
+        "resnet18_imagenet",
+        WeightFile(entry.model, path.name, entry.url, f"sha256-prefix:{prefix}"),
+    )
     with pytest.raises(WeightsUnavailableError, match="no published full checksum") as raised:
-        models.load_classifier("resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path,
-                               categories=[str(i) for i in range(1000)])
+        models.load_classifier(
+            "resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path, categories=[str(i) for i in range(1000)]
+        )
     assert "\n" not in str(raised.value) and str(path) in str(raised.value)
     assert models.full_checksum(f"md5:{'0' * 32}") and models.full_checksum(f"sha256:{'0' * 64}")
     assert not models.full_checksum("sha256-prefix:f37072fd") and not models.full_checksum("")
@@ -226,8 +245,9 @@ def test_clip_architecture_is_in_the_clip_embedding_key(monkeypatch: pytest.Monk
 
 
 @pytest.mark.parametrize("module", ["models.py", "data.py", "stages/dissect.py", "dissect/labelling.py"])
-def test_code_version_covers_models_data_and_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    module: str) -> None:
+def test_code_version_covers_models_data_and_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
     from xai import cache as cache_module
 
     package = tmp_path / "pkg"
@@ -258,13 +278,23 @@ def _temp_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, names: tuple[
     return package
 
 
-PROBE_FILES = ("dissect/activations.py", "dissect/probe_pass.py", "dissect/clip_embed.py", "dissect/probes.py",
-               "models.py", "data.py", "stages/dissect.py", "stages/__init__.py", "cache.py")
+PROBE_FILES = (
+    "dissect/activations.py",
+    "dissect/probe_pass.py",
+    "dissect/clip_embed.py",
+    "dissect/probes.py",
+    "models.py",
+    "data.py",
+    "stages/dissect.py",
+    "stages/__init__.py",
+    "cache.py",
+)
 
 
 @pytest.mark.parametrize("module", PROBE_FILES)
-def test_probe_code_version_follows_the_probe_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      module: str) -> None:
+def test_probe_code_version_follows_the_probe_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
     from xai import cache as cache_module
 
     package = _temp_package(tmp_path, monkeypatch, (*PROBE_FILES, "dissect/findings.py", "stages/explain.py"))
@@ -279,8 +309,9 @@ def test_probe_code_version_follows_the_probe_modules(tmp_path: Path, monkeypatc
 
 
 @pytest.mark.parametrize("module", ["dissect/findings.py", "stages/explain.py", "dissect/analysis.py"])
-def test_editing_analysis_code_keeps_the_probe_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   module: str) -> None:
+def test_editing_analysis_code_keeps_the_probe_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
+) -> None:
     """Editing the analyses invalidates labels and analyses (broad key), never the probe artifacts."""
     from xai import cache as cache_module
 
@@ -305,8 +336,9 @@ def test_probe_code_version_follows_torch_versions(monkeypatch: pytest.MonkeyPat
     real = importlib.metadata.version
     cache_module.probe_code_version.cache_clear()
     before = cache_module.probe_code_version()
-    monkeypatch.setattr(importlib.metadata, "version",
-                        lambda name: "0.0-test" if name == "open_clip_torch" else real(name))
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "0.0-test" if name == "open_clip_torch" else real(name)
+    )
     cache_module.probe_code_version.cache_clear()
     try:
         assert cache_module.probe_code_version() != before
@@ -325,16 +357,18 @@ def test_activations_key_separates_cpu_and_cuda() -> None:
     cuda = stage.activation_parts(config, "resnet18_places365", "probe", "cuda:0")
     assert cpu["device"] == "cpu" and cuda["device"] == "cuda"
     assert make_key(stage.STAGE, cpu) != make_key(stage.STAGE, cuda)
-    assert make_key(stage.STAGE, cuda) == make_key(stage.STAGE, stage.activation_parts(config, "resnet18_places365",
-                                                                                      "probe", "cuda"))
+    assert make_key(stage.STAGE, cuda) == make_key(
+        stage.STAGE, stage.activation_parts(config, "resnet18_places365", "probe", "cuda")
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # 5. The fc self-check scores the paper's way
 
 
-def _reference_topk_acc(top_ids: np.ndarray, words: list[str], id_to_label: dict[int, str | None], k: int,
-                        once: bool = False) -> float:
+def _reference_topk_acc(
+    top_ids: np.ndarray, words: list[str], id_to_label: dict[int, str | None], k: int, once: bool = False
+) -> float:
     """CLIP-Dissect's ``get_topk_acc`` (table2 notebook), restated over precomputed top-k concept indices.
 
     The notebook's ``continue`` sits inside the inner loop, so every top-k concept equal to the target adds a hit;
@@ -365,11 +399,27 @@ def _reference_id_to_label(category_lines: list[str], scene_names: set[str]) -> 
     return out
 
 
-CATEGORY_LINES = ["/a/airfield 0", "/a/apartment_building/outdoor 1", "/b/bakery/shop 2", "/b/ball_pit 3",
-                  "/z/zen_garden 4", "/a/alley 5"]
+CATEGORY_LINES = [
+    "/a/airfield 0",
+    "/a/apartment_building/outdoor 1",
+    "/b/bakery/shop 2",
+    "/b/ball_pit 3",
+    "/z/zen_garden 4",
+    "/a/alley 5",
+]
 SCENES = {"airfield-s", "apartment_building-outdoor-s", "ball_pit-s", "zen_garden-s", "kitchen-s"}
-CONCEPTS = ["airfield", "apartment building-outdoor", "bakery-shop", "ball pit", "zen garden", "alley", "red-c",
-            "kitchen", "dog", "zen_garden-s"]
+CONCEPTS = [
+    "airfield",
+    "apartment building-outdoor",
+    "bakery-shop",
+    "ball pit",
+    "zen garden",
+    "alley",
+    "red-c",
+    "kitchen",
+    "dog",
+    "zen_garden-s",
+]
 """The last concept duplicates "zen garden" after the notebook's cleaning, as 44 strings of broden_labels_clean do."""
 
 
@@ -378,8 +428,7 @@ def test_places_targets_follow_the_notebook() -> None:
     targets = paper.places_targets(names, SCENES, CONCEPTS)
     assert targets == ["airfield-s", "apartment_building/outdoor-s", None, "ball_pit-s", "zen_garden-s", None]
     # without c_scene.csv: class names present in the concept set (alley counts, bakery/shop is spelled with '-')
-    assert [t is not None for t in paper.places_targets(names, None, CONCEPTS)] == [True, True, True, True, True,
-                                                                                     True]
+    assert [t is not None for t in paper.places_targets(names, None, CONCEPTS)] == [True, True, True, True, True, True]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -393,8 +442,16 @@ def test_places_fc_accuracy_equals_the_notebook(seed: int) -> None:
     # unit k fires on the images most similar to its own class's concept (where it has one): a planted answer
     planted = [0, 1, 2, 3, 4, 5]
     acts = (images @ texts[planted].T + 0.5 * rng.standard_normal((n_images, len(names)))).astype(np.float32)
-    result = dissect_model({"fc": acts}, images, texts, CONCEPTS, model_name="m", probe_ids=[str(i) for i in
-                           range(n_images)], similarity="cos_similarity", null_seed=None)
+    result = dissect_model(
+        {"fc": acts},
+        images,
+        texts,
+        CONCEPTS,
+        model_name="m",
+        probe_ids=[str(i) for i in range(n_images)],
+        similarity="cos_similarity",
+        null_seed=None,
+    )
     targets = paper.places_targets(names, SCENES, CONCEPTS)
     check = fc_self_check(result, names, match="string", targets=targets)
     top = result.layer("fc").concept_ids
@@ -413,18 +470,31 @@ def test_places_self_check_known_answers() -> None:
     names = paper.places_category_names(CATEGORY_LINES)
     targets = paper.places_targets(names, SCENES, CONCEPTS)
     # labels: airfield right, apartment building-outdoor (never right: '-' vs '/'), ball pit second, zen right
-    ids = np.array([[0, 8, 7, 6, 5], [1, 8, 7, 6, 5], [2, 8, 7, 6, 5], [8, 3, 7, 6, 5], [4, 8, 7, 6, 5],
-                    [5, 8, 7, 6, 0]])
-    result = DissectionResult(model_name="m", similarity="soft_wpmi", params={}, concepts=tuple(CONCEPTS),
-                              probe_ids=("a",), layers=(_layer(ids),))
+    ids = np.array(
+        [[0, 8, 7, 6, 5], [1, 8, 7, 6, 5], [2, 8, 7, 6, 5], [8, 3, 7, 6, 5], [4, 8, 7, 6, 5], [5, 8, 7, 6, 0]]
+    )
+    result = DissectionResult(
+        model_name="m",
+        similarity="soft_wpmi",
+        params={},
+        concepts=tuple(CONCEPTS),
+        probe_ids=("a",),
+        layers=(_layer(ids),),
+    )
     check = fc_self_check(result, names, match="string", targets=targets)
     assert check.n_scored == 4 and check.top1_fraction == pytest.approx(2 / 4)
     assert check.top5_fraction == pytest.approx(3 / 4)
     assert check.top5_notebook_fraction == pytest.approx(3 / 4)
     # zen garden's unit lists both of its spellings: one neuron, two hits by the notebook's count
     ids[4] = [4, 9, 7, 6, 5]
-    result = DissectionResult(model_name="m", similarity="soft_wpmi", params={}, concepts=tuple(CONCEPTS),
-                              probe_ids=("a",), layers=(_layer(ids),))
+    result = DissectionResult(
+        model_name="m",
+        similarity="soft_wpmi",
+        params={},
+        concepts=tuple(CONCEPTS),
+        probe_ids=("a",),
+        layers=(_layer(ids),),
+    )
     check = fc_self_check(result, names, match="string", targets=targets)
     assert check.top5_fraction == pytest.approx(3 / 4) and check.top5_notebook_fraction == pytest.approx(4 / 4)
 
@@ -436,8 +506,14 @@ def _layer(ids: np.ndarray):
     scores = np.zeros((n_units, n_concepts), np.float32)
     for unit, row in enumerate(ids):
         scores[unit, row] = np.arange(len(row), 0, -1, dtype=np.float32)
-    return label_layer("fc", scores, np.zeros((1, n_units), np.float32), np.zeros((n_units, 1), np.int64),
-                       top_concepts=5, null_scores=None)
+    return label_layer(
+        "fc",
+        scores,
+        np.zeros((1, n_units), np.float32),
+        np.zeros((n_units, 1), np.int64),
+        top_concepts=5,
+        null_scores=None,
+    )
 
 
 def test_self_check_rows_show_the_paper_only_for_the_same_probe() -> None:
@@ -446,12 +522,26 @@ def test_self_check_rows_show_the_paper_only_for_the_same_probe() -> None:
     from xai.dissect.analysis import FcSelfCheck
     from xai.report.pages_dissect import self_check_rows
 
-    places = FcSelfCheck("resnet18_places365", "fc", "string", 365, 267, 0.5, 0.8, 0.9, "broden_labels",
-                         "Broden c_scene.csv", 0.85, "soft_wpmi")
-    imagenet = FcSelfCheck("resnet18_imagenet", "fc", "index", 1000, 1000, 0.6, 0.85, 0.95, "imagenet_labels", "",
-                           0.85, "soft_wpmi")
-    full = SimpleNamespace(self_checks={"a": places, "b": imagenet}, probe_name="broden",
-                           probe_paths=[Path("x")] * 63305)
+    places = FcSelfCheck(
+        "resnet18_places365",
+        "fc",
+        "string",
+        365,
+        267,
+        0.5,
+        0.8,
+        0.9,
+        "broden_labels",
+        "Broden c_scene.csv",
+        0.85,
+        "soft_wpmi",
+    )
+    imagenet = FcSelfCheck(
+        "resnet18_imagenet", "fc", "index", 1000, 1000, 0.6, 0.85, 0.95, "imagenet_labels", "", 0.85, "soft_wpmi"
+    )
+    full = SimpleNamespace(
+        self_checks={"a": places, "b": imagenet}, probe_name="broden", probe_paths=[Path("x")] * 63305
+    )
     rows = self_check_rows(full)
     assert rows[0][4:9] == ["50.0%", "58.1%", "80.0%", "85.0%", "86.1%"] and "ResNet18-Places365" in rows[0][9]
     assert rows[1][4:9] == ["60.0%", "70.7%", "85.0%", "85.0%", "90.0%"] and "ResNet50" in rows[1][9]
@@ -460,8 +550,9 @@ def test_self_check_rows_show_the_paper_only_for_the_same_probe() -> None:
     assert row[5] == row[8] == "–" and "none comparable" in row[9] and "500" in row[9]
 
 
-@pytest.mark.parametrize("change", [{"similarity": "cos_similarity"}, {"similarity": ""},
-                                    {"scorable_rule": "class name in the concept set"}])
+@pytest.mark.parametrize(
+    "change", [{"similarity": "cos_similarity"}, {"similarity": ""}, {"scorable_rule": "class name in the concept set"}]
+)
 def test_paper_row_needs_soft_wpmi_and_the_c_scene_rule(change: dict) -> None:
     from dataclasses import replace
     from types import SimpleNamespace
@@ -469,12 +560,29 @@ def test_paper_row_needs_soft_wpmi_and_the_c_scene_rule(change: dict) -> None:
     from xai.dissect.analysis import FcSelfCheck
     from xai.report.pages_dissect import self_check_rows
 
-    places = FcSelfCheck("resnet18_places365", "fc", "string", 365, 281, 0.5, 0.8, 0.9, "broden_labels",
-                         "Broden c_scene.csv", 0.85, "soft_wpmi")
-    assert paper.comparable_row("resnet18_places365", "broden", 63305, similarity="soft_wpmi",
-                                scorable_rule="Broden c_scene.csv") is not None
-    full = SimpleNamespace(self_checks={"a": replace(places, **change)}, probe_name="broden",
-                           probe_paths=[Path("x")] * 63305)
+    places = FcSelfCheck(
+        "resnet18_places365",
+        "fc",
+        "string",
+        365,
+        281,
+        0.5,
+        0.8,
+        0.9,
+        "broden_labels",
+        "Broden c_scene.csv",
+        0.85,
+        "soft_wpmi",
+    )
+    assert (
+        paper.comparable_row(
+            "resnet18_places365", "broden", 63305, similarity="soft_wpmi", scorable_rule="Broden c_scene.csv"
+        )
+        is not None
+    )
+    full = SimpleNamespace(
+        self_checks={"a": replace(places, **change)}, probe_name="broden", probe_paths=[Path("x")] * 63305
+    )
     row = self_check_rows(full)[0]
     assert row[5] == row[8] == "–" and "none comparable" in row[9]
     assert next(iter(change.values())) or "unrecorded" in row[9]
@@ -514,9 +622,20 @@ def test_fc_self_check_is_scored_with_soft_wpmi_whatever_the_main_similarity(mir
     got = fc_check.paper_self_check(acts, images, ids, "resnet18_places365", check, "cpu")
     assert got.similarity == "soft_wpmi"
     expected = fc_self_check(
-        dissect_model({"fc": acts}, images, check.concept_embeddings, check.concepts, model_name="m",
-                      probe_ids=ids, similarity="soft_wpmi", null_seed=None),
-        check.class_names, match="string", targets=check.targets)
+        dissect_model(
+            {"fc": acts},
+            images,
+            check.concept_embeddings,
+            check.concepts,
+            model_name="m",
+            probe_ids=ids,
+            similarity="soft_wpmi",
+            null_seed=None,
+        ),
+        check.class_names,
+        match="string",
+        targets=check.targets,
+    )
     assert (got.top1_fraction, got.top5_fraction) == (expected.top1_fraction, expected.top5_fraction)
 
 

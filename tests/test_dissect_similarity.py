@@ -37,10 +37,7 @@ def _scalar_pmi(acts, images, texts, top_k, a, lam, eps, weights):
     n, k_count = acts.shape
     m_count = texts.shape[0]
     cos = [
-        [
-            sum(float(images[i, d]) * float(texts[m, d]) for d in range(images.shape[1]))
-            for m in range(m_count)
-        ]
+        [sum(float(images[i, d]) * float(texts[m, d]) for d in range(images.shape[1])) for m in range(m_count)]
         for i in range(n)
     ]
     probs = []
@@ -115,10 +112,7 @@ def test_rank_reorder_hand_computed():
     texts = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
     rng = np.random.default_rng(0)
     baseline = np.mean(
-        [
-            np.mean(np.abs(np.array([1.0, 2.0]) - np.array([1.0, 2.0])[rng.permutation(2)]) ** 3)
-            for _ in range(5)
-        ]
+        [np.mean(np.abs(np.array([1.0, 2.0]) - np.array([1.0, 2.0])[rng.permutation(2)]) ** 3) for _ in range(5)]
     )
     expected_1 = -(1.0 / baseline) / math.sqrt((0.6 + 0.8) / 2)
     got = rank_reorder(acts, images, texts, seed=0)
@@ -141,9 +135,7 @@ def test_planted_concept_neurons_get_their_concept(function):
     concept_acts = images @ texts.T
     planted = rng.choice(m, size=16, replace=False)
     noise = 0.2 * concept_acts.std() * rng.normal(size=(n, 16))
-    acts = np.concatenate([concept_acts[:, planted] + noise, rng.normal(size=(n, 8))], axis=1).astype(
-        np.float32
-    )
+    acts = np.concatenate([concept_acts[:, planted] + noise, rng.normal(size=(n, 8))], axis=1).astype(np.float32)
     labels = function(acts, images, texts).argmax(axis=1)
     assert labels[:16].tolist() == planted.tolist()
 
@@ -194,7 +186,14 @@ def test_chunk_sizes_do_not_change_the_log_likelihood():
     used = len(np.unique(top))
     # concept chunks of 64, 64, 22 columns (log-normalisers computed first), tiny row and neuron blocks
     chunked = pmi_log_likelihood(
-        top, weights, images, texts, a=10.0, min_prob=1e-7, max_prob_bytes=used * 64 * 4 - 1, row_chunk=7,
+        top,
+        weights,
+        images,
+        texts,
+        a=10.0,
+        min_prob=1e-7,
+        max_prob_bytes=used * 64 * 4 - 1,
+        row_chunk=7,
         pair_chunk=13,
     )
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-5)

@@ -20,8 +20,9 @@ BOX = (8, 8, 32, 32)
 CONTROL_BOX = (32, 32, 56, 56)
 
 
-def _library_map(cam_class: type, model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int,
-                 **kwargs) -> np.ndarray:
+def _library_map(
+    cam_class: type, model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int, **kwargs
+) -> np.ndarray:
     cam = cam_class(model=model, target_layers=[layer], **kwargs)
     try:
         return cam(x, [ClassifierOutputTarget(target)])[0]
@@ -112,8 +113,7 @@ def test_scorecam_computes_constant_channels_once_and_still_equals_library() -> 
     target = int(model(x).argmax())
     ours = compute_cam(model, x, "scorecam", model.layer4[-1], target)
     assert ours.forward_passes == 1 + (32 - 10) + 1
-    np.testing.assert_allclose(ours.map, _library_map(ScoreCAM, model, model.layer4[-1], x, target),
-                               rtol=0, atol=1e-4)
+    np.testing.assert_allclose(ours.map, _library_map(ScoreCAM, model, model.layer4[-1], x, target), rtol=0, atol=1e-4)
 
 
 class _FailAfter(nn.Module):
@@ -160,8 +160,9 @@ def test_rejects_training_mode_unknown_method_and_shared_layer(planted) -> None:
     with pytest.raises(ValueError, match="not a CAM"):
         compute_cam(model, x, "lime", model.layer4[-1], target)
     shared = nn.ReLU()
-    twice = nn.Sequential(nn.Conv2d(3, 4, 3), shared, nn.Conv2d(4, 4, 3), shared, nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Linear(4, 3)).eval()
+    twice = nn.Sequential(
+        nn.Conv2d(3, 4, 3), shared, nn.Conv2d(4, 4, 3), shared, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
+    ).eval()
     with pytest.raises(ValueError, match="ran 2 times"):
         compute_cam(twice, x, "ablationcam", shared, 0)
     training = PlantedEvidenceNet(BOX).train()

@@ -17,8 +17,9 @@ from xai.testing import PlantedEvidenceNet, planted_image
 def explained(tmp_path_factory: pytest.TempPathFactory):
     model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     images = [planted_image(64, seed) for seed in range(2)]
-    context = explain_context(tmp_path_factory.mktemp("cache"), model, methods=list(METHODS), num_samples=40,
-                              stability_seeds=1)
+    context = explain_context(
+        tmp_path_factory.mktemp("cache"), model, methods=list(METHODS), num_samples=40, stability_seeds=1
+    )
     return images, [explain_one(context, image) for image in images]
 
 

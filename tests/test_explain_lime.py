@@ -49,7 +49,8 @@ def _tutorial_classifier(model: nn.Module):
 
 def _plain_lime(image: np.ndarray, classifier, seed: int, num_samples: int):
     return LimeImageExplainer(random_state=seed).explain_instance(
-        image, classifier, top_labels=5, hide_color=0, num_samples=num_samples)
+        image, classifier, top_labels=5, hide_color=0, num_samples=num_samples
+    )
 
 
 def test_identical_to_plain_lime_call_with_same_classifier() -> None:
@@ -69,9 +70,13 @@ def test_identical_to_plain_lime_call_with_same_classifier() -> None:
     assert ours.label == label
     assert np.array_equal(ours.segments, plain.segments)
     assert [(int(s), float(w)) for s, w in plain.local_exp[label]] == [
-        (int(s), float(ours.weights[s])) for s in ours.ranking]
+        (int(s), float(ours.weights[s])) for s in ours.ranking
+    ]
     assert (ours.intercept, ours.score, ours.local_pred) == (
-        plain.intercept[label], plain.score, float(plain.local_pred[0]))
+        plain.intercept[label],
+        plain.score,
+        float(plain.local_pred[0]),
+    )
     for i, k in enumerate(ours.ks):
         assert np.array_equal(ours.positive_masks[i], plain.get_image_and_mask(label, num_features=k)[1] == 1)
 
@@ -98,7 +103,8 @@ def test_deterministic_for_a_seed_and_sensitive_to_it() -> None:
     first_parts, second_parts = first.to_parts(), second.to_parts()
     assert all(np.array_equal(first_parts[0][k], second_parts[0][k]) for k in first_parts[0])
     assert {k: v for k, v in first_parts[1].items() if k != "seconds"} == {
-        k: v for k, v in second_parts[1].items() if k != "seconds"}
+        k: v for k, v in second_parts[1].items() if k != "seconds"
+    }
     assert not np.array_equal(first.weights, other.weights)
 
 

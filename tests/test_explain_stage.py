@@ -30,8 +30,17 @@ from xai.testing import PlantedEvidenceNet, planted_image
 
 
 def test_registry_order_fields_and_implementations() -> None:
-    assert list(METHODS) == ["lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam", "layercam",
-                             "hirescam", "eigencam"]
+    assert list(METHODS) == [
+        "lime",
+        "gradcam",
+        "ablationcam",
+        "scorecam",
+        "gradcampp",
+        "xgradcam",
+        "layercam",
+        "hirescam",
+        "eigencam",
+    ]
     assert REQUIRED_METHODS == ("lime", "gradcam", "ablationcam", "scorecam")
     assert tuple(list(METHODS)[1:]) == CAM_METHODS
     for name, info in METHODS.items():
@@ -39,8 +48,13 @@ def test_registry_order_fields_and_implementations() -> None:
         if info.family == "cam":
             module, _, attribute = info.implementation.partition(":")
             assert callable(getattr(importlib.import_module(module), attribute))
-    assert [n for n, i in METHODS.items() if i.needs_gradients] == ["gradcam", "gradcampp", "xgradcam",
-                                                                    "layercam", "hirescam"]
+    assert [n for n, i in METHODS.items() if i.needs_gradients] == [
+        "gradcam",
+        "gradcampp",
+        "xgradcam",
+        "layercam",
+        "hirescam",
+    ]
     with pytest.raises(ValueError, match="known: lime, gradcam"):
         method_info("gradcam9000")
 
@@ -59,8 +73,9 @@ def _round_trip(explanation: ImageExplanation) -> ImageExplanation:
 def test_explain_one_runs_every_method_caches_each_piece_and_round_trips(tmp_path) -> None:
     model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     image = planted_image(64, 0)
-    context = explain_context(tmp_path / "cache", model, methods=list(METHODS), num_samples=60, stability_seeds=3,
-                              seed=4)
+    context = explain_context(
+        tmp_path / "cache", model, methods=list(METHODS), num_samples=60, stability_seeds=3, seed=4
+    )
     explanation = explain_one(context, image)
     assert explanation.prediction.top1 == int(model(to_input(image[None])).argmax())
     assert [c.method for c in explanation.cams] == list(CAM_METHODS)
@@ -74,13 +89,21 @@ def test_explain_one_runs_every_method_caches_each_piece_and_round_trips(tmp_pat
         again.cam("nonexistent")
     # One cache entry per piece: the prediction, LIME, its stability and each CAM; a load-only rerun finds them all.
     assert len(list((tmp_path / "cache").rglob("meta.json"))) == 3 + len(CAM_METHODS)
-    cached = explain_one(explain_context(tmp_path / "cache", model, methods=list(METHODS), num_samples=60,
-                                         stability_seeds=3, seed=4), image, load_only=True)
+    cached = explain_one(
+        explain_context(tmp_path / "cache", model, methods=list(METHODS), num_samples=60, stability_seeds=3, seed=4),
+        image,
+        load_only=True,
+    )
     assert all(np.array_equal(cached.cam(m).map, explanation.cam(m).map) for m in CAM_METHODS)
     assert np.array_equal(cached.stability.jaccard, explanation.stability.jaccard)
     with pytest.raises(NotCachedError):
-        explain_one(explain_context(tmp_path / "cache", model, methods=list(METHODS), num_samples=61,
-                                    stability_seeds=3, seed=4), image, load_only=True)
+        explain_one(
+            explain_context(
+                tmp_path / "cache", model, methods=list(METHODS), num_samples=61, stability_seeds=3, seed=4
+            ),
+            image,
+            load_only=True,
+        )
 
 
 def test_stability_reruns_the_following_seeds_on_the_first_runs_segments() -> None:
@@ -109,7 +132,12 @@ def test_plan_counts_forward_passes_from_the_registry_and_the_target_layer() -> 
 
 def test_partial_explanations_round_trip() -> None:
     prediction = Prediction(labels=np.array([3, 1], dtype=np.int64), probabilities=np.array([0.7, 0.2], np.float32))
-    cam = CamMap(method="gradcam", map=np.random.default_rng(0).random((4, 4), dtype=np.float32), target_class=3,
-                 seconds=0.125, forward_passes=1)
+    cam = CamMap(
+        method="gradcam",
+        map=np.random.default_rng(0).random((4, 4), dtype=np.float32),
+        target_class=3,
+        seconds=0.125,
+        forward_passes=1,
+    )
     again = _round_trip(ImageExplanation(prediction=prediction, cams=(cam,)))
     assert again.lime is None and again.stability is None and again.cam("gradcam").seconds == 0.125

@@ -38,8 +38,9 @@ def test_bytes_equal_matplotlib_writing_the_file_itself(tmp_path: Path) -> None:
     assert not _is_open(figure)
 
 
-def test_figure_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_figure_on_a_full_disk_is_one_line_and_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def full(source: str, target: str) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 

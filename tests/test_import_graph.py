@@ -10,7 +10,6 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "xai"
 
 
-
 def _module_name(path: Path, package: Path) -> str:
     parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -19,7 +18,8 @@ def _module_name(path: Path, package: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -105,8 +105,9 @@ def test_the_graph_sees_a_planted_cycle(tmp_path: Path) -> None:
     (root / "cams" / "__init__.py").write_text("")
     (root / "cams" / "base.py").write_text("def f():\n    from xai.cams.library import g\n")
     (root / "cams" / "library.py").write_text("from . import base\n")
-    (root / "cams" / "score.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                            "    from xai.cams.base import f\n")
+    (root / "cams" / "score.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from xai.cams.base import f\n"
+    )
     graph = import_graph(root)
     assert graph["xai.cams.library"] == {"xai.cams.base"} and graph["xai.cams.score"] == set()
     assert cycles(graph) == [frozenset({"xai.cams.base", "xai.cams.library"})]

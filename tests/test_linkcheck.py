@@ -150,9 +150,7 @@ def test_crawl_visits_home_first_and_caps_but_keeps_a_neuron_page(fixture_site: 
     assert [page_url(fixture_site, p) for p in capped] == ["", "catalogue/layer4/"]
 
 
-def test_command_line_exit_status(
-    fixture_site: Path, damaged_site: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_command_line_exit_status(fixture_site: Path, damaged_site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(fixture_site)]) == 0
     (damaged_site / "img" / "ramp.png").unlink()
     assert main([str(damaged_site)]) == 1

@@ -23,8 +23,9 @@ def test_random_weights_are_seeded_and_labelled() -> None:
 
 
 def test_offline_message_names_every_missing_file(tmp_path: Path) -> None:
-    message = models.missing_message([models.WEIGHT_FILES[name] for name in ("resnet50", "resnet18_places365", "clip")],
-                                     tmp_path)
+    message = models.missing_message(
+        [models.WEIGHT_FILES[name] for name in ("resnet50", "resnet18_places365", "clip")], tmp_path
+    )
     for name in ("resnet50", "resnet18_places365", "clip"):
         weight = models.WEIGHT_FILES[name]
         assert weight.filename in message and weight.url in message
@@ -42,10 +43,12 @@ def _places_checkpoint(path: Path) -> str:
 def test_places365_checkpoint_loads_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     digest = _places_checkpoint(tmp_path / "resnet18_places365.pth.tar")
     entry = models.WEIGHT_FILES["resnet18_places365"]
-    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_places365",
-                        WeightFile(entry.model, entry.filename, entry.url, f"md5:{digest}"))
-    loaded = models.load_classifier("resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path,
-                                    categories=[str(i) for i in range(365)])
+    monkeypatch.setitem(
+        models.WEIGHT_FILES, "resnet18_places365", WeightFile(entry.model, entry.filename, entry.url, f"md5:{digest}")
+    )
+    loaded = models.load_classifier(
+        "resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path, categories=[str(i) for i in range(365)]
+    )
     torch.manual_seed(0)
     reference = resnet18(num_classes=365)
     assert torch.equal(loaded.module.fc.weight, reference.fc.weight)
@@ -55,20 +58,24 @@ def test_places365_checkpoint_loads_safely(tmp_path: Path, monkeypatch: pytest.M
 def test_corrupt_checkpoint_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _places_checkpoint(tmp_path / "resnet18_places365.pth.tar")
     entry = models.WEIGHT_FILES["resnet18_places365"]
-    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_places365",
-                        WeightFile(entry.model, entry.filename, entry.url, "md5:" + "0" * 32))
+    monkeypatch.setitem(
+        models.WEIGHT_FILES, "resnet18_places365", WeightFile(entry.model, entry.filename, entry.url, "md5:" + "0" * 32)
+    )
     with pytest.raises(WeightsUnavailableError, match="checksum does not match"):
-        models.load_classifier("resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path,
-                               categories=[str(i) for i in range(365)])
+        models.load_classifier(
+            "resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path, categories=[str(i) for i in range(365)]
+        )
 
 
 def test_offline_download_fails_with_the_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = models.WEIGHT_FILES["resnet18_imagenet"]
-    monkeypatch.setitem(models.WEIGHT_FILES, "resnet18_imagenet",
-                        WeightFile(entry.model, entry.filename, "https://invalid.invalid/r18.pth", entry.known_hash))
+    monkeypatch.setitem(
+        models.WEIGHT_FILES,
+        "resnet18_imagenet",
+        WeightFile(entry.model, entry.filename, "https://invalid.invalid/r18.pth", entry.known_hash),
+    )
     with pytest.raises(WeightsUnavailableError, match="not available offline"):
-        models.load_classifier("resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path,
-                               categories=["a"] * 1000)
+        models.load_classifier("resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path, categories=["a"] * 1000)
 
 
 def test_places365_category_names(mirror: Path) -> None:
@@ -95,8 +102,10 @@ def test_resolve_layer_reads_attribute_and_index_specs() -> None:
             models.resolve_layer(model, spec)
 
 
-@pytest.mark.parametrize(("name", "spec", "channels"), [
-    ("resnet50", "layer4[-1]", 2048), ("resnet50", "layer3", 1024), ("resnet18_imagenet", "layer4[-1]", 512)])
+@pytest.mark.parametrize(
+    ("name", "spec", "channels"),
+    [("resnet50", "layer4[-1]", 2048), ("resnet50", "layer3", 1024), ("resnet18_imagenet", "layer4[-1]", 512)],
+)
 def test_layer_channels_are_inferred_without_weights(name: str, spec: str, channels: int) -> None:
     """The meta-device shape inference sees what the built network's layer outputs on a real forward."""
     assert models.layer_channels(name, spec) == channels

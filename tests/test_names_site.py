@@ -22,11 +22,14 @@ pytestmark = [pytest.mark.slow]
 NAMES = [
     "<img src=x onerror=alert(1)> & #1 %20=.png",
     "*b* _i_ [l](y) {a} `c` !.png",
-    "a b.png", "a_b.png",
+    "a b.png",
+    "a_b.png",
     ".Über café 日本.png",
     "L" * 251 + ".png",
-    "Case.png", "case.jpg",
-    "index.png", "mean.jpg",  # ids that would name the section index and the mean-curves figure
+    "Case.png",
+    "case.jpg",
+    "index.png",
+    "mean.jpg",  # ids that would name the section index and the mean-curves figure
 ]
 LATIN1 = b"caf\xe9 latin1.png"
 """Not UTF-8 (a file copied from a Latin-1 system): explained, and shown as ``caf\\xe9 latin1.png``."""
@@ -57,14 +60,23 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(images / name)
     (images / BROKEN).write_bytes(b"not an image")
     Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(
-        os.fsdecode(os.fsencode(images) + b"/" + LATIN1), format="PNG")
+        os.fsdecode(os.fsencode(images) + b"/" + LATIN1), format="PNG"
+    )
     (images / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     docs = work / "docs"
-    config = {"name": "names", "weights": "random", "stages": ["explain", "compare"], "output_dir": str(docs),
-              "cache_dir": str(work / "cache"),
-              "explain": {"methods": ["lime", "gradcam"], "batch_size": 16,
-                          "lime": {"num_samples": 10, "stability_seeds": 1}},
-              "compare": {"faithfulness_steps": 2, "sanity_check": False}}
+    config = {
+        "name": "names",
+        "weights": "random",
+        "stages": ["explain", "compare"],
+        "output_dir": str(docs),
+        "cache_dir": str(work / "cache"),
+        "explain": {
+            "methods": ["lime", "gradcam"],
+            "batch_size": 16,
+            "lime": {"num_samples": 10, "stability_seeds": 1},
+        },
+        "compare": {"faithfulness_steps": 2, "sanity_check": False},
+    }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     assert main(["--config", str(work / "config.yaml"), "--images", str(images), "--quiet"]) == 0
     mkdocs_yaml = yaml.safe_load((REPO / "mkdocs.yml").read_text().replace("!ENV", ""))

@@ -17,10 +17,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _config(tmp_path: Path, **explain: object) -> Path:
     config = {
-        "name": "test", "weights": "random", "stages": ["explain"], "output_dir": str(tmp_path / "docs"),
+        "name": "test",
+        "weights": "random",
+        "stages": ["explain"],
+        "output_dir": str(tmp_path / "docs"),
         "cache_dir": str(tmp_path / "cache"),
-        "explain": {"methods": ["lime", "gradcam", "eigencam"], "batch_size": 16,
-                    "lime": {"num_samples": 10, "stability_seeds": 1}, **explain},
+        "explain": {
+            "methods": ["lime", "gradcam", "eigencam"],
+            "batch_size": 16,
+            "lime": {"num_samples": 10, "stability_seeds": 1},
+            **explain,
+        },
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -43,8 +50,9 @@ def _entries(tmp_path: Path) -> set[str]:
     return {p.parent.name for p in (tmp_path / "cache").rglob("meta.json")}
 
 
-def test_bad_images_are_skipped_listed_and_the_rest_explained(tmp_path: Path, images: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_images_are_skipped_listed_and_the_rest_explained(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--config", str(_config(tmp_path)), "--images", str(images), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "c_empty.jpg: empty file" in err and "d_notes.jpg: not an image" in err
@@ -57,8 +65,9 @@ def test_bad_images_are_skipped_listed_and_the_rest_explained(tmp_path: Path, im
     assert "Not computed in this build" in (docs / "dissection" / "index.md").read_text()
 
 
-def test_interrupted_run_resumes_without_recomputing(tmp_path: Path, images: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_run_resumes_without_recomputing(
+    tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import xai.explain.cams.base as cams
 
     real = cams.compute_cam
@@ -82,8 +91,9 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path: Path, images: Pat
     assert finished < _entries(tmp_path)
 
 
-def test_changing_one_parameter_reruns_only_what_depends_on_it(tmp_path: Path, images: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_changing_one_parameter_reruns_only_what_depends_on_it(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--config", str(_config(tmp_path)), "--images", str(images), "--quiet"]) == 0
     before = _entries(tmp_path)
     config = _config(tmp_path, lime={"num_samples": 12, "stability_seeds": 1})
@@ -108,8 +118,12 @@ def test_pretrained_offline_names_every_missing_file(tmp_path: Path, capsys: pyt
     config.write_text(yaml.safe_dump(data))
     assert main(["--config", str(config), "--quiet"]) == 2
     err = capsys.readouterr().err
-    for filename in ("resnet50-11ad3fa6.pth", "resnet18-f37072fd.pth", "resnet18_places365.pth.tar",
-                     "open_clip_pytorch_model.bin"):
+    for filename in (
+        "resnet50-11ad3fa6.pth",
+        "resnet18-f37072fd.pth",
+        "resnet18_places365.pth.tar",
+        "open_clip_pytorch_model.bin",
+    ):
         assert filename in err
     assert "Traceback" not in err and err.startswith("error: Pretrained weights are not available offline")
 
@@ -125,8 +139,9 @@ def test_invalid_config_and_stage_are_one_line_errors(tmp_path: Path, capsys: py
     assert "explain.colour: unknown key" in capsys.readouterr().err
 
 
-def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(tmp_path: Path, images: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(
+    tmp_path: Path, images: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The real-weights code path end to end (checksummed local file, weights_only load, no random-weights stamp,
     the parameter-randomisation check computed), with a seeded checkpoint standing in for the download."""
     import hashlib
@@ -143,8 +158,9 @@ def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(tmp_path:
     torch.save(resnet50().state_dict(), checkpoint)
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     entry = models.WEIGHT_FILES["resnet50"]
-    monkeypatch.setitem(models.WEIGHT_FILES, "resnet50",
-                        models.WeightFile(entry.model, entry.filename, entry.url, f"sha256:{digest}"))
+    monkeypatch.setitem(
+        models.WEIGHT_FILES, "resnet50", models.WeightFile(entry.model, entry.filename, entry.url, f"sha256:{digest}")
+    )
     config = yaml.safe_load(_config(tmp_path).read_text())
     config.update(weights="pretrained", weights_dir=str(weights_dir), stages=["explain", "compare"])
     config["explain"]["methods"] = ["lime", "gradcam"]
@@ -161,8 +177,9 @@ def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(tmp_path:
     assert (docs / "assets" / "comparison" / "sanity.png").is_file()
 
 
-def test_unknown_target_layer_is_a_config_error(tmp_path: Path, images: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_target_layer_is_a_config_error(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = _config(tmp_path, target_layer="layer9[-1]")
     assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
     assert "explain.target_layer: 'layer9[-1]' does not name a module" in capsys.readouterr().err
@@ -187,8 +204,9 @@ def _with(config: Path, **changes: object) -> Path:
     return config
 
 
-def test_cuda_without_cuda_is_one_line(tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cuda_without_cuda_is_one_line(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -198,8 +216,9 @@ def test_cuda_without_cuda_is_one_line(tmp_path: Path, images: Path, capsys: pyt
 
 
 @pytest.mark.parametrize("key", ["output_dir", "cache_dir"])
-def test_unwritable_output_or_cache_folder_is_one_line(tmp_path: Path, images: Path, key: str,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_output_or_cache_folder_is_one_line(
+    tmp_path: Path, images: Path, key: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")  # below a file nothing can be created, even as root
     config = _with(_config(tmp_path), **{key: str(blocker / "inside")})
@@ -209,14 +228,18 @@ def test_unwritable_output_or_cache_folder_is_one_line(tmp_path: Path, images: P
     assert not (tmp_path / "cache").exists()  # stopped before any compute
 
 
-@pytest.mark.parametrize(("changes", "expected"), [
-    ({"dissect__probe": "no/such/folder"}, "dissect.probe: folder 'no/such/folder' does not exist"),
-    ({"dissect__concepts": "no/such/concepts.txt"}, "dissect.concepts: 'no/such/concepts.txt' is neither"),
-    ({"dissect__concepts": "30k"}, "dissect.concepts: '30k' is neither a concept set (20k,"),
-    ({"dissect__layers": ["layer3", "layer5"]}, "dissect.layers: unknown layer 'layer5'; allowed: conv1"),
-])
-def test_dissect_config_mistakes_are_one_line(tmp_path: Path, images: Path, changes: dict[str, object],
-                                              expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"dissect__probe": "no/such/folder"}, "dissect.probe: folder 'no/such/folder' does not exist"),
+        ({"dissect__concepts": "no/such/concepts.txt"}, "dissect.concepts: 'no/such/concepts.txt' is neither"),
+        ({"dissect__concepts": "30k"}, "dissect.concepts: '30k' is neither a concept set (20k,"),
+        ({"dissect__layers": ["layer3", "layer5"]}, "dissect.layers: unknown layer 'layer5'; allowed: conv1"),
+    ],
+)
+def test_dissect_config_mistakes_are_one_line(
+    tmp_path: Path, images: Path, changes: dict[str, object], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = _with(_config(tmp_path), stages=["dissect"], **{"dissect__probe": "imagenet-samples", **changes})
     assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
     assert expected in _one_line_error(capsys)
@@ -229,9 +252,9 @@ def test_empty_probe_folder_is_one_line(tmp_path: Path, images: Path, capsys: py
     assert "dissect.probe: no images" in _one_line_error(capsys)
 
 
-def test_broden_unreachable_is_one_line_before_any_compute(tmp_path: Path, images: Path, mirror: Path,
-                                                           capsys: pytest.CaptureFixture[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broden_unreachable_is_one_line_before_any_compute(
+    tmp_path: Path, images: Path, mirror: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The mirror holds the concept sets, so Broden is the one thing missing."""
     from xai.dissect import probes
 
@@ -243,36 +266,51 @@ def test_broden_unreachable_is_one_line_before_any_compute(tmp_path: Path, image
     assert not list((tmp_path / "cache").rglob("meta.json"))  # nothing computed first
 
 
-def test_pretrained_offline_names_broden_with_the_weights(tmp_path: Path, images: Path,
-                                                           capsys: pytest.CaptureFixture[str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pretrained_offline_names_broden_with_the_weights(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from xai.dissect import probes
 
     monkeypatch.setattr(probes, "BRODEN_URL", "http://127.0.0.1:9/broden1_224.zip")
-    config = _with(_config(tmp_path), weights="pretrained", weights_dir=str(tmp_path / "weights"),
-                   stages=["dissect", "explain"], dissect__probe="broden")
+    config = _with(
+        _config(tmp_path),
+        weights="pretrained",
+        weights_dir=str(tmp_path / "weights"),
+        stages=["dissect", "explain"],
+        dissect__probe="broden",
+    )
     assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "resnet50-11ad3fa6.pth" in err and "open_clip_pytorch_model.bin" in err and "Broden probe set" in err
     assert "Traceback" not in err
 
 
-def test_plan_works_offline_and_lists_downloads_with_sizes(tmp_path: Path, images: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    config = _with(_config(tmp_path), weights="pretrained", weights_dir=str(tmp_path / "weights"),
-                   stages=["dissect", "explain"], dissect__probe="broden")
+def test_plan_works_offline_and_lists_downloads_with_sizes(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _with(
+        _config(tmp_path),
+        weights="pretrained",
+        weights_dir=str(tmp_path / "weights"),
+        stages=["dissect", "explain"],
+        dissect__probe="broden",
+    )
     assert main(["--config", str(config), "--images", str(images), "--quiet", "--plan"]) == 0
     out = capsys.readouterr().out
     assert "would download" in out
-    for filename, size in (("resnet50-11ad3fa6.pth", "about 100 MB"), ("resnet18-f37072fd.pth", "about 45 MB"),
-                           ("open_clip_pytorch_model.bin", "about 600 MB"), ("broden1_224.zip", "about 1 GB")):
+    for filename, size in (
+        ("resnet50-11ad3fa6.pth", "about 100 MB"),
+        ("resnet18-f37072fd.pth", "about 45 MB"),
+        ("open_clip_pytorch_model.bin", "about 600 MB"),
+        ("broden1_224.zip", "about 1 GB"),
+    ):
         assert any(filename in line and size in line for line in out.splitlines()), (filename, out)
     assert not (tmp_path / "docs").exists() and not (tmp_path / "cache").exists()
 
 
-def test_full_disk_mid_run_is_one_line_and_the_next_run_recomputes(tmp_path: Path, images: Path,
-                                                                   capsys: pytest.CaptureFixture[str],
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_disk_mid_run_is_one_line_and_the_next_run_recomputes(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
 
     real = Path.write_bytes
@@ -312,10 +350,24 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_plan_of_the_default_config_works_offline_and_lists_every_data_file(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _offline(monkeypatch)
-    assert main(["--config", str(REPO / "configs" / "assignment.yaml"), "--plan", "--weights", "pretrained",
-                 "--output", str(tmp_path / "docs"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--config",
+                str(REPO / "configs" / "assignment.yaml"),
+                "--plan",
+                "--weights",
+                "pretrained",
+                "--output",
+                str(tmp_path / "docs"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert calls == [] and "Traceback" not in captured.err
     out = captured.out
@@ -326,8 +378,9 @@ def test_plan_of_the_default_config_works_offline_and_lists_every_data_file(
     assert "resnet50-11ad3fa6.pth" in out and "broden1_224.zip" in out
 
 
-def test_missing_task_images_are_all_named_in_one_message(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_task_images_are_all_named_in_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _offline(monkeypatch)
     config = _with(_config(tmp_path), stages=["explain"])
     assert main(["--config", str(config), "--images", "task", "--quiet"]) == 2
@@ -337,14 +390,20 @@ def test_missing_task_images_are_all_named_in_one_message(tmp_path: Path, capsys
     assert "imagenet-sample-images/: 10 file(s)" in err and "XAI_MIRROR" in err
 
 
-def test_a_folder_without_valid_images_stops_before_any_download(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_without_valid_images_stops_before_any_download(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _offline(monkeypatch)
     folder = tmp_path / "broken"
     folder.mkdir()
     (folder / "a.jpg").write_bytes(b"not an image")
-    config = _with(_config(tmp_path), weights="pretrained", weights_dir=str(tmp_path / "weights"),
-                   stages=["dissect", "explain"], dissect__probe="broden")
+    config = _with(
+        _config(tmp_path),
+        weights="pretrained",
+        weights_dir=str(tmp_path / "weights"),
+        stages=["dissect", "explain"],
+        dissect__probe="broden",
+    )
     assert main(["--config", str(config), "--images", str(folder), "--quiet"]) == 2
     line = _one_line_error(capsys)
     assert "no valid image" in line and str(folder) in line and calls == []

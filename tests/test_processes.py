@@ -32,10 +32,16 @@ def _setup(root: Path) -> tuple[Path, Path]:
     for name in ("a_first", "b_second"):
         Image.fromarray(rng.integers(0, 255, (80, 100, 3), dtype=np.uint8)).save(images / f"{name}.png")
     config = {
-        "name": "processes", "weights": "random", "stages": ["explain", "compare"],
-        "output_dir": str(root / "docs"), "cache_dir": str(root / "cache"),
-        "explain": {"methods": ["lime", "gradcam"], "batch_size": 16,
-                    "lime": {"num_samples": 10, "stability_seeds": 1}},
+        "name": "processes",
+        "weights": "random",
+        "stages": ["explain", "compare"],
+        "output_dir": str(root / "docs"),
+        "cache_dir": str(root / "cache"),
+        "explain": {
+            "methods": ["lime", "gradcam"],
+            "batch_size": 16,
+            "lime": {"num_samples": 10, "stability_seeds": 1},
+        },
         "compare": {"faithfulness_steps": 2, "sanity_check": False},
     }
     path = root / "config.yaml"
@@ -89,7 +95,7 @@ def _stop_mid_save(process: subprocess.Popen[str], cache: Path) -> tuple[str, Pa
     while True:
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the run saved no entry"
-        for folder in (staging.iterdir() if staging.is_dir() else []):
+        for folder in staging.iterdir() if staging.is_dir() else []:
             key = folder.name.split(".")[0]
             if ".trash." in folder.name:
                 continue
@@ -112,12 +118,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     assert csvs, "the compare stage wrote no CSV"
     keys = set(_entries(root / "cache"))
     assert computed == len(keys)
-    return {"csvs": csvs, "keys": keys,
-            "files": sorted(p.relative_to(root / "docs").as_posix() for p in (root / "docs").rglob("*"))}
+    return {
+        "csvs": csvs,
+        "keys": keys,
+        "files": sorted(p.relative_to(root / "docs").as_posix() for p in (root / "docs").rglob("*")),
+    }
 
 
-def test_two_concurrent_runs_on_one_cache_agree_with_a_single_run(tmp_path: Path,
-                                                                  reference: dict[str, object]) -> None:
+def test_two_concurrent_runs_on_one_cache_agree_with_a_single_run(tmp_path: Path, reference: dict[str, object]) -> None:
     """The same command in two terminals: one cache, one output folder. The race is made certain: the first run
     is frozen (SIGSTOP) mid-save of an entry, the second computes and saves that same entry, then the first
     resumes and both run on together, so at least one key is computed by both."""
@@ -129,8 +137,10 @@ def test_two_concurrent_runs_on_one_cache_agree_with_a_single_run(tmp_path: Path
         second = _start(config, images)
         deadline = time.monotonic() + 240
         # The second run computes the held key too: its own staging folder for it, or the entry in place.
-        while not (list(cache.glob(f"*/{key}/meta.json"))
-                   or [p for p in (cache / ".staging").glob(f"{key}.*") if p != held and ".trash." not in p.name]):
+        while not (
+            list(cache.glob(f"*/{key}/meta.json"))
+            or [p for p in (cache / ".staging").glob(f"{key}.*") if p != held and ".trash." not in p.name]
+        ):
             assert second.poll() is None, second.communicate()
             assert time.monotonic() < deadline, "the second run never reached the held key"
             time.sleep(0.001)

@@ -16,22 +16,45 @@ UPDATE = os.environ.get("XAI_UPDATE_GOLDEN") == "1"
 """``XAI_UPDATE_GOLDEN=1 pytest tests/test_render.py`` rewrites the golden files after an intended change."""
 
 RUN = {
-    "config_name": "golden", "config_yaml": "name: golden\nseed: 0\n",
-    "config": {"explain": {"methods": ["lime", "gradcam"], "lime": {"num_samples": 1000}},
-               "compare": {"top_k": [5, 10]}, "dissect": {"similarity": "soft_wpmi", "layers": ["fc"]}},
-    "weights": "random", "random_weights": True, "seed": 0, "device": "cpu",
+    "config_name": "golden",
+    "config_yaml": "name: golden\nseed: 0\n",
+    "config": {
+        "explain": {"methods": ["lime", "gradcam"], "lime": {"num_samples": 1000}},
+        "compare": {"top_k": [5, 10]},
+        "dissect": {"similarity": "soft_wpmi", "layers": ["fc"]},
+    },
+    "weights": "random",
+    "random_weights": True,
+    "seed": 0,
+    "device": "cpu",
     "versions": {"python": "3.11.7", "torch": "2.14.1"},
-    "weights_ids": {"resnet50": "random(seed=0)"}, "timings": {"explain": 1.25, "total": 75.0},
+    "weights_ids": {"resnet50": "random(seed=0)"},
+    "timings": {"explain": 1.25, "total": 75.0},
     "images": [{"name": "n01443537_goldfish", "sha256": "61ff9f1e"}],
     "skipped": [{"path": "bad|name.jpg", "reason": "bad|name.jpg: empty file; replace it"}],
-    "cache": {"hits": 3, "misses": 4}, "stages": ["explain"],
+    "cache": {"hits": 3, "misses": 4},
+    "stages": ["explain"],
 }
 
 NEURONS = [
-    {"unit": 0, "label": "dog", "score": "0.410", "weak": False, "runner_ups": ["cat (0.300)"],
-     "strip": "fc-unit-0000.jpg", "top_images": ["n01_a", "n02_b"]},
-    {"unit": 1, "label": "<b>bold</b> | pipe", "score": "0.010", "weak": True, "runner_ups": [],
-     "strip": "fc-unit-0001.jpg", "top_images": ["n03_c"]},
+    {
+        "unit": 0,
+        "label": "dog",
+        "score": "0.410",
+        "weak": False,
+        "runner_ups": ["cat (0.300)"],
+        "strip": "fc-unit-0000.jpg",
+        "top_images": ["n01_a", "n02_b"],
+    },
+    {
+        "unit": 1,
+        "label": "<b>bold</b> | pipe",
+        "score": "0.010",
+        "weak": True,
+        "runner_ups": [],
+        "strip": "fc-unit-0001.jpg",
+        "top_images": ["n03_c"],
+    },
 ]
 
 
@@ -51,9 +74,16 @@ def test_pages_without_artifacts_match_golden(tmp_path: Path, page: str) -> None
 
 
 def test_catalogue_matches_golden_and_escapes_labels(tmp_path: Path) -> None:
-    context = {"title": "ResNet18 · fc neurons", "model": "m", "layer": "fc", "neurons": NEURONS,
-               "threshold": "0.200", "interpretable": "50.0%", "strips": "../assets/strips",
-               "similarity": "soft_wpmi"}
+    context = {
+        "title": "ResNet18 · fc neurons",
+        "model": "m",
+        "layer": "fc",
+        "neurons": NEURONS,
+        "threshold": "0.200",
+        "interpretable": "50.0%",
+        "strips": "../assets/strips",
+        "similarity": "soft_wpmi",
+    }
     render_pages([Page("dissection/m-fc.md", "catalogue.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / "dissection" / "m-fc.md").read_text()
     _check_golden("catalogue.md", text)

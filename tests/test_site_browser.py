@@ -199,9 +199,7 @@ def test_check_page_reports_every_kind_of_breakage(chromium: Browser, tmp_path: 
 
 
 @pytest.mark.parametrize(("overflow_px", "expected"), [(0, False), (900, True)])
-def test_horizontal_scroll_detection(
-    chromium: Browser, tmp_path: Path, overflow_px: int, expected: bool
-) -> None:
+def test_horizontal_scroll_detection(chromium: Browser, tmp_path: Path, overflow_px: int, expected: bool) -> None:
     (tmp_path / "index.html").write_text(
         '<!doctype html><html><head><meta name="viewport" content="width=device-width,initial-scale=1">'
         f'</head><body><p>text</p><div style="width: {overflow_px}px; height: 4px"></div></body></html>',

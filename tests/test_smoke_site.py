@@ -83,8 +83,11 @@ def test_every_table_starts_its_own_markdown_block(smoke: dict[str, Path]) -> No
     glued = []
     for page in smoke["docs"].rglob("*.md"):
         lines = page.read_text().splitlines()
-        glued += [f"{page.name}:{n + 1}" for n in range(1, len(lines))
-                  if lines[n].startswith("| ") and lines[n - 1].strip() and not lines[n - 1].startswith("|")]
+        glued += [
+            f"{page.name}:{n + 1}"
+            for n in range(1, len(lines))
+            if lines[n].startswith("| ") and lines[n - 1].strip() and not lines[n - 1].startswith("|")
+        ]
     assert not glued
 
 
@@ -119,8 +122,11 @@ def test_report_in_a_real_browser(smoke: dict[str, Path], tmp_path: Path, chromi
 
     site = smoke["site"]
     pages = crawl_pages(site, limit=int(os.environ.get("XAI_MAX_PAGES", "40")))
-    label_line = next(line for line in (smoke["docs"] / "dissection/resnet18_imagenet-layer4.md").read_text()
-                      .splitlines() if line.startswith("**Unit 1:"))
+    label_line = next(
+        line
+        for line in (smoke["docs"] / "dissection/resnet18_imagenet-layer4.md").read_text().splitlines()
+        if line.startswith("**Unit 1:")
+    )
     label = label_line.split(":", 1)[1].split("**", 1)[0].strip()
     screenshots = Path(os.environ.get("XAI_SCREENSHOTS", tmp_path))
     screenshots.mkdir(parents=True, exist_ok=True)

@@ -179,14 +179,27 @@ def spare_cpus() -> int:
     return max(0, len(usable_cpus()) - torch.get_num_threads())
 
 
-def cache_key(model_id: str, device: torch.device, input_shape: Sequence[int], dtype: torch.dtype,
-              candidates: Sequence[int] | None) -> str:
+def cache_key(
+    model_id: str,
+    device: torch.device,
+    input_shape: Sequence[int],
+    dtype: torch.dtype,
+    candidates: Sequence[int] | None,
+) -> str:
     from xai.cache import code_version, make_key
 
-    return make_key("batch-size", {"model": model_id, "device": device_name(device), "input": list(input_shape),
-                                   "dtype": str(dtype), "torch": torch.__version__,
-                                   "candidates": list(candidates) if candidates else "grow",
-                                   "code": code_version("batching")})
+    return make_key(
+        "batch-size",
+        {
+            "model": model_id,
+            "device": device_name(device),
+            "input": list(input_shape),
+            "dtype": str(dtype),
+            "torch": torch.__version__,
+            "candidates": list(candidates) if candidates else "grow",
+            "code": code_version("batching"),
+        },
+    )
 
 
 class BatchSizeError(ConfigError):
@@ -198,8 +211,7 @@ def is_out_of_memory(error: BaseException) -> bool:
     """CUDA's allocator (``torch.cuda.OutOfMemoryError``) or a library that reports it as a plain RuntimeError
     (cuBLAS / cuDNN: "CUDA out of memory", "CUBLAS_STATUS_ALLOC_FAILED")."""
     text = str(error)
-    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower() \
-        or "ALLOC_FAILED" in text
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in text.lower() or "ALLOC_FAILED" in text
 
 
 def _synchronize(device: torch.device) -> None:
@@ -207,8 +219,13 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_batches(forward: Callable[[torch.Tensor], Any], batches: dict[int, torch.Tensor], rounds: int,
-                  timer: Callable[[], float], device: torch.device) -> dict[int, float]:
+def _time_batches(
+    forward: Callable[[torch.Tensor], Any],
+    batches: dict[int, torch.Tensor],
+    rounds: int,
+    timer: Callable[[], float],
+    device: torch.device,
+) -> dict[int, float]:
     """Median seconds per image per batch size: one warm-up each, then ``rounds`` rounds interleaved."""
     with torch.inference_mode():
         for batch in batches.values():
@@ -224,9 +241,16 @@ def _time_batches(forward: Callable[[torch.Tensor], Any], batches: dict[int, tor
     return {size: statistics.median(values) for size, values in samples.items()}
 
 
-def measure(forward: Callable[[torch.Tensor], Any], input_shape: Sequence[int], device: torch.device, *,
-            candidates: Sequence[int] | None = None, rounds: int = ROUNDS, dtype: torch.dtype = torch.float32,
-            timer: Callable[[], float] = time.perf_counter) -> dict[int, float]:
+def measure(
+    forward: Callable[[torch.Tensor], Any],
+    input_shape: Sequence[int],
+    device: torch.device,
+    *,
+    candidates: Sequence[int] | None = None,
+    rounds: int = ROUNDS,
+    dtype: torch.dtype = torch.float32,
+    timer: Callable[[], float] = time.perf_counter,
+) -> dict[int, float]:
     """Seconds per image by batch size: ``candidates`` interleaved, or (None) CUDA's doubling search."""
     generator = torch.Generator().manual_seed(0)
 
@@ -260,17 +284,27 @@ def measure(forward: Callable[[torch.Tensor], Any], input_shape: Sequence[int], 
             break
         size *= 2
     if not timings:
-        raise BatchSizeError(f"batch size: not even a batch of {CUDA_FIRST} fits in {device}'s memory; set an "
-                             f"explicit explain.batch_size / dissect.batch_size below {CUDA_FIRST} in the config")
+        raise BatchSizeError(
+            f"batch size: not even a batch of {CUDA_FIRST} fits in {device}'s memory; set an "
+            f"explicit explain.batch_size / dissect.batch_size below {CUDA_FIRST} in the config"
+        )
     return timings
 
 
-def resolve_batch_size(forward: Callable[[torch.Tensor], Any] | None, *, device: torch.device,
-                       input_shape: Sequence[int], configured: int | str, model_id: str,
-                       cache: BatchSizeCache | None = None, label: str | None = None,
-                       candidates: Sequence[int] | None = None, rounds: int = ROUNDS,
-                       dtype: torch.dtype = torch.float32,
-                       timer: Callable[[], float] = time.perf_counter) -> BatchChoice | None:
+def resolve_batch_size(
+    forward: Callable[[torch.Tensor], Any] | None,
+    *,
+    device: torch.device,
+    input_shape: Sequence[int],
+    configured: int | str,
+    model_id: str,
+    cache: BatchSizeCache | None = None,
+    label: str | None = None,
+    candidates: Sequence[int] | None = None,
+    rounds: int = ROUNDS,
+    dtype: torch.dtype = torch.float32,
+    timer: Callable[[], float] = time.perf_counter,
+) -> BatchChoice | None:
     """The batch size for ``forward`` on ``device``: ``configured`` when it is a number, else the measured best.
 
     Args:
@@ -292,8 +326,10 @@ def resolve_batch_size(forward: Callable[[torch.Tensor], Any] | None, *, device:
     key = cache_key(model_id, device, input_shape, dtype, candidates)
     stored = cache.get(key) if cache else None
     if stored is not None:
-        timings = {int(size): float(seconds) for size, seconds in sorted(stored.get("timings", {}).items(),
-                                                                         key=lambda item: int(item[0]))}
+        timings = {
+            int(size): float(seconds)
+            for size, seconds in sorted(stored.get("timings", {}).items(), key=lambda item: int(item[0]))
+        }
         return BatchChoice(label, stored["batch_size"], "cached", stored.get("per_image_s"), timings, key)
     if forward is None:
         return None
@@ -305,9 +341,16 @@ def resolve_batch_size(forward: Callable[[torch.Tensor], Any] | None, *, device:
     return choice
 
 
-def stage_batch_size(context: Any, label: str, configured: int | str, *, model_id: str,
-                     forward: Callable[[], Callable[[torch.Tensor], Any]], input_shape: Sequence[int],
-                     load_only: bool = False) -> int | None:
+def stage_batch_size(
+    context: Any,
+    label: str,
+    configured: int | str,
+    *,
+    model_id: str,
+    forward: Callable[[], Callable[[torch.Tensor], Any]],
+    input_shape: Sequence[int],
+    load_only: bool = False,
+) -> int | None:
     """:func:`resolve_batch_size` once per run and ``label``, recorded on ``context.batch_sizes`` for the run record.
 
     ``forward`` is a factory called only when a size must be measured, so a configured or cached size never
@@ -322,9 +365,15 @@ def stage_batch_size(context: Any, label: str, configured: int | str, *, model_i
                 made.append(forward())
             return made[0](batch)
 
-        choice = resolve_batch_size(None if load_only else run, device=context.device, input_shape=input_shape,
-                                    configured=configured, model_id=model_id, label=label,
-                                    cache=BatchSizeCache(context.cache.root))
+        choice = resolve_batch_size(
+            None if load_only else run,
+            device=context.device,
+            input_shape=input_shape,
+            configured=configured,
+            model_id=model_id,
+            label=label,
+            cache=BatchSizeCache(context.cache.root),
+        )
         if choice is None:
             return None
         if choice.source == "measured":

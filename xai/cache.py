@@ -38,8 +38,10 @@ CACHE_FORMAT = 2
 """Part of every key: entries of an older layout (no checksums) are simply not found, never misread."""
 
 
-CACHEDIR_TAG = ("Signature: 8a477f597d28d172789f06886806bc55\n"
-                "# This file marks the folder as the xai-report artifact cache; it can be deleted and rebuilt.\n")
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file marks the folder as the xai-report artifact cache; it can be deleted and rebuilt.\n"
+)
 
 
 LEGACY_STAGING_FOLDERS = ("dissect", "explain", "compare")
@@ -60,13 +62,15 @@ class StorageError(OSError):
 def storage_error(path: Path, error: OSError, action: str = "write") -> StorageError:
     """A one-line StorageError for ``error`` raised while writing (or reading) ``path``, with the fix for its
     cause."""
-    fixes = {errno.ENOSPC: "the disk is full; free space or point the config's cache_dir/output_dir elsewhere",
-             errno.EDQUOT: "the disk quota is exceeded; free space or point cache_dir/output_dir elsewhere",
-             errno.EACCES: "permission denied; fix the folder's permissions or choose a writable folder",
-             errno.EPERM: "permission denied; fix the folder's permissions or choose a writable folder",
-             errno.EROFS: "the file system is read-only; choose a writable folder",
-             errno.EIO: "an input/output error: check the disk (or network share) holding it",
-             errno.EMFILE: "too many open files: raise the limit (ulimit -n) and run again"}
+    fixes = {
+        errno.ENOSPC: "the disk is full; free space or point the config's cache_dir/output_dir elsewhere",
+        errno.EDQUOT: "the disk quota is exceeded; free space or point cache_dir/output_dir elsewhere",
+        errno.EACCES: "permission denied; fix the folder's permissions or choose a writable folder",
+        errno.EPERM: "permission denied; fix the folder's permissions or choose a writable folder",
+        errno.EROFS: "the file system is read-only; choose a writable folder",
+        errno.EIO: "an input/output error: check the disk (or network share) holding it",
+        errno.EMFILE: "too many open files: raise the limit (ulimit -n) and run again",
+    }
     default = "check that the folder exists and is writable" if action == "write" else "check that it is readable"
     fix = fixes.get(error.errno, default)
     return StorageError(f"{path}: cannot {action} ({error.strerror or error}): {fix}")
@@ -113,8 +117,17 @@ def code_version(*subpackages: str) -> str:
     return digest.hexdigest()[:16]
 
 
-PROBE_SOURCES = ("dissect/activations", "dissect/probe_pass", "dissect/clip_embed", "dissect/probes", "models",
-                 "data", "stages/dissect", "stages/__init__", "cache")
+PROBE_SOURCES = (
+    "dissect/activations",
+    "dissect/probe_pass",
+    "dissect/clip_embed",
+    "dissect/probes",
+    "models",
+    "data",
+    "stages/dissect",
+    "stages/__init__",
+    "cache",
+)
 """The modules that compute the expensive probe artifacts (CLIP image and text embeddings, pooled activations):
 decoding, preprocessing, model construction, the forward passes, their wiring and their serialisation. Analysis or
 report code (e.g. ``dissect/findings.py``, ``stages/explain.py``) is left out so that editing it does not throw
@@ -141,8 +154,9 @@ def probe_code_version() -> str:
 
 def make_key(stage: str, parts: dict[str, Any]) -> str:
     """A stable hash of ``parts`` (JSON with sorted keys; tuples and lists alike; paths as strings)."""
-    canonical = json.dumps({"stage": stage, "format": CACHE_FORMAT, **parts}, sort_keys=True, default=str,
-                           separators=(",", ":"))
+    canonical = json.dumps(
+        {"stage": stage, "format": CACHE_FORMAT, **parts}, sort_keys=True, default=str, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
@@ -334,11 +348,12 @@ class ArtifactCache:
             data = buffer.getvalue()
             (staging / "arrays.npz").write_bytes(data)
             body = json.loads(json.dumps({"key_parts": parts, **meta}, default=str))
-            body_with_checks = {**body, "integrity": {"arrays_sha256": _digest(data),
-                                                      "meta_sha256": _meta_digest(body)}}
+            body_with_checks = {
+                **body,
+                "integrity": {"arrays_sha256": _digest(data), "meta_sha256": _meta_digest(body)},
+            }
             # meta.json is what marks an entry complete, so it is written last.
-            (staging / "meta.json").write_text(json.dumps(body_with_checks, sort_keys=True, indent=1),
-                                               encoding="utf-8")
+            (staging / "meta.json").write_text(json.dumps(body_with_checks, sort_keys=True, indent=1), encoding="utf-8")
             self._install(staging, entry)
         except StorageError:
             raise

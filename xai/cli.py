@@ -30,28 +30,40 @@ def build_parser() -> argparse.ArgumentParser:
     from xai.explain.registry import METHODS
 
     parser = argparse.ArgumentParser(
-        prog="generate.py", description="Explain torchvision ResNets and write the report's site sources.",
-        epilog=f"Explanation methods (config explain.methods): {', '.join(METHODS)}.")
+        prog="generate.py",
+        description="Explain torchvision ResNets and write the report's site sources.",
+        epilog=f"Explanation methods (config explain.methods): {', '.join(METHODS)}.",
+    )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
     parser.add_argument("--images", help="explain the images in this folder instead of the ten task images")
-    parser.add_argument("--weights", choices=("pretrained", "random"),
-                        help="pretrained (real, downloaded and checksummed) or seeded random weights")
-    parser.add_argument("--only", help=f"comma-separated stages to run: {','.join(STAGES)} (the report is always "
-                        "rendered, from cached artifacts of the other stages when present)")
+    parser.add_argument(
+        "--weights",
+        choices=("pretrained", "random"),
+        help="pretrained (real, downloaded and checksummed) or seeded random weights",
+    )
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated stages to run: {','.join(STAGES)} (the report is always "
+        "rendered, from cached artifacts of the other stages when present)",
+    )
     parser.add_argument("--force", action="store_true", help="recompute and overwrite cached artifacts")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device (default: auto)")
     parser.add_argument("--output", type=Path, help="where the site sources go (default: config output_dir)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--plan", action="store_true", help="print the plan and what would be downloaded, and exit "
-                        "without computing or downloading (works offline)")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the plan and what would be downloaded, and exit without computing or downloading (works offline)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = config_module.load(args.config, images=args.images, weights=args.weights, device=args.device,
-                                    output_dir=args.output)
+        config = config_module.load(
+            args.config, images=args.images, weights=args.weights, device=args.device, output_dir=args.output
+        )
         only = parse_stages(args.only)
         return _generate(config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan)
     except (ConfigError, DataError, WeightsUnavailableError, StorageError) as error:
@@ -59,8 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as error:  # the environment (disk, permissions), never a bug worth a traceback to the user
         where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}; check that the path exists and that you can access it",
-              file=sys.stderr)
+        print(
+            f"error: {where}{error.strerror or error}; check that the path exists and that you can access it",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished artifacts are cached; run the same command to resume", file=sys.stderr)
@@ -87,8 +101,9 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
         downloads.fetch_downloads(config, stages)
         cache.remove_stale_staging()  # left by a run killed while it saved an entry
     if config.weights == "random":
-        print("WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.",
-              file=sys.stderr)
+        print(
+            "WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.", file=sys.stderr
+        )
     if not context.images and "inputs" not in missing:
         context.images, context.skipped = pipeline.load_inputs(config)
     for skipped in context.skipped:

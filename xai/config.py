@@ -45,8 +45,17 @@ class LimeConfig(_Section):
 class ExplainConfig(_Section):
     model: Literal["resnet50"] = "resnet50"
     target_layer: str = "layer4[-1]"
-    methods: tuple[str, ...] = ("lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam",
-                                "layercam", "hirescam", "eigencam")
+    methods: tuple[str, ...] = (
+        "lime",
+        "gradcam",
+        "ablationcam",
+        "scorecam",
+        "gradcampp",
+        "xgradcam",
+        "layercam",
+        "hirescam",
+        "eigencam",
+    )
     batch_size: BatchSize = "auto"
     preprocess: Literal["weights", "lime_tutorial"] = "weights"
     """``weights``: the ResNet50 V2 weights' transform (shorter side 232, crop 224); ``lime_tutorial``: the lime
@@ -77,8 +86,17 @@ class CompareConfig(_Section):
     null_draws: int = Field(2000, ge=100, le=100_000)
     """Draws of the superpixel null per image x method x k."""
     sanity_check: bool = True
-    sanity_methods: tuple[str, ...] = ("lime", "gradcam", "ablationcam", "scorecam", "gradcampp", "layercam",
-                                       "hirescam", "xgradcam", "eigencam")
+    sanity_methods: tuple[str, ...] = (
+        "lime",
+        "gradcam",
+        "ablationcam",
+        "scorecam",
+        "gradcampp",
+        "layercam",
+        "hirescam",
+        "xgradcam",
+        "eigencam",
+    )
     sanity_images: int = Field(3, ge=1, le=100)
     sanity_lime_samples: int = Field(300, ge=10, le=100_000)
     """LIME's cheaper budget under randomisation (seven model states per image)."""
@@ -122,8 +140,10 @@ class DissectConfig(_Section):
         names = _resnet18_module_names()
         unknown = [layer for layer in layers if layer not in names]
         if unknown:
-            raise ValueError(f"unknown layer {unknown[0]!r}; allowed: conv1, layer1, layer2, layer3, layer4, fc or "
-                             "any ResNet18 module name such as layer4.1.conv2")
+            raise ValueError(
+                f"unknown layer {unknown[0]!r}; allowed: conv1, layer1, layer2, layer3, layer4, fc or "
+                "any ResNet18 module name such as layer4.1.conv2"
+            )
         return layers
 
 

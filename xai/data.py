@@ -37,9 +37,16 @@ MIN_SIDE = 16
 ID_MAX_LENGTH = 60
 
 TASK_IMAGES = (
-    "n02098286_West_Highland_white_terrier", "n02018207_American_coot", "n04037443_racer", "n02007558_flamingo",
-    "n01608432_kite", "n01443537_goldfish", "n01491361_tiger_shark", "n01616318_vulture",
-    "n01677366_common_iguana", "n07747607_orange",
+    "n02098286_West_Highland_white_terrier",
+    "n02018207_American_coot",
+    "n04037443_racer",
+    "n02007558_flamingo",
+    "n01608432_kite",
+    "n01443537_goldfish",
+    "n01491361_tiger_shark",
+    "n01616318_vulture",
+    "n01677366_common_iguana",
+    "n07747607_orange",
 )
 """The ten ImageNet sample images the assignment fixes, in its order."""
 
@@ -154,8 +161,14 @@ def fetch(relpath: str) -> Path:
 
     pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our one-line error
     try:
-        return Path(pooch.retrieve(entry.url, known_hash=f"sha256:{entry.sha256}", fname=Path(relpath).name,
-                                   path=cache_dir() / Path(relpath).parent))
+        return Path(
+            pooch.retrieve(
+                entry.url,
+                known_hash=f"sha256:{entry.sha256}",
+                fname=Path(relpath).name,
+                path=cache_dir() / Path(relpath).parent,
+            )
+        )
     except ValueError as error:  # pooch's hash mismatch
         raise DataError(f"{relpath}: downloaded file fails its sha256 check ({error})") from error
     except Exception as error:  # offline: requests raises several types
@@ -228,16 +241,22 @@ def _check_size(path: Path, opened: Image.Image) -> None:
     width, height = opened.size
     pixels = width * height
     if pixels > MAX_PIXELS:
-        raise BadImageError(f"{path}: refused as a decompression bomb: {width}x{height} is {pixels:,} pixels, "
-                            f"over the {MAX_PIXELS:,}-pixel limit; downscale it if it is a real image")
+        raise BadImageError(
+            f"{path}: refused as a decompression bomb: {width}x{height} is {pixels:,} pixels, "
+            f"over the {MAX_PIXELS:,}-pixel limit; downscale it if it is a real image"
+        )
     # MPO (phones' multi-picture JPEGs) subclasses the JPEG plugin and decodes at reduced scale just the same.
     if pixels > MAX_FULL_DECODE_PIXELS and not isinstance(opened, JpegImagePlugin.JpegImageFile):
-        raise BadImageError(f"{path}: {width}x{height} {opened.format} is too large to decode in bounded memory "
-                            f"(over {MAX_FULL_DECODE_PIXELS:,} pixels; only JPEG decodes at reduced scale); "
-                            "downscale it or save it as JPEG")
+        raise BadImageError(
+            f"{path}: {width}x{height} {opened.format} is too large to decode in bounded memory "
+            f"(over {MAX_FULL_DECODE_PIXELS:,} pixels; only JPEG decodes at reduced scale); "
+            "downscale it or save it as JPEG"
+        )
     if min(width, height) < MIN_SIDE:
-        raise BadImageError(f"{path}: {width}x{height} pixels is too small to explain (a side under {MIN_SIDE} "
-                            f"pixels); use an image at least {MIN_SIDE}x{MIN_SIDE}")
+        raise BadImageError(
+            f"{path}: {width}x{height} pixels is too small to explain (a side under {MIN_SIDE} "
+            f"pixels); use an image at least {MIN_SIDE}x{MIN_SIDE}"
+        )
 
 
 def load_image(path: Path, *, resize: int = 232, crop: int = 224, squash: bool = False) -> np.ndarray:
@@ -272,8 +291,9 @@ def load_image(path: Path, *, resize: int = 232, crop: int = 224, squash: bool =
     except UnidentifiedImageError:
         raise BadImageError(f"{path}: not an image file PIL can read; remove it or convert it to JPEG/PNG") from None
     except Image.DecompressionBombError as error:
-        raise BadImageError(f"{path}: refused as a decompression bomb ({error}); downscale it if it is a real "
-                            "image") from None
+        raise BadImageError(
+            f"{path}: refused as a decompression bomb ({error}); downscale it if it is a real image"
+        ) from None
     except PermissionError as error:
         raise BadImageError(f"{path}: cannot read it ({error.strerror}); fix its permissions or remove it") from None
     except MemoryError:

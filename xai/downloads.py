@@ -13,8 +13,12 @@ from xai.config import Config
 from xai.data import DataError, fetch
 from xai.pipeline import models_needed
 
-DOWNLOAD_SIZES = {"resnet50": "about 100 MB", "resnet18_imagenet": "about 45 MB",
-                  "resnet18_places365": "about 45 MB", "clip": "about 600 MB"}
+DOWNLOAD_SIZES = {
+    "resnet50": "about 100 MB",
+    "resnet18_imagenet": "about 45 MB",
+    "resnet18_places365": "about 45 MB",
+    "clip": "about 600 MB",
+}
 BRODEN_SIZE = "about 1 GB"
 
 
@@ -33,8 +37,11 @@ class Download:
 def broden_needed(config: Config, stages: list[str]) -> bool:
     from xai.data import cache_dir
 
-    return ("dissect" in stages and config.dissect.probe == "broden"
-            and not (cache_dir() / "broden1_224" / "images").is_dir())
+    return (
+        "dissect" in stages
+        and config.dissect.probe == "broden"
+        and not (cache_dir() / "broden1_224" / "images").is_dir()
+    )
 
 
 def manifest_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
@@ -63,8 +70,10 @@ def missing_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
     """:func:`manifest_files` that are neither in the mirror nor downloaded yet (checked on disk, no fetch)."""
     from xai.data import local_copy
 
-    missing = {stage: [path for path in files if local_copy(path) is None]
-               for stage, files in manifest_files(config, stages).items()}
+    missing = {
+        stage: [path for path in files if local_copy(path) is None]
+        for stage, files in manifest_files(config, stages).items()
+    }
     return {stage: files for stage, files in missing.items() if files}
 
 
@@ -82,8 +91,9 @@ def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
                 weight = WEIGHT_FILES[name]
                 missing.append(Download(f"{name} weights", weight.filename, weight.url, DOWNLOAD_SIZES[name], name))
     if broden_needed(config, stages):
-        missing.append(Download(f"Broden probe set ({BRODEN_IMAGE_COUNT:,} images)", "broden1_224.zip", BRODEN_URL,
-                                BRODEN_SIZE))
+        missing.append(
+            Download(f"Broden probe set ({BRODEN_IMAGE_COUNT:,} images)", "broden1_224.zip", BRODEN_URL, BRODEN_SIZE)
+        )
     files = dict.fromkeys(path for paths in missing_files(config, stages).values() for path in paths)
     for path in files:
         entry = manifest()[path]
@@ -102,9 +112,11 @@ def _file_groups(downloads: list[Download]) -> list[str]:
     for folder, members in groups.items():
         total = sum(manifest()[d.filename].size for d in members)
         size = f"{total / 1e6:.1f} MB" if total >= 1e6 else f"{total / 1e3:.0f} kB"
-        lines.append(f"  {folder}/: {len(members)} file(s), {size} in all "
-                     f"({', '.join(Path(d.filename).name for d in members[:3])}{', ...' if len(members) > 3 else ''}"
-                     f"; e.g. from {members[0].url})")
+        lines.append(
+            f"  {folder}/: {len(members)} file(s), {size} in all "
+            f"({', '.join(Path(d.filename).name for d in members[:3])}{', ...' if len(members) > 3 else ''}"
+            f"; e.g. from {members[0].url})"
+        )
     return lines
 
 
@@ -115,9 +127,11 @@ def download_plan(config: Config, stages: list[str]) -> list[str]:
     if not missing:
         return ["downloads: none needed (everything is on disk)"]
     large = [d for d in missing if d.model is not None or d.filename == "broden1_224.zip"]
-    return ["would download (run without --plan to fetch; offline, place the files as the error then says):",
-            *(f"  {d.filename} ({d.name}, {d.size}) from {d.url}" for d in large),
-            *_file_groups([d for d in missing if d not in large])]
+    return [
+        "would download (run without --plan to fetch; offline, place the files as the error then says):",
+        *(f"  {d.filename} ({d.name}, {d.size}) from {d.url}" for d in large),
+        *_file_groups([d for d in missing if d not in large]),
+    ]
 
 
 def fetch_downloads(config: Config, stages: list[str]) -> None:
@@ -154,8 +168,10 @@ def fetch_downloads(config: Config, stages: list[str]) -> None:
                     problems.append(str(error))
     if failed_files:
         where = f"{cache_dir()} (keeping the folders), or set {MIRROR_ENV} to a folder holding them"
-        problems.append(f"{len(failed_files)} data file(s) could not be downloaded; place them in {where}:\n"
-                        + "\n".join(_file_groups(failed_files)))
+        problems.append(
+            f"{len(failed_files)} data file(s) could not be downloaded; place them in {where}:\n"
+            + "\n".join(_file_groups(failed_files))
+        )
     if failed_weights:
         message = missing_message(failed_weights, config.weights_dir)
         raise WeightsUnavailableError(message + "".join(f"\nAlso missing: {problem}" for problem in problems))

@@ -44,20 +44,26 @@ class WeightFile:
 
 WEIGHT_FILES: dict[str, WeightFile] = {
     "resnet50": WeightFile(
-        "resnet50", "resnet50-11ad3fa6.pth", "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+        "resnet50",
+        "resnet50-11ad3fa6.pth",
+        "https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
         "sha256-prefix:11ad3fa6",
     ),
     "resnet18_imagenet": WeightFile(
-        "resnet18_imagenet", "resnet18-f37072fd.pth", "https://download.pytorch.org/models/resnet18-f37072fd.pth",
+        "resnet18_imagenet",
+        "resnet18-f37072fd.pth",
+        "https://download.pytorch.org/models/resnet18-f37072fd.pth",
         "sha256-prefix:f37072fd",
     ),
     "resnet18_places365": WeightFile(
-        "resnet18_places365", "resnet18_places365.pth.tar",
+        "resnet18_places365",
+        "resnet18_places365.pth.tar",
         "http://places2.csail.mit.edu/models_places365/resnet18_places365.pth.tar",
         "md5:7a8808eefd4ea7458650ca84855f69b1",
     ),
     "clip": WeightFile(
-        "clip", "open_clip_pytorch_model.bin",
+        "clip",
+        "open_clip_pytorch_model.bin",
         "https://huggingface.co/timm/vit_base_patch16_clip_224.openai/resolve/main/open_clip_pytorch_model.bin",
         # No published checksum of this file could be confirmed, so none is pinned: a local copy is hashed instead
         # (clip_weights_id) and that hash keys the cache and is written in the run record.
@@ -163,8 +169,7 @@ def fetch_weights(weight: WeightFile, weights_dir: Path | None) -> Path:
     target = Path(torch.hub.get_dir()) / "checkpoints"
     known = None if weight.known_hash.startswith("sha256-prefix") or not weight.known_hash else weight.known_hash
     try:
-        path = Path(pooch.retrieve(weight.url, known_hash=known, fname=weight.filename, path=target,
-                                   progressbar=True))
+        path = Path(pooch.retrieve(weight.url, known_hash=known, fname=weight.filename, path=target, progressbar=True))
     except Exception as error:  # network errors come in many types; all mean the same to the user
         raise WeightsUnavailableError(missing_message([weight], weights_dir)) from error
     if not _file_matches(path, weight.known_hash):
@@ -231,8 +236,10 @@ def _load_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor],
                 f"it by ({str(error).splitlines()[0][:160]}); download the published file again from its URL"
             ) from None
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        note = (f"{path.name}: read with weights_only=False after the safe loader refused it "
-                f"({str(error).splitlines()[0][:160]}); its checksum matched the published one")
+        note = (
+            f"{path.name}: read with weights_only=False after the safe loader refused it "
+            f"({str(error).splitlines()[0][:160]}); its checksum matched the published one"
+        )
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
     # The Places365 checkpoint was saved from DataParallel; every key carries a 'module.' prefix.
     return {key.removeprefix("module."): value for key, value in state.items()}, note
@@ -245,8 +252,9 @@ def _architecture(name: str) -> Callable[..., nn.Module]:
     return resnet50 if name == "resnet50" else resnet18
 
 
-def load_classifier(name: str, weights: WeightsMode, *, seed: int, weights_dir: Path | None,
-                    categories: list[str]) -> LoadedModel:
+def load_classifier(
+    name: str, weights: WeightsMode, *, seed: int, weights_dir: Path | None, categories: list[str]
+) -> LoadedModel:
     """Build ``resnet50``, ``resnet18_imagenet`` or ``resnet18_places365`` in eval mode."""
     _seeded(seed)
     module = _architecture(name)(weights=None, num_classes=len(categories))
@@ -269,8 +277,10 @@ def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
         try:
             module = module[int(token)] if token.lstrip("-").isdigit() else getattr(module, token)
         except (AttributeError, IndexError, TypeError):
-            raise ValueError(f"explain.target_layer: {spec!r} does not name a module of the model "
-                             "(examples: layer4[-1], layer4.2, layer3)") from None
+            raise ValueError(
+                f"explain.target_layer: {spec!r} does not name a module of the model "
+                "(examples: layer4[-1], layer4.2, layer3)"
+            ) from None
     return module
 
 
@@ -285,7 +295,8 @@ def layer_channels(name: str, spec: str, image_size: int = 224) -> int:
     with torch.device("meta"):
         model = _architecture(name)(weights=None).eval()
         handle = resolve_layer(model, spec).register_forward_hook(
-            lambda module, inputs, output: shapes.append(output.shape))
+            lambda module, inputs, output: shapes.append(output.shape)
+        )
         try:
             model(torch.empty(1, 3, image_size, image_size))
         finally:
@@ -318,8 +329,9 @@ def clip_dtype(device: str | torch.device) -> torch.dtype:
     return torch.float16 if torch.device(device).type == "cuda" else torch.float32
 
 
-def build_clip(pretrained: str | None, *, device: str | torch.device = "cpu",
-               precision: str | None = None) -> tuple[nn.Module, Callable]:
+def build_clip(
+    pretrained: str | None, *, device: str | torch.device = "cpu", precision: str | None = None
+) -> tuple[nn.Module, Callable]:
     """open_clip's :data:`CLIP_ARCH` with ``pretrained`` (None, a tag or a file) loaded into it, on ``device``.
 
     Both the random and the pretrained path go through here, so they build the same modules. ``precision``
@@ -331,12 +343,14 @@ def build_clip(pretrained: str | None, *, device: str | torch.device = "cpu",
 
     precision = precision or ("fp16" if clip_dtype(device) == torch.float16 else "fp32")
     module, _, preprocess = open_clip.create_model_and_transforms(
-        CLIP_ARCH, pretrained=pretrained, force_quick_gelu=True, precision=precision, device=device)
+        CLIP_ARCH, pretrained=pretrained, force_quick_gelu=True, precision=precision, device=device
+    )
     return module.eval(), preprocess
 
 
-def load_clip(weights: WeightsMode, *, seed: int, weights_dir: Path | None,
-              device: str | torch.device = "cpu") -> LoadedClip:
+def load_clip(
+    weights: WeightsMode, *, seed: int, weights_dir: Path | None, device: str | torch.device = "cpu"
+) -> LoadedClip:
     """CLIP ViT-B/16 (QuickGELU) with OpenAI's weights (open_clip), or seeded random weights of the same
     architecture; fp16 on CUDA, fp32 on the CPU."""
     import open_clip
@@ -352,5 +366,4 @@ def load_clip(weights: WeightsMode, *, seed: int, weights_dir: Path | None,
         module, preprocess = build_clip(pretrained, device=device)
     except Exception as error:  # offline hub/URL failures surface as many exception types
         raise WeightsUnavailableError(missing_message([WEIGHT_FILES["clip"]], weights_dir)) from error
-    return LoadedClip(module, preprocess, open_clip.get_tokenizer(CLIP_ARCH), weights, weights_id,
-                      clip_dtype(device))
+    return LoadedClip(module, preprocess, open_clip.get_tokenizer(CLIP_ARCH), weights, weights_id, clip_dtype(device))

@@ -47,8 +47,16 @@ if TYPE_CHECKING:
     StageArtifacts = DissectArtifacts | ExplainArtifacts | CompareArtifacts
     """What a stage's ``run`` returns."""
 
-VERSIONED_PACKAGES = ("torch", "torchvision", "grad-cam", "lime", "open_clip_torch", "numpy", "scikit-image",
-                      "mkdocs-material")
+VERSIONED_PACKAGES = (
+    "torch",
+    "torchvision",
+    "grad-cam",
+    "lime",
+    "open_clip_torch",
+    "numpy",
+    "scikit-image",
+    "mkdocs-material",
+)
 
 
 @dataclass(frozen=True)
@@ -92,18 +100,27 @@ class RunContext:
     def classifier(self, name: str) -> LoadedModel:
         """``resnet50``, ``resnet18_imagenet`` or ``resnet18_places365``, loaded once per run, on the device."""
         if name not in self._classifiers:
-            categories = (places365_categories(fetch("places365/categories_places365.txt"))
-                          if name == "resnet18_places365" else imagenet_categories())
-            loaded = load_classifier(name, self.config.weights, seed=self.config.seed,
-                                     weights_dir=self.config.weights_dir, categories=categories)
+            categories = (
+                places365_categories(fetch("places365/categories_places365.txt"))
+                if name == "resnet18_places365"
+                else imagenet_categories()
+            )
+            loaded = load_classifier(
+                name,
+                self.config.weights,
+                seed=self.config.seed,
+                weights_dir=self.config.weights_dir,
+                categories=categories,
+            )
             loaded.module.to(self.device)
             self._classifiers[name] = loaded
         return self._classifiers[name]
 
     def clip(self) -> LoadedClip:
         if self._clip is None:
-            self._clip = load_clip(self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir,
-                                   device=self.device)
+            self._clip = load_clip(
+                self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir, device=self.device
+            )
         return self._clip
 
     def progress(self, items: Iterable, description: str, total: int | None = None) -> Iterator:
@@ -125,8 +142,10 @@ def resolve_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device 'cuda': torch {torch.__version__} sees no CUDA device "
-                          f"(built for CUDA {torch.version.cuda or 'none'}); use --device cpu or --device auto")
+        raise ConfigError(
+            f"device 'cuda': torch {torch.__version__} sees no CUDA device "
+            f"(built for CUDA {torch.version.cuda or 'none'}); use --device cpu or --device auto"
+        )
     return torch.device(choice)
 
 
@@ -166,12 +185,21 @@ def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
             continue
         images.append(InputImage(image_id, path, sha256_of(path), pixels, display))
     if beyond:
-        skipped.append(SkippedImage(f"{len(beyond)} valid image(s)", f"{len(beyond)} valid image(s) not explained "
-                                    f"({beyond[0]}, ...): max_images is {config.max_images}; raise it to explain "
-                                    "more"))
+        skipped.append(
+            SkippedImage(
+                f"{len(beyond)} valid image(s)",
+                f"{len(beyond)} valid image(s) not explained "
+                f"({beyond[0]}, ...): max_images is {config.max_images}; raise it to explain "
+                "more",
+            )
+        )
     if system:
-        skipped.append(SkippedImage(f"{len(system)} system file(s)", f"{len(system)} file-manager file(s) "
-                                    "(.DS_Store, ._*, Thumbs.db) ignored"))
+        skipped.append(
+            SkippedImage(
+                f"{len(system)} system file(s)",
+                f"{len(system)} file-manager file(s) (.DS_Store, ._*, Thumbs.db) ignored",
+            )
+        )
     if not images:
         where = "the task images" if root is None else display_name(str(root))
         reasons = f" (first: {skipped[0].reason})" if skipped else ""
@@ -200,13 +228,22 @@ def plan(context: RunContext, stages: list[str], missing: dict[str, list[str]] |
     input files (``missing``, from :func:`missing_files`) are not on disk is not described: that would read them."""
     modules = stage_modules()
     missing = missing or {}
-    inputs = (f"{len(missing['inputs'])} input image(s) not downloaded yet" if "inputs" in missing else
-              f"{len(context.images)} image(s), {len(context.skipped)} skipped")
+    inputs = (
+        f"{len(missing['inputs'])} input image(s) not downloaded yet"
+        if "inputs" in missing
+        else f"{len(context.images)} image(s), {len(context.skipped)} skipped"
+    )
     lines = [f"config {context.config.name!r}, weights: {context.config.weights}, device: {context.device}, {inputs}"]
     for stage in stages:
         waiting = len(missing.get(stage, [])) + (len(missing.get("inputs", [])) if stage != "dissect" else 0)
-        lines.append(f"  {stage}: " + (f"waits for {waiting} data file(s) listed under downloads" if waiting
-                                       else modules[stage].describe(context)))
+        lines.append(
+            f"  {stage}: "
+            + (
+                f"waits for {waiting} data file(s) listed under downloads"
+                if waiting
+                else modules[stage].describe(context)
+            )
+        )
     return lines
 
 
@@ -239,15 +276,19 @@ def preflight(config: Config, stages: list[str], *, writable: bool = True) -> No
 
         settings = config.dissect
         if settings.concepts not in CONCEPT_FILES and not Path(settings.concepts).is_file():
-            raise ConfigError(f"dissect.concepts: {settings.concepts!r} is neither a concept set "
-                              f"({', '.join(CONCEPT_FILES)}) nor an existing file; pick a set or give the path of a "
-                              "text file with one concept per line")
+            raise ConfigError(
+                f"dissect.concepts: {settings.concepts!r} is neither a concept set "
+                f"({', '.join(CONCEPT_FILES)}) nor an existing file; pick a set or give the path of a "
+                "text file with one concept per line"
+            )
         if settings.probe not in ("broden", "imagenet-samples"):
             from xai.dissect.probes import folder_images
 
             if not Path(settings.probe).is_dir():
-                raise ConfigError(f"dissect.probe: folder {settings.probe!r} does not exist; use 'broden', "
-                                  "'imagenet-samples' or an existing folder of images")
+                raise ConfigError(
+                    f"dissect.probe: folder {settings.probe!r} does not exist; use 'broden', "
+                    "'imagenet-samples' or an existing folder of images"
+                )
             try:
                 folder_images(settings.probe)
             except FileNotFoundError as error:
@@ -268,8 +309,9 @@ def check_writable(what: str, folder: Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as error:
-        raise StorageError(f"{what} {folder}: not writable ({error.strerror or error}); fix its permissions or "
-                           "choose another folder") from None
+        raise StorageError(
+            f"{what} {folder}: not writable ({error.strerror or error}); fix its permissions or choose another folder"
+        ) from None
 
 
 def load_cached(context: RunContext, stages: list[str]) -> None:
@@ -299,12 +341,16 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "versions": versions(),
         "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
         "timings": dict(context.timings),
-        "weights_notes": {**context.load_notes, **{name: model.load_note for name, model in context._classifiers.items()
-                                                    if model.load_note}},
+        "weights_notes": {
+            **context.load_notes,
+            **{name: model.load_note for name, model in context._classifiers.items() if model.load_note},
+        },
         "batch_sizes": {label: choice.to_record() for label, choice in context.batch_sizes.items()},
         "torch_threads": torch.get_num_threads(),
-        "images": [{"name": image.name, "file": image.display or image.path.name, "sha256": image.sha256}
-                   for image in context.images],
+        "images": [
+            {"name": image.name, "file": image.display or image.path.name, "sha256": image.sha256}
+            for image in context.images
+        ],
         "skipped": [{"path": s.path, "reason": s.reason} for s in context.skipped],
         "cache": {"hits": len(context.cache.stats.hits), "misses": len(context.cache.stats.misses)},
         "stages": list(context.artifacts),

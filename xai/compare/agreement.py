@@ -99,9 +99,7 @@ def chance_iou(area_a: int, area_b: int, n_pixels: int) -> float:
         return math.nan
     overlap = np.arange(max(0, a + b - n), min(a, b) + 1)
     # log C(a, x) + log C(n-a, b-x) - log C(n, b) via gammaln (scipy hypergeom.pmf is ~1000x slower here).
-    log_probability = (
-        _log_choose(a, overlap) + _log_choose(n - a, b - overlap) - _log_choose(n, np.asarray(b))
-    )
+    log_probability = _log_choose(a, overlap) + _log_choose(n - a, b - overlap) - _log_choose(n, np.asarray(b))
     probability = np.exp(log_probability)
     return float(np.sum(probability * overlap / (a + b - overlap)))
 
@@ -125,9 +123,7 @@ def segment_means(saliency: np.ndarray, segments: np.ndarray, n_segments: int) -
         return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def pooled_spearman(
-    saliency: np.ndarray, segments: np.ndarray, segment_weights: np.ndarray
-) -> tuple[float, float]:
+def pooled_spearman(saliency: np.ndarray, segments: np.ndarray, segment_weights: np.ndarray) -> tuple[float, float]:
     """Spearman ρ and its p-value between the mean saliency per superpixel and the LIME weight per superpixel.
 
     Labels with no pixels are skipped; NaN when fewer than 3 superpixels remain or either side is constant.
@@ -175,8 +171,21 @@ class Agreement:
     rho: np.ndarray
     rho_p: np.ndarray
 
-    _ARRAYS = ("lime_area", "iou", "dice", "chance_iou", "chance_dice", "null_mean", "null_p", "null_percentile",
-               "sweep_iou", "sweep_dice", "sweep_chance_iou", "rho", "rho_p")
+    _ARRAYS = (
+        "lime_area",
+        "iou",
+        "dice",
+        "chance_iou",
+        "chance_dice",
+        "null_mean",
+        "null_p",
+        "null_percentile",
+        "sweep_iou",
+        "sweep_dice",
+        "sweep_chance_iou",
+        "rho",
+        "rho_p",
+    )
 
     def __post_init__(self) -> None:
         for name in self._ARRAYS[1:]:  # every array but the integer lime_area
@@ -189,18 +198,28 @@ class Agreement:
     def to_parts(self) -> Parts:
         arrays = {name: np.array(getattr(self, name)) for name in self._ARRAYS}
         meta: dict[str, Any] = {
-            "image_id": self.image_id, "method": self.method, "ks": list(self.ks),
-            "thresholds": list(self.thresholds), "seeds": list(self.seeds), "n_pixels": self.n_pixels,
-            "n_segments": self.n_segments, "excluded": self.excluded,
+            "image_id": self.image_id,
+            "method": self.method,
+            "ks": list(self.ks),
+            "thresholds": list(self.thresholds),
+            "seeds": list(self.seeds),
+            "n_pixels": self.n_pixels,
+            "n_segments": self.n_segments,
+            "excluded": self.excluded,
         }
         return arrays, meta
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Agreement:
         return cls(
-            image_id=meta["image_id"], method=meta["method"], ks=tuple(meta["ks"]),
-            thresholds=tuple(meta["thresholds"]), seeds=tuple(meta["seeds"]), n_pixels=int(meta["n_pixels"]),
-            n_segments=int(meta["n_segments"]), excluded=meta["excluded"],
+            image_id=meta["image_id"],
+            method=meta["method"],
+            ks=tuple(meta["ks"]),
+            thresholds=tuple(meta["thresholds"]),
+            seeds=tuple(meta["seeds"]),
+            n_pixels=int(meta["n_pixels"]),
+            n_segments=int(meta["n_segments"]),
+            excluded=meta["excluded"],
             **{name: arrays[name] for name in cls._ARRAYS},
         )
 
@@ -238,18 +257,29 @@ def compute_agreement(
     lime_area = np.array([[int(np.count_nonzero(mask)) for mask in row] for row in masks]).reshape(n_seeds, n_ks)
     nan_sk, nan_kt = np.full((n_seeds, n_ks), np.nan), np.full((n_ks, len(thresholds)), np.nan)
     fields: dict[str, Any] = {
-        "iou": nan_sk, "dice": nan_sk, "null_mean": np.full(n_ks, np.nan), "null_p": np.full(n_ks, np.nan),
-        "null_percentile": np.full(n_ks, np.nan), "sweep_iou": nan_kt, "sweep_dice": nan_kt,
-        "rho": np.full(n_seeds, np.nan), "rho_p": np.full(n_seeds, np.nan),
+        "iou": nan_sk,
+        "dice": nan_sk,
+        "null_mean": np.full(n_ks, np.nan),
+        "null_p": np.full(n_ks, np.nan),
+        "null_percentile": np.full(n_ks, np.nan),
+        "sweep_iou": nan_kt,
+        "sweep_dice": nan_kt,
+        "rho": np.full(n_seeds, np.nan),
+        "rho_p": np.full(n_seeds, np.nan),
     }
     excluded = degenerate_reason(cam)
     if not excluded:
         order = MapOrder(cam)
-        pairs = np.array([[order.expected_overlap(int(area), mask) for area, mask in zip(areas, row, strict=True)]
-                          for areas, row in zip(lime_area, masks, strict=True)]).reshape(n_seeds, n_ks, 2)
+        pairs = np.array(
+            [
+                [order.expected_overlap(int(area), mask) for area, mask in zip(areas, row, strict=True)]
+                for areas, row in zip(lime_area, masks, strict=True)
+            ]
+        ).reshape(n_seeds, n_ks, 2)
         fields["iou"], fields["dice"] = pairs[..., 0], pairs[..., 1]
-        sweep = np.array([[[order.expected_overlap(fraction_area(t, n), mask) for t in thresholds]
-                           for mask in row] for row in masks]).reshape(n_seeds, n_ks, len(thresholds), 2)
+        sweep = np.array(
+            [[[order.expected_overlap(fraction_area(t, n), mask) for t in thresholds] for mask in row] for row in masks]
+        ).reshape(n_seeds, n_ks, len(thresholds), 2)
         fields["sweep_iou"], fields["sweep_dice"] = sweep[..., 0].mean(axis=0), sweep[..., 1].mean(axis=0)
         null = SuperpixelNull(segments, cam, seed=null_seed)
         rng = np.random.default_rng(null_seed)
@@ -264,12 +294,29 @@ def compute_agreement(
         fields["rho_p"] = np.array([p for _, p in correlations])
     chance_i = np.vectorize(lambda a: chance_iou(int(a), int(a), n), otypes=[float])(lime_area)
     chance_d = np.vectorize(lambda a: chance_dice(int(a), int(a), n), otypes=[float])(lime_area)
-    sweep_chance = np.array([[np.mean([chance_iou(int(lime_area[s, row]), fraction_area(t, n), n)
-                                       for s in range(n_seeds)]) for t in thresholds] for row in range(n_ks)])
+    sweep_chance = np.array(
+        [
+            [
+                np.mean([chance_iou(int(lime_area[s, row]), fraction_area(t, n), n) for s in range(n_seeds)])
+                for t in thresholds
+            ]
+            for row in range(n_ks)
+        ]
+    )
     return Agreement(
-        image_id=image_id, method=method, ks=tuple(ks), thresholds=tuple(thresholds), seeds=seeds, n_pixels=n,
-        n_segments=int(weights.shape[1]), excluded=excluded, lime_area=lime_area, chance_iou=chance_i,
-        chance_dice=chance_d, sweep_chance_iou=sweep_chance.reshape(n_ks, len(thresholds)), **fields,
+        image_id=image_id,
+        method=method,
+        ks=tuple(ks),
+        thresholds=tuple(thresholds),
+        seeds=seeds,
+        n_pixels=n,
+        n_segments=int(weights.shape[1]),
+        excluded=excluded,
+        lime_area=lime_area,
+        chance_iou=chance_i,
+        chance_dice=chance_d,
+        sweep_chance_iou=sweep_chance.reshape(n_ks, len(thresholds)),
+        **fields,
     )
 
 
@@ -285,17 +332,29 @@ def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
     for item in agreements:
         for index, k in enumerate(item.ks):
             ious = item.iou[:, index]
-            rows.append({
-                "image": item.image_id, "method": item.method, "k": k, "n_seeds": len(item.seeds),
-                "lime_area_fraction": float(np.mean(item.lime_area[:, index])) / item.n_pixels,
-                "iou": _nanmean(ious), "iou_seed_std": float(np.std(ious)) if len(ious) > 1 else math.nan,
-                "iou_seed_min": _nanmin(ious), "iou_seed_max": _nanmax(ious),
-                "dice": _nanmean(item.dice[:, index]), "chance_iou": float(np.mean(item.chance_iou[:, index])),
-                "superpixel_iou": item.null_mean[index], "superpixel_p": item.null_p[index],
-                "superpixel_percentile": item.null_percentile[index], "cross_image_iou": math.nan,
-                "rho": _nanmean(item.rho), "rho_p_median": _nanmedian(item.rho_p), "n_segments": item.n_segments,
-                "excluded": item.excluded,
-            })
+            rows.append(
+                {
+                    "image": item.image_id,
+                    "method": item.method,
+                    "k": k,
+                    "n_seeds": len(item.seeds),
+                    "lime_area_fraction": float(np.mean(item.lime_area[:, index])) / item.n_pixels,
+                    "iou": _nanmean(ious),
+                    "iou_seed_std": float(np.std(ious)) if len(ious) > 1 else math.nan,
+                    "iou_seed_min": _nanmin(ious),
+                    "iou_seed_max": _nanmax(ious),
+                    "dice": _nanmean(item.dice[:, index]),
+                    "chance_iou": float(np.mean(item.chance_iou[:, index])),
+                    "superpixel_iou": item.null_mean[index],
+                    "superpixel_p": item.null_p[index],
+                    "superpixel_percentile": item.null_percentile[index],
+                    "cross_image_iou": math.nan,
+                    "rho": _nanmean(item.rho),
+                    "rho_p_median": _nanmedian(item.rho_p),
+                    "n_segments": item.n_segments,
+                    "excluded": item.excluded,
+                }
+            )
     return pd.DataFrame(rows, columns=_AGREEMENT_COLUMNS)
 
 
@@ -334,9 +393,17 @@ def sweep_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
     for item in agreements:
         for row, k in enumerate(item.ks):
             for column, threshold in enumerate(item.thresholds):
-                rows.append({"image": item.image_id, "method": item.method, "k": k, "threshold": threshold,
-                             "iou": item.sweep_iou[row, column], "dice": item.sweep_dice[row, column],
-                             "chance_iou": item.sweep_chance_iou[row, column]})
+                rows.append(
+                    {
+                        "image": item.image_id,
+                        "method": item.method,
+                        "k": k,
+                        "threshold": threshold,
+                        "iou": item.sweep_iou[row, column],
+                        "dice": item.sweep_dice[row, column],
+                        "chance_iou": item.sweep_chance_iou[row, column],
+                    }
+                )
     return pd.DataFrame(rows, columns=["image", "method", "k", "threshold", "iou", "dice", "chance_iou"])
 
 

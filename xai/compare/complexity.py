@@ -163,8 +163,9 @@ def complexity_correlations(agreement: pd.DataFrame, complexity: pd.DataFrame, *
             low, high = spearman_interval(rho, n)
             rows.append({"method": method, "k": k, "measure": measure, "rho": rho, "rho_low": low, "rho_high": high,
                          "p_value": p_value, "n": n, "p_method": how})  # fmt: skip
-    return pd.DataFrame(rows, columns=["method", "k", "measure", "rho", "rho_low", "rho_high", "p_value", "n",
-                                       "p_method"])
+    return pd.DataFrame(
+        rows, columns=["method", "k", "measure", "rho", "rho_low", "rho_high", "p_value", "n", "p_method"]
+    )
 
 
 def complexity_answer(
@@ -200,17 +201,27 @@ def complexity_answer(
         f"{at_k[hardest]:.2f}."
     )
     direction = "less" if rho < 0 else "more"
-    low, high = (pooled.at[primary, "rho_low"], pooled.at[primary, "rho_high"]) if "rho_low" in pooled else (
-        spearman_interval(rho, n))
-    interval = (f"95% CI {low:.2f} to {high:.2f}" if math.isfinite(low) and math.isfinite(high)
-                else "no interval: fewer than 4 images")
+    low, high = (
+        (pooled.at[primary, "rho_low"], pooled.at[primary, "rho_high"])
+        if "rho_low" in pooled
+        else (spearman_interval(rho, n))
+    )
+    interval = (
+        f"95% CI {low:.2f} to {high:.2f}"
+        if math.isfinite(low) and math.isfinite(high)
+        else "no interval: fewer than 4 images"
+    )
     stat = f"Spearman ρ = {rho:.2f} ({interval}), p = {p_value:.2g}, n = {n} images"
     if p_value < ALPHA:
-        verdict = (f"In this sample, more complex images (by {label}) agree {direction} between LIME and the CAMs "
-                   f"({stat}; the test of no rank correlation rejects at α = {ALPHA}).")
+        verdict = (
+            f"In this sample, more complex images (by {label}) agree {direction} between LIME and the CAMs "
+            f"({stat}; the test of no rank correlation rejects at α = {ALPHA})."
+        )
     else:
-        verdict = (f"The data do not show a relation between complexity ({label}) and agreement ({stat}; the test "
-                   f"of no rank correlation does not reject at α = {ALPHA}).")
+        verdict = (
+            f"The data do not show a relation between complexity ({label}) and agreement ({stat}; the test "
+            f"of no rank correlation does not reject at α = {ALPHA})."
+        )
     others = [
         f"{m.replace('_', ' ')} ρ = {pooled.at[m, 'rho']:.2f} (p = {pooled.at[m, 'p_value']:.2g})"
         for m in COMPLEXITY_MEASURES

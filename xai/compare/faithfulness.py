@@ -257,8 +257,10 @@ def faithfulness_image(
     start = blur_input(original[None])[0]
     n_pixels = height * width
     step_pixels, n_steps, counts = step_plan(n_pixels, steps)
-    ranks = [torch.as_tensor(pixel_ranks(saliency, seed * 1000 + index), device=device)
-             for index, saliency in enumerate(all_maps.values())]
+    ranks = [
+        torch.as_tensor(pixel_ranks(saliency, seed * 1000 + index), device=device)
+        for index, saliency in enumerate(all_maps.values())
+    ]
 
     def perturbed(job: tuple[int, str, int]) -> torch.Tensor:
         map_index, kind, count = job
@@ -271,10 +273,7 @@ def faithfulness_image(
 
     shared = [(-1, "original", 0), (-1, "deleted", 0), (-1, "blurred", 0)]
     interior = [
-        (m, kind, int(count))
-        for m in range(len(ranks))
-        for kind in ("deletion", "insertion")
-        for count in counts[1:-1]
+        (m, kind, int(count)) for m in range(len(ranks)) for kind in ("deletion", "insertion") for count in counts[1:-1]
     ]
     jobs = shared + interior
     scores = _target_probabilities(model, (perturbed(job) for job in jobs), len(jobs), target, batch_size)

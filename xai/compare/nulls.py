@@ -171,7 +171,11 @@ def cross_image_iou(lime_masks: Sequence[np.ndarray], other_maps: Sequence[MapOr
     ``other_maps`` are the same method's maps on the other images (already sorted, ``MapOrder``); maps of
     another shape are skipped. NaN when nothing is left.
     """
-    values = [order.expected_overlap(int(np.count_nonzero(mask)), mask)[0]
-              for order in other_maps if order.shape == np.shape(lime_masks[0]) for mask in lime_masks]
+    values = [
+        order.expected_overlap(int(np.count_nonzero(mask)), mask)[0]
+        for order in other_maps
+        if order.shape == np.shape(lime_masks[0])
+        for mask in lime_masks
+    ]
     finite = [v for v in values if math.isfinite(v)]
     return float(np.mean(finite)) if finite else math.nan

@@ -63,9 +63,7 @@ class ImageComparison:
         agreements = []
         for index, item_meta in enumerate(meta["agreements"]):
             prefix = f"agreement.{index}."
-            item_arrays = {
-                key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)
-            }
+            item_arrays = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
             agreements.append(Agreement.from_parts(item_arrays, item_meta))
         return cls(
             image_id=meta["image_id"],
@@ -112,8 +110,18 @@ def compare_image(
         raise ValueError(f"method name {CENTRE_METHOD!r} is reserved for the centre prior")
     scored = {**cam_maps, **({CENTRE_METHOD: centre_prior_map(segments.shape)} if include_centre else {})}
     agreements = tuple(
-        compute_agreement(segments, weights, cam, image_id=image_id, method=method, ks=ks, thresholds=thresholds,
-                          seeds=seeds, null_draws=null_draws, null_seed=null_seed + index)
+        compute_agreement(
+            segments,
+            weights,
+            cam,
+            image_id=image_id,
+            method=method,
+            ks=ks,
+            thresholds=thresholds,
+            seeds=seeds,
+            null_draws=null_draws,
+            null_seed=null_seed + index,
+        )
         for index, (method, cam) in enumerate(scored.items())
     )
     complexity = image_complexity(
@@ -141,8 +149,10 @@ def cross_image_table(inputs: Sequence[CrossImageInput], ks: Sequence[int] = DEF
     For image i and method m: this image's LIME top-k mask(s) against m's CAMs of every other image, each
     binarised to the mask's area. Degenerate maps are left out; NaN with a single image.
     """
-    orders = [{method: MapOrder(cam) for method, cam in cams.items() if not degenerate_reason(cam)}
-              for _, _, _, cams in inputs]
+    orders = [
+        {method: MapOrder(cam) for method, cam in cams.items() if not degenerate_reason(cam)}
+        for _, _, _, cams in inputs
+    ]
     rows = []
     for index, (image_id, segments, weights, cams) in enumerate(inputs):
         rows_of_weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
@@ -150,6 +160,12 @@ def cross_image_table(inputs: Sequence[CrossImageInput], ks: Sequence[int] = DEF
             masks = [lime_topk_mask(np.asarray(segments), row, k) for row in rows_of_weights]
             for method in cams:
                 others = [order[method] for j, order in enumerate(orders) if j != index and method in order]
-                rows.append({"image": image_id, "method": method, "k": int(k),
-                             "cross_image_iou": cross_image_iou(masks, others) if others else math.nan})
+                rows.append(
+                    {
+                        "image": image_id,
+                        "method": method,
+                        "k": int(k),
+                        "cross_image_iou": cross_image_iou(masks, others) if others else math.nan,
+                    }
+                )
     return pd.DataFrame(rows, columns=["image", "method", "k", "cross_image_iou"])

@@ -64,6 +64,8 @@ class SanityMaps(dict):
     def __init__(self, maps: Mapping[str, np.ndarray], warnings: Sequence[str] = ()) -> None:
         super().__init__(maps)
         self.warnings = tuple(warnings)
+
+
 LayerGroups = Sequence[str | Sequence[str]]
 
 
@@ -93,14 +95,20 @@ class SanityResult:
     def __post_init__(self) -> None:
         for name in ("spearman", "spearman_abs", "ssim"):
             array = frozen_array(getattr(self, name), np.float64)
-            object.__setattr__(self, name, array.reshape(len(self.methods), len(self.steps), -1)
-                               if array.size else array.reshape(len(self.methods), len(self.steps), 0))
+            object.__setattr__(
+                self,
+                name,
+                array.reshape(len(self.methods), len(self.steps), -1)
+                if array.size
+                else array.reshape(len(self.methods), len(self.steps), 0),
+            )
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "steps", tuple(self.steps))
         object.__setattr__(self, "budgets", tuple((str(m), str(n)) for m, n in self.budgets))
         constant = np.zeros((len(self.methods), len(self.steps))) if self.constant is None else self.constant
-        object.__setattr__(self, "constant", frozen_array(np.asarray(constant).reshape(len(self.methods),
-                                                                                      len(self.steps)), np.int64))
+        object.__setattr__(
+            self, "constant", frozen_array(np.asarray(constant).reshape(len(self.methods), len(self.steps)), np.int64)
+        )
         object.__setattr__(self, "warnings", tuple((str(state), str(text)) for state, text in self.warnings))
 
     @property
@@ -109,19 +117,32 @@ class SanityResult:
 
     def to_parts(self) -> Parts:
         arrays = {name: np.array(getattr(self, name)) for name in ("spearman", "spearman_abs", "ssim", "constant")}
-        meta: dict[str, Any] = {"weights_are_random": self.weights_are_random, "methods": list(self.methods),
-                                "steps": list(self.steps), "seed": self.seed,
-                                "budgets": [list(pair) for pair in self.budgets], "skip_reason": self.skip_reason,
-                                "warnings": [list(pair) for pair in self.warnings]}
+        meta: dict[str, Any] = {
+            "weights_are_random": self.weights_are_random,
+            "methods": list(self.methods),
+            "steps": list(self.steps),
+            "seed": self.seed,
+            "budgets": [list(pair) for pair in self.budgets],
+            "skip_reason": self.skip_reason,
+            "warnings": [list(pair) for pair in self.warnings],
+        }
         return arrays, meta
 
     @classmethod
     def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> SanityResult:
-        return cls(weights_are_random=bool(meta["weights_are_random"]), methods=tuple(meta["methods"]),
-                   steps=tuple(meta["steps"]), spearman=arrays["spearman"], spearman_abs=arrays["spearman_abs"],
-                   ssim=arrays["ssim"], seed=int(meta["seed"]),
-                   budgets=tuple(tuple(pair) for pair in meta["budgets"]), skip_reason=meta["skip_reason"],
-                   constant=arrays["constant"], warnings=tuple(tuple(pair) for pair in meta["warnings"]))
+        return cls(
+            weights_are_random=bool(meta["weights_are_random"]),
+            methods=tuple(meta["methods"]),
+            steps=tuple(meta["steps"]),
+            spearman=arrays["spearman"],
+            spearman_abs=arrays["spearman_abs"],
+            ssim=arrays["ssim"],
+            seed=int(meta["seed"]),
+            budgets=tuple(tuple(pair) for pair in meta["budgets"]),
+            skip_reason=meta["skip_reason"],
+            constant=arrays["constant"],
+            warnings=tuple(tuple(pair) for pair in meta["warnings"]),
+        )
 
     @classmethod
     def skipped(cls, methods: Sequence[str] = (), seed: int = 0, reason: str = "random weights") -> SanityResult:
@@ -132,9 +153,22 @@ class SanityResult:
 
 def sanity_table(result: SanityResult | None, *, seed: int = 0) -> pd.DataFrame:
     """One row per method x step: mean signed/absolute Spearman ρ and SSIM with 95% bootstrap intervals."""
-    columns = ["method", "step_index", "step", "n_images", "n_constant", "spearman_mean", "spearman_low",
-               "spearman_high", "spearman_abs_mean", "spearman_abs_low", "spearman_abs_high", "ssim_mean", "ssim_low",
-               "ssim_high"]
+    columns = [
+        "method",
+        "step_index",
+        "step",
+        "n_images",
+        "n_constant",
+        "spearman_mean",
+        "spearman_low",
+        "spearman_high",
+        "spearman_abs_mean",
+        "spearman_abs_low",
+        "spearman_abs_high",
+        "ssim_mean",
+        "ssim_low",
+        "ssim_high",
+    ]
     if result is None or not result.steps:
         return pd.DataFrame({c: pd.Series(dtype=object if c in ("method", "step") else float) for c in columns})
     rows = []
@@ -144,12 +178,24 @@ def sanity_table(result: SanityResult | None, *, seed: int = 0) -> pd.DataFrame:
             ssim = mean_interval(result.ssim[row, step], seed=seed)
             signed = mean_interval(result.spearman[row, step], seed=seed)
             constant = int(result.constant[row, step])
-            rows.append({"method": method, "step_index": step, "step": name,
-                         "n_images": result.n_images - constant, "n_constant": constant,
-                         "spearman_mean": signed[0], "spearman_low": signed[1], "spearman_high": signed[2],
-                         "spearman_abs_mean": absolute[0], "spearman_abs_low": absolute[1],
-                         "spearman_abs_high": absolute[2], "ssim_mean": ssim[0], "ssim_low": ssim[1],
-                         "ssim_high": ssim[2]})
+            rows.append(
+                {
+                    "method": method,
+                    "step_index": step,
+                    "step": name,
+                    "n_images": result.n_images - constant,
+                    "n_constant": constant,
+                    "spearman_mean": signed[0],
+                    "spearman_low": signed[1],
+                    "spearman_high": signed[2],
+                    "spearman_abs_mean": absolute[0],
+                    "spearman_abs_low": absolute[1],
+                    "spearman_abs_high": absolute[2],
+                    "ssim_mean": ssim[0],
+                    "ssim_low": ssim[1],
+                    "ssim_high": ssim[2],
+                }
+            )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -168,11 +214,7 @@ def map_similarity(original: np.ndarray, other: np.ndarray) -> tuple[float, floa
     a, b = np.asarray(original, dtype=np.float64), np.asarray(other, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"maps differ in shape: {a.shape} vs {b.shape}")
-    rho = (
-        math.nan
-        if np.ptp(a) == 0 or np.ptp(b) == 0
-        else float(stats.spearmanr(a.ravel(), b.ravel()).statistic)
-    )
+    rho = math.nan if np.ptp(a) == 0 or np.ptp(b) == 0 else float(stats.spearmanr(a.ravel(), b.ravel()).statistic)
     side = min(a.shape)
     window = min(7, side if side % 2 else side - 1)  # skimage needs an odd window no larger than the map
     return rho, float(structural_similarity(a, b, data_range=1.0, win_size=window))

@@ -65,8 +65,14 @@ def mean_interval(values: Sequence[float], *, seed: int = 0) -> tuple[float, flo
         return mean, math.nan, math.nan, n
     if np.ptp(sample) == 0:
         return mean, mean, mean, n
-    result = stats.bootstrap((sample,), np.mean, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
-                             method="percentile", rng=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (sample,),
+        np.mean,
+        n_resamples=N_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     return mean, float(result.confidence_interval.low), float(result.confidence_interval.high), n
 
 
@@ -91,18 +97,28 @@ class PairedComparison:
     @property
     def separated(self) -> bool:
         """Two-sided test rejects at ``ALPHA`` and the paired interval excludes 0."""
-        return (math.isfinite(self.p_value) and self.p_value < ALPHA and math.isfinite(self.low)
-                and (self.low > 0 or self.high < 0))
+        return (
+            math.isfinite(self.p_value)
+            and self.p_value < ALPHA
+            and math.isfinite(self.low)
+            and (self.low > 0 or self.high < 0)
+        )
 
     @property
     def exceeds(self) -> bool:
-        """"a beats b": one-sided test rejects at ``ALPHA`` and the paired interval lies above 0."""
+        """ "a beats b": one-sided test rejects at ``ALPHA`` and the paired interval lies above 0."""
         return exceeds(self.p_greater, self.low)
 
     def as_dict(self, prefix: str = "") -> dict[str, float | int | str]:
-        return {f"{prefix}n": self.n, f"{prefix}diff": self.mean_difference, f"{prefix}diff_low": self.low,
-                f"{prefix}diff_high": self.high, f"{prefix}p": self.p_value, f"{prefix}p_greater": self.p_greater,
-                f"{prefix}test": self.test or self.note}
+        return {
+            f"{prefix}n": self.n,
+            f"{prefix}diff": self.mean_difference,
+            f"{prefix}diff_low": self.low,
+            f"{prefix}diff_high": self.high,
+            f"{prefix}p": self.p_value,
+            f"{prefix}p_greater": self.p_greater,
+            f"{prefix}test": self.test or self.note,
+        }
 
 
 def exceeds(p_greater: float, low: float) -> bool:
@@ -129,9 +145,16 @@ def paired_comparison(a: Sequence[float], b: Sequence[float], *, seed: int = 0) 
     elif np.ptp(differences) == 0:
         low = high = mean
     else:
-        interval = stats.bootstrap((first, second), _mean_difference, paired=True, vectorized=True,
-                                   n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE, method="percentile",
-                                   rng=np.random.default_rng(seed)).confidence_interval
+        interval = stats.bootstrap(
+            (first, second),
+            _mean_difference,
+            paired=True,
+            vectorized=True,
+            n_resamples=N_RESAMPLES,
+            confidence_level=CONFIDENCE,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
         low, high = float(interval.low), float(interval.high)
     nonzero = int(np.count_nonzero(differences))
     exact = nonzero <= EXACT_WILCOXON_MAX_N
@@ -142,10 +165,14 @@ def paired_comparison(a: Sequence[float], b: Sequence[float], *, seed: int = 0) 
         greater = stats.wilcoxon(first, second, zero_method="wilcox", method=method, alternative="greater")
     magnitudes = np.abs(differences[differences != 0])
     tied = np.unique(magnitudes).size < magnitudes.size
-    test = ("exact Wilcoxon signed-rank" + (" (ties: conservative)" if tied else "") if exact
-            else "approximate Wilcoxon signed-rank")
-    return PairedComparison(n, mean, low, high, float(result.statistic), float(result.pvalue), test, "",
-                            float(greater.pvalue))
+    test = (
+        "exact Wilcoxon signed-rank" + (" (ties: conservative)" if tied else "")
+        if exact
+        else "approximate Wilcoxon signed-rank"
+    )
+    return PairedComparison(
+        n, mean, low, high, float(result.statistic), float(result.pvalue), test, "", float(greater.pvalue)
+    )
 
 
 def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -180,8 +207,11 @@ def compact_letters(order: Sequence[str], separated: set[frozenset[str]]) -> dic
                 split.extend([column - {first}, column - {second}])
             else:
                 split.append(column)
-        columns = [c for i, c in enumerate(split)  # absorb: drop a column inside another (or a repeat)
-                   if c and not any(c < o or (c == o and j < i) for j, o in enumerate(split))]
+        columns = [
+            c
+            for i, c in enumerate(split)  # absorb: drop a column inside another (or a repeat)
+            if c and not any(c < o or (c == o and j < i) for j, o in enumerate(split))
+        ]
     columns.sort(key=lambda column: sorted(position[m] for m in column))
     letters = {method: "" for method in order}
     for index, column in enumerate(columns):
@@ -190,8 +220,9 @@ def compact_letters(order: Sequence[str], separated: set[frozenset[str]]) -> dic
     return {method: "".join(sorted(letters[method])) for method in order}
 
 
-def rank_groups(scores: dict[str, Sequence[float]], *, higher_is_better: bool = True, seed: int = 0
-                ) -> list[tuple[str, str, float]]:
+def rank_groups(
+    scores: dict[str, Sequence[float]], *, higher_is_better: bool = True, seed: int = 0
+) -> list[tuple[str, str, float]]:
     """``[(method, letters, smallest_holm_p_against_a_separated_method)]`` in rank order.
 
     ``scores`` maps each method to its per-image values, all in the same image order (NaN where a method was
@@ -201,13 +232,17 @@ def rank_groups(scores: dict[str, Sequence[float]], *, higher_is_better: bool = 
     """
     arrays = {method: np.asarray(values, dtype=np.float64) for method, values in scores.items()}
     kept = [method for method, values in arrays.items() if np.isfinite(values).any()]
-    comparisons = {(a, b): paired_comparison(arrays[a], arrays[b], seed=seed)
-                   for a, b in itertools.combinations(kept, 2)}
+    comparisons = {
+        (a, b): paired_comparison(arrays[a], arrays[b], seed=seed) for a, b in itertools.combinations(kept, 2)
+    }
     sign = 1.0 if higher_is_better else -1.0
 
     def standing(method: str) -> float:
-        differences = [comparison.mean_difference * (1 if pair[0] == method else -1)
-                       for pair, comparison in comparisons.items() if method in pair]
+        differences = [
+            comparison.mean_difference * (1 if pair[0] == method else -1)
+            for pair, comparison in comparisons.items()
+            if method in pair
+        ]
         finite = [d for d in differences if math.isfinite(d)]
         return float(np.mean(finite)) if finite else 0.0
 
@@ -215,10 +250,21 @@ def rank_groups(scores: dict[str, Sequence[float]], *, higher_is_better: bool = 
     order = sorted(kept, key=lambda method: (-sign * standing(method), position_of[method]))
     pairs = list(comparisons)
     adjusted = holm([comparisons[pair].p_value for pair in pairs])
-    separated = {frozenset(pair) for pair, p_value in zip(pairs, adjusted, strict=True)
-                 if math.isfinite(p_value) and p_value < ALPHA and comparisons[pair].separated}
+    separated = {
+        frozenset(pair)
+        for pair, p_value in zip(pairs, adjusted, strict=True)
+        if math.isfinite(p_value) and p_value < ALPHA and comparisons[pair].separated
+    }
     letters = compact_letters(order, separated)
-    smallest = {method: min((float(p) for pair, p in zip(pairs, adjusted, strict=True)
-                             if method in pair and frozenset(pair) in separated), default=math.nan)
-                for method in order}
+    smallest = {
+        method: min(
+            (
+                float(p)
+                for pair, p in zip(pairs, adjusted, strict=True)
+                if method in pair and frozenset(pair) in separated
+            ),
+            default=math.nan,
+        )
+        for method in order
+    }
     return [(method, letters[method], smallest[method]) for method in order]

@@ -96,15 +96,11 @@ class ComparisonSummary:
 
     @classmethod
     def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> ComparisonSummary:
-        tables = {
-            name: frame_from_parts(dict(arrays), meta["tables"][name], f"table.{name}") for name in TABLES
-        }
+        tables = {name: frame_from_parts(dict(arrays), meta["tables"][name], f"table.{name}") for name in TABLES}
         sanity_result = None
         if meta["sanity_result"] is not None:
             prefix = "sanity_result."
-            sanity_arrays = {
-                key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)
-            }
+            sanity_arrays = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
             sanity_result = SanityResult.from_parts(sanity_arrays, meta["sanity_result"])
         return cls(
             k=int(meta["k"]),
@@ -129,9 +125,21 @@ def faithfulness_table(results: Sequence[FaithfulnessResult]) -> pd.DataFrame:
     """
     rows = []
     for result in results:
-        rows.extend({"image": result.image_id, "method": method, "target": result.target, "deletion_auc": math.nan,
-                     "insertion_auc": math.nan, "score": math.nan, "random_std": math.nan, "n_draws": 0,
-                     "forward_passes": result.forward_passes, "excluded": reason} for method, reason in result.excluded)
+        rows.extend(
+            {
+                "image": result.image_id,
+                "method": method,
+                "target": result.target,
+                "deletion_auc": math.nan,
+                "insertion_auc": math.nan,
+                "score": math.nan,
+                "random_std": math.nan,
+                "n_draws": 0,
+                "forward_passes": result.forward_passes,
+                "excluded": reason,
+            }
+            for method, reason in result.excluded
+        )
         draws = [index for index, method in enumerate(result.methods) if method.startswith(f"{RANDOM_METHOD}:")]
         for index, method in enumerate(result.methods):
             if index in draws:
@@ -139,18 +147,36 @@ def faithfulness_table(results: Sequence[FaithfulnessResult]) -> pd.DataFrame:
             rows.append(_faithfulness_row(result, method, [index]))
         if draws:
             rows.append(_faithfulness_row(result, RANDOM_METHOD, draws))
-    columns = ["image", "method", "target", "deletion_auc", "insertion_auc", "score", "random_std", "n_draws",
-               "forward_passes", "excluded"]
+    columns = [
+        "image",
+        "method",
+        "target",
+        "deletion_auc",
+        "insertion_auc",
+        "score",
+        "random_std",
+        "n_draws",
+        "forward_passes",
+        "excluded",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
 def _faithfulness_row(result: FaithfulnessResult, method: str, indices: list[int]) -> dict[str, Any]:
     deletion, insertion = result.deletion_auc[indices], result.insertion_auc[indices]
     score = insertion - deletion
-    return {"image": result.image_id, "method": method, "target": result.target,
-            "deletion_auc": float(deletion.mean()), "insertion_auc": float(insertion.mean()),
-            "score": float(score.mean()), "random_std": float(score.std(ddof=1)) if len(indices) > 1 else math.nan,
-            "n_draws": len(indices), "forward_passes": result.forward_passes, "excluded": ""}
+    return {
+        "image": result.image_id,
+        "method": method,
+        "target": result.target,
+        "deletion_auc": float(deletion.mean()),
+        "insertion_auc": float(insertion.mean()),
+        "score": float(score.mean()),
+        "random_std": float(score.std(ddof=1)) if len(indices) > 1 else math.nan,
+        "n_draws": len(indices),
+        "forward_passes": result.forward_passes,
+        "excluded": "",
+    }
 
 
 def add_cross_image(agreement: pd.DataFrame, cross_image: pd.DataFrame | None) -> pd.DataFrame:

@@ -40,8 +40,13 @@ def agreement_by_method(table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     for (method, k), group in table.groupby(["method", "k"], sort=False):
         kept = group[group["excluded"] == ""]
         reasons = sorted({f"{row.image}: {row.excluded}" for row in group.itertuples() if row.excluded})
-        row: dict[str, object] = {"method": method, "k": int(k), "n_images": len(kept),
-                                  "n_excluded": len(group) - len(kept), "excluded": "; ".join(reasons)}
+        row: dict[str, object] = {
+            "method": method,
+            "k": int(k),
+            "n_images": len(kept),
+            "n_excluded": len(group) - len(kept),
+            "excluded": "; ".join(reasons),
+        }
         row.update(_interval("iou", kept["iou"], seed))
         row["iou_seed_std_mean"] = float(kept["iou_seed_std"].mean()) if len(kept) else math.nan
         row["chance_iou_mean"] = float(kept["chance_iou"].mean()) if len(kept) else math.nan
@@ -51,11 +56,13 @@ def agreement_by_method(table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
             "superpixel": kept["superpixel_iou"].to_numpy(dtype=np.float64),
             "cross_image": kept["cross_image_iou"].to_numpy(dtype=np.float64),
             "centre": np.array([centre.get((image, k), math.nan) for image in kept["image"]], dtype=np.float64)
-            if method != CENTRE_METHOD else np.full(len(kept), np.nan),
+            if method != CENTRE_METHOD
+            else np.full(len(kept), np.nan),
         }
         for name, baseline in baselines.items():
-            row.update(paired_comparison(kept["iou"].to_numpy(dtype=np.float64), baseline, seed=seed)
-                       .as_dict(f"{name}_"))
+            row.update(
+                paired_comparison(kept["iou"].to_numpy(dtype=np.float64), baseline, seed=seed).as_dict(f"{name}_")
+            )
         row.update(_interval("dice", kept["dice"], seed))
         row.update(_interval("rho", kept["rho"], seed))
         rows.append(row)
@@ -67,9 +74,14 @@ def agreement_by_method(table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     for k, group in frame.groupby("k", sort=False):
         at_k = table[(table["k"] == k)]
         images = list(dict.fromkeys(at_k["image"]))
-        scores = {str(method): at_k[at_k["method"] == method].set_index("image")["iou"].reindex(images)
-                  .where(lambda s: s.notna(), np.nan).to_numpy(dtype=np.float64)
-                  for method in group["method"]}
+        scores = {
+            str(method): at_k[at_k["method"] == method]
+            .set_index("image")["iou"]
+            .reindex(images)
+            .where(lambda s: s.notna(), np.nan)
+            .to_numpy(dtype=np.float64)
+            for method in group["method"]
+        }
         for position, (method, letters, _) in enumerate(rank_groups(scores, seed=seed)):
             rows_at = (frame["k"] == k) & (frame["method"] == method)
             frame.loc[rows_at, "agreement_group"] = letters
@@ -77,8 +89,7 @@ def agreement_by_method(table: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def faithfulness_ranking(faithfulness: pd.DataFrame, by_method: pd.DataFrame, k: int, *, seed: int = 0
-                         ) -> pd.DataFrame:
+def faithfulness_ranking(faithfulness: pd.DataFrame, by_method: pd.DataFrame, k: int, *, seed: int = 0) -> pd.DataFrame:
     """Methods in faithfulness groups (score = insertion − deletion AUC, higher first), beside agreement.
 
     ``faithfulness`` is a ``faithfulness_table`` (random draws already averaged into one ``random`` row per
@@ -94,15 +105,20 @@ def faithfulness_ranking(faithfulness: pd.DataFrame, by_method: pd.DataFrame, k:
     rows = []
     for method, group in per_method.items():
         reasons = sorted({f"{image}: {reason}" for image, reason in group["excluded"].fillna("").items() if reason})
-        row: dict[str, object] = {"method": method, "n_images": int(group["score"].notna().sum()),
-                                  "n_excluded": len(reasons), "excluded": "; ".join(reasons)}
+        row: dict[str, object] = {
+            "method": method,
+            "n_images": int(group["score"].notna().sum()),
+            "n_excluded": len(reasons),
+            "excluded": "; ".join(reasons),
+        }
         for column in ("deletion_auc", "insertion_auc", "score"):
             row.update(_interval(column, group[column], seed))
         row["random_std_mean"] = float(group["random_std"].mean()) if method == RANDOM_METHOD else math.nan
         for name in (RANDOM_METHOD, CENTRE_METHOD):
             other = scores.get(name, np.full(len(images), np.nan))
-            comparison = paired_comparison(scores[method], other if method != name else np.full(len(images), np.nan),
-                                           seed=seed)
+            comparison = paired_comparison(
+                scores[method], other if method != name else np.full(len(images), np.nan), seed=seed
+            )
             row.update(comparison.as_dict(f"vs_{name}_"))
         rows.append(row)
     frame = pd.DataFrame(rows)

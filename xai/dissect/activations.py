@@ -34,8 +34,9 @@ def pool_output(output: torch.Tensor, pool: str = "avg") -> torch.Tensor:
 
 
 @contextmanager
-def hooked_layers(model: nn.Module, layers: Sequence[str], pool: str = "avg", *,
-                  to_cpu: bool = True) -> Iterator[dict[str, list]]:
+def hooked_layers(
+    model: nn.Module, layers: Sequence[str], pool: str = "avg", *, to_cpu: bool = True
+) -> Iterator[dict[str, list]]:
     """Register forward hooks on the named sub-modules; yields ``{layer: [pooled float32 batches]}``.
 
     Pooled batches go to the CPU as they are produced unless ``to_cpu`` is False; then they stay on the
@@ -100,9 +101,7 @@ def layer_activations(
     return result
 
 
-def image_batches(
-    paths: Sequence[str | Path], transform: Callable, batch_size: int = 32
-) -> Iterator[torch.Tensor]:
+def image_batches(paths: Sequence[str | Path], transform: Callable, batch_size: int = 32) -> Iterator[torch.Tensor]:
     """Load images (RGB) lazily, apply ``transform`` (PIL -> tensor), stack into batches of ``batch_size``."""
     from PIL import Image
 

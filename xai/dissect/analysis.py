@@ -348,9 +348,7 @@ def fc_self_check(
     """
     dissection = result.layer(layer)
     if dissection.n_units != len(class_names):
-        raise ValueError(
-            f"{layer} has {dissection.n_units} units but {len(class_names)} class names were given"
-        )
+        raise ValueError(f"{layer} has {dissection.n_units} units but {len(class_names)} class names were given")
     top = dissection.concept_ids
     if match == "index":
         if list(result.concepts) != list(class_names):
@@ -366,16 +364,18 @@ def fc_self_check(
             raise ValueError(f"{len(targets)} targets for {dissection.n_units} units")
         words = [process_word(concept) for concept in result.concepts]
         scored = np.array([target is not None for target in targets])
-        hits = np.array([[target is not None and words[i] == process_word(target) for i in top[unit, :5]]
-                         for unit, target in enumerate(targets)])
+        hits = np.array(
+            [
+                [target is not None and words[i] == process_word(target) for i in top[unit, :5]]
+                for unit, target in enumerate(targets)
+            ]
+        )
         top1, top5_hits = hits[:, 0], hits.sum(axis=1)
     elif match == "string":
         normalised = [normalise_label(concept) for concept in result.concepts]
         targets = [normalise_label(name) for name in class_names]
         scored = np.array([target in set(normalised) for target in targets])
-        hits = np.array(
-            [[normalised[i] == targets[unit] for i in top[unit, :5]] for unit in range(len(targets))]
-        )
+        hits = np.array([[normalised[i] == targets[unit] for i in top[unit, :5]] for unit in range(len(targets))])
         top1, top5_hits = hits[:, 0], hits.sum(axis=1)
     else:
         raise ValueError("match must be 'index' or 'string'")

@@ -136,8 +136,10 @@ def check_context_length(tokenizer: Callable, concepts: Sequence[str]) -> None:
             from xai.data import DataError
 
             shown = concept if len(concept) <= 60 else concept[:57] + "..."
-            raise DataError(f"concept {shown!r} is {length} CLIP tokens, more than CLIP's context of {context}; "
-                            f"shorten it in the concept file (CLIP-Dissect refuses it too)")
+            raise DataError(
+                f"concept {shown!r} is {length} CLIP tokens, more than CLIP's context of {context}; "
+                f"shorten it in the concept file (CLIP-Dissect refuses it too)"
+            )
 
 
 def concepts_hash(concepts: Sequence[str]) -> str:

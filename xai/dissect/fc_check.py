@@ -50,32 +50,67 @@ def fc_check_inputs(model_name: str, probe: str, embed: Callable[[Sequence[str]]
     match = paper.FC_MATCH[model_name]
     concept_embeddings = embed(concepts)
     if match == "index":
-        return FcCheckInputs(concept_set, concepts, match, concept_embeddings, class_names=concepts,
-                             class_embeddings=concept_embeddings)
+        return FcCheckInputs(
+            concept_set, concepts, match, concept_embeddings, class_names=concepts, class_embeddings=concept_embeddings
+        )
     class_names = probes.places365_class_names()
     scenes_csv = cache_dir() / "broden1_224" / "c_scene.csv"
     scenes = paper.read_scene_names(scenes_csv) if probe == "broden" and scenes_csv.is_file() else None
-    return FcCheckInputs(concept_set, concepts, match, concept_embeddings, class_names=class_names,
-                         class_embeddings=embed(class_names),
-                         targets=paper.places_targets(class_names, scenes, concepts),
-                         rule=paper.PLACES_SCORABLE_RULE if scenes is not None else "class name in the concept set")
+    return FcCheckInputs(
+        concept_set,
+        concepts,
+        match,
+        concept_embeddings,
+        class_names=class_names,
+        class_embeddings=embed(class_names),
+        targets=paper.places_targets(class_names, scenes, concepts),
+        rule=paper.PLACES_SCORABLE_RULE if scenes is not None else "class name in the concept set",
+    )
 
 
-def paper_self_check(acts: np.ndarray, image_embeddings: np.ndarray, ids: Sequence[str], model_name: str,
-                     check: FcCheckInputs, device: torch.device | str) -> FcSelfCheck:
+def paper_self_check(
+    acts: np.ndarray,
+    image_embeddings: np.ndarray,
+    ids: Sequence[str],
+    model_name: str,
+    check: FcCheckInputs,
+    device: torch.device | str,
+) -> FcSelfCheck:
     """The fc layer scored on its own the paper's way: SoftWPMI at the repository's defaults (whatever the main
     similarity), the paper's concept set, the paper's matching rule."""
-    fc_result = dissect_model({"fc": acts}, image_embeddings, check.concept_embeddings, check.concepts,
-                              model_name=model_name, probe_ids=ids, similarity=paper.PAPER_SIMILARITY,
-                              null_seed=None, device=device)
-    return fc_self_check(fc_result, check.class_names, match=check.match, targets=check.targets,
-                         concept_embeddings=check.concept_embeddings, class_embeddings=check.class_embeddings,
-                         concept_set=check.concept_set, scorable_rule=check.rule)
+    fc_result = dissect_model(
+        {"fc": acts},
+        image_embeddings,
+        check.concept_embeddings,
+        check.concepts,
+        model_name=model_name,
+        probe_ids=ids,
+        similarity=paper.PAPER_SIMILARITY,
+        null_seed=None,
+        device=device,
+    )
+    return fc_self_check(
+        fc_result,
+        check.class_names,
+        match=check.match,
+        targets=check.targets,
+        concept_embeddings=check.concept_embeddings,
+        class_embeddings=check.class_embeddings,
+        concept_set=check.concept_set,
+        scorable_rule=check.rule,
+    )
 
 
-def label_check(result: DissectionResult, check: FcCheckInputs, concept_embeddings: np.ndarray,
-                concept_set: str) -> FcSelfCheck:
+def label_check(
+    result: DissectionResult, check: FcCheckInputs, concept_embeddings: np.ndarray, concept_set: str
+) -> FcSelfCheck:
     """The paper's metric on the main labels: fc labels from the main concept set against the class names, by
     CLIP similarity."""
-    return fc_self_check(result, check.class_names, match="string", concept_embeddings=concept_embeddings,
-                         class_embeddings=check.class_embeddings, concept_set=concept_set)
+    return fc_self_check(
+        result,
+        check.class_names,
+        match="string",
+        concept_embeddings=concept_embeddings,
+        class_embeddings=check.class_embeddings,
+        concept_set=concept_set,
+    )

@@ -60,10 +60,7 @@ def _pmi_scores_by_layer(
         device=device,
         progress=progress,
     )
-    return [
-        sim.pmi_scores(block, float(params["lam"]))
-        for block in sim.split_rows(log_lik, [len(t) for t in tops])
-    ]
+    return [sim.pmi_scores(block, float(params["lam"])) for block in sim.split_rows(log_lik, [len(t) for t in tops])]
 
 
 def dissect_model(
@@ -142,9 +139,7 @@ def dissect_model(
             null = score_blocks[len(names) + position].max(axis=1)
         top = sim.top_image_indices(layers[name], top_images)
         results.append(
-            label_layer(
-                name, score_blocks[position], layers[name], top, top_concepts=top_concepts, null_scores=null
-            )
+            label_layer(name, score_blocks[position], layers[name], top, top_concepts=top_concepts, null_scores=null)
         )
     recorded = {**params, "top_concepts": top_concepts, "top_images": top_images, "null_seed": null_seed}
     return DissectionResult(

@@ -52,8 +52,7 @@ PAPER_FC_ROWS: dict[str, tuple[PaperRow, ...]] = {
     ),
     "resnet18_imagenet": (
         PaperRow("ResNet50-ImageNet", "broden", BRODEN_IMAGE_COUNT, 0.707, 0.900, "paper Table 3 (ResNet50's)"),
-        PaperRow("ResNet50-ImageNet", "imagenet_val", IMAGENET_VAL_COUNT, 0.955, 0.989,
-                 "paper Table 3 (ResNet50's)"),
+        PaperRow("ResNet50-ImageNet", "imagenet_val", IMAGENET_VAL_COUNT, 0.955, 0.989, "paper Table 3 (ResNet50's)"),
     ),
 }
 
@@ -64,8 +63,9 @@ PLACES_SCORABLE_RULE = "Broden c_scene.csv"
 """The paper's scorable Places365 classes come from Broden's ``c_scene.csv``; any other rule is an approximation."""
 
 
-def comparable_row(model: str, probe: str, n_probe: int, *, similarity: str = PAPER_SIMILARITY,
-                   scorable_rule: str = "") -> PaperRow | None:
+def comparable_row(
+    model: str, probe: str, n_probe: int, *, similarity: str = PAPER_SIMILARITY, scorable_rule: str = ""
+) -> PaperRow | None:
     """The paper's row for ``model`` measured the paper's way on this very probe set (full Broden), or None.
 
     Only the full Broden set can be recognised: a folder probe may or may not be ImageNet val, and a
@@ -100,8 +100,9 @@ def read_scene_names(c_scene_csv: str | Path) -> set[str]:
         return {row["name"] for row in csv.DictReader(stream)}
 
 
-def places_targets(categories: Sequence[str], scene_names: Collection[str] | None,
-                   concepts: Sequence[str]) -> list[str | None]:
+def places_targets(
+    categories: Sequence[str], scene_names: Collection[str] | None, concepts: Sequence[str]
+) -> list[str | None]:
     """Ground-truth string per Places365 unit (None = not scorable), as the paper's notebook builds it.
 
     Args:

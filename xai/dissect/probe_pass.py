@@ -69,14 +69,18 @@ def split_transform(transform: Callable) -> SplitTransform:
     from torchvision.transforms._presets import ImageClassification
 
     if isinstance(transform, ImageClassification):
+
         def to_uint8(image: Any, t: ImageClassification = transform) -> torch.Tensor:
             resized = F.resize(image, t.resize_size, interpolation=t.interpolation, antialias=t.antialias)
             return F.pil_to_tensor(F.center_crop(resized, t.crop_size))
 
         return SplitTransform(to_uint8, tuple(transform.mean), tuple(transform.std))
     steps = list(transform.transforms) if isinstance(transform, Compose) else []
-    if (len(steps) >= 2 and type(steps[-2]).__name__ in ("ToTensor", "MaybeToTensor")
-            and isinstance(steps[-1], Normalize)):
+    if (
+        len(steps) >= 2
+        and type(steps[-2]).__name__ in ("ToTensor", "MaybeToTensor")
+        and isinstance(steps[-1], Normalize)
+    ):
         mean, std = steps[-1].mean, steps[-1].std
         return SplitTransform(Compose([*steps[:-2], PILToTensor()]), tuple(map(float, mean)), tuple(map(float, std)))
     return SplitTransform(transform)
@@ -107,8 +111,9 @@ class ProbeImages(Dataset):
         return index, tuple(transform(rgb) for transform in self.transforms), None
 
 
-def collate_probe(items: list[tuple[int, Any, str | None]]) -> tuple[list[int], list[torch.Tensor] | None,
-                                                                    list[tuple[int, str]]]:
+def collate_probe(
+    items: list[tuple[int, Any, str | None]],
+) -> tuple[list[int], list[torch.Tensor] | None, list[tuple[int, str]]]:
     """Batch the decodable items: (their indices, stacked tensors per transform or None, [(index, reason)])."""
     good = [(index, tensors) for index, tensors, _ in items if tensors is not None]
     bad = [(index, reason) for index, tensors, reason in items if tensors is None]
@@ -129,8 +134,14 @@ def spare_cpus(device: str | torch.device = "cpu") -> int:
     return min(spare(), MAX_WORKERS)
 
 
-def probe_loader(paths: Sequence[str | Path], transforms: Sequence[Callable], batch_size: int, *,
-                 device: str | torch.device = "cpu", workers: int | None = None) -> DataLoader:
+def probe_loader(
+    paths: Sequence[str | Path],
+    transforms: Sequence[Callable],
+    batch_size: int,
+    *,
+    device: str | torch.device = "cpu",
+    workers: int | None = None,
+) -> DataLoader:
     """Batches of :class:`ProbeImages` in probe order (:func:`collate_probe`); ``workers`` decoding processes
     (default: :func:`spare_cpus`: one per CPU left beside torch's threads, at most :data:`MAX_WORKERS`, or on CUDA
     all but one CPU, at most :data:`MAX_CUDA_WORKERS`; none when there is a single
@@ -139,9 +150,15 @@ def probe_loader(paths: Sequence[str | Path], transforms: Sequence[Callable], ba
     if workers is None:
         workers = min(spare_cpus(device), math.ceil(len(paths) / batch_size))
         workers = 0 if workers <= 1 else workers
-    return DataLoader(ProbeImages(paths, transforms), batch_size=batch_size, shuffle=False, num_workers=workers,
-                      collate_fn=collate_probe, pin_memory=torch.device(device).type == "cuda",
-                      prefetch_factor=PREFETCH_FACTOR if workers else None)
+    return DataLoader(
+        ProbeImages(paths, transforms),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=collate_probe,
+        pin_memory=torch.device(device).type == "cuda",
+        prefetch_factor=PREFETCH_FACTOR if workers else None,
+    )
 
 
 @dataclass
@@ -191,8 +208,10 @@ def probe_pass(
         raise ValueError("nothing to run: give CLIP and/or target models")
     if not paths:
         raise ValueError("no probe images were given")
-    splits = [split_transform(t) for t in ([clip_transform] if clip is not None else [])
-              + ([target_transform] if targets else [])]
+    splits = [
+        split_transform(t)
+        for t in ([clip_transform] if clip is not None else []) + ([target_transform] if targets else [])
+    ]
     loader = probe_loader(paths, [split.to_uint8 for split in splits], batch_size, device=device, workers=workers)
     batches: Iterable = progress(loader, len(loader)) if progress else loader
     device = torch.device(device)
@@ -209,8 +228,10 @@ def probe_pass(
         # cuDNN autotuning (``cudnn.benchmark``) is left as the caller set it (off by default, as in CLIP-Dissect):
         # it may pick different kernels from run to run, and the same config must give byte-identical tables.
         # On CUDA, results stay on the device until the end: no synchronising copy per batch.
-        stores = {name: stack.enter_context(hooked_layers(model, layers, pool, to_cpu=not on_cuda))
-                  for name, model in targets.items()}
+        stores = {
+            name: stack.enter_context(hooked_layers(model, layers, pool, to_cpu=not on_cuda))
+            for name, model in targets.items()
+        }
         for indices, tensors, bad in batches:
             for index, reason in bad:
                 skipped.append((str(paths[index]), reason))
@@ -234,6 +255,7 @@ def probe_pass(
     if clip is not None:
         out.clip_embeddings = torch.nn.functional.normalize(torch.cat(features), dim=-1).cpu().numpy()
     for name, store in stores.items():
-        out.activations[name] = {layer: torch.cat(store[layer]).cpu().numpy().astype(np.float32, copy=False)
-                                 for layer in layers}
+        out.activations[name] = {
+            layer: torch.cat(store[layer]).cpu().numpy().astype(np.float32, copy=False) for layer in layers
+        }
     return out

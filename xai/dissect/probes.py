@@ -56,9 +56,7 @@ def folder_images(root: str | Path) -> list[Path]:
     if not root.is_dir():
         raise FileNotFoundError(f"probe folder {root} does not exist")
     paths = [
-        p
-        for p in root.rglob("*")
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+        p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
     ]
     if not paths:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
@@ -169,8 +167,10 @@ def broden_index_images(root: str | Path, *, expected: int = BRODEN_IMAGE_COUNT)
     if len(found) != expected:
         missing = [path for path in listed if not path.is_file()]
         detail = f"; first missing: {missing[0].relative_to(root)}" if missing else ""
-        raise DataError(f"Broden at {root}: expected {expected:,} probe images, found {len(found):,} "
-                        f"({index.name} lists {len(listed):,}{detail}); {fix}")
+        raise DataError(
+            f"Broden at {root}: expected {expected:,} probe images, found {len(found):,} "
+            f"({index.name} lists {len(listed):,}{detail}); {fix}"
+        )
     return sorted(found, key=lambda path: path.relative_to(root / "images").as_posix())
 
 
@@ -200,9 +200,7 @@ def load_concepts(name_or_path: str | Path = DEFAULT_CONCEPT_SET) -> list[str]:
         return read_concepts(_fetch(CONCEPT_FILES[str(name_or_path)]))
     path = Path(name_or_path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"concept set {name_or_path!r} is neither one of {sorted(CONCEPT_FILES)} nor a file"
-        )
+        raise FileNotFoundError(f"concept set {name_or_path!r} is neither one of {sorted(CONCEPT_FILES)} nor a file")
     concepts = read_concepts(path)
     if not concepts:
         raise ValueError(f"concept file {path} has no concepts")

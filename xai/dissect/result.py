@@ -212,4 +212,3 @@ def write_csv(result: DissectionResult, path: str | Path, top_concepts: int = CS
 def labels_by_layer(result: DissectionResult) -> dict[str, list[str]]:
     """``{layer: [label per unit]}``."""
     return {layer.layer: result.labels(layer.layer) for layer in result.layers}
-

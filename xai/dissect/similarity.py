@@ -227,9 +227,7 @@ def wpmi(
     return pmi_scores(log_lik, lam)
 
 
-def cos_similarity(
-    activations: np.ndarray, image_embeddings: np.ndarray, text_embeddings: np.ndarray
-) -> np.ndarray:
+def cos_similarity(activations: np.ndarray, image_embeddings: np.ndarray, text_embeddings: np.ndarray) -> np.ndarray:
     """Cosine over images between ``q_k`` and ``P_:,m`` (both L2-normalised over images, no centering).
 
     ``S_km = (q_k / ‖q_k‖)ᵀ P_:,m / ‖P_:,m‖`` computed as ``((Q̂ᵀ I) Tᵀ)_km / sqrt(T_m (IᵀI) T_mᵀ)``, so ``P``
@@ -303,9 +301,7 @@ def rank_reorder(
                 reordered.scatter_(1, order, ascending[k0:k1, :, None].expand_as(concept_act))
                 err = (values[k0:k1, :, None] - reordered).abs_().pow_(p).mean(dim=1)
                 mean_cos = concept_act.mean(dim=1).clamp_min(1e-6)
-                scores[k0:k1, c0 : c0 + concept_chunk] = -(err / baseline[k0:k1, None]) / mean_cos.pow(
-                    scale_p
-                )
+                scores[k0:k1, c0 : c0 + concept_chunk] = -(err / baseline[k0:k1, None]) / mean_cos.pow(scale_p)
     return scores.numpy()
 
 

@@ -12,7 +12,20 @@ from xai.explain.lime_image import LimeParams, lime_stability, run_lime, seed_st
 from xai.explain.registry import CAM_METHODS, METHODS, REQUIRED_METHODS, MethodInfo, method_info
 
 __all__ = [
-    "CAM_METHODS", "METHODS", "REQUIRED_METHODS", "CamMap", "ImageExplanation", "LimeParams", "LimeResult",
-    "LimeStability", "MethodInfo", "Prediction", "compute_cam", "lime_stability", "method_info", "predict",
-    "run_lime", "seed_stability",
+    "CAM_METHODS",
+    "METHODS",
+    "REQUIRED_METHODS",
+    "CamMap",
+    "ImageExplanation",
+    "LimeParams",
+    "LimeResult",
+    "LimeStability",
+    "MethodInfo",
+    "Prediction",
+    "compute_cam",
+    "lime_stability",
+    "method_info",
+    "predict",
+    "run_lime",
+    "seed_stability",
 ]

@@ -20,7 +20,7 @@ def _prefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarra
 
 def _unprefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     start = f"{prefix}/"
-    return {key[len(start):]: value for key, value in arrays.items() if key.startswith(start)}
+    return {key[len(start) :]: value for key, value in arrays.items() if key.startswith(start)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,15 +63,27 @@ class CamMap:
     """The batch-size search's seconds per image at ``batch_size`` when it ran (None: configured size)."""
 
     def to_parts(self) -> Parts:
-        meta = {"method": self.method, "target_class": self.target_class, "seconds": self.seconds,
-                "forward_passes": self.forward_passes, "warning": self.warning, **_batch_meta(self)}
+        meta = {
+            "method": self.method,
+            "target_class": self.target_class,
+            "seconds": self.seconds,
+            "forward_passes": self.forward_passes,
+            "warning": self.warning,
+            **_batch_meta(self),
+        }
         return {"map": self.map}, meta
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> CamMap:
-        return cls(method=meta["method"], map=arrays["map"], target_class=int(meta["target_class"]),
-                   seconds=float(meta["seconds"]), forward_passes=int(meta["forward_passes"]),
-                   warning=str(meta.get("warning", "")), **_batch_from_meta(meta))
+        return cls(
+            method=meta["method"],
+            map=arrays["map"],
+            target_class=int(meta["target_class"]),
+            seconds=float(meta["seconds"]),
+            forward_passes=int(meta["forward_passes"]),
+            warning=str(meta.get("warning", "")),
+            **_batch_from_meta(meta),
+        )
 
 
 def _batch_meta(result: CamMap | LimeResult) -> dict[str, Any]:
@@ -80,8 +92,10 @@ def _batch_meta(result: CamMap | LimeResult) -> dict[str, Any]:
 
 def _batch_from_meta(meta: dict) -> dict[str, Any]:
     size, per_image = meta.get("batch_size"), meta.get("per_image_s")
-    return {"batch_size": None if size is None else int(size),
-            "per_image_s": None if per_image is None else float(per_image)}
+    return {
+        "batch_size": None if size is None else int(size),
+        "per_image_s": None if per_image is None else float(per_image),
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,24 +149,50 @@ class LimeResult:
         return self.weights[self.segments]
 
     def to_parts(self) -> Parts:
-        arrays = {"segments": self.segments, "weights": self.weights, "ranking": self.ranking,
-                  "top_labels": self.top_labels, "top_probabilities": self.top_probabilities,
-                  "positive_masks": self.positive_masks}
-        meta = {"label": self.label, "intercept": self.intercept, "score": self.score,
-                "local_pred": self.local_pred, "model_probability": self.model_probability, "ks": list(self.ks),
-                "seed": self.seed, "num_samples": self.num_samples, "seconds": self.seconds,
-                "forward_passes": self.forward_passes, **_batch_meta(self)}
+        arrays = {
+            "segments": self.segments,
+            "weights": self.weights,
+            "ranking": self.ranking,
+            "top_labels": self.top_labels,
+            "top_probabilities": self.top_probabilities,
+            "positive_masks": self.positive_masks,
+        }
+        meta = {
+            "label": self.label,
+            "intercept": self.intercept,
+            "score": self.score,
+            "local_pred": self.local_pred,
+            "model_probability": self.model_probability,
+            "ks": list(self.ks),
+            "seed": self.seed,
+            "num_samples": self.num_samples,
+            "seconds": self.seconds,
+            "forward_passes": self.forward_passes,
+            **_batch_meta(self),
+        }
         return arrays, meta
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> LimeResult:
-        return cls(label=int(meta["label"]), segments=arrays["segments"], weights=arrays["weights"],
-                   ranking=arrays["ranking"], intercept=float(meta["intercept"]), score=float(meta["score"]),
-                   local_pred=float(meta["local_pred"]), model_probability=float(meta["model_probability"]),
-                   top_labels=arrays["top_labels"], top_probabilities=arrays["top_probabilities"],
-                   ks=tuple(int(k) for k in meta["ks"]), positive_masks=arrays["positive_masks"],
-                   seed=int(meta["seed"]), num_samples=int(meta["num_samples"]), seconds=float(meta["seconds"]),
-                   forward_passes=int(meta["forward_passes"]), **_batch_from_meta(meta))
+        return cls(
+            label=int(meta["label"]),
+            segments=arrays["segments"],
+            weights=arrays["weights"],
+            ranking=arrays["ranking"],
+            intercept=float(meta["intercept"]),
+            score=float(meta["score"]),
+            local_pred=float(meta["local_pred"]),
+            model_probability=float(meta["model_probability"]),
+            top_labels=arrays["top_labels"],
+            top_probabilities=arrays["top_probabilities"],
+            ks=tuple(int(k) for k in meta["ks"]),
+            positive_masks=arrays["positive_masks"],
+            seed=int(meta["seed"]),
+            num_samples=int(meta["num_samples"]),
+            seconds=float(meta["seconds"]),
+            forward_passes=int(meta["forward_passes"]),
+            **_batch_from_meta(meta),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,8 +217,12 @@ class LimeStability:
 
     @classmethod
     def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> LimeStability:
-        return cls(seeds=tuple(int(s) for s in meta["seeds"]), ks=tuple(int(k) for k in meta["ks"]),
-                   jaccard=arrays["jaccard"], weights=arrays.get("weights"))
+        return cls(
+            seeds=tuple(int(s) for s in meta["seeds"]),
+            ks=tuple(int(k) for k in meta["ks"]),
+            jaccard=arrays["jaccard"],
+            weights=arrays.get("weights"),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,6 +260,9 @@ class ImageExplanation:
         def load(key: str, kind: type[A]) -> A | None:
             return kind.from_parts(_unprefixed(key, arrays), meta[key]) if key in meta else None
 
-        return cls(prediction=load("prediction", Prediction), lime=load("lime", LimeResult),
-                   stability=load("stability", LimeStability),
-                   cams=tuple(load(key, CamMap) for key in meta["cams"]))
+        return cls(
+            prediction=load("prediction", Prediction),
+            lime=load("lime", LimeResult),
+            stability=load("stability", LimeStability),
+            cams=tuple(load(key, CamMap) for key in meta["cams"]),
+        )

@@ -60,9 +60,15 @@ class _BatchedLimeImageExplainer(LimeImageExplainer):
 
     probabilities: np.ndarray | None = None
 
-    def data_labels(self, image: np.ndarray, fudged_image: np.ndarray, segments: np.ndarray,
-                    classifier_fn: Callable[[np.ndarray], np.ndarray], num_samples: int,
-                    batch_size: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def data_labels(
+        self,
+        image: np.ndarray,
+        fudged_image: np.ndarray,
+        segments: np.ndarray,
+        classifier_fn: Callable[[np.ndarray], np.ndarray],
+        num_samples: int,
+        batch_size: int = 10,
+    ) -> tuple[np.ndarray, np.ndarray]:
         n_features = np.unique(segments).shape[0]
         # The same draw, from the same RandomState, as LimeImageExplainer.data_labels.
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
@@ -71,7 +77,7 @@ class _BatchedLimeImageExplainer(LimeImageExplainer):
         lookup_size = max(int(segments.max()) + 1, n_features)
         labels = []
         for start in range(0, num_samples, batch_size):
-            rows = data[start:start + batch_size]
+            rows = data[start : start + batch_size]
             hidden = np.zeros((len(rows), lookup_size), dtype=bool)
             hidden[:, :n_features] = rows == 0
             mask = hidden[:, segments][..., None]
@@ -87,13 +93,22 @@ def quickshift_segmenter(params: LimeParams) -> SegmentationAlgorithm:
     silently drops unknown arguments, so quickshift runs with its fixed default seed: segmentation is
     deterministic and the same as the tutorial's.
     """
-    return SegmentationAlgorithm("quickshift", kernel_size=params.kernel_size, max_dist=params.max_dist,
-                                 ratio=params.ratio)
+    return SegmentationAlgorithm(
+        "quickshift", kernel_size=params.kernel_size, max_dist=params.max_dist, ratio=params.ratio
+    )
 
 
-def run_lime(model: nn.Module, image: np.ndarray, *, to_input: ToInput,
-             params: LimeParams = DEFAULT_LIME_PARAMS, seed: int = 0, batch_size: int | None = None,
-             segments: np.ndarray | None = None, label: int | None = None) -> LimeResult:
+def run_lime(
+    model: nn.Module,
+    image: np.ndarray,
+    *,
+    to_input: ToInput,
+    params: LimeParams = DEFAULT_LIME_PARAMS,
+    seed: int = 0,
+    batch_size: int | None = None,
+    segments: np.ndarray | None = None,
+    label: int | None = None,
+) -> LimeResult:
     """Explain the model's top-1 class on ``image`` with LIME; identical to the tutorial's call for ``seed``.
 
     Args:
@@ -113,13 +128,27 @@ def run_lime(model: nn.Module, image: np.ndarray, *, to_input: ToInput,
     """
     check_eval_mode(model)
     batch_size = batch_size or default_batch_size(model_device(model), image.shape[0] * image.shape[1])
-    return lime_with_classifier(image, probabilities_fn(model, to_input), params=params, seed=seed,
-                                batch_size=batch_size, segments=segments, label=label)
+    return lime_with_classifier(
+        image,
+        probabilities_fn(model, to_input),
+        params=params,
+        seed=seed,
+        batch_size=batch_size,
+        segments=segments,
+        label=label,
+    )
 
 
-def lime_with_classifier(image: np.ndarray, classifier_fn: Callable[[np.ndarray], np.ndarray], *,
-                         params: LimeParams, seed: int, batch_size: int,
-                         segments: np.ndarray | None = None, label: int | None = None) -> LimeResult:
+def lime_with_classifier(
+    image: np.ndarray,
+    classifier_fn: Callable[[np.ndarray], np.ndarray],
+    *,
+    params: LimeParams,
+    seed: int,
+    batch_size: int,
+    segments: np.ndarray | None = None,
+    label: int | None = None,
+) -> LimeResult:
     """:func:`run_lime` with any LIME classifier function ((N, H, W, 3) images -> (N, K) probabilities)."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
@@ -128,8 +157,14 @@ def lime_with_classifier(image: np.ndarray, classifier_fn: Callable[[np.ndarray]
     segmenter = quickshift_segmenter(params) if segments is None else (lambda _image: segments.copy())
     labels = {} if label is None else {"labels": (int(label),), "top_labels": None}
     explanation = explainer.explain_instance(
-        image, classifier_fn, **{"top_labels": params.top_labels, **labels}, hide_color=params.hide_color,
-        num_samples=params.num_samples, batch_size=batch_size, segmentation_fn=segmenter)
+        image,
+        classifier_fn,
+        **{"top_labels": params.top_labels, **labels},
+        hide_color=params.hide_color,
+        num_samples=params.num_samples,
+        batch_size=batch_size,
+        segmentation_fn=segmenter,
+    )
     seconds = time.perf_counter() - start
 
     label = int(explanation.top_labels[0]) if label is None else int(label)
@@ -138,33 +173,60 @@ def lime_with_classifier(image: np.ndarray, classifier_fn: Callable[[np.ndarray]
     weights = np.zeros(int(found_segments.max()) + 1, dtype=np.float64)
     for segment, weight in local_exp:
         weights[segment] = weight
-    masks = [explanation.get_image_and_mask(label, positive_only=True, num_features=k, hide_rest=False)[1]
-             for k in params.ks]
+    masks = [
+        explanation.get_image_and_mask(label, positive_only=True, num_features=k, hide_rest=False)[1] for k in params.ks
+    ]
     score = explanation.score[label] if isinstance(explanation.score, dict) else explanation.score
     local_pred = explanation.local_pred
     local_pred = local_pred[label] if isinstance(local_pred, dict) else local_pred
     original = explainer.probabilities[0]
     top_labels = np.asarray(getattr(explanation, "top_labels", None) or [label], dtype=np.int64)
     return LimeResult(
-        label=label, segments=found_segments, weights=weights,
+        label=label,
+        segments=found_segments,
+        weights=weights,
         ranking=np.asarray([segment for segment, _ in local_exp], dtype=np.int32),
-        intercept=float(explanation.intercept[label]), score=float(score),
-        local_pred=float(np.ravel(local_pred)[0]), model_probability=float(original[label]),
-        top_labels=top_labels, top_probabilities=original[top_labels].astype(np.float32),
-        ks=tuple(params.ks), positive_masks=np.stack(masks).astype(bool), seed=seed,
-        num_samples=params.num_samples, seconds=seconds, forward_passes=params.num_samples)
+        intercept=float(explanation.intercept[label]),
+        score=float(score),
+        local_pred=float(np.ravel(local_pred)[0]),
+        model_probability=float(original[label]),
+        top_labels=top_labels,
+        top_probabilities=original[top_labels].astype(np.float32),
+        ks=tuple(params.ks),
+        positive_masks=np.stack(masks).astype(bool),
+        seed=seed,
+        num_samples=params.num_samples,
+        seconds=seconds,
+        forward_passes=params.num_samples,
+    )
 
 
-def seed_stability(model: nn.Module, image: np.ndarray, first: LimeResult, *, to_input: ToInput,
-                   params: LimeParams, batch_size: int | None = None) -> LimeStability:
+def seed_stability(
+    model: nn.Module,
+    image: np.ndarray,
+    first: LimeResult,
+    *,
+    to_input: ToInput,
+    params: LimeParams,
+    batch_size: int | None = None,
+) -> LimeStability:
     """How stable ``first`` is under LIME's sampling: :func:`lime_stability` of ``first`` and reruns with seeds
     ``first.seed + 1 .. first.seed + params.stability_seeds - 1``.
 
     The reruns reuse ``first``'s segmentation: quickshift is deterministic, so this only saves time.
     """
-    others = [run_lime(model, image, to_input=to_input, params=params, seed=first.seed + offset,
-                       batch_size=batch_size, segments=first.segments)
-              for offset in range(1, params.stability_seeds)]
+    others = [
+        run_lime(
+            model,
+            image,
+            to_input=to_input,
+            params=params,
+            seed=first.seed + offset,
+            batch_size=batch_size,
+            segments=first.segments,
+        )
+        for offset in range(1, params.stability_seeds)
+    ]
     return lime_stability([first, *others])
 
 

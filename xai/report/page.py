@@ -72,8 +72,9 @@ class PageBuilder(Protocol):
 
 def placeholder(title: str, index: str, stage: str) -> Built:
     """The section of a stage that did not run in this build: one page saying how to add it, no findings."""
-    page = Page(index, "placeholder.md.j2", {"title": title, "stage": stage,
-                                              "reason": "This stage was not part of this build."})
+    page = Page(
+        index, "placeholder.md.j2", {"title": title, "stage": stage, "reason": "This stage was not part of this build."}
+    )
     return Built([page], section=Section(title, index))
 
 
@@ -110,8 +111,7 @@ def md_text(value: Any) -> Markup:
     """User text (a file name) shown literally: Markdown specials backslash-escaped, then HTML-escaped.
 
     ``<b>*a*_[x](y).png`` renders as those characters, never as markup, a link or emphasis."""
-    return Markup(str(escape(MARKDOWN_SPECIALS.sub(r"\\\1", str(value)))).replace("|", "&#124;")
-                  .replace("\n", " "))
+    return Markup(str(escape(MARKDOWN_SPECIALS.sub(r"\\\1", str(value)))).replace("|", "&#124;").replace("\n", " "))
 
 
 def md_cell(value: Any) -> Markup:
@@ -151,7 +151,15 @@ def make_environment(template_dir: Path = TEMPLATE_DIR) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(num=fmt_number, pct=fmt_percent, secs=fmt_seconds, cell=md_cell, slug=slug, alt=alt_text,
-                               yaml_string=yaml_string, md_text=md_text,
-                               verbatim=verbatim)
+    environment.filters.update(
+        num=fmt_number,
+        pct=fmt_percent,
+        secs=fmt_seconds,
+        cell=md_cell,
+        slug=slug,
+        alt=alt_text,
+        yaml_string=yaml_string,
+        md_text=md_text,
+        verbatim=verbatim,
+    )
     return environment

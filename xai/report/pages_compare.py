@@ -18,15 +18,25 @@ TITLE = "Task 4 · LIME vs CAM"
 INDEX = "comparison/index.md"
 ASSETS = "assets/comparison"
 
-CORRELATION_COLUMNS = {"method": "Method", "k": "LIME top-k", "measure": "Complexity measure", "rho": "Spearman ρ",
-                       "rho_low": "ρ 95% CI low", "rho_high": "ρ 95% CI high", "p_value": "p", "n": "Images"}
+CORRELATION_COLUMNS = {
+    "method": "Method",
+    "k": "LIME top-k",
+    "measure": "Complexity measure",
+    "rho": "Spearman ρ",
+    "rho_low": "ρ 95% CI low",
+    "rho_high": "ρ 95% CI high",
+    "p_value": "p",
+    "n": "Images",
+}
 
 
 def frame_rows(frame: pd.DataFrame, columns: dict[str, str]) -> tuple[list[str], list[list[str]]]:
     """Selected columns of a table, renamed and formatted for a Markdown table."""
     present = [c for c in columns if c in frame.columns]
-    rows = [[fmt_number(value) if isinstance(value, float) else str(value) for value in row]
-            for row in frame[present].itertuples(index=False)]
+    rows = [
+        [fmt_number(value) if isinstance(value, float) else str(value) for value in row]
+        for row in frame[present].itertuples(index=False)
+    ]
     return [columns[c] for c in present], rows
 
 
@@ -56,35 +66,97 @@ def group(value: Any) -> str:
 def agreement_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     from xai.compare.stats import ALPHA
 
-    header = ["Method", "k", "Images", "IoU [95% CI]", "Seed SD (avg)", "Superpixel null (avg)",
-              "Δ vs superpixel null", f"Images p < {ALPHA} (uncorrected)", "Δ vs cross-image null",
-              "Δ vs centre prior", "Scattered-pixel chance (avg)",
-              "Spearman ρ [95% CI]", "Group"]
-    rows = [[str(row.method), str(row.k), str(row.n_images), with_interval(row, "iou"),
-             fmt_number(row.iou_seed_std_mean), fmt_number(row.superpixel_iou_mean),
-             difference(row, "superpixel_"), str(row.images_beating_superpixel), difference(row, "cross_image_"),
-             difference(row, "centre_"), fmt_number(row.chance_iou_mean), with_interval(row, "rho"),
-             group(row.agreement_group)]
-            for row in frame.sort_values(["k", "agreement_order"], kind="stable").itertuples(index=False)]
+    header = [
+        "Method",
+        "k",
+        "Images",
+        "IoU [95% CI]",
+        "Seed SD (avg)",
+        "Superpixel null (avg)",
+        "Δ vs superpixel null",
+        f"Images p < {ALPHA} (uncorrected)",
+        "Δ vs cross-image null",
+        "Δ vs centre prior",
+        "Scattered-pixel chance (avg)",
+        "Spearman ρ [95% CI]",
+        "Group",
+    ]
+    rows = [
+        [
+            str(row.method),
+            str(row.k),
+            str(row.n_images),
+            with_interval(row, "iou"),
+            fmt_number(row.iou_seed_std_mean),
+            fmt_number(row.superpixel_iou_mean),
+            difference(row, "superpixel_"),
+            str(row.images_beating_superpixel),
+            difference(row, "cross_image_"),
+            difference(row, "centre_"),
+            fmt_number(row.chance_iou_mean),
+            with_interval(row, "rho"),
+            group(row.agreement_group),
+        ]
+        for row in frame.sort_values(["k", "agreement_order"], kind="stable").itertuples(index=False)
+    ]
     return header, rows
 
 
 def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Group", "Method", "Images", "Excluded", "Deletion AUC ↓", "Insertion AUC ↑", "Insertion − deletion",
-              "Δ vs smooth random", "Δ vs centre prior", "IoU with LIME (avg)", "Agreement group"]
-    rows = [[group(row.faithfulness_group), str(row.method), str(row.n_images), str(row.n_excluded),
-             with_interval(row, "deletion_auc"),
-             with_interval(row, "insertion_auc"), with_interval(row, "score"), difference(row, "vs_random_"),
-             difference(row, "vs_centre_"), fmt_number(row.iou_mean), group(row.agreement_group)]
-            for row in frame.itertuples(index=False)]
+    header = [
+        "Group",
+        "Method",
+        "Images",
+        "Excluded",
+        "Deletion AUC ↓",
+        "Insertion AUC ↑",
+        "Insertion − deletion",
+        "Δ vs smooth random",
+        "Δ vs centre prior",
+        "IoU with LIME (avg)",
+        "Agreement group",
+    ]
+    rows = [
+        [
+            group(row.faithfulness_group),
+            str(row.method),
+            str(row.n_images),
+            str(row.n_excluded),
+            with_interval(row, "deletion_auc"),
+            with_interval(row, "insertion_auc"),
+            with_interval(row, "score"),
+            difference(row, "vs_random_"),
+            difference(row, "vs_centre_"),
+            fmt_number(row.iou_mean),
+            group(row.agreement_group),
+        ]
+        for row in frame.itertuples(index=False)
+    ]
     return header, rows
 
 
 def sanity_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = ["Method", "Randomised down to", "Images", "Constant maps (not scored)", "|Spearman ρ| [95% CI]",
-              "Signed ρ [95% CI]", "SSIM [95% CI]"]
-    rows = [[str(row.method), str(row.step), str(row.n_images), str(row.n_constant), with_interval(row, "spearman_abs"),
-             with_interval(row, "spearman"), with_interval(row, "ssim")] for row in frame.itertuples(index=False)]
+    header = [
+        "Method",
+        "Randomised down to",
+        "Images",
+        "Constant maps (not scored)",
+        "|Spearman ρ| [95% CI]",
+        "Signed ρ [95% CI]",
+        "SSIM [95% CI]",
+    ]
+    rows = [
+        [
+            str(row.method),
+            str(row.step),
+            str(row.n_images),
+            str(row.n_constant),
+            with_interval(row, "spearman_abs"),
+            with_interval(row, "spearman"),
+            with_interval(row, "ssim"),
+        ]
+        for row in frame.itertuples(index=False)
+    ]
     return header, rows
 
 
@@ -100,15 +172,24 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "preprocess": config.get("explain", {}).get("preprocess", ExplainConfig().preprocess),
         "step_error": measurement,
-        "step_error_rows": [[str(row["steps"]), f"{row['pixels_per_step']:,}", f"{row['max_abs_error']:.4f}",
-                             f"{row['worst_temperature']:g}", f"{row['mean_abs_error']:.4f}", str(row["n_curves"])]
-                            for row in measurement["rows"]],
+        "step_error_rows": [
+            [
+                str(row["steps"]),
+                f"{row['pixels_per_step']:,}",
+                f"{row['max_abs_error']:.4f}",
+                f"{row['worst_temperature']:g}",
+                f"{row['mean_abs_error']:.4f}",
+                str(row["n_curves"]),
+            ]
+            for row in measurement["rows"]
+        ],
         "faithfulness_steps": compare["faithfulness_steps"],
         "random_draws": compare["random_draws"],
         "null_draws": compare["null_draws"],
         "sanity_lime_samples": compare["sanity_lime_samples"],
         "centre_sigma": CENTRE_SIGMA,
-        "alpha": ALPHA, "exact_max_n": EXACT_WILCOXON_MAX_N,
+        "alpha": ALPHA,
+        "exact_max_n": EXACT_WILCOXON_MAX_N,
     }
 
 
@@ -152,19 +233,30 @@ def build(site: Site) -> Built:
     for name, text in summary.csv_texts().items():
         atomic_write_text(asset(f"{name}.csv"), text)
     ks = sorted(set(summary.agreement["k"])) if len(summary.agreement) else []
-    sweeps = [{"k": k, "file": f"iou-threshold-k{k}.png",
-               "alt": figures.iou_threshold_figure(summary, asset(f"iou-threshold-k{k}.png"), k=k)} for k in ks]
+    sweeps = [
+        {
+            "k": k,
+            "file": f"iou-threshold-k{k}.png",
+            "alt": figures.iou_threshold_figure(summary, asset(f"iou-threshold-k{k}.png"), k=k),
+        }
+        for k in ks
+    ]
     scatter = {"file": "complexity.png", "alt": figures.complexity_scatter_figure(summary, asset("complexity.png"))}
     mean_curves = None
     if compared.faithfulness:
-        mean_curves = {"file": "faithfulness-mean.png", "alt": figures.mean_faithfulness_curves_figure(
-            compared.faithfulness, asset("faithfulness-mean.png"))}
+        mean_curves = {
+            "file": "faithfulness-mean.png",
+            "alt": figures.mean_faithfulness_curves_figure(compared.faithfulness, asset("faithfulness-mean.png")),
+        }
     sanity = None
     if compared.sanity is not None and compared.sanity.steps:
         sanity = {"file": "sanity.png", "alt": figures.sanity_figure(compared.sanity, asset("sanity.png"))}
     reason = compared.sanity.skip_reason if compared.sanity is not None else "not run"
-    sanity_note = RANDOM_WEIGHTS_NOTE if run["random_weights"] else (
-        f"The sanity check was not run ({reason}; see compare.sanity_check)." if sanity is None else "")
+    sanity_note = (
+        RANDOM_WEIGHTS_NOTE
+        if run["random_weights"]
+        else (f"The sanity check was not run ({reason}; see compare.sanity_check)." if sanity is None else "")
+    )
     panels = []
     explained = {item.name: item for item in compared.explain.images}
     for faith in compared.faithfulness:
@@ -173,24 +265,44 @@ def build(site: Site) -> Built:
         cams = {cam.method: cam.map for cam in item.explanation.cams}
         panel = f"panel-{item.name}.png"
         curves = f"faithfulness-image-{item.name}.png"  # never faithfulness-mean.png, whatever the id
-        panels.append({
-            "name": item.name,
-            "panel": panel, "panel_alt": figures.comparison_panel_figure(
-                item.pixels, lime.segments, lime.weights, cams, asset(panel), k=summary.k, image_id=item.name,
-                ious=panel_ious(summary, item.name)),
-            "curves": curves, "curves_alt": figures.faithfulness_curves_figure(faith, asset(curves)),
-        })
+        panels.append(
+            {
+                "name": item.name,
+                "panel": panel,
+                "panel_alt": figures.comparison_panel_figure(
+                    item.pixels,
+                    lime.segments,
+                    lime.weights,
+                    cams,
+                    asset(panel),
+                    k=summary.k,
+                    image_id=item.name,
+                    ious=panel_ious(summary, item.name),
+                ),
+                "curves": curves,
+                "curves_alt": figures.faithfulness_curves_figure(faith, asset(curves)),
+            }
+        )
     agreement_at_k = summary.agreement_by_method
     context = {
-        "title": TITLE, "findings": findings(summary), "k": summary.k, "sweeps": sweeps, "scatter": scatter,
-        "complexity_answer": summary.complexity_answer, "mean_curves": mean_curves, "sanity": sanity,
-        "sanity_note": sanity_note, "panels": panels, "assets": f"../{ASSETS}",
+        "title": TITLE,
+        "findings": findings(summary),
+        "k": summary.k,
+        "sweeps": sweeps,
+        "scatter": scatter,
+        "complexity_answer": summary.complexity_answer,
+        "mean_curves": mean_curves,
+        "sanity": sanity,
+        "sanity_note": sanity_note,
+        "panels": panels,
+        "assets": f"../{ASSETS}",
         "agreement": agreement_rows(agreement_at_k) if len(agreement_at_k) else ([], []),
         "ranking": ranking_rows(summary.faithfulness_ranking) if len(summary.faithfulness_ranking) else ([], []),
         "sanity_warnings": [f"{state}: {text}" for state, text in compared.sanity.warnings]
-        if compared.sanity is not None else [],
-        "notes": list(summary.notes), "budgets": [f"{m}: {n}" for m, n in compared.sanity.budgets]
-        if compared.sanity is not None else [],
+        if compared.sanity is not None
+        else [],
+        "notes": list(summary.notes),
+        "budgets": [f"{m}: {n}" for m, n in compared.sanity.budgets] if compared.sanity is not None else [],
         "correlation": frame_rows(summary.complexity_correlation, CORRELATION_COLUMNS),
         "complexity": frame_rows(summary.complexity, {c: c.replace("_", " ") for c in summary.complexity.columns}),
         "sanity_table": sanity_rows(summary.sanity),
@@ -198,6 +310,7 @@ def build(site: Site) -> Built:
         "faithfulness_rho": fmt_number(summary.faithfulness_agreement_rho),
         "faithfulness_p": fmt_number(summary.faithfulness_agreement_p),
         "faithfulness_n": summary.faithfulness_agreement_n,
-        "alpha": ALPHA, "exact_max_n": EXACT_WILCOXON_MAX_N,
+        "alpha": ALPHA,
+        "exact_max_n": EXACT_WILCOXON_MAX_N,
     }
     return Built([Page(INDEX, "comparison.md.j2", context)], written, Section(TITLE, INDEX, highlights(compared)))

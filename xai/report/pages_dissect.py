@@ -38,7 +38,8 @@ def highlights(dissected: DissectArtifacts) -> list[str]:
             sentences.append(
                 f"{MODEL_TITLES.get(model, model)}: the most frequent {layer.layer} concept is '{concept}' "
                 f"({count} of {layer.n_units} neurons); {layer.n_distinct} distinct concepts label that layer and "
-                f"{fmt_percent(layer.interpretable_fraction)} of its neurons clear the interpretability threshold.")
+                f"{fmt_percent(layer.interpretable_fraction)} of its neurons clear the interpretability threshold."
+            )
     if dissected.comparison is not None:
         sentences += comparison_findings(dissected.comparison)[-1:]
     for check in dissected.self_checks.values():
@@ -51,33 +52,48 @@ def answers(dissected: DissectArtifacts) -> list[dict[str, Any]]:
     most, distinct, differ = [], [], []
     for model, summary in dissected.summaries.items():
         title = MODEL_TITLES.get(model, model)
-        tops = [f"{layer.layer}: '{layer.top_concepts[0][0]}' ({layer.top_concepts[0][1]} of {layer.n_units})"
-                for layer in summary.layers if layer.top_concepts]
+        tops = [
+            f"{layer.layer}: '{layer.top_concepts[0][0]}' ({layer.top_concepts[0][1]} of {layer.n_units})"
+            for layer in summary.layers
+            if layer.top_concepts
+        ]
         most.append(f"{title}, most frequent label per layer — {'; '.join(tops)}.")
         objects = {layer.layer: dict(layer.category_counts).get("object", 0) for layer in summary.layers}
-        distinct.append(f"{title}: " + "; ".join(
-            f"{layer.layer} {layer.n_distinct} distinct concepts ({objects[layer.layer]} neurons labelled with an "
-            f"object concept)" for layer in summary.layers) + ".")
+        distinct.append(
+            f"{title}: "
+            + "; ".join(
+                f"{layer.layer} {layer.n_distinct} distinct concepts ({objects[layer.layer]} neurons labelled with an "
+                f"object concept)"
+                for layer in summary.layers
+            )
+            + "."
+        )
     if dissected.comparison is not None:
         from xai.dissect.findings import comparison_findings
 
         overall = next((o for o in dissected.comparison.layers if o.layer == "all"), None)
         if overall is not None:
-            distinct.append(f"Over all dissected layers: {overall.n_distinct_a} distinct concepts for "
-                            f"{MODEL_TITLES.get(dissected.comparison.model_a, dissected.comparison.model_a)} and "
-                            f"{overall.n_distinct_b} for "
-                            f"{MODEL_TITLES.get(dissected.comparison.model_b, dissected.comparison.model_b)}.")
+            distinct.append(
+                f"Over all dissected layers: {overall.n_distinct_a} distinct concepts for "
+                f"{MODEL_TITLES.get(dissected.comparison.model_a, dissected.comparison.model_a)} and "
+                f"{overall.n_distinct_b} for "
+                f"{MODEL_TITLES.get(dissected.comparison.model_b, dissected.comparison.model_b)}."
+            )
         differ += comparison_findings(dissected.comparison)
     for model, summary in dissected.summaries.items():
         shares = []
         for layer in summary.layers:
             counts = dict(layer.category_counts)
-            shares.append(f"{layer.layer} {fmt_percent(counts.get('scene', 0) / layer.n_units)} scene, "
-                          f"{fmt_percent(counts.get('object', 0) / layer.n_units)} object")
+            shares.append(
+                f"{layer.layer} {fmt_percent(counts.get('scene', 0) / layer.n_units)} scene, "
+                f"{fmt_percent(counts.get('object', 0) / layer.n_units)} object"
+            )
         differ.append(f"{MODEL_TITLES.get(model, model)} label categories: {'; '.join(shares)}.")
-    return [{"question": "Which concepts do most neurons learn?", "answer": most},
-            {"question": "How many different concepts (objects) does each model learn?", "answer": distinct},
-            {"question": "How do the ImageNet and Places365 models differ?", "answer": differ}]
+    return [
+        {"question": "Which concepts do most neurons learn?", "answer": most},
+        {"question": "How many different concepts (objects) does each model learn?", "answer": distinct},
+        {"question": "How do the ImageNet and Places365 models differ?", "answer": differ},
+    ]
 
 
 def self_check_rows(dissected: DissectArtifacts) -> list[list[Any]]:
@@ -87,16 +103,23 @@ def self_check_rows(dissected: DissectArtifacts) -> list[list[Any]]:
     n_probe = len(dissected.probe_paths)
     rows = []
     for check in dissected.self_checks.values():
-        row = paper.comparable_row(check.model_name, dissected.probe_name, n_probe, similarity=check.similarity,
-                                   scorable_rule=check.scorable_rule)
+        row = paper.comparable_row(
+            check.model_name,
+            dissected.probe_name,
+            n_probe,
+            similarity=check.similarity,
+            scorable_rule=check.scorable_rule,
+        )
         if row is None:
             published = ", ".join(f"{r.probe} ({r.n_probe:,} images)" for r in paper.PAPER_FC_ROWS[check.model_name])
             paper_top1 = paper_top5 = "–"
             if check.similarity != paper.PAPER_SIMILARITY:
                 why = f"scored with {check.similarity or 'an unrecorded similarity'}, the paper with soft_wpmi"
             elif check.match == "string" and check.scorable_rule != paper.PLACES_SCORABLE_RULE:
-                why = (f"scorable classes by {check.scorable_rule or 'an unrecorded rule'}, the paper's by "
-                       f"{paper.PLACES_SCORABLE_RULE}")
+                why = (
+                    f"scorable classes by {check.scorable_rule or 'an unrecorded rule'}, the paper's by "
+                    f"{paper.PLACES_SCORABLE_RULE}"
+                )
             else:
                 why = f"this probe is {dissected.probe_name} ({n_probe:,} images), the paper's {published}"
             source = f"none comparable: {why}"
@@ -106,9 +129,20 @@ def self_check_rows(dissected: DissectArtifacts) -> list[list[Any]]:
         scored = f"{check.n_scored} of {check.n_units}"
         if check.scorable_rule and check.match == "string":
             scored += f" ({check.scorable_rule})"
-        rows.append([MODEL_TITLES.get(check.model_name, check.model_name), check.concept_set, check.match, scored,
-                     fmt_percent(check.top1_fraction), paper_top1, fmt_percent(check.top5_fraction),
-                     fmt_percent(check.top5_notebook_fraction), paper_top5, source])
+        rows.append(
+            [
+                MODEL_TITLES.get(check.model_name, check.model_name),
+                check.concept_set,
+                check.match,
+                scored,
+                fmt_percent(check.top1_fraction),
+                paper_top1,
+                fmt_percent(check.top5_fraction),
+                fmt_percent(check.top5_notebook_fraction),
+                paper_top5,
+                source,
+            ]
+        )
     return rows
 
 
@@ -139,22 +173,44 @@ def build(site: Site) -> Built:
             layer = layer_summary.layer
             figure = f"{model}-{layer}-concepts.png"
             figures.concept_frequency_figure(layer_summary, MODEL_TITLES.get(model, model), asset(figure))
-            layers.append({
-                "name": layer, "units": layer_summary.n_units, "distinct": layer_summary.n_distinct,
-                "interpretable": fmt_percent(layer_summary.interpretable_fraction),
-                "threshold": fmt_number(layer_summary.threshold), "redundancy":
-                fmt_percent(layer_summary.duplicate_label_fraction), "figure": figure,
-                "median": fmt_number(dict(layer_summary.score_stats)["median"]),
-                "top": [[concept, count] for concept, count in layer_summary.top_concepts[:20]],
-                "catalogue": catalogue_path(model, layer).removeprefix("dissection/"),
-            })
+            layers.append(
+                {
+                    "name": layer,
+                    "units": layer_summary.n_units,
+                    "distinct": layer_summary.n_distinct,
+                    "interpretable": fmt_percent(layer_summary.interpretable_fraction),
+                    "threshold": fmt_number(layer_summary.threshold),
+                    "redundancy": fmt_percent(layer_summary.duplicate_label_fraction),
+                    "figure": figure,
+                    "median": fmt_number(dict(layer_summary.score_stats)["median"]),
+                    "top": [[concept, count] for concept, count in layer_summary.top_concepts[:20]],
+                    "catalogue": catalogue_path(model, layer).removeprefix("dissection/"),
+                }
+            )
             pages.append(_catalogue_page(model, result, layer, layer_summary, dissected, docs_dir, asset))
-        layer_rows = [[layer["name"], layer["units"], layer["distinct"], layer["interpretable"], layer["threshold"],
-                       layer["median"], layer["redundancy"], f"[{layer['units']} neurons]({layer['catalogue']})"]
-                      for layer in layers]
-        models.append({"name": model, "title": MODEL_TITLES.get(model, model), "csv": csv_name,
-                       "layers": layers, "layer_rows": layer_rows,
-                       "cross_layer": [[a, b, n, fmt_number(j)] for a, b, n, j in summary.cross_layer]})
+        layer_rows = [
+            [
+                layer["name"],
+                layer["units"],
+                layer["distinct"],
+                layer["interpretable"],
+                layer["threshold"],
+                layer["median"],
+                layer["redundancy"],
+                f"[{layer['units']} neurons]({layer['catalogue']})",
+            ]
+            for layer in layers
+        ]
+        models.append(
+            {
+                "name": model,
+                "title": MODEL_TITLES.get(model, model),
+                "csv": csv_name,
+                "layers": layers,
+                "layer_rows": layer_rows,
+                "cross_layer": [[a, b, n, fmt_number(j)] for a, b, n, j in summary.cross_layer],
+            }
+        )
     layer_names = [layer.layer for layer in next(iter(dissected.summaries.values())).layers]
     for layer in layer_names:
         figures.score_distribution_figure(list(dissected.results.values()), layer, asset(f"scores-{layer}.png"))
@@ -162,30 +218,63 @@ def build(site: Site) -> Built:
     comparison_rows = []
     if dissected.comparison is not None:
         figures.overlap_figure(dissected.comparison, asset("overlap.png"))
-        comparison_rows = [[o.layer, o.n_distinct_a, o.n_distinct_b, o.n_shared, o.n_unique_a, o.n_unique_b,
-                            fmt_number(o.jaccard), ", ".join(o.shared[:8])] for o in dissected.comparison.layers]
+        comparison_rows = [
+            [
+                o.layer,
+                o.n_distinct_a,
+                o.n_distinct_b,
+                o.n_shared,
+                o.n_unique_a,
+                o.n_unique_b,
+                fmt_number(o.jaccard),
+                ", ".join(o.shared[:8]),
+            ]
+            for o in dissected.comparison.layers
+        ]
     checks = self_check_rows(dissected)
-    label_checks = [[MODEL_TITLES.get(c.model_name, c.model_name), dissected.concept_set, c.n_scored,
-                     fmt_percent(c.top1_fraction), fmt_percent(c.top5_fraction), fmt_number(c.mean_clip_cosine)]
-                    for c in dissected.label_checks.values()]
+    label_checks = [
+        [
+            MODEL_TITLES.get(c.model_name, c.model_name),
+            dissected.concept_set,
+            c.n_scored,
+            fmt_percent(c.top1_fraction),
+            fmt_percent(c.top5_fraction),
+            fmt_number(c.mean_clip_cosine),
+        ]
+        for c in dissected.label_checks.values()
+    ]
     summaries = list(dissected.summaries.values())
     context = {
-        "title": TITLE, "models": models, "layer_names": layer_names, "comparison": dissected.comparison,
-        "comparison_rows": comparison_rows, "checks": checks, "label_checks": label_checks,
+        "title": TITLE,
+        "models": models,
+        "layer_names": layer_names,
+        "comparison": dissected.comparison,
+        "comparison_rows": comparison_rows,
+        "checks": checks,
+        "label_checks": label_checks,
         "probe": dissected.probe_name,
-        "n_probe": len(dissected.probe_paths), "concept_set": dissected.concept_set,
+        "n_probe": len(dissected.probe_paths),
+        "concept_set": dissected.concept_set,
         "n_concepts": len(next(iter(dissected.results.values())).concepts),
         "similarity": next(iter(dissected.results.values())).similarity,
         "findings": dissection_findings(summaries, dissected.comparison, list(dissected.self_checks.values())),
         "answers": answers(dissected),
         "assets": f"../{ASSETS}",
     }
-    return Built([Page(INDEX, "dissection.md.j2", context), *pages], written,
-                 Section(TITLE, INDEX, highlights(dissected)))
+    return Built(
+        [Page(INDEX, "dissection.md.j2", context), *pages], written, Section(TITLE, INDEX, highlights(dissected))
+    )
 
 
-def _catalogue_page(model: str, result: DissectionResult, layer: str, layer_summary: LayerSummary,
-                    dissected: DissectArtifacts, docs_dir: Path, asset: Callable[[str], Path]) -> Page:
+def _catalogue_page(
+    model: str,
+    result: DissectionResult,
+    layer: str,
+    layer_summary: LayerSummary,
+    dissected: DissectArtifacts,
+    docs_dir: Path,
+    asset: Callable[[str], Path],
+) -> Page:
     from xai.report.figures import dissect as figures
 
     strips = figures.thumbnail_strips(result, layer, dissected.probe_paths, docs_dir / ASSETS / "strips")
@@ -198,16 +287,29 @@ def _catalogue_page(model: str, result: DissectionResult, layer: str, layer_summ
         concepts = [result.concepts[i] for i in dissection.concept_ids[unit]]
         scores = dissection.scores[unit]
         score = float(scores[0])
-        neurons.append({
-            "unit": unit, "label": concepts[0], "score": fmt_number(score),
-            "weak": not (score > threshold) if threshold == threshold else False,
-            "runner_ups": [f"{c} ({fmt_number(float(s))})" for c, s in zip(concepts[1:], scores[1:], strict=True)],
-            "strip": strips[unit].name,
-            "top_images": [result.probe_ids[i] for i in dissection.top_images[unit][:5]],
-        })
+        neurons.append(
+            {
+                "unit": unit,
+                "label": concepts[0],
+                "score": fmt_number(score),
+                "weak": not (score > threshold) if threshold == threshold else False,
+                "runner_ups": [f"{c} ({fmt_number(float(s))})" for c, s in zip(concepts[1:], scores[1:], strict=True)],
+                "strip": strips[unit].name,
+                "top_images": [result.probe_ids[i] for i in dissection.top_images[unit][:5]],
+            }
+        )
     title = f"{MODEL_TITLES.get(model, model)} · {layer} neurons"
-    return Page(catalogue_path(model, layer), "catalogue.md.j2", {
-        "title": title, "model": model, "layer": layer, "neurons": neurons,
-        "threshold": fmt_number(threshold), "interpretable": fmt_percent(layer_summary.interpretable_fraction),
-        "strips": f"../{ASSETS}/strips", "similarity": result.similarity,
-    })
+    return Page(
+        catalogue_path(model, layer),
+        "catalogue.md.j2",
+        {
+            "title": title,
+            "model": model,
+            "layer": layer,
+            "neurons": neurons,
+            "threshold": fmt_number(threshold),
+            "interpretable": fmt_percent(layer_summary.interpretable_fraction),
+            "strips": f"../{ASSETS}/strips",
+            "similarity": result.similarity,
+        },
+    )

@@ -38,24 +38,32 @@ def highlights(explained: ExplainArtifacts) -> list[str]:
     sentences = []
     first = explained.images[0]
     label, probability = _prediction_label(first, explained.categories)
-    sentences.append(f"{len(explained.images)} image(s) explained with {len(explained.methods)} methods; "
-                     f"for example {first.name} is predicted as '{label}' (p = {fmt_number(probability)}).")
+    sentences.append(
+        f"{len(explained.images)} image(s) explained with {len(explained.methods)} methods; "
+        f"for example {first.name} is predicted as '{label}' (p = {fmt_number(probability)})."
+    )
     limes = [item.explanation.lime for item in explained.images if item.explanation.lime is not None]
     if limes:
         r2 = sum(lime.score for lime in limes) / len(limes)
-        sentences.append(f"LIME's surrogate explains its own samples with a mean weighted R² of {fmt_number(r2)} "
-                         f"over {len(limes)} image(s).")
+        sentences.append(
+            f"LIME's surrogate explains its own samples with a mean weighted R² of {fmt_number(r2)} "
+            f"over {len(limes)} image(s)."
+        )
         stabilities = [item.explanation.stability for item in explained.images if item.explanation.stability]
         if stabilities:
             k = stabilities[0].ks[0]
             mean = sum(s.mean_jaccard[k] for s in stabilities) / len(stabilities)
-            sentences.append(f"Across sampling seeds LIME's top-{k} superpixels overlap with a mean Jaccard index of "
-                             f"{fmt_number(mean)}.")
+            sentences.append(
+                f"Across sampling seeds LIME's top-{k} superpixels overlap with a mean Jaccard index of "
+                f"{fmt_number(mean)}."
+            )
     timings = _method_timings(explained)
     if timings:
         slowest = max(timings, key=lambda row: row[1])
-        sentences.append(f"The most expensive method is {slowest[0]}: {fmt_seconds(slowest[1])} and "
-                         f"{slowest[2]:,} forward passes per image on average.")
+        sentences.append(
+            f"The most expensive method is {slowest[0]}: {fmt_seconds(slowest[1])} and "
+            f"{slowest[2]:,} forward passes per image on average."
+        )
     return sentences
 
 
@@ -81,8 +89,14 @@ def _method_timings(explained: ExplainArtifacts) -> list[tuple[str, float, int, 
             if found is not None:
                 runs.append((found.seconds, found.forward_passes))
         if runs:
-            rows.append((METHODS[method].title, sum(r[0] for r in runs) / len(runs),
-                         round(sum(r[1] for r in runs) / len(runs)), method))
+            rows.append(
+                (
+                    METHODS[method].title,
+                    sum(r[0] for r in runs) / len(runs),
+                    round(sum(r[1] for r in runs) / len(runs)),
+                    method,
+                )
+            )
     return rows
 
 
@@ -91,9 +105,16 @@ def cost_rows(explained: ExplainArtifacts) -> tuple[list[list[str]], dict[str, A
     explain stage recorded them (:func:`xai.stages.explain.method_costs`): rendering computes nothing."""
     from xai.explain.registry import METHODS
 
-    rows = [[METHODS[cost.method].title, fmt_seconds(cost.seconds), f"{cost.forward_passes:,}",
-             fmt_seconds(cost.floor_s), f"{cost.ratio:.2f}x" if cost.ratio else "n/a"]
-            for cost in explained.costs]
+    rows = [
+        [
+            METHODS[cost.method].title,
+            fmt_seconds(cost.seconds),
+            f"{cost.forward_passes:,}",
+            fmt_seconds(cost.floor_s),
+            f"{cost.ratio:.2f}x" if cost.ratio else "n/a",
+        ]
+        for cost in explained.costs
+    ]
     behind = next((cost for cost in explained.costs if cost.batch_size is not None), None)
     batch = {"batch_size": behind.batch_size, "per_image_s": behind.per_image_s} if behind else None
     return rows, batch
@@ -122,16 +143,27 @@ def build(site: Site) -> Built:
         lime = item.explanation.lime
         stability = item.explanation.stability
         if lime is not None:
-            lime_rows.append([item.name, categories[lime.label], fmt_number(lime.score),
-                              fmt_number(lime.local_pred), fmt_number(lime.model_probability),
-                              int(lime.weights.size),
-                              *(fmt_number(stability.mean_jaccard[k]) if stability else "n/a" for k in lime.ks)])
+            lime_rows.append(
+                [
+                    item.name,
+                    categories[lime.label],
+                    fmt_number(lime.score),
+                    fmt_number(lime.local_pred),
+                    fmt_number(lime.model_probability),
+                    int(lime.weights.size),
+                    *(fmt_number(stability.mean_jaccard[k]) if stability else "n/a" for k in lime.ks),
+                ]
+            )
         pages.append(_image_page(item, paths, categories, explained.methods))
     grid = None
     if explained.images:
         grid_path = figures.plot_explanation_grid(
-            [item.pixels for item in explained.images], [item.explanation for item in explained.images],
-            docs_dir / ASSETS / "grid.png", names=[item.name for item in explained.images], categories=categories)
+            [item.pixels for item in explained.images],
+            [item.explanation for item in explained.images],
+            docs_dir / ASSETS / "grid.png",
+            names=[item.name for item in explained.images],
+            categories=categories,
+        )
         written.append(f"{ASSETS}/grid.png")
         grid = grid_path.name
     ks = explained.images[0].explanation.lime.ks if explained.images and explained.images[0].explanation.lime else ()
@@ -139,17 +171,33 @@ def build(site: Site) -> Built:
     per_image = [[item.name, *(_seconds(item.explanation, m) for m in explained.methods)] for item in explained.images]
     timings, batch = cost_rows(explained)
     context = {
-        "per_image_columns": ["Image", *titles], "per_image_timings": per_image,
-        "title": TITLE, "model": explained.model, "target_layer": explained.target_layer,
-        "methods": [METHODS[m].title for m in explained.methods], "rows": rows, "lime_rows": lime_rows,
-        "lime_columns": ["Image", "Explained class", "Surrogate R²", "Local prediction", "Model probability",
-                         "Superpixels", *(f"Stability top-{k} (Jaccard)" for k in ks)],
-        "timings": timings, "batch": batch,
-        "grid": grid, "assets": f"../{ASSETS}", "failed": [list(row) for row in explained.failed],
+        "per_image_columns": ["Image", *titles],
+        "per_image_timings": per_image,
+        "title": TITLE,
+        "model": explained.model,
+        "target_layer": explained.target_layer,
+        "methods": [METHODS[m].title for m in explained.methods],
+        "rows": rows,
+        "lime_rows": lime_rows,
+        "lime_columns": [
+            "Image",
+            "Explained class",
+            "Surrogate R²",
+            "Local prediction",
+            "Model probability",
+            "Superpixels",
+            *(f"Stability top-{k} (Jaccard)" for k in ks),
+        ],
+        "timings": timings,
+        "batch": batch,
+        "grid": grid,
+        "assets": f"../{ASSETS}",
+        "failed": [list(row) for row in explained.failed],
         "findings": highlights(explained),
     }
-    return Built([Page(INDEX, "explanations.md.j2", context), *pages], written,
-                 Section(TITLE, INDEX, context["findings"]))
+    return Built(
+        [Page(INDEX, "explanations.md.j2", context), *pages], written, Section(TITLE, INDEX, context["findings"])
+    )
 
 
 def _image_page(item: ExplainedImage, paths: dict[str, Path], categories: list[str], methods: tuple[str, ...]) -> Page:
@@ -157,33 +205,85 @@ def _image_page(item: ExplainedImage, paths: dict[str, Path], categories: list[s
 
     explanation = item.explanation
     prediction = explanation.prediction
-    top5 = [[categories[int(label)], fmt_number(float(p))] for label, p in
-            zip(prediction.labels, prediction.probabilities, strict=True)]
+    top5 = [
+        [categories[int(label)], fmt_number(float(p))]
+        for label, p in zip(prediction.labels, prediction.probabilities, strict=True)
+    ]
     tabs = []
     for method in methods:
         info = METHODS[method]
         if method == "lime" and explanation.lime is not None:
             lime = explanation.lime
             stability = explanation.stability
-            tabs.append({"title": info.title, "lime": True, "summary": info.summary, "figures": [
-                (paths["lime_boundaries"].name, f"LIME's top-{', '.join(map(str, lime.ks))} positive superpixels "
-                 f"outlined in yellow on {item.name}"),
-                (paths["lime_pros_cons"].name, f"Superpixels for (green) and against (red) the class on {item.name}"),
-                (paths["lime_weights"].name, f"Heatmap of every superpixel's LIME weight on {item.name}")],
-                "facts": [["Surrogate R² (weighted, on its samples)", fmt_number(lime.score)],
-                          ["Surrogate local prediction", fmt_number(lime.local_pred)],
-                          ["Model probability", fmt_number(lime.model_probability)],
-                          ["Samples", f"{lime.num_samples:,}"], ["Superpixels", int(lime.weights.size)],
-                          *([[f"Top-{k} stability across seeds {stability.seeds} (mean Jaccard)",
-                              fmt_number(stability.mean_jaccard[k])] for k in stability.ks] if stability else []),
-                          ["Time", fmt_seconds(lime.seconds)], ["Forward passes", f"{lime.forward_passes:,}"]]})
+            tabs.append(
+                {
+                    "title": info.title,
+                    "lime": True,
+                    "summary": info.summary,
+                    "figures": [
+                        (
+                            paths["lime_boundaries"].name,
+                            f"LIME's top-{', '.join(map(str, lime.ks))} positive superpixels "
+                            f"outlined in yellow on {item.name}",
+                        ),
+                        (
+                            paths["lime_pros_cons"].name,
+                            f"Superpixels for (green) and against (red) the class on {item.name}",
+                        ),
+                        (paths["lime_weights"].name, f"Heatmap of every superpixel's LIME weight on {item.name}"),
+                    ],
+                    "facts": [
+                        ["Surrogate R² (weighted, on its samples)", fmt_number(lime.score)],
+                        ["Surrogate local prediction", fmt_number(lime.local_pred)],
+                        ["Model probability", fmt_number(lime.model_probability)],
+                        ["Samples", f"{lime.num_samples:,}"],
+                        ["Superpixels", int(lime.weights.size)],
+                        *(
+                            [
+                                [
+                                    f"Top-{k} stability across seeds {stability.seeds} (mean Jaccard)",
+                                    fmt_number(stability.mean_jaccard[k]),
+                                ]
+                                for k in stability.ks
+                            ]
+                            if stability
+                            else []
+                        ),
+                        ["Time", fmt_seconds(lime.seconds)],
+                        ["Forward passes", f"{lime.forward_passes:,}"],
+                    ],
+                }
+            )
         elif method in paths:
             cam = explanation.cam(method)
-            tabs.append({"title": info.title, "lime": False, "summary": info.summary, "figures": [
-                (paths[method].name, f"{info.title} map of class '{categories[cam.target_class]}' over {item.name}")],
-                "facts": [["Explained class", categories[cam.target_class]],
-                          ["Time", fmt_seconds(cam.seconds)], ["Forward passes", f"{cam.forward_passes:,}"]]})
-    return Page(image_page(item.name), "explained_image.md.j2", {
-        "title": f"{item.name}: explanations", "name": item.name, "original": paths["original"].name,
-        "file": md_text(getattr(item, "display", "") or item.name),
-        "top5": top5, "tabs": tabs, "assets": f"../{ASSETS}/{item.name}"})
+            tabs.append(
+                {
+                    "title": info.title,
+                    "lime": False,
+                    "summary": info.summary,
+                    "figures": [
+                        (
+                            paths[method].name,
+                            f"{info.title} map of class '{categories[cam.target_class]}' over {item.name}",
+                        )
+                    ],
+                    "facts": [
+                        ["Explained class", categories[cam.target_class]],
+                        ["Time", fmt_seconds(cam.seconds)],
+                        ["Forward passes", f"{cam.forward_passes:,}"],
+                    ],
+                }
+            )
+    return Page(
+        image_page(item.name),
+        "explained_image.md.j2",
+        {
+            "title": f"{item.name}: explanations",
+            "name": item.name,
+            "original": paths["original"].name,
+            "file": md_text(getattr(item, "display", "") or item.name),
+            "top5": top5,
+            "tabs": tabs,
+            "assets": f"../{ASSETS}/{item.name}",
+        },
+    )

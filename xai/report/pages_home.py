@@ -7,8 +7,11 @@ from typing import Any
 from xai.report.page import Built, Page, Site, fmt_seconds, md_text
 from xai.report.pages_compare import methods_context
 
-BATCH_SOURCES = {"configured": "config", "measured": "auto (measured in this run)",
-                 "cached": "auto (cached, measured earlier)"}
+BATCH_SOURCES = {
+    "configured": "config",
+    "measured": "auto (measured in this run)",
+    "cached": "auto (cached, measured earlier)",
+}
 """How a batch size was chosen (:data:`xai.batching.Source`), as the home page says it."""
 
 
@@ -18,32 +21,55 @@ def build(site: Site) -> Built:
 
     run = site.run
     random_flag = " --weights random" if run["random_weights"] else ""
-    home = Page("index.md", "home.md.j2", {
-        "title": "Explaining ResNets: dissection, LIME and CAMs",
-        "sections": site.sections,
-        "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
-        "batch_rows": [[label, choice["batch_size"],
-                        BATCH_SOURCES.get(choice["source"], choice["source"]),
-                        fmt_seconds(choice["per_image_s"]),
-                        ", ".join(f"{size}: {fmt_seconds(sec)}" for size, sec in choice["timings"].items())]
-                       for label, choice in run.get("batch_sizes", {}).items()],
-        "torch_threads": run.get("torch_threads"),
-        "images": [[image["name"], md_text(image.get("file", image["name"])), image["sha256"]]
-                   for image in run["images"]],
-        "skipped_rows": [[md_text(skipped["path"]), md_text(skipped["reason"])] for skipped in run["skipped"]],
-        "reproduce_command": f"pip install -e . && python generate.py --config configs/{run['config_name']}.yaml"
-                             f"{random_flag}",
-    })
+    home = Page(
+        "index.md",
+        "home.md.j2",
+        {
+            "title": "Explaining ResNets: dissection, LIME and CAMs",
+            "sections": site.sections,
+            "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
+            "batch_rows": [
+                [
+                    label,
+                    choice["batch_size"],
+                    BATCH_SOURCES.get(choice["source"], choice["source"]),
+                    fmt_seconds(choice["per_image_s"]),
+                    ", ".join(f"{size}: {fmt_seconds(sec)}" for size, sec in choice["timings"].items()),
+                ]
+                for label, choice in run.get("batch_sizes", {}).items()
+            ],
+            "torch_threads": run.get("torch_threads"),
+            "images": [
+                [image["name"], md_text(image.get("file", image["name"])), image["sha256"]] for image in run["images"]
+            ],
+            "skipped_rows": [[md_text(skipped["path"]), md_text(skipped["reason"])] for skipped in run["skipped"]],
+            "reproduce_command": f"pip install -e . && python generate.py --config configs/{run['config_name']}.yaml"
+            f"{random_flag}",
+        },
+    )
     config = run["config"]
-    methods = Page("methods.md", "methods.md.j2", {
-        "title": "Methods and limitations",
-        "method_rows": [[info.title, info.family, "yes" if info.needs_gradients else "no",
-                         "yes" if info.required else "no", info.cost, info.summary, info.paper]
-                        for info in METHODS.values()],
-        "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
-        "similarity": config["dissect"]["similarity"],
-        **methods_context(config),
-    })
+    methods = Page(
+        "methods.md",
+        "methods.md.j2",
+        {
+            "title": "Methods and limitations",
+            "method_rows": [
+                [
+                    info.title,
+                    info.family,
+                    "yes" if info.needs_gradients else "no",
+                    "yes" if info.required else "no",
+                    info.cost,
+                    info.summary,
+                    info.paper,
+                ]
+                for info in METHODS.values()
+            ],
+            "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
+            "similarity": config["dissect"]["similarity"],
+            **methods_context(config),
+        },
+    )
     return Built([home, methods])
 
 

@@ -27,8 +27,9 @@ BUILDERS: tuple[PageBuilder, ...] = (pages_dissect, pages_explain, pages_compare
 """In order: each builder sees the sections of those before it, so the home page (which lists them) comes last."""
 
 
-def render_pages(pages: Iterable[Page], docs_dir: Path, run: dict[str, Any],
-                 environment: Environment | None = None) -> list[str]:
+def render_pages(
+    pages: Iterable[Page], docs_dir: Path, run: dict[str, Any], environment: Environment | None = None
+) -> list[str]:
     """Render every page with ``run`` in its context; return the relative paths written."""
     environment = environment or make_environment()
     written = []
@@ -50,8 +51,9 @@ def remove_stale(docs_dir: Path, written: list[str]) -> None:
     atomic_write_text(listing, json.dumps(sorted(written), indent=0))
 
 
-def render_report(run: dict[str, Any], artifacts: Mapping[str, Any], docs_dir: Path,
-                  builders: Iterable[PageBuilder] = BUILDERS) -> list[str]:
+def render_report(
+    run: dict[str, Any], artifacts: Mapping[str, Any], docs_dir: Path, builders: Iterable[PageBuilder] = BUILDERS
+) -> list[str]:
     """Draw figures and write every page of the report for ``artifacts`` (stage name -> that stage's artifacts)
     into ``docs_dir``; return the relative paths written (pages, then the assets the builders wrote)."""
     docs_dir.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,6 @@ class StageCache:
         return self.context.cache.get_or_compute(self.stage, parts, compute, kind)
 
 
-
 def weights_key(config: Config, model: str) -> str:
     """What identifies a model's weights in cache keys, known without loading the model."""
     if config.weights == "random":

@@ -49,10 +49,18 @@ class CompareArtifacts:
 
 def _base_parts(context: RunContext, image_sha: str) -> dict[str, Any]:
     config = context.config
-    return {"image": image_sha, "weights": weights_key(config, config.explain.model), "seed": config.seed,
-            "explain": {"methods": list(config.explain.methods), "lime": config.explain.lime.model_dump(),
-                        "target_layer": config.explain.target_layer, "preprocess": config.explain.preprocess},
-            "code": code_version("compare", "explain")}
+    return {
+        "image": image_sha,
+        "weights": weights_key(config, config.explain.model),
+        "seed": config.seed,
+        "explain": {
+            "methods": list(config.explain.methods),
+            "lime": config.explain.lime.model_dump(),
+            "target_layer": config.explain.target_layer,
+            "preprocess": config.explain.preprocess,
+        },
+        "code": code_version("compare", "explain"),
+    }
 
 
 def describe(context: RunContext) -> str:
@@ -62,11 +70,16 @@ def describe(context: RunContext) -> str:
     settings = config.compare
     maps = len(config.explain.methods) + settings.random_draws + 1  # LIME + CAMs, random draws, centre prior
     per_image = forward_passes(maps, settings.faithfulness_steps)
-    sanity = ("sanity check skipped (random weights)" if config.weights == "random" or not settings.sanity_check
-              else f"sanity check on {settings.sanity_images} image(s) x {len(sanity_methods(config))} "
-                   f"methods x {len(RESNET_LAYER_GROUPS) + 1} model states")
-    return (f"agreement of {len(config.explain.methods) - 1} CAMs with LIME, deletion/insertion over {maps} maps "
-            f"({per_image:,} forward passes per image), {sanity}")
+    sanity = (
+        "sanity check skipped (random weights)"
+        if config.weights == "random" or not settings.sanity_check
+        else f"sanity check on {settings.sanity_images} image(s) x {len(sanity_methods(config))} "
+        f"methods x {len(RESNET_LAYER_GROUPS) + 1} model states"
+    )
+    return (
+        f"agreement of {len(config.explain.methods) - 1} CAMs with LIME, deletion/insertion over {maps} maps "
+        f"({per_image:,} forward passes per image), {sanity}"
+    )
 
 
 def sanity_methods(config: Config) -> list[str]:
@@ -88,8 +101,10 @@ def notes(explained: ExplainArtifacts) -> list[str]:
         explanation = item.explanation
         top1 = explanation.prediction.top1
         if explanation.lime is not None and explanation.lime.label != top1:
-            found.append(f"{item.name}: LIME explained class {explanation.lime.label}, not the model's top-1 class "
-                         f"{top1} (LIME's top label comes from its own classifier call on the unperturbed image)")
+            found.append(
+                f"{item.name}: LIME explained class {explanation.lime.label}, not the model's top-1 class "
+                f"{top1} (LIME's top label comes from its own classifier call on the unperturbed image)"
+            )
         found.extend(f"{item.name}: {cam.warning}" for cam in explanation.cams if cam.warning)
     return found
 
@@ -107,9 +122,15 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
         artifacts.faithfulness.append(_faithfulness(context, cache, base, item, shas[item.name]))
     artifacts.sanity = _sanity(context, cache, explained.images[: settings.sanity_images], shas)
     cross_image = compare.cross_image_table([_cross_image_input(item) for item in explained.images], settings.top_k)
-    artifacts.summary = compare.summarise(artifacts.comparisons, artifacts.faithfulness, artifacts.sanity,
-                                          k=settings.top_k[0], seed=config.seed, cross_image=cross_image,
-                                          notes=notes(explained))
+    artifacts.summary = compare.summarise(
+        artifacts.comparisons,
+        artifacts.faithfulness,
+        artifacts.sanity,
+        k=settings.top_k[0],
+        seed=config.seed,
+        cross_image=cross_image,
+        notes=notes(explained),
+    )
     return artifacts
 
 
@@ -117,8 +138,7 @@ def _cam_maps(item: ExplainedImage) -> dict[str, np.ndarray]:
     return {cam.method: cam.map for cam in item.explanation.cams}
 
 
-def _agreement(context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage
-               ) -> ImageComparison:
+def _agreement(context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage) -> ImageComparison:
     """LIME against every CAM and the centre prior on one image, with the superpixel null (no model calls)."""
     config = context.config
     settings = config.compare
@@ -126,17 +146,33 @@ def _agreement(context: RunContext, cache: StageCache, base: dict[str, Any], ite
     weights, seeds = seed_weights(item.explanation)
 
     def agreement() -> ImageComparison:
-        return compare.compare_image(item.pixels, lime.segments, weights, _cam_maps(item), image_id=item.name,
-                                     ks=settings.top_k, thresholds=tuple(t / 100 for t in settings.thresholds),
-                                     seeds=seeds, null_draws=settings.null_draws, null_seed=config.seed)
+        return compare.compare_image(
+            item.pixels,
+            lime.segments,
+            weights,
+            _cam_maps(item),
+            image_id=item.name,
+            ks=settings.top_k,
+            thresholds=tuple(t / 100 for t in settings.thresholds),
+            seeds=seeds,
+            null_draws=settings.null_draws,
+            null_seed=config.seed,
+        )
 
-    parts = {**base, "piece": "agreement", "ks": list(settings.top_k), "thresholds": list(settings.thresholds),
-             "seeds": list(seeds), "null_draws": settings.null_draws}
+    parts = {
+        **base,
+        "piece": "agreement",
+        "ks": list(settings.top_k),
+        "thresholds": list(settings.thresholds),
+        "seeds": list(seeds),
+        "null_draws": settings.null_draws,
+    }
     return cache.get(compare.ImageComparison, parts, agreement)
 
 
-def _faithfulness(context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage,
-                  image_sha: str) -> FaithfulnessResult:
+def _faithfulness(
+    context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage, image_sha: str
+) -> FaithfulnessResult:
     """Deletion/insertion curves of LIME, every CAM and the random baseline on one image (model forward passes)."""
     config = context.config
     settings = config.compare
@@ -146,18 +182,28 @@ def _faithfulness(context: RunContext, cache: StageCache, base: dict[str, Any], 
         from xai.models import to_input
 
         return compare.faithfulness_image(
-            context.classifier(config.explain.model).module, to_input, item.pixels,
-            compare.explanation_maps(lime.segments, lime.weights, _cam_maps(item)), item.explanation.prediction.top1,
-            steps=settings.faithfulness_steps, seed=compare.image_seed(config.seed, image_sha), image_id=item.name,
-            random_draws=settings.random_draws, batch_size=explain_stage.explain_batch_size(context, item.pixels.shape))
+            context.classifier(config.explain.model).module,
+            to_input,
+            item.pixels,
+            compare.explanation_maps(lime.segments, lime.weights, _cam_maps(item)),
+            item.explanation.prediction.top1,
+            steps=settings.faithfulness_steps,
+            seed=compare.image_seed(config.seed, image_sha),
+            image_id=item.name,
+            random_draws=settings.random_draws,
+            batch_size=explain_stage.explain_batch_size(context, item.pixels.shape),
+        )
 
-    parts = {**base, "piece": "faithfulness", "steps": settings.faithfulness_steps,
-             "random_draws": settings.random_draws}
+    parts = {
+        **base,
+        "piece": "faithfulness",
+        "steps": settings.faithfulness_steps,
+        "random_draws": settings.random_draws,
+    }
     return cache.get(compare.FaithfulnessResult, parts, faithfulness)
 
 
-def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage], shas: dict[str, str]
-            ) -> SanityResult:
+def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage], shas: dict[str, str]) -> SanityResult:
     """The cascading parameter-randomisation check on the ``chosen`` images (skipped under random weights)."""
     config = context.config
     settings = config.compare
@@ -167,23 +213,41 @@ def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage]
     def sanity() -> SanityResult:
         skip = config.weights == "random" or not settings.sanity_check or not methods or not chosen
         model = None if skip else context.classifier(config.explain.model).module
-        budgets = ({compare.LIME_METHOD: f"{settings.sanity_lime_samples} perturbation samples per model state "
-                                         f"(explanations: {config.explain.lime.num_samples})"}
-                   if compare.LIME_METHOD in methods else {})
+        budgets = (
+            {
+                compare.LIME_METHOD: f"{settings.sanity_lime_samples} perturbation samples per model state "
+                f"(explanations: {config.explain.lime.num_samples})"
+            }
+            if compare.LIME_METHOD in methods
+            else {}
+        )
         if skip and config.weights != "random":
-            return compare.SanityResult.skipped(methods, config.seed, reason="disabled in the config"
-                                                if not settings.sanity_check else "no sanity methods or images")
+            return compare.SanityResult.skipped(
+                methods,
+                config.seed,
+                reason="disabled in the config" if not settings.sanity_check else "no sanity methods or images",
+            )
         explain_fn = sanity_explain_fn(
             [(item.pixels, item.explanation.lime.segments, item.explanation.prediction.top1) for item in chosen],
-            methods, target_layer=config.explain.target_layer, lime_params=lime_sanity, seed=config.seed,
+            methods,
+            target_layer=config.explain.target_layer,
+            lime_params=lime_sanity,
+            seed=config.seed,
             # resolved (perhaps measured) only when the check runs: skipped under random weights
             batch_size=explain_stage.explain_batch_size(context, chosen[0].pixels.shape) if not skip else 1,
-            device=context.device)
-        return compare.sanity_check(model, explain_fn, compare.RESNET_LAYER_GROUPS, seed=config.seed,
-                                    weights_are_random=skip, budgets=budgets)
+            device=context.device,
+        )
+        return compare.sanity_check(
+            model, explain_fn, compare.RESNET_LAYER_GROUPS, seed=config.seed, weights_are_random=skip, budgets=budgets
+        )
 
-    parts = {**_base_parts(context, ",".join(shas[item.name] for item in chosen)), "piece": "sanity",
-             "methods": methods, "enabled": settings.sanity_check, "lime_samples": settings.sanity_lime_samples}
+    parts = {
+        **_base_parts(context, ",".join(shas[item.name] for item in chosen)),
+        "piece": "sanity",
+        "methods": methods,
+        "enabled": settings.sanity_check,
+        "lime_samples": settings.sanity_lime_samples,
+    }
     return cache.get(compare.SanityResult, parts, sanity)
 
 
@@ -193,9 +257,16 @@ def _cross_image_input(item: ExplainedImage) -> CrossImageInput:
     return item.name, item.explanation.lime.segments, weights, _cam_maps(item)
 
 
-def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods: list[str], *, target_layer: str,
-                      lime_params: LimeParams, seed: int, batch_size: int,
-                      device: torch.device | str = "cpu") -> Callable[[nn.Module], SanityMaps]:
+def sanity_explain_fn(
+    images: list[tuple[np.ndarray, np.ndarray, int]],
+    methods: list[str],
+    *,
+    target_layer: str,
+    lime_params: LimeParams,
+    seed: int,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> Callable[[nn.Module], SanityMaps]:
     """``explain_fn(model) -> {method: (N, H, W) maps}`` for the sanity check, plus the edge-detector control.
 
     ``images`` are ``(pixels, LIME segments, target class)``: every model state explains the same class on the
@@ -219,8 +290,16 @@ def sanity_explain_fn(images: list[tuple[np.ndarray, np.ndarray, int]], methods:
             tensor = to_input(pixels[None]).to(device)
             for method in methods:
                 if method == compare.LIME_METHOD:
-                    result = run_lime(model, pixels, to_input=to_input, params=lime_params, seed=seed,
-                                      batch_size=batch_size, segments=segments, label=target)
+                    result = run_lime(
+                        model,
+                        pixels,
+                        to_input=to_input,
+                        params=lime_params,
+                        seed=seed,
+                        batch_size=batch_size,
+                        segments=segments,
+                        label=target,
+                    )
                     maps[method].append(unit_range(result.pixel_weights()))
                 else:
                     cam_batch = batch_size if METHODS[method].batched else None

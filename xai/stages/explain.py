@@ -85,26 +85,45 @@ def method_costs(images: list[ExplainedImage], methods: tuple[str, ...]) -> list
     costs = []
     for method in methods:
         is_lime = METHODS[method].family == "lime"  # LIME has its own field; CAMs are found by method name
-        results = [found for item in images
-                   if (found := item.explanation.lime if is_lime else
-                       next((c for c in item.explanation.cams if c.method == method), None)) is not None]
+        results = [
+            found
+            for item in images
+            if (
+                found := item.explanation.lime
+                if is_lime
+                else next((c for c in item.explanation.cams if c.method == method), None)
+            )
+            is not None
+        ]
         if not results:
             continue
         floors = [r.forward_passes * r.per_image_s if r.per_image_s else None for r in results]
         first = next((r for r in results if r.batch_size is not None), None)
-        costs.append(MethodCost(
-            method, sum(r.seconds for r in results) / len(results),
-            round(sum(r.forward_passes for r in results) / len(results)),
-            None if None in floors else sum(floors) / len(floors),
-            first.batch_size if first else None, first.per_image_s if first else None))
+        costs.append(
+            MethodCost(
+                method,
+                sum(r.seconds for r in results) / len(results),
+                round(sum(r.forward_passes for r in results) / len(results)),
+                None if None in floors else sum(floors) / len(floors),
+                first.batch_size if first else None,
+                first.per_image_s if first else None,
+            )
+        )
     return costs
 
 
 def _parts(context: RunContext, image: InputImage, piece: str, **params: Any) -> dict[str, Any]:
     config = context.config
-    return {"image": image.sha256, "model": config.explain.model, "weights": weights_key(config, config.explain.model),
-            "piece": piece, "seed": config.seed, "code": code_version("explain"), **params,
-            **({"preprocess": config.explain.preprocess} if config.explain.preprocess != "weights" else {})}
+    return {
+        "image": image.sha256,
+        "model": config.explain.model,
+        "weights": weights_key(config, config.explain.model),
+        "piece": piece,
+        "seed": config.seed,
+        "code": code_version("explain"),
+        **params,
+        **({"preprocess": config.explain.preprocess} if config.explain.preprocess != "weights" else {}),
+    }
 
 
 def target_channels(config: Config) -> int:
@@ -121,9 +140,10 @@ def forward_passes_per_image(config: Config) -> int:
     the prediction, for the plan."""
     lime = config.explain.lime
     channels = target_channels(config)
-    return 1 + sum(METHODS[method].forward_passes(lime_samples=lime.num_samples * lime.stability_seeds,
-                                                  target_channels=channels)
-                   for method in config.explain.methods)
+    return 1 + sum(
+        METHODS[method].forward_passes(lime_samples=lime.num_samples * lime.stability_seeds, target_channels=channels)
+        for method in config.explain.methods
+    )
 
 
 def describe(context: RunContext) -> str:
@@ -131,9 +151,11 @@ def describe(context: RunContext) -> str:
     store = StageCache(context, STAGE)
     pieces = [(image, method) for image in context.images for method in config.explain.methods]
     done = sum(store.contains(_method_parts(context, image, method)) for image, method in pieces)
-    return (f"{config.explain.model} on {len(context.images)} image(s) x {len(config.explain.methods)} methods "
-            f"({', '.join(config.explain.methods)}), about {forward_passes_per_image(config):,} forward passes "
-            f"per image; {done}/{len(pieces)} cached")
+    return (
+        f"{config.explain.model} on {len(context.images)} image(s) x {len(config.explain.methods)} methods "
+        f"({', '.join(config.explain.methods)}), about {forward_passes_per_image(config):,} forward passes "
+        f"per image; {done}/{len(pieces)} cached"
+    )
 
 
 def _method_parts(context: RunContext, image: InputImage, method: str) -> dict[str, Any]:
@@ -146,8 +168,13 @@ def _method_parts(context: RunContext, image: InputImage, method: str) -> dict[s
 
 def lime_params(config: Config) -> LimeParams:
     lime = config.explain.lime
-    return LimeParams(num_samples=lime.num_samples, top_labels=lime.top_labels, hide_color=lime.hide_color,
-                      ks=tuple(lime.top_k), stability_seeds=lime.stability_seeds)
+    return LimeParams(
+        num_samples=lime.num_samples,
+        top_labels=lime.top_labels,
+        hide_color=lime.hide_color,
+        ks=tuple(lime.top_k),
+        stability_seeds=lime.stability_seeds,
+    )
 
 
 def explain_batch_size(context: RunContext, image_shape: tuple[int, ...], *, load_only: bool = False) -> int | None:
@@ -166,9 +193,15 @@ def explain_batch_size(context: RunContext, image_shape: tuple[int, ...], *, loa
 
         return channels_last_forward
 
-    return stage_batch_size(context, f"explain:{config.explain.model}", config.explain.batch_size,
-                            model_id=f"{config.explain.model}:channels_last", forward=forward,
-                            input_shape=(3, height, width), load_only=load_only)
+    return stage_batch_size(
+        context,
+        f"explain:{config.explain.model}",
+        config.explain.batch_size,
+        model_id=f"{config.explain.model}:channels_last",
+        forward=forward,
+        input_shape=(3, height, width),
+        load_only=load_only,
+    )
 
 
 def explain_one(context: RunContext, image: InputImage, *, load_only: bool = False) -> ImageExplanation:
@@ -193,13 +226,13 @@ def explain_one(context: RunContext, image: InputImage, *, load_only: bool = Fal
         return predict(model(), image.pixels, to_input=to_input)
 
     def lime_of_image() -> LimeResult:
-        return with_batch(run_lime(model(), image.pixels, to_input=to_input, params=params, seed=config.seed,
-                                   batch_size=batch()))
+        return with_batch(
+            run_lime(model(), image.pixels, to_input=to_input, params=params, seed=config.seed, batch_size=batch())
+        )
 
     def stability_of(first: LimeResult) -> Callable[[], LimeStability]:
         def compute() -> LimeStability:
-            return seed_stability(model(), image.pixels, first, to_input=to_input, params=params,
-                                  batch_size=batch())
+            return seed_stability(model(), image.pixels, first, to_input=to_input, params=params, batch_size=batch())
 
         return compute
 
@@ -208,9 +241,14 @@ def explain_one(context: RunContext, image: InputImage, *, load_only: bool = Fal
         batched = METHODS[method].batched
 
         def compute() -> CamMap:
-            found = cams.compute_cam(model(), to_input(image.pixels[None]).to(context.device), method,
-                                     resolve_layer(model(), config.explain.target_layer), target_class,
-                                     batch_size=batch() if batched else None)
+            found = cams.compute_cam(
+                model(),
+                to_input(image.pixels[None]).to(context.device),
+                method,
+                resolve_layer(model(), config.explain.target_layer),
+                target_class,
+                batch_size=batch() if batched else None,
+            )
             return with_batch(found) if batched else found
 
         return compute
@@ -224,9 +262,11 @@ def explain_one(context: RunContext, image: InputImage, *, load_only: bool = Fal
         if METHODS[method].family == "lime":
             lime = store.get(LimeResult, parts, lime_of_image)
             if params.stability_seeds > 1:
-                stability = store.get(LimeStability,
-                                      {**parts, "piece": "lime-stability", "seeds": params.stability_seeds},
-                                      stability_of(lime))
+                stability = store.get(
+                    LimeStability,
+                    {**parts, "piece": "lime-stability", "seeds": params.stability_seeds},
+                    stability_of(lime),
+                )
         else:
             cam_maps.append(store.get(CamMap, parts, cam_of_image(method, prediction.top1)))
     return ImageExplanation(prediction=prediction, lime=lime, stability=stability, cams=tuple(cam_maps))
@@ -234,8 +274,9 @@ def explain_one(context: RunContext, image: InputImage, *, load_only: bool = Fal
 
 def _collect(context: RunContext, load_only: bool) -> ExplainArtifacts:
     config = context.config
-    artifacts = ExplainArtifacts(config.explain.model, imagenet_categories(), config.explain.target_layer,
-                                 tuple(config.explain.methods))
+    artifacts = ExplainArtifacts(
+        config.explain.model, imagenet_categories(), config.explain.target_layer, tuple(config.explain.methods)
+    )
     for image in context.progress(context.images, "explain", total=len(context.images)):
         try:
             explanation = explain_one(context, image, load_only=load_only)
@@ -244,8 +285,7 @@ def _collect(context: RunContext, load_only: bool) -> ExplainArtifacts:
         except (RuntimeError, ValueError) as error:  # one image's failure never loses the others
             artifacts.failed.append((image.name, f"{type(error).__name__}: {error}"))
             continue
-        artifacts.images.append(ExplainedImage(image.name, image.pixels, explanation,
-                                               image.display or image.name))
+        artifacts.images.append(ExplainedImage(image.name, image.pixels, explanation, image.display or image.name))
     artifacts.costs = method_costs(artifacts.images, artifacts.methods)
     return artifacts
 

@@ -50,8 +50,9 @@ def forward_hook(module: nn.Module, hook: Callable) -> Iterator[None]:
         handle.remove()
 
 
-def capture_activation(model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.Module
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def capture_activation(
+    model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.Module
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One inference forward pass: (target-layer output, model output), both detached on the model's device."""
     captured: list[torch.Tensor] = []
 
@@ -62,8 +63,10 @@ def capture_activation(model: nn.Module, input_tensor: torch.Tensor, target_laye
     with forward_hook(target_layer, keep), torch.inference_mode():
         output = model(input_tensor)
     if len(captured) != 1:
-        raise ValueError(f"the target layer ran {len(captured)} times in one forward pass; pick a module that "
-                         "runs exactly once (e.g. a whole block such as model.layer4[-1], not a shared ReLU)")
+        raise ValueError(
+            f"the target layer ran {len(captured)} times in one forward pass; pick a module that "
+            "runs exactly once (e.g. a whole block such as model.layer4[-1], not a shared ReLU)"
+        )
     return captured[0], output
 
 

@@ -40,8 +40,7 @@ CHUNK_BYTES = 128 * 2**20
 """Memory for one chunk of ablated activations (ResNet50 layer4: 326 channels, 7 chunks)."""
 
 
-def library_ablation_values(activation: torch.Tensor, library_batch_size: int = LIBRARY_BATCH_SIZE
-                            ) -> torch.Tensor:
+def library_ablation_values(activation: torch.Tensor, library_batch_size: int = LIBRARY_BATCH_SIZE) -> torch.Tensor:
     """The value grad-cam's ``AblationLayer`` writes into each ablated channel, per channel, (C,) tensor.
 
     Args:
@@ -61,8 +60,13 @@ def library_ablation_values(activation: torch.Tensor, library_batch_size: int = 
     return per_row_tensor[torch.arange(channels, device=activation.device) % library_batch_size]
 
 
-def ablation_cam(model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.Module, target_class: int,
-                 batch_size: int | None = None) -> RawCam:
+def ablation_cam(
+    model: nn.Module,
+    input_tensor: torch.Tensor,
+    target_layer: nn.Module,
+    target_class: int,
+    batch_size: int | None = None,
+) -> RawCam:
     """AblationCAM map of ``target_class``, equal to grad-cam's ``AblationCAM`` within float rounding.
 
     Args:
@@ -97,25 +101,34 @@ def ablation_cam(model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.
             calls[0] = 0
             scores = model(image)[:, target_class]
             if calls[0] != 1 or scores.shape[0] != batch.shape[0]:
-                raise ValueError("fast AblationCAM needs a target layer that runs once per forward and whose "
-                                 "batch reaches the output; this model/layer does not allow it")
+                raise ValueError(
+                    "fast AblationCAM needs a target layer that runs once per forward and whose "
+                    "batch reaches the output; this model/layer does not allow it"
+                )
             if check_row and not torch.isclose(scores[-1], original, rtol=1e-4, atol=1e-4):
-                raise ValueError(f"the unablated row scores {float(scores[-1]):.6g} but the model "
-                                 f"{float(original):.6g}: something bypasses the target layer in a way that "
-                                 "does not broadcast; use the library's AblationCAM for this layer")
+                raise ValueError(
+                    f"the unablated row scores {float(scores[-1]):.6g} but the model "
+                    f"{float(original):.6g}: something bypasses the target layer in a way that "
+                    "does not broadcast; use the library's AblationCAM for this layer"
+                )
             ablated_scores[chunk.cpu()] = scores[: len(chunk)].float().cpu()
             rows_run += batch.shape[0]
 
     original_scores = np.float32([float(original)])[:, None]
     weights = (original_scores - ablated_scores.numpy()[None, :].astype(np.float32)) / original_scores
     activations = activation.float().cpu().numpy()
-    return RawCam(map=finalize_cam(weights, activations, tuple(input_tensor.shape[-2:])), forward_passes=rows_run,
-                  warning=negative_logit_warning(float(original), target_class))
+    return RawCam(
+        map=finalize_cam(weights, activations, tuple(input_tensor.shape[-2:])),
+        forward_passes=rows_run,
+        warning=negative_logit_warning(float(original), target_class),
+    )
 
 
 def negative_logit_warning(original: float, target_class: int) -> str:
     """The caveat of ``w_c = (y - y_c) / y`` when ``y < 0``: dividing by it flips the sign of every weight."""
     if original >= 0:
         return ""
-    return (f"AblationCAM: the original logit of class {target_class} is {original:.4g} < 0, so dividing by it "
-            "flips the sign of every channel weight (as grad-cam does); the map highlights what lowers the score")
+    return (
+        f"AblationCAM: the original logit of class {target_class} is {original:.4g} < 0, so dividing by it "
+        "flips the sign of every channel weight (as grad-cam does); the map highlights what lowers the score"
+    )

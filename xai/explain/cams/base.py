@@ -23,8 +23,15 @@ from xai.explain.inference import check_eval_mode
 from xai.explain.registry import method_info
 
 
-def compute_cam(model: nn.Module, input_tensor: torch.Tensor, method: str, target_layer: nn.Module,
-                target_class: int, *, batch_size: int | None = None) -> CamMap:
+def compute_cam(
+    model: nn.Module,
+    input_tensor: torch.Tensor,
+    method: str,
+    target_layer: nn.Module,
+    target_class: int,
+    *,
+    batch_size: int | None = None,
+) -> CamMap:
     """Class activation map of ``target_class`` for one image, by any CAM method of the registry.
 
     Args:
@@ -57,8 +64,14 @@ def compute_cam(model: nn.Module, input_tensor: torch.Tensor, method: str, targe
     cam_map = np.ascontiguousarray(raw.map, dtype=np.float32)
     if cam_map.shape != tuple(input_tensor.shape[-2:]):
         raise RuntimeError(f"{method}: map shape {cam_map.shape} != input size {tuple(input_tensor.shape[-2:])}")
-    return CamMap(method=method, map=cam_map, target_class=int(target_class), seconds=seconds,
-                  forward_passes=raw.forward_passes, warning=raw.warning)
+    return CamMap(
+        method=method,
+        map=cam_map,
+        target_class=int(target_class),
+        seconds=seconds,
+        forward_passes=raw.forward_passes,
+        warning=raw.warning,
+    )
 
 
 def _resolve(implementation: str) -> type | CamFunction:

@@ -14,8 +14,14 @@ from torch import nn
 from xai.explain.cams._core import RawCam
 
 
-def library_cam(cam_class: type, model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.Module,
-                target_class: int, batch_size: int | None = None) -> RawCam:
+def library_cam(
+    cam_class: type,
+    model: nn.Module,
+    input_tensor: torch.Tensor,
+    target_layer: nn.Module,
+    target_class: int,
+    batch_size: int | None = None,
+) -> RawCam:
     """``cam_class(model, [target_layer])(input_tensor, targets=[ClassifierOutputTarget(target_class)])[0]``."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 

@@ -43,13 +43,18 @@ def constant_channels(activation: torch.Tensor, size: tuple[int, int]) -> torch.
     upsample = torch.nn.UpsamplingBilinear2d(size=size)
     constant = []
     for start in range(0, activation.shape[1], UPSAMPLE_CHUNK):
-        flat = upsample(activation[:, start:start + UPSAMPLE_CHUNK])[0].flatten(1)
+        flat = upsample(activation[:, start : start + UPSAMPLE_CHUNK])[0].flatten(1)
         constant.append(flat.max(dim=-1)[0] == flat.min(dim=-1)[0])
     return torch.cat(constant)
 
 
-def score_cam(model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.Module, target_class: int,
-              batch_size: int | None = None) -> RawCam:
+def score_cam(
+    model: nn.Module,
+    input_tensor: torch.Tensor,
+    target_layer: nn.Module,
+    target_class: int,
+    batch_size: int | None = None,
+) -> RawCam:
     """ScoreCAM map of ``target_class``: 1 + (non-constant channels) + (1 if any constant) forward rows."""
     device = model_device(model)
     image = input_tensor.to(device)
@@ -67,7 +72,7 @@ def score_cam(model: nn.Module, input_tensor: torch.Tensor, target_layer: nn.Mod
             rows_run += 1
         varying = torch.nonzero(~constant).flatten()
         for start in range(0, len(varying), batch_size):
-            chunk = varying[start:start + batch_size]
+            chunk = varying[start : start + batch_size]
             masked = image * _normalised_maps(activation, chunk.to(device), size)
             scores[chunk] = model(fast_layout(masked))[:, target_class].float().cpu()
             rows_run += len(chunk)

@@ -25,8 +25,13 @@ def save_figure(figure: Figure, path: Path) -> Path:
 
     buffer = io.BytesIO()
     try:
-        figure.savefig(buffer, format=path.suffix.removeprefix(".") or None, dpi=DPI, bbox_inches="tight",
-                       metadata={"Software": None})
+        figure.savefig(
+            buffer,
+            format=path.suffix.removeprefix(".") or None,
+            dpi=DPI,
+            bbox_inches="tight",
+            metadata={"Software": None},
+        )
     finally:
         plt.close(figure)
     atomic_write_bytes(path, buffer.getvalue())

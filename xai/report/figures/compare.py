@@ -45,12 +45,15 @@ def iou_threshold_figure(summary: ComparisonSummary, path: Path, *, k: int | Non
         percent = group["threshold"].to_numpy() * 100
         mean, std = group["iou_mean"].to_numpy(), np.nan_to_num(group["iou_std"].to_numpy())
         axes.plot(percent, mean, label=str(method), **_style(index), markersize=4)
-        axes.fill_between(
-            percent, mean - std, mean + std, color=_style(index)["color"], alpha=0.12, linewidth=0
-        )
+        axes.fill_between(percent, mean - std, mean + std, color=_style(index)["color"], alpha=0.12, linewidth=0)
     chance = sweep.groupby("threshold", sort=True)["chance_iou_mean"].mean()
-    axes.plot(chance.index * 100, chance.to_numpy(), "--", color=CHANCE_COLOUR,
-              label="scattered-pixel chance (too easy a null)")
+    axes.plot(
+        chance.index * 100,
+        chance.to_numpy(),
+        "--",
+        color=CHANCE_COLOUR,
+        label="scattered-pixel chance (too easy a null)",
+    )
     at_k = summary.agreement[summary.agreement["k"] == k]
     lime_percent = float(at_k["lime_area_fraction"].mean() * 100) if len(at_k) else math.nan
     if math.isfinite(lime_percent):
@@ -104,9 +107,7 @@ def complexity_scatter_figure(
     mean_iou = at_k.groupby("image", sort=False)["iou"].mean()
     values = summary.complexity.set_index("image")[measure].reindex(mean_iou.index)
     correlation = summary.complexity_correlation
-    row = correlation[
-        (correlation["method"] == "all") & (correlation["measure"] == measure) & (correlation["k"] == k)
-    ]
+    row = correlation[(correlation["method"] == "all") & (correlation["measure"] == measure) & (correlation["k"] == k)]
     figure = Figure(figsize=(6.4, 4.6))
     axes = figure.add_subplot()
     for index, (method, group) in enumerate(at_k.groupby("method", sort=False)):
@@ -120,11 +121,7 @@ def complexity_scatter_figure(
     label = measure.replace("_", " ")
     if len(row):
         rho, p_value, n = row["rho"].iloc[0], row["p_value"].iloc[0], int(row["n"].iloc[0])
-        stat = (
-            f"Spearman ρ = {rho:.2f}, p = {p_value:.2g}, n = {n}"
-            if math.isfinite(rho)
-            else f"ρ undefined, n = {n}"
-        )
+        stat = f"Spearman ρ = {rho:.2f}, p = {p_value:.2g}, n = {n}" if math.isfinite(rho) else f"ρ undefined, n = {n}"
     else:
         stat = "no correlation computed"
     axes.set_title(f"Agreement vs image complexity ({label}): {stat}", fontsize=10)
@@ -219,9 +216,7 @@ def sanity_figure(result: SanityResult, path: Path) -> str:
     panels[0].set_ylim(-0.05, 1.05)
     panels[1].set_ylim(min(-0.05, float(np.nanmin(result.ssim, initial=0.0)) - 0.05), 1.05)
     panels[0].legend(fontsize=7, frameon=False, loc="best")
-    figure.suptitle(
-        "Sanity check: cascading model-parameter randomisation (Adebayo et al. 2018)", fontsize=11
-    )
+    figure.suptitle("Sanity check: cascading model-parameter randomisation (Adebayo et al. 2018)", fontsize=11)
     save_figure(figure, Path(path))
     return (
         "Line charts of map similarity to the original as layers are randomised from the logits down, for "
@@ -266,8 +261,7 @@ def comparison_panel_figure(
             matched = random_tie_ranks(np.asarray(cam), 0) < area
             axes.contour(matched, levels=[0.5], colors="white", linewidths=0.8, linestyles=":")
             value = (ious or {}).get(method, math.nan)
-            axes.set_title(f"{method}: IoU {value:.2f}" if math.isfinite(value) else f"{method}: IoU n/a",
-                           fontsize=9)
+            axes.set_title(f"{method}: IoU {value:.2f}" if math.isfinite(value) else f"{method}: IoU n/a", fontsize=9)
         axes.imshow(np.ma.masked_where(~outline, outline), cmap=OUTLINE_CMAP, interpolation="nearest")
     for axes in panels:
         axes.set_xlabel("x (pixels)", fontsize=7)

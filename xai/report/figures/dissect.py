@@ -95,9 +95,7 @@ def overlap_figure(comparison: ModelComparison, path: Path) -> Path:
 
 def category_figure(summaries: Sequence[ModelSummary], path: Path) -> Path:
     """Fraction of neurons per concept category, one stacked bar per (model, layer)."""
-    bars = [
-        (f"{summary.model_name}\n{layer.layer}", layer) for summary in summaries for layer in summary.layers
-    ]
+    bars = [(f"{summary.model_name}\n{layer.layer}", layer) for summary in summaries for layer in summary.layers]
     categories = [name for name, _ in bars[0][1].category_counts]
     colours = _palette(len(categories))
     figure = Figure(figsize=(max(6, 1.1 * len(bars)), 3.8))
@@ -123,9 +121,7 @@ def load_thumbnail(path: Path, size: int = THUMBNAIL_PX) -> np.ndarray:
         image = image.convert("RGB")
         side = min(image.size)
         left, top = (image.width - side) // 2, (image.height - side) // 2
-        image = image.crop((left, top, left + side, top + side)).resize(
-            (size, size), Image.Resampling.BICUBIC
-        )
+        image = image.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
         return np.asarray(image, dtype=np.uint8)
 
 

@@ -42,8 +42,9 @@ def _faded_gray(image: np.ndarray) -> np.ndarray:
     return image.mean(axis=2) / 255.0
 
 
-def plot_original(image: np.ndarray, prediction: Prediction, path: Path,
-                  categories: Sequence[str] | None = None) -> Path:
+def plot_original(
+    image: np.ndarray, prediction: Prediction, path: Path, categories: Sequence[str] | None = None
+) -> Path:
     """The image with its predicted label, and a bar chart of the top-5 softmax probabilities."""
     # Constrained layout keeps long class names clear of the axis label.
     figure = Figure(figsize=(8, 3.6), layout="constrained")
@@ -59,8 +60,9 @@ def plot_original(image: np.ndarray, prediction: Prediction, path: Path,
     return save_figure(figure, path)
 
 
-def plot_lime_boundaries(image: np.ndarray, lime: LimeResult, path: Path,
-                         categories: Sequence[str] | None = None) -> Path:
+def plot_lime_boundaries(
+    image: np.ndarray, lime: LimeResult, path: Path, categories: Sequence[str] | None = None
+) -> Path:
     """The tutorial's view: the top-k positive superpixels outlined in yellow, one panel per k."""
     figure = Figure(figsize=(3.6 * len(lime.ks), 3.8))
     axes = np.atleast_1d(figure.subplots(1, len(lime.ks)))
@@ -71,8 +73,9 @@ def plot_lime_boundaries(image: np.ndarray, lime: LimeResult, path: Path,
     return save_figure(figure, path)
 
 
-def plot_lime_pros_cons(image: np.ndarray, lime: LimeResult, path: Path, k: int = 10,
-                        categories: Sequence[str] | None = None) -> Path:
+def plot_lime_pros_cons(
+    image: np.ndarray, lime: LimeResult, path: Path, k: int = 10, categories: Sequence[str] | None = None
+) -> Path:
     """The k superpixels of largest |weight|: green supports the class, red speaks against it (LIME's view)."""
     shown = image / 255.0
     painted = shown.copy()
@@ -85,13 +88,15 @@ def plot_lime_pros_cons(image: np.ndarray, lime: LimeResult, path: Path, k: int 
     axes = figure.subplots()
     axes.imshow(mark_boundaries(painted, signed, color=YELLOW))
     _image_axes(axes, f"LIME top {k} superpixels by |weight| ({_label(lime.label, categories)})")
-    axes.legend(handles=[Patch(color="green", label="supports the class"),
-                         Patch(color="red", label="against the class")], loc="lower right", fontsize=7)
+    axes.legend(
+        handles=[Patch(color="green", label="supports the class"), Patch(color="red", label="against the class")],
+        loc="lower right",
+        fontsize=7,
+    )
     return save_figure(figure, path)
 
 
-def plot_lime_weights(image: np.ndarray, lime: LimeResult, path: Path,
-                      categories: Sequence[str] | None = None) -> Path:
+def plot_lime_weights(image: np.ndarray, lime: LimeResult, path: Path, categories: Sequence[str] | None = None) -> Path:
     """Every superpixel's LIME weight as a diverging heatmap centred on 0, with the surrogate's fit quality."""
     weights = lime.pixel_weights()
     limit = float(np.abs(weights).max()) or 1.0
@@ -99,10 +104,12 @@ def plot_lime_weights(image: np.ndarray, lime: LimeResult, path: Path,
     axes = figure.subplots()
     axes.imshow(_faded_gray(image), cmap="gray", vmin=0, vmax=1)
     shown = axes.imshow(weights, cmap=WEIGHT_COLORMAP, vmin=-limit, vmax=limit, alpha=0.85)
-    axes.imshow(mark_boundaries(np.zeros_like(image, dtype=float), lime.segments, color=(0.2, 0.2, 0.2)),
-                alpha=0.25)
-    _image_axes(axes, f"LIME weights for {_label(lime.label, categories)}\n"
-                      f"R²={lime.score:.2f}, local pred {lime.local_pred:.2f} vs model {lime.model_probability:.2f}")
+    axes.imshow(mark_boundaries(np.zeros_like(image, dtype=float), lime.segments, color=(0.2, 0.2, 0.2)), alpha=0.25)
+    _image_axes(
+        axes,
+        f"LIME weights for {_label(lime.label, categories)}\n"
+        f"R²={lime.score:.2f}, local pred {lime.local_pred:.2f} vs model {lime.model_probability:.2f}",
+    )
     colorbar = figure.colorbar(shown, ax=axes, fraction=0.046, pad=0.04)
     colorbar.set_label("weight (change in class probability)")
     return save_figure(figure, path)
@@ -125,9 +132,15 @@ def plot_cam(image: np.ndarray, cam: CamMap, path: Path, categories: Sequence[st
     return save_figure(figure, path)
 
 
-def plot_explanation_grid(images: Sequence[np.ndarray], explanations: Sequence[ImageExplanation],
-                          path: Path, *, names: Sequence[str] | None = None,
-                          categories: Sequence[str] | None = None, methods: Sequence[str] | None = None) -> Path:
+def plot_explanation_grid(
+    images: Sequence[np.ndarray],
+    explanations: Sequence[ImageExplanation],
+    path: Path,
+    *,
+    names: Sequence[str] | None = None,
+    categories: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+) -> Path:
     """All images (rows) x methods (columns): the image, LIME's weights, then every CAM; shared colorbars."""
     cam_methods = list(methods) if methods is not None else [c.method for c in explanations[0].cams]
     with_lime = any(e.lime is not None for e in explanations)
@@ -158,19 +171,22 @@ def plot_explanation_grid(images: Sequence[np.ndarray], explanations: Sequence[I
         figure.colorbar(cam_shown, ax=every_axes, shrink=0.6, location="right").set_label("CAM relevance")
     if weight_shown is not None:
         figure.colorbar(weight_shown, ax=every_axes, shrink=0.3, location="bottom", aspect=30).set_label(
-            "LIME weight / max |weight| of the image (purple: supports the class)")
+            "LIME weight / max |weight| of the image (purple: supports the class)"
+        )
     return save_figure(figure, path)
 
 
-def save_image_figures(image: np.ndarray, explanation: ImageExplanation, directory: Path, *,
-                       categories: Sequence[str] | None = None) -> dict[str, Path]:
+def save_image_figures(
+    image: np.ndarray, explanation: ImageExplanation, directory: Path, *, categories: Sequence[str] | None = None
+) -> dict[str, Path]:
     """Every per-image figure into ``directory``: original, LIME views, one file per CAM. Returns name -> path."""
     paths = {"original": plot_original(image, explanation.prediction, directory / "original.png", categories)}
     if explanation.lime is not None:
         lime = explanation.lime
         paths["lime_boundaries"] = plot_lime_boundaries(image, lime, directory / "lime_boundaries.png", categories)
-        paths["lime_pros_cons"] = plot_lime_pros_cons(image, lime, directory / "lime_pros_cons.png",
-                                                      k=max(lime.ks), categories=categories)
+        paths["lime_pros_cons"] = plot_lime_pros_cons(
+            image, lime, directory / "lime_pros_cons.png", k=max(lime.ks), categories=categories
+        )
         paths["lime_weights"] = plot_lime_weights(image, lime, directory / "lime_weights.png", categories)
     for cam in explanation.cams:
         paths[cam.method] = plot_cam(image, cam, directory / f"cam_{cam.method}.png", categories)
