@@ -12,7 +12,8 @@ from __future__ import annotations
 import csv
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +206,35 @@ def load_concepts(name_or_path: str | Path = DEFAULT_CONCEPT_SET) -> list[str]:
     if not concepts:
         raise ValueError(f"concept file {path} has no concepts")
     return concepts
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """A named probe set: how to list its images, and the folder their ids (and classes) are relative to."""
+
+    images: Callable[[bool], list[Path]]
+    """``quiet -> paths`` (``quiet`` hides a download's progress bar)."""
+    root: Callable[[], Path | None]
+    """The folder ids are relative to; None names images by file stem (:func:`probe_ids`)."""
+
+
+def _cache_dir() -> Path:
+    from xai.data import cache_dir
+
+    return cache_dir()
+
+
+PROBE_SETS: dict[str, ProbeSet] = {
+    "broden": ProbeSet(
+        lambda quiet: broden_paths(_cache_dir(), quiet=quiet), lambda: _cache_dir() / "broden1_224" / "images"
+    ),
+    "imagenet-samples": ProbeSet(lambda quiet: imagenet_sample_paths(), lambda: None),
+}
+"""The named probe sets ``dissect.probe`` accepts; any other value is a folder of images (:func:`folder_images`)."""
+
+
+def probe_images(probe: str, *, quiet: bool = False) -> tuple[list[Path], Path | None]:
+    """The images of ``probe`` (a name of :data:`PROBE_SETS` or a folder) and the folder their ids are relative to."""
+    if probe in PROBE_SETS:
+        return PROBE_SETS[probe].images(quiet), PROBE_SETS[probe].root()
+    return folder_images(probe), Path(probe)

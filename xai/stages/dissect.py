@@ -116,18 +116,7 @@ class ProbeFeatures:
 
 def probe_paths(config: Config, *, quiet: bool = False) -> tuple[list[Path], list[str]]:
     """The probe images (after the stratified limit) and their ids; ``quiet`` hides the Broden download bar."""
-    from xai.data import cache_dir
-
-    probe = config.dissect.probe
-    root: Path | None = None
-    if probe == "imagenet-samples":
-        paths = probes.imagenet_sample_paths()
-    elif probe == "broden":
-        root = cache_dir() / "broden1_224" / "images"
-        paths = probes.broden_paths(cache_dir(), quiet=quiet)
-    else:
-        root = Path(probe)
-        paths = probes.folder_images(root)
+    paths, root = probes.probe_images(config.dissect.probe, quiet=quiet)
     paths = probes.stratified_limit(paths, config.dissect.probe_limit, seed=config.seed, root=root)
     return paths, probes.probe_ids(paths, root)
 
