@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._paths import DEFAULT_MIRROR  # noqa: E402  (needs ROOT on the path)
+from bench._paths import mirror_dir  # noqa: E402  (needs ROOT on the path)
 
 
 def reset_peak_rss() -> None:
@@ -179,7 +179,8 @@ def ablation_floor_s(model: Any, layer: Any, device: Any, image_shape: tuple[int
 def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict[str, tuple[float, float]], float]:
     """Per method (wall s, floor s) summed over images, and the explain stage's whole floor."""
     from xai.explain.registry import METHODS
-    from xai.stages.explain import lime_params, resolve_layer
+    from xai.models import resolve_layer
+    from xai.stages.explain import lime_params
 
     config = context.config
     model = context.classifier(config.explain.model).module
@@ -187,11 +188,13 @@ def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict
     image_shape = (3, *explained.images[0].pixels.shape[:2])
     gradient = gradient_pass_s(model, device, image_shape)
     single = single_forward_s(model, device, image_shape)
-    ablation = (
-        ablation_floor_s(model, resolve_layer(model, config.explain.target_layer), device, image_shape)
-        if "ablationcam" in explained.methods
-        else None
-    )
+    # A method whose rows are per target channel but not whole images ablates channels and runs only the layers
+    # after the target (AblationCAM): its floor is those partial forwards, not whole-image ones.
+    ablates = {
+        m for m in explained.methods if METHODS[m].passes_scale_with == "target_channel" and not METHODS[m].batched
+    }
+    target = resolve_layer(model, config.explain.target_layer)
+    ablation = ablation_floor_s(model, target, device, image_shape) if ablates else None
     segmentation = quickshift_s([item.pixels for item in explained.images])
     params = lime_params(config)
     rows: dict[str, list[float]] = {}
@@ -199,7 +202,7 @@ def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict
     for item in explained.images:
         explanation = item.explanation
         for method in explained.methods:
-            if method == "lime":
+            if METHODS[method].family == "lime":
                 found = explanation.lime
                 floor = found.forward_passes * per_image + segmentation / len(explained.images)
                 # The stability runs reuse the segmentation: forward passes only (their time is not recorded).
@@ -208,7 +211,7 @@ def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict
                 found = next(cam for cam in explanation.cams if cam.method == method)
                 if METHODS[method].batched:
                     floor = found.forward_passes * per_image
-                elif method == "ablationcam":
+                elif method in ablates:
                     floor = ablation
                 elif METHODS[method].needs_gradients:
                     floor = gradient
@@ -308,8 +311,7 @@ def main() -> None:
     parser.add_argument(
         "--mirror",
         type=Path,
-        default=DEFAULT_MIRROR,
-        help="data mirror holding MANIFEST.tsv (default: ../shared/data beside the checkout)",
+        help="data mirror holding MANIFEST.tsv (default: $XAI_MIRROR, else ../shared/data beside the checkout)",
     )
     parser.add_argument("--scratch", type=Path, help="work directory (default: a new temporary one, removed)")
     parser.add_argument("--max-images", type=int, help="explain only the first N task images (reduced run)")
@@ -322,6 +324,7 @@ def main() -> None:
         help="a previous whole-run time to print the speed-up against (issue #14: 28.9 min)",
     )
     args = parser.parse_args()
+    args.mirror = args.mirror or mirror_dir()
     if not (args.mirror / "MANIFEST.tsv").is_file():
         sys.exit(f"{args.mirror}: no MANIFEST.tsv there; pass the data mirror with --mirror")
 

@@ -56,6 +56,11 @@ def test_unknown_method_lists_the_registry(tmp_path: Path) -> None:
     assert "explain.methods" in message and "'gradkam'" in message and "scorecam" in message
 
 
+def test_a_sanity_method_typo_is_refused_not_silently_dropped(tmp_path: Path) -> None:
+    message = _error(tmp_path, "compare:\n  sanity_methods: [lime, gradcm]\n")
+    assert "compare.sanity_methods" in message and "'gradcm'" in message and "gradcam" in message
+
+
 def test_unknown_similarity_lists_the_registry(tmp_path: Path) -> None:
     from xai.dissect.similarity import SIMILARITY_FUNCTIONS
 

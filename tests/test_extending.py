@@ -104,3 +104,36 @@ def test_an_unregistered_method_is_one_config_line_naming_the_registry(
     assert _run(tmp_path, ["lime", "gradcam", "meancam"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "meancam" in error[0] and "gradcam" in error[0]
+
+
+def test_a_registered_probe_set_is_accepted_and_listed_by_the_dissect_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's probe-set recipe: one ``ProbeSet`` entry; the config's preflight and the stage both take it."""
+    from xai import pipeline
+    from xai.config import ConfigError, validate
+    from xai.dissect.probes import PROBE_SETS, ProbeSet
+    from xai.stages.dissect import probe_paths
+
+    root = tmp_path / "toy-probe"
+    for label in ("cats", "dogs"):
+        (root / label).mkdir(parents=True)
+        for index in range(3):
+            Image.new("RGB", (64, 64), (index * 40, 0, 0)).save(root / label / f"{index}.png")
+    images = sorted(root.rglob("*.png"))
+    monkeypatch.setitem(PROBE_SETS, "toyset", ProbeSet(lambda quiet: images, lambda: root))
+    config = validate(
+        {
+            "stages": ["dissect"],
+            "output_dir": str(tmp_path / "docs"),
+            "cache_dir": str(tmp_path / "cache"),
+            "dissect": {"probe": "toyset", "concepts": "broden_labels"},
+        }
+    )
+    pipeline.preflight(config, ["dissect"])
+    paths, ids = probe_paths(config)
+    assert paths == images and ids[0].startswith("cats/") and len(set(ids)) == len(ids) == 6
+
+    unknown = validate({**config.model_dump(mode="json"), "dissect": {"probe": "toyst", "concepts": "broden_labels"}})
+    with pytest.raises(ConfigError, match="'toyset'"):
+        pipeline.preflight(unknown, ["dissect"])

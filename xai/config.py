@@ -26,6 +26,16 @@ BatchSize = Annotated[Literal["auto"] | int, BeforeValidator(_batch_size)]
 """Images per forward pass: ``auto`` (measured once per machine, model and input size; see xai.batching) or a number."""
 
 
+def known_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """``methods`` if every one is in the method registry, else a ValueError listing the registered names."""
+    from xai.explain.registry import METHODS
+
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; allowed: {', '.join(METHODS)}")
+    return methods
+
+
 class ConfigError(ValueError):
     """The configuration file is invalid; the message is one line naming the file, key and allowed values."""
 
@@ -65,12 +75,7 @@ class ExplainConfig(_Section):
     @field_validator("methods")
     @classmethod
     def _known_methods(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
-        from xai.explain.registry import METHODS
-
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown:
-            raise ValueError(f"unknown method {unknown[0]!r}; allowed: {', '.join(METHODS)}")
-        return methods
+        return known_methods(methods)
 
 
 class CompareConfig(_Section):
@@ -100,6 +105,11 @@ class CompareConfig(_Section):
     sanity_images: int = Field(3, ge=1, le=100)
     sanity_lime_samples: int = Field(300, ge=10, le=100_000)
     """LIME's cheaper budget under randomisation (seven model states per image)."""
+
+    @field_validator("sanity_methods")
+    @classmethod
+    def _known_sanity_methods(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
+        return known_methods(methods)
 
 
 class DissectConfig(_Section):

@@ -281,13 +281,13 @@ def preflight(config: Config, stages: list[str], *, writable: bool = True) -> No
                 f"({', '.join(CONCEPT_FILES)}) nor an existing file; pick a set or give the path of a "
                 "text file with one concept per line"
             )
-        if settings.probe not in ("broden", "imagenet-samples"):
-            from xai.dissect.probes import folder_images
+        from xai.dissect.probes import PROBE_SETS, folder_images
 
+        if settings.probe not in PROBE_SETS:
             if not Path(settings.probe).is_dir():
                 raise ConfigError(
-                    f"dissect.probe: folder {settings.probe!r} does not exist; use 'broden', "
-                    "'imagenet-samples' or an existing folder of images"
+                    f"dissect.probe: folder {settings.probe!r} does not exist; use "
+                    f"{', '.join(repr(name) for name in PROBE_SETS)} or an existing folder of images"
                 )
             try:
                 folder_images(settings.probe)

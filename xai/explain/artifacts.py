@@ -234,6 +234,15 @@ class ImageExplanation:
     stability: LimeStability | None = None
     cams: tuple[CamMap, ...] = field(default_factory=tuple)
 
+    def result(self, method: str) -> LimeResult | CamMap | None:
+        """The LimeResult or CamMap of registry method ``method`` (both carry ``seconds`` and
+        ``forward_passes``), or None when it was not run on this image."""
+        from xai.explain.registry import method_info
+
+        if method_info(method).family == "lime":
+            return self.lime
+        return next((c for c in self.cams if c.method == method), None)
+
     def cam(self, method: str) -> CamMap:
         for cam_map in self.cams:
             if cam_map.method == method:

@@ -69,7 +69,7 @@ def highlights(explained: ExplainArtifacts) -> list[str]:
 
 def _result(explanation: ImageExplanation, method: str) -> LimeResult | CamMap | None:
     """The LimeResult or CamMap of ``method`` (both carry ``seconds`` and ``forward_passes``), or None."""
-    return explanation.lime if method == "lime" else next((c for c in explanation.cams if c.method == method), None)
+    return explanation.result(method)
 
 
 def _seconds(explanation: ImageExplanation, method: str) -> str:
@@ -212,7 +212,7 @@ def _image_page(item: ExplainedImage, paths: dict[str, Path], categories: list[s
     tabs = []
     for method in methods:
         info = METHODS[method]
-        if method == "lime" and explanation.lime is not None:
+        if info.family == "lime" and explanation.lime is not None:
             lime = explanation.lime
             stability = explanation.stability
             tabs.append(

@@ -144,7 +144,8 @@ def plot_explanation_grid(
     """All images (rows) x methods (columns): the image, LIME's weights, then every CAM; shared colorbars."""
     cam_methods = list(methods) if methods is not None else [c.method for c in explanations[0].cams]
     with_lime = any(e.lime is not None for e in explanations)
-    columns = ["image", *(["lime"] if with_lime else []), *cam_methods]
+    lime_methods = [name for name, info in METHODS.items() if info.family == "lime"]
+    columns = ["image", *(lime_methods if with_lime else []), *cam_methods]
     figure = Figure(figsize=(1.9 * len(columns) + 1.2, 1.9 * len(images) + 1.0), layout="constrained")
     axes = np.array(figure.subplots(len(images), len(columns), squeeze=False))
     cam_shown = weight_shown = None
@@ -159,12 +160,12 @@ def plot_explanation_grid(
                 panel.imshow(image)
                 label = _label(explanation.prediction.top1, categories)
                 panel.set_ylabel(f"{names[row] if names else f'image {row}'}\n→ {label}", fontsize=7)
-            elif method == "lime" and explanation.lime is not None:
+            elif METHODS[method].family == "lime" and explanation.lime is not None:
                 weights = explanation.lime.pixel_weights()
                 limit = float(np.abs(weights).max()) or 1.0
                 panel.imshow(_faded_gray(image), cmap="gray", vmin=0, vmax=1)
                 weight_shown = panel.imshow(weights / limit, cmap=WEIGHT_COLORMAP, vmin=-1, vmax=1, alpha=0.85)
-            elif method != "lime":
+            elif METHODS[method].family == "cam":
                 cam_shown = _draw_cam(panel, image, explanation.cam(method))
     every_axes = axes.ravel().tolist()
     if cam_shown is not None:
