@@ -13,7 +13,9 @@ module, and the tests check each against the builder itself.
 from __future__ import annotations
 
 import difflib
+import pickle
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +139,7 @@ def _num_classes(member: Any) -> dict[str, Any]:
 
 def _inception_like(member: Any) -> dict[str, Any]:
     # googlenet() / inception_v3(): transform_input=True unless given, aux_logits=True (the file holds the
-    # auxiliary heads), init_weights=False; after loading, the heads are dropped (see _drop_aux_heads).
+    # auxiliary heads), init_weights=False; after loading, googlenet drops its heads (see _drop_aux_heads).
     return {"transform_input": True, "aux_logits": True, "init_weights": False, **_num_classes(member)}
 
 
@@ -150,11 +152,10 @@ def _maxvit(member: Any) -> dict[str, Any]:
 
 
 def _drop_aux_heads(model: nn.Module) -> None:
-    """What googlenet()/inception_v3() do after loading when the caller did not ask for aux_logits."""
+    """What googlenet() does after loading when the caller did not ask for aux_logits."""
     model.aux_logits = False
-    for attribute in ("aux1", "aux2", "AuxLogits"):
-        if hasattr(model, attribute):
-            setattr(model, attribute, None)
+    model.aux1 = None
+    model.aux2 = None
 
 
 _DENSE_OLD_KEY = re.compile(
@@ -162,9 +163,12 @@ _DENSE_OLD_KEY = re.compile(
 
 
 def _densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """densenet's _load_state_dict: the published files use the old ``norm.1`` keys; the modules are ``norm1``."""
-    return {(f"{m.group(1)}{m.group(2)}" if (m := _DENSE_OLD_KEY.match(key)) else key): value
-            for key, value in state.items()}
+    """densenet's _load_state_dict: the published files use the old ``norm.1`` keys; the modules are ``norm1``.
+    Renamed in place, as torchvision does, so the state's ``_metadata`` (module versions) stays with it."""
+    for key in list(state):
+        if found := _DENSE_OLD_KEY.match(key):
+            state[found.group(1) + found.group(2)] = state.pop(key)
+    return state
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,9 @@ class BuildRule:
 
 BUILD_RULES: dict[str, BuildRule] = {
     "googlenet": BuildRule(_inception_like, after_load=_drop_aux_heads),
-    "inception": BuildRule(_inception_like, after_load=_drop_aux_heads),
+    # inception_v3() keeps its AuxLogits head unless called with aux_logits=False (its default is True, unlike
+    # googlenet's); in eval mode the model returns the logits alone either way.
+    "inception": BuildRule(_inception_like),
     "vision_transformer": BuildRule(_vit),
     "maxvit": BuildRule(_maxvit),
     "densenet": BuildRule(rename_keys=_densenet_keys),
@@ -253,6 +259,30 @@ def check_state(state: Mapping[str, torch.Tensor], model: nn.Module, *, source: 
                               "state_dict() of this architecture")
 
 
+def read_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor], str]:
+    """The state dict in a checkpoint (or its ``state_dict`` entry), ``module.`` prefixes stripped, read with
+    ``weights_only=True``; returns (state, note).
+
+    Unlike :func:`xai.models._load_state` it keeps the state dict's ``_metadata``: ``load_state_dict`` passes each
+    module its saved ``version``, and torchvision converts by it (MNASNet refuses a state without one and rebuilds
+    its v1 stem for version 1; ViT's MLP blocks rename pre-v2 keys). Only a file torch's safe unpickler refuses goes
+    through ``_load_state`` (the Places365 legacy pickle, trusted when ``verified``).
+    """
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        return _load_state(path, verified=verified)
+    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
+    if not isinstance(state, Mapping):
+        raise TypeError(f"holds a {type(state).__name__}, not a state dict")
+    metadata = getattr(state, "_metadata", None)
+    stripped: Any = OrderedDict((key.removeprefix("module."), value) for key, value in state.items())
+    if metadata is not None:
+        stripped._metadata = OrderedDict(("" if key == "module" else key.removeprefix("module."), value)
+                                         for key, value in metadata.items())
+    return stripped, ""
+
+
 def _checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
     """A user's state dict (or a dict with a ``state_dict`` entry, keys maybe ``module.``-prefixed), read with
     ``weights_only=True`` and never anything else: the file has no published checksum to trust it by."""
@@ -260,7 +290,7 @@ def _checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: checkpoint not found; give the path of a file saved with "
                               "torch.save(model.state_dict(), path)")
     try:
-        state, _ = _load_state(path, verified=False)
+        state, _ = read_state(path, verified=False)
     except Exception as error:  # torch raises many types for a file that is not a checkpoint
         first = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
         raise CheckpointError(f"{path}: not a readable state dict ({first}); save it with "
@@ -269,6 +299,17 @@ def _checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: holds entries that are not tensors; save it with "
                               "torch.save(model.state_dict(), path)")
     return state
+
+
+def load_checked(module: nn.Module, state: Mapping[str, torch.Tensor], *, source: Path, model_label: str) -> None:
+    """``load_state_dict(strict=True)`` (with torchvision's version conversions); when it fails, one line from
+    :func:`check_state`, or the first line of torch's own message."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as error:
+        check_state(state, module, source=source, model_label=model_label)
+        raise CheckpointError(f"{source}: does not load into {model_label} ({str(error).splitlines()[0][:200]})"
+                              ) from None
 
 
 @dataclass
@@ -307,17 +348,15 @@ def build_classifier(spec: ClassifierSpec, weights_mode: WeightsMode, *, seed: i
         if rule.after_load:  # a fine-tuned model's state dict is saved without the dropped auxiliary heads
             rule.after_load(module)
         state = _checkpoint_state(spec.checkpoint)
-        check_state(state, module, source=spec.checkpoint, model_label=label)
-        module.load_state_dict(state, strict=True)
+        load_checked(module, state, source=spec.checkpoint, model_label=label)
         weights_id = f"{spec.checkpoint.name} (sha256:{file_sha256(spec.checkpoint)})"
     else:
         weight = spec.published or weight_file(spec.name, member)
         path = fetch_weights(weight, weights_dir)  # checksummed; offline, the message names the URL
-        state, note = _load_state(path, verified=full_checksum(weight.known_hash))
+        state, note = read_state(path, verified=full_checksum(weight.known_hash))
         if rule.rename_keys:
             state = rule.rename_keys(state)
-        check_state(state, module, source=path, model_label=label)
-        module.load_state_dict(state, strict=True)
+        load_checked(module, state, source=path, model_label=label)
         if rule.after_load:
             rule.after_load(module)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
