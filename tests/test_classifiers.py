@@ -103,6 +103,16 @@ def test_default_config_random_resnet50_is_unchanged() -> None:
         assert key == other_key and torch.equal(mine, theirs), key
 
 
+def test_random_vit_head_is_redrawn_so_gradients_are_not_zero() -> None:
+    """torchvision zero-initialises ViT's head: every logit would be equal and every gradient zero."""
+    loaded = build_classifier(ClassifierSpec("vit_b_32"), "random", seed=0, weights_dir=None)
+    assert "heads.head re-drawn" in loaded.load_note and loaded.module.heads.head.weight.abs().sum() > 0
+    with torch.no_grad():
+        logits = loaded.module(_input())
+    assert logits.std() > 0
+    assert build_classifier(ClassifierSpec("resnet18"), "random", seed=0, weights_dir=None).load_note == ""
+
+
 # --- random architecture == the one the published weights load into ----------------------------------------------
 
 

@@ -312,6 +312,22 @@ def load_checked(module: nn.Module, state: Mapping[str, torch.Tensor], *, source
                               ) from None
 
 
+def redraw_zero_layers(module: nn.Module) -> list[str]:
+    """Re-initialise (torch's default, from the seeded generator) every linear or convolution layer whose weight
+    torchvision initialised to all zeros; returns their paths.
+
+    torchvision's ViT zero-initialises its classification head (``heads.head``), so with random weights all logits
+    are equal and every gradient is zero: Grad-CAM maps and LIME scores would be constant and tests blind. The
+    architecture and parameter shapes are unchanged; pretrained and checkpoint weights replace these values anyway.
+    """
+    redrawn = []
+    for path, layer in module.named_modules():
+        if isinstance(layer, nn.Linear | nn.Conv2d) and not layer.weight.detach().any():
+            layer.reset_parameters()
+            redrawn.append(path)
+    return redrawn
+
+
 @dataclass
 class LoadedClassifier(LoadedModel):
     """A :class:`LoadedModel` that also knows its spec, weights enum member and preprocessing."""
@@ -343,6 +359,10 @@ def build_classifier(spec: ClassifierSpec, weights_mode: WeightsMode, *, seed: i
     if weights_mode == "random":  # the checkpoint, if any, is not read: random mode is the same compute, offline
         if rule.after_load:
             rule.after_load(module)
+        redrawn = redraw_zero_layers(module)
+        if redrawn:
+            note = (f"random weights: {', '.join(redrawn)} re-drawn with torch's default initialisation (torchvision "
+                    "initialises them to zeros, which would make every logit constant and every gradient zero)")
         weights_id = f"random(seed={seed})"
     elif spec.checkpoint is not None:
         if rule.after_load:  # a fine-tuned model's state dict is saved without the dropped auxiliary heads
