@@ -162,8 +162,13 @@ def test_unknown_layer_lists_close_and_top_level_paths(spec: str) -> None:
     assert message.startswith(f"explain.target_layer: {spec!r} does not name a module of ResNet")
     assert message.endswith("; top-level: conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc "
                             "(index with [-1] or .2)")
-    if spec == "layer5":
-        assert "; close: layer4, layer1, layer2, layer3;" in message or "; close: layer" in message
+    details = {
+        "layer5": "; close: layer4, layer3, layer2, layer1, layer3.5;",
+        "layer4[7]": "; layer4 holds: 0, 1, 2; close: layer4, ",
+        "layer4[-1].conv9": "; layer4[-1] holds: conv1, bn1, conv2, bn2, conv3, bn3, relu; close: ",
+        "fc.weight": "; fc holds: no sub-modules; top-level:",
+    }
+    assert details[spec] in message
 
 
 def test_dissect_layers_resnet18_and_vit() -> None:

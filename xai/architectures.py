@@ -189,18 +189,27 @@ def resolve_layer(model: nn.Module, spec: str, *, what: str = "explain.target_la
     """``layer4[-1]``, ``layer4.2`` or ``features.7`` -> the module (attribute and index access, as torchvision
     module paths are written). An unknown path raises one line with close module paths and the top-level ones."""
     module: Any = model
+    done: list[str] = []
     for token in re.findall(r"[A-Za-z_]\w*|-?\d+", spec):
+        parent = module
         try:
             module = module[int(token)] if token.lstrip("-").isdigit() else getattr(module, token)
         except (AttributeError, IndexError, TypeError, KeyError):
             module = None
         if not isinstance(module, nn.Module):
-            close = difflib.get_close_matches(spec, _module_paths(model), n=5, cutoff=0.5)
             top = [name for name, _ in model.named_children()]
+            close = difflib.get_close_matches(spec, top, n=5, cutoff=0.5)
+            close += [path for path in difflib.get_close_matches(spec, _module_paths(model), n=5, cutoff=0.5)
+                      if path not in close]
+            inside = ""
+            if done:  # say what the last module that did resolve holds
+                children = [name for name, _ in parent.named_children()]
+                inside = f"; {''.join(done).lstrip('.')} holds: {', '.join(children) or 'no sub-modules'}"
             raise ModelChoiceError(
-                f"{what}: {spec!r} does not name a module of {type(model).__name__}"
-                + (f"; close: {', '.join(close)}" if close else "")
+                f"{what}: {spec!r} does not name a module of {type(model).__name__}" + inside
+                + (f"; close: {', '.join(close[:5])}" if close else "")
                 + f"; top-level: {', '.join(top)} (index with [-1] or .2)") from None
+        done.append(f"[{token}]" if token.lstrip("-").isdigit() else f".{token}")
     return module
 
 
