@@ -286,3 +286,15 @@ def test_places365_preset_reads_the_published_dataparallel_format(tmp_path: Path
     imagenet = classifiers.resnet18_imagenet
     assert weight_file(imagenet.name, resolve_weights(imagenet.name, imagenet.weights)).filename == \
         WEIGHT_FILES["resnet18_imagenet"].filename
+
+
+def test_fine_tuned_googlenet_checkpoint_without_aux_heads_loads(tmp_path: Path) -> None:
+    """googlenet(weights=...) drops its auxiliary heads after loading, so a fine-tuned model's state has none."""
+    torch.manual_seed(4)
+    tuned = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False, num_classes=4)
+    torch.save(tuned.state_dict(), tmp_path / "g.pt")
+    spec = ClassifierSpec("googlenet", checkpoint=tmp_path / "g.pt", classes=_classes(tmp_path / "c.txt", 4))
+    loaded = build_classifier(spec, "pretrained", seed=0, weights_dir=None)
+    assert loaded.module.aux1 is None and loaded.module.transform_input  # as the published model is fine-tuned
+    with torch.no_grad():
+        assert loaded.module(_input()).shape == (1, 4)
