@@ -17,7 +17,7 @@ import pickle
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -259,19 +259,21 @@ def check_state(state: Mapping[str, torch.Tensor], model: nn.Module, *, source: 
                               "state_dict() of this architecture")
 
 
-def read_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor], str]:
+def read_state(path: Path, *, verified: bool, published: bool = True) -> tuple[dict[str, torch.Tensor], str]:
     """The state dict in a checkpoint (or its ``state_dict`` entry), ``module.`` prefixes stripped, read with
     ``weights_only=True``; returns (state, note).
 
     Unlike :func:`xai.models._load_state` it keeps the state dict's ``_metadata``: ``load_state_dict`` passes each
     module its saved ``version``, and torchvision converts by it (MNASNet refuses a state without one and rebuilds
     its v1 stem for version 1; ViT's MLP blocks rename pre-v2 keys). Only a file torch's safe unpickler refuses goes
-    through ``_load_state`` (the Places365 legacy pickle, trusted when ``verified``).
+    through ``_load_state`` (the Places365 legacy pickle, trusted when ``verified``), and only when ``published``.
     """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        return _load_state(path, verified=verified)
+        if published:
+            return _load_state(path, verified=verified)
+        raise
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
     if not isinstance(state, Mapping):
         raise TypeError(f"holds a {type(state).__name__}, not a state dict")
@@ -290,8 +292,13 @@ def _checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: checkpoint not found; give the path of a file saved with "
                               "torch.save(model.state_dict(), path)")
     try:
-        state, _ = read_state(path, verified=False)
+        state, _ = read_state(path, verified=False, published=False)
     except Exception as error:  # torch raises many types for a file that is not a checkpoint
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if refused:
+            raise CheckpointError(f"{path}: holds Python objects, not only tensors (torch's weights_only loader "
+                                  f"refuses {refused.group(1)}); save torch.save(model.state_dict(), path) "
+                                  "instead") from None
         first = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
         raise CheckpointError(f"{path}: not a readable state dict ({first}); save it with "
                               "torch.save(model.state_dict(), path)") from None
@@ -328,12 +335,12 @@ def redraw_zero_layers(module: nn.Module) -> list[str]:
     return redrawn
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LoadedClassifier(LoadedModel):
     """A :class:`LoadedModel` that also knows its spec, weights enum member and preprocessing."""
 
-    spec: ClassifierSpec = field(default_factory=lambda: ClassifierSpec("resnet50"))
-    weights_name: str = ""
+    spec: ClassifierSpec
+    weights_name: str
     """The resolved enum member (``IMAGENET1K_V2`` for ``DEFAULT`` of resnet50)."""
     preprocess: Callable[..., torch.Tensor] | None = None
     """The enum member's ``transforms()``: resize, centre crop, scale to [0, 1], normalise."""
