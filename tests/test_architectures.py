@@ -240,3 +240,55 @@ def test_same_modules_as_the_resolver_it_replaces() -> None:
     model = built("resnet50")
     for spec in ("layer4[-1]", "layer4.2", "layer4", "layer3[0].downsample[0]", "fc", "layer4[-2].relu"):
         assert resolve_layer(model, spec) is existing(model, spec), spec
+
+
+def _tiny_transformers() -> list[nn.Module]:
+    from torchvision.models import SwinTransformer, VisionTransformer
+
+    from xai.classifiers import redraw_zero_layers
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
+                            num_classes=5)
+    redraw_zero_layers(vit)
+    swin = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=[2, 2],
+                           num_classes=5)
+    return [vit.eval(), swin.eval()]
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["vit", "swin"])
+def test_ablation_cam_runs_with_the_named_ablation_layer(index: int) -> None:
+    """grad-cam's default AblationLayer indexes dim 1 and fails on tokens / channels-last maps (its ``with`` block
+    swallows the error): the named layer must be passed. The CAM is called without ``with`` so errors surface."""
+    from pytorch_grad_cam import AblationCAM
+
+    from xai.architectures import ablation_layer
+
+    model = _tiny_transformers()[index]
+    target = auto_target_layer(model)
+    assert target.ablation_layer == "AblationLayerVit"
+    image = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    layer = resolve_layer(model, target.path)
+    cam = AblationCAM(model=model, target_layers=[layer], reshape_transform=reshape_transform(target.reshape),
+                      ablation_layer=ablation_layer(target))
+    grayscale = cam(input_tensor=image, targets=None)
+    cam.activations_and_grads.release()
+    assert grayscale.shape == (1, 32, 32) and grayscale.std() > 1e-3
+    default = AblationCAM(model=model, target_layers=[layer], reshape_transform=reshape_transform(target.reshape))
+    with pytest.raises(IndexError):
+        default(input_tensor=image, targets=None)
+    default.activations_and_grads.release()
+    assert ablation_layer(auto_target_layer(built("resnet50"))).__class__.__name__ == "AblationLayer"
+
+
+@pytest.mark.slow
+def test_vit_gradcam_equals_grad_cam_with_its_own_reshape() -> None:
+    """At 224 px (14 x 14 patches) our reshape and grad-cam's vit_reshape_transform give the same CAM."""
+    model = built("vit_b_16")
+    layer = resolve_layer(model, auto_target_layer(model).path)
+    maps = []
+    for transform in (vit_tokens_to_map, vit_reshape_transform):
+        cam = GradCAM(model=model, target_layers=[layer], reshape_transform=transform)
+        maps.append(cam(input_tensor=_image(), targets=None))
+        cam.activations_and_grads.release()
+    assert maps[0].std() > 1e-3 and np.array_equal(maps[0], maps[1])

@@ -68,6 +68,17 @@ class TargetLayer:
     path: str
     reason: str
     reshape: str | None = None
+    ablation_layer: str | None = None
+    """The ``pytorch_grad_cam.ablation_layer`` class AblationCAM needs here (None: its default ``AblationLayer``,
+    which indexes channels in dim 1 and fails on (N, T, D) tokens and (N, H, W, C) maps; ``AblationLayerVit``
+    moves the channel axis from last to dim 1 and back, which fits both)."""
+
+
+def ablation_layer(target: TargetLayer) -> Any:
+    """A fresh instance of the ablation layer ``target`` names, for ``AblationCAM(ablation_layer=...)``."""
+    from pytorch_grad_cam import ablation_layer as layers
+
+    return getattr(layers, target.ablation_layer or "AblationLayer")()
 
 
 @dataclass(frozen=True)
@@ -99,10 +110,11 @@ FAMILIES: tuple[Family, ...] = (
     Family(("VisionTransformer",),
            TargetLayer("encoder.layers[-1].ln_1", "layer norm before attention in the last encoder block, patch "
                        "tokens folded to a grid and the class token dropped (grad-cam's choice for ViT)",
-                       "vit_tokens_to_map"), trunk="encoder.layers", tokens=True),
+                       "vit_tokens_to_map", "AblationLayerVit"), trunk="encoder.layers", tokens=True),
     Family(("SwinTransformer",),
            TargetLayer("features[-1][-1].norm1", "first layer norm of the last Swin block (grad-cam's choice for "
-                       "Swin), channels-last map moved to channels-first", "channels_last_to_map"),
+                       "Swin), channels-last map moved to channels-first", "channels_last_to_map",
+                       "AblationLayerVit"),
            trunk="features", channels_last=True),
 )
 
