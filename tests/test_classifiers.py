@@ -65,11 +65,27 @@ def test_unknown_model_lists_close_matches_first_in_one_line() -> None:
 def test_weights_resolve_default_and_reject_unknown_names() -> None:
     member = resolve_weights("resnet50", "DEFAULT")
     assert member.name == "IMAGENET1K_V2" and len(member.meta["categories"]) == 1000
-    with pytest.raises(ModelChoiceError, match=r"^explain.model_weights: unknown model weights 'IMAGENET1K_V3'; "
+    with pytest.raises(ModelChoiceError, match=r"^explain.model_weights: unknown weights for resnet50 'IMAGENET1K_V3'; "
                                                r"close: IMAGENET1K_V[12], IMAGENET1K_V[12]; all: DEFAULT, "):
         resolve_weights("resnet50", "IMAGENET1K_V3")
-    with pytest.raises(ModelChoiceError, match="unknown model 'resnet5'"):
+    with pytest.raises(ModelChoiceError, match=r"^explain\.model: unknown model 'resnet5'"):
         resolve_weights("resnet5")
+
+
+def test_config_entries_become_specs(tmp_path: Path) -> None:
+    assert classifiers.spec_from("resnet18_places365") is classifiers.resnet18_places365
+    assert classifiers.spec_from("efficientnet_b0") == ClassifierSpec("efficientnet_b0")
+    entry = {"name": "resnet18", "checkpoint": "m.pt", "classes": "c.txt"}
+    assert classifiers.spec_from(entry) == ClassifierSpec("resnet18", "DEFAULT", Path("m.pt"), Path("c.txt"))
+    with pytest.raises(ModelChoiceError, match=r"^dissect.models: unknown model 'resnet18_place'; close: "
+                                               r"resnet18_places365, resnet18, resnet18_imagenet, "):
+        classifiers.spec_from("resnet18_place")
+    with pytest.raises(ModelChoiceError, match=r"^dissect.models: unknown model 'resnt18'; close: resnet18"):
+        classifiers.spec_from({"name": "resnt18"})
+    with pytest.raises(ModelChoiceError, match=r"^dissect.models.weights: unknown weights for resnet18 'V2'"):
+        classifiers.spec_from({"name": "resnet18", "weights": "V2"})
+    with pytest.raises(ModelChoiceError, match="unknown keys: ckpt"):
+        classifiers.spec_from({"name": "resnet18", "ckpt": "m.pt"})
 
 
 def test_weight_file_of_default_config_is_the_existing_resnet50_file() -> None:

@@ -81,6 +81,26 @@ resnet18_imagenet = PRESETS["resnet18_imagenet"]
 resnet18_places365 = PRESETS["resnet18_places365"]
 
 
+def spec_from(entry: str | Mapping[str, Any], *, what: str = "dissect.models") -> ClassifierSpec:
+    """A config entry as a spec: a preset name, a model name, or a mapping with ``name`` and optionally
+    ``weights``, ``checkpoint`` and ``classes`` (paths as given; the config layer resolves them)."""
+    if isinstance(entry, str):
+        if entry in PRESETS:
+            return PRESETS[entry]
+        if entry not in model_names():
+            raise ModelChoiceError(choice_message(what, "model", entry, [*PRESETS, *model_names()]))
+        return ClassifierSpec(entry)
+    unknown = sorted(set(entry) - {"name", "weights", "checkpoint", "classes"})
+    if unknown or "name" not in entry:
+        raise ModelChoiceError(f"{what}: a model entry needs 'name' and may have weights, checkpoint, classes"
+                               + (f"; unknown keys: {', '.join(unknown)}" if unknown else ""))
+    spec = ClassifierSpec(check_model_name(entry["name"], what=what), entry.get("weights", "DEFAULT"),
+                          Path(entry["checkpoint"]) if entry.get("checkpoint") else None,
+                          Path(entry["classes"]) if entry.get("classes") else None)
+    resolve_weights(spec.name, spec.weights, what=f"{what}.weights")
+    return spec
+
+
 def model_names() -> list[str]:
     """Every torchvision classification model name (detection, segmentation, video and quantized ones excluded)."""
     import torchvision
@@ -88,10 +108,9 @@ def model_names() -> list[str]:
     return list(torchvision.models.list_models(module=torchvision.models))
 
 
-def choice_message(what: str, value: str, allowed: list[str]) -> str:
+def choice_message(what: str, noun: str, value: str, allowed: list[str]) -> str:
     """``<what>: unknown <noun> 'x'; close: a, b; all: ...`` in one line, close matches first."""
     close = difflib.get_close_matches(value, allowed, n=5, cutoff=0.5)
-    noun = what.rsplit(".", 1)[-1].replace("_", " ")
     parts = [f"{what}: unknown {noun} {value!r}"]
     if close:
         parts.append(f"close: {', '.join(close)}")
@@ -102,7 +121,7 @@ def choice_message(what: str, value: str, allowed: list[str]) -> str:
 def check_model_name(name: str, *, what: str = "explain.model") -> str:
     names = model_names()
     if name not in names:
-        raise ModelChoiceError(choice_message(what, name, names))
+        raise ModelChoiceError(choice_message(what, "model", name, names))
     return name
 
 
@@ -112,11 +131,11 @@ def resolve_weights(name: str, weights_name: str = "DEFAULT", *, what: str = "ex
     Its ``meta["categories"]`` are the class names, ``transforms()`` the preprocessing, ``url`` the file."""
     import torchvision
 
-    check_model_name(name)
+    check_model_name(name, what=what.rsplit("_weights", 1)[0] if what.endswith("_weights") else what)
     enum = torchvision.models.get_model_weights(name)
     members = list(enum.__members__)  # includes the DEFAULT alias
     if weights_name not in members:
-        raise ModelChoiceError(choice_message(what, weights_name, members))
+        raise ModelChoiceError(choice_message(what, f"weights for {name}", weights_name, members))
     return enum[weights_name]
 
 
