@@ -112,8 +112,9 @@ FAMILIES: tuple[Family, ...] = (
                        "tokens folded to a grid and the class token dropped (grad-cam's choice for ViT)",
                        "vit_tokens_to_map", "AblationLayerVit"), trunk="encoder.layers", tokens=True),
     Family(("SwinTransformer",),
-           TargetLayer("features[-1][-1].norm1", "first layer norm of the last Swin block (grad-cam's choice for "
-                       "Swin), channels-last map moved to channels-first", "channels_last_to_map",
+           TargetLayer("features[-1][-1].norm1", "layer norm norm1 of the last Swin block (grad-cam's choice for "
+                       "Swin; in Swin V2 it normalises the attention output), channels-last map moved to "
+                       "channels-first", "channels_last_to_map",
                        "AblationLayerVit"),
            trunk="features", channels_last=True),
 )
