@@ -55,8 +55,9 @@ EXPECTED = {
 SLOW = {"vgg11", "vit_b_16", "convnext_tiny", "swin_t", "densenet121"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name
-                                  for name in EXPECTED])
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name for name in EXPECTED]
+)
 def test_auto_target_layer_gives_a_gradcam_map_at_224(name: str) -> None:
     model = built(name)
     path, reshape, activation_shape = EXPECTED[name]
@@ -66,7 +67,8 @@ def test_auto_target_layer_gives_a_gradcam_map_at_224(name: str) -> None:
     transform = reshape_transform(target.reshape)
     seen: list[tuple[int, ...]] = []
     handle = layer.register_forward_hook(
-        lambda _m, _i, out: seen.append(tuple((transform(out) if transform else out).shape[1:])))
+        lambda _m, _i, out: seen.append(tuple((transform(out) if transform else out).shape[1:]))
+    )
     with GradCAM(model=model, target_layers=[layer], reshape_transform=transform) as cam:
         grayscale = cam(input_tensor=_image(), targets=None)  # the top-1 class, as the pipeline explains
     handle.remove()
@@ -78,7 +80,8 @@ def test_auto_target_layer_gives_a_gradcam_map_at_224(name: str) -> None:
 def test_resnet50_default_layer_is_exactly_layer4_last_block() -> None:
     model = built("resnet50")
     assert auto_target_layer(model) == TargetLayer(
-        "layer4[-1]", "last residual block of the last stage (grad-cam's choice for ResNets)")
+        "layer4[-1]", "last residual block of the last stage (grad-cam's choice for ResNets)"
+    )
     assert resolve_layer(model, "layer4[-1]") is model.layer4[2]
 
 
@@ -124,8 +127,15 @@ def test_reshapes_are_named_module_level_functions() -> None:
 
 def test_fallback_is_the_last_spatial_module() -> None:
     torch.manual_seed(0)
-    tiny = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.Conv2d(4, 6, 3, stride=2), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 2))
+    tiny = nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(4, 6, 3, stride=2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 2),
+    )
     target = auto_target_layer(tiny)
     assert target.path == "3" and target.reshape is None and "forward pass" in target.reason
     assert auto_target_layer(built_small("googlenet")).path == "inception5b"
@@ -160,8 +170,9 @@ def test_unknown_layer_lists_close_and_top_level_paths(spec: str) -> None:
     message = str(raised.value)
     assert isinstance(raised.value, ValueError) and "\n" not in message
     assert message.startswith(f"explain.target_layer: {spec!r} does not name a module of ResNet")
-    assert message.endswith("; top-level: conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc "
-                            "(index with [-1] or .2)")
+    assert message.endswith(
+        "; top-level: conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc (index with [-1] or .2)"
+    )
     details = {
         "layer5": "; close: layer4, layer3, layer2, layer1, layer3.5;",
         "layer4[7]": "; layer4 holds: 0, 1, 2; close: layer4, ",
@@ -175,19 +186,29 @@ def test_dissect_layers_resnet18_and_vit() -> None:
     resnet18 = build_classifier(ClassifierSpec("resnet18"), "random", seed=0, weights_dir=None).module
     assert auto_dissect_layers(resnet18) == ("layer2", "layer3", "layer4", "fc")
     vit = built("vit_b_16")
-    assert auto_dissect_layers(vit) == ("encoder.layers.encoder_layer_9", "encoder.layers.encoder_layer_10",
-                                        "encoder.layers.encoder_layer_11", "heads")
+    assert auto_dissect_layers(vit) == (
+        "encoder.layers.encoder_layer_9",
+        "encoder.layers.encoder_layer_10",
+        "encoder.layers.encoder_layer_11",
+        "heads",
+    )
 
 
-@pytest.mark.parametrize(("name", "layers"), [
-    ("mobilenet_v3_small", ("features.3", "features.8", "features.12", "classifier")),
-    ("efficientnet_b0", ("features.3", "features.5", "features.8", "classifier")),
-    ("regnet_y_400mf", ("trunk_output.block2", "trunk_output.block3", "trunk_output.block4", "fc")),
-    pytest.param("convnext_tiny", ("features.3", "features.5", "features.7", "classifier"), marks=pytest.mark.slow),
-    pytest.param("swin_t", ("features.3", "features.5", "features.7", "head"), marks=pytest.mark.slow),
-    pytest.param("densenet121", ("features.denseblock2", "features.denseblock3", "features.norm5", "classifier"),
-                 marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    ("name", "layers"),
+    [
+        ("mobilenet_v3_small", ("features.3", "features.8", "features.12", "classifier")),
+        ("efficientnet_b0", ("features.3", "features.5", "features.8", "classifier")),
+        ("regnet_y_400mf", ("trunk_output.block2", "trunk_output.block3", "trunk_output.block4", "fc")),
+        pytest.param("convnext_tiny", ("features.3", "features.5", "features.7", "classifier"), marks=pytest.mark.slow),
+        pytest.param("swin_t", ("features.3", "features.5", "features.7", "head"), marks=pytest.mark.slow),
+        pytest.param(
+            "densenet121",
+            ("features.denseblock2", "features.denseblock3", "features.norm5", "classifier"),
+            marks=pytest.mark.slow,
+        ),
+    ],
+)
 def test_dissect_layers_are_stage_ends_and_the_logits_module(name: str, layers: tuple[str, ...]) -> None:
     model = built(name)
     found = auto_dissect_layers(model)
@@ -196,14 +217,17 @@ def test_dissect_layers_are_stage_ends_and_the_logits_module(name: str, layers: 
     assert all(path in modules for path in found)
     # each stage end has a coarser (or equal) map than the one before, and the last module gives the logits
     outputs: dict[str, torch.Tensor] = {}
-    handles = [modules[path].register_forward_hook(lambda _m, _i, out, path=path: outputs.__setitem__(path, out))
-               for path in found]
+    handles = [
+        modules[path].register_forward_hook(lambda _m, _i, out, path=path: outputs.__setitem__(path, out))
+        for path in found
+    ]
     with torch.no_grad():
         logits = model(_image())
     for handle in handles:
         handle.remove()
-    sizes = [outputs[path].shape[1:3] if channels_last_path(model, path) else outputs[path].shape[2:]
-             for path in found[:-1]]
+    sizes = [
+        outputs[path].shape[1:3] if channels_last_path(model, path) else outputs[path].shape[2:] for path in found[:-1]
+    ]
     assert all(a[0] > b[0] for a, b in itertools.pairwise(sizes))
     assert torch.equal(pool_activation(outputs[found[-1]]), logits)
 
@@ -248,11 +272,13 @@ def _tiny_transformers() -> list[nn.Module]:
     from xai.classifiers import redraw_zero_layers
 
     torch.manual_seed(0)
-    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
-                            num_classes=5)
+    vit = VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=5
+    )
     redraw_zero_layers(vit)
-    swin = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=[2, 2],
-                           num_classes=5)
+    swin = SwinTransformer(
+        patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=[2, 2], num_classes=5
+    )
     return [vit.eval(), swin.eval()]
 
 
@@ -269,8 +295,12 @@ def test_ablation_cam_runs_with_the_named_ablation_layer(index: int) -> None:
     assert target.ablation_layer == "AblationLayerVit"
     image = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     layer = resolve_layer(model, target.path)
-    cam = AblationCAM(model=model, target_layers=[layer], reshape_transform=reshape_transform(target.reshape),
-                      ablation_layer=ablation_layer(target))
+    cam = AblationCAM(
+        model=model,
+        target_layers=[layer],
+        reshape_transform=reshape_transform(target.reshape),
+        ablation_layer=ablation_layer(target),
+    )
     grayscale = cam(input_tensor=image, targets=None)
     cam.activations_and_grads.release()
     assert grayscale.shape == (1, 32, 32) and grayscale.std() > 1e-3

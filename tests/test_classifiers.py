@@ -65,8 +65,11 @@ def test_unknown_model_lists_close_matches_first_in_one_line() -> None:
 def test_weights_resolve_default_and_reject_unknown_names() -> None:
     member = resolve_weights("resnet50", "DEFAULT")
     assert member.name == "IMAGENET1K_V2" and len(member.meta["categories"]) == 1000
-    with pytest.raises(ModelChoiceError, match=r"^explain.model_weights: unknown weights for resnet50 'IMAGENET1K_V3'; "
-                                               r"close: IMAGENET1K_V[12], IMAGENET1K_V[12]; all: DEFAULT, "):
+    with pytest.raises(
+        ModelChoiceError,
+        match=r"^explain.model_weights: unknown weights for resnet50 'IMAGENET1K_V3'; "
+        r"close: IMAGENET1K_V[12], IMAGENET1K_V[12]; all: DEFAULT, ",
+    ):
         resolve_weights("resnet50", "IMAGENET1K_V3")
     with pytest.raises(ModelChoiceError, match=r"^explain\.model: unknown model 'resnet5'"):
         resolve_weights("resnet5")
@@ -77,8 +80,11 @@ def test_config_entries_become_specs(tmp_path: Path) -> None:
     assert classifiers.spec_from("efficientnet_b0") == ClassifierSpec("efficientnet_b0")
     entry = {"name": "resnet18", "checkpoint": "m.pt", "classes": "c.txt"}
     assert classifiers.spec_from(entry) == ClassifierSpec("resnet18", "DEFAULT", Path("m.pt"), Path("c.txt"))
-    with pytest.raises(ModelChoiceError, match=r"^dissect.models: unknown model 'resnet18_place'; close: "
-                                               r"resnet18_places365, resnet18, resnet18_imagenet, "):
+    with pytest.raises(
+        ModelChoiceError,
+        match=r"^dissect.models: unknown model 'resnet18_place'; close: "
+        r"resnet18_places365, resnet18, resnet18_imagenet, ",
+    ):
         classifiers.spec_from("resnet18_place")
     with pytest.raises(ModelChoiceError, match=r"^dissect.models: unknown model 'resnt18'; close: resnet18"):
         classifiers.spec_from({"name": "resnt18"})
@@ -114,8 +120,9 @@ def test_default_config_random_resnet50_is_unchanged() -> None:
     ours = build_classifier(ClassifierSpec("resnet50"), "random", seed=3, weights_dir=None)
     old = load_classifier("resnet50", "random", seed=3, weights_dir=None, categories=ours.categories)
     assert ours.weights_id == old.weights_id == "random(seed=3)" and ours.weights_name == "IMAGENET1K_V2"
-    for (key, mine), (other_key, theirs) in zip(ours.module.state_dict().items(), old.module.state_dict().items(),
-                                                strict=True):
+    for (key, mine), (other_key, theirs) in zip(
+        ours.module.state_dict().items(), old.module.state_dict().items(), strict=True
+    ):
         assert key == other_key and torch.equal(mine, theirs), key
 
 
@@ -139,16 +146,25 @@ def _published_state(name: str, member) -> dict[str, torch.Tensor]:
     state = architecture(name, member).state_dict()
     if name.startswith("densenet"):
         # torchvision's densenet files predate torch 0.4: old key names, no num_batches_tracked, no _metadata
-        state = {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", key): value
-                 for key, value in state.items() if not key.endswith("num_batches_tracked")}
+        state = {
+            re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", key): value
+            for key, value in state.items()
+            if not key.endswith("num_batches_tracked")
+        }
         assert any(".norm.1." in key for key in state)
     return state
 
 
 ARCHITECTURES = [
-    ("resnet18", "DEFAULT"), ("mobilenet_v3_small", "DEFAULT"), ("efficientnet_b0", "DEFAULT"),
-    ("squeezenet1_1", "DEFAULT"), ("shufflenet_v2_x0_5", "DEFAULT"), ("mnasnet0_5", "DEFAULT"),
-    ("regnet_y_400mf", "DEFAULT"), ("densenet121", "DEFAULT"), ("googlenet", "DEFAULT"),
+    ("resnet18", "DEFAULT"),
+    ("mobilenet_v3_small", "DEFAULT"),
+    ("efficientnet_b0", "DEFAULT"),
+    ("squeezenet1_1", "DEFAULT"),
+    ("shufflenet_v2_x0_5", "DEFAULT"),
+    ("mnasnet0_5", "DEFAULT"),
+    ("regnet_y_400mf", "DEFAULT"),
+    ("densenet121", "DEFAULT"),
+    ("googlenet", "DEFAULT"),
     pytest.param("inception_v3", "DEFAULT", marks=pytest.mark.slow),
     pytest.param("convnext_tiny", "DEFAULT", marks=pytest.mark.slow),
     pytest.param("swin_t", "DEFAULT", marks=pytest.mark.slow),
@@ -159,8 +175,9 @@ ARCHITECTURES = [
 
 
 @pytest.mark.parametrize(("name", "weights"), ARCHITECTURES)
-def test_random_architecture_is_the_pretrained_one(name: str, weights: str, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_random_architecture_is_the_pretrained_one(
+    name: str, weights: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     member = resolve_weights(name, weights)
     published = _published_state(name, member)
     torch.save(published, tmp_path / weight_file(name, member).filename)
@@ -171,8 +188,7 @@ def test_random_architecture_is_the_pretrained_one(name: str, weights: str, tmp_
     monkeypatch.undo()
 
     # our pretrained path reading the same file (hash check bypassed: the test's file cannot match the prefix)
-    monkeypatch.setattr(classifiers, "weight_file",
-                        lambda *a: dataclasses.replace(weight_file(*a), known_hash=""))
+    monkeypatch.setattr(classifiers, "weight_file", lambda *a: dataclasses.replace(weight_file(*a), known_hash=""))
     spec = ClassifierSpec(name, weights)
     loaded = build_classifier(spec, "pretrained", seed=0, weights_dir=tmp_path)
     random = build_classifier(spec, "random", seed=0, weights_dir=None)
@@ -229,8 +245,10 @@ def test_wrong_shape_checkpoint_names_the_tensor_and_both_shapes(tmp_path: Path)
     spec = ClassifierSpec("resnet18", checkpoint=tmp_path / "model.pt", classes=_classes(tmp_path / "c.txt", 10))
     with pytest.raises(CheckpointError) as raised:
         build_classifier(spec, "pretrained", seed=0, weights_dir=None)
-    assert str(raised.value) == (f"{tmp_path / 'model.pt'}: tensor 'fc.weight' has shape (12, 512) in the checkpoint "
-                                 "but (10, 512) in resnet18 with 10 classes; check the model name and the class file")
+    assert str(raised.value) == (
+        f"{tmp_path / 'model.pt'}: tensor 'fc.weight' has shape (12, 512) in the checkpoint "
+        "but (10, 512) in resnet18 with 10 classes; check the model name and the class file"
+    )
 
 
 def test_missing_and_unexpected_keys_are_listed_in_one_line(tmp_path: Path) -> None:
@@ -249,8 +267,11 @@ def test_missing_and_unexpected_keys_are_listed_in_one_line(tmp_path: Path) -> N
 def test_other_architecture_checkpoint_lists_first_keys_and_counts(tmp_path: Path) -> None:
     torch.save(torchvision.models.squeezenet1_1(num_classes=3).state_dict(), tmp_path / "other.pt")
     spec = ClassifierSpec("resnet18", checkpoint=tmp_path / "other.pt", classes=_classes(tmp_path / "c.txt", 3))
-    with pytest.raises(CheckpointError, match=r"missing keys: 122 \(conv1.weight, bn1.weight, bn1.bias, "
-                                              r"bn1.running_mean, bn1.running_var, \.\.\.\); unexpected keys: 52 "):
+    with pytest.raises(
+        CheckpointError,
+        match=r"missing keys: 122 \(conv1.weight, bn1.weight, bn1.bias, "
+        r"bn1.running_mean, bn1.running_var, \.\.\.\); unexpected keys: 52 ",
+    ):
         build_classifier(spec, "pretrained", seed=0, weights_dir=None)
 
 
@@ -259,24 +280,30 @@ def test_checkpoint_that_is_not_a_state_dict(tmp_path: Path) -> None:
     spec = ClassifierSpec("resnet18", checkpoint=tmp_path / "whole.pt", classes=_classes(tmp_path / "c.txt", 2))
     with pytest.raises(CheckpointError) as raised:
         build_classifier(spec, "pretrained", seed=0, weights_dir=None)
-    assert str(raised.value) == (f"{tmp_path / 'whole.pt'}: holds Python objects, not only tensors (torch's "
-                                 "weights_only loader refuses torchvision.models.resnet.ResNet); save "
-                                 "torch.save(model.state_dict(), path) instead")
+    assert str(raised.value) == (
+        f"{tmp_path / 'whole.pt'}: holds Python objects, not only tensors (torch's "
+        "weights_only loader refuses torchvision.models.resnet.ResNet); save "
+        "torch.save(model.state_dict(), path) instead"
+    )
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(CheckpointError, match=r"text\.pt: not a readable state dict \(.+\); save it with "):
-        build_classifier(dataclasses.replace(spec, checkpoint=tmp_path / "text.pt"), "pretrained", seed=0,
-                         weights_dir=None)
+        build_classifier(
+            dataclasses.replace(spec, checkpoint=tmp_path / "text.pt"), "pretrained", seed=0, weights_dir=None
+        )
     missing = dataclasses.replace(spec, checkpoint=tmp_path / "absent.pt")
     with pytest.raises(CheckpointError, match=r"absent\.pt: checkpoint not found"):
         build_classifier(missing, "pretrained", seed=0, weights_dir=None)
 
 
-@pytest.mark.parametrize(("text", "fault"), [
-    ("", "the class file is empty; write one class name per line"),
-    ("\n\n", "the class file is empty"),
-    ("cat\n\ndog\n", "line 2 is blank; write one class name per line with no blank lines in between"),
-    ("cat\ndog\ncat\n", "class 'cat' appears on lines 1 and 3; give each class one line with a distinct name"),
-])
+@pytest.mark.parametrize(
+    ("text", "fault"),
+    [
+        ("", "the class file is empty; write one class name per line"),
+        ("\n\n", "the class file is empty"),
+        ("cat\n\ndog\n", "line 2 is blank; write one class name per line with no blank lines in between"),
+        ("cat\ndog\ncat\n", "class 'cat' appears on lines 1 and 3; give each class one line with a distinct name"),
+    ],
+)
 def test_bad_class_files_give_one_line_naming_the_file(tmp_path: Path, text: str, fault: str) -> None:
     path = tmp_path / "classes.txt"
     path.write_text(text)
@@ -296,8 +323,15 @@ def test_places365_preset_reads_the_published_dataparallel_format(tmp_path: Path
     torch.manual_seed(2)
     state = torchvision.models.resnet18(num_classes=365).state_dict()
     weight = dataclasses.replace(WEIGHT_FILES["resnet18_places365"], known_hash="")  # the md5 cannot match
-    torch.save({"epoch": 90, "arch": "resnet18", "state_dict": {f"module.{k}": v for k, v in state.items()},
-                "best_prec1": 54.7}, tmp_path / weight.filename)
+    torch.save(
+        {
+            "epoch": 90,
+            "arch": "resnet18",
+            "state_dict": {f"module.{k}": v for k, v in state.items()},
+            "best_prec1": 54.7,
+        },
+        tmp_path / weight.filename,
+    )
     categories = tmp_path / "categories_places365.txt"
     categories.write_text("".join(f"/a/place_{index} {index}\n" for index in range(365)))
     spec = dataclasses.replace(classifiers.resnet18_places365, published=weight, classes=categories)
@@ -306,8 +340,10 @@ def test_places365_preset_reads_the_published_dataparallel_format(tmp_path: Path
     assert len(loaded.categories) == 365 and torch.equal(loaded.module.fc.weight, state["fc.weight"])
     assert loaded.weights_id == "resnet18_places365.pth.tar (unverified)"
     imagenet = classifiers.resnet18_imagenet
-    assert weight_file(imagenet.name, resolve_weights(imagenet.name, imagenet.weights)).filename == \
-        WEIGHT_FILES["resnet18_imagenet"].filename
+    assert (
+        weight_file(imagenet.name, resolve_weights(imagenet.name, imagenet.weights)).filename
+        == WEIGHT_FILES["resnet18_imagenet"].filename
+    )
 
 
 def test_fine_tuned_googlenet_checkpoint_without_aux_heads_loads(tmp_path: Path) -> None:

@@ -98,25 +98,50 @@ class Family:
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family(("ResNet",), TargetLayer("layer4[-1]", "last residual block of the last stage (grad-cam's choice for "
-                                    "ResNets)")),
-    Family(("VGG", "DenseNet", "MobileNetV2", "MobileNetV3", "EfficientNet"),
-           TargetLayer("features[-1]", "last module of the convolutional feature extractor (grad-cam's choice for "
-                       "VGG, DenseNet, MobileNet and EfficientNet)"), trunk="features"),
-    Family(("MNASNet",), TargetLayer("layers[-1]", "last module of the convolutional feature extractor (grad-cam's "
-                                     "choice for MNASNet)"), trunk="layers"),
+    Family(
+        ("ResNet",), TargetLayer("layer4[-1]", "last residual block of the last stage (grad-cam's choice for ResNets)")
+    ),
+    Family(
+        ("VGG", "DenseNet", "MobileNetV2", "MobileNetV3", "EfficientNet"),
+        TargetLayer(
+            "features[-1]",
+            "last module of the convolutional feature extractor (grad-cam's choice for "
+            "VGG, DenseNet, MobileNet and EfficientNet)",
+        ),
+        trunk="features",
+    ),
+    Family(
+        ("MNASNet",),
+        TargetLayer("layers[-1]", "last module of the convolutional feature extractor (grad-cam's choice for MNASNet)"),
+        trunk="layers",
+    ),
     Family(("ConvNeXt",), TargetLayer("features[-1][-1]", "last ConvNeXt block of the last stage"), trunk="features"),
     Family(("RegNet",), TargetLayer("trunk_output[-1]", "last stage of the RegNet trunk"), trunk="trunk_output"),
-    Family(("VisionTransformer",),
-           TargetLayer("encoder.layers[-1].ln_1", "layer norm before attention in the last encoder block, patch "
-                       "tokens folded to a grid and the class token dropped (grad-cam's choice for ViT)",
-                       "vit_tokens_to_map", "AblationLayerVit"), trunk="encoder.layers", tokens=True),
-    Family(("SwinTransformer",),
-           TargetLayer("features[-1][-1].norm1", "layer norm norm1 of the last Swin block (grad-cam's choice for "
-                       "Swin; in Swin V2 it normalises the attention output), channels-last map moved to "
-                       "channels-first", "channels_last_to_map",
-                       "AblationLayerVit"),
-           trunk="features", channels_last=True),
+    Family(
+        ("VisionTransformer",),
+        TargetLayer(
+            "encoder.layers[-1].ln_1",
+            "layer norm before attention in the last encoder block, patch "
+            "tokens folded to a grid and the class token dropped (grad-cam's choice for ViT)",
+            "vit_tokens_to_map",
+            "AblationLayerVit",
+        ),
+        trunk="encoder.layers",
+        tokens=True,
+    ),
+    Family(
+        ("SwinTransformer",),
+        TargetLayer(
+            "features[-1][-1].norm1",
+            "layer norm norm1 of the last Swin block (grad-cam's choice for "
+            "Swin; in Swin V2 it normalises the attention output), channels-last map moved to "
+            "channels-first",
+            "channels_last_to_map",
+            "AblationLayerVit",
+        ),
+        trunk="features",
+        channels_last=True,
+    ),
 )
 
 
@@ -156,6 +181,7 @@ def _probe(model: nn.Module, channels_last_paths: Callable[[str], bool]) -> _Pro
             if isinstance(output, torch.Tensor) and output.ndim in (2, 3, 4):
                 order.append((name, tuple(output.shape)))
                 pooled[name] = pool_activation(output.detach(), "avg", channels_last=channels_last_paths(name))
+
         return record
 
     handles = [module.register_forward_hook(hook(name)) for name, module in model.named_modules() if name]
@@ -188,10 +214,15 @@ def auto_target_layer(model: nn.Module) -> TargetLayer:
     probe = _probe(model, lambda _path: False)
     spatial = [name for name, shape in probe.order if len(shape) == 4 and shape[2] > 1 and shape[3] > 1]
     if not spatial:
-        raise ModelChoiceError(f"explain.target_layer: no module of {type(model).__name__} outputs a spatial map; "
-                               "set explain.target_layer to a module path")
-    return TargetLayer(spatial[-1], "last module with a spatial output before global pooling (found by a forward "
-                                    "pass; no known architecture family)")
+        raise ModelChoiceError(
+            f"explain.target_layer: no module of {type(model).__name__} outputs a spatial map; "
+            "set explain.target_layer to a module path"
+        )
+    return TargetLayer(
+        spatial[-1],
+        "last module with a spatial output before global pooling (found by a forward "
+        "pass; no known architecture family)",
+    )
 
 
 def _module_paths(model: nn.Module) -> list[str]:
@@ -212,16 +243,21 @@ def resolve_layer(model: nn.Module, spec: str, *, what: str = "explain.target_la
         if not isinstance(module, nn.Module):
             top = [name for name, _ in model.named_children()]
             close = difflib.get_close_matches(spec, top, n=5, cutoff=0.5)
-            close += [path for path in difflib.get_close_matches(spec, _module_paths(model), n=5, cutoff=0.5)
-                      if path not in close]
+            close += [
+                path
+                for path in difflib.get_close_matches(spec, _module_paths(model), n=5, cutoff=0.5)
+                if path not in close
+            ]
             inside = ""
             if done:  # say what the last module that did resolve holds
                 children = [name for name, _ in parent.named_children()]
                 inside = f"; {''.join(done).lstrip('.')} holds: {', '.join(children) or 'no sub-modules'}"
             raise ModelChoiceError(
-                f"{what}: {spec!r} does not name a module of {type(model).__name__}" + inside
+                f"{what}: {spec!r} does not name a module of {type(model).__name__}"
+                + inside
                 + (f"; close: {', '.join(close[:5])}" if close else "")
-                + f"; top-level: {', '.join(top)} (index with [-1] or .2)") from None
+                + f"; top-level: {', '.join(top)} (index with [-1] or .2)"
+            ) from None
         done.append(f"[{token}]" if token.lstrip("-").isdigit() else f".{token}")
     return module
 
@@ -243,14 +279,17 @@ def auto_dissect_layers(model: nn.Module) -> tuple[str, ...]:
     else:  # the model's own children, or the child container that shows the most resolutions (squeezenet.features)
         trunks = ["", *(name for name, _ in model.named_children())]
         stages = max((_stage_ends(probe, trunk, channels_last=False) for trunk in trunks), key=len)[-3:]
-    heads = [name for name, pooled in probe.pooled.items()
-             if pooled.shape == probe.logits.shape and torch.equal(pooled, probe.logits)]
+    heads = [
+        name
+        for name, pooled in probe.pooled.items()
+        if pooled.shape == probe.logits.shape and torch.equal(pooled, probe.logits)
+    ]
     return (*stages, *heads[-1:])
 
 
 def _children(probe: _Probe, trunk: str) -> list[str]:
     prefix = f"{trunk}." if trunk else ""
-    return [name for name, _ in probe.order if name.startswith(prefix) and "." not in name[len(prefix):]]
+    return [name for name, _ in probe.order if name.startswith(prefix) and "." not in name[len(prefix) :]]
 
 
 def _stage_ends(probe: _Probe, trunk: str, *, channels_last: bool) -> list[str]:

@@ -74,8 +74,13 @@ PRESETS: dict[str, ClassifierSpec] = {
     "resnet18_imagenet": ClassifierSpec("resnet18", "IMAGENET1K_V1", label="resnet18_imagenet"),
     # The CSAIL Places365 ResNet18 (a DataParallel checkpoint); its ``classes`` path (categories_places365.txt from
     # the data mirror or download) is filled in by the caller with dataclasses.replace.
-    "resnet18_places365": ClassifierSpec("resnet18", "IMAGENET1K_V1", published=WEIGHT_FILES["resnet18_places365"],
-                                         classes_format="places365", label="resnet18_places365"),
+    "resnet18_places365": ClassifierSpec(
+        "resnet18",
+        "IMAGENET1K_V1",
+        published=WEIGHT_FILES["resnet18_places365"],
+        classes_format="places365",
+        label="resnet18_places365",
+    ),
 }
 resnet18_imagenet = PRESETS["resnet18_imagenet"]
 resnet18_places365 = PRESETS["resnet18_places365"]
@@ -92,11 +97,16 @@ def spec_from(entry: str | Mapping[str, Any], *, what: str = "dissect.models") -
         return ClassifierSpec(entry)
     unknown = sorted(set(entry) - {"name", "weights", "checkpoint", "classes"})
     if unknown or "name" not in entry:
-        raise ModelChoiceError(f"{what}: a model entry needs 'name' and may have weights, checkpoint, classes"
-                               + (f"; unknown keys: {', '.join(unknown)}" if unknown else ""))
-    spec = ClassifierSpec(check_model_name(entry["name"], what=what), entry.get("weights", "DEFAULT"),
-                          Path(entry["checkpoint"]) if entry.get("checkpoint") else None,
-                          Path(entry["classes"]) if entry.get("classes") else None)
+        raise ModelChoiceError(
+            f"{what}: a model entry needs 'name' and may have weights, checkpoint, classes"
+            + (f"; unknown keys: {', '.join(unknown)}" if unknown else "")
+        )
+    spec = ClassifierSpec(
+        check_model_name(entry["name"], what=what),
+        entry.get("weights", "DEFAULT"),
+        Path(entry["checkpoint"]) if entry.get("checkpoint") else None,
+        Path(entry["classes"]) if entry.get("classes") else None,
+    )
     resolve_weights(spec.name, spec.weights, what=f"{what}.weights")
     return spec
 
@@ -178,7 +188,8 @@ def _drop_aux_heads(model: nn.Module) -> None:
 
 
 _DENSE_OLD_KEY = re.compile(
-    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
 
 
 def _densenet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -237,20 +248,24 @@ def read_classes(path: Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: cannot read the class file ({error}); give a UTF-8 text file with one class "
-                              "name per line") from None
+        raise CheckpointError(
+            f"{path}: cannot read the class file ({error}); give a UTF-8 text file with one class name per line"
+        ) from None
     lines = [line.strip() for line in text.rstrip().splitlines()]
     if not lines or lines == [""]:
         raise CheckpointError(f"{path}: the class file is empty; write one class name per line, in output order")
     blank = [number for number, line in enumerate(lines, 1) if not line]
     if blank:
-        raise CheckpointError(f"{path}: line {blank[0]} is blank; write one class name per line with no blank lines "
-                              "in between")
+        raise CheckpointError(
+            f"{path}: line {blank[0]} is blank; write one class name per line with no blank lines in between"
+        )
     seen: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
         if line in seen:
-            raise CheckpointError(f"{path}: class {line!r} appears on lines {seen[line]} and {number}; give each "
-                                  "class one line with a distinct name")
+            raise CheckpointError(
+                f"{path}: class {line!r} appears on lines {seen[line]} and {number}; give each "
+                "class one line with a distinct name"
+            )
         seen[line] = number
     return lines
 
@@ -268,14 +283,17 @@ def check_state(state: Mapping[str, torch.Tensor], model: nn.Module, *, source: 
         if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
             raise CheckpointError(
                 f"{source}: tensor {key!r} has shape {tuple(tensor.shape)} in the checkpoint but "
-                f"{tuple(expected[key].shape)} in {model_label}; check the model name and the class file")
+                f"{tuple(expected[key].shape)} in {model_label}; check the model name and the class file"
+            )
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]
     if missing or unexpected:
         parts = [f"missing keys: {_listed(missing)}"] if missing else []
         parts += [f"unexpected keys: {_listed(unexpected)}"] if unexpected else []
-        raise CheckpointError(f"{source}: does not fit {model_label}; {'; '.join(parts)}; save the model's "
-                              "state_dict() of this architecture")
+        raise CheckpointError(
+            f"{source}: does not fit {model_label}; {'; '.join(parts)}; save the model's "
+            "state_dict() of this architecture"
+        )
 
 
 def read_state(path: Path, *, verified: bool, published: bool = True) -> tuple[dict[str, torch.Tensor], str]:
@@ -299,8 +317,9 @@ def read_state(path: Path, *, verified: bool, published: bool = True) -> tuple[d
     metadata = getattr(state, "_metadata", None)
     stripped: Any = OrderedDict((key.removeprefix("module."), value) for key, value in state.items())
     if metadata is not None:
-        stripped._metadata = OrderedDict(("" if key == "module" else key.removeprefix("module."), value)
-                                         for key, value in metadata.items())
+        stripped._metadata = OrderedDict(
+            ("" if key == "module" else key.removeprefix("module."), value) for key, value in metadata.items()
+        )
     return stripped, ""
 
 
@@ -308,22 +327,27 @@ def _checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
     """A user's state dict (or a dict with a ``state_dict`` entry, keys maybe ``module.``-prefixed), read with
     ``weights_only=True`` and never anything else: the file has no published checksum to trust it by."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found; give the path of a file saved with "
-                              "torch.save(model.state_dict(), path)")
+        raise CheckpointError(
+            f"{path}: checkpoint not found; give the path of a file saved with torch.save(model.state_dict(), path)"
+        )
     try:
         state, _ = read_state(path, verified=False, published=False)
     except Exception as error:  # torch raises many types for a file that is not a checkpoint
         refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
         if refused:
-            raise CheckpointError(f"{path}: holds Python objects, not only tensors (torch's weights_only loader "
-                                  f"refuses {refused.group(1)}); save torch.save(model.state_dict(), path) "
-                                  "instead") from None
+            raise CheckpointError(
+                f"{path}: holds Python objects, not only tensors (torch's weights_only loader "
+                f"refuses {refused.group(1)}); save torch.save(model.state_dict(), path) "
+                "instead"
+            ) from None
         first = str(error).splitlines()[0][:160] if str(error) else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable state dict ({first}); save it with "
-                              "torch.save(model.state_dict(), path)") from None
+        raise CheckpointError(
+            f"{path}: not a readable state dict ({first}); save it with torch.save(model.state_dict(), path)"
+        ) from None
     if not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise CheckpointError(f"{path}: holds entries that are not tensors; save it with "
-                              "torch.save(model.state_dict(), path)")
+        raise CheckpointError(
+            f"{path}: holds entries that are not tensors; save it with torch.save(model.state_dict(), path)"
+        )
     return state
 
 
@@ -334,8 +358,9 @@ def load_checked(module: nn.Module, state: Mapping[str, torch.Tensor], *, source
         module.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError) as error:
         check_state(state, module, source=source, model_label=model_label)
-        raise CheckpointError(f"{source}: does not load into {model_label} ({str(error).splitlines()[0][:200]})"
-                              ) from None
+        raise CheckpointError(
+            f"{source}: does not load into {model_label} ({str(error).splitlines()[0][:200]})"
+        ) from None
 
 
 def redraw_zero_layers(module: nn.Module) -> list[str]:
@@ -365,15 +390,17 @@ class LoadedClassifier(LoadedModel):
     """The enum member's ``transforms()``: resize, centre crop, scale to [0, 1], normalise."""
 
 
-def build_classifier(spec: ClassifierSpec, weights_mode: WeightsMode, *, seed: int,
-                     weights_dir: Path | None) -> LoadedClassifier:
+def build_classifier(
+    spec: ClassifierSpec, weights_mode: WeightsMode, *, seed: int, weights_dir: Path | None
+) -> LoadedClassifier:
     """The classifier of ``spec`` in eval mode, with seeded random weights (``weights_mode="random"``), the
     published checkpoint (fetched, checksummed, ``weights_only=True``) or the user's ``checkpoint``."""
     member = resolve_weights(spec.name, spec.weights)
     rule = build_rule(spec.name)
     if spec.classes is not None:
-        categories = (places365_categories(spec.classes) if spec.classes_format == "places365"
-                      else read_classes(spec.classes))
+        categories = (
+            places365_categories(spec.classes) if spec.classes_format == "places365" else read_classes(spec.classes)
+        )
     elif spec.published is not None:
         raise CheckpointError(f"{spec.display_name}: needs its category file; set classes")
     else:
@@ -387,8 +414,10 @@ def build_classifier(spec: ClassifierSpec, weights_mode: WeightsMode, *, seed: i
             rule.after_load(module)
         redrawn = redraw_zero_layers(module)
         if redrawn:
-            note = (f"random weights: {', '.join(redrawn)} re-drawn with torch's default initialisation (torchvision "
-                    "initialises them to zeros, which would make every logit constant and every gradient zero)")
+            note = (
+                f"random weights: {', '.join(redrawn)} re-drawn with torch's default initialisation (torchvision "
+                "initialises them to zeros, which would make every logit constant and every gradient zero)"
+            )
         weights_id = f"random(seed={seed})"
     elif spec.checkpoint is not None:
         if rule.after_load:  # a fine-tuned model's state dict is saved without the dropped auxiliary heads
@@ -406,5 +435,14 @@ def build_classifier(spec: ClassifierSpec, weights_mode: WeightsMode, *, seed: i
         if rule.after_load:
             rule.after_load(module)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
-    return LoadedClassifier(spec.display_name, module.eval(), weights_mode, weights_id, categories, note,
-                            spec=spec, weights_name=member.name, preprocess=member.transforms())
+    return LoadedClassifier(
+        spec.display_name,
+        module.eval(),
+        weights_mode,
+        weights_id,
+        categories,
+        note,
+        spec=spec,
+        weights_name=member.name,
+        preprocess=member.transforms(),
+    )
