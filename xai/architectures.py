@@ -81,6 +81,21 @@ def ablation_layer(target: TargetLayer) -> Any:
     return getattr(layers, target.ablation_layer or "AblationLayer")()
 
 
+ABLATION_LAYERS: dict[str | None, str] = {
+    None: "AblationLayer",
+    "vit_tokens_to_map": "AblationLayerVit",
+    "channels_last_to_map": "AblationLayerVit",
+}
+"""The grad-cam ablation layer for a target whose output needs each reshape (what the FAMILIES entries name)."""
+
+
+def ablation_layer_for(reshape: str | None) -> Any:
+    """A fresh ablation layer for a target layer with reshape ``reshape`` (as :func:`ablation_layer`)."""
+    from pytorch_grad_cam import ablation_layer as layers
+
+    return getattr(layers, ABLATION_LAYERS[reshape])()
+
+
 @dataclass(frozen=True)
 class Family:
     """What is known about one torchvision architecture family."""

@@ -34,6 +34,7 @@ from xai.models import (
     file_sha256,
     full_checksum,
     places365_categories,
+    to_input,
 )
 
 
@@ -156,6 +157,37 @@ def weight_file(name: str, member: Any) -> WeightFile:
     found = torch.hub.HASH_REGEX.search(filename)
     known = f"sha256-prefix:{found.group(1)}" if found and len(found.group(1)) >= 8 else ""
     return WeightFile(f"{name} {member.name}", filename, member.url, known)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The values of a weights member's ``transforms()`` (torchvision's ``ImageClassification``): the shorter side
+    resized to ``resize`` with ``interpolation`` (antialiased), the centre ``crop`` square kept, scaled to [0, 1]
+    and normalised with ``mean``/``std``. Known without loading any weights."""
+
+    resize: int
+    crop: int
+    interpolation: str
+    """``bilinear`` or ``bicubic`` (a ``torchvision.transforms.InterpolationMode`` value)."""
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def to_input(self, images: Any) -> torch.Tensor:
+        """(N, H, W, 3) RGB in 0..255 -> normalised float32 (N, 3, H, W), as :func:`xai.models.to_input`."""
+        return to_input(images, mean=self.mean, std=self.std)
+
+
+def preprocessing(spec: ClassifierSpec) -> Preprocessing:
+    """The preprocessing of ``spec``'s weights member (a checkpoint is assumed trained with its architecture's
+    member's transform; resnet50 DEFAULT = IMAGENET1K_V2: 232, 224, bilinear, ImageNet mean/std)."""
+    transform = resolve_weights(spec.name, spec.weights).transforms()
+    return Preprocessing(
+        int(transform.resize_size[0]),
+        int(transform.crop_size[0]),
+        transform.interpolation.value,
+        tuple(float(value) for value in transform.mean),
+        tuple(float(value) for value in transform.std),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -388,6 +420,8 @@ class LoadedClassifier(LoadedModel):
     """The resolved enum member (``IMAGENET1K_V2`` for ``DEFAULT`` of resnet50)."""
     preprocess: Callable[..., torch.Tensor] | None = None
     """The enum member's ``transforms()``: resize, centre crop, scale to [0, 1], normalise."""
+    preprocessing: Preprocessing | None = None
+    """Its values; ``preprocessing.to_input`` normalises images for this model."""
 
 
 def build_classifier(
@@ -445,4 +479,5 @@ def build_classifier(
         spec=spec,
         weights_name=member.name,
         preprocess=member.transforms(),
+        preprocessing=preprocessing(spec),
     )

@@ -86,12 +86,13 @@ class LoadedModel:
     """How the checkpoint was read when it was not the plain ``weights_only=True`` load (for the run record)."""
 
 
-def to_input(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 or float RGB in 0..255 -> float32 (N, 3, H, W), normalised with ImageNet mean/std."""
+def to_input(
+    images: np.ndarray, *, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> torch.Tensor:
+    """(N, H, W, 3) uint8 or float RGB in 0..255 -> float32 (N, 3, H, W), normalised with ``mean``/``std``
+    (ImageNet's unless a weights member's transform says otherwise: :class:`xai.classifiers.Preprocessing`)."""
     batch = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (batch - mean) / std
+    return (batch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 def _file_matches(path: Path, known_hash: str) -> bool:
@@ -187,13 +188,15 @@ def missing_message(missing: list[WeightFile], weights_dir: Path | None) -> str:
     return "\n".join(lines)
 
 
-def weights_present(model: str, weights_dir: Path | None) -> bool:
-    """Whether a verified local copy exists (a corrupt copy raises instead of counting as absent)."""
-    if find_weights(WEIGHT_FILES[model], weights_dir) is not None:
+def weights_present(model: str | WeightFile, weights_dir: Path | None) -> bool:
+    """Whether a verified local copy exists (a corrupt copy raises instead of counting as absent); ``model`` is a
+    :data:`WEIGHT_FILES` key or the file itself."""
+    weight = WEIGHT_FILES[model] if isinstance(model, str) else model
+    if find_weights(weight, weights_dir) is not None:
         return True
     # open_clip keeps its own download in the Hugging Face hub cache.
     hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    return model == "clip" and (hf_home / "hub" / "models--timm--vit_base_patch16_clip_224.openai").is_dir()
+    return weight.model == "clip" and (hf_home / "hub" / "models--timm--vit_base_patch16_clip_224.openai").is_dir()
 
 
 def _seeded(seed: int) -> None:
