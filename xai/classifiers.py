@@ -424,6 +424,16 @@ class LoadedClassifier(LoadedModel):
     """Its values; ``preprocessing.to_input`` normalises images for this model."""
 
 
+def spec_categories(spec: ClassifierSpec) -> list[str]:
+    """The class names of ``spec`` in output order, without loading weights: its class file, else the weights
+    member's ``meta["categories"]``."""
+    if spec.classes is not None:
+        return places365_categories(spec.classes) if spec.classes_format == "places365" else read_classes(spec.classes)
+    if spec.published is not None:
+        raise CheckpointError(f"{spec.display_name}: needs its category file; set classes")
+    return list(resolve_weights(spec.name, spec.weights).meta["categories"])
+
+
 def build_classifier(
     spec: ClassifierSpec, weights_mode: WeightsMode, *, seed: int, weights_dir: Path | None
 ) -> LoadedClassifier:
@@ -431,14 +441,7 @@ def build_classifier(
     published checkpoint (fetched, checksummed, ``weights_only=True``) or the user's ``checkpoint``."""
     member = resolve_weights(spec.name, spec.weights)
     rule = build_rule(spec.name)
-    if spec.classes is not None:
-        categories = (
-            places365_categories(spec.classes) if spec.classes_format == "places365" else read_classes(spec.classes)
-        )
-    elif spec.published is not None:
-        raise CheckpointError(f"{spec.display_name}: needs its category file; set classes")
-    else:
-        categories = list(member.meta["categories"])
+    categories = spec_categories(spec)
     torch.manual_seed(seed)
     module = architecture(spec.name, member, num_classes=len(categories))
     label = f"{spec.name} with {len(categories)} classes"

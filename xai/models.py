@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -271,40 +269,6 @@ def load_classifier(
         module.load_state_dict(state, strict=True)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
     return LoadedModel(name, module.eval(), weights, weights_id, categories, note)
-
-
-def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
-    """``layer4[-1]`` or ``layer4.2`` -> the module (torchvision-style attribute and index access)."""
-    module: Any = model  # attribute or index access: each step may be any submodule type
-    for token in re.findall(r"[A-Za-z_]\w*|-?\d+", spec):
-        try:
-            module = module[int(token)] if token.lstrip("-").isdigit() else getattr(module, token)
-        except (AttributeError, IndexError, TypeError):
-            raise ValueError(
-                f"explain.target_layer: {spec!r} does not name a module of the model "
-                "(examples: layer4[-1], layer4.2, layer3)"
-            ) from None
-    return module
-
-
-@cache
-def layer_channels(name: str, spec: str, image_size: int = 224) -> int:
-    """Channels of layer ``spec``'s output in classifier ``name`` (2048 for ResNet50's ``layer4[-1]``).
-
-    Found by shape inference: the architecture is built on the ``meta`` device and run on a shape-only input, so
-    no weights are loaded and nothing is computed (milliseconds). Raises ValueError if ``spec`` names no module.
-    """
-    shapes: list[torch.Size] = []
-    with torch.device("meta"):
-        model = _architecture(name)(weights=None).eval()
-        handle = resolve_layer(model, spec).register_forward_hook(
-            lambda module, inputs, output: shapes.append(output.shape)
-        )
-        try:
-            model(torch.empty(1, 3, image_size, image_size))
-        finally:
-            handle.remove()
-    return int(shapes[0][1])
 
 
 CLIP_ARCH = "ViT-B-16-quickgelu"
