@@ -228,7 +228,9 @@ def test_resnet50_preprocessing_is_byte_identical_to_the_fixed_one(tmp_path) -> 
     assert torch.equal(ours, to_input(pixels[None]))
     other = image_preprocessing(validate({"explain": {"model": "efficientnet_b0"}}))
     assert other == {"resize": 256, "crop": 224, "squash": False, "interpolation": "bicubic"}
-    assert load_image(path, **other).tobytes() != pixels.tobytes()
+    bicubic = functional.resize(Image.open(path), 256, functional.InterpolationMode.BICUBIC, antialias=True)
+    assert load_image(path, **other).tobytes() == np.asarray(functional.center_crop(bicubic, 224)).tobytes()
+    assert load_image(path, **{**other, "interpolation": "bilinear"}).tobytes() != load_image(path, **other).tobytes()
     lime = image_preprocessing(validate({"explain": {"model": "efficientnet_b0", "preprocess": "lime_tutorial"}}))
     assert lime == {"resize": 256, "crop": 224, "squash": True}
 
