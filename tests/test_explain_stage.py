@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from explain_run import explain_context, explain_one
 
 from xai.config import ConfigError, validate
@@ -23,6 +24,7 @@ from xai.explain import (
     run_lime,
     seed_stability,
 )
+from xai.explain.cams.base import compute_cam
 from xai.models import to_input
 from xai.stages import NotCachedError
 from xai.stages.explain import forward_passes_per_image
@@ -248,3 +250,46 @@ def test_artifacts_name_the_classifier_from_the_config_not_resnet50() -> None:
     assert "class token dropped" in artifacts.target_reason and artifacts.target_channels == 768
     assert len(artifacts.categories) == 1000 and artifacts.weights.startswith("random(seed=0)")
     assert artifacts.preprocessing.resize == 256 and artifacts.preprocessing.crop == 224
+
+
+def _tiny_vit() -> torch.nn.Module:
+    from torchvision.models import VisionTransformer
+
+    from xai.classifiers import redraw_zero_layers
+
+    torch.manual_seed(0)
+    model = VisionTransformer(32, 8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=5)
+    redraw_zero_layers(model)  # the zero-initialised head would make every gradient zero
+    return model.eval()
+
+
+@pytest.mark.parametrize("cam_name", ["GradCAM", "AblationCAM", "EigenCAM"])
+def test_compute_cam_threads_the_reshape_to_grad_cam(cam_name: str) -> None:
+    """ViT tokens: the engine passes grad-cam's reshape_transform (and AblationCAM the ViT ablation layer); the
+    map equals the library's own call with the same arguments, and without the reshape the library fails."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.ablation_layer import AblationLayerVit
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from xai.architectures import vit_tokens_to_map
+    from xai.explain.cams.library import library_cam
+
+    model = _tiny_vit()
+    layer = model.encoder.layers[-1].ln_1
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    cam_class = getattr(pytorch_grad_cam, cam_name)
+    ours = library_cam(cam_class, model, x, layer, 2, reshape="vit_tokens_to_map").map
+    extra = {"ablation_layer": AblationLayerVit()} if cam_name == "AblationCAM" else {}
+    reference = cam_class(model=model, target_layers=[layer], reshape_transform=vit_tokens_to_map, **extra)
+    expected = reference(input_tensor=x, targets=[ClassifierOutputTarget(2)])[0]
+    reference.activations_and_grads.release()
+    np.testing.assert_array_equal(ours, expected)
+    assert ours.shape == (32, 32) and ours.max() > ours.min()
+    try:  # without the reshape grad-cam fails in several ways on (N, T, D) tokens, or maps the wrong axes
+        unshaped = library_cam(cam_class, model, x, layer, 2).map
+    except (RuntimeError, ValueError, IndexError):
+        unshaped = None
+    assert unshaped is None or not np.array_equal(unshaped, expected)
+    if cam_name == "GradCAM":
+        cam = compute_cam(model, x, "gradcam", layer, 2, reshape="vit_tokens_to_map")
+        np.testing.assert_array_equal(cam.map, expected)
