@@ -10,7 +10,7 @@ from any_model_run import Case, check_pages, run_case
 
 pytestmark = [pytest.mark.slow]
 
-CASES = [Case("vit_b_16"), Case("resnet18", checkpoint_classes=12)]
+CASES = [Case("vit_b_16", scorecam=False), Case("resnet18", checkpoint_classes=12)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
