@@ -135,6 +135,7 @@ def check_pages(case: Case, outcome: Outcome) -> None:
 
     from xai.architectures import plan_target
     from xai.models import file_sha256
+    from xai.report.page import md_text
 
     docs = outcome.docs
     target = plan_target(case.model, "DEFAULT", "auto").target
@@ -152,12 +153,12 @@ def check_pages(case: Case, outcome: Outcome) -> None:
     assert tabs == [METHODS[method].title for method in ["lime", *case.cams]]
     if case.checkpoint_classes:
         sha = file_sha256(docs.parent / "ours.pt")
-        assert f"ours.pt (sha256:{sha})" in explanations
+        assert str(md_text(f"ours.pt (sha256:{sha})")) in explanations and sha in image_page
         assert f"| Classes | {case.checkpoint_classes} |" in explanations
         assert any(name in image_page for name in CHECKPOINT_CLASSES)
         assert "seeded random weights" not in explanations
     else:
-        assert "random(seed=0)" in explanations and "seeded random weights" in explanations
+        assert str(md_text("random(seed=0)")) in explanations and "seeded random weights" in explanations
     comparison = (docs / "comparison" / "index.md").read_text()
     assert "Not computed in this build" not in comparison
     assert target.path in comparison

@@ -207,7 +207,7 @@ def model_facts(explained: ExplainArtifacts) -> dict[str, Any]:
         "model": explained.model,
         "architecture": explained.architecture or explained.model,
         "weights_name": explained.weights_name,
-        "weights": explained.weights,
+        "weights": md_text(explained.weights),
         "target_layer": explained.target_layer,
         "target_reason": explained.target_reason,
         "target_channels": explained.target_channels,
@@ -224,7 +224,7 @@ def model_facts(explained: ExplainArtifacts) -> dict[str, Any]:
         ["Model", explained.model],
         ["Architecture (torchvision)", facts["architecture"]],
         ["Weights enum member (architecture, classes, preprocessing)", explained.weights_name or "n/a"],
-        ["Weights", explained.weights or "n/a"],
+        ["Weights", md_text(explained.weights) if explained.weights else "n/a"],  # may hold a user's file name
         ["Classes", f"{facts['classes']:,}"],
         ["CAM target layer", explained.target_layer],
         ["Why this layer", explained.target_reason or "set in the config"],
