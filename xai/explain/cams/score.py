@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xai.explain.cams._core import RawCam, capture_activation, finalize_cam
+from xai.explain.cams._core import RawCam, Reshape, capture_activation, finalize_cam, resolve_reshape
 from xai.explain.inference import default_batch_size, fast_layout, model_device
 
 UPSAMPLE_CHUNK = 256
@@ -54,12 +54,26 @@ def score_cam(
     target_layer: nn.Module,
     target_class: int,
     batch_size: int | None = None,
+    *,
+    reshape: Reshape = None,
 ) -> RawCam:
-    """ScoreCAM map of ``target_class``: 1 + (non-constant channels) + (1 if any constant) forward rows."""
+    """ScoreCAM map of ``target_class``: 1 + (non-constant channels) + (1 if any constant) forward rows.
+
+    Args:
+        reshape: the target layer's reshape (:data:`~xai.explain.cams._core.Reshape`), as grad-cam's
+            ``reshape_transform``: the channels are those of the reshaped (N, C, h, w) map (ViT: the class token
+            dropped), and every masked image runs through the whole network, so any architecture works.
+    """
     device = model_device(model)
     image = input_tensor.to(device)
     size = tuple(input_tensor.shape[-2:])
-    activation, _ = capture_activation(model, image, target_layer)
+    raw, _ = capture_activation(model, image, target_layer)
+    activation = resolve_reshape(reshape)(raw)
+    if activation.dim() != 4:
+        raise ValueError(
+            f"ScoreCAM needs an (N, C, h, w) map; the target layer gives {tuple(raw.shape)}"
+            + (f" and the reshape {tuple(activation.shape)}" if reshape is not None else "; name its reshape")
+        )
     batch_size = batch_size or default_batch_size(device, size[0] * size[1])
     channels = activation.shape[1]
     scores = torch.empty(channels, dtype=torch.float32)
