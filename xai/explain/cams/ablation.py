@@ -20,8 +20,10 @@ Swin, each at its auto target layer; tested per family against the library in ``
 Anything else falls back to strategy ``full-forward``: the image repeated n times through the whole network with
 the hooked target output replaced, exactly what the library computes (still batched, no module swapped). The
 fallback is taken when the first chunk raises (a bypass meets the ablated rows in a non-broadcasting op, e.g.
-``torch.cat`` in a DenseNet block), returns the wrong number of rows, or when its extra unablated check row does
-not reproduce the original score (something mixes rows or treats batch 1 specially).
+``torch.cat`` inside a DenseNet block: tested), returns the wrong number of rows, or when its extra unablated
+check row does not reproduce the original score. Like grad-cam (which scores the original at batch 1 and the
+ablations at batch 32), both strategies assume the model scores each image independently of the others in its
+batch, as every classifier in eval mode does; the full-forward check row refuses a model that does not.
 
 Library semantics reproduced (equality tested to 1e-4 max abs at real size per family): the ablation value (0
 when the activation minimum is 0, else ``min - 1e7`` that, because ``AblationLayer`` recomputes the minimum after
