@@ -6,6 +6,11 @@ input is multiplied by M_c and scored with the class logit ``s_c``; the weights 
 map ``ReLU(sum_c w_c A_c)``. Deviation of the library (kept, for equality): the paper uses the softmax
 *probability* of the class minus a baseline as the weight; grad-cam uses a softmax of logits over channels.
 
+Any architecture: the channels are those of the target layer's output after its reshape (grad-cam's
+``reshape_transform``: ViT tokens folded to a grid without the class token, Swin's channels-last map moved to
+channels-first), and every masked image runs through the whole network, so no family needs its own path (equality
+with the library per family: ``tests/test_cams_families.py``).
+
 What is faster than the library (same numbers):
 - the masked images are built per batch instead of all C at once (library: 1.23 GB at 224x224 plus 0.8 GB of
   hooked activations copied per batch; here peak memory is one batch), forwards run under
