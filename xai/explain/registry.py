@@ -107,7 +107,8 @@ METHODS: dict[str, MethodInfo] = {
             needs_gradients=False,
             required=True,
             passes_scale_with="target_channel",
-            cost="1 forward + C runs of the layers after the target (C = channels of the target layer's output)",
+            cost="1 forward + C runs of the layers after the target (C = channels of the target layer's output; "
+            "C whole-network forwards where a tensor that bypasses the target does not broadcast)",
             summary="Weights each channel by the relative drop of the class logit when that channel is zeroed.",
             implementation="xai.explain.cams.ablation:ablation_cam",
             reference="pytorch_grad_cam:AblationCAM",
