@@ -26,7 +26,7 @@ POOLING = {
     "spatial": "mean over the spatial map",
     "channels_last": "mean over the spatial map (channels-last)",
     "tokens": "mean over all tokens",
-    "none": "none (one value per neuron already)",
+    "none": "not needed (one value per neuron)",
 }
 """Per-layer pooling as the report words it, for ``pool: mean`` (``max`` replaces the mean)."""
 
@@ -141,3 +141,11 @@ def _outputs(model: nn.Module, paths: Sequence[str], display: str) -> tuple[tupl
 def pooling_words(kind: str, pool: str) -> str:
     """:data:`POOLING` for ``pool`` (``mean``/``max``)."""
     return POOLING[kind].replace("mean", "max") if pool == "max" else POOLING[kind]
+
+
+def check_layers(config: Any) -> None:
+    """Resolve ``dissect.layers`` for every model of ``config.dissect`` (no weights read): raises
+    :class:`~xai.classifiers.ModelChoiceError`, one line naming the model and close module paths, for a layer one
+    of them lacks. For a preflight before any compute."""
+    for spec in config.dissect.specs():
+        layer_plan(spec, config.dissect.layers)

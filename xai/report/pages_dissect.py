@@ -24,7 +24,7 @@ PRESET_PAIR = ("resnet18_imagenet", "resnet18_places365")
 
 
 def model_title(model: str) -> str:
-    return model_title(model)
+    return MODEL_TITLES.get(model, model)
 
 
 def catalogue_path(model: str, layer: str) -> str:
