@@ -187,6 +187,14 @@ def test_two_models_with_different_layers_are_compared_by_position() -> None:
     ]
     assert comparison.layers[1].shared == ("sky",) and comparison.layers[2].only_b == ("road",)
     assert compare_models(a, a).paired_by == "name"
+    # MobileNet and EfficientNet share the name features.3 but not the role of their other stages: by position
+    mobilenet = result("mobilenet_v3_small", {"features.3": [0], "features.8": [1], "classifier": [2]})
+    efficientnet = result("efficientnet_b0", {"features.3": [0], "features.5": [1], "classifier": [3]})
+    assert [o.pair for o in compare_models(mobilenet, efficientnet).layers[:3]] == [
+        "features.3",
+        "features.8 ↔ features.5",
+        "classifier",
+    ]
     from xai.dissect.analysis import ModelComparison
 
     assert ModelComparison.from_parts(*comparison.to_parts()) == comparison
