@@ -128,6 +128,7 @@ PROBE_SOURCES = (
     "models",
     "data",
     "stages/dissect",
+    "stages/dissect_keys",
     "stages/__init__",
     "cache",
 )

@@ -24,14 +24,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xai import models
-from xai.cache import Parts, code_version, probe_code_version
+from xai.cache import Parts
 from xai.dissect import analysis, clip_embed, fc_check, paper, probes
 from xai.dissect.analysis import FcSelfCheck, ModelComparison, ModelSummary
 from xai.dissect.labelling import dissect_model
-from xai.dissect.layers import LayerPlan, is_preset, layer_plan
+from xai.dissect.layers import layer_plan
 from xai.dissect.result import DissectionResult
-from xai.stages import NotCachedError, StageCache, weights_key
+from xai.stages import NotCachedError, StageCache
+from xai.stages.dissect_keys import (
+    DissectedModel,
+    activation_parts,
+    clip_image_parts,
+    clip_parts,
+    clip_text_parts,
+    dissected_model,
+    pool_mode,
+    scoring_parts,
+    target_transform,
+)
+
+__all__ = ["STAGE", "DissectArtifacts", "activation_parts", "clip_parts", "describe", "load_cached", "run"]
 
 if TYPE_CHECKING:
     import torch
@@ -84,22 +96,6 @@ def _common_rows(pieces: list[ArrayArtifact], n_paths: int) -> tuple[np.ndarray,
     return common, [slice(None) if len(k) == len(common) else np.searchsorted(k, common) for k in kept]
 
 
-@dataclass(frozen=True)
-class DissectedModel:
-    """What the report says about one dissected model: its architecture, weights and layers, as resolved."""
-
-    display_name: str
-    architecture: str
-    """torchvision model name (``resnet18``, ``vit_b_16``)"""
-    weights: str
-    """the weights enum member, the published file or the user's checkpoint with its sha256"""
-    plan: LayerPlan
-    preset: bool
-    """one of the paper's models (its fc self-check and published rows apply)"""
-    no_self_check: str = ""
-    """why the final-layer self-check was not run (empty when it was)"""
-
-
 @dataclass
 class DissectArtifacts:
     probe_name: str
@@ -137,45 +133,6 @@ class ProbeFeatures:
     probe: ProbeInputs
     image_embeddings: np.ndarray
     activations: dict[str, dict[str, np.ndarray]]
-
-
-def model_parts(config: Config, spec: ClassifierSpec) -> dict[str, Any]:
-    """What identifies a dissected model in cache keys, known without loading it: its display name,
-    architecture, resolved weights member and weights (random seed, published file hash or checkpoint sha256)."""
-    from xai.classifiers import resolve_weights
-
-    return {
-        "model": spec.display_name,
-        "architecture": spec.name,
-        "weights_member": resolve_weights(spec.name, spec.weights).name,
-        "weights": weights_key(config, spec),
-    }
-
-
-def dissected_model(config: Config, spec: ClassifierSpec) -> DissectedModel:
-    """The :class:`DissectedModel` of ``spec``; its layers resolved on the bare architecture (no weights read)."""
-    from xai.classifiers import resolve_weights
-    from xai.models import file_sha256
-
-    member = resolve_weights(spec.name, spec.weights).name
-    if spec.checkpoint is not None:
-        weights = f"{spec.checkpoint.name} (sha256 {file_sha256(spec.checkpoint)}), architecture of {member}"
-    elif spec.published is not None:
-        weights = f"{spec.published.filename} ({spec.published.name})"
-    else:
-        weights = member
-    plan = layer_plan(spec, config.dissect.layers)
-    preset = is_preset(spec)
-    if not preset:
-        why = (
-            "not one of the paper's models (resnet18_imagenet, resnet18_places365); the self-check's concept sets, "
-            "matching rules and published rows are theirs"
-        )
-    elif plan.final_layer != "fc":
-        why = "its final layer fc is not among the dissected layers"
-    else:
-        why = ""
-    return DissectedModel(spec.display_name, spec.name, weights, plan, preset, why)
 
 
 def probe_paths(config: Config, *, quiet: bool = False) -> tuple[list[Path], list[str]]:
@@ -217,82 +174,6 @@ def _probe_batch_size(
     )
 
 
-def _pool(config: Config) -> str:
-    return "avg" if config.dissect.pool == "mean" else "max"
-
-
-def clip_parts(config: Config, device: Device) -> dict[str, Any]:
-    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision."""
-    return {
-        "clip": weights_key(config, "clip"),
-        "clip_arch": models.CLIP_ARCH,
-        "clip_dtype": str(models.clip_dtype(device)).removeprefix("torch."),
-    }
-
-
-def _probe_artifact_parts(config: Config) -> dict[str, Any]:
-    # the probe artifacts carry the narrower code version of the modules that compute them
-    return {"seed": config.seed, "code": probe_code_version()}
-
-
-def clip_image_parts(config: Config, probe_key: str, device: Device) -> dict[str, Any]:
-    """Key of the probe set's CLIP image embeddings."""
-    return {"probe": probe_key, **_probe_artifact_parts(config), "piece": "clip-images", **clip_parts(config, device)}
-
-
-def clip_text_parts(config: Config, concepts: Sequence[str], device: Device) -> dict[str, Any]:
-    """Key of a concept list's CLIP text embeddings (independent of the probe set)."""
-    return {
-        **_probe_artifact_parts(config),
-        "piece": "clip-texts",
-        **clip_parts(config, device),
-        "concepts": clip_embed.concepts_hash(concepts),
-    }
-
-
-def activation_parts(config: Config, spec: ClassifierSpec, probe_key: str, device: Device) -> dict[str, Any]:
-    """Key of one model's pooled probe activations: CPU and CUDA (TF32, other kernels) give different numbers."""
-    plan = layer_plan(spec, config.dissect.layers)
-    return {
-        "probe": probe_key,
-        "seed": config.seed,
-        "code": probe_code_version(),
-        **model_parts(config, spec),
-        "layers": list(plan.layers),
-        "pool": _pool(config),
-        "pooling": list(plan.pooling),
-        "device": _device_type(device),
-        "piece": "activations",
-    }
-
-
-def _scoring_parts(
-    config: Config, spec: ClassifierSpec, probe_key: str, concepts_key: str, device: Device
-) -> dict[str, Any]:
-    settings = config.dissect
-    plan = layer_plan(spec, settings.layers)
-    return {
-        "probe": probe_key,
-        "seed": config.seed,
-        "code": code_version("dissect"),
-        **model_parts(config, spec),
-        "layers": list(plan.layers),
-        "pool": _pool(config),
-        "pooling": list(plan.pooling),
-        "concepts": concepts_key,
-        **clip_parts(config, device),
-        "similarity": settings.similarity,
-        "top_images": settings.top_images,
-        "scoring_device": _device_type(device),
-    }
-
-
-def _device_type(device: Device) -> str:
-    import torch
-
-    return torch.device(device).type
-
-
 def describe(context: RunContext) -> str:
     from xai.data import cache_dir
 
@@ -310,7 +191,7 @@ def describe(context: RunContext) -> str:
     concepts_key = clip_embed.concepts_hash(probes.load_concepts(settings.concepts))
     cache = StageCache(context, STAGE)
     cached = sum(
-        cache.contains({**_scoring_parts(config, m, probe.key, concepts_key, context.device), "piece": "labels"})
+        cache.contains({**scoring_parts(config, m, probe.key, concepts_key, context.device), "piece": "labels"})
         for m in specs
     )
     passes = len(probe.paths) * (1 + len(specs))
@@ -334,7 +215,7 @@ def _collect(context: RunContext, load_only: bool) -> DissectArtifacts:
     for spec in specs:
         name = spec.display_name
         artifacts.models[name] = model = dissected_model(config, spec)
-        scoring = _scoring_parts(config, spec, features.probe.key, clip_embed.concepts_hash(concepts), context.device)
+        scoring = scoring_parts(config, spec, features.probe.key, clip_embed.concepts_hash(concepts), context.device)
         result = _labels(context, cache, scoring, name, features, concepts, concept_embeddings)
         artifacts.results[name] = result
         artifacts.summaries[name] = cache.get(
@@ -367,7 +248,7 @@ def _probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs) 
         return _probe_pass(
             context,
             probe.paths,
-            _pool(config),
+            pool_mode(config),
             clip_needed=not cache.contains(image_parts),
             models_needed=[specs[name] for name in names if not cache.contains(activation_keys[name])],
         )
@@ -500,19 +381,6 @@ def _fc_checks(
         functools.partial(fc_check.label_check, result, check, concept_embeddings, settings.concepts),
     )
     return self_check, label_check
-
-
-def target_transform(spec: ClassifierSpec) -> Callable[..., Any]:
-    """The preprocessing of ``spec``'s probe images: for the paper's models torchvision's ResNet18
-    IMAGENET1K_V1 transform, which is CLIP-Dissect's Resize(256), CenterCrop(224), ImageNet mean/std for both the
-    ImageNet and the Places365 ResNet18; for any other model its own weights member's ``transforms()``."""
-    from torchvision.models import ResNet18_Weights
-
-    from xai.classifiers import resolve_weights
-
-    if is_preset(spec):
-        return ResNet18_Weights.IMAGENET1K_V1.transforms()
-    return resolve_weights(spec.name, spec.weights).transforms()
 
 
 def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed: list[ClassifierSpec]) -> int:
