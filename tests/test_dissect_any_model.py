@@ -253,3 +253,24 @@ def test_dissection_of_a_resnet_a_mobilenet_and_a_vit(tmp_path: Path, mirror: Pa
     # every model's strips are its own (two models with a layer of the same name must not overwrite each other)
     strips = tmp_path / "docs" / "assets" / "dissection" / "strips"
     assert {folder.name for folder in strips.iterdir()} == set(expected)
+
+
+def test_dissected_models_say_what_was_dissected(tmp_path: Path) -> None:
+    """The report's row per model: architecture, weights (member, published file or checkpoint with its sha256),
+    the resolved layers and whether the paper's self-check applies."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from xai.stages.dissect_keys import dissected_model
+
+    config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=PRESET_LAYERS, pool="mean"))
+    places = dissected_model(config, PRESETS["resnet18_places365"])
+    assert places.weights == "resnet18_places365.pth.tar" and places.preset and not places.no_self_check
+    checkpoint = tmp_path / "birds.pt"
+    checkpoint.write_bytes(b"not read in random mode")
+    mine = dissected_model(config, ClassifierSpec("resnet18", checkpoint=checkpoint, label="resnet18_birds"))
+    assert mine.weights.startswith(f"birds.pt (sha256 {hashlib.sha256(b'not read in random mode').hexdigest()})")
+    assert not mine.preset and "not one of the paper's models" in mine.no_self_check
+    assert mine.plan.final_layer == "fc"  # a ResNet18 of the user's own: same layers, no paper row
+    no_fc = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=("layer4",), pool="mean"))
+    assert "final layer fc is not among" in dissected_model(no_fc, PRESETS["resnet18_imagenet"]).no_self_check

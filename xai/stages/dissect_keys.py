@@ -62,7 +62,7 @@ def dissected_model(config: Config, spec: ClassifierSpec) -> DissectedModel:
     if spec.checkpoint is not None:
         weights = f"{spec.checkpoint.name} (sha256 {file_sha256(spec.checkpoint)}), architecture of {member}"
     elif spec.published is not None:
-        weights = f"{spec.published.filename} ({spec.published.name})"
+        weights = spec.published.filename
     else:
         weights = member
     plan = layer_plan(spec, config.dissect.layers)
