@@ -250,6 +250,10 @@ def test_dissection_of_a_resnet_a_mobilenet_and_a_vit(tmp_path: Path, mirror: Pa
         body = page.read_text().split("Every neuron of", 1)[1]  # below the site-wide random-weights banner
         assert "ResNet" not in body and "`vit_b_16`, weights IMAGENET1K_V1" in body
     assert "pooled per neuron: mean over all tokens" in (docs / f"vit_b_16-{vit_layers[-1]}.md").read_text()
+    for page in docs.glob("*.md"):  # a table glued to the paragraph above renders as a paragraph of pipes
+        lines = page.read_text().splitlines()
+        glued = [n for n in range(1, len(lines)) if lines[n].startswith("| ") and lines[n - 1].strip()[:1] not in "|"]
+        assert not glued, (page.name, glued)
     # every model's strips are its own (two models with a layer of the same name must not overwrite each other)
     strips = tmp_path / "docs" / "assets" / "dissection" / "strips"
     assert {folder.name for folder in strips.iterdir()} == set(expected)
