@@ -350,16 +350,49 @@ def test_activations_key_separates_cpu_and_cuda() -> None:
     from types import SimpleNamespace
 
     from xai.cache import make_key
+    from xai.classifiers import PRESETS
     from xai.stages import dissect as stage
 
+    places = PRESETS["resnet18_places365"]
     config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=("layer4", "fc"), pool="mean"))
-    cpu = stage.activation_parts(config, "resnet18_places365", "probe", "cpu")
-    cuda = stage.activation_parts(config, "resnet18_places365", "probe", "cuda:0")
+    cpu = stage.activation_parts(config, places, "probe", "cpu")
+    cuda = stage.activation_parts(config, places, "probe", "cuda:0")
     assert cpu["device"] == "cpu" and cuda["device"] == "cuda"
     assert make_key(stage.STAGE, cpu) != make_key(stage.STAGE, cuda)
-    assert make_key(stage.STAGE, cuda) == make_key(
-        stage.STAGE, stage.activation_parts(config, "resnet18_places365", "probe", "cuda")
+    assert make_key(stage.STAGE, cuda) == make_key(stage.STAGE, stage.activation_parts(config, places, "probe", "cuda"))
+
+
+def test_activations_key_follows_the_spec_the_layers_and_their_pooling() -> None:
+    """Two models, two weights members or two layer lists never share pooled activations."""
+    from types import SimpleNamespace
+
+    from xai.cache import make_key
+    from xai.classifiers import PRESETS, ClassifierSpec
+    from xai.stages import dissect as stage
+
+    def key(spec: ClassifierSpec, layers: object = "auto", pool: str = "mean") -> str:
+        config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=layers, pool=pool))
+        return make_key(stage.STAGE, stage.activation_parts(config, spec, "probe", "cpu"))
+
+    imagenet, places = PRESETS["resnet18_imagenet"], PRESETS["resnet18_places365"]
+    keys = [
+        key(imagenet),
+        key(places),
+        key(ClassifierSpec("resnet18", label="resnet18")),
+        key(ClassifierSpec("vit_b_16", label="vit_b_16")),
+        key(ClassifierSpec("vit_b_16", "IMAGENET1K_SWAG_LINEAR_V1", label="vit_b_16_IMAGENET1K_SWAG_LINEAR_V1")),
+        key(imagenet, ("layer4", "fc")),
+        key(imagenet, pool="max"),
+    ]
+    assert len(set(keys)) == len(keys)
+    parts = stage.activation_parts(
+        SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers="auto", pool="mean")),
+        ClassifierSpec("vit_b_16", label="vit_b_16"),
+        "probe",
+        "cpu",
     )
+    assert parts["layers"][-1] == "heads" and parts["pooling"] == ["tokens", "tokens", "tokens", "none"]
+    assert parts["weights_member"] == "IMAGENET1K_V1" and parts["architecture"] == "vit_b_16"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -234,7 +234,10 @@ def test_unwritable_output_or_cache_folder_is_one_line(
         ({"dissect__probe": "no/such/folder"}, "dissect.probe: folder 'no/such/folder' does not exist"),
         ({"dissect__concepts": "no/such/concepts.txt"}, "dissect.concepts: 'no/such/concepts.txt' is neither"),
         ({"dissect__concepts": "30k"}, "dissect.concepts: '30k' is neither a concept set (20k,"),
-        ({"dissect__layers": ["layer3", "layer5"]}, "dissect.layers: unknown layer 'layer5'; allowed: conv1"),
+        (
+            {"dissect__layers": ["layer3", "layer5"]},
+            "dissect.layers: model resnet18_imagenet: 'layer5' does not name a module of ResNet; close: layer4, layer3",
+        ),
     ],
 )
 def test_dissect_config_mistakes_are_one_line(

@@ -122,9 +122,13 @@ PROBE_SOURCES = (
     "dissect/probe_pass",
     "dissect/clip_embed",
     "dissect/probes",
+    "dissect/layers",
+    "architectures",
+    "classifiers",
     "models",
     "data",
     "stages/dissect",
+    "stages/dissect_keys",
     "stages/__init__",
     "cache",
 )

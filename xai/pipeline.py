@@ -293,8 +293,10 @@ def preflight(config: Config, stages: list[str], *, writable: bool = True) -> No
     from xai.config import ConfigError
 
     if "dissect" in stages:
+        from xai.dissect.layers import check_layers
         from xai.dissect.probes import CONCEPT_FILES
 
+        check_layers(config)  # a layer some model lacks: one line (ModelChoiceError) before any download
         settings = config.dissect
         if settings.concepts not in CONCEPT_FILES and not Path(settings.concepts).is_file():
             raise ConfigError(
