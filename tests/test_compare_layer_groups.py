@@ -1,0 +1,167 @@
+"""The sanity check's cascade for any classifier: head, the trunk's stages last to first, the stem."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from xai.classifiers import architecture, resolve_weights
+from xai.compare.layer_groups import PARAMETER_INITS, layer_groups
+from xai.compare.sanity import randomise_modules, sanity_check
+
+RESNET = (("fc",), ("layer4",), ("layer3",), ("layer2",), ("layer1",), ("conv1", "bn1"))
+"""The cascade the check ran on ResNet50 before it knew other architectures (the default run's)."""
+
+EXPECTED = {
+    "resnet50": RESNET,
+    "mobilenet_v3_small": (
+        ("classifier",),
+        ("features.9", "features.10", "features.11", "features.12"),  # 7x7
+        ("features.4", "features.5", "features.6", "features.7", "features.8"),  # 14x14
+        ("features.2", "features.3"),  # 28x28
+        ("features.1",),  # 56x56
+        ("features.0",),  # 112x112 stem
+    ),
+    "efficientnet_b0": (
+        ("classifier",),
+        ("features.6", "features.7", "features.8"),
+        ("features.4", "features.5"),
+        ("features.3",),
+        ("features.2",),
+        ("features.0", "features.1"),
+    ),
+    "convnext_tiny": (  # each downsampling layer joins the stage it feeds
+        ("classifier",),
+        ("features.6", "features.7"),
+        ("features.4", "features.5"),
+        ("features.2", "features.3"),
+        ("features.0", "features.1"),
+    ),
+    "vit_b_16": (
+        ("encoder.ln", "heads"),
+        *((f"encoder.layers.encoder_layer_{i}",) for i in range(11, -1, -1)),
+        ("conv_proj", "class_token", "encoder.pos_embedding"),
+    ),
+    "swin_t": (
+        ("norm", "head"),
+        ("features.6", "features.7"),
+        ("features.4", "features.5"),
+        ("features.2", "features.3"),
+        ("features.0", "features.1"),
+    ),
+    # No family knows SqueezeNet: the trunk is the child with the most resolutions (features).
+    "squeezenet1_0": (
+        ("classifier",),
+        ("features.12",),
+        ("features.7", "features.8", "features.9", "features.10"),
+        ("features.3", "features.4", "features.5"),
+        ("features.0",),
+    ),
+}
+
+
+def _perturbed(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
+    """Stand-in for trained weights: every parameter moved off its initial value (zeros, ones, 1e-6 included)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.1 * torch.randn(parameter.shape, generator=generator) + 0.05)
+    return model
+
+
+def _parameters_of(model: torch.nn.Module, group: tuple[str, ...]) -> set[str]:
+    names = set()
+    for path in group:
+        try:
+            module = model.get_submodule(path)
+        except AttributeError:
+            names.add(path)
+            continue
+        names.update(f"{path}.{name}" for name, _ in module.named_parameters())
+    return names
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_cascade_follows_the_architecture_and_covers_every_parameter_once(name: str) -> None:
+    model = architecture(name, resolve_weights(name)).eval()  # the module the published weights load into
+    groups = layer_groups(model)
+    assert groups == EXPECTED[name]
+    owned = [_parameters_of(model, group) for group in groups]
+    assert sum(len(names) for names in owned) == len(set().union(*owned))  # no parameter in two groups
+    assert set().union(*owned) == {n for n, _ in model.named_parameters()}
+
+    # Every parameter is re-initialised by its group (none skipped, none unknown), away from its trained value.
+    trained = _perturbed(model)
+    before = {n: p.detach().clone() for n, p in trained.named_parameters()}
+    for step, group in enumerate(groups):
+        randomise_modules(trained, group, seed=step)
+    unchanged = [n for n, p in trained.named_parameters() if torch.equal(p, before[n])]
+    assert not unchanged
+
+
+def test_vit_tokens_and_parameters_outside_modules_get_torchvisions_initialisation() -> None:
+    vit = _perturbed(tiny_vit())
+    randomise_modules(vit, ["class_token", "encoder.pos_embedding"], seed=0)
+    assert not vit.class_token.detach().any()  # zeros, as VisionTransformer.__init__
+    assert abs(float(vit.encoder.pos_embedding.detach().std()) - 0.02) < 0.01
+    assert set(PARAMETER_INITS) >= {"class_token", "pos_embedding", "layer_scale", "relative_position_bias_table"}
+
+    class Odd(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(3))
+
+    with pytest.raises(ValueError, match="'scale' has no reset_parameters and no known initialisation"):
+        randomise_modules(Odd(), ["scale"], seed=0)
+
+
+def tiny_vit(num_classes: int = 5) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=3, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=num_classes
+    ).eval()
+
+
+def tiny_mobilenet(num_classes: int = 5) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torchvision.models.mobilenet_v3_small(num_classes=num_classes, width_mult=0.25).eval()
+
+
+@pytest.mark.parametrize("build", [tiny_mobilenet, tiny_vit], ids=["mobilenet", "vit"])
+def test_sanity_check_randomises_a_non_resnet_in_the_derived_order(build) -> None:
+    """At step i exactly the first i + 1 groups differ from the trained model: output end first, cumulative."""
+    model = _perturbed(build())
+    groups = layer_groups(model)
+    assert len(groups) >= 4
+    owned = [_parameters_of(model, group) for group in groups]
+    trained = {n: p.detach().clone() for n, p in model.named_parameters()}
+    size = getattr(model, "image_size", 64)
+    image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    changed_per_call: list[tuple[int, ...]] = []
+
+    def explain(working: torch.nn.Module) -> dict[str, np.ndarray]:
+        differs = {n for n, p in working.named_parameters() if not torch.equal(p, trained[n])}
+        changed_per_call.append(tuple(i for i, names in enumerate(owned) if names & differs))
+        assert all(names <= differs for names in owned if names & differs)  # a group changes as a whole
+        pixels = image.clone().requires_grad_(True)
+        working(pixels)[0, 0].backward()
+        saliency = pixels.grad.abs().sum(dim=1)[0].numpy()
+        return {"gradient": (saliency - saliency.min()) / np.ptp(saliency)}
+
+    result = sanity_check(model, explain, seed=0)
+    assert result.steps == tuple("+".join(group) for group in groups)
+    assert changed_per_call == [tuple(range(step)) for step in range(len(groups) + 1)]
+    assert all(torch.equal(p, trained[n]) for n, p in model.named_parameters())  # the caller's model untouched
+    assert np.isfinite(result.spearman).any()
+
+
+def test_explicit_groups_still_win() -> None:
+    model = _perturbed(tiny_mobilenet())
+    calls = []
+    result = sanity_check(model, lambda m: calls.append(1) or {"m": np.eye(8)}, [("classifier",)], seed=0)
+    assert result.steps == ("classifier",) and len(calls) == 2
+    assert layer_groups(copy.deepcopy(model)) == layer_groups(model)  # derived without touching the model
