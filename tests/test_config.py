@@ -77,9 +77,12 @@ def test_a_similarity_registered_once_is_accepted_by_the_config(
 
 
 def test_unknown_dissect_model_lists_the_models(tmp_path: Path) -> None:
-    message = _error(tmp_path, "dissect:\n  models: [resnet18_imagenet, resnet50]\n")
-    assert "dissect.models" in message and "'resnet50'" in message
+    message = _error(tmp_path, "dissect:\n  models: [resnet18_imagenet, resnet5]\n")
+    assert "dissect.models" in message and "'resnet5'" in message
     assert all(name in message for name in config_module.DISSECT_MODELS)
+    # close matches first, then everything allowed (presets and torchvision names)
+    assert message.index("close: resnet50") < message.index("all: ")
+    assert "\n" not in message
 
 
 def test_out_of_range_value(tmp_path: Path) -> None:

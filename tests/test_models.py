@@ -93,27 +93,45 @@ def test_to_input_normalises() -> None:
 
 
 def test_resolve_layer_reads_attribute_and_index_specs() -> None:
+    from xai.architectures import resolve_layer
+
     model = resnet18()
-    assert models.resolve_layer(model, "layer4[-1]") is model.layer4[1]
-    assert models.resolve_layer(model, "layer4.0") is models.resolve_layer(model, "layer4[-2]") is model.layer4[0]
-    assert models.resolve_layer(model, "layer3") is model.layer3
+    assert resolve_layer(model, "layer4[-1]") is model.layer4[1]
+    assert resolve_layer(model, "layer4.0") is resolve_layer(model, "layer4[-2]") is model.layer4[0]
+    assert resolve_layer(model, "layer3") is model.layer3
     for spec in ("layer9", "layer4[5]", "fc[0]"):
         with pytest.raises(ValueError, match="does not name a module"):
-            models.resolve_layer(model, spec)
+            resolve_layer(model, spec)
+    assert not hasattr(models, "resolve_layer")  # one resolver: xai.architectures
 
 
 @pytest.mark.parametrize(
     ("name", "spec", "channels"),
-    [("resnet50", "layer4[-1]", 2048), ("resnet50", "layer3", 1024), ("resnet18_imagenet", "layer4[-1]", 512)],
+    [
+        ("resnet50", "layer4[-1]", 2048),
+        ("resnet50", "auto", 2048),
+        ("resnet50", "layer3", 1024),
+        ("resnet18", "layer4[-1]", 512),
+        ("mobilenet_v3_small", "auto", 576),
+        ("vit_b_16", "auto", 768),  # tokens: D channels once folded to a map
+        ("swin_t", "auto", 768),
+    ],
 )
 def test_layer_channels_are_inferred_without_weights(name: str, spec: str, channels: int) -> None:
-    """The meta-device shape inference sees what the built network's layer outputs on a real forward."""
-    assert models.layer_channels(name, spec) == channels
-    torch.manual_seed(0)
-    model = models._architecture(name)(weights=None).eval()
+    """The meta-device shape inference sees what the built network's layer outputs (after the target's reshape)
+    on a real forward."""
+    from xai.architectures import plan_target, reshape_transform, resolve_layer
+    from xai.classifiers import ClassifierSpec, build_classifier
+
+    planned = plan_target(name, "DEFAULT", spec)
+    assert planned.channels == channels
+    model = build_classifier(ClassifierSpec(name), "random", seed=0, weights_dir=None).module
     shapes = []
-    handle = models.resolve_layer(model, spec).register_forward_hook(lambda m, i, out: shapes.append(out.shape))
+    reshape = reshape_transform(planned.target.reshape) or (lambda out: out)
+    handle = resolve_layer(model, planned.target.path).register_forward_hook(
+        lambda m, i, out: shapes.append(reshape(out).shape)
+    )
     with torch.inference_mode():
-        model(torch.zeros(1, 3, 64, 64))
+        model(torch.zeros(1, 3, 224, 224))
     handle.remove()
     assert shapes[0][1] == channels

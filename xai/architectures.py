@@ -9,6 +9,7 @@ other classifier gets a documented fallback found by one hooked forward pass of 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -79,6 +80,21 @@ def ablation_layer(target: TargetLayer) -> Any:
     from pytorch_grad_cam import ablation_layer as layers
 
     return getattr(layers, target.ablation_layer or "AblationLayer")()
+
+
+ABLATION_LAYERS: dict[str | None, str] = {
+    None: "AblationLayer",
+    "vit_tokens_to_map": "AblationLayerVit",
+    "channels_last_to_map": "AblationLayerVit",
+}
+"""The grad-cam ablation layer for a target whose output needs each reshape (what the FAMILIES entries name)."""
+
+
+def ablation_layer_for(reshape: str | None) -> Any:
+    """A fresh ablation layer for a target layer with reshape ``reshape`` (as :func:`ablation_layer`)."""
+    from pytorch_grad_cam import ablation_layer as layers
+
+    return getattr(layers, ABLATION_LAYERS[reshape])()
 
 
 @dataclass(frozen=True)
@@ -329,3 +345,77 @@ def pool_activation(output: torch.Tensor, mode: str = "avg", *, channels_last: b
     else:
         raise ValueError(f"cannot pool a {output.ndim}-D layer output of shape {tuple(output.shape)}")
     return output.mean(dim=dims) if mode == "avg" else output.amax(dim=dims)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlannedTarget:
+    """A CAM target layer resolved on the architecture alone (no weights): the layer and its channel count."""
+
+    target: TargetLayer
+    channels: int
+    """Channels of the layer's output after the reshape (2048 for resnet50 ``layer4[-1]``; D = 768 for ViT-B)."""
+
+
+def _reshape_for(model: nn.Module, path: str, shape: tuple[int, ...]) -> str | None:
+    """The reshape a user-given layer's output needs: (N, 1 + h*w, D) tokens of a ViT, or a Swin channels-last map."""
+    entry = family(model)
+    if len(shape) == 3 and entry is not None and entry.tokens:
+        return "vit_tokens_to_map"
+    if len(shape) == 4 and channels_last_path(model, _named_path(model, path)):
+        return "channels_last_to_map"
+    return None
+
+
+def _named_path(model: nn.Module, path: str) -> str:
+    """``features[-1][-1].norm1`` as its ``named_modules`` name (``features.7.1.norm1``)."""
+    layer = resolve_layer(model, path)
+    return next(name for name, module in model.named_modules() if module is layer)
+
+
+def plan_target(name: str, weights: str, choice: str, *, what: str = "explain.target_layer") -> PlannedTarget:
+    """The CAM target layer of model ``name`` (built for weights member ``weights``): :func:`auto_target_layer` for
+    ``auto``, else the module path ``choice`` with the reshape its output needs. Found on the ``meta`` device (no
+    weights, no compute); raises :class:`ModelChoiceError` with one line for a path that names no module or a layer
+    whose output is no map."""
+    return _plan_target(name, weights, choice, what)
+
+
+@functools.cache
+def _plan_target(name: str, weights: str, choice: str, what: str) -> PlannedTarget:
+    from xai.classifiers import architecture, resolve_weights
+
+    member = resolve_weights(name, weights)
+    with torch.device("meta"):
+        model = architecture(name, member).eval()
+        if choice == "auto":
+            target = auto_target_layer(model)
+            layer = resolve_layer(model, target.path)
+        else:
+            layer = resolve_layer(model, choice, what=what)
+        shapes: list[tuple[int, ...]] = []
+        handle = layer.register_forward_hook(lambda _module, _inputs, output: shapes.append(tuple(output.shape)))
+        try:
+            model(_probe_input(model))
+        finally:
+            handle.remove()
+    if not shapes or len(shapes[0]) not in (3, 4):
+        found = f"a {len(shapes[0])}-D output" if shapes else "no tensor output"
+        raise ModelChoiceError(
+            f"{what}: {choice!r} of {name} has {found}; a CAM needs a spatial map (N, C, h, w) or ViT tokens: "
+            "choose a convolutional block or a transformer block's norm"
+        )
+    if choice == "auto":
+        reshape = target.reshape
+    else:
+        reshape = _reshape_for(model, choice, shapes[0])
+        target = TargetLayer(
+            choice,
+            "set in the config (explain.target_layer)",
+            reshape,
+            ABLATION_LAYERS[reshape] if reshape else None,
+        )
+    channels = shapes[0][1] if len(shapes[0]) == 4 and reshape is None else shapes[0][-1]
+    return PlannedTarget(target, int(channels))

@@ -34,6 +34,7 @@ from xai.models import (
     file_sha256,
     full_checksum,
     places365_categories,
+    to_input,
 )
 
 
@@ -156,6 +157,37 @@ def weight_file(name: str, member: Any) -> WeightFile:
     found = torch.hub.HASH_REGEX.search(filename)
     known = f"sha256-prefix:{found.group(1)}" if found and len(found.group(1)) >= 8 else ""
     return WeightFile(f"{name} {member.name}", filename, member.url, known)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """The values of a weights member's ``transforms()`` (torchvision's ``ImageClassification``): the shorter side
+    resized to ``resize`` with ``interpolation`` (antialiased), the centre ``crop`` square kept, scaled to [0, 1]
+    and normalised with ``mean``/``std``. Known without loading any weights."""
+
+    resize: int
+    crop: int
+    interpolation: str
+    """``bilinear`` or ``bicubic`` (a ``torchvision.transforms.InterpolationMode`` value)."""
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def to_input(self, images: Any) -> torch.Tensor:
+        """(N, H, W, 3) RGB in 0..255 -> normalised float32 (N, 3, H, W), as :func:`xai.models.to_input`."""
+        return to_input(images, mean=self.mean, std=self.std)
+
+
+def preprocessing(spec: ClassifierSpec) -> Preprocessing:
+    """The preprocessing of ``spec``'s weights member (a checkpoint is assumed trained with its architecture's
+    member's transform; resnet50 DEFAULT = IMAGENET1K_V2: 232, 224, bilinear, ImageNet mean/std)."""
+    transform = resolve_weights(spec.name, spec.weights).transforms()
+    return Preprocessing(
+        int(transform.resize_size[0]),
+        int(transform.crop_size[0]),
+        transform.interpolation.value,
+        tuple(float(value) for value in transform.mean),
+        tuple(float(value) for value in transform.std),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -388,6 +420,18 @@ class LoadedClassifier(LoadedModel):
     """The resolved enum member (``IMAGENET1K_V2`` for ``DEFAULT`` of resnet50)."""
     preprocess: Callable[..., torch.Tensor] | None = None
     """The enum member's ``transforms()``: resize, centre crop, scale to [0, 1], normalise."""
+    preprocessing: Preprocessing | None = None
+    """Its values; ``preprocessing.to_input`` normalises images for this model."""
+
+
+def spec_categories(spec: ClassifierSpec) -> list[str]:
+    """The class names of ``spec`` in output order, without loading weights: its class file, else the weights
+    member's ``meta["categories"]``."""
+    if spec.classes is not None:
+        return places365_categories(spec.classes) if spec.classes_format == "places365" else read_classes(spec.classes)
+    if spec.published is not None:
+        raise CheckpointError(f"{spec.display_name}: needs its category file; set classes")
+    return list(resolve_weights(spec.name, spec.weights).meta["categories"])
 
 
 def build_classifier(
@@ -397,14 +441,7 @@ def build_classifier(
     published checkpoint (fetched, checksummed, ``weights_only=True``) or the user's ``checkpoint``."""
     member = resolve_weights(spec.name, spec.weights)
     rule = build_rule(spec.name)
-    if spec.classes is not None:
-        categories = (
-            places365_categories(spec.classes) if spec.classes_format == "places365" else read_classes(spec.classes)
-        )
-    elif spec.published is not None:
-        raise CheckpointError(f"{spec.display_name}: needs its category file; set classes")
-    else:
-        categories = list(member.meta["categories"])
+    categories = spec_categories(spec)
     torch.manual_seed(seed)
     module = architecture(spec.name, member, num_classes=len(categories))
     label = f"{spec.name} with {len(categories)} classes"
@@ -445,4 +482,5 @@ def build_classifier(
         spec=spec,
         weights_name=member.name,
         preprocess=member.transforms(),
+        preprocessing=preprocessing(spec),
     )

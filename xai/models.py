@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -86,12 +84,13 @@ class LoadedModel:
     """How the checkpoint was read when it was not the plain ``weights_only=True`` load (for the run record)."""
 
 
-def to_input(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 or float RGB in 0..255 -> float32 (N, 3, H, W), normalised with ImageNet mean/std."""
+def to_input(
+    images: np.ndarray, *, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> torch.Tensor:
+    """(N, H, W, 3) uint8 or float RGB in 0..255 -> float32 (N, 3, H, W), normalised with ``mean``/``std``
+    (ImageNet's unless a weights member's transform says otherwise: :class:`xai.classifiers.Preprocessing`)."""
     batch = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (batch - mean) / std
+    return (batch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 def _file_matches(path: Path, known_hash: str) -> bool:
@@ -187,13 +186,15 @@ def missing_message(missing: list[WeightFile], weights_dir: Path | None) -> str:
     return "\n".join(lines)
 
 
-def weights_present(model: str, weights_dir: Path | None) -> bool:
-    """Whether a verified local copy exists (a corrupt copy raises instead of counting as absent)."""
-    if find_weights(WEIGHT_FILES[model], weights_dir) is not None:
+def weights_present(model: str | WeightFile, weights_dir: Path | None) -> bool:
+    """Whether a verified local copy exists (a corrupt copy raises instead of counting as absent); ``model`` is a
+    :data:`WEIGHT_FILES` key or the file itself."""
+    weight = WEIGHT_FILES[model] if isinstance(model, str) else model
+    if find_weights(weight, weights_dir) is not None:
         return True
     # open_clip keeps its own download in the Hugging Face hub cache.
     hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    return model == "clip" and (hf_home / "hub" / "models--timm--vit_base_patch16_clip_224.openai").is_dir()
+    return weight.model == "clip" and (hf_home / "hub" / "models--timm--vit_base_patch16_clip_224.openai").is_dir()
 
 
 def _seeded(seed: int) -> None:
@@ -268,40 +269,6 @@ def load_classifier(
         module.load_state_dict(state, strict=True)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
     return LoadedModel(name, module.eval(), weights, weights_id, categories, note)
-
-
-def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
-    """``layer4[-1]`` or ``layer4.2`` -> the module (torchvision-style attribute and index access)."""
-    module: Any = model  # attribute or index access: each step may be any submodule type
-    for token in re.findall(r"[A-Za-z_]\w*|-?\d+", spec):
-        try:
-            module = module[int(token)] if token.lstrip("-").isdigit() else getattr(module, token)
-        except (AttributeError, IndexError, TypeError):
-            raise ValueError(
-                f"explain.target_layer: {spec!r} does not name a module of the model "
-                "(examples: layer4[-1], layer4.2, layer3)"
-            ) from None
-    return module
-
-
-@cache
-def layer_channels(name: str, spec: str, image_size: int = 224) -> int:
-    """Channels of layer ``spec``'s output in classifier ``name`` (2048 for ResNet50's ``layer4[-1]``).
-
-    Found by shape inference: the architecture is built on the ``meta`` device and run on a shape-only input, so
-    no weights are loaded and nothing is computed (milliseconds). Raises ValueError if ``spec`` names no module.
-    """
-    shapes: list[torch.Size] = []
-    with torch.device("meta"):
-        model = _architecture(name)(weights=None).eval()
-        handle = resolve_layer(model, spec).register_forward_hook(
-            lambda module, inputs, output: shapes.append(output.shape)
-        )
-        try:
-            model(torch.empty(1, 3, image_size, image_size))
-        finally:
-            handle.remove()
-    return int(shapes[0][1])
 
 
 CLIP_ARCH = "ViT-B-16-quickgelu"

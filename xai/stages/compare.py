@@ -276,11 +276,12 @@ def sanity_explain_fn(
     negative logit), named by method and image position, so the check keeps them per model state.
     """
     from xai import compare
+    from xai.architectures import resolve_layer
     from xai.compare.sanity import SanityMaps
     from xai.explain.cams.base import compute_cam
     from xai.explain.lime_image import run_lime
     from xai.explain.registry import METHODS
-    from xai.models import resolve_layer, to_input
+    from xai.models import to_input
 
     def explain_fn(model: Any) -> Any:
         layer = resolve_layer(model, target_layer)
