@@ -165,3 +165,36 @@ def test_explicit_groups_still_win() -> None:
     result = sanity_check(model, lambda m: calls.append(1) or {"m": np.eye(8)}, [("classifier",)], seed=0)
     assert result.steps == ("classifier",) and len(calls) == 2
     assert layer_groups(copy.deepcopy(model)) == layer_groups(model)  # derived without touching the model
+
+
+@pytest.mark.parametrize(
+    ("model", "weights", "size", "grid"),
+    [
+        ("resnet50", "DEFAULT", 224, (7, 7)),  # layer4[-1]: H/32, the default run's grid
+        ("vit_b_16", "DEFAULT", 224, (14, 14)),  # 16 px patches
+        ("vit_b_16", "IMAGENET1K_SWAG_E2E_V1", 384, (24, 24)),  # SWAG weights: 384 px
+        ("swin_t", "DEFAULT", 224, (7, 7)),  # channels-last map
+    ],
+)
+def test_random_baselines_are_drawn_on_the_cams_own_grid(model: str, weights: str, size: int, grid) -> None:
+    from xai.compare.faithfulness import faithfulness_image, random_map
+    from xai.config import Config
+    from xai.stages.compare import cam_grid
+
+    config = Config.model_validate({"explain": {"model": model, "model_weights": weights, "target_layer": "auto"}})
+    assert cam_grid(config, (size, size, 3)) == grid
+
+    # faithfulness_image's random baseline is the draw on the grid it is given: same curve as that map passed in
+    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+
+    def curve(maps: dict[str, np.ndarray], **options) -> np.ndarray:
+        to_input = lambda x: torch.as_tensor(x).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+        found = faithfulness_image(net, to_input, image, maps, 0, steps=8, include_centre=False, seed=2, **options)
+        return found.deletion[0]
+
+    cells = (3, 5)
+    drawn = curve({}, random_draws=1, random_cells=cells)
+    np.testing.assert_array_equal(drawn, curve({"m": random_map((64, 64), 2000, cells)}, include_random=False))
+    assert not np.array_equal(drawn, curve({}, random_draws=1))  # the default grid (H/32 = 2x2) differs

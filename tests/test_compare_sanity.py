@@ -132,7 +132,7 @@ def test_lime_ablationcam_scorecam_are_checked_beside_the_edge_control() -> None
         target = int(model(to_input(pixels[None])).argmax())
     methods = ["lime", "ablationcam", "scorecam"]
     explain = sanity_explain_fn(
-        [(pixels, segments, target)], methods, target_layer="layer4[-1]", lime_params=params, seed=0, batch_size=64
+        [(pixels, segments, target)], methods, target="layer4[-1]", lime_params=params, seed=0, batch_size=64
     )
     result = sanity_check(model, explain, (("fc",), ("layer4",)), seed=0, budgets={"lime": "40 samples"})
     assert result.methods == (*methods, EDGE_METHOD) and result.budgets == (("lime", "40 samples"),)
@@ -191,7 +191,7 @@ def test_ablationcam_warning_under_randomisation_reaches_the_result_and_the_find
     explain = sanity_explain_fn(
         [(pixels, segments, negative)],
         ["ablationcam"],
-        target_layer="layer4[-1]",
+        target="layer4[-1]",
         lime_params=LimeParams(num_samples=10),
         seed=0,
         batch_size=64,
