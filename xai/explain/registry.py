@@ -107,7 +107,7 @@ METHODS: dict[str, MethodInfo] = {
             needs_gradients=False,
             required=True,
             passes_scale_with="target_channel",
-            cost="1 forward + C runs of the layers after the target (C = target channels, 2048 for ResNet50)",
+            cost="1 forward + C runs of the layers after the target (C = the target layer's channels)",
             summary="Weights each channel by the relative drop of the class logit when that channel is zeroed.",
             implementation="xai.explain.cams.ablation:ablation_cam",
             reference="pytorch_grad_cam:AblationCAM",
@@ -122,7 +122,7 @@ METHODS: dict[str, MethodInfo] = {
             required=True,
             batched=True,
             passes_scale_with="target_channel",
-            cost="1 + C forward passes (2049 for ResNet50 layer4), fewer when channels are constant",
+            cost="1 + C forward passes (C = the target layer's channels), fewer when channels are constant",
             summary="Weights each channel by the softmax, over channels, of the class logit of the image masked "
             "by that channel's upsampled, min-max normalised activation.",
             implementation="xai.explain.cams.score:score_cam",

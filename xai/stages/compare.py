@@ -49,6 +49,9 @@ class CompareArtifacts:
     """The explain stage's artifacts these were computed from (for the side-by-side panels)."""
     cam_grid: tuple[int, int] | None = None
     """(h, w) of the CAM target layer's map at the images' size: the grid of the smooth random baselines."""
+    cascade: tuple[str, ...] = ()
+    """The sanity check's steps for this architecture (``fc``, ``layer4``, ..., ``conv1+bn1``), also when the
+    check is skipped (for the pages)."""
 
 
 def _base_parts(context: RunContext, image_sha: str) -> dict[str, Any]:
@@ -171,7 +174,7 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
     settings = config.compare
     cache = StageCache(context, STAGE, load_only)
     shas = {image.name: image.sha256 for image in context.images}
-    artifacts = CompareArtifacts(explain=explained)
+    artifacts = CompareArtifacts(explain=explained, cascade=tuple("+".join(group) for group in sanity_groups(config)))
     if explained.images:
         artifacts.cam_grid = cam_grid(config, explained.images[0].pixels.shape)
     for item in context.progress(explained.images, "compare", total=len(explained.images)):
