@@ -420,14 +420,17 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
 def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> None:
     from test_render import RUN
 
-    from xai.report.pages_explain import INDEX, cost_rows
+    from xai.report.pages_explain import INDEX, cost_rows, model_facts
     from xai.report.render import Page, render_pages
 
-    timings, batch = cost_rows(_explained(0.025 if source == "measured" else None))
+    from xai.stages.explain import ExplainArtifacts
+
+    explained = _explained(0.025 if source == "measured" else None)
+    timings, batch = cost_rows(explained)
+    facts = model_facts(ExplainArtifacts("resnet50", ["a"] * 1000, "layer4[-1]", explained.methods))
     context = {
         "title": "t",
-        "model": "resnet50",
-        "target_layer": "layer4[-1]",
+        **facts,
         "methods": ["LIME"],
         "rows": [],
         "lime_rows": [],

@@ -149,18 +149,18 @@ def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(
     import torch
     from torchvision.models import resnet50
 
-    from xai import models
+    from xai import classifiers, models
 
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()
-    checkpoint = weights_dir / models.WEIGHT_FILES["resnet50"].filename
+    entry = classifiers.weight_file("resnet50", classifiers.resolve_weights("resnet50", "DEFAULT"))
+    assert entry.filename == models.WEIGHT_FILES["resnet50"].filename  # the enum's file is the one we pinned
+    checkpoint = weights_dir / entry.filename
     torch.manual_seed(1)
     torch.save(resnet50().state_dict(), checkpoint)
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    entry = models.WEIGHT_FILES["resnet50"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES, "resnet50", models.WeightFile(entry.model, entry.filename, entry.url, f"sha256:{digest}")
-    )
+    pinned = models.WeightFile(entry.model, entry.filename, entry.url, f"sha256:{digest}")
+    monkeypatch.setattr(classifiers, "weight_file", lambda name, member: pinned)
     config = yaml.safe_load(_config(tmp_path).read_text())
     config.update(weights="pretrained", weights_dir=str(weights_dir), stages=["explain", "compare"])
     config["explain"]["methods"] = ["lime", "gradcam"]

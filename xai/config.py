@@ -65,11 +65,18 @@ def _existing_file(value: Path | None, info: ValidationInfo, what: str) -> Path 
         hint = (
             "a file saved with torch.save(model.state_dict(), path)"
             if what == "checkpoint"
-            else ("a text file with one class name per line")
+            else "a text file with one class name per line"
         )
         raise ValueError(
             f"file {str(value)!r} not found (relative paths are read from the config file's folder); give {hint}"
         )
+    if value is not None and what == "classes":  # blank lines, repeated names: one line naming the file now
+        from xai.classifiers import CheckpointError, read_classes
+
+        try:
+            read_classes(_base(info) / value)
+        except CheckpointError as error:
+            raise ValueError(str(error)) from None
     return value
 
 
@@ -242,17 +249,26 @@ class DissectConfig(_Section):
 
     @field_validator("models", mode="before")
     @classmethod
-    def _known_models(cls, entries: Any) -> Any:
-        from xai.classifiers import PRESETS, model_names
+    def _known_models(cls, entries: Any, info: ValidationInfo) -> Any:
+        """Each entry checked here, so an error names the entry and its key (not pydantic's union branches)."""
+        from xai.classifiers import PRESETS, choice_message, model_names
 
         if isinstance(entries, str | bytes) or not isinstance(entries, list | tuple):
             raise ValueError("give a list of presets, model names or {name, weights, checkpoint, classes} entries")
-        for entry in entries:
-            if isinstance(entry, str) and entry not in PRESETS and entry not in model_names():
-                from xai.classifiers import choice_message
-
-                raise ValueError(choice_message("", "model", entry, [*PRESETS, *model_names()]).removeprefix(": "))
-        return entries
+        checked: list[str | ModelEntry] = []
+        for number, entry in enumerate(entries):
+            if isinstance(entry, str):
+                if entry not in PRESETS and entry not in model_names():
+                    raise ValueError(choice_message("", "model", entry, [*PRESETS, *model_names()]).removeprefix(": "))
+                checked.append(entry)
+            elif isinstance(entry, dict):
+                try:
+                    checked.append(ModelEntry.model_validate(entry, context=info.context))
+                except ValidationError as error:
+                    raise ValueError(f"entry {number}: {_one_line(error, '').removeprefix(': ')}") from None
+            else:
+                raise ValueError(f"entry {number}: {entry!r} is neither a model name nor a mapping with 'name'")
+        return checked
 
     @field_validator("similarity")
     @classmethod

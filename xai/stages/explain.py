@@ -326,23 +326,24 @@ def explain_one(context: RunContext, image: InputImage, *, load_only: bool = Fal
 
 def _artifacts(config: Config) -> ExplainArtifacts:
     """The stage's artifacts before any image: what was explained, with which weights, layer and preprocessing."""
+    from xai.classifiers import resolve_weights
+
     spec: ClassifierSpec = config.explain.spec()
     planned = explain_target(config)
+    member = resolve_weights(spec.name, spec.weights).name
     if config.weights == "random":
-        weights = f"random(seed={config.seed}) (architecture of {spec.weights})"
+        weights = f"random(seed={config.seed}), the architecture {member} loads into"
     elif spec.checkpoint is not None:
         weights = f"{spec.checkpoint.name} (sha256:{file_sha256(spec.checkpoint)})"
     else:
         weights = weights_key(config, spec)
-    from xai.classifiers import resolve_weights
-
     return ExplainArtifacts(
         spec.display_name,
         spec_categories(spec),
         planned.target.path,
         tuple(config.explain.methods),
         architecture=spec.name,
-        weights_name=resolve_weights(spec.name, spec.weights).name,
+        weights_name=member,
         weights=weights,
         target_reason=planned.target.reason,
         target_channels=planned.channels,
