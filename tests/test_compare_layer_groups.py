@@ -198,3 +198,23 @@ def test_random_baselines_are_drawn_on_the_cams_own_grid(model: str, weights: st
     drawn = curve({}, random_draws=1, random_cells=cells)
     np.testing.assert_array_equal(drawn, curve({"m": random_map((64, 64), 2000, cells)}, include_random=False))
     assert not np.array_equal(drawn, curve({}, random_draws=1))  # the default grid (H/32 = 2x2) differs
+
+
+def test_the_stage_sanity_maps_of_a_vit_use_the_target_layers_reshape() -> None:
+    """The compare stage's explain_fn on a ViT: Grad-CAM on the last block's norm, tokens folded to a 4x4 grid."""
+    from xai.architectures import auto_target_layer
+    from xai.explain.lime_image import LimeParams
+    from xai.stages.compare import sanity_explain_fn
+
+    model = _perturbed(tiny_vit())
+    target = auto_target_layer(model)
+    assert target.reshape == "vit_tokens_to_map"
+    pixels = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    segments = (np.indices((32, 32)).sum(axis=0) // 8).astype(np.int32)
+    explain = sanity_explain_fn(
+        [(pixels, segments, 1)], ["gradcam"], target=target, lime_params=LimeParams(), seed=0, batch_size=4
+    )
+    result = sanity_check(model, explain, seed=0)
+    assert result.steps[0] == "encoder.ln+heads" and result.steps[-1] == "conv_proj+class_token+encoder.pos_embedding"
+    assert result.methods[0] == "gradcam" and result.spearman.shape == (2, len(result.steps), 1)
+    assert np.isfinite(result.spearman[0, 0, 0])  # a real map on the trained model and after the head's reset
