@@ -218,3 +218,20 @@ def test_the_stage_sanity_maps_of_a_vit_use_the_target_layers_reshape() -> None:
     assert result.steps[0] == "encoder.ln+heads" and result.steps[-1] == "conv_proj+class_token+encoder.pos_embedding"
     assert result.methods[0] == "gradcam" and result.spearman.shape == (2, len(result.steps), 1)
     assert np.isfinite(result.spearman[0, 0, 0])  # a real map on the trained model and after the head's reset
+
+
+def test_the_plan_line_counts_the_architectures_model_states() -> None:
+    from types import SimpleNamespace
+
+    from xai.config import Config
+    from xai.stages.compare import describe
+
+    def plan(model: str, weights: str = "pretrained") -> str:
+        config = Config.model_validate({"weights": weights, "explain": {"model": model, "target_layer": "auto"}})
+        return describe(SimpleNamespace(config=config))
+
+    assert "x 7 model states (resnet50 randomised from fc down to conv1+bn1)" in plan("resnet50")
+    assert "x 6 model states (convnext_tiny randomised from classifier down to features.0+features.1)" in plan(
+        "convnext_tiny"
+    )
+    assert "sanity check skipped (random weights)" in plan("convnext_tiny", "random")
