@@ -18,7 +18,7 @@ from torch import nn
 
 from xai.architectures import PlannedTarget, plan_target, resolve_layer
 from xai.cache import code_version
-from xai.classifiers import CheckpointError, ModelChoiceError, Preprocessing, preprocessing, spec_categories
+from xai.classifiers import ModelChoiceError, Preprocessing, preprocessing, spec_categories
 from xai.config import ConfigError
 from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
 from xai.explain.cams import base as cams
@@ -358,7 +358,7 @@ def _collect(context: RunContext, load_only: bool) -> ExplainArtifacts:
     for image in context.progress(context.images, "explain", total=len(context.images)):
         try:
             explanation = explain_one(context, image, load_only=load_only)
-        except (NotCachedError, CheckpointError, ModelChoiceError):  # not one image's fault: stop the run
+        except NotCachedError:
             raise
         except (RuntimeError, ValueError) as error:  # one image's failure never loses the others
             artifacts.failed.append((image.name, f"{type(error).__name__}: {error}"))
