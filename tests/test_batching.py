@@ -422,7 +422,6 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
 
     from xai.report.pages_explain import INDEX, cost_rows, model_facts
     from xai.report.render import Page, render_pages
-
     from xai.stages.explain import ExplainArtifacts
 
     explained = _explained(0.025 if source == "measured" else None)
