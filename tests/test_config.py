@@ -157,7 +157,8 @@ def test_relative_paths_are_read_from_the_config_files_folder(tmp_path: Path, mo
     path = folder / "config.yaml"
     path.write_text(
         "explain:\n  model: resnet18\n  checkpoint: ours.pt\n  classes: classes.txt\n"
-        "dissect:\n  models:\n    - resnet18_imagenet\n    - {name: resnet18, checkpoint: ours.pt, classes: classes.txt}\n"
+        "dissect:\n  models:\n    - resnet18_imagenet\n"
+        "    - {name: resnet18, checkpoint: ours.pt, classes: classes.txt}\n"
         "    - efficientnet_b0\n  layers: auto\n"
     )
     monkeypatch.chdir(tmp_path)  # elsewhere: the paths must not depend on the working directory
