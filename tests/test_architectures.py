@@ -312,3 +312,28 @@ def test_vit_gradcam_equals_grad_cam_with_its_own_reshape() -> None:
         maps.append(cam(input_tensor=_image(), targets=None))
         cam.activations_and_grads.release()
     assert maps[0].std() > 1e-3 and np.array_equal(maps[0], maps[1])
+
+
+@pytest.mark.parametrize(
+    ("name", "channels"),
+    [
+        ("resnet50", 2048),
+        ("regnet_y_400mf", 440),  # its builder computes widths with tensor ops: no meta build
+        ("densenet121", 1024),
+        ("efficientnet_b0", 1280),
+        ("mobilenet_v3_small", 576),
+        ("convnext_tiny", 768),
+        ("vit_b_16", 768),
+        ("swin_t", 768),
+    ],
+)
+def test_the_plan_finds_every_family_s_target_without_weights(name: str, channels: int) -> None:
+    """What ``--plan`` and the stages' cache keys use: no weights loaded, no traceback for any family."""
+    from xai.architectures import plan_target
+    from xai.stages.compare import _architecture_groups, _cam_grid
+
+    planned = plan_target(name, "DEFAULT", "auto")
+    assert planned.channels == channels
+    grid = _cam_grid(name, "DEFAULT", planned.target.path, planned.target.reshape, 224, 224)
+    assert grid in {(7, 7), (14, 14)}
+    assert len(_architecture_groups(name, "DEFAULT")) >= 3

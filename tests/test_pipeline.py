@@ -185,6 +185,17 @@ def test_unknown_target_layer_is_a_config_error(
     assert "explain.target_layer: 'layer9[-1]' does not name a module" in capsys.readouterr().err
 
 
+def test_bad_target_layer_is_named_by_the_plan_before_the_task_images_are_downloaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XAI_MIRROR", raising=False)  # the task images are not on disk: the plan lists them
+    config = yaml.safe_load(_config(tmp_path, model="mobilenet_v3_small", target_layer="feature[-1]").read_text())
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump({**config, "images": "task"}))
+    assert main(["--config", str(path), "--plan"]) == 2
+    assert "explain.target_layer: 'feature[-1]' does not name a module" in capsys.readouterr().err
+
+
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if not line.startswith(("WARNING: seeded RANDOM", "skipped "))]

@@ -383,13 +383,31 @@ def plan_target(name: str, weights: str, choice: str, *, what: str = "explain.ta
     return _plan_target(name, weights, choice, what)
 
 
-@functools.cache
-def _plan_target(name: str, weights: str, choice: str, what: str) -> PlannedTarget:
+def shape_model(name: str, weights: str) -> nn.Module:
+    """The architecture of ``name`` (built for weights member ``weights``) for shape inference: on the ``meta``
+    device (no memory, no compute) when its builder allows it, else on the CPU with the global random state left as
+    it was (RegNet's builder computes its stage widths with tensor ops, which ``meta`` tensors refuse). Run it under
+    ``torch.device(device_of(model))`` so the tensors a forward creates land beside its parameters."""
     from xai.classifiers import architecture, resolve_weights
 
     member = resolve_weights(name, weights)
-    with torch.device("meta"):
-        model = architecture(name, member).eval()
+    try:
+        with torch.device("meta"):
+            return architecture(name, member).eval()
+    except NotImplementedError:
+        with torch.random.fork_rng(devices=[]):
+            return architecture(name, member).eval()
+
+
+def device_of(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+@functools.cache
+def _plan_target(name: str, weights: str, choice: str, what: str) -> PlannedTarget:
+    model = shape_model(name, weights)
+    with torch.device(device_of(model)), torch.no_grad():
         if choice == "auto":
             target = auto_target_layer(model)
             layer = resolve_layer(model, target.path)

@@ -204,9 +204,12 @@ class CompareConfig(_Section):
 def _label(name: str, weights: str, checkpoint: Path | None) -> str:
     """A spec's display name: the model name, then a non-default weights member, then the checkpoint's file stem
     (``resnet18``, ``vit_b_16_IMAGENET1K_SWAG_E2E_V1``, ``resnet18_birds``); slug-safe, for keys and file names."""
+    from xai.classifiers import resolve_weights
     from xai.data import slugify
 
-    parts = [name, *([weights] if weights != "DEFAULT" else []), *([slugify(checkpoint.stem)] if checkpoint else [])]
+    # The member, not its spelling: DEFAULT and the member it aliases (IMAGENET1K_V2 for resnet50) are one name.
+    non_default = resolve_weights(name, "DEFAULT").name != resolve_weights(name, weights).name
+    parts = [name, *([weights] if non_default else []), *([slugify(checkpoint.stem)] if checkpoint else [])]
     return "_".join(parts)
 
 

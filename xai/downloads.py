@@ -56,10 +56,15 @@ def manifest_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
     if config.images == "task":
         needed["inputs"] = [f"imagenet-sample-images/{name}.JPEG" for name in TASK_IMAGES]
     if "dissect" in stages:
+        from xai.stages.dissect_keys import dissected_model
+
         settings = config.dissect
-        sets = [settings.concepts, *(FC_CONCEPT_SETS[m] for m in settings.models if "fc" in settings.layers)]
-        if "resnet18_places365" in settings.models:
-            sets.append("places365")  # the classifier's category names
+        sets = [settings.concepts]
+        for spec in settings.specs():
+            if not dissected_model(config, spec).no_self_check:  # the paper's fc self-check runs for this preset
+                sets.append(FC_CONCEPT_SETS[spec.label])
+            if spec.classes_format == "places365" and spec.classes is None:
+                sets.append("places365")  # the classifier's category names, from the data mirror
         files = [CONCEPT_FILES[name] for name in sets if name in CONCEPT_FILES]
         if settings.probe == "imagenet-samples":
             files += [path for path in manifest() if path.startswith("imagenet-sample-images/")]

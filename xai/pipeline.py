@@ -292,6 +292,10 @@ def preflight(config: Config, stages: list[str], *, writable: bool = True) -> No
     a concept set or probe folder that does not exist, an output or cache folder that cannot be written."""
     from xai.config import ConfigError
 
+    if {"explain", "compare"} & set(stages):
+        from xai.stages.explain import explain_target
+
+        explain_target(config)  # a target layer that names no module: one line, before any image is read
     if "dissect" in stages:
         from xai.dissect.layers import check_layers
         from xai.dissect.probes import CONCEPT_FILES

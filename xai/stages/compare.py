@@ -93,13 +93,12 @@ def cam_grid(config: Config, image_shape: tuple[int, ...]) -> tuple[int, int]:
 def _cam_grid(name: str, weights: str, path: str, reshape: str | None, height: int, width: int) -> tuple[int, int]:
     import torch
 
-    from xai.architectures import reshape_transform, resolve_layer
-    from xai.classifiers import architecture, resolve_weights
+    from xai.architectures import device_of, reshape_transform, resolve_layer, shape_model
 
     shapes: list[tuple[int, ...]] = []
     transform = reshape_transform(reshape) or (lambda tensor: tensor)
-    with torch.device("meta"):
-        model = architecture(name, resolve_weights(name, weights)).eval()
+    model = shape_model(name, weights)
+    with torch.device(device_of(model)), torch.no_grad():
         handle = resolve_layer(model, path).register_forward_hook(
             lambda _module, _inputs, output: shapes.append(tuple(transform(output).shape))
         )
@@ -114,10 +113,11 @@ def _cam_grid(name: str, weights: str, path: str, reshape: str | None, height: i
 def _architecture_groups(name: str, weights: str) -> tuple[tuple[str, ...], ...]:
     import torch
 
-    from xai.classifiers import architecture, resolve_weights
+    from xai.architectures import device_of, shape_model
 
-    with torch.device("meta"):
-        return compare.layer_groups(architecture(name, resolve_weights(name, weights)))
+    model = shape_model(name, weights)
+    with torch.device(device_of(model)), torch.no_grad():
+        return compare.layer_groups(model)
 
 
 def describe(context: RunContext) -> str:

@@ -18,7 +18,7 @@ from torch import nn
 
 from xai.architectures import PlannedTarget, plan_target, resolve_layer
 from xai.cache import code_version
-from xai.classifiers import ModelChoiceError, Preprocessing, preprocessing, spec_categories
+from xai.classifiers import ModelChoiceError, Preprocessing, preprocessing, resolve_weights, spec_categories
 from xai.config import ConfigError
 from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
 from xai.explain.cams import base as cams
@@ -195,7 +195,7 @@ def describe(context: RunContext) -> str:
     done = sum(store.contains(_method_parts(context, image, method)) for image, method in pieces)
     spec = config.explain.spec()
     target = explain_target(config)
-    weights = spec.checkpoint.name if spec.checkpoint else spec.weights
+    weights = spec.checkpoint.name if spec.checkpoint else resolve_weights(spec.name, spec.weights).name
     return (
         f"{spec.display_name} ({spec.name}, weights {weights}, target layer {target.target.path}, "
         f"{target.channels} channels) on {len(context.images)} image(s) x {len(config.explain.methods)} methods "
@@ -326,8 +326,6 @@ def explain_one(context: RunContext, image: InputImage, *, load_only: bool = Fal
 
 def _artifacts(config: Config) -> ExplainArtifacts:
     """The stage's artifacts before any image: what was explained, with which weights, layer and preprocessing."""
-    from xai.classifiers import resolve_weights
-
     spec: ClassifierSpec = config.explain.spec()
     planned = explain_target(config)
     member = resolve_weights(spec.name, spec.weights).name
