@@ -32,7 +32,7 @@ from xai.classifiers import (
     resolve_weights,
     weight_file,
 )
-from xai.models import WEIGHT_FILES, WeightsUnavailableError, load_classifier
+from xai.models import WEIGHT_FILES, WeightsUnavailableError
 
 SMALL = torch.Generator().manual_seed(1)
 
@@ -115,15 +115,20 @@ def test_offline_message_names_the_enum_url(tmp_path: Path, monkeypatch: pytest.
     assert member.url in str(raised.value) and str(tmp_path) in str(raised.value)
 
 
-def test_default_config_random_resnet50_is_unchanged() -> None:
-    """The assignment's default (resnet50, random in tests) builds the same weights as xai.models did."""
+def test_default_config_random_resnet50_is_torchvisions_resnet50_and_seeded() -> None:
+    """The assignment's default (resnet50, random in tests) is torchvision's resnet50, parameter for parameter, and
+    its weights follow the seed."""
     ours = build_classifier(ClassifierSpec("resnet50"), "random", seed=3, weights_dir=None)
-    old = load_classifier("resnet50", "random", seed=3, weights_dir=None, categories=ours.categories)
-    assert ours.weights_id == old.weights_id == "random(seed=3)" and ours.weights_name == "IMAGENET1K_V2"
-    for (key, mine), (other_key, theirs) in zip(
-        ours.module.state_dict().items(), old.module.state_dict().items(), strict=True
-    ):
-        assert key == other_key and torch.equal(mine, theirs), key
+    assert ours.weights_id == "random(seed=3)" and ours.weights_name == "IMAGENET1K_V2"
+    reference = torchvision.models.resnet50(weights=None)
+    shapes = [(key, tuple(value.shape)) for key, value in ours.module.state_dict().items()]
+    assert shapes == [(key, tuple(value.shape)) for key, value in reference.state_dict().items()]
+    same = build_classifier(ClassifierSpec("resnet50"), "random", seed=3, weights_dir=None).module.state_dict()
+    other = build_classifier(ClassifierSpec("resnet50"), "random", seed=4, weights_dir=None).module.state_dict()
+    for key, value in ours.module.state_dict().items():
+        assert torch.equal(value, same[key]), key
+    assert not torch.equal(ours.module.conv1.weight, other["conv1.weight"])
+    assert not torch.equal(ours.module.fc.weight, other["fc.weight"])
 
 
 def test_random_vit_head_is_redrawn_so_gradients_are_not_zero() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -9,14 +10,16 @@ import pytest
 import torch
 from torchvision.models import resnet18
 
-from xai import models
+from xai import classifiers, models
+from xai.classifiers import PRESETS, ClassifierSpec, build_classifier, weight_file
 from xai.models import WeightFile, WeightsUnavailableError
 
 
 def test_random_weights_are_seeded_and_labelled() -> None:
-    first = models.load_classifier("resnet18_imagenet", "random", seed=3, weights_dir=None, categories=["a"] * 1000)
-    second = models.load_classifier("resnet18_imagenet", "random", seed=3, weights_dir=None, categories=["a"] * 1000)
-    other = models.load_classifier("resnet18_imagenet", "random", seed=4, weights_dir=None, categories=["a"] * 1000)
+    preset = PRESETS["resnet18_imagenet"]
+    first = build_classifier(preset, "random", seed=3, weights_dir=None)
+    second = build_classifier(preset, "random", seed=3, weights_dir=None)
+    other = build_classifier(preset, "random", seed=4, weights_dir=None)
     assert first.weights_id == "random(seed=3)" and not first.module.training
     assert torch.equal(first.module.fc.weight, second.module.fc.weight)
     assert not torch.equal(first.module.fc.weight, other.module.fc.weight)
@@ -40,42 +43,38 @@ def _places_checkpoint(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def test_places365_checkpoint_loads_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _places_spec(weights_dir: Path, known_hash: str) -> ClassifierSpec:
+    """The Places365 preset as the pipeline fills it (its category file), its checkpoint pinned to ``known_hash``."""
+    classes = weights_dir / "categories_places365.txt"
+    classes.write_text("".join(f"/a/class_{i} {i}\n" for i in range(365)))
+    preset = PRESETS["resnet18_places365"]
+    published = dataclasses.replace(preset.published, known_hash=known_hash)
+    return dataclasses.replace(preset, published=published, classes=classes)
+
+
+def test_places365_checkpoint_loads_safely(tmp_path: Path) -> None:
     digest = _places_checkpoint(tmp_path / "resnet18_places365.pth.tar")
-    entry = models.WEIGHT_FILES["resnet18_places365"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES, "resnet18_places365", WeightFile(entry.model, entry.filename, entry.url, f"md5:{digest}")
-    )
-    loaded = models.load_classifier(
-        "resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path, categories=[str(i) for i in range(365)]
-    )
+    loaded = build_classifier(_places_spec(tmp_path, f"md5:{digest}"), "pretrained", seed=0, weights_dir=tmp_path)
     torch.manual_seed(0)
     reference = resnet18(num_classes=365)
     assert torch.equal(loaded.module.fc.weight, reference.fc.weight)
     assert loaded.module.fc.out_features == 365 and digest in loaded.weights_id
+    assert loaded.categories[0] == "class 0" and len(loaded.categories) == 365
 
 
-def test_corrupt_checkpoint_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
     _places_checkpoint(tmp_path / "resnet18_places365.pth.tar")
-    entry = models.WEIGHT_FILES["resnet18_places365"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES, "resnet18_places365", WeightFile(entry.model, entry.filename, entry.url, "md5:" + "0" * 32)
-    )
     with pytest.raises(WeightsUnavailableError, match="checksum does not match"):
-        models.load_classifier(
-            "resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path, categories=[str(i) for i in range(365)]
-        )
+        build_classifier(_places_spec(tmp_path, "md5:" + "0" * 32), "pretrained", seed=0, weights_dir=tmp_path)
 
 
 def test_offline_download_fails_with_the_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    entry = models.WEIGHT_FILES["resnet18_imagenet"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES,
-        "resnet18_imagenet",
-        WeightFile(entry.model, entry.filename, "https://invalid.invalid/r18.pth", entry.known_hash),
-    )
+    def unreachable(name: str, member: object) -> WeightFile:
+        return dataclasses.replace(weight_file(name, member), url="https://invalid.invalid/r18.pth")
+
+    monkeypatch.setattr(classifiers, "weight_file", unreachable)
     with pytest.raises(WeightsUnavailableError, match="not available offline"):
-        models.load_classifier("resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path, categories=["a"] * 1000)
+        build_classifier(PRESETS["resnet18_imagenet"], "pretrained", seed=0, weights_dir=tmp_path)
 
 
 def test_places365_category_names(mirror: Path) -> None:

@@ -1,4 +1,6 @@
-"""Model zoo: the three torchvision ResNets and CLIP, with real (checksummed) weights or seeded random ones.
+"""Weight files and CLIP: the checksummed checkpoints the pipeline may fetch (:data:`WEIGHT_FILES`), how they are
+found, downloaded and read (the Places365 legacy pickle included), ImageNet normalisation, and CLIP ViT-B/16 with
+real or seeded random weights. Classifiers are built by :func:`xai.classifiers.build_classifier` on top of this.
 
 Real weights are looked for, in order, in the configured weights directory, the torch hub cache
 (``$TORCH_HOME/hub/checkpoints``) and finally downloaded. Offline with nothing on disk, the load fails with
@@ -201,12 +203,6 @@ def _seeded(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def imagenet_categories() -> list[str]:
-    from torchvision.models import ResNet50_Weights
-
-    return list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
-
-
 def places365_categories(path: Path) -> list[str]:
     """Class names from ``categories_places365.txt`` (``/a/airfield 0`` -> ``airfield``), in output order."""
     names = []
@@ -244,31 +240,6 @@ def _load_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor],
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
     # The Places365 checkpoint was saved from DataParallel; every key carries a 'module.' prefix.
     return {key.removeprefix("module."): value for key, value in state.items()}, note
-
-
-def _architecture(name: str) -> Callable[..., nn.Module]:
-    """The torchvision builder of classifier ``name`` (``resnet50``; ResNet18 for both ``resnet18_*``)."""
-    from torchvision.models import resnet18, resnet50
-
-    return resnet50 if name == "resnet50" else resnet18
-
-
-def load_classifier(
-    name: str, weights: WeightsMode, *, seed: int, weights_dir: Path | None, categories: list[str]
-) -> LoadedModel:
-    """Build ``resnet50``, ``resnet18_imagenet`` or ``resnet18_places365`` in eval mode."""
-    _seeded(seed)
-    module = _architecture(name)(weights=None, num_classes=len(categories))
-    note = ""
-    if weights == "random":
-        weights_id = f"random(seed={seed})"
-    else:
-        weight = WEIGHT_FILES[name]
-        path = fetch_weights(weight, weights_dir)  # raises unless the checksum matches
-        state, note = _load_state(path, verified=full_checksum(weight.known_hash))
-        module.load_state_dict(state, strict=True)
-        weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
-    return LoadedModel(name, module.eval(), weights, weights_id, categories, note)
 
 
 CLIP_ARCH = "ViT-B-16-quickgelu"
