@@ -30,7 +30,7 @@ from torchvision.models import resnet50
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from bench._paths import mirror_dir
-from xai.compare import RESNET_LAYER_GROUPS, compare_image, faithfulness_image, forward_passes, sanity_check
+from xai.compare import compare_image, faithfulness_image, forward_passes, sanity_check
 from xai.compare.faithfulness import step_plan
 from xai.data import load_image
 from xai.models import to_input
@@ -161,7 +161,7 @@ def main() -> None:
             return out
 
         start = time.perf_counter()
-        sanity = sanity_check(model, explain, RESNET_LAYER_GROUPS, seed=0)
+        sanity = sanity_check(model, explain, seed=0)
         seconds = time.perf_counter() - start
         report["sanity"] = {
             "methods": list(sanity.methods),

@@ -420,14 +420,16 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
 def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> None:
     from test_render import RUN
 
-    from xai.report.pages_explain import INDEX, cost_rows
+    from xai.report.pages_explain import INDEX, cost_rows, model_facts
     from xai.report.render import Page, render_pages
+    from xai.stages.explain import ExplainArtifacts
 
-    timings, batch = cost_rows(_explained(0.025 if source == "measured" else None))
+    explained = _explained(0.025 if source == "measured" else None)
+    timings, batch = cost_rows(explained)
+    facts = model_facts(ExplainArtifacts("resnet50", ["a"] * 1000, "layer4[-1]", explained.methods))
     context = {
         "title": "t",
-        "model": "resnet50",
-        "target_layer": "layer4[-1]",
+        **facts,
         "methods": ["LIME"],
         "rows": [],
         "lime_rows": [],
@@ -462,6 +464,7 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
 ) -> None:
     import sys
 
+    from xai.classifiers import PRESETS
     from xai.stages import dissect as dissect_stage
 
     probe_pass_module = sys.modules["xai.dissect.probe_pass"]  # the package re-exports the function by that name
@@ -481,7 +484,8 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
     )
     context = RunContext(config, ArtifactCache(config.cache_dir), CPU, quiet=True)
     context.classifier = lambda name: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
-    dissect_stage._probe_pass(context, [Path("a.jpg")], "avg", clip_needed=False, models_needed=["resnet18_imagenet"])
+    preset = PRESETS["resnet18_imagenet"]
+    dissect_stage._probe_pass(context, [Path("a.jpg")], "avg", clip_needed=False, models_needed=[preset])
     assert seen == [expected]
     assert context.batch_sizes["dissect:resnet18"].source == ("configured" if configured == 7 else "measured")
 

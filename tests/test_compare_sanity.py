@@ -11,7 +11,6 @@ from skimage.filters import sobel
 
 from xai.compare.sanity import (
     EDGE_METHOD,
-    RESNET_LAYER_GROUPS,
     SanityResult,
     map_similarity,
     randomise_modules,
@@ -53,7 +52,7 @@ def test_gradcam_decorrelates_and_a_model_independent_map_fails(setup) -> None:
     model, inputs, images, targets = setup
     before = {name: value.clone() for name, value in model.state_dict().items()}
     rng_before = torch.random.get_rng_state()
-    result = sanity_check(model, make_explain_fn(inputs, images, targets), RESNET_LAYER_GROUPS, seed=0)
+    result = sanity_check(model, make_explain_fn(inputs, images, targets), seed=0)
     gradcam, edges = result.methods.index("GradCAM"), result.methods.index("edges")
     assert result.steps == ("fc", "layer4", "layer3", "layer2", "layer1", "conv1+bn1")
     assert result.n_images == 2
@@ -70,7 +69,7 @@ def test_gradcam_decorrelates_and_a_model_independent_map_fails(setup) -> None:
     for name, value in model.state_dict().items():
         assert torch.equal(value, before[name]), name
     assert torch.equal(torch.random.get_rng_state(), rng_before)
-    again = sanity_check(model, make_explain_fn(inputs, images, targets), RESNET_LAYER_GROUPS, seed=0)
+    again = sanity_check(model, make_explain_fn(inputs, images, targets), seed=0)
     np.testing.assert_array_equal(again.spearman, result.spearman)  # seeded
 
 
@@ -133,7 +132,7 @@ def test_lime_ablationcam_scorecam_are_checked_beside_the_edge_control() -> None
         target = int(model(to_input(pixels[None])).argmax())
     methods = ["lime", "ablationcam", "scorecam"]
     explain = sanity_explain_fn(
-        [(pixels, segments, target)], methods, target_layer="layer4[-1]", lime_params=params, seed=0, batch_size=64
+        [(pixels, segments, target)], methods, target="layer4[-1]", lime_params=params, seed=0, batch_size=64
     )
     result = sanity_check(model, explain, (("fc",), ("layer4",)), seed=0, budgets={"lime": "40 samples"})
     assert result.methods == (*methods, EDGE_METHOD) and result.budgets == (("lime", "40 samples"),)
@@ -192,7 +191,7 @@ def test_ablationcam_warning_under_randomisation_reaches_the_result_and_the_find
     explain = sanity_explain_fn(
         [(pixels, segments, negative)],
         ["ablationcam"],
-        target_layer="layer4[-1]",
+        target="layer4[-1]",
         lime_params=LimeParams(num_samples=10),
         seed=0,
         batch_size=64,

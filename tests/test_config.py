@@ -82,9 +82,12 @@ def test_a_similarity_registered_once_is_accepted_by_the_config(
 
 
 def test_unknown_dissect_model_lists_the_models(tmp_path: Path) -> None:
-    message = _error(tmp_path, "dissect:\n  models: [resnet18_imagenet, resnet50]\n")
-    assert "dissect.models" in message and "'resnet50'" in message
+    message = _error(tmp_path, "dissect:\n  models: [resnet18_imagenet, resnet5]\n")
+    assert "dissect.models" in message and "'resnet5'" in message
     assert all(name in message for name in config_module.DISSECT_MODELS)
+    # close matches first, then everything allowed (presets and torchvision names)
+    assert message.index("close: resnet50") < message.index("all: ")
+    assert "\n" not in message
 
 
 def test_out_of_range_value(tmp_path: Path) -> None:
@@ -100,3 +103,77 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 def test_cli_overrides_replace_file_values() -> None:
     config = config_module.load(CONFIGS / "assignment.yaml", weights="random", images=None)
     assert config.weights == "random" and config.images == "task"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Issue 13: any torchvision classifier, a user's checkpoint and class file.
+
+
+def test_assignment_specs_are_todays_models() -> None:
+    """The default config keeps computing what it did: resnet50's DEFAULT (= IMAGENET1K_V2) and the two presets."""
+    from xai.classifiers import PRESETS, resolve_weights
+
+    config = config_module.load(CONFIGS / "assignment.yaml")
+    spec = config.explain.spec()
+    assert (spec.name, spec.display_name, spec.checkpoint, spec.classes) == ("resnet50", "resnet50", None, None)
+    assert resolve_weights(spec.name, spec.weights).name == "IMAGENET1K_V2"
+    assert config.dissect.specs() == (PRESETS["resnet18_imagenet"], PRESETS["resnet18_places365"])
+
+
+def test_unknown_model_lists_close_matches_first(tmp_path: Path) -> None:
+    message = _error(tmp_path, "explain:\n  model: mobilenet_v3_smal\n")
+    assert "explain.model: unknown model 'mobilenet_v3_smal'" in message
+    assert message.index("close: mobilenet_v3_small") < message.index("all: ") and "vit_b_16" in message
+
+
+def test_unknown_weights_member_lists_the_models_members(tmp_path: Path) -> None:
+    message = _error(tmp_path, "explain:\n  model: resnet50\n  model_weights: IMAGENET1K_V3\n")
+    assert "model_weights" in message and "'IMAGENET1K_V3'" in message
+    assert message.index("close: IMAGENET1K_V2") < message.index("all: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2")
+
+
+def test_missing_checkpoint_and_class_file_are_one_line(tmp_path: Path) -> None:
+    message = _error(tmp_path, "explain:\n  model: resnet18\n  checkpoint: nowhere.pt\n")
+    assert "explain.checkpoint: file 'nowhere.pt' not found" in message and "state_dict" in message
+    message = _error(tmp_path, "dissect:\n  models: [{name: resnet18, classes: nowhere.txt}]\n")
+    assert "dissect.models: entry 0: classes: file 'nowhere.txt' not found" in message
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [("cat\n\ndog\n", "line 2 is blank"), ("cat\ndog\ncat\n", "'cat' appears on lines 1 and 3"), ("", "is empty")],
+)
+def test_bad_class_file_is_one_line_naming_it(tmp_path: Path, lines: str, expected: str) -> None:
+    (tmp_path / "classes.txt").write_text(lines)
+    message = _error(tmp_path, "explain:\n  model: resnet18\n  classes: classes.txt\n")
+    assert "explain.classes" in message and "classes.txt" in message and expected in message
+
+
+def test_relative_paths_are_read_from_the_config_files_folder(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "ours.pt").write_bytes(b"not read at load time")
+    (folder / "classes.txt").write_text("a\nb\n")
+    path = folder / "config.yaml"
+    path.write_text(
+        "explain:\n  model: resnet18\n  checkpoint: ours.pt\n  classes: classes.txt\n"
+        "dissect:\n  models:\n    - resnet18_imagenet\n"
+        "    - {name: resnet18, checkpoint: ours.pt, classes: classes.txt}\n"
+        "    - efficientnet_b0\n  layers: auto\n"
+    )
+    monkeypatch.chdir(tmp_path)  # elsewhere: the paths must not depend on the working directory
+    config = config_module.load(Path("project/config.yaml"))
+    spec = config.explain.spec()
+    assert spec.checkpoint == Path("project/ours.pt") and spec.classes == Path("project/classes.txt")
+    assert spec.display_name == "resnet18_ours"
+    assert config.explain.checkpoint == Path("ours.pt")  # shown as given: no local absolute path on the site
+    names = [entry.display_name for entry in config.dissect.specs()]
+    assert names == ["resnet18_imagenet", "resnet18_ours", "efficientnet_b0"] and config.dissect.layers == "auto"
+    assert config.dissect.specs()[1].checkpoint == Path("project/ours.pt")
+
+
+def test_the_same_dissect_model_twice_is_refused(tmp_path: Path) -> None:
+    message = _error(tmp_path, "dissect:\n  models: [efficientnet_b0, {name: efficientnet_b0}]\n")
+    assert "'efficientnet_b0' is listed twice" in message
+    message = _error(tmp_path, "dissect:\n  models: [{name: resnet18, colour: red}]\n")
+    assert "dissect.models: entry 0: colour: unknown key" in message

@@ -374,3 +374,25 @@ def test_task_image_ids_are_their_plain_slugs() -> None:
     assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[a-z0-9-]+", i) for i in ids)
     with pytest.raises(ValueError):
         data.image_ids([Path("a b.png"), Path("a_b.png")], fixed=True)
+
+
+@pytest.mark.parametrize(
+    ("models", "layers", "expected", "absent"),
+    [
+        # a non-preset with fc: no self-check, so no paper concept set for it (and no KeyError)
+        (["resnet18_imagenet", "resnet50"], ["layer4", "fc"], {"imagenet_labels.txt"}, {"categories_places365.txt"}),
+        # layers auto reaches fc on the presets: their self-check sets and Places' categories are listed
+        (["resnet18_places365"], "auto", {"broden_labels_clean.txt", "categories_places365.txt"}, set()),
+        # a user's mapping entry and a transformer: nothing of the presets'
+        ([{"name": "vit_b_16"}], "auto", set(), {"imagenet_labels.txt", "categories_places365.txt"}),
+    ],
+)
+def test_the_download_list_follows_which_models_run_the_self_check(
+    models: list, layers: object, expected: set[str], absent: set[str]
+) -> None:
+    from xai.config import validate
+    from xai.downloads import manifest_files
+
+    config = validate({"images": "task", "dissect": {"models": models, "layers": layers, "concepts": "3k"}})
+    names = {path.rsplit("/", 1)[-1] for path in manifest_files(config, ["dissect"])["dissect"]}
+    assert "3k.txt" in names and expected <= names and not absent & names

@@ -37,7 +37,9 @@ def test_pooling_by_output_rank():
     logits = torch.randn(2, 5)
     assert pool_output(logits, "max") is logits
     tokens = torch.randn(2, 7, 4)
-    torch.testing.assert_close(pool_output(tokens), tokens[:, 0])
+    torch.testing.assert_close(pool_output(tokens), tokens.mean(dim=1))  # every token, not CLIP-Dissect's CLS
+    channels_last = maps.permute(0, 2, 3, 1)  # Swin's (N, H, W, C)
+    torch.testing.assert_close(pool_output(channels_last, "avg", channels_last=True), maps.mean(dim=(2, 3)))
     with pytest.raises(ValueError):
         pool_output(maps, "median")
 

@@ -4,6 +4,7 @@ keys that follow the model code, and the paper's fc scoring rules."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import pickle
 from pathlib import Path
@@ -15,12 +16,13 @@ from PIL import Image
 from torch import nn
 from torchvision.models import resnet18
 
-from xai import models
+from xai import classifiers, models
+from xai.classifiers import PRESETS, ClassifierSpec, LoadedClassifier, build_classifier, weight_file
 from xai.data import DataError
 from xai.dissect import paper, probes
 from xai.dissect.analysis import fc_self_check
 from xai.dissect.labelling import dissect_model
-from xai.models import WeightFile, WeightsUnavailableError
+from xai.models import WeightsUnavailableError
 
 # ---------------------------------------------------------------------------------------------------------------
 # 1. CLIP is built with QuickGELU, identically in random and pretrained mode
@@ -161,29 +163,29 @@ def _legacy_places_checkpoint(path: Path, *, numpy_scalar: bool) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def _use_hash(monkeypatch: pytest.MonkeyPatch, known_hash: str) -> None:
-    entry = models.WEIGHT_FILES["resnet18_places365"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES, "resnet18_places365", WeightFile(entry.model, entry.filename, entry.url, known_hash)
-    )
+def _places_spec(weights_dir: Path, known_hash: str) -> ClassifierSpec:
+    """The Places365 preset as ``RunContext.classifier`` fills it (``classes`` = a categories_places365.txt in
+    CSAIL's ``/a/airfield 0`` format), its published checkpoint pinned to ``known_hash``."""
+    classes = weights_dir / "categories_places365.txt"
+    classes.write_text("".join(f"/a/class_{i} {i}\n" for i in range(365)))
+    preset = PRESETS["resnet18_places365"]
+    published = dataclasses.replace(preset.published, known_hash=known_hash)
+    return dataclasses.replace(preset, published=published, classes=classes)
 
 
-def _load_places(weights_dir: Path) -> models.LoadedModel:
-    return models.load_classifier(
-        "resnet18_places365", "pretrained", seed=0, weights_dir=weights_dir, categories=[str(i) for i in range(365)]
-    )
+def _load_places(weights_dir: Path, known_hash: str) -> LoadedClassifier:
+    return build_classifier(_places_spec(weights_dir, known_hash), "pretrained", seed=0, weights_dir=weights_dir)
 
 
 @pytest.mark.parametrize("numpy_scalar", [False, True])
-def test_legacy_places365_checkpoint_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, numpy_scalar: bool) -> None:
+def test_legacy_places365_checkpoint_loads(tmp_path: Path, numpy_scalar: bool) -> None:
     path = tmp_path / "resnet18_places365.pth.tar"
     digest = _legacy_places_checkpoint(path, numpy_scalar=numpy_scalar)
     assert path.read_bytes()[:2] == b"\x80\x02"  # a bare protocol-2 pickle, not a zip archive
     if numpy_scalar:
         with pytest.raises(pickle.UnpicklingError):
             torch.load(path, weights_only=True)
-    _use_hash(monkeypatch, f"md5:{digest}")
-    loaded = _load_places(tmp_path)
+    loaded = _load_places(tmp_path, f"md5:{digest}")
     torch.manual_seed(0)
     reference = resnet18(num_classes=365)
     assert torch.equal(loaded.module.layer4[1].bn2.running_var, reference.layer4[1].bn2.running_var)
@@ -194,13 +196,10 @@ def test_legacy_places365_checkpoint_loads(tmp_path: Path, monkeypatch: pytest.M
         assert loaded.load_note == ""
 
 
-def test_unsafe_checkpoint_without_a_published_checksum_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unsafe_checkpoint_without_a_published_checksum_is_refused(tmp_path: Path) -> None:
     _legacy_places_checkpoint(tmp_path / "resnet18_places365.pth.tar", numpy_scalar=True)
-    _use_hash(monkeypatch, "")
     with pytest.raises(WeightsUnavailableError, match="no published full checksum"):
-        _load_places(tmp_path)
+        _load_places(tmp_path, "")
 
 
 def test_torchvision_prefix_hash_never_allows_an_unrestricted_load(
@@ -211,16 +210,13 @@ def test_torchvision_prefix_hash_never_allows_an_unrestricted_load(
     torch.manual_seed(0)
     torch.save({"state_dict": resnet18().state_dict(), "best_prec1": np.float64(1.0)}, path)
     prefix = hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    entry = models.WEIGHT_FILES["resnet18_imagenet"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES,
-        "resnet18_imagenet",
-        WeightFile(entry.model, path.name, entry.url, f"sha256-prefix:{prefix}"),
+    monkeypatch.setattr(
+        classifiers,
+        "weight_file",
+        lambda *a: dataclasses.replace(weight_file(*a), known_hash=f"sha256-prefix:{prefix}"),
     )
     with pytest.raises(WeightsUnavailableError, match="no published full checksum") as raised:
-        models.load_classifier(
-            "resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path, categories=[str(i) for i in range(1000)]
-        )
+        build_classifier(PRESETS["resnet18_imagenet"], "pretrained", seed=0, weights_dir=tmp_path)
     assert "\n" not in str(raised.value) and str(path) in str(raised.value)
     assert models.full_checksum(f"md5:{'0' * 32}") and models.full_checksum(f"sha256:{'0' * 64}")
     assert not models.full_checksum("sha256-prefix:f37072fd") and not models.full_checksum("")
@@ -350,16 +346,49 @@ def test_activations_key_separates_cpu_and_cuda() -> None:
     from types import SimpleNamespace
 
     from xai.cache import make_key
+    from xai.classifiers import PRESETS
     from xai.stages import dissect as stage
 
+    places = PRESETS["resnet18_places365"]
     config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=("layer4", "fc"), pool="mean"))
-    cpu = stage.activation_parts(config, "resnet18_places365", "probe", "cpu")
-    cuda = stage.activation_parts(config, "resnet18_places365", "probe", "cuda:0")
+    cpu = stage.activation_parts(config, places, "probe", "cpu")
+    cuda = stage.activation_parts(config, places, "probe", "cuda:0")
     assert cpu["device"] == "cpu" and cuda["device"] == "cuda"
     assert make_key(stage.STAGE, cpu) != make_key(stage.STAGE, cuda)
-    assert make_key(stage.STAGE, cuda) == make_key(
-        stage.STAGE, stage.activation_parts(config, "resnet18_places365", "probe", "cuda")
+    assert make_key(stage.STAGE, cuda) == make_key(stage.STAGE, stage.activation_parts(config, places, "probe", "cuda"))
+
+
+def test_activations_key_follows_the_spec_the_layers_and_their_pooling() -> None:
+    """Two models, two weights members or two layer lists never share pooled activations."""
+    from types import SimpleNamespace
+
+    from xai.cache import make_key
+    from xai.classifiers import PRESETS, ClassifierSpec
+    from xai.stages import dissect as stage
+
+    def key(spec: ClassifierSpec, layers: object = "auto", pool: str = "mean") -> str:
+        config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=layers, pool=pool))
+        return make_key(stage.STAGE, stage.activation_parts(config, spec, "probe", "cpu"))
+
+    imagenet, places = PRESETS["resnet18_imagenet"], PRESETS["resnet18_places365"]
+    keys = [
+        key(imagenet),
+        key(places),
+        key(ClassifierSpec("resnet18", label="resnet18")),
+        key(ClassifierSpec("vit_b_16", label="vit_b_16")),
+        key(ClassifierSpec("vit_b_16", "IMAGENET1K_SWAG_LINEAR_V1", label="vit_b_16_IMAGENET1K_SWAG_LINEAR_V1")),
+        key(imagenet, ("layer4", "fc")),
+        key(imagenet, pool="max"),
+    ]
+    assert len(set(keys)) == len(keys)
+    parts = stage.activation_parts(
+        SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers="auto", pool="mean")),
+        ClassifierSpec("vit_b_16", label="vit_b_16"),
+        "probe",
+        "cpu",
     )
+    assert parts["layers"][-1] == "heads" and parts["pooling"] == ["tokens", "tokens", "tokens", "none"]
+    assert parts["weights_member"] == "IMAGENET1K_V1" and parts["architecture"] == "vit_b_16"
 
 
 # ---------------------------------------------------------------------------------------------------------------

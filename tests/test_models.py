@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -9,14 +10,16 @@ import pytest
 import torch
 from torchvision.models import resnet18
 
-from xai import models
+from xai import classifiers, models
+from xai.classifiers import PRESETS, ClassifierSpec, build_classifier, weight_file
 from xai.models import WeightFile, WeightsUnavailableError
 
 
 def test_random_weights_are_seeded_and_labelled() -> None:
-    first = models.load_classifier("resnet18_imagenet", "random", seed=3, weights_dir=None, categories=["a"] * 1000)
-    second = models.load_classifier("resnet18_imagenet", "random", seed=3, weights_dir=None, categories=["a"] * 1000)
-    other = models.load_classifier("resnet18_imagenet", "random", seed=4, weights_dir=None, categories=["a"] * 1000)
+    preset = PRESETS["resnet18_imagenet"]
+    first = build_classifier(preset, "random", seed=3, weights_dir=None)
+    second = build_classifier(preset, "random", seed=3, weights_dir=None)
+    other = build_classifier(preset, "random", seed=4, weights_dir=None)
     assert first.weights_id == "random(seed=3)" and not first.module.training
     assert torch.equal(first.module.fc.weight, second.module.fc.weight)
     assert not torch.equal(first.module.fc.weight, other.module.fc.weight)
@@ -40,42 +43,38 @@ def _places_checkpoint(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def test_places365_checkpoint_loads_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _places_spec(weights_dir: Path, known_hash: str) -> ClassifierSpec:
+    """The Places365 preset as the pipeline fills it (its category file), its checkpoint pinned to ``known_hash``."""
+    classes = weights_dir / "categories_places365.txt"
+    classes.write_text("".join(f"/a/class_{i} {i}\n" for i in range(365)))
+    preset = PRESETS["resnet18_places365"]
+    published = dataclasses.replace(preset.published, known_hash=known_hash)
+    return dataclasses.replace(preset, published=published, classes=classes)
+
+
+def test_places365_checkpoint_loads_safely(tmp_path: Path) -> None:
     digest = _places_checkpoint(tmp_path / "resnet18_places365.pth.tar")
-    entry = models.WEIGHT_FILES["resnet18_places365"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES, "resnet18_places365", WeightFile(entry.model, entry.filename, entry.url, f"md5:{digest}")
-    )
-    loaded = models.load_classifier(
-        "resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path, categories=[str(i) for i in range(365)]
-    )
+    loaded = build_classifier(_places_spec(tmp_path, f"md5:{digest}"), "pretrained", seed=0, weights_dir=tmp_path)
     torch.manual_seed(0)
     reference = resnet18(num_classes=365)
     assert torch.equal(loaded.module.fc.weight, reference.fc.weight)
     assert loaded.module.fc.out_features == 365 and digest in loaded.weights_id
+    assert loaded.categories[0] == "class 0" and len(loaded.categories) == 365
 
 
-def test_corrupt_checkpoint_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
     _places_checkpoint(tmp_path / "resnet18_places365.pth.tar")
-    entry = models.WEIGHT_FILES["resnet18_places365"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES, "resnet18_places365", WeightFile(entry.model, entry.filename, entry.url, "md5:" + "0" * 32)
-    )
     with pytest.raises(WeightsUnavailableError, match="checksum does not match"):
-        models.load_classifier(
-            "resnet18_places365", "pretrained", seed=0, weights_dir=tmp_path, categories=[str(i) for i in range(365)]
-        )
+        build_classifier(_places_spec(tmp_path, "md5:" + "0" * 32), "pretrained", seed=0, weights_dir=tmp_path)
 
 
 def test_offline_download_fails_with_the_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    entry = models.WEIGHT_FILES["resnet18_imagenet"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES,
-        "resnet18_imagenet",
-        WeightFile(entry.model, entry.filename, "https://invalid.invalid/r18.pth", entry.known_hash),
-    )
+    def unreachable(name: str, member: object) -> WeightFile:
+        return dataclasses.replace(weight_file(name, member), url="https://invalid.invalid/r18.pth")
+
+    monkeypatch.setattr(classifiers, "weight_file", unreachable)
     with pytest.raises(WeightsUnavailableError, match="not available offline"):
-        models.load_classifier("resnet18_imagenet", "pretrained", seed=0, weights_dir=tmp_path, categories=["a"] * 1000)
+        build_classifier(PRESETS["resnet18_imagenet"], "pretrained", seed=0, weights_dir=tmp_path)
 
 
 def test_places365_category_names(mirror: Path) -> None:
@@ -93,27 +92,45 @@ def test_to_input_normalises() -> None:
 
 
 def test_resolve_layer_reads_attribute_and_index_specs() -> None:
+    from xai.architectures import resolve_layer
+
     model = resnet18()
-    assert models.resolve_layer(model, "layer4[-1]") is model.layer4[1]
-    assert models.resolve_layer(model, "layer4.0") is models.resolve_layer(model, "layer4[-2]") is model.layer4[0]
-    assert models.resolve_layer(model, "layer3") is model.layer3
+    assert resolve_layer(model, "layer4[-1]") is model.layer4[1]
+    assert resolve_layer(model, "layer4.0") is resolve_layer(model, "layer4[-2]") is model.layer4[0]
+    assert resolve_layer(model, "layer3") is model.layer3
     for spec in ("layer9", "layer4[5]", "fc[0]"):
         with pytest.raises(ValueError, match="does not name a module"):
-            models.resolve_layer(model, spec)
+            resolve_layer(model, spec)
+    assert not hasattr(models, "resolve_layer")  # one resolver: xai.architectures
 
 
 @pytest.mark.parametrize(
     ("name", "spec", "channels"),
-    [("resnet50", "layer4[-1]", 2048), ("resnet50", "layer3", 1024), ("resnet18_imagenet", "layer4[-1]", 512)],
+    [
+        ("resnet50", "layer4[-1]", 2048),
+        ("resnet50", "auto", 2048),
+        ("resnet50", "layer3", 1024),
+        ("resnet18", "layer4[-1]", 512),
+        ("mobilenet_v3_small", "auto", 576),
+        ("vit_b_16", "auto", 768),  # tokens: D channels once folded to a map
+        ("swin_t", "auto", 768),
+    ],
 )
 def test_layer_channels_are_inferred_without_weights(name: str, spec: str, channels: int) -> None:
-    """The meta-device shape inference sees what the built network's layer outputs on a real forward."""
-    assert models.layer_channels(name, spec) == channels
-    torch.manual_seed(0)
-    model = models._architecture(name)(weights=None).eval()
+    """The meta-device shape inference sees what the built network's layer outputs (after the target's reshape)
+    on a real forward."""
+    from xai.architectures import plan_target, reshape_transform, resolve_layer
+    from xai.classifiers import ClassifierSpec, build_classifier
+
+    planned = plan_target(name, "DEFAULT", spec)
+    assert planned.channels == channels
+    model = build_classifier(ClassifierSpec(name), "random", seed=0, weights_dir=None).module
     shapes = []
-    handle = models.resolve_layer(model, spec).register_forward_hook(lambda m, i, out: shapes.append(out.shape))
+    reshape = reshape_transform(planned.target.reshape) or (lambda out: out)
+    handle = resolve_layer(model, planned.target.path).register_forward_hook(
+        lambda m, i, out: shapes.append(reshape(out).shape)
+    )
     with torch.inference_mode():
-        model(torch.zeros(1, 3, 64, 64))
+        model(torch.zeros(1, 3, 224, 224))
     handle.remove()
     assert shapes[0][1] == channels

@@ -149,18 +149,18 @@ def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(
     import torch
     from torchvision.models import resnet50
 
-    from xai import models
+    from xai import classifiers, models
 
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()
-    checkpoint = weights_dir / models.WEIGHT_FILES["resnet50"].filename
+    entry = classifiers.weight_file("resnet50", classifiers.resolve_weights("resnet50", "DEFAULT"))
+    assert entry.filename == models.WEIGHT_FILES["resnet50"].filename  # the enum's file is the one we pinned
+    checkpoint = weights_dir / entry.filename
     torch.manual_seed(1)
     torch.save(resnet50().state_dict(), checkpoint)
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
-    entry = models.WEIGHT_FILES["resnet50"]
-    monkeypatch.setitem(
-        models.WEIGHT_FILES, "resnet50", models.WeightFile(entry.model, entry.filename, entry.url, f"sha256:{digest}")
-    )
+    pinned = models.WeightFile(entry.model, entry.filename, entry.url, f"sha256:{digest}")
+    monkeypatch.setattr(classifiers, "weight_file", lambda name, member: pinned)
     config = yaml.safe_load(_config(tmp_path).read_text())
     config.update(weights="pretrained", weights_dir=str(weights_dir), stages=["explain", "compare"])
     config["explain"]["methods"] = ["lime", "gradcam"]
@@ -183,6 +183,17 @@ def test_unknown_target_layer_is_a_config_error(
     config = _config(tmp_path, target_layer="layer9[-1]")
     assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
     assert "explain.target_layer: 'layer9[-1]' does not name a module" in capsys.readouterr().err
+
+
+def test_bad_target_layer_is_named_by_the_plan_before_the_task_images_are_downloaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XAI_MIRROR", raising=False)  # the task images are not on disk: the plan lists them
+    config = yaml.safe_load(_config(tmp_path, model="mobilenet_v3_small", target_layer="feature[-1]").read_text())
+    path = tmp_path / "task.yaml"
+    path.write_text(yaml.safe_dump({**config, "images": "task"}))
+    assert main(["--config", str(path), "--plan"]) == 2
+    assert "explain.target_layer: 'feature[-1]' does not name a module" in capsys.readouterr().err
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -234,7 +245,10 @@ def test_unwritable_output_or_cache_folder_is_one_line(
         ({"dissect__probe": "no/such/folder"}, "dissect.probe: folder 'no/such/folder' does not exist"),
         ({"dissect__concepts": "no/such/concepts.txt"}, "dissect.concepts: 'no/such/concepts.txt' is neither"),
         ({"dissect__concepts": "30k"}, "dissect.concepts: '30k' is neither a concept set (20k,"),
-        ({"dissect__layers": ["layer3", "layer5"]}, "dissect.layers: unknown layer 'layer5'; allowed: conv1"),
+        (
+            {"dissect__layers": ["layer3", "layer5"]},
+            "dissect.layers: model resnet18_imagenet: 'layer5' does not name a module of ResNet; close: layer4, layer3",
+        ),
     ],
 )
 def test_dissect_config_mistakes_are_one_line(
@@ -407,3 +421,85 @@ def test_a_folder_without_valid_images_stops_before_any_download(
     assert main(["--config", str(config), "--images", str(folder), "--quiet"]) == 2
     line = _one_line_error(capsys)
     assert "no valid image" in line and str(folder) in line and calls == []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Issue 13: a user's classifier through the command line.
+
+
+def test_checkpoint_that_does_not_fit_names_the_tensor_and_both_shapes(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 10-class checkpoint with a 12-line class file: one line, exit 2, before any image is explained."""
+    import torch
+    from torchvision.models import resnet18
+
+    torch.save(resnet18(num_classes=10).state_dict(), tmp_path / "ours.pt")
+    (tmp_path / "classes.txt").write_text("".join(f"class {n}\n" for n in range(12)))
+    config = _with(
+        _config(tmp_path, model="resnet18", checkpoint="ours.pt", classes="classes.txt"),
+        weights="pretrained",
+        weights_dir=str(tmp_path / "weights"),
+    )
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    line = _one_line_error(capsys)
+    assert str(tmp_path / "ours.pt") in line and "'fc.weight'" in line
+    assert "(10, 512) in the checkpoint but (12, 512) in resnet18 with 12 classes" in line
+    assert not (tmp_path / "cache").exists() or not _entries(tmp_path)
+
+
+def test_a_pickled_module_checkpoint_is_refused_in_one_line(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+    from torchvision.models import resnet18
+
+    torch.save(resnet18(), tmp_path / "whole.pt")  # the module, not its state_dict
+    config = _with(
+        _config(tmp_path, model="resnet18", checkpoint="whole.pt"),
+        weights="pretrained",
+        weights_dir=str(tmp_path / "weights"),
+    )
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    line = _one_line_error(capsys)
+    assert "whole.pt" in line and "state_dict" in line
+
+
+def test_bad_target_layer_of_any_model_lists_close_paths_in_the_plan(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, model="mobilenet_v3_small", target_layer="feature[-1]")
+    assert main(["--config", str(config), "--images", str(images), "--plan"]) == 2
+    line = _one_line_error(capsys)
+    assert "explain.target_layer: 'feature[-1]' does not name a module of MobileNetV3" in line
+    assert line.index("close: features") < line.index("top-level: features, avgpool, classifier")
+
+
+def test_plan_names_the_model_weights_target_layer_and_the_enums_url(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from torchvision.models import ConvNeXt_Tiny_Weights
+
+    config = _with(_config(tmp_path, model="convnext_tiny"), weights="pretrained", weights_dir=str(tmp_path / "w"))
+    assert main(["--config", str(config), "--images", str(images), "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "explain: convnext_tiny (convnext_tiny, weights IMAGENET1K_V1, target layer features[-1][-1], 768 channels)" in out
+    url = ConvNeXt_Tiny_Weights.DEFAULT.url
+    assert f"{url.rsplit('/', 1)[-1]} (convnext_tiny weights" in out and url in out
+
+
+def test_offline_message_for_a_torchvision_model_names_its_enum_url(
+    tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pooch
+    from torchvision.models import EfficientNet_B0_Weights
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("no network")
+
+    monkeypatch.setattr(pooch, "retrieve", offline)
+    config = _with(_config(tmp_path, model="efficientnet_b0"), weights="pretrained", weights_dir=str(tmp_path / "w"))
+    assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Pretrained weights are not available offline") and "Traceback" not in err
+    assert f"efficientnet_b0 IMAGENET1K_V1): {EfficientNet_B0_Weights.DEFAULT.url}" in err

@@ -83,6 +83,8 @@ def test_catalogue_matches_golden_and_escapes_labels(tmp_path: Path) -> None:
         "interpretable": "50.0%",
         "strips": "../assets/strips",
         "similarity": "soft_wpmi",
+        "model_title": "m",
+        "about": "`resnet18`, weights IMAGENET1K_V1; pooled per neuron: not needed (one value per neuron)",
     }
     render_pages([Page("dissection/m-fc.md", "catalogue.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / "dissection" / "m-fc.md").read_text()

@@ -92,7 +92,7 @@ class Artifact(Protocol):
 A = TypeVar("A", bound=Artifact)
 
 
-SHARED_SOURCES = ("config", "data", "models", "stages")
+SHARED_SOURCES = ("config", "data", "models", "classifiers", "architectures", "stages")
 """Modules every artifact depends on, whatever the stage: configuration defaults, image decoding and
 preprocessing, model construction (e.g. CLIP's activation), and the stage glue that wires inputs to methods."""
 
@@ -122,9 +122,13 @@ PROBE_SOURCES = (
     "dissect/probe_pass",
     "dissect/clip_embed",
     "dissect/probes",
+    "dissect/layers",
+    "architectures",
+    "classifiers",
     "models",
     "data",
     "stages/dissect",
+    "stages/dissect_keys",
     "stages/__init__",
     "cache",
 )

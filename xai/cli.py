@@ -9,6 +9,7 @@ from pathlib import Path
 
 from xai import config as config_module
 from xai.cache import ArtifactCache, StorageError
+from xai.classifiers import CheckpointError, ModelChoiceError
 from xai.config import STAGES, ConfigError
 from xai.data import DataError
 from xai.models import WeightsUnavailableError
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="generate.py",
-        description="Explain torchvision ResNets and write the report's site sources.",
+        description="Explain a torchvision classifier (or a fine-tuned checkpoint) and write the report's site "
+        "sources.",
         epilog=f"Explanation methods (config explain.methods): {', '.join(METHODS)}.",
     )
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML config (default: %(default)s)")
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         only = parse_stages(args.only)
         return _generate(config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan)
-    except (ConfigError, DataError, WeightsUnavailableError, StorageError) as error:
+    except (ConfigError, DataError, WeightsUnavailableError, StorageError, ModelChoiceError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # the environment (disk, permissions), never a bug worth a traceback to the user

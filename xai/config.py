@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+if TYPE_CHECKING:
+    from xai.classifiers import ClassifierSpec
 
 STAGES = ("dissect", "explain", "compare")
 """Analysis stages in run order; the report is always rendered from whatever artifacts exist."""
 
 DISSECT_MODELS = ("resnet18_imagenet", "resnet18_places365")
-"""The models CLIP-Dissect labels (``dissect.models`` chooses among them)."""
+"""The paper's two models, CLIP-Dissect's default ``dissect.models`` (presets of :data:`xai.classifiers.PRESETS`)."""
 
 
 def _batch_size(value: Any) -> Any:
@@ -52,9 +64,52 @@ class LimeConfig(_Section):
     stability_seeds: int = Field(3, ge=1, le=20)
 
 
+def _base(info: ValidationInfo) -> Path:
+    """The folder relative ``checkpoint``/``classes`` paths are read from: the config file's (see :func:`load`)."""
+    return Path((info.context or {}).get("base", "."))
+
+
+def _existing_file(value: Path | None, info: ValidationInfo, what: str) -> Path | None:
+    """``value`` as given (the report shows it, never an absolute local path), once it names a file."""
+    if value is not None and not (_base(info) / value).is_file():
+        hint = (
+            "a file saved with torch.save(model.state_dict(), path)"
+            if what == "checkpoint"
+            else "a text file with one class name per line"
+        )
+        raise ValueError(
+            f"file {str(value)!r} not found (relative paths are read from the config file's folder); give {hint}"
+        )
+    if value is not None and what == "classes":  # blank lines, repeated names: one line naming the file now
+        from xai.classifiers import CheckpointError, read_classes
+
+        try:
+            read_classes(_base(info) / value)
+        except CheckpointError as error:
+            raise ValueError(str(error)) from None
+    return value
+
+
+def _model_name(name: str) -> str:
+    from xai.classifiers import ModelChoiceError, check_model_name  # imported on use: it pulls torchvision
+
+    try:
+        return check_model_name(name, what="")
+    except ModelChoiceError as error:
+        raise ValueError(str(error).removeprefix(": ")) from None
+
+
 class ExplainConfig(_Section):
-    model: Literal["resnet50"] = "resnet50"
-    target_layer: str = "layer4[-1]"
+    model: str = "resnet50"
+    """A torchvision classification model name (``torchvision.models.list_models(module=torchvision.models)``)."""
+    model_weights: str = "DEFAULT"
+    """A member of the model's weights enum; its categories, preprocessing and (pretrained) checkpoint are used."""
+    checkpoint: Path | None = None
+    """The user's own state dict for ``model`` (replaces the published weights; sha256 recorded)."""
+    classes: Path | None = None
+    """One class name per line, in output order; the output size follows from it."""
+    target_layer: str = "auto"
+    """``auto`` (:func:`xai.architectures.auto_target_layer`) or a module path such as ``layer4[-1]``."""
     methods: tuple[str, ...] = (
         "lime",
         "gradcam",
@@ -68,9 +123,43 @@ class ExplainConfig(_Section):
     )
     batch_size: BatchSize = "auto"
     preprocess: Literal["weights", "lime_tutorial"] = "weights"
-    """``weights``: the ResNet50 V2 weights' transform (shorter side 232, crop 224); ``lime_tutorial``: the lime
-    PyTorch tutorial's (squash to 256x256, crop 224)."""
+    """``weights``: the weights enum member's own ``transforms()`` (resnet50 IMAGENET1K_V2: shorter side 232,
+    crop 224); ``lime_tutorial``: the lime PyTorch tutorial's (squash to 256x256, crop 224)."""
     lime: LimeConfig = LimeConfig()
+    _base: Path = PrivateAttr(default=Path("."))
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        return _model_name(name)
+
+    @field_validator("checkpoint", "classes")
+    @classmethod
+    def _files_exist(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _existing_file(value, info, str(info.field_name))
+
+    @model_validator(mode="after")
+    def _known_weights(self, info: ValidationInfo) -> ExplainConfig:
+        from xai.classifiers import ModelChoiceError, resolve_weights
+
+        try:
+            resolve_weights(self.model, self.model_weights, what="model_weights")
+        except ModelChoiceError as error:
+            raise ValueError(str(error)) from None
+        self._base = _base(info)
+        return self
+
+    def spec(self) -> ClassifierSpec:
+        """The explained classifier; ``checkpoint``/``classes`` resolved against the config file's folder."""
+        from xai.classifiers import ClassifierSpec
+
+        return ClassifierSpec(
+            self.model,
+            self.model_weights,
+            self._base / self.checkpoint if self.checkpoint else None,
+            self._base / self.classes if self.classes else None,
+            label=_label(self.model, self.model_weights, self.checkpoint),
+        )
 
     @field_validator("methods")
     @classmethod
@@ -112,9 +201,52 @@ class CompareConfig(_Section):
         return known_methods(methods)
 
 
+def _label(name: str, weights: str, checkpoint: Path | None) -> str:
+    """A spec's display name: the model name, then a non-default weights member, then the checkpoint's file stem
+    (``resnet18``, ``vit_b_16_IMAGENET1K_SWAG_E2E_V1``, ``resnet18_birds``); slug-safe, for keys and file names."""
+    from xai.classifiers import resolve_weights
+    from xai.data import slugify
+
+    # The member, not its spelling: DEFAULT and the member it aliases (IMAGENET1K_V2 for resnet50) are one name.
+    non_default = resolve_weights(name, "DEFAULT").name != resolve_weights(name, weights).name
+    parts = [name, *([weights] if non_default else []), *([slugify(checkpoint.stem)] if checkpoint else [])]
+    return "_".join(parts)
+
+
+class ModelEntry(_Section):
+    """A ``dissect.models`` entry given as a mapping: a torchvision model with a weights member or a checkpoint."""
+
+    name: str
+    weights: str = "DEFAULT"
+    checkpoint: Path | None = None
+    classes: Path | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        return _model_name(name)
+
+    @field_validator("checkpoint", "classes")
+    @classmethod
+    def _files_exist(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _existing_file(value, info, str(info.field_name))
+
+    @model_validator(mode="after")
+    def _known_weights(self) -> ModelEntry:
+        from xai.classifiers import ModelChoiceError, resolve_weights
+
+        try:
+            resolve_weights(self.name, self.weights, what="weights")
+        except ModelChoiceError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+
 class DissectConfig(_Section):
-    models: tuple[str, ...] = DISSECT_MODELS
-    layers: tuple[str, ...] = ("layer3", "layer4", "fc")
+    models: tuple[str | ModelEntry, ...] = DISSECT_MODELS
+    """Presets (:data:`xai.classifiers.PRESETS`), torchvision model names, or :class:`ModelEntry` mappings."""
+    layers: Literal["auto"] | tuple[str, ...] = ("layer3", "layer4", "fc")
+    """``auto`` (per model, :func:`xai.architectures.auto_dissect_layers`) or module paths present in every model."""
     probe: str = "broden"
     """``broden``, ``imagenet-samples`` or a folder of images."""
     probe_limit: int | None = Field(None, ge=10)
@@ -126,14 +258,30 @@ class DissectConfig(_Section):
     pool: Literal["mean", "max"] = "mean"
     batch_size: BatchSize = "auto"
     top_images: int = Field(5, ge=1, le=50)
+    _base: Path = PrivateAttr(default=Path("."))
 
-    @field_validator("models")
+    @field_validator("models", mode="before")
     @classmethod
-    def _known_models(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [name for name in names if name not in DISSECT_MODELS]
-        if unknown:
-            raise ValueError(f"unknown model {unknown[0]!r}; allowed: {', '.join(DISSECT_MODELS)}")
-        return names
+    def _known_models(cls, entries: Any, info: ValidationInfo) -> Any:
+        """Each entry checked here, so an error names the entry and its key (not pydantic's union branches)."""
+        from xai.classifiers import PRESETS, choice_message, model_names
+
+        if isinstance(entries, str | bytes) or not isinstance(entries, list | tuple):
+            raise ValueError("give a list of presets, model names or {name, weights, checkpoint, classes} entries")
+        checked: list[str | ModelEntry] = []
+        for number, entry in enumerate(entries):
+            if isinstance(entry, str):
+                if entry not in PRESETS and entry not in model_names():
+                    raise ValueError(choice_message("", "model", entry, [*PRESETS, *model_names()]).removeprefix(": "))
+                checked.append(entry)
+            elif isinstance(entry, dict):
+                try:
+                    checked.append(ModelEntry.model_validate(entry, context=info.context))
+                except ValidationError as error:
+                    raise ValueError(f"entry {number}: {_one_line(error, '').removeprefix(': ')}") from None
+            else:
+                raise ValueError(f"entry {number}: {entry!r} is neither a model name nor a mapping with 'name'")
+        return checked
 
     @field_validator("similarity")
     @classmethod
@@ -144,25 +292,39 @@ class DissectConfig(_Section):
             raise ValueError(f"unknown similarity {name!r}; allowed: {', '.join(SIMILARITY_FUNCTIONS)}")
         return name
 
-    @field_validator("layers")
-    @classmethod
-    def _known_layers(cls, layers: tuple[str, ...]) -> tuple[str, ...]:
-        names = _resnet18_module_names()
-        unknown = [layer for layer in layers if layer not in names]
-        if unknown:
+    @model_validator(mode="after")
+    def _unique_models(self, info: ValidationInfo) -> DissectConfig:
+        self._base = _base(info)
+        names = [spec.display_name for spec in self.specs()]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
             raise ValueError(
-                f"unknown layer {unknown[0]!r}; allowed: conv1, layer1, layer2, layer3, layer4, fc or "
-                "any ResNet18 module name such as layer4.1.conv2"
+                f"models: {repeated[0]!r} is listed twice; give each model once (entries with the same "
+                "name need different weights or checkpoint files)"
             )
-        return layers
+        return self
 
+    def specs(self) -> tuple[ClassifierSpec, ...]:
+        """Each model as a :class:`~xai.classifiers.ClassifierSpec` with a unique ``display_name``; paths resolved
+        against the config file's folder. The Places365 preset's ``classes`` is left for the pipeline to fill
+        (``RunContext.classifier`` fetches the category file)."""
+        from xai.classifiers import PRESETS, ClassifierSpec
 
-@cache
-def _resnet18_module_names() -> frozenset[str]:
-    """Module names of torchvision's ResNet18 (both dissected models share it; built without weights)."""
-    from torchvision.models import resnet18
-
-    return frozenset(name for name, _ in resnet18(weights=None).named_modules() if name)
+        specs = []
+        for entry in self.models:
+            if isinstance(entry, str):
+                specs.append(PRESETS[entry] if entry in PRESETS else ClassifierSpec(entry, label=entry))
+            else:
+                specs.append(
+                    ClassifierSpec(
+                        entry.name,
+                        entry.weights,
+                        self._base / entry.checkpoint if entry.checkpoint else None,
+                        self._base / entry.classes if entry.classes else None,
+                        label=_label(entry.name, entry.weights, entry.checkpoint),
+                    )
+                )
+        return tuple(specs)
 
 
 class Config(_Section):
@@ -203,10 +365,11 @@ def _one_line(error: ValidationError, source: str) -> str:
     return f"{source}: {key}: {message}{more}"
 
 
-def validate(data: dict[str, Any], source: str = "<config>") -> Config:
-    """Build a Config from plain data, raising ConfigError with one line on the first problem."""
+def validate(data: dict[str, Any], source: str = "<config>", *, base: Path | None = None) -> Config:
+    """Build a Config from plain data, raising ConfigError with one line on the first problem. Relative
+    ``checkpoint``/``classes`` paths are read from ``base`` (the config file's folder; default: the current one)."""
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context={"base": base or Path(".")})
     except ValidationError as error:
         raise ConfigError(_one_line(error, source)) from None
 
@@ -222,4 +385,4 @@ def load(path: Path, **overrides: Any) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     data.update({key: value for key, value in overrides.items() if value is not None})
-    return validate(data, str(path))
+    return validate(data, str(path), base=path.parent)

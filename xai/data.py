@@ -231,9 +231,10 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "weights": {"resize": 232, "crop": 224, "squash": False},
     "lime_tutorial": {"resize": 256, "crop": 224, "squash": True},
 }
-"""``explain.preprocess`` choices: the ResNet50 IMAGENET1K_V2 weights' own transform (shorter side to 232,
-centre crop 224), or the lime PyTorch tutorial's (``Resize((256, 256))``, which squashes the aspect ratio, then
-centre crop 224)."""
+"""``explain.preprocess`` choices: ``weights`` is the explained weights member's own transform
+(:func:`xai.pipeline.image_preprocessing` fills it from :func:`xai.classifiers.preprocessing`; the values here are
+resnet50 IMAGENET1K_V2's: shorter side to 232, centre crop 224, bilinear); ``lime_tutorial`` is the lime PyTorch
+tutorial's (``Resize((256, 256))``, which squashes the aspect ratio, then centre crop 224)."""
 
 
 def _check_size(path: Path, opened: Image.Image) -> None:
@@ -259,18 +260,21 @@ def _check_size(path: Path, opened: Image.Image) -> None:
         )
 
 
-def load_image(path: Path, *, resize: int = 232, crop: int = 224, squash: bool = False) -> np.ndarray:
-    """Decode ``path`` into a (crop, crop, 3) uint8 RGB array, as the ResNet50 V2 transforms do.
+def load_image(
+    path: Path, *, resize: int = 232, crop: int = 224, squash: bool = False, interpolation: str = "bilinear"
+) -> np.ndarray:
+    """Decode ``path`` into a (crop, crop, 3) uint8 RGB array, as a weights member's transforms do (the defaults:
+    resnet50 IMAGENET1K_V2's).
 
     EXIF orientation is applied; grayscale, CMYK, palette, alpha and 16-bit images are converted. The shorter
-    side is resized to ``resize`` (bilinear, antialiased; small images are upscaled) and the centre ``crop``
+    side is resized to ``resize`` (``interpolation``, antialiased; small images are upscaled) and the centre ``crop``
     square is kept; with ``squash`` both sides are resized to ``resize`` (the lime tutorial's way, aspect ratio
     not kept). Very large JPEGs decode at reduced scale (bounded memory); see ``DRAFT_ABOVE_PIXELS``.
 
     Raises:
         BadImageError: empty, truncated, corrupt, non-image, tiny or decompression-bomb files.
     """
-    from torchvision.transforms import functional
+    from torchvision.transforms import InterpolationMode, functional
 
     if not path.is_file():
         raise BadImageError(f"{path}: no such file; check the path")
@@ -301,5 +305,6 @@ def load_image(path: Path, *, resize: int = 232, crop: int = 224, squash: bool =
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise BadImageError(f"{path}: corrupt or truncated image ({error}); re-download or remove it") from None
     size = [resize, resize] if squash else resize
-    image = functional.center_crop(functional.resize(image, size, antialias=True), crop)
+    resized = functional.resize(image, size, interpolation=InterpolationMode(interpolation), antialias=True)
+    image = functional.center_crop(resized, crop)
     return np.asarray(image, dtype=np.uint8).copy()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from xai.config import Config
 from xai.data import DataError, fetch
+from xai.models import WeightFile
 from xai.pipeline import models_needed
 
 DOWNLOAD_SIZES = {
@@ -55,10 +56,15 @@ def manifest_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
     if config.images == "task":
         needed["inputs"] = [f"imagenet-sample-images/{name}.JPEG" for name in TASK_IMAGES]
     if "dissect" in stages:
+        from xai.stages.dissect_keys import dissected_model
+
         settings = config.dissect
-        sets = [settings.concepts, *(FC_CONCEPT_SETS[m] for m in settings.models if "fc" in settings.layers)]
-        if "resnet18_places365" in settings.models:
-            sets.append("places365")  # the classifier's category names
+        sets = [settings.concepts]
+        for spec in settings.specs():
+            if not dissected_model(config, spec).no_self_check:  # the paper's fc self-check runs for this preset
+                sets.append(FC_CONCEPT_SETS[spec.label])
+            if spec.classes_format == "places365" and spec.classes is None:
+                sets.append("places365")  # the classifier's category names, from the data mirror
         files = [CONCEPT_FILES[name] for name in sets if name in CONCEPT_FILES]
         if settings.probe == "imagenet-samples":
             files += [path for path in manifest() if path.startswith("imagenet-sample-images/")]
@@ -82,14 +88,14 @@ def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
     data file of the manifest the planned stages read."""
     from xai.data import manifest
     from xai.dissect.probes import BRODEN_IMAGE_COUNT, BRODEN_URL
-    from xai.models import WEIGHT_FILES, weights_present
+    from xai.models import weights_present
 
     missing = []
     if config.weights == "pretrained":
-        for name in models_needed(config, stages):
-            if not weights_present(name, config.weights_dir):
-                weight = WEIGHT_FILES[name]
-                missing.append(Download(f"{name} weights", weight.filename, weight.url, DOWNLOAD_SIZES[name], name))
+        for name, weight in published_weights(config, stages).items():
+            if not weights_present(weight, config.weights_dir):
+                size = DOWNLOAD_SIZES.get(name, "size not listed")
+                missing.append(Download(f"{name} weights", weight.filename, weight.url, size, name))
     if broden_needed(config, stages):
         missing.append(
             Download(f"Broden probe set ({BRODEN_IMAGE_COUNT:,} images)", "broden1_224.zip", BRODEN_URL, BRODEN_SIZE)
@@ -99,6 +105,24 @@ def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
         entry = manifest()[path]
         missing.append(Download(path.split("/")[0], path, entry.url, f"{entry.size:,} bytes"))
     return missing
+
+
+def published_weights(config: Config, stages: list[str]) -> dict[str, WeightFile]:
+    """display name -> the published checkpoint each planned model loads (a user's own checkpoint is not
+    downloaded: the config checks that it exists). torchvision's files come from the weights enum member, so the
+    offline message names the member's URL."""
+    from xai.classifiers import resolve_weights, weight_file
+    from xai.models import WEIGHT_FILES
+
+    found: dict[str, WeightFile] = {}
+    for model in models_needed(config, stages):
+        if isinstance(model, str):
+            found[model] = WEIGHT_FILES[model]
+        elif model.checkpoint is None:
+            found[model.display_name] = model.published or weight_file(
+                model.name, resolve_weights(model.name, model.weights)
+            )
+    return found
 
 
 def _file_groups(downloads: list[Download]) -> list[str]:
@@ -138,16 +162,17 @@ def fetch_downloads(config: Config, stages: list[str]) -> None:
     """Before any heavy work: fetch every missing download; name all that could not be had in one message."""
     from xai.data import MIRROR_ENV, cache_dir
     from xai.dissect import probes
-    from xai.models import WEIGHT_FILES, WeightsUnavailableError, fetch_weights, missing_message
+    from xai.models import WeightsUnavailableError, fetch_weights, missing_message
 
+    weights = published_weights(config, stages)
     failed_weights, problems, failed_files = [], [], []
     offline = False
     for download in missing_downloads(config, stages):
         if download.model is not None:
             try:
-                fetch_weights(WEIGHT_FILES[download.model], config.weights_dir)
+                fetch_weights(weights[download.model], config.weights_dir)
             except WeightsUnavailableError:
-                failed_weights.append(WEIGHT_FILES[download.model])
+                failed_weights.append(weights[download.model])
         elif download.filename == "broden1_224.zip":
             import pooch
 

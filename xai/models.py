@@ -1,4 +1,6 @@
-"""Model zoo: the three torchvision ResNets and CLIP, with real (checksummed) weights or seeded random ones.
+"""Weight files and CLIP: the checksummed checkpoints the pipeline may fetch (:data:`WEIGHT_FILES`), how they are
+found, downloaded and read (the Places365 legacy pickle included), ImageNet normalisation, and CLIP ViT-B/16 with
+real or seeded random weights. Classifiers are built by :func:`xai.classifiers.build_classifier` on top of this.
 
 Real weights are looked for, in order, in the configured weights directory, the torch hub cache
 (``$TORCH_HOME/hub/checkpoints``) and finally downloaded. Offline with nothing on disk, the load fails with
@@ -10,12 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -86,12 +86,13 @@ class LoadedModel:
     """How the checkpoint was read when it was not the plain ``weights_only=True`` load (for the run record)."""
 
 
-def to_input(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 or float RGB in 0..255 -> float32 (N, 3, H, W), normalised with ImageNet mean/std."""
+def to_input(
+    images: np.ndarray, *, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> torch.Tensor:
+    """(N, H, W, 3) uint8 or float RGB in 0..255 -> float32 (N, 3, H, W), normalised with ``mean``/``std``
+    (ImageNet's unless a weights member's transform says otherwise: :class:`xai.classifiers.Preprocessing`)."""
     batch = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (batch - mean) / std
+    return (batch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
 
 
 def _file_matches(path: Path, known_hash: str) -> bool:
@@ -187,23 +188,19 @@ def missing_message(missing: list[WeightFile], weights_dir: Path | None) -> str:
     return "\n".join(lines)
 
 
-def weights_present(model: str, weights_dir: Path | None) -> bool:
-    """Whether a verified local copy exists (a corrupt copy raises instead of counting as absent)."""
-    if find_weights(WEIGHT_FILES[model], weights_dir) is not None:
+def weights_present(model: str | WeightFile, weights_dir: Path | None) -> bool:
+    """Whether a verified local copy exists (a corrupt copy raises instead of counting as absent); ``model`` is a
+    :data:`WEIGHT_FILES` key or the file itself."""
+    weight = WEIGHT_FILES[model] if isinstance(model, str) else model
+    if find_weights(weight, weights_dir) is not None:
         return True
     # open_clip keeps its own download in the Hugging Face hub cache.
     hf_home = Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface"))
-    return model == "clip" and (hf_home / "hub" / "models--timm--vit_base_patch16_clip_224.openai").is_dir()
+    return weight.model == "clip" and (hf_home / "hub" / "models--timm--vit_base_patch16_clip_224.openai").is_dir()
 
 
 def _seeded(seed: int) -> None:
     torch.manual_seed(seed)
-
-
-def imagenet_categories() -> list[str]:
-    from torchvision.models import ResNet50_Weights
-
-    return list(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
 
 
 def places365_categories(path: Path) -> list[str]:
@@ -243,65 +240,6 @@ def _load_state(path: Path, *, verified: bool) -> tuple[dict[str, torch.Tensor],
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else checkpoint
     # The Places365 checkpoint was saved from DataParallel; every key carries a 'module.' prefix.
     return {key.removeprefix("module."): value for key, value in state.items()}, note
-
-
-def _architecture(name: str) -> Callable[..., nn.Module]:
-    """The torchvision builder of classifier ``name`` (``resnet50``; ResNet18 for both ``resnet18_*``)."""
-    from torchvision.models import resnet18, resnet50
-
-    return resnet50 if name == "resnet50" else resnet18
-
-
-def load_classifier(
-    name: str, weights: WeightsMode, *, seed: int, weights_dir: Path | None, categories: list[str]
-) -> LoadedModel:
-    """Build ``resnet50``, ``resnet18_imagenet`` or ``resnet18_places365`` in eval mode."""
-    _seeded(seed)
-    module = _architecture(name)(weights=None, num_classes=len(categories))
-    note = ""
-    if weights == "random":
-        weights_id = f"random(seed={seed})"
-    else:
-        weight = WEIGHT_FILES[name]
-        path = fetch_weights(weight, weights_dir)  # raises unless the checksum matches
-        state, note = _load_state(path, verified=full_checksum(weight.known_hash))
-        module.load_state_dict(state, strict=True)
-        weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
-    return LoadedModel(name, module.eval(), weights, weights_id, categories, note)
-
-
-def resolve_layer(model: nn.Module, spec: str) -> nn.Module:
-    """``layer4[-1]`` or ``layer4.2`` -> the module (torchvision-style attribute and index access)."""
-    module: Any = model  # attribute or index access: each step may be any submodule type
-    for token in re.findall(r"[A-Za-z_]\w*|-?\d+", spec):
-        try:
-            module = module[int(token)] if token.lstrip("-").isdigit() else getattr(module, token)
-        except (AttributeError, IndexError, TypeError):
-            raise ValueError(
-                f"explain.target_layer: {spec!r} does not name a module of the model "
-                "(examples: layer4[-1], layer4.2, layer3)"
-            ) from None
-    return module
-
-
-@cache
-def layer_channels(name: str, spec: str, image_size: int = 224) -> int:
-    """Channels of layer ``spec``'s output in classifier ``name`` (2048 for ResNet50's ``layer4[-1]``).
-
-    Found by shape inference: the architecture is built on the ``meta`` device and run on a shape-only input, so
-    no weights are loaded and nothing is computed (milliseconds). Raises ValueError if ``spec`` names no module.
-    """
-    shapes: list[torch.Size] = []
-    with torch.device("meta"):
-        model = _architecture(name)(weights=None).eval()
-        handle = resolve_layer(model, spec).register_forward_hook(
-            lambda module, inputs, output: shapes.append(output.shape)
-        )
-        try:
-            model(torch.empty(1, 3, image_size, image_size))
-        finally:
-            handle.remove()
-    return int(shapes[0][1])
 
 
 CLIP_ARCH = "ViT-B-16-quickgelu"

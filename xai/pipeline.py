@@ -34,12 +34,13 @@ from xai.data import (
     sha256_of,
     task_image_paths,
 )
-from xai.models import LoadedClip, LoadedModel, imagenet_categories, load_classifier, load_clip, places365_categories
+from xai.models import LoadedClip, load_clip
 
 if TYPE_CHECKING:
     import numpy as np
 
     from xai.batching import BatchChoice
+    from xai.classifiers import ClassifierSpec, LoadedClassifier
     from xai.stages.compare import CompareArtifacts
     from xai.stages.dissect import DissectArtifacts
     from xai.stages.explain import ExplainArtifacts
@@ -94,27 +95,34 @@ class RunContext:
     quiet: bool = False
     load_notes: dict[str, str] = field(default_factory=dict)
     """Model name -> how its checkpoint was read, as recorded with artifacts that may come from the cache."""
-    _classifiers: dict[str, LoadedModel] = field(default_factory=dict)
+    _classifiers: dict[str, LoadedClassifier] = field(default_factory=dict)
     _clip: LoadedClip | None = None
 
-    def classifier(self, name: str) -> LoadedModel:
-        """``resnet50``, ``resnet18_imagenet`` or ``resnet18_places365``, loaded once per run, on the device."""
-        if name not in self._classifiers:
-            categories = (
-                places365_categories(fetch("places365/categories_places365.txt"))
-                if name == "resnet18_places365"
-                else imagenet_categories()
-            )
-            loaded = load_classifier(
-                name,
-                self.config.weights,
-                seed=self.config.seed,
-                weights_dir=self.config.weights_dir,
-                categories=categories,
+    @property
+    def explain_spec(self) -> ClassifierSpec:
+        """The explained classifier (``config.explain.spec()``)."""
+        return self.config.explain.spec()
+
+    def classifier(self, spec: ClassifierSpec | str) -> LoadedClassifier:
+        """The classifier of ``spec``, built once per run (per ``display_name``) on the device by
+        :func:`xai.classifiers.build_classifier`; the Places365 preset gets its category file from the data mirror
+        or download. A name (a spec's ``display_name`` or a preset) is accepted for callers not yet passing specs."""
+        import dataclasses
+
+        from xai.classifiers import build_classifier
+        from xai.stages import spec_named
+
+        if isinstance(spec, str):
+            spec = spec_named(self.config, spec)
+        if spec.display_name not in self._classifiers:
+            if spec.classes_format == "places365" and spec.classes is None:
+                spec = dataclasses.replace(spec, classes=fetch("places365/categories_places365.txt"))
+            loaded = build_classifier(
+                spec, self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir
             )
             loaded.module.to(self.device)
-            self._classifiers[name] = loaded
-        return self._classifiers[name]
+            self._classifiers[spec.display_name] = loaded
+        return self._classifiers[spec.display_name]
 
     def clip(self) -> LoadedClip:
         if self._clip is None:
@@ -155,6 +163,17 @@ def display_name(text: str) -> str:
     return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
+def image_preprocessing(config: Config) -> dict[str, Any]:
+    """``xai.data.load_image`` arguments for ``explain.preprocess``: the explained weights member's resize, crop
+    and interpolation (``weights``), or the lime tutorial's (``lime_tutorial``)."""
+    if config.explain.preprocess != "weights":
+        return PREPROCESSING[config.explain.preprocess]
+    from xai.classifiers import preprocessing
+
+    found = preprocessing(config.explain.spec())
+    return {"resize": found.resize, "crop": found.crop, "squash": False, "interpolation": found.interpolation}
+
+
 SYSTEM_FILES = re.compile(r"\.DS_Store|Thumbs\.db|desktop\.ini|\._.*")
 """Files a file manager leaves in a folder (macOS Finder, its AppleDouble ``._*`` twins, Windows Explorer):
 skipped without opening, counted in one summary line."""
@@ -172,11 +191,12 @@ def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
     ignored = set(system)
     paths = [path for path in paths if path not in ignored]
     ids = image_ids(paths, root, fixed=root is None)
+    preprocessing = image_preprocessing(config)
     images, skipped, beyond = [], [], []
     for path, image_id in zip(paths, ids, strict=True):
         display = display_name(path.name if root is None else path.relative_to(root).as_posix())
         try:
-            pixels = load_image(path, **PREPROCESSING[config.explain.preprocess])
+            pixels = load_image(path, **preprocessing)
         except BadImageError as error:  # shown relative to the folder: no local absolute paths on the site
             skipped.append(SkippedImage(display, display_name(str(error).replace(str(path), display, 1))))
             continue
@@ -257,12 +277,13 @@ def run(context: RunContext, stages: list[str]) -> dict[str, StageArtifacts]:
     return context.artifacts
 
 
-def models_needed(config: Config, stages: list[str]) -> list[str]:
-    needed = []
+def models_needed(config: Config, stages: list[str]) -> list[ClassifierSpec | str]:
+    """The classifiers (specs) the planned stages load, then ``"clip"`` when dissection runs."""
+    needed: list[ClassifierSpec | str] = []
     if {"explain", "compare"} & set(stages):
-        needed.append(config.explain.model)
+        needed.append(config.explain.spec())
     if "dissect" in stages:
-        needed += [*config.dissect.models, "clip"]
+        needed += [*config.dissect.specs(), "clip"]
     return needed
 
 
@@ -271,9 +292,15 @@ def preflight(config: Config, stages: list[str], *, writable: bool = True) -> No
     a concept set or probe folder that does not exist, an output or cache folder that cannot be written."""
     from xai.config import ConfigError
 
+    if {"explain", "compare"} & set(stages):
+        from xai.stages.explain import explain_target
+
+        explain_target(config)  # a target layer that names no module: one line, before any image is read
     if "dissect" in stages:
+        from xai.dissect.layers import check_layers
         from xai.dissect.probes import CONCEPT_FILES
 
+        check_layers(config)  # a layer some model lacks: one line (ModelChoiceError) before any download
         settings = config.dissect
         if settings.concepts not in CONCEPT_FILES and not Path(settings.concepts).is_file():
             raise ConfigError(
@@ -339,7 +366,10 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "seed": config.seed,
         "device": str(context.device),
         "versions": versions(),
-        "weights_ids": {name: weights_key(config, name) for name in models_needed(config, list(config.stages))},
+        "weights_ids": {
+            getattr(model, "display_name", model): weights_key(config, model)
+            for model in models_needed(config, list(config.stages))
+        },
         "timings": dict(context.timings),
         "weights_notes": {
             **context.load_notes,

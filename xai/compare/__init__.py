@@ -6,7 +6,7 @@ API (pure functions -> frozen artifacts with ``to_parts``/``from_parts``):
 * ``cross_image_table(inputs, ks) -> DataFrame`` (the cross-image null; needs every image's maps)
 * ``faithfulness_image(model, to_input, image, maps, target, ...) -> FaithfulnessResult``
   (``maps = explanation_maps(segments, segment_weights, cam_maps)``)
-* ``sanity_check(model, explain_fn, layer_groups, ...) -> SanityResult``
+* ``sanity_check(model, explain_fn, layer_groups, ...) -> SanityResult`` (``layer_groups(model)``: the cascade)
 * ``summarise(comparisons, faithfulness, sanity, ...) -> ComparisonSummary``
 * ``findings(summary) -> list[str]``
 """
@@ -35,10 +35,11 @@ from xai.compare.faithfulness import (
     lime_pixel_map,
     random_map,
 )
+from xai.compare.layer_groups import layer_groups
 from xai.compare.narrative import RANDOM_WEIGHTS_NOTE, findings
 from xai.compare.nulls import CENTRE_METHOD, MapOrder, SuperpixelNull, centre_prior_map, degenerate_reason
 from xai.compare.per_image import LIME_METHOD, ImageComparison, compare_image, cross_image_table, explanation_maps
-from xai.compare.sanity import EDGE_METHOD, RESNET_LAYER_GROUPS, SanityResult, edge_map, sanity_check
+from xai.compare.sanity import EDGE_METHOD, SanityResult, edge_map, sanity_check
 from xai.compare.stats import mean_interval, paired_comparison, rank_groups
 from xai.compare.summary import TABLES, ComparisonSummary, summarise
 
@@ -52,7 +53,6 @@ __all__ = [
     "RANDOM_DRAWS",
     "RANDOM_METHOD",
     "RANDOM_WEIGHTS_NOTE",
-    "RESNET_LAYER_GROUPS",
     "TABLES",
     "Agreement",
     "ComparisonSummary",
@@ -78,6 +78,7 @@ __all__ = [
     "image_complexity",
     "image_seed",
     "iou",
+    "layer_groups",
     "lime_pixel_map",
     "lime_topk_mask",
     "mean_interval",

@@ -26,10 +26,11 @@ Protocol (as the reference ``evaluation.py`` of eclique/RISE, except where noted
   ``batch_size`` (the reference's per-map loop needs ``2·M·(n_steps + 1)``).
 
 A LIME explanation enters as its superpixel-weight map (``segment_weights[segments]``). Baselines:
-``random_draws`` smooth random maps per image (uniform noise on the CAM's own grid, ``H/32 x W/32`` = 7x7 for
-ResNet50 at 224², upsampled bilinearly and min-max scaled exactly as the CAMs are; seeded per draw from the
-``seed`` argument, which the compare stage derives per image with ``image_seed`` so each image gets its own draws),
-whose spread is reported, and the centre prior (``nulls.centre_prior_map``).
+``random_draws`` smooth random maps per image (uniform noise on the CAM's own grid: ``random_cells``, which the
+compare stage reads off the target layer (7x7 for ResNet50's ``layer4[-1]`` at 224², 14x14 for ViT-B/16's
+tokens), by default ``H/32 x W/32``; upsampled bilinearly and min-max scaled exactly as the CAMs are; seeded per
+draw from the ``seed`` argument, which the compare stage derives per image with ``image_seed`` so each image gets
+its own draws), whose spread is reported, and the centre prior (``nulls.centre_prior_map``).
 
 Caveat: removal metrics put the model out of distribution (grey or blurred patches it never saw), so a drop
 can reflect the shape of the removed region rather than the evidence it held (ROAD; Rong, Leemann et al.,
@@ -204,6 +205,7 @@ def faithfulness_image(
     random_draws: int = RANDOM_DRAWS,
     include_centre: bool = True,
     deletion_baseline: str = "zero",
+    random_cells: tuple[int, int] | None = None,
 ) -> FaithfulnessResult:
     """Deletion and insertion curves and AUCs of every map in ``maps`` (and a seeded random map), one image.
 
@@ -221,6 +223,8 @@ def faithfulness_image(
         include_random: add ``random_draws`` smooth random maps ``"random:0"``, ``"random:1"``, ...
         include_centre: add the centre-prior map ``"centre"``.
         deletion_baseline: ``"zero"`` (0 in normalised space, the reference) or ``"black"`` (black pixels).
+        random_cells: the grid of the smooth random maps, the CAMs' own (target layer's) grid; None:
+            ``H/32 x W/32``, a ResNet's.
     """
     if model.training:
         raise ValueError("faithfulness_image needs the model in eval mode")
@@ -245,7 +249,7 @@ def faithfulness_image(
             all_maps[name] = np.asarray(saliency)
     if include_random:
         for index, name in enumerate(random_draw_names(random_draws)):
-            all_maps[name] = random_map((height, width), seed * 1000 + index)
+            all_maps[name] = random_map((height, width), seed * 1000 + index, random_cells)
     if include_centre:
         all_maps[CENTRE_METHOD] = centre_prior_map((height, width))
     device = next(model.parameters()).device

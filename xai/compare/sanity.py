@@ -4,11 +4,16 @@ Protocol:
 
 * Work on a deep copy of the model (the caller's model is never modified). Compute every method's maps on it.
 * Cascade from the output towards the input: at step ``i`` re-initialise every module of ``layer_groups[i]``
-  (keeping the earlier steps' randomisation) and recompute the maps.
+  (keeping the earlier steps' randomisation) and recompute the maps. The groups follow the architecture
+  (:func:`xai.compare.layer_groups.layer_groups`: the classifier head, the trunk's stages last to first, the stem;
+  for a ResNet ``fc, layer4, layer3, layer2, layer1, conv1+bn1``).
 * Re-initialisation calls each submodule's own ``reset_parameters()`` (PyTorch's default init, as Quantus MPRT
-  does) under ``torch.manual_seed(seed + i)`` inside ``torch.random.fork_rng()``, so it is seeded and the
-  caller's global RNG is left as it was. Deviation: the paper draws from a truncated normal; BatchNorm layers
-  reset to γ = 1, β = 0 and running statistics 0/1, which is a re-initialisation rather than random values.
+  does; ``_reset_parameters`` for ``MultiheadAttention``) under ``torch.manual_seed(seed + i)`` inside
+  ``torch.random.fork_rng()``, so it is seeded and the caller's global RNG is left as it was. Parameters no such
+  method covers (ViT's class token and position embedding, ConvNeXt's layer scale, Swin's relative position bias
+  table) get torchvision's own initialisation (:data:`xai.compare.layer_groups.PARAMETER_INITS`). Deviation: the
+  paper draws from a truncated normal; BatchNorm layers reset to γ = 1, β = 0 and running statistics 0/1, which
+  is a re-initialisation rather than random values.
 * Similarity of each map to the original: Spearman ρ of the flattened maps, signed and absolute (the paper
   reports both), and SSIM (``skimage.metrics.structural_similarity``, data range 1, maps in [0, 1]).
   A map that is constant (the original or the randomised one) has no ranking and no structure to compare: its
@@ -45,13 +50,11 @@ from skimage.metrics import structural_similarity
 
 from xai.cache import Parts
 from xai.compare._parts import frozen_array
+from xai.compare.layer_groups import layer_groups as derived_layer_groups
+from xai.compare.layer_groups import reinitialise_parameter, reset_module
 from xai.compare.stats import mean_interval
 
 EDGE_METHOD = "edge detector (control)"
-RESNET_LAYER_GROUPS: tuple[tuple[str, ...], ...] = (
-    ("fc",), ("layer4",), ("layer3",), ("layer2",), ("layer1",), ("conv1", "bn1"),
-)  # fmt: skip
-"""Cascade for a torchvision ResNet, top (logits) to bottom (input)."""
 
 ExplainFn = Callable[[torch.nn.Module], Mapping[str, np.ndarray]]
 CONSTANT_REASON = "the map is constant, so it has no ranking (ρ undefined) and no structure (SSIM not scored)"
@@ -221,25 +224,33 @@ def map_similarity(original: np.ndarray, other: np.ndarray) -> tuple[float, floa
 
 
 def randomise_modules(model: torch.nn.Module, names: Sequence[str], seed: int) -> int:
-    """Re-initialise (in place) every submodule of the named modules with ``reset_parameters``; returns count.
+    """Re-initialise (in place) every submodule of the named modules, or the named parameters; returns the count
+    of modules reset and parameters re-drawn.
 
-    Seeded through ``torch.manual_seed(seed)`` inside ``fork_rng`` so the global RNG is restored afterwards.
-    Raises if a named module has parameters that no ``reset_parameters`` covers.
+    Each submodule's ``reset_parameters`` (``_reset_parameters`` for ``MultiheadAttention``); a parameter none
+    covers (or one named directly, e.g. ``class_token``) by :func:`xai.compare.layer_groups.reinitialise_parameter`,
+    which raises for a parameter whose initialisation is unknown. Seeded through ``torch.manual_seed(seed)`` inside
+    ``fork_rng`` so the global RNG is restored afterwards.
     """
     reset = 0
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for name in names:
-            module = model.get_submodule(name)
+            try:
+                module = model.get_submodule(name)
+            except AttributeError:
+                reinitialise_parameter(name, model.get_parameter(name))  # raises AttributeError if neither
+                reset += 1
+                continue
             covered: set[int] = set()
             for submodule in module.modules():
-                if hasattr(submodule, "reset_parameters"):
-                    submodule.reset_parameters()
+                if reset_module(submodule):
                     covered.update(id(p) for p in submodule.parameters(recurse=False))
                     reset += 1
-            uncovered = [n for n, p in module.named_parameters() if id(p) not in covered]
-            if uncovered:
-                raise ValueError(f"module {name!r} has parameters without reset_parameters: {uncovered}")
+            for path, parameter in module.named_parameters():
+                if id(parameter) not in covered:
+                    reinitialise_parameter(f"{name}.{path}", parameter)
+                    reset += 1
             # BatchNorm's reset_parameters also resets running stats; other buffers are left as they are.
     return reset
 
@@ -247,7 +258,7 @@ def randomise_modules(model: torch.nn.Module, names: Sequence[str], seed: int) -
 def sanity_check(
     model: torch.nn.Module,
     explain_fn: ExplainFn,
-    layer_groups: LayerGroups = RESNET_LAYER_GROUPS,
+    layer_groups: LayerGroups | None = None,
     *,
     seed: int = 0,
     weights_are_random: bool = False,
@@ -259,13 +270,16 @@ def sanity_check(
         model: the trained model; never modified (a deep copy is randomised).
         explain_fn: ``explain_fn(model) -> {method: map}``, maps ``(H, W)`` or ``(N, H, W)`` in [0, 1] for
             fixed inputs and fixed target classes; called ``len(layer_groups) + 1`` times.
-        layer_groups: module names (or tuples of names) to re-initialise, from the logits down, cumulatively.
+        layer_groups: module names (or tuples of names) to re-initialise, from the logits down, cumulatively;
+            None derives them from the architecture (:func:`xai.compare.layer_groups.layer_groups`).
         seed: step ``i`` re-initialises under ``torch.manual_seed(seed + i)``.
         weights_are_random: the model has random weights: compute nothing and return ``SanityResult.skipped``.
         budgets: method -> note on a cheaper budget used under randomisation (recorded for the page).
     """
     if weights_are_random:
         return SanityResult.skipped(seed=seed)
+    if layer_groups is None:
+        layer_groups = derived_layer_groups(model)
     groups = [(group,) if isinstance(group, str) else tuple(group) for group in layer_groups]
     if not groups:
         raise ValueError("layer_groups is empty")

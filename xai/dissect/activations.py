@@ -1,14 +1,17 @@
 """Step 2 of CLIP-Dissect: one forward pass per model records every target layer, pooled per image.
 
-Summary per hooked output (spec 1.2): 4-D conv maps (B, C, H, W) -> spatial mean (``pool="avg"``, default) or
-spatial max (``pool="max"``); 2-D outputs (B, C) such as ``fc`` logits are kept raw; 3-D token outputs
-(B, T, D) -> token 0 (the ViT CLS token). Pooled values are moved to the CPU as each batch is produced, so a
-63k-image probe never accumulates feature maps on the accelerator.
+Summary per hooked output (spec 1.2, :func:`xai.architectures.pool_activation`): 4-D conv maps (B, C, H, W) ->
+spatial mean (``pool="avg"``, default) or spatial max (``pool="max"``); channels-last maps (B, H, W, C) (Swin's
+trunk) the same over H, W; 2-D outputs (B, C) such as ``fc`` logits are kept raw; 3-D token outputs (B, T, D) ->
+mean (or max) over all tokens. Deviation from CLIP-Dissect, which takes a ViT layer's class token (token 0): the
+mean lets every patch count and pools Swin, which has no class token, the same way (issue 13). Pooled values are
+moved to the CPU as each batch is produced, so a 63k-image probe never accumulates feature maps on the
+accelerator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,28 +19,30 @@ import numpy as np
 import torch
 from torch import nn
 
+from xai.architectures import POOL_MODES, pool_activation
+
 DEFAULT_LAYERS = ("layer3", "layer4", "fc")
-POOL_MODES = ("avg", "max")
 
 
-def pool_output(output: torch.Tensor, pool: str = "avg") -> torch.Tensor:
-    """One value per channel per image: spatial mean/max for 4-D, raw for 2-D, token 0 for 3-D outputs."""
-    if pool not in POOL_MODES:
-        raise ValueError(f"pool must be one of {POOL_MODES}, not {pool!r}")
-    if output.ndim == 4:
-        return output.mean(dim=(2, 3)) if pool == "avg" else output.amax(dim=(2, 3))
-    if output.ndim == 2:
-        return output
-    if output.ndim == 3:
-        return output[:, 0]
-    raise ValueError(f"cannot pool a {output.ndim}-D layer output of shape {tuple(output.shape)}")
+def pool_output(output: torch.Tensor, pool: str = "avg", *, channels_last: bool = False) -> torch.Tensor:
+    """One value per channel per image (:func:`xai.architectures.pool_activation`): spatial mean/max for 4-D
+    (over H, W of a channels-last map), raw for 2-D, mean/max over all tokens for 3-D outputs."""
+    return pool_activation(output, pool, channels_last=channels_last)
 
 
 @contextmanager
 def hooked_layers(
-    model: nn.Module, layers: Sequence[str], pool: str = "avg", *, to_cpu: bool = True
+    model: nn.Module,
+    layers: Sequence[str],
+    pool: str = "avg",
+    *,
+    to_cpu: bool = True,
+    channels_last: Collection[str] | None = None,
 ) -> Iterator[dict[str, list]]:
     """Register forward hooks on the named sub-modules; yields ``{layer: [pooled float32 batches]}``.
+
+    ``channels_last`` names the layers whose 4-D outputs are (N, H, W, C); by default those
+    :func:`xai.architectures.channels_last_path` finds (Swin's trunk and final norm).
 
     Pooled batches go to the CPU as they are produced unless ``to_cpu`` is False; then they stay on the
     model's device (a (N, K) matrix per layer, never feature maps), which spares the accelerator a
@@ -49,12 +54,18 @@ def hooked_layers(
     missing = [name for name in layers if name not in modules]
     if missing:
         raise KeyError(f"model has no module(s) {missing}; e.g. {[n for n in modules if n][:12]}")
+    if channels_last is None:
+        from xai.architectures import channels_last_path
+
+        channels_last = {name for name in layers if channels_last_path(model, name)}
     store: dict[str, list] = {name: [] for name in layers}
     handles = []
 
     def make_hook(name: str) -> Callable:
+        last = name in channels_last
+
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            pooled = pool_output(output.detach(), pool).float()
+            pooled = pool_output(output.detach(), pool, channels_last=last).float()
             store[name].append(pooled.cpu() if to_cpu else pooled)
 
         return hook

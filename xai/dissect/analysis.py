@@ -179,7 +179,8 @@ def summarise_model(
 
 @dataclass(frozen=True)
 class LayerOverlap:
-    """Label sets of two models in one layer (``layer == "all"``: union over their common layers)."""
+    """Label sets of two models in one layer (``layer == "all"``: union over their common layers); ``layer_b`` is
+    model B's layer when the layers were paired by position (empty when both have the same name)."""
 
     layer: str
     n_distinct_a: int
@@ -189,6 +190,12 @@ class LayerOverlap:
     shared: tuple[str, ...]
     only_a: tuple[str, ...]
     only_b: tuple[str, ...]
+    layer_b: str = ""
+
+    @property
+    def pair(self) -> str:
+        """``layer3`` or, paired by position, ``layer3 ↔ features.8``."""
+        return f"{self.layer} ↔ {self.layer_b}" if self.layer_b and self.layer_b != self.layer else self.layer
 
     @property
     def n_unique_a(self) -> int:
@@ -203,11 +210,16 @@ class LayerOverlap:
 
 @dataclass(frozen=True)
 class ModelComparison:
-    """Per-layer overlap of two models' labels; ``shared``/``only_*`` sorted by neuron count, then name."""
+    """Per-layer overlap of two models' labels; ``shared``/``only_*`` sorted by neuron count, then name.
+
+    ``paired_by`` says how layers were matched: ``name`` (the layers both models share, e.g. two ResNet18s) or
+    ``position`` (different architectures: the dissected layers in order, aligned from the last, so the
+    classifiers pair with each other and the deepest stages with each other)."""
 
     model_a: str
     model_b: str
     layers: tuple[LayerOverlap, ...]
+    paired_by: str = "name"
 
     def layer(self, name: str) -> LayerOverlap:
         """Overlap of layer ``name`` (or ``all``)."""
@@ -219,6 +231,7 @@ class ModelComparison:
             "model_a": self.model_a,
             "model_b": self.model_b,
             "layers": [asdict(o) for o in self.layers],
+            "paired_by": self.paired_by,
         }
 
     @classmethod
@@ -230,10 +243,15 @@ class ModelComparison:
             for name in ("shared", "only_a", "only_b"):
                 fields[name] = tuple(fields[name])
             layers.append(LayerOverlap(**fields))
-        return cls(model_a=meta["model_a"], model_b=meta["model_b"], layers=tuple(layers))
+        return cls(
+            model_a=meta["model_a"],
+            model_b=meta["model_b"],
+            layers=tuple(layers),
+            paired_by=meta.get("paired_by", "name"),
+        )
 
 
-def _overlap(name: str, labels_a: Sequence[str], labels_b: Sequence[str]) -> LayerOverlap:
+def _overlap(name: str, labels_a: Sequence[str], labels_b: Sequence[str], name_b: str = "") -> LayerOverlap:
     count_a, count_b = Counter(labels_a), Counter(labels_b)
     set_a, set_b = set(count_a), set(count_b)
     total = count_a + count_b
@@ -250,20 +268,31 @@ def _overlap(name: str, labels_a: Sequence[str], labels_b: Sequence[str]) -> Lay
         shared=ranked(set_a & set_b, total),
         only_a=ranked(set_a - set_b, count_a),
         only_b=ranked(set_b - set_a, count_b),
+        layer_b=name_b,
     )
 
 
 def compare_models(result_a: DissectionResult, result_b: DissectionResult) -> ModelComparison:
-    """Distinct, shared and unique labels and their Jaccard index, per common layer and over all of them."""
-    names_b = {layer.layer for layer in result_b.layers}
-    common = [layer.layer for layer in result_a.layers if layer.layer in names_b]
-    if not common:
-        raise ValueError("the two results have no layer in common")
-    overlaps = [_overlap(name, result_a.labels(name), result_b.labels(name)) for name in common]
-    all_a = [label for name in common for label in result_a.labels(name)]
-    all_b = [label for name in common for label in result_b.labels(name)]
+    """Distinct, shared and unique labels and their Jaccard index, per layer pair and over all of them.
+
+    Layers pair by name when both models have the same layer list (two ResNet18s); otherwise by position, aligned
+    from the last layer (``paired_by="position"``): with ``layers: auto`` each model's list is its last stages and
+    its classifier, so stage pairs with stage and classifier with classifier, whatever the modules are called (a
+    name both share, such as MobileNet's and EfficientNet's ``features.3``, need not be the same role)."""
+    names_a = [layer.layer for layer in result_a.layers]
+    names_b = [layer.layer for layer in result_b.layers]
+    if names_a == names_b:
+        pairs, paired_by = [(name, name) for name in names_a], "name"
+    else:
+        count = min(len(names_a), len(names_b))
+        pairs, paired_by = list(zip(names_a[-count:], names_b[-count:], strict=True)), "position"
+    if not pairs:
+        raise ValueError("a result has no layers")
+    overlaps = [_overlap(a, result_a.labels(a), result_b.labels(b), "" if paired_by == "name" else b) for a, b in pairs]
+    all_a = [label for a, _ in pairs for label in result_a.labels(a)]
+    all_b = [label for _, b in pairs for label in result_b.labels(b)]
     overlaps.append(_overlap("all", all_a, all_b))
-    return ModelComparison(result_a.model_name, result_b.model_name, tuple(overlaps))
+    return ModelComparison(result_a.model_name, result_b.model_name, tuple(overlaps), paired_by)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def comparison_findings(comparison: ModelComparison) -> list[str]:
     """Shared and unique concepts of two models, per layer."""
     sentences = []
     for overlap in comparison.layers:
-        where = "over all compared layers" if overlap.layer == "all" else f"in {overlap.layer}"
+        where = "over all compared layers" if overlap.layer == "all" else f"in {overlap.pair}"
         sentence = (
             f"{where.capitalize()}, {comparison.model_a} uses {overlap.n_distinct_a} distinct concepts and "
             f"{comparison.model_b} {overlap.n_distinct_b}; they share {overlap.n_shared} "

@@ -4,7 +4,8 @@ processes, for every network that needs it.
 CLIP-Dissect reads the probe set once per network (``ImageFolder`` + ``DataLoader(num_workers=8,
 pin_memory=True)`` for CLIP, then again for each target). Here a ``torch.utils.data.DataLoader`` over
 :class:`ProbeImages` decodes each JPEG once and applies every distinct transform to it (CLIP's bicubic 224 crop
-with CLIP's mean/std; the ImageNet 256 -> 224 crop shared by both ResNet18s), in ``workers`` processes that
+with CLIP's mean/std; each target model's own weights' crop, e.g. the ImageNet 256 -> 224 crop shared by both
+ResNet18s, applied once for all targets that use it), in ``workers`` processes that
 overlap the forward passes. Workers send uint8 crops (a quarter of float32 in shared memory); ``/255`` and the
 mean/std normalisation run on the device, the same operations in the same order. Batches are pinned on CUDA; an
 image that cannot be decoded is skipped and reported. The numbers are those of separate passes: same
@@ -180,8 +181,8 @@ def probe_pass(
     clip: nn.Module | None = None,
     clip_transform: Callable | None = None,
     targets: Mapping[str, nn.Module] | None = None,
-    target_transform: Callable | None = None,
-    layers: Sequence[str] = (),
+    target_transform: Callable | Mapping[str, Callable] | None = None,
+    layers: Sequence[str] | Mapping[str, Sequence[str]] = (),
     pool: str = "avg",
     device: str | torch.device = "cpu",
     workers: int | None = None,
@@ -193,8 +194,11 @@ def probe_pass(
         paths: probe images, in probe order.
         batch_size: images per forward pass (the caller's choice, e.g. a measured best).
         clip, clip_transform: open_clip CLIP model (on ``device``, fp16 on CUDA) and its preprocess; None skips.
-        targets: ``{name: model}`` on ``device``; all share ``target_transform``.
-        layers, pool: hooked module names and pooling of conv outputs (``avg``/``max``).
+        targets: ``{name: model}`` on ``device``.
+        target_transform: one preprocessing for every target, or ``{name: transform}`` (each model its own
+            weights' ``transforms()``). Targets whose transforms are equal share one crop of the decoded image.
+        layers, pool: hooked module names (one list for all targets, or ``{name: [layer, ...]}``) and pooling
+            (``avg``/``max``; :func:`xai.dissect.activations.pool_output`).
         device: where the forward passes run.
         workers: decoding processes (see :func:`probe_loader`).
         progress: ``progress(batches, total)`` wraps the batch iterator (a progress bar with total and ETA).
@@ -208,10 +212,10 @@ def probe_pass(
         raise ValueError("nothing to run: give CLIP and/or target models")
     if not paths:
         raise ValueError("no probe images were given")
-    splits = [
-        split_transform(t)
-        for t in ([clip_transform] if clip is not None else []) + ([target_transform] if targets else [])
-    ]
+    target_layers = {name: list(layers[name] if isinstance(layers, Mapping) else layers) for name in targets}
+    crops, crop_of = _target_crops(targets, target_transform)
+    splits = [split_transform(t) for t in ([clip_transform] if clip is not None else []) + crops]
+    first_crop = 1 if clip is not None else 0
     loader = probe_loader(paths, [split.to_uint8 for split in splits], batch_size, device=device, workers=workers)
     batches: Iterable = progress(loader, len(loader)) if progress else loader
     device = torch.device(device)
@@ -229,7 +233,7 @@ def probe_pass(
         # it may pick different kernels from run to run, and the same config must give byte-identical tables.
         # On CUDA, results stay on the device until the end: no synchronising copy per batch.
         stores = {
-            name: stack.enter_context(hooked_layers(model, layers, pool, to_cpu=not on_cuda))
+            name: stack.enter_context(hooked_layers(model, target_layers[name], pool, to_cpu=not on_cuda))
             for name, model in targets.items()
         }
         for indices, tensors, bad in batches:
@@ -243,12 +247,14 @@ def probe_pass(
                 images = splits[0].finish(tensors[0], device, clip_dtype)
                 embedded = clip.encode_image(images).float()
                 features.append(embedded if on_cuda else embedded.cpu())
-            if targets:
-                images = splits[-1].finish(tensors[-1], device, torch.float32)
+            for crop in range(len(crops)):
+                split = splits[first_crop + crop]
+                images = split.finish(tensors[first_crop + crop], device, torch.float32)
                 # channels_last input: same values, ~1.3-1.9x faster convolutions on CPU (xai.explain.inference)
                 images = images.contiguous(memory_format=torch.channels_last)
-                for model in targets.values():
-                    model(images)
+                for name, model in targets.items():
+                    if crop_of[name] == crop:
+                        model(images)
     if not kept:
         raise ValueError(f"none of the {len(paths)} probe images could be decoded (first: {skipped[0][0]})")
     out = ProbeOutputs(kept=np.asarray(kept, dtype=np.int64), skipped=skipped)
@@ -256,6 +262,45 @@ def probe_pass(
         out.clip_embeddings = torch.nn.functional.normalize(torch.cat(features), dim=-1).cpu().numpy()
     for name, store in stores.items():
         out.activations[name] = {
-            layer: torch.cat(store[layer]).cpu().numpy().astype(np.float32, copy=False) for layer in layers
+            layer: torch.cat(store[layer]).cpu().numpy().astype(np.float32, copy=False) for layer in target_layers[name]
         }
     return out
+
+
+def _transform_key(transform: Callable) -> Any:
+    """Equal keys for transforms that give equal crops: torchvision's ``ImageClassification`` presets by their
+    settings (two models' ``IMAGENET1K_V1`` transforms are separate but equal objects), anything else by identity."""
+    from torchvision.transforms._presets import ImageClassification
+
+    if isinstance(transform, ImageClassification):
+        return (
+            "ImageClassification",
+            tuple(transform.crop_size),
+            tuple(transform.resize_size),
+            tuple(transform.mean),
+            tuple(transform.std),
+            transform.interpolation,
+            transform.antialias,
+        )
+    return id(transform)
+
+
+def _target_crops(
+    targets: Mapping[str, nn.Module], transform: Callable | Mapping[str, Callable] | None
+) -> tuple[list[Callable], dict[str, int]]:
+    """The distinct target transforms (each applied once per decoded image) and, per target, which one it takes."""
+    if not targets:
+        return [], {}
+    if transform is None:
+        raise ValueError("target models need a target_transform")
+    crops: list[Callable] = []
+    keys: list[Any] = []
+    crop_of: dict[str, int] = {}
+    for name in targets:
+        own = transform[name] if isinstance(transform, Mapping) else transform
+        key = _transform_key(own)
+        if key not in keys:
+            keys.append(key)
+            crops.append(own)
+        crop_of[name] = keys.index(key)
+    return crops, crop_of

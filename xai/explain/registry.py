@@ -60,7 +60,7 @@ class MethodInfo:
 
         Args:
             lime_samples: LIME samples per image over all seeds (``num_samples x stability_seeds``).
-            target_channels: channels of the CAM target layer's output (2048 for ResNet50 ``layer4``).
+            target_channels: channels of the CAM target layer's output (2048 for resnet50 ``layer4``, D for ViT tokens).
         """
         scaled = {"lime_sample": lime_samples, "target_channel": target_channels, "nothing": 0}
         return scaled[self.passes_scale_with] + self.fixed_passes
@@ -107,7 +107,8 @@ METHODS: dict[str, MethodInfo] = {
             needs_gradients=False,
             required=True,
             passes_scale_with="target_channel",
-            cost="1 forward + C runs of the layers after the target (C = target channels, 2048 for ResNet50)",
+            cost="1 forward + C runs of the layers after the target (C = channels of the target layer's output; "
+            "C whole-network forwards where a tensor that bypasses the target does not broadcast)",
             summary="Weights each channel by the relative drop of the class logit when that channel is zeroed.",
             implementation="xai.explain.cams.ablation:ablation_cam",
             reference="pytorch_grad_cam:AblationCAM",
@@ -122,7 +123,7 @@ METHODS: dict[str, MethodInfo] = {
             required=True,
             batched=True,
             passes_scale_with="target_channel",
-            cost="1 + C forward passes (2049 for ResNet50 layer4), fewer when channels are constant",
+            cost="1 + C forward passes (C = channels of the target layer's output), fewer when channels are constant",
             summary="Weights each channel by the softmax, over channels, of the class logit of the image masked "
             "by that channel's upsampled, min-max normalised activation.",
             implementation="xai.explain.cams.score:score_cam",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from xai.report.page import Built, Page, Section, Site, fmt_number, placeholder
 if TYPE_CHECKING:
     from xai.compare.summary import ComparisonSummary
     from xai.stages.compare import CompareArtifacts
+    from xai.stages.explain import ExplainArtifacts
 
 TITLE = "Task 4 · LIME vs CAM"
 INDEX = "comparison/index.md"
@@ -160,17 +162,71 @@ def sanity_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def methods_context(config: dict[str, Any]) -> dict[str, Any]:
-    """What the methods page says about Task 4's protocol, from the run's config and the committed measurement."""
+def explained_model(explained: ExplainArtifacts | None) -> dict[str, Any]:
+    """How the pages name the explained classifier, from the explain stage's artifacts: display name, torchvision
+    architecture, weights (file and hash, checkpoint and sha256, or random), the weights member whose
+    preprocessing and categories it uses, the CAM target layer and why."""
+    if explained is None:
+        return {}
+    return {
+        "name": explained.model,
+        "architecture": explained.architecture or explained.model,
+        "weights": explained.weights,
+        "weights_name": explained.weights_name,
+        "target_layer": explained.target_layer,
+        "target_reason": explained.target_reason,
+        "channels": explained.target_channels,
+    }
+
+
+def _preprocessing(config: dict[str, Any], explained: ExplainArtifacts | None) -> dict[str, Any]:
+    """The explained weights member's transform values (from the artifacts, else looked up from the config's model
+    and weights member: no weights are loaded) and the lime tutorial's, for the methods page."""
+    from xai.classifiers import ClassifierSpec, preprocessing, resolve_weights
+    from xai.config import ExplainConfig
+    from xai.data import PREPROCESSING
+
+    if explained is not None and explained.preprocessing is not None:
+        found, model, member = explained.preprocessing, explained.architecture, explained.weights_name
+    else:
+        settings = {**ExplainConfig().model_dump(), **config.get("explain", {})}
+        model = settings["model"]
+        found = preprocessing(ClassifierSpec(model, settings["model_weights"]))
+        member = resolve_weights(model, settings["model_weights"]).name
+    tutorial = PREPROCESSING["lime_tutorial"]
+    return {
+        "model": model,
+        "member": member,
+        "resize": found.resize,
+        "crop": found.crop,
+        "interpolation": found.interpolation,
+        "mean": ", ".join(f"{value:g}" for value in found.mean),
+        "std": ", ".join(f"{value:g}" for value in found.std),
+        "tutorial_resize": tutorial["resize"],
+        "tutorial_crop": tutorial["crop"],
+    }
+
+
+def methods_context(config: dict[str, Any], artifacts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the methods page says about Task 4's protocol, from the run's config, the explain and compare
+    artifacts when they exist (the explained model, its preprocessing, the sanity check's cascade, the CAM grid)
+    and the committed measurement."""
     from xai.compare.faithfulness import step_error_measurement
     from xai.compare.nulls import CENTRE_SIGMA
     from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
     from xai.config import CompareConfig, ExplainConfig
 
+    artifacts = artifacts or {}
+    compared = artifacts.get("compare")
+    explained = artifacts.get("explain") or (compared.explain if compared is not None else None)
     measurement = step_error_measurement()
     compare = {**CompareConfig().model_dump(), **config.get("compare", {})}  # defaults for keys not written out
     return {
         "preprocess": config.get("explain", {}).get("preprocess", ExplainConfig().preprocess),
+        "preprocessing": _preprocessing(config, explained),
+        "explained": explained_model(explained),
+        "cascade": list(compared.cascade) if compared is not None else [],
+        "cam_grid": grid_text(compared.cam_grid) if compared is not None else "",
         "step_error": measurement,
         "step_error_rows": [
             [
@@ -191,6 +247,11 @@ def methods_context(config: dict[str, Any]) -> dict[str, Any]:
         "alpha": ALPHA,
         "exact_max_n": EXACT_WILCOXON_MAX_N,
     }
+
+
+def grid_text(grid: tuple[int, int] | None) -> str:
+    """``7x7`` (the CAM target layer's map), or empty when unknown."""
+    return f"{grid[0]}x{grid[1]}" if grid else ""
 
 
 def highlights(compared: CompareArtifacts) -> list[str]:
@@ -312,5 +373,8 @@ def build(site: Site) -> Built:
         "faithfulness_n": summary.faithfulness_agreement_n,
         "alpha": ALPHA,
         "exact_max_n": EXACT_WILCOXON_MAX_N,
+        "explained": explained_model(compared.explain),
+        "cascade": list(compared.cascade),
+        "cam_grid": grid_text(compared.cam_grid),
     }
     return Built([Page(INDEX, "comparison.md.j2", context)], written, Section(TITLE, INDEX, highlights(compared)))

@@ -19,6 +19,12 @@ TITLE = "Task 1 · Network dissection with CLIP-Dissect"
 INDEX = "dissection/index.md"
 ASSETS = "assets/dissection"
 MODEL_TITLES = {"resnet18_imagenet": "ResNet18 (ImageNet)", "resnet18_places365": "ResNet18 (Places365)"}
+"""Titles of the paper's models (presets); any other model goes by its display name."""
+PRESET_PAIR = ("resnet18_imagenet", "resnet18_places365")
+
+
+def model_title(model: str) -> str:
+    return MODEL_TITLES.get(model, model)
 
 
 def catalogue_path(model: str, layer: str) -> str:
@@ -31,12 +37,13 @@ def highlights(dissected: DissectArtifacts) -> list[str]:
 
     sentences = []
     for model, summary in dissected.summaries.items():
-        convs = [layer for layer in summary.layers if layer.layer != "fc"] or list(summary.layers)
+        final = _final_layer(dissected, model)
+        convs = [layer for layer in summary.layers if layer.layer != final] or list(summary.layers)
         layer = convs[-1]
         if layer.top_concepts:
             concept, count = layer.top_concepts[0]
             sentences.append(
-                f"{MODEL_TITLES.get(model, model)}: the most frequent {layer.layer} concept is '{concept}' "
+                f"{model_title(model)}: the most frequent {layer.layer} concept is '{concept}' "
                 f"({count} of {layer.n_units} neurons); {layer.n_distinct} distinct concepts label that layer and "
                 f"{fmt_percent(layer.interpretable_fraction)} of its neurons clear the interpretability threshold."
             )
@@ -51,7 +58,7 @@ def answers(dissected: DissectArtifacts) -> list[dict[str, Any]]:
     """The assignment's three questions, each answered with sentences built from the computed summaries."""
     most, distinct, differ = [], [], []
     for model, summary in dissected.summaries.items():
-        title = MODEL_TITLES.get(model, model)
+        title = model_title(model)
         tops = [
             f"{layer.layer}: '{layer.top_concepts[0][0]}' ({layer.top_concepts[0][1]} of {layer.n_units})"
             for layer in summary.layers
@@ -75,9 +82,9 @@ def answers(dissected: DissectArtifacts) -> list[dict[str, Any]]:
         if overall is not None:
             distinct.append(
                 f"Over all dissected layers: {overall.n_distinct_a} distinct concepts for "
-                f"{MODEL_TITLES.get(dissected.comparison.model_a, dissected.comparison.model_a)} and "
+                f"{model_title(dissected.comparison.model_a)} and "
                 f"{overall.n_distinct_b} for "
-                f"{MODEL_TITLES.get(dissected.comparison.model_b, dissected.comparison.model_b)}."
+                f"{model_title(dissected.comparison.model_b)}."
             )
         differ += comparison_findings(dissected.comparison)
     for model, summary in dissected.summaries.items():
@@ -88,12 +95,64 @@ def answers(dissected: DissectArtifacts) -> list[dict[str, Any]]:
                 f"{layer.layer} {fmt_percent(counts.get('scene', 0) / layer.n_units)} scene, "
                 f"{fmt_percent(counts.get('object', 0) / layer.n_units)} object"
             )
-        differ.append(f"{MODEL_TITLES.get(model, model)} label categories: {'; '.join(shares)}.")
+        differ.append(f"{model_title(model)} label categories: {'; '.join(shares)}.")
+    names = tuple(dissected.summaries)[:2]
+    if names == PRESET_PAIR:
+        differ_question = "How do the ImageNet and Places365 models differ?"
+    elif len(names) == 2:
+        differ_question = f"How do {model_title(names[0])} and {model_title(names[1])} differ?"
+    else:
+        differ_question = "Which kinds of concepts do the labels cover?"
     return [
         {"question": "Which concepts do most neurons learn?", "answer": most},
         {"question": "How many different concepts (objects) does each model learn?", "answer": distinct},
-        {"question": "How do the ImageNet and Places365 models differ?", "answer": differ},
+        {"question": differ_question, "answer": differ},
     ]
+
+
+def _final_layer(dissected: DissectArtifacts, model: str) -> str | None:
+    info = dissected.models.get(model)
+    return info.plan.final_layer if info is not None else None
+
+
+def model_rows(dissected: DissectArtifacts) -> list[list[Any]]:
+    """Per model: title, architecture, weights, dissected layers with their pooling, and the final layer."""
+    from xai.dissect.layers import pooling_words
+
+    rows = []
+    for name, info in dissected.models.items():
+        layers = ", ".join(
+            f"`{layer}` ({pooling_words(kind, dissected.pool)})"
+            for layer, kind in zip(info.plan.layers, info.plan.pooling, strict=True)
+        )
+        rows.append(
+            [
+                model_title(name),
+                f"`{info.architecture}`",
+                info.weights,
+                layers,
+                f"`{info.plan.final_layer}`" if info.plan.final_layer else "not dissected",
+            ]
+        )
+    return rows
+
+
+def score_figures(dissected: DissectArtifacts) -> list[dict[str, Any]]:
+    """One score histogram per layer (every model has it), or, when the models' layers differ, per position
+    aligned from the last layer (as the comparison pairs them): file name, per-model layers, alt text."""
+    results = list(dissected.results.values())
+    lists = [[layer.layer for layer in result.layers] for result in results]
+    figures = []
+    if all(names == lists[0] for names in lists):
+        for layer in lists[0]:
+            figures.append({"file": f"scores-{layer}.png", "layers": [layer] * len(results), "alt": layer})
+        return figures
+    count = min(len(names) for names in lists)
+    for position in range(count):
+        layers = [names[len(names) - count + position] for names in lists]
+        pairs = ", ".join(f"{r.model_name} {layer}" for r, layer in zip(results, layers, strict=True))
+        figures.append({"file": f"scores-{position + 1}-of-{count}.png", "layers": layers, "alt": pairs})
+    return figures
 
 
 def self_check_rows(dissected: DissectArtifacts) -> list[list[Any]]:
@@ -131,7 +190,7 @@ def self_check_rows(dissected: DissectArtifacts) -> list[list[Any]]:
             scored += f" ({check.scorable_rule})"
         rows.append(
             [
-                MODEL_TITLES.get(check.model_name, check.model_name),
+                model_title(check.model_name),
                 check.concept_set,
                 check.match,
                 scored,
@@ -172,7 +231,7 @@ def build(site: Site) -> Built:
         for layer_summary in summary.layers:
             layer = layer_summary.layer
             figure = f"{model}-{layer}-concepts.png"
-            figures.concept_frequency_figure(layer_summary, MODEL_TITLES.get(model, model), asset(figure))
+            figures.concept_frequency_figure(layer_summary, model_title(model), asset(figure))
             layers.append(
                 {
                     "name": layer,
@@ -204,23 +263,26 @@ def build(site: Site) -> Built:
         models.append(
             {
                 "name": model,
-                "title": MODEL_TITLES.get(model, model),
+                "title": model_title(model),
                 "csv": csv_name,
                 "layers": layers,
                 "layer_rows": layer_rows,
                 "cross_layer": [[a, b, n, fmt_number(j)] for a, b, n, j in summary.cross_layer],
             }
         )
-    layer_names = [layer.layer for layer in next(iter(dissected.summaries.values())).layers]
-    for layer in layer_names:
-        figures.score_distribution_figure(list(dissected.results.values()), layer, asset(f"scores-{layer}.png"))
+    scores = score_figures(dissected)
+    for figure in scores:
+        title = figure["layers"][0] if len(set(figure["layers"])) == 1 else " / ".join(figure["layers"])
+        figures.score_distribution_figure(
+            list(dissected.results.values()), figure["layers"], asset(figure["file"]), title=title
+        )
     figures.category_figure(list(dissected.summaries.values()), asset("categories.png"))
     comparison_rows = []
     if dissected.comparison is not None:
         figures.overlap_figure(dissected.comparison, asset("overlap.png"))
         comparison_rows = [
             [
-                o.layer,
+                o.pair,
                 o.n_distinct_a,
                 o.n_distinct_b,
                 o.n_shared,
@@ -234,7 +296,7 @@ def build(site: Site) -> Built:
     checks = self_check_rows(dissected)
     label_checks = [
         [
-            MODEL_TITLES.get(c.model_name, c.model_name),
+            model_title(c.model_name),
             dissected.concept_set,
             c.n_scored,
             fmt_percent(c.top1_fraction),
@@ -247,7 +309,14 @@ def build(site: Site) -> Built:
     context = {
         "title": TITLE,
         "models": models,
-        "layer_names": layer_names,
+        "model_rows": model_rows(dissected),
+        "score_figures": scores,
+        "comparison_title": _comparison_title(dissected),
+        "no_checks": [
+            [model_title(name), info.no_self_check] for name, info in dissected.models.items() if info.no_self_check
+        ],
+        "any_tokens": any(info.plan.has_tokens for info in dissected.models.values()),
+        "pool": dissected.pool,
         "comparison": dissected.comparison,
         "comparison_rows": comparison_rows,
         "checks": checks,
@@ -266,6 +335,15 @@ def build(site: Site) -> Built:
     )
 
 
+def _comparison_title(dissected: DissectArtifacts) -> str:
+    comparison = dissected.comparison
+    if comparison is None:
+        return ""
+    if (comparison.model_a, comparison.model_b) == PRESET_PAIR:
+        return "ImageNet vs Places365"
+    return f"{model_title(comparison.model_a)} vs {model_title(comparison.model_b)}"
+
+
 def _catalogue_page(
     model: str,
     result: DissectionResult,
@@ -277,9 +355,10 @@ def _catalogue_page(
 ) -> Page:
     from xai.report.figures import dissect as figures
 
-    strips = figures.thumbnail_strips(result, layer, dissected.probe_paths, docs_dir / ASSETS / "strips")
+    # one folder per model: two models may both have a layer3
+    strips = figures.thumbnail_strips(result, layer, dissected.probe_paths, docs_dir / ASSETS / "strips" / model)
     for strip in strips:
-        asset(f"strips/{strip.name}")
+        asset(f"strips/{model}/{strip.name}")
     dissection = result.layer(layer)
     threshold = layer_summary.threshold
     neurons = []
@@ -298,7 +377,8 @@ def _catalogue_page(
                 "top_images": [result.probe_ids[i] for i in dissection.top_images[unit][:5]],
             }
         )
-    title = f"{MODEL_TITLES.get(model, model)} · {layer} neurons"
+    title = f"{model_title(model)} · {layer} neurons"
+
     return Page(
         catalogue_path(model, layer),
         "catalogue.md.j2",
@@ -309,7 +389,21 @@ def _catalogue_page(
             "neurons": neurons,
             "threshold": fmt_number(threshold),
             "interpretable": fmt_percent(layer_summary.interpretable_fraction),
-            "strips": f"../{ASSETS}/strips",
+            "strips": f"../{ASSETS}/strips/{model}",
             "similarity": result.similarity,
+            "model_title": model_title(model),
+            "about": _model_about(dissected, model, layer),
         },
     )
+
+
+def _model_about(dissected: DissectArtifacts, model: str, layer: str) -> str:
+    """``resnet18, weights IMAGENET1K_V1; pooled: mean over all tokens`` for the catalogue's first line."""
+    from xai.dissect.layers import pooling_words
+
+    info = dissected.models.get(model)
+    if info is None:
+        return ""
+    pooling = dict(zip(info.plan.layers, info.plan.pooling, strict=True)).get(layer)
+    about = f"`{info.architecture}`, weights {info.weights}"
+    return about + (f"; pooled per neuron: {pooling_words(pooling, dissected.pool)}" if pooling else "")

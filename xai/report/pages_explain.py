@@ -154,7 +154,7 @@ def build(site: Site) -> Built:
                     *(fmt_number(stability.mean_jaccard[k]) if stability else "n/a" for k in lime.ks),
                 ]
             )
-        pages.append(_image_page(item, paths, categories, explained.methods))
+        pages.append(_image_page(item, paths, explained, explained.methods))
     grid = None
     if explained.images:
         grid_path = figures.plot_explanation_grid(
@@ -174,8 +174,7 @@ def build(site: Site) -> Built:
         "per_image_columns": ["Image", *titles],
         "per_image_timings": per_image,
         "title": TITLE,
-        "model": explained.model,
-        "target_layer": explained.target_layer,
+        **model_facts(explained),
         "methods": [METHODS[m].title for m in explained.methods],
         "rows": rows,
         "lime_rows": lime_rows,
@@ -200,9 +199,57 @@ def build(site: Site) -> Built:
     )
 
 
-def _image_page(item: ExplainedImage, paths: dict[str, Path], categories: list[str], methods: tuple[str, ...]) -> Page:
+def model_facts(explained: ExplainArtifacts) -> dict[str, Any]:
+    """What the pages say about the explained classifier, all from the artifacts: display name, architecture,
+    weights, target layer (and why), its reshape, the preprocessing."""
+    steps = explained.preprocessing
+    facts = {
+        "model": explained.model,
+        "architecture": explained.architecture or explained.model,
+        "weights_name": explained.weights_name,
+        "weights": md_text(explained.weights),
+        "target_layer": explained.target_layer,
+        "target_reason": explained.target_reason,
+        "target_channels": explained.target_channels,
+        "reshape": explained.reshape,
+        "classes": len(explained.categories),
+        "preprocessing": (
+            f"shorter side resized to {steps.resize} px ({steps.interpolation}, antialiased), centre crop "
+            f"{steps.crop} px, normalised with mean {_values(steps.mean)} and std {_values(steps.std)}"
+            if steps
+            else ""
+        ),
+    }
+    rows = [
+        ["Model", explained.model],
+        ["Architecture (torchvision)", facts["architecture"]],
+        ["Weights enum member (architecture, classes, preprocessing)", explained.weights_name or "n/a"],
+        ["Weights", md_text(explained.weights) if explained.weights else "n/a"],  # may hold a user's file name
+        ["Classes", f"{facts['classes']:,}"],
+        ["CAM target layer", explained.target_layer],
+        ["Why this layer", explained.target_reason or "set in the config"],
+        ["Channels at the target layer", f"{explained.target_channels:,}" if explained.target_channels else "n/a"],
+        [
+            "Reshape before the CAM",
+            f"{explained.reshape} (grad-cam's reshape_transform)"
+            if explained.reshape
+            else "none: the layer outputs maps",
+        ],
+        ["Preprocessing", facts["preprocessing"] or "n/a"],
+    ]
+    return {**facts, "model_rows": rows}
+
+
+def _values(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{value:g}" for value in values) + ")"
+
+
+def _image_page(
+    item: ExplainedImage, paths: dict[str, Path], explained: ExplainArtifacts, methods: tuple[str, ...]
+) -> Page:
     from xai.explain.registry import METHODS
 
+    categories = explained.categories
     explanation = item.explanation
     prediction = explanation.prediction
     top5 = [
@@ -285,5 +332,6 @@ def _image_page(item: ExplainedImage, paths: dict[str, Path], categories: list[s
             "top5": top5,
             "tabs": tabs,
             "assets": f"../{ASSETS}/{item.name}",
+            **model_facts(explained),
         },
     )

@@ -15,6 +15,38 @@ BATCH_SOURCES = {
 """How a batch size was chosen (:data:`xai.batching.Source`), as the home page says it."""
 
 
+def classifier_names(run: dict[str, Any]) -> list[str]:
+    """The classifiers this run loaded (display names, explained model first, then the dissected ones), from the
+    run record's weights table; CLIP is a tool of dissection, not a model the report explains."""
+    return [name for name in run.get("weights_ids", {}) if name != "clip"]
+
+
+def spoken_list(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def home_title(run: dict[str, Any]) -> str:
+    """``Explaining resnet50, resnet18_imagenet and resnet18_places365: dissection, LIME and CAMs``."""
+    names = classifier_names(run)
+    return f"Explaining {spoken_list(names) if names else 'image classifiers'}: dissection, LIME and CAMs"
+
+
+def explained_row(site: Site) -> list[list[str]]:
+    """The run-metadata row naming the explained model, its weights member and CAM target layer (when it ran)."""
+    explained = site.artifacts.get("explain")
+    if explained is None:
+        return []
+    architecture = f" (torchvision {explained.architecture})" if explained.architecture != explained.model else ""
+    return [
+        [
+            "Explained model",
+            f"{explained.model}{architecture}, weights {explained.weights}, preprocessing of "
+            f"{explained.weights_name}, CAM target layer {explained.target_layer}",
+        ]
+    ]
+
+
 def build(site: Site) -> Built:
     """The home page lists the sections the builders before it produced (``site.sections``), in their order."""
     from xai.explain.registry import METHODS
@@ -25,7 +57,8 @@ def build(site: Site) -> Built:
         "index.md",
         "home.md.j2",
         {
-            "title": "Explaining ResNets: dissection, LIME and CAMs",
+            "title": home_title(run),
+            "explained_row": explained_row(site),
             "sections": site.sections,
             "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
             "batch_rows": [
@@ -67,7 +100,7 @@ def build(site: Site) -> Built:
             ],
             "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
             "similarity": config["dissect"]["similarity"],
-            **methods_context(config),
+            **methods_context(config, site.artifacts),
         },
     )
     return Built([home, methods])

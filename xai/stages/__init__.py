@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xai.cache import A
-from xai.models import WEIGHT_FILES, clip_weights_id
+from xai.models import clip_weights_id
 
 if TYPE_CHECKING:
+    from xai.classifiers import ClassifierSpec
     from xai.config import Config
     from xai.pipeline import RunContext
 
@@ -40,10 +41,33 @@ class StageCache:
         return self.context.cache.get_or_compute(self.stage, parts, compute, kind)
 
 
-def weights_key(config: Config, model: str) -> str:
-    """What identifies a model's weights in cache keys, known without loading the model."""
+def weights_key(config: Config, model: ClassifierSpec | str) -> str:
+    """What identifies a model's weights in cache keys, known without loading the model: ``random(seed=N)``
+    in random mode, a user checkpoint's ``sha256:<hex>``, a published file's ``filename:known_hash`` (torchvision's
+    from the weights enum member, e.g. ``resnet50-11ad3fa6.pth:sha256-prefix:11ad3fa6``), CLIP's local file hash.
+
+    ``model`` is a spec or ``"clip"`` (a preset name such as ``resnet18_imagenet`` is accepted too)."""
+    from xai.classifiers import resolve_weights, weight_file
+
     if config.weights == "random":
         return f"random(seed={config.seed})"
     if model == "clip":  # no published checksum: the local file's own hash
         return clip_weights_id(config.weights_dir)
-    return f"{WEIGHT_FILES[model].filename}:{WEIGHT_FILES[model].known_hash}"
+    spec = spec_named(config, model) if isinstance(model, str) else model
+    if spec.checkpoint is not None:
+        from xai.models import file_sha256
+
+        return f"{spec.checkpoint.name}:sha256:{file_sha256(spec.checkpoint)}"
+    weight = spec.published or weight_file(spec.name, resolve_weights(spec.name, spec.weights))
+    return f"{weight.filename}:{weight.known_hash}"
+
+
+def spec_named(config: Config, name: str) -> ClassifierSpec:
+    """The spec whose ``display_name`` is ``name``: the explained model, a ``dissect.models`` entry or a preset
+    (for callers that still hold a name; new code passes specs)."""
+    from xai.classifiers import PRESETS, ClassifierSpec
+
+    for spec in (config.explain.spec(), *config.dissect.specs()):
+        if spec.display_name == name:
+            return spec
+    return PRESETS.get(name) or ClassifierSpec(name, label=name)

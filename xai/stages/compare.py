@@ -8,6 +8,7 @@ detector; then the cross-image null (needs every image's maps; arithmetic only, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,14 @@ import numpy as np
 
 from xai import compare
 from xai.cache import code_version
-from xai.stages import NotCachedError, StageCache, weights_key
+from xai.stages import NotCachedError, StageCache
 from xai.stages import explain as explain_stage
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from xai.architectures import TargetLayer
     from xai.compare import ComparisonSummary, FaithfulnessResult, ImageComparison, SanityResult
     from xai.compare.per_image import CrossImageInput
     from xai.compare.sanity import SanityMaps
@@ -45,37 +47,95 @@ class CompareArtifacts:
     summary: ComparisonSummary | None = None
     explain: ExplainArtifacts | None = None
     """The explain stage's artifacts these were computed from (for the side-by-side panels)."""
+    cam_grid: tuple[int, int] | None = None
+    """(h, w) of the CAM target layer's map at the images' size: the grid of the smooth random baselines."""
+    cascade: tuple[str, ...] = ()
+    """The sanity check's steps for this architecture (``fc``, ``layer4``, ..., ``conv1+bn1``), also when the
+    check is skipped (for the pages)."""
 
 
 def _base_parts(context: RunContext, image_sha: str) -> dict[str, Any]:
     config = context.config
+    target = explain_stage.explain_target(config).target
     return {
         "image": image_sha,
-        "weights": weights_key(config, config.explain.model),
+        # the explained classifier: display name, architecture, weights member and file, class file, preprocessing
+        **explain_stage.classifier_parts(config),
         "seed": config.seed,
         "explain": {
             "methods": list(config.explain.methods),
             "lime": config.explain.lime.model_dump(),
-            "target_layer": config.explain.target_layer,
+            "target_layer": target.path,
+            "reshape": target.reshape,
             "preprocess": config.explain.preprocess,
         },
         "code": code_version("compare", "explain"),
     }
 
 
+def sanity_groups(config: Config) -> tuple[tuple[str, ...], ...]:
+    """The sanity check's cascade for the explained architecture (:func:`xai.compare.layer_groups`), found on the
+    ``meta`` device: no weights, no compute (for the plan; the check derives the same from the loaded model)."""
+    spec = config.explain.spec()
+    return _architecture_groups(spec.name, spec.weights)
+
+
+def cam_grid(config: Config, image_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(h, w) of the CAM target layer's map (after its reshape) for images of ``image_shape``: the CAMs' own grid,
+    on which the smooth random baselines are drawn (7x7 for resnet50's ``layer4[-1]`` at 224², 14x14 for ViT-B/16's
+    tokens, 24x24 for its SWAG weights at 384 px). Found on the ``meta`` device: no weights, no compute."""
+    spec = config.explain.spec()
+    target = explain_stage.explain_target(config).target
+    return _cam_grid(spec.name, spec.weights, target.path, target.reshape, int(image_shape[0]), int(image_shape[1]))
+
+
+@functools.cache
+def _cam_grid(name: str, weights: str, path: str, reshape: str | None, height: int, width: int) -> tuple[int, int]:
+    import torch
+
+    from xai.architectures import device_of, reshape_transform, resolve_layer, shape_model
+
+    shapes: list[tuple[int, ...]] = []
+    transform = reshape_transform(reshape) or (lambda tensor: tensor)
+    model = shape_model(name, weights)
+    with torch.device(device_of(model)), torch.no_grad():
+        handle = resolve_layer(model, path).register_forward_hook(
+            lambda _module, _inputs, output: shapes.append(tuple(transform(output).shape))
+        )
+        try:
+            model(torch.empty(1, 3, height, width))
+        finally:
+            handle.remove()
+    return int(shapes[0][2]), int(shapes[0][3])
+
+
+@functools.cache
+def _architecture_groups(name: str, weights: str) -> tuple[tuple[str, ...], ...]:
+    import torch
+
+    from xai.architectures import device_of, shape_model
+
+    model = shape_model(name, weights)
+    with torch.device(device_of(model)), torch.no_grad():
+        return compare.layer_groups(model)
+
+
 def describe(context: RunContext) -> str:
-    from xai.compare import RESNET_LAYER_GROUPS, forward_passes
+    from xai.compare import forward_passes
 
     config = context.config
     settings = config.compare
     maps = len(config.explain.methods) + settings.random_draws + 1  # LIME + CAMs, random draws, centre prior
     per_image = forward_passes(maps, settings.faithfulness_steps)
-    sanity = (
-        "sanity check skipped (random weights)"
-        if config.weights == "random" or not settings.sanity_check
-        else f"sanity check on {settings.sanity_images} image(s) x {len(sanity_methods(config))} "
-        f"methods x {len(RESNET_LAYER_GROUPS) + 1} model states"
-    )
+    if config.weights == "random" or not settings.sanity_check:
+        sanity = "sanity check skipped (random weights)" if settings.sanity_check else "sanity check disabled"
+    else:
+        groups = sanity_groups(config)
+        sanity = (
+            f"sanity check on {settings.sanity_images} image(s) x {len(sanity_methods(config))} "
+            f"methods x {len(groups) + 1} model states ({config.explain.spec().display_name} randomised from "
+            f"{'+'.join(groups[0])} down to {'+'.join(groups[-1])})"
+        )
     return (
         f"agreement of {len(config.explain.methods) - 1} CAMs with LIME, deletion/insertion over {maps} maps "
         f"({per_image:,} forward passes per image), {sanity}"
@@ -114,7 +174,9 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
     settings = config.compare
     cache = StageCache(context, STAGE, load_only)
     shas = {image.name: image.sha256 for image in context.images}
-    artifacts = CompareArtifacts(explain=explained)
+    artifacts = CompareArtifacts(explain=explained, cascade=tuple("+".join(group) for group in sanity_groups(config)))
+    if explained.images:
+        artifacts.cam_grid = cam_grid(config, explained.images[0].pixels.shape)
     for item in context.progress(explained.images, "compare", total=len(explained.images)):
         # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
         base = {**_base_parts(context, shas[item.name]), "image_id": item.name}
@@ -179,11 +241,9 @@ def _faithfulness(
     lime = item.explanation.lime
 
     def faithfulness() -> FaithfulnessResult:
-        from xai.models import to_input
-
         return compare.faithfulness_image(
-            context.classifier(config.explain.model).module,
-            to_input,
+            context.classifier(config.explain.spec()).module,
+            explain_stage.explain_preprocessing(config).to_input,
             item.pixels,
             compare.explanation_maps(lime.segments, lime.weights, _cam_maps(item)),
             item.explanation.prediction.top1,
@@ -192,6 +252,7 @@ def _faithfulness(
             image_id=item.name,
             random_draws=settings.random_draws,
             batch_size=explain_stage.explain_batch_size(context, item.pixels.shape),
+            random_cells=cam_grid(config, item.pixels.shape),
         )
 
     parts = {
@@ -199,6 +260,7 @@ def _faithfulness(
         "piece": "faithfulness",
         "steps": settings.faithfulness_steps,
         "random_draws": settings.random_draws,
+        "random_cells": list(cam_grid(config, item.pixels.shape)),
     }
     return cache.get(compare.FaithfulnessResult, parts, faithfulness)
 
@@ -212,7 +274,7 @@ def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage]
 
     def sanity() -> SanityResult:
         skip = config.weights == "random" or not settings.sanity_check or not methods or not chosen
-        model = None if skip else context.classifier(config.explain.model).module
+        model = None if skip else context.classifier(config.explain.spec()).module
         budgets = (
             {
                 compare.LIME_METHOD: f"{settings.sanity_lime_samples} perturbation samples per model state "
@@ -230,15 +292,16 @@ def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage]
         explain_fn = sanity_explain_fn(
             [(item.pixels, item.explanation.lime.segments, item.explanation.prediction.top1) for item in chosen],
             methods,
-            target_layer=config.explain.target_layer,
+            target=explain_stage.explain_target(config).target,
+            to_input=explain_stage.explain_preprocessing(config).to_input,
             lime_params=lime_sanity,
             seed=config.seed,
             # resolved (perhaps measured) only when the check runs: skipped under random weights
             batch_size=explain_stage.explain_batch_size(context, chosen[0].pixels.shape) if not skip else 1,
             device=context.device,
         )
-        return compare.sanity_check(
-            model, explain_fn, compare.RESNET_LAYER_GROUPS, seed=config.seed, weights_are_random=skip, budgets=budgets
+        return compare.sanity_check(  # the cascade follows the architecture: compare.layer_groups(model)
+            model, explain_fn, seed=config.seed, weights_are_random=skip, budgets=budgets
         )
 
     parts = {
@@ -261,7 +324,8 @@ def sanity_explain_fn(
     images: list[tuple[np.ndarray, np.ndarray, int]],
     methods: list[str],
     *,
-    target_layer: str,
+    target: TargetLayer | str,
+    to_input: Callable[[np.ndarray], torch.Tensor] | None = None,
     lime_params: LimeParams,
     seed: int,
     batch_size: int,
@@ -271,39 +335,46 @@ def sanity_explain_fn(
 
     ``images`` are ``(pixels, LIME segments, target class)``: every model state explains the same class on the
     same segmentation. LIME runs with ``lime_params`` (a cheaper sample budget) and ``label=target``, and its
-    pixel-weight map is min-max scaled to [0, 1]; CAMs come from ``compute_cam`` (ScoreCAM and AblationCAM at
-    full cost). The maps come back as a ``SanityMaps`` carrying every CAM's warning (AblationCAM's sign flip on a
-    negative logit), named by method and image position, so the check keeps them per model state.
+    pixel-weight map is min-max scaled to [0, 1]; CAMs come from ``compute_cam`` on the ``target`` layer (a
+    :class:`xai.architectures.TargetLayer`, whose reshape they honour, or a module path of a map-output layer), at
+    full cost for ScoreCAM and AblationCAM. ``to_input`` normalises pixels for the model (the weights' mean and
+    std; ImageNet's when None). The maps come back as a ``SanityMaps`` carrying every CAM's warning (AblationCAM's
+    sign flip on a negative logit), named by method and image position, so the check keeps them per model state.
     """
     from xai import compare
+    from xai.architectures import TargetLayer, resolve_layer
     from xai.compare.sanity import SanityMaps
     from xai.explain.cams.base import compute_cam
     from xai.explain.lime_image import run_lime
     from xai.explain.registry import METHODS
-    from xai.models import resolve_layer, to_input
+    from xai.models import to_input as imagenet_input
+
+    if isinstance(target, str):
+        target = TargetLayer(target, "given")
+    normalise = to_input or imagenet_input
 
     def explain_fn(model: Any) -> Any:
-        layer = resolve_layer(model, target_layer)
+        layer = resolve_layer(model, target.path)
         maps: dict[str, list[np.ndarray]] = {method: [] for method in [*methods, compare.EDGE_METHOD]}
         warnings: list[str] = []
-        for index, (pixels, segments, target) in enumerate(images, start=1):
-            tensor = to_input(pixels[None]).to(device)
+        for index, (pixels, segments, label) in enumerate(images, start=1):
+            tensor = normalise(pixels[None]).to(device)
             for method in methods:
                 if method == compare.LIME_METHOD:
                     result = run_lime(
                         model,
                         pixels,
-                        to_input=to_input,
+                        to_input=normalise,
                         params=lime_params,
                         seed=seed,
                         batch_size=batch_size,
                         segments=segments,
-                        label=target,
+                        label=label,
                     )
                     maps[method].append(unit_range(result.pixel_weights()))
                 else:
                     cam_batch = batch_size if METHODS[method].batched else None
-                    cam = compute_cam(model, tensor, method, layer, target, batch_size=cam_batch)
+                    cam = compute_cam(model, tensor, method, layer, label, batch_size=cam_batch, reshape=target.reshape)
                     maps[method].append(cam.map)
                     if cam.warning:
                         warnings.append(f"sanity image {index}: {cam.warning}")

@@ -1,9 +1,12 @@
-"""Task 1: CLIP-Dissect of both ResNet18s, cached piece by piece.
+"""Task 1: CLIP-Dissect of every classifier in ``dissect.models`` (the paper's two ResNet18s by default, or any
+torchvision model or checkpoint), cached piece by piece.
 
-CLIP image embeddings of the probe set are computed once and shared by both models; text embeddings are keyed
-by (CLIP weights, architecture, precision, concept-list hash); each model's pooled activations by (model weights,
-layers, pooling, probe). Whatever of those is missing comes from one pass over the probe set that decodes each
-image once (:mod:`xai.dissect.probe_pass`). Scoring, the final-layer self-check and the analyses build on those.
+CLIP image embeddings of the probe set are computed once and shared by all models; text embeddings are keyed
+by (CLIP weights, architecture, precision, concept-list hash); each model's pooled activations by (its spec,
+weights, layers as resolved, pooling, probe). Whatever of those is missing comes from one pass over the probe set
+that decodes each image once (:mod:`xai.dissect.probe_pass`), each model fed its own weights' preprocessing (the
+presets CLIP-Dissect's ResNet18 one). Scoring, the final-layer self-check (the paper's models only) and the
+analyses build on those.
 
 The plan :func:`_collect` executes: probe inputs -> probe features (CLIP image embeddings and every model's
 activations, one joint pass for what is missing) -> concept text embeddings -> per model: labels, summary, fc
@@ -21,17 +24,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xai import models
-from xai.cache import Parts, code_version, probe_code_version
+from xai.cache import Parts
 from xai.dissect import analysis, clip_embed, fc_check, paper, probes
 from xai.dissect.analysis import FcSelfCheck, ModelComparison, ModelSummary
 from xai.dissect.labelling import dissect_model
+from xai.dissect.layers import layer_plan
 from xai.dissect.result import DissectionResult
-from xai.stages import NotCachedError, StageCache, weights_key
+from xai.stages import NotCachedError, StageCache
+from xai.stages.dissect_keys import (
+    DissectedModel,
+    activation_parts,
+    clip_image_parts,
+    clip_parts,
+    clip_text_parts,
+    dissected_model,
+    pool_mode,
+    scoring_parts,
+    target_transform,
+)
+
+__all__ = ["STAGE", "DissectArtifacts", "activation_parts", "clip_parts", "describe", "load_cached", "run"]
 
 if TYPE_CHECKING:
     import torch
 
+    from xai.classifiers import ClassifierSpec
     from xai.config import Config
     from xai.dissect.probe_pass import ProbeOutputs
     from xai.models import LoadedClip
@@ -84,6 +101,8 @@ class DissectArtifacts:
     probe_name: str
     probe_paths: list[Path]
     concept_set: str
+    models: dict[str, DissectedModel] = field(default_factory=dict)
+    """display name -> architecture, weights, layers and pooling"""
     results: dict[str, DissectionResult] = field(default_factory=dict)
     """model name -> its neuron labels"""
     summaries: dict[str, ModelSummary] = field(default_factory=dict)
@@ -93,6 +112,8 @@ class DissectArtifacts:
     """model name -> the main concept set's fc labels against the class names (string match)"""
     comparison: ModelComparison | None = None
     """the first two models compared"""
+    pool: str = "mean"
+    """``dissect.pool``"""
 
 
 @dataclass(frozen=True)
@@ -153,87 +174,15 @@ def _probe_batch_size(
     )
 
 
-def _pool(config: Config) -> str:
-    return "avg" if config.dissect.pool == "mean" else "max"
-
-
-def clip_parts(config: Config, device: Device) -> dict[str, Any]:
-    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision."""
-    return {
-        "clip": weights_key(config, "clip"),
-        "clip_arch": models.CLIP_ARCH,
-        "clip_dtype": str(models.clip_dtype(device)).removeprefix("torch."),
-    }
-
-
-def _probe_artifact_parts(config: Config) -> dict[str, Any]:
-    # the probe artifacts carry the narrower code version of the modules that compute them
-    return {"seed": config.seed, "code": probe_code_version()}
-
-
-def clip_image_parts(config: Config, probe_key: str, device: Device) -> dict[str, Any]:
-    """Key of the probe set's CLIP image embeddings."""
-    return {"probe": probe_key, **_probe_artifact_parts(config), "piece": "clip-images", **clip_parts(config, device)}
-
-
-def clip_text_parts(config: Config, concepts: Sequence[str], device: Device) -> dict[str, Any]:
-    """Key of a concept list's CLIP text embeddings (independent of the probe set)."""
-    return {
-        **_probe_artifact_parts(config),
-        "piece": "clip-texts",
-        **clip_parts(config, device),
-        "concepts": clip_embed.concepts_hash(concepts),
-    }
-
-
-def activation_parts(config: Config, model_name: str, probe_key: str, device: Device) -> dict[str, Any]:
-    """Key of one model's pooled probe activations: CPU and CUDA (TF32, other kernels) give different numbers."""
-    return {
-        "probe": probe_key,
-        "seed": config.seed,
-        "code": probe_code_version(),
-        "model": model_name,
-        "weights": weights_key(config, model_name),
-        "layers": list(config.dissect.layers),
-        "pool": _pool(config),
-        "device": _device_type(device),
-        "piece": "activations",
-    }
-
-
-def _scoring_parts(
-    config: Config, model_name: str, probe_key: str, concepts_key: str, device: Device
-) -> dict[str, Any]:
-    settings = config.dissect
-    return {
-        "probe": probe_key,
-        "seed": config.seed,
-        "code": code_version("dissect"),
-        "model": model_name,
-        "weights": weights_key(config, model_name),
-        "layers": list(settings.layers),
-        "pool": _pool(config),
-        "concepts": concepts_key,
-        **clip_parts(config, device),
-        "similarity": settings.similarity,
-        "top_images": settings.top_images,
-        "scoring_device": _device_type(device),
-    }
-
-
-def _device_type(device: Device) -> str:
-    import torch
-
-    return torch.device(device).type
-
-
 def describe(context: RunContext) -> str:
     from xai.data import cache_dir
 
     config = context.config
     settings = config.dissect
+    specs = settings.specs()
     line = (
-        f"CLIP-Dissect of {', '.join(settings.models)} layers {', '.join(settings.layers)}, concepts "
+        f"CLIP-Dissect of {', '.join(spec.display_name for spec in specs)} layers "
+        f"{'auto' if settings.layers == 'auto' else ', '.join(settings.layers)}, concepts "
         f"{settings.concepts!r}, {settings.similarity}"
     )
     if settings.probe == "broden" and not (cache_dir() / "broden1_224" / "images").is_dir():
@@ -242,14 +191,14 @@ def describe(context: RunContext) -> str:
     concepts_key = clip_embed.concepts_hash(probes.load_concepts(settings.concepts))
     cache = StageCache(context, STAGE)
     cached = sum(
-        cache.contains({**_scoring_parts(config, m, probe.key, concepts_key, context.device), "piece": "labels"})
-        for m in settings.models
+        cache.contains({**scoring_parts(config, m, probe.key, concepts_key, context.device), "piece": "labels"})
+        for m in specs
     )
-    passes = len(probe.paths) * (1 + len(settings.models))
+    passes = len(probe.paths) * (1 + len(specs))
     return (
         f"{line}; probe {settings.probe!r} with {len(probe.paths):,} images: {passes:,} forward passes "
         f"(CLIP and each model, one pass that decodes each image once); "
-        f"{cached}/{len(settings.models)} models cached"
+        f"{cached}/{len(specs)} models cached"
     )
 
 
@@ -261,21 +210,24 @@ def _collect(context: RunContext, load_only: bool) -> DissectArtifacts:
     embed: TextEmbedder = functools.partial(_text_embeddings, context, cache)
     concepts = probes.load_concepts(settings.concepts)
     concept_embeddings = embed(concepts)
-    artifacts = DissectArtifacts(settings.probe, features.probe.paths, settings.concepts)
-    for name in settings.models:
-        scoring = _scoring_parts(config, name, features.probe.key, clip_embed.concepts_hash(concepts), context.device)
+    artifacts = DissectArtifacts(settings.probe, features.probe.paths, settings.concepts, pool=settings.pool)
+    specs = settings.specs()
+    for spec in specs:
+        name = spec.display_name
+        artifacts.models[name] = model = dissected_model(config, spec)
+        scoring = scoring_parts(config, spec, features.probe.key, clip_embed.concepts_hash(concepts), context.device)
         result = _labels(context, cache, scoring, name, features, concepts, concept_embeddings)
         artifacts.results[name] = result
         artifacts.summaries[name] = cache.get(
             ModelSummary, {**scoring, "piece": "summary"}, functools.partial(analysis.summarise_model, result)
         )
-        if "fc" in settings.layers:
+        if not model.no_self_check:  # a preset with its fc dissected: the paper's model and final layer
             self_check, label_check = _fc_checks(context, cache, scoring, result, features, embed, concept_embeddings)
             artifacts.self_checks[name] = self_check
             if label_check is not None:
                 artifacts.label_checks[name] = label_check
-    if len(settings.models) >= 2:
-        first, second = settings.models[:2]
+    if len(specs) >= 2:
+        first, second = (spec.display_name for spec in specs[:2])
         artifacts.comparison = analysis.compare_models(artifacts.results[first], artifacts.results[second])
     return artifacts
 
@@ -285,9 +237,10 @@ def _probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs) 
     whatever is missing, from one joint pass; rows cut to the images every piece decoded. The images left out
     and how each checkpoint was read are recorded on the context (they may come from the cache)."""
     config = context.config
-    names = config.dissect.models
+    specs = {spec.display_name: spec for spec in config.dissect.specs()}
+    names = list(specs)
     image_parts = clip_image_parts(config, probe.key, context.device)
-    activation_keys = {name: activation_parts(config, name, probe.key, context.device) for name in names}
+    activation_keys = {name: activation_parts(config, spec, probe.key, context.device) for name, spec in specs.items()}
 
     @functools.cache
     def joint_pass() -> ProbeOutputs:
@@ -295,16 +248,16 @@ def _probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs) 
         return _probe_pass(
             context,
             probe.paths,
-            _pool(config),
+            pool_mode(config),
             clip_needed=not cache.contains(image_parts),
-            models_needed=[name for name in names if not cache.contains(activation_keys[name])],
+            models_needed=[specs[name] for name in names if not cache.contains(activation_keys[name])],
         )
 
     def clip_images() -> ArrayArtifact:
         return _probe_artifact({"embeddings": joint_pass().clip_embeddings}, joint_pass())
 
     def activations(name: str) -> ArrayArtifact:
-        return _probe_artifact(joint_pass().activations[name], joint_pass(), context.classifier(name).load_note)
+        return _probe_artifact(joint_pass().activations[name], joint_pass(), context.classifier(specs[name]).load_note)
 
     image_piece = cache.get(ArrayArtifact, image_parts, clip_images)
     act_pieces = {
@@ -312,12 +265,12 @@ def _probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs) 
     }
     _record_probe_notes(context, [image_piece, *act_pieces.values()], act_pieces)
     kept, rows = _common_rows([image_piece, *act_pieces.values()], len(probe.paths))
-    layers = config.dissect.layers
+    layers = {name: layer_plan(spec, config.dissect.layers).layers for name, spec in specs.items()}
     return ProbeFeatures(
         ProbeInputs([probe.paths[i] for i in kept], [probe.ids[i] for i in kept], probe.key),
         image_embeddings=image_piece.arrays["embeddings"][rows[0]],
         activations={
-            name: {layer: piece.arrays[layer][piece_rows] for layer in layers}
+            name: {layer: piece.arrays[layer][piece_rows] for layer in layers[name]}
             for (name, piece), piece_rows in zip(act_pieces.items(), rows[1:], strict=True)
         },
     )
@@ -430,11 +383,9 @@ def _fc_checks(
     return self_check, label_check
 
 
-def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed: list[str]) -> int:
+def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed: list[ClassifierSpec]) -> int:
     """Images per batch of the joint probe pass: measured on CLIP when it is in the pass (it costs most per
-    image), else on ResNet18; every network of the pass takes the same decoded batch."""
-    from torchvision.models import ResNet18_Weights
-
+    image), else on the first model; every network of the pass takes the same decoded batch."""
     from xai.dissect.clip_embed import image_input_dtype
 
     if clip is not None:
@@ -444,43 +395,37 @@ def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed
             return lambda batch: clip.module.encode_image(batch.to(dtype))
 
         return _probe_batch_size(context, "dissect:clip", "clip:encode_image", clip_forward, clip.preprocess)
+    first = models_needed[0]
 
-    def resnet_forward() -> Callable[..., Any]:
+    def model_forward() -> Callable[..., Any]:
         import torch
 
-        model = context.classifier(models_needed[0]).module
+        model = context.classifier(first).module
         return lambda batch: model(batch.contiguous(memory_format=torch.channels_last))  # as the probe pass does
 
     return _probe_batch_size(
-        context,
-        "dissect:resnet18",
-        "resnet18:channels_last",
-        resnet_forward,
-        ResNet18_Weights.IMAGENET1K_V1.transforms(),
+        context, f"dissect:{first.name}", f"{first.name}:channels_last", model_forward, target_transform(first)
     )
 
 
 def _probe_pass(
-    context: RunContext, paths: list[Path], pool: str, *, clip_needed: bool, models_needed: list[str]
+    context: RunContext, paths: list[Path], pool: str, *, clip_needed: bool, models_needed: list[ClassifierSpec]
 ) -> ProbeOutputs:
-    from torchvision.models import ResNet18_Weights
-
     from xai.dissect.probe_pass import probe_pass
 
     settings = context.config.dissect
     clip = context.clip() if clip_needed else None
-    names = (["CLIP"] if clip_needed else []) + models_needed
+    names = (["CLIP"] if clip_needed else []) + [spec.display_name for spec in models_needed]
     bar = f"probe pass, {len(paths):,} images ({', '.join(names)})"
+    plans = {spec.display_name: layer_plan(spec, settings.layers) for spec in models_needed}
     return probe_pass(
         paths,
         batch_size=_pass_batch_size(context, clip, models_needed),
         clip=clip.module if clip else None,
         clip_transform=clip.preprocess if clip else None,
-        targets={name: context.classifier(name).module for name in models_needed},
-        # torchvision's IMAGENET1K_V1 transform = CLIP-Dissect's Resize(256), CenterCrop(224), ImageNet mean/std,
-        # which it uses for both the ImageNet and the Places365 ResNet18.
-        target_transform=ResNet18_Weights.IMAGENET1K_V1.transforms(),
-        layers=settings.layers,
+        targets={spec.display_name: context.classifier(spec).module for spec in models_needed},
+        target_transform={spec.display_name: target_transform(spec) for spec in models_needed},
+        layers={name: plan.layers for name, plan in plans.items()},
         pool=pool,
         device=context.device,
         progress=lambda batches, total: context.progress(batches, bar, total),

@@ -23,10 +23,55 @@ class RawCam:
     map: np.ndarray
     forward_passes: int
     warning: str = ""
+    strategy: str = ""
+    """How an implementation with several exact strategies ran (AblationCAM: ``after-target`` or
+    ``full-forward``), for logs and tests; empty otherwise."""
 
 
-CamFunction = Callable[[nn.Module, torch.Tensor, nn.Module, int, "int | None"], RawCam]
-"""``(model, input_tensor (1,3,H,W), target_layer, target_class, batch_size) -> RawCam``."""
+CamFunction = Callable[..., RawCam]
+"""``(model, input_tensor (1,3,H,W), target_layer, target_class, batch_size, *, reshape=None) -> RawCam``."""
+
+Reshape = str | Callable[[torch.Tensor], torch.Tensor] | None
+"""A target layer's reshape: a name in :data:`xai.architectures.RESHAPES`, a function with grad-cam's
+``reshape_transform`` convention (raw output -> (N, C, h, w)), or None when the output already is (N, C, h, w)."""
+
+
+def resolve_reshape(reshape: Reshape) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function ``reshape`` names (identity for None)."""
+    if reshape is None:
+        return lambda tensor: tensor
+    if callable(reshape):
+        return reshape
+    from xai.architectures import RESHAPES
+
+    if reshape not in RESHAPES:
+        raise ValueError(f"unknown reshape {reshape!r}; known: {', '.join(RESHAPES)}")
+    return RESHAPES[reshape]
+
+
+def channel_axis(raw: torch.Tensor, reshape: Callable[[torch.Tensor], torch.Tensor]) -> int:
+    """The axis of the raw target-layer output that ``reshape`` turns into the map's channel axis (dim 1).
+
+    Found, not assumed: the only axis ``a`` for which reshaping a tensor that holds its own index along ``a``
+    gives a map whose channel ``c`` is ``c`` everywhere. Dim 1 for an (N, C, h, w) map; the last axis for ViT
+    tokens (N, T, D) and Swin's (N, H, W, C) -- the axis grad-cam's ``AblationLayerVit`` ablates, which is the
+    ablation layer :func:`xai.architectures.ablation_layer` names for every reshaped target.
+    """
+    found = []
+    for axis in range(1, raw.dim()):
+        shape = [1] * raw.dim()
+        shape[axis] = raw.shape[axis]
+        index = torch.arange(raw.shape[axis], dtype=torch.float32).view(shape).expand(*raw.shape)
+        mapped = reshape(index)
+        expected = torch.arange(mapped.shape[1], dtype=torch.float32).view(1, -1, *[1] * (mapped.dim() - 2))
+        if mapped.shape[1] <= raw.shape[axis] and torch.equal(mapped, expected.expand_as(mapped)):
+            found.append(axis)
+    if len(found) != 1:
+        raise ValueError(
+            f"cannot tell which axis of the target layer's {tuple(raw.shape)} output is the channel axis after "
+            f"the reshape (candidates: {found or 'none'})"
+        )
+    return found[0]
 
 
 @contextmanager

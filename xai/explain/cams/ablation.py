@@ -5,23 +5,34 @@ class score y when that channel is ablated: ``w_c = (y - y_c) / y``; the map is 
 
 grad-cam's ``AblationCAM`` swaps the target module for an ``AblationLayer`` and reruns the *whole* network
 for every channel (2 + C image forwards, ~3 min per ResNet50 image on 2 CPU cores). Ablating a channel only
-changes what comes after the target layer, so here a forward hook on the target layer replaces its (1, C, h, w)
-output by a batch of n ablated copies: the layers before the target run once per chunk of n channels, the rest
-runs on n rows. For ``model.layer4[-1]`` of a ResNet50 the rest is avgpool + fc, so the cost is about
-``ceil(C / n)`` forwards instead of 2048.
+changes what comes after the target layer, so here a forward hook on the target layer replaces its batch-1
+output by a batch of n ablated copies (strategy ``after-target``): the layers before the target run once per
+chunk of n channels on the one image, the rest runs on n rows. For ``model.layer4[-1]`` of a ResNet50 the rest
+is avgpool + fc, so the cost is about ``ceil(C / n)`` forwards instead of 2048; for ViT-B/16's last
+``ln_1`` it is one encoder block and the head per row.
 
-Exactness (tested to 1e-4 max abs against the library on a toy net and a random ResNet50): we reproduce the
-library's semantics exactly -- its ablation value (0 when the activation minimum is 0, else the library's
-``min - 1e7`` that, because ``AblationLayer`` recomputes the minimum after each row, becomes
-``min - (i + 1) * 1e7`` for the i-th row of each library batch of 32), its original score from an unablated
-forward, its float32 weight formula ``(y - y_c) / y`` (which flips every sign when y < 0, as the library does),
-ReLU, resize and min-max scaling (:func:`~xai.explain.cams._core.finalize_cam`).
+Why it is exact: the only tensors after the target that do not come from it are the ones that bypass it (a
+residual ``x + input`` around it: ResNet's identity, ViT's and Swin's block input, ConvNeXt's and RegNet's
+shortcut). They hold the one image, batch 1, where the library holds n identical copies; element-wise ops
+broadcast them, which is the library's semantics value for value. That covers every family
+:mod:`xai.architectures` knows (ResNet, VGG, DenseNet, MobileNet, EfficientNet, MNASNet, ConvNeXt, RegNet, ViT,
+Swin, each at its auto target layer; tested per family against the library in ``tests/test_cams_families.py``).
+Anything else falls back to strategy ``full-forward``: the image repeated n times through the whole network with
+the hooked target output replaced, exactly what the library computes (still batched, no module swapped). The
+fallback is taken when the first chunk raises (a bypass meets the ablated rows in a non-broadcasting op, e.g.
+``torch.cat`` inside a DenseNet block: tested), returns the wrong number of rows, or when its extra unablated
+check row does not reproduce the original score. Like grad-cam (which scores the original at batch 1 and the
+ablations at batch 32), both strategies assume the model scores each image independently of the others in its
+batch, as every classifier in eval mode does; the full-forward check row refuses a model that does not.
 
-Validity: the hook's batch of n rows meets batch-1 tensors wherever something bypasses the target layer (a skip
-connection around it). Element-wise ops broadcast them, which is exactly the library's semantics (the bypass
-carries the unablated image there too); anything else fails loudly. Two checks catch the silent cases: the
-target layer must run once per forward, and an extra unablated row in the first chunk must reproduce the
-original score.
+Library semantics reproduced (equality tested to 1e-4 max abs at real size per family): the ablation value (0
+when the activation minimum is 0, else ``min - 1e7`` that, because ``AblationLayer`` recomputes the minimum after
+each row, becomes ``min - (i + 1) * 1e7`` for the i-th row of each library batch of 32; the minimum is over the
+*raw* output, ViT's class token included); the ablated axis (channel axis of the reshaped map: dim 1 for CNNs,
+as ``AblationLayer``; the last axis of ViT tokens and Swin's channels-last maps, as ``AblationLayerVit``, found
+by :func:`~xai.explain.cams._core.channel_axis`); the original score from an unablated forward; the float32
+weight formula ``(y - y_c) / y`` (which flips every sign when y < 0, as the library does); ReLU, resize and
+min-max scaling (:func:`~xai.explain.cams._core.finalize_cam`) on the reshaped map.
 """
 
 from __future__ import annotations
@@ -30,24 +41,41 @@ import numpy as np
 import torch
 from torch import nn
 
-from xai.explain.cams._core import RawCam, capture_activation, finalize_cam, forward_hook
-from xai.explain.inference import model_device
+from xai.explain.cams._core import (
+    RawCam,
+    Reshape,
+    capture_activation,
+    channel_axis,
+    finalize_cam,
+    forward_hook,
+    resolve_reshape,
+)
+from xai.explain.inference import default_batch_size, model_device
 
 LIBRARY_BATCH_SIZE = 32
 """grad-cam's AblationCAM default batch; it decides the ablation value when activations can be nonzero-min."""
 LIBRARY_ABLATION_OFFSET = 1e7
 CHUNK_BYTES = 128 * 2**20
 """Memory for one chunk of ablated activations (ResNet50 layer4: 326 channels, 7 chunks)."""
+AFTER_TARGET = "after-target"
+FULL_FORWARD = "full-forward"
 
 
-def library_ablation_values(activation: torch.Tensor, library_batch_size: int = LIBRARY_BATCH_SIZE) -> torch.Tensor:
+class _NotRowwise(Exception):
+    """The after-target strategy cannot be trusted for this model and layer."""
+
+
+def library_ablation_values(
+    activation: torch.Tensor, library_batch_size: int = LIBRARY_BATCH_SIZE, channels: int | None = None
+) -> torch.Tensor:
     """The value grad-cam's ``AblationLayer`` writes into each ablated channel, per channel, (C,) tensor.
 
     Args:
-        activation: (C, h, w) target-layer output for one image.
+        activation: raw target-layer output for one image (any shape: its minimum is what counts).
         library_batch_size: the library AblationCAM's ``batch_size`` whose row order fixes the value.
+        channels: channels ablated (default: ``activation.shape[0]``, the (C, h, w) case).
     """
-    channels = activation.shape[0]
+    channels = activation.shape[0] if channels is None else channels
     minimum = torch.min(activation)
     if minimum == 0:
         return torch.zeros(channels, dtype=activation.dtype, device=activation.device)
@@ -66,61 +94,90 @@ def ablation_cam(
     target_layer: nn.Module,
     target_class: int,
     batch_size: int | None = None,
+    *,
+    reshape: Reshape = None,
 ) -> RawCam:
-    """AblationCAM map of ``target_class``, equal to grad-cam's ``AblationCAM`` within float rounding.
+    """AblationCAM map of ``target_class``, equal to grad-cam's ``AblationCAM`` (with ``reshape_transform`` and
+    the ablation layer :func:`xai.architectures.ablation_layer` names) within float rounding.
 
     Args:
-        batch_size: ablated channels per forward; None sizes chunks to ``CHUNK_BYTES`` of activations.
+        batch_size: ablated channels per forward; None sizes chunks to ``CHUNK_BYTES`` of activations (and, on
+            the full-forward fallback, to at most the device's image batch size).
+        reshape: the target layer's reshape (:data:`~xai.explain.cams._core.Reshape`), e.g. ``vit_tokens_to_map``.
     """
     device = model_device(model)
     image = input_tensor.to(device)
-    activation, output = capture_activation(model, image, target_layer)
+    raw, output = capture_activation(model, image, target_layer)
+    to_map = resolve_reshape(reshape)
+    activation = to_map(raw)
+    if activation.dim() != 4:
+        raise ValueError(
+            f"AblationCAM needs an (N, C, h, w) map; the target layer gives {tuple(raw.shape)}"
+            + (f" and the reshape {tuple(activation.shape)}" if reshape is not None else "; name its reshape")
+        )
+    axis = 1 if reshape is None else channel_axis(raw, to_map)
     original = output[0, target_class]
     channels = activation.shape[1]
-    values = library_ablation_values(activation[0])
+    values = library_ablation_values(raw[0], channels=channels)
+    full_batch_size = batch_size or default_batch_size(device, image[0, 0].numel())
     if batch_size is None:
-        row_bytes = activation[0].numel() * activation.element_size()
+        row_bytes = raw[0].numel() * raw.element_size()
         batch_size = int(np.clip(CHUNK_BYTES // row_bytes, 1, channels))
-
-    ablated_scores = torch.empty(channels, dtype=output.dtype)
+    pad = (1,) * (raw.dim() - 2)
+    ablated_scores = torch.empty(channels, dtype=torch.float32)
     replacement: list[torch.Tensor] = []
     calls = [0]
+    rows_run = [1]
 
     def replace_output(module: nn.Module, inputs: tuple, out: torch.Tensor) -> torch.Tensor:
         calls[0] += 1
         return replacement[0]
 
-    rows_run = 1
-    with forward_hook(target_layer, replace_output), torch.inference_mode():
-        for start in range(0, channels, batch_size):
-            chunk = torch.arange(start, min(channels, start + batch_size), device=device)
+    def run(strategy: str, chunk_size: int, first: int, stop: int) -> None:
+        """Scores of channels ``first..stop-1`` in chunks; the chunk at 0 carries an extra unablated check row."""
+        for start in range(first, stop, chunk_size):
+            chunk = torch.arange(start, min(stop, start + chunk_size), device=device)
             check_row = 1 if start == 0 else 0
-            batch = activation.expand(len(chunk) + check_row, *activation.shape[1:]).clone()
-            batch[torch.arange(len(chunk), device=device), chunk] = values[chunk, None, None]
+            batch = raw.expand(len(chunk) + check_row, *raw.shape[1:]).clone()
+            batch.movedim(axis, 1)[torch.arange(len(chunk), device=device), chunk] = values[chunk].view(-1, *pad)
             replacement[:] = [batch]
             calls[0] = 0
-            scores = model(image)[:, target_class]
-            if calls[0] != 1 or scores.shape[0] != batch.shape[0]:
-                raise ValueError(
-                    "fast AblationCAM needs a target layer that runs once per forward and whose "
-                    "batch reaches the output; this model/layer does not allow it"
+            rows = image if strategy == AFTER_TARGET else image.repeat(len(batch), *(1,) * (image.dim() - 1))
+            rows_run[0] += len(batch)
+            scores = model(rows)[:, target_class]
+            if calls[0] != 1 or scores.shape[0] != len(batch):
+                raise _NotRowwise(
+                    f"the target layer ran {calls[0]} times and {scores.shape[0]} of {len(batch)} rows came out"
                 )
             if check_row and not torch.isclose(scores[-1], original, rtol=1e-4, atol=1e-4):
-                raise ValueError(
-                    f"the unablated row scores {float(scores[-1]):.6g} but the model "
-                    f"{float(original):.6g}: something bypasses the target layer in a way that "
-                    "does not broadcast; use the library's AblationCAM for this layer"
-                )
+                raise _NotRowwise(f"the unablated row scores {float(scores[-1]):.6g}, the model {float(original):.6g}")
             ablated_scores[chunk.cpu()] = scores[: len(chunk)].float().cpu()
-            rows_run += batch.shape[0]
+
+    strategy = AFTER_TARGET
+    with forward_hook(target_layer, replace_output), torch.inference_mode():
+        try:  # the first chunk decides: it raises, or its check row disagrees, where broadcasting is not enough
+            run(AFTER_TARGET, batch_size, 0, min(batch_size, channels))
+        except (_NotRowwise, RuntimeError):
+            strategy = FULL_FORWARD
+        try:
+            if strategy == AFTER_TARGET:
+                run(AFTER_TARGET, batch_size, batch_size, channels)
+            else:
+                run(FULL_FORWARD, full_batch_size, 0, channels)
+        except _NotRowwise as error:
+            raise ValueError(
+                f"AblationCAM ({strategy}): {error}; this model and target layer do not allow ablating the "
+                "layer's output (pick a module that runs once per forward and whose rows reach the output)"
+            ) from None
 
     original_scores = np.float32([float(original)])[:, None]
     weights = (original_scores - ablated_scores.numpy()[None, :].astype(np.float32)) / original_scores
     activations = activation.float().cpu().numpy()
     return RawCam(
         map=finalize_cam(weights, activations, tuple(input_tensor.shape[-2:])),
-        forward_passes=rows_run,
+        forward_passes=rows_run[0],
         warning=negative_logit_warning(float(original), target_class),
+        strategy=strategy,
     )
 
 

@@ -31,6 +31,7 @@ def compute_cam(
     target_class: int,
     *,
     batch_size: int | None = None,
+    reshape: str | None = None,
 ) -> CamMap:
     """Class activation map of ``target_class`` for one image, by any CAM method of the registry.
 
@@ -42,6 +43,9 @@ def compute_cam(
         target_class: logit index explained, normally the predicted class. It is always passed explicitly
             as ``ClassifierOutputTarget(target_class)``; grad-cam's ``targets=None`` is never used.
         batch_size: rows per forward pass for ScoreCAM/AblationCAM; None picks one for the device.
+        reshape: name of the :data:`xai.architectures.RESHAPES` transform that turns the target layer's output
+            into an (N, C, h, w) map (ViT tokens, Swin channels-last; the target's ``TargetLayer.reshape``); None
+            for layers that already output maps. grad-cam's ``reshape_transform``; every implementation honours it.
 
     Returns:
         A CamMap whose ``map`` is (H, W) float32 in [0, 1] as grad-cam computes it:
@@ -57,9 +61,12 @@ def compute_cam(
     start = time.perf_counter()
     with preserved_gradients(model):
         if isinstance(implementation, type):
-            raw = library_cam(implementation, model, input_tensor, target_layer, target_class, batch_size)
-        else:
-            raw = implementation(model, input_tensor, target_layer, target_class, batch_size)
+            raw = library_cam(
+                implementation, model, input_tensor, target_layer, target_class, batch_size, reshape=reshape
+            )
+        else:  # a CamFunction takes ``reshape`` as a keyword (passed only when set: maps need none)
+            extra = {"reshape": reshape} if reshape is not None else {}
+            raw = implementation(model, input_tensor, target_layer, target_class, batch_size, **extra)
     seconds = time.perf_counter() - start
     cam_map = np.ascontiguousarray(raw.map, dtype=np.float32)
     if cam_map.shape != tuple(input_tensor.shape[-2:]):

@@ -21,11 +21,19 @@ def library_cam(
     target_layer: nn.Module,
     target_class: int,
     batch_size: int | None = None,
+    *,
+    reshape: str | None = None,
 ) -> RawCam:
-    """``cam_class(model, [target_layer])(input_tensor, targets=[ClassifierOutputTarget(target_class)])[0]``."""
+    """``cam_class(model, [target_layer], reshape_transform=...)(input_tensor, targets=[ClassifierOutputTarget(
+    target_class)])[0]``; AblationCAM also gets the ablation layer the reshape needs
+    (:func:`xai.architectures.ablation_layer_for`)."""
+    from pytorch_grad_cam import AblationCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    cam = cam_class(model=model, target_layers=[target_layer])
+    from xai.architectures import ablation_layer_for, reshape_transform
+
+    extra = {"ablation_layer": ablation_layer_for(reshape)} if issubclass(cam_class, AblationCAM) else {}
+    cam = cam_class(model=model, target_layers=[target_layer], reshape_transform=reshape_transform(reshape), **extra)
     try:
         if batch_size is not None and hasattr(cam, "batch_size"):
             cam.batch_size = batch_size

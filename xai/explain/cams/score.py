@@ -6,6 +6,11 @@ input is multiplied by M_c and scored with the class logit ``s_c``; the weights 
 map ``ReLU(sum_c w_c A_c)``. Deviation of the library (kept, for equality): the paper uses the softmax
 *probability* of the class minus a baseline as the weight; grad-cam uses a softmax of logits over channels.
 
+Any architecture: the channels are those of the target layer's output after its reshape (grad-cam's
+``reshape_transform``: ViT tokens folded to a grid without the class token, Swin's channels-last map moved to
+channels-first), and every masked image runs through the whole network, so no family needs its own path (equality
+with the library per family: ``tests/test_cams_families.py``).
+
 What is faster than the library (same numbers):
 - the masked images are built per batch instead of all C at once (library: 1.23 GB at 224x224 plus 0.8 GB of
   hooked activations copied per batch; here peak memory is one batch), forwards run under
@@ -22,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xai.explain.cams._core import RawCam, capture_activation, finalize_cam
+from xai.explain.cams._core import RawCam, Reshape, capture_activation, finalize_cam, resolve_reshape
 from xai.explain.inference import default_batch_size, fast_layout, model_device
 
 UPSAMPLE_CHUNK = 256
@@ -54,12 +59,26 @@ def score_cam(
     target_layer: nn.Module,
     target_class: int,
     batch_size: int | None = None,
+    *,
+    reshape: Reshape = None,
 ) -> RawCam:
-    """ScoreCAM map of ``target_class``: 1 + (non-constant channels) + (1 if any constant) forward rows."""
+    """ScoreCAM map of ``target_class``: 1 + (non-constant channels) + (1 if any constant) forward rows.
+
+    Args:
+        reshape: the target layer's reshape (:data:`~xai.explain.cams._core.Reshape`), as grad-cam's
+            ``reshape_transform``: the channels are those of the reshaped (N, C, h, w) map (ViT: the class token
+            dropped), and every masked image runs through the whole network, so any architecture works.
+    """
     device = model_device(model)
     image = input_tensor.to(device)
     size = tuple(input_tensor.shape[-2:])
-    activation, _ = capture_activation(model, image, target_layer)
+    raw, _ = capture_activation(model, image, target_layer)
+    activation = resolve_reshape(reshape)(raw)
+    if activation.dim() != 4:
+        raise ValueError(
+            f"ScoreCAM needs an (N, C, h, w) map; the target layer gives {tuple(raw.shape)}"
+            + (f" and the reshape {tuple(activation.shape)}" if reshape is not None else "; name its reshape")
+        )
     batch_size = batch_size or default_batch_size(device, size[0] * size[1])
     channels = activation.shape[1]
     scores = torch.empty(channels, dtype=torch.float32)

@@ -42,28 +42,34 @@ def concept_frequency_figure(summary: LayerSummary, model_name: str, path: Path)
     return save_figure(figure, path)
 
 
-def score_distribution_figure(results: Sequence[DissectionResult], layer: str, path: Path) -> Path:
+def score_distribution_figure(
+    results: Sequence[DissectionResult], layer: str | Sequence[str], path: Path, *, title: str = ""
+) -> Path:
     """Histograms of every neuron's best score, one per model, with each layer's interpretable threshold
-    (95th percentile of the shuffled-probe null) as a dashed line."""
+    (95th percentile of the shuffled-probe null) as a dashed line. ``layer`` is one name for every model, or one
+    per model (models with different layers, compared by position)."""
+    layers = [layer] * len(results) if isinstance(layer, str) else list(layer)
+    named = len(set(layers)) > 1  # say which layer each histogram is
     figure = Figure(figsize=(6, 3.4))
     axes = figure.subplots()
     colours = _palette(len(results))
-    scores = [result.layer(layer).best_scores for result in results]
+    scores = [result.layer(name).best_scores for result, name in zip(results, layers, strict=True)]
     edges = np.histogram_bin_edges(np.concatenate(scores), bins=40)
-    for result, values, colour in zip(results, scores, colours, strict=True):
-        axes.hist(values, bins=edges, alpha=0.55, color=colour, label=result.model_name)
-        null = result.layer(layer).null_scores
+    for result, name, values, colour in zip(results, layers, scores, colours, strict=True):
+        label = f"{result.model_name} {name}" if named else result.model_name
+        axes.hist(values, bins=edges, alpha=0.55, color=colour, label=label)
+        null = result.layer(name).null_scores
         if null.size:
             axes.axvline(
                 float(np.quantile(null, 0.95)),
                 color=colour,
                 linestyle="--",
                 linewidth=1.2,
-                label=f"{result.model_name} null 95th percentile",
+                label=f"{label} null 95th percentile",
             )
     axes.set_xlabel(f"best {results[0].similarity} score per neuron")
     axes.set_ylabel("neurons")
-    axes.set_title(f"{layer}: distribution of label scores", fontsize=10)
+    axes.set_title(f"{title or layers[0]}: distribution of label scores", fontsize=10)
     axes.legend(fontsize=7)
     return save_figure(figure, path)
 
@@ -72,7 +78,7 @@ def overlap_figure(comparison: ModelComparison, path: Path) -> Path:
     """Per layer, stacked bars of concepts unique to each model and shared by both, Jaccard on top."""
     figure = Figure(figsize=(6, 3.6))
     axes = figure.subplots()
-    names = [overlap.layer for overlap in comparison.layers]
+    names = [overlap.pair.replace(" ↔ ", "\n") for overlap in comparison.layers]
     only_a = np.array([overlap.n_unique_a for overlap in comparison.layers])
     shared = np.array([overlap.n_shared for overlap in comparison.layers])
     only_b = np.array([overlap.n_unique_b for overlap in comparison.layers])

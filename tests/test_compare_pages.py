@@ -1,0 +1,131 @@
+"""The comparison, home and methods pages name the explained model from the artifacts, never a ResNet it is not."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_compare_summary import _comparisons, _faithfulness, _segments
+
+from xai.classifiers import Preprocessing
+from xai.compare import EDGE_METHOD, SanityResult, summarise
+from xai.report import pages_compare, pages_home
+from xai.report.render import render_report
+from xai.stages.compare import CompareArtifacts
+from xai.stages.explain import ExplainArtifacts, ExplainedImage
+
+VIT_CASCADE = (
+    "encoder.ln+heads",
+    *(f"encoder.layers.encoder_layer_{i}" for i in range(11, -1, -1)),
+    "conv_proj+class_token+encoder.pos_embedding",
+)
+"""compare.layer_groups(vit_b_16), as the stage records it (checked in test_compare_layer_groups)."""
+
+
+def _vit_artifacts(n_images: int = 3) -> dict[str, object]:
+    """Explain and compare artifacts of a ViT-B/16 run with its SWAG weights (384 px, bicubic), pretrained."""
+    comparisons, cross = _comparisons(n_images)
+    methods = {"lime": (0.3, 0.7), "GradCAM": (0.2, 0.8), "random:0": (0.5, 0.5), "centre": (0.45, 0.55)}
+    faithful = [_faithfulness(f"img{i}", methods) for i in range(n_images)]
+    spearman = np.array([[[0.2, 0.3, 0.1], [0.1, 0.0, 0.05]], [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]])
+    sanity = SanityResult(
+        False, ("GradCAM", EDGE_METHOD), VIT_CASCADE[:2], spearman, np.abs(spearman), spearman * 0.9, 0
+    )
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(n_images):
+        lime = SimpleNamespace(segments=_segments(), weights=rng.normal(size=16))
+        cams = (SimpleNamespace(method="GradCAM", map=rng.random((16, 16))),)
+        pixels = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
+        images.append(ExplainedImage(f"img{i}", pixels, SimpleNamespace(lime=lime, cams=cams)))
+    explained = ExplainArtifacts(
+        "vit_b_16_IMAGENET1K_SWAG_E2E_V1",
+        ["a", "b"],
+        "encoder.layers[-1].ln_1",
+        ("lime", "gradcam"),
+        images=images,
+        architecture="vit_b_16",
+        weights_name="IMAGENET1K_SWAG_E2E_V1",
+        weights="vit_b_16_swag-9ac1b537.pth:sha256-prefix:9ac1b537",
+        target_reason="layer norm before attention in the last encoder block",
+        target_channels=768,
+        reshape="vit_tokens_to_map",
+        preprocessing=Preprocessing(384, 384, "bicubic", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    )
+    compared = CompareArtifacts(
+        comparisons,
+        faithful,
+        sanity,
+        summarise(comparisons, faithful, sanity, k=5, cross_image=cross),
+        explained,
+        cam_grid=(24, 24),
+        cascade=VIT_CASCADE,
+    )
+    return {"explain": explained, "compare": compared}
+
+
+def _run(weights_ids: dict[str, str]) -> dict[str, object]:
+    config = {
+        "explain": {"model": "vit_b_16", "model_weights": "IMAGENET1K_SWAG_E2E_V1", "preprocess": "weights"},
+        "compare": {},
+        "dissect": {"similarity": "soft_wpmi"},
+    }
+    return {
+        "config_name": "vit",
+        "config_yaml": "name: vit\n",
+        "config": config,
+        "weights": "pretrained",
+        "random_weights": False,
+        "seed": 0,
+        "device": "cpu",
+        "versions": {"torch": "2"},
+        "weights_ids": weights_ids,
+        "timings": {},
+        "images": [],
+        "skipped": [],
+        "cache": {"hits": 0, "misses": 0},
+        "stages": ["explain", "compare"],
+    }
+
+
+def test_a_vit_run_never_says_resnet_and_names_its_model_weights_and_layer(tmp_path: Path) -> None:
+    run = _run({"vit_b_16_IMAGENET1K_SWAG_E2E_V1": "vit_b_16_swag-9ac1b537.pth:sha256-prefix:9ac1b537"})
+    written = render_report(run, _vit_artifacts(), tmp_path, [pages_compare, pages_home])
+    pages = {name: (tmp_path / name).read_text() for name in written if name.endswith(".md")}
+    assert set(pages) == {"comparison/index.md", "index.md", "methods.md"}
+    for name, text in pages.items():
+        assert not re.search("resnet", text, re.IGNORECASE), f"{name} names a ResNet"
+        assert "H/32" not in text, name  # a ResNet's CAM grid
+
+    comparison, home, methods = pages["comparison/index.md"], pages["index.md"], pages["methods.md"]
+    assert "**Explained model:** `vit_b_16_IMAGENET1K_SWAG_E2E_V1` (torchvision `vit_b_16`)" in comparison
+    assert "weights vit_b_16_swag-9ac1b537.pth:sha256-prefix:9ac1b537" in comparison
+    assert "`encoder.layers[-1].ln_1`" in comparison
+    assert "own 24x24 grid" in comparison  # the random baselines' grid: the CAMs' (ViT-B/16 at 384 px)
+    assert "`encoder.ln+heads`, `encoder.layers.encoder_layer_11`" in comparison  # the cascade, output end first
+    assert "`conv_proj+class_token+encoder.pos_embedding`." in comparison
+    assert "| encoder.ln+heads |" in comparison  # the sanity table's steps
+
+    assert "Explaining vit_b_16_IMAGENET1K_SWAG_E2E_V1: dissection" in home
+    assert "CAM target layer encoder.layers[-1].ln_1" in home
+    assert "shorter side is 384 pixels (bicubic, antialiased) and centre-cropped\nto 384x384" in methods
+    assert "the vit_b_16 IMAGENET1K_SWAG_E2E_V1 weights' own transform" in methods
+    assert "LIME perturbs these 384x384 pixels" in methods
+    assert "24x24 in this run" in methods
+    assert "C in this run: 768 channels of `encoder.layers[-1].ln_1` in vit_b_16_IMAGENET1K_SWAG_E2E_V1." in methods
+    assert "(here: `encoder.ln+heads`, `encoder.layers.encoder_layer_11`" in methods
+
+
+def test_the_title_lists_every_classifier_run_and_not_clip() -> None:
+    ids = {"resnet50": "x", "resnet18_imagenet": "y", "resnet18_places365": "z", "clip": "w"}
+    assert pages_home.home_title({"weights_ids": ids}) == (
+        "Explaining resnet50, resnet18_imagenet and resnet18_places365: dissection, LIME and CAMs"
+    )
+    assert pages_home.home_title({"weights_ids": {"convnext_tiny": "x"}}).startswith("Explaining convnext_tiny:")
+    assert pages_home.home_title({"weights_ids": {}}).startswith("Explaining image classifiers:")
