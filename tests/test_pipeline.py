@@ -483,7 +483,10 @@ def test_plan_names_the_model_weights_target_layer_and_the_enums_url(
     config = _with(_config(tmp_path, model="convnext_tiny"), weights="pretrained", weights_dir=str(tmp_path / "w"))
     assert main(["--config", str(config), "--images", str(images), "--plan"]) == 0
     out = capsys.readouterr().out
-    assert "explain: convnext_tiny (convnext_tiny, weights IMAGENET1K_V1, target layer features[-1][-1], 768 channels)" in out
+    expected = (
+        "explain: convnext_tiny (convnext_tiny, weights IMAGENET1K_V1, target layer features[-1][-1], 768 channels)"
+    )
+    assert expected in out
     url = ConvNeXt_Tiny_Weights.DEFAULT.url
     assert f"{url.rsplit('/', 1)[-1]} (convnext_tiny weights" in out and url in out
 
