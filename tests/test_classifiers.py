@@ -20,15 +20,14 @@ import torchvision
 from torchvision.models._api import WeightsEnum
 
 from xai import classifiers
+from xai.checkpoints import CheckpointError, read_classes
 from xai.classifiers import (
-    CheckpointError,
     ClassifierSpec,
     ModelChoiceError,
     architecture,
     build_classifier,
     check_model_name,
     model_names,
-    read_classes,
     resolve_weights,
     weight_file,
 )

@@ -92,7 +92,7 @@ class Artifact(Protocol):
 A = TypeVar("A", bound=Artifact)
 
 
-SHARED_SOURCES = ("config", "data", "models", "classifiers", "architectures", "stages")
+SHARED_SOURCES = ("config", "data", "models", "classifiers", "checkpoints", "architectures", "stages")
 """Modules every artifact depends on, whatever the stage: configuration defaults, image decoding and
 preprocessing, model construction (e.g. CLIP's activation), and the stage glue that wires inputs to methods."""
 
@@ -125,6 +125,7 @@ PROBE_SOURCES = (
     "dissect/layers",
     "architectures",
     "classifiers",
+    "checkpoints",
     "models",
     "data",
     "stages/dissect",

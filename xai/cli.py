@@ -9,7 +9,8 @@ from pathlib import Path
 
 from xai import config as config_module
 from xai.cache import ArtifactCache, StorageError
-from xai.classifiers import CheckpointError, ModelChoiceError
+from xai.checkpoints import CheckpointError
+from xai.classifiers import ModelChoiceError
 from xai.config import STAGES, ConfigError
 from xai.data import DataError
 from xai.models import WeightsUnavailableError

@@ -81,7 +81,7 @@ def _existing_file(value: Path | None, info: ValidationInfo, what: str) -> Path 
             f"file {str(value)!r} not found (relative paths are read from the config file's folder); give {hint}"
         )
     if value is not None and what == "classes":  # blank lines, repeated names: one line naming the file now
-        from xai.classifiers import CheckpointError, read_classes
+        from xai.checkpoints import CheckpointError, read_classes
 
         try:
             read_classes(_base(info) / value)
