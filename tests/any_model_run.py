@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import torch
 import yaml
 from markupsafe import escape
+from site_fixture import build_docs_site
 
 from xai.cli import main
 
@@ -99,19 +99,6 @@ def config_for(case: Case, work: Path) -> Path:
     return path
 
 
-def build_site(docs: Path, site: Path) -> None:
-    from site_checks import mkdocs_build
-
-    mkdocs_yaml = yaml.safe_load((REPO / "mkdocs.yml").read_text().replace("!ENV", ""))
-    mkdocs_yaml.update(docs_dir=str(docs), site_url="http://127.0.0.1/")
-    mkdocs_yaml["extra_css"] = ["stylesheets/extra.css"]
-    shutil.copytree(REPO / "docs" / "stylesheets", docs / "stylesheets", dirs_exist_ok=True)
-    config = docs.parent / "mkdocs.yml"
-    config.write_text(yaml.safe_dump(mkdocs_yaml, allow_unicode=True))
-    built = mkdocs_build(config, site, strict=True)
-    assert built.returncode == 0, built.stdout + built.stderr
-
-
 def run_case(case: Case, work: Path) -> Outcome:
     """generate.py on ``case`` and a strict site build; the seconds are the generate run's (printed for the
     lead's CI budget)."""
@@ -127,7 +114,7 @@ def run_case(case: Case, work: Path) -> Outcome:
     seconds = time.perf_counter() - started
     print(f"\n[any-model] {case.id}: generate (explain + compare) {seconds:.1f} s")
     docs, site = work / "docs", work / "site"
-    build_site(docs, site)
+    build_docs_site(docs, site)
     return Outcome(docs, site, seconds)
 
 

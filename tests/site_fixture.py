@@ -148,3 +148,21 @@ def build_fixture_site(work_dir: Path, extra_pages: dict[str, str] | None = None
     site = work_dir / "site"
     mkdocs_build(config, site)
     return site
+
+
+def build_docs_site(docs: Path, site: Path) -> None:
+    """``mkdocs build --strict`` of generated site sources in ``docs`` into ``site``, with the repository's
+    mkdocs.yml and stylesheet (its ``!ENV`` tags dropped); fails with MkDocs' log on any warning."""
+    import shutil
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    mkdocs_yaml = yaml.safe_load((repo / "mkdocs.yml").read_text().replace("!ENV", ""))
+    mkdocs_yaml.update(docs_dir=str(docs), site_url="http://127.0.0.1/")
+    mkdocs_yaml["extra_css"] = ["stylesheets/extra.css"]
+    shutil.copytree(repo / "docs" / "stylesheets", docs / "stylesheets", dirs_exist_ok=True)
+    config = docs.parent / "mkdocs.yml"
+    config.write_text(yaml.safe_dump(mkdocs_yaml, allow_unicode=True))
+    built = mkdocs_build(config, site, strict=True)
+    assert built.returncode == 0, built.stdout + built.stderr

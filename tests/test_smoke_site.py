@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from site_fixture import build_docs_site
 
 from xai.cli import main
 
@@ -26,19 +26,6 @@ def _smoke_config(work: Path, output: Path) -> Path:
     path = work / "smoke.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def _build(docs: Path, site: Path) -> None:
-    from site_checks import mkdocs_build
-
-    mkdocs_yaml = yaml.safe_load((REPO / "mkdocs.yml").read_text().replace("!ENV", ""))
-    mkdocs_yaml.update(docs_dir=str(docs), site_url="http://127.0.0.1/")
-    mkdocs_yaml["extra_css"] = ["stylesheets/extra.css"]
-    shutil.copytree(REPO / "docs" / "stylesheets", docs / "stylesheets", dirs_exist_ok=True)
-    config = docs.parent / "mkdocs.yml"
-    config.write_text(yaml.safe_dump(mkdocs_yaml, allow_unicode=True))
-    built = mkdocs_build(config, site, strict=True)
-    assert built.returncode == 0, built.stdout + built.stderr
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +44,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory, mirror: Path) -> dict[str, P
     second_tables = {p.relative_to(docs): p.read_bytes() for p in docs.rglob("*.csv")}
     assert first_tables == second_tables and first_tables
     site = work / "site"
-    _build(docs, site)
+    build_docs_site(docs, site)
     return {"work": work, "docs": docs, "site": site}
 
 

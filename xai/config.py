@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from xai.explain.registry import METHODS
+
 if TYPE_CHECKING:
     from xai.classifiers import ClassifierSpec
 
@@ -110,17 +112,8 @@ class ExplainConfig(_Section):
     """One class name per line, in output order; the output size follows from it."""
     target_layer: str = "auto"
     """``auto`` (:func:`xai.architectures.auto_target_layer`) or a module path such as ``layer4[-1]``."""
-    methods: tuple[str, ...] = (
-        "lime",
-        "gradcam",
-        "ablationcam",
-        "scorecam",
-        "gradcampp",
-        "xgradcam",
-        "layercam",
-        "hirescam",
-        "eigencam",
-    )
+    methods: tuple[str, ...] = tuple(METHODS)
+    """Every registered method by default, in registry order."""
     batch_size: BatchSize = "auto"
     preprocess: Literal["weights", "lime_tutorial"] = "weights"
     """``weights``: the weights enum member's own ``transforms()`` (resnet50 IMAGENET1K_V2: shorter side 232,
