@@ -53,7 +53,7 @@ class Outcome:
 
 
 def config_for(case: Case, work: Path) -> Path:
-    from xai.architectures import plan_target
+    from xai.shapes import plan_target
 
     explain: dict[str, object] = {
         "model": case.model,
@@ -122,7 +122,7 @@ def check_pages(case: Case, outcome: Outcome) -> None:
     """The built report names this model, its weights and its layers, never another model; links all resolve."""
     from site_checks import check_image_alt_text, check_links
 
-    from xai.architectures import plan_target
+    from xai.shapes import plan_target
     from xai.models import file_sha256
     from xai.report.page import md_text
 

@@ -234,10 +234,10 @@ def test_dissect_layers_are_stage_ends_and_the_logits_module(name: str, layers: 
 
 def test_pool_activation_layouts() -> None:
     maps = torch.randn(2, 5, 3, 4)
-    assert torch.equal(pool_activation(maps, "avg"), maps.mean(dim=(2, 3)))
+    assert torch.equal(pool_activation(maps, "mean"), maps.mean(dim=(2, 3)))
     assert torch.equal(pool_activation(maps, "max"), maps.amax(dim=(2, 3)))
     channels_last = maps.permute(0, 2, 3, 1).contiguous()
-    assert torch.allclose(pool_activation(channels_last, "avg", channels_last=True), maps.mean(dim=(2, 3)))
+    assert torch.allclose(pool_activation(channels_last, "mean", channels_last=True), maps.mean(dim=(2, 3)))
     assert torch.equal(pool_activation(channels_last, "max", channels_last=True), maps.amax(dim=(2, 3)))
     tokens = torch.randn(2, 197, 8)
     assert torch.equal(pool_activation(tokens), tokens.mean(dim=1))  # all tokens, class token included
@@ -278,7 +278,7 @@ def test_ablation_cam_runs_with_the_named_ablation_layer(index: int) -> None:
     swallows the error): the named layer must be passed. The CAM is called without ``with`` so errors surface."""
     from pytorch_grad_cam import AblationCAM
 
-    from xai.architectures import ablation_layer
+    from xai.architectures import ablation_layer_for
 
     model = _tiny_transformers()[index]
     target = auto_target_layer(model)
@@ -289,7 +289,7 @@ def test_ablation_cam_runs_with_the_named_ablation_layer(index: int) -> None:
         model=model,
         target_layers=[layer],
         reshape_transform=reshape_transform(target.reshape),
-        ablation_layer=ablation_layer(target),
+        ablation_layer=ablation_layer_for(target.reshape),
     )
     grayscale = cam(input_tensor=image, targets=None)
     cam.activations_and_grads.release()
@@ -298,7 +298,7 @@ def test_ablation_cam_runs_with_the_named_ablation_layer(index: int) -> None:
     with pytest.raises(IndexError):
         default(input_tensor=image, targets=None)
     default.activations_and_grads.release()
-    assert ablation_layer(auto_target_layer(built("resnet50"))).__class__.__name__ == "AblationLayer"
+    assert ablation_layer_for(auto_target_layer(built("resnet50")).reshape).__class__.__name__ == "AblationLayer"
 
 
 @pytest.mark.slow
@@ -329,7 +329,7 @@ def test_vit_gradcam_equals_grad_cam_with_its_own_reshape() -> None:
 )
 def test_the_plan_finds_every_family_s_target_without_weights(name: str, channels: int) -> None:
     """What ``--plan`` and the stages' cache keys use: no weights loaded, no traceback for any family."""
-    from xai.architectures import plan_target
+    from xai.shapes import plan_target
     from xai.stages.compare import _architecture_groups, _cam_grid
 
     planned = plan_target(name, "DEFAULT", "auto")

@@ -73,7 +73,7 @@ def test_fast_cams_equal_library_per_family_at_real_size(name: str) -> None:
         x,
         target,
         reshape_transform=reshape,
-        ablation_layer=architectures.ablation_layer(target_layer),
+        ablation_layer=architectures.ablation_layer_for(target_layer.reshape),
     )
     assert ours.strategy == AFTER_TARGET  # the fast path holds for every known family at its auto target layer
     assert ours.forward_passes == 1 + CHANNELS + 1

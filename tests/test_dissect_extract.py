@@ -19,7 +19,8 @@ from xai.dissect import (
     to_csv_text,
 )
 from xai.dissect import probes as probes_module
-from xai.dissect.activations import image_batches, pool_output
+from xai.architectures import pool_activation
+from xai.dissect.activations import image_batches
 from xai.dissect.probes import folder_images, image_class
 from xai.testing import PlantedEvidenceNet, planted_image, tiny_resnet
 
@@ -32,16 +33,16 @@ def _batches(count: int, size: int = 64, batch: int = 3, seed: int = 0):
 
 def test_pooling_by_output_rank():
     maps = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).reshape(2, 3, 2, 2)
-    torch.testing.assert_close(pool_output(maps, "avg"), maps.mean(dim=(2, 3)))
-    torch.testing.assert_close(pool_output(maps, "max"), maps[:, :, 1, 1])
+    torch.testing.assert_close(pool_activation(maps, "mean"), maps.mean(dim=(2, 3)))
+    torch.testing.assert_close(pool_activation(maps, "max"), maps[:, :, 1, 1])
     logits = torch.randn(2, 5)
-    assert pool_output(logits, "max") is logits
+    assert pool_activation(logits, "max") is logits
     tokens = torch.randn(2, 7, 4)
-    torch.testing.assert_close(pool_output(tokens), tokens.mean(dim=1))  # every token, not CLIP-Dissect's CLS
+    torch.testing.assert_close(pool_activation(tokens), tokens.mean(dim=1))  # every token, not CLIP-Dissect's CLS
     channels_last = maps.permute(0, 2, 3, 1)  # Swin's (N, H, W, C)
-    torch.testing.assert_close(pool_output(channels_last, "avg", channels_last=True), maps.mean(dim=(2, 3)))
+    torch.testing.assert_close(pool_activation(channels_last, "mean", channels_last=True), maps.mean(dim=(2, 3)))
     with pytest.raises(ValueError):
-        pool_output(maps, "median")
+        pool_activation(maps, "median")
 
 
 def test_one_pass_captures_all_layers_pooled_like_a_manual_forward():

@@ -119,7 +119,8 @@ def test_resolve_layer_reads_attribute_and_index_specs() -> None:
 def test_layer_channels_are_inferred_without_weights(name: str, spec: str, channels: int) -> None:
     """The meta-device shape inference sees what the built network's layer outputs (after the target's reshape)
     on a real forward."""
-    from xai.architectures import plan_target, reshape_transform, resolve_layer
+    from xai.architectures import reshape_transform, resolve_layer
+    from xai.shapes import plan_target
     from xai.classifiers import ClassifierSpec, build_classifier
 
     planned = plan_target(name, "DEFAULT", spec)

@@ -9,7 +9,6 @@ other classifier gets a documented fallback found by one hooked forward pass of 
 from __future__ import annotations
 
 import difflib
-import functools
 import math
 import re
 from collections.abc import Callable
@@ -21,7 +20,8 @@ from torch import nn
 
 from xai.classifiers import ModelChoiceError
 
-POOL_MODES = ("avg", "max")
+POOL_MODES = ("mean", "max")
+"""``dissect.pool``: one value per neuron as the mean or the maximum over positions (or tokens)."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -69,17 +69,11 @@ class TargetLayer:
     path: str
     reason: str
     reshape: str | None = None
-    ablation_layer: str | None = None
-    """The ``pytorch_grad_cam.ablation_layer`` class AblationCAM needs here (None: its default ``AblationLayer``,
-    which indexes channels in dim 1 and fails on (N, T, D) tokens and (N, H, W, C) maps; ``AblationLayerVit``
-    moves the channel axis from last to dim 1 and back, which fits both)."""
 
-
-def ablation_layer(target: TargetLayer) -> Any:
-    """A fresh instance of the ablation layer ``target`` names, for ``AblationCAM(ablation_layer=...)``."""
-    from pytorch_grad_cam import ablation_layer as layers
-
-    return getattr(layers, target.ablation_layer or "AblationLayer")()
+    @property
+    def ablation_layer(self) -> str:
+        """The ``pytorch_grad_cam.ablation_layer`` class AblationCAM needs here (:data:`ABLATION_LAYERS`)."""
+        return ABLATION_LAYERS[self.reshape]
 
 
 ABLATION_LAYERS: dict[str | None, str] = {
@@ -87,11 +81,14 @@ ABLATION_LAYERS: dict[str | None, str] = {
     "vit_tokens_to_map": "AblationLayerVit",
     "channels_last_to_map": "AblationLayerVit",
 }
-"""The grad-cam ablation layer for a target whose output needs each reshape (what the FAMILIES entries name)."""
+"""The grad-cam ablation layer for a target whose output needs each reshape: the default ``AblationLayer`` indexes
+channels in dim 1 and fails on (N, T, D) tokens and (N, H, W, C) maps; ``AblationLayerVit`` moves the channel axis
+from last to dim 1 and back, which fits both."""
 
 
 def ablation_layer_for(reshape: str | None) -> Any:
-    """A fresh ablation layer for a target layer with reshape ``reshape`` (as :func:`ablation_layer`)."""
+    """A fresh ``pytorch_grad_cam.ablation_layer`` instance for ``AblationCAM(ablation_layer=...)`` at a target layer
+    whose output needs ``reshape`` (:data:`ABLATION_LAYERS`)."""
     from pytorch_grad_cam import ablation_layer as layers
 
     return getattr(layers, ABLATION_LAYERS[reshape])()
@@ -140,7 +137,6 @@ FAMILIES: tuple[Family, ...] = (
             "layer norm before attention in the last encoder block, patch "
             "tokens folded to a grid and the class token dropped (grad-cam's choice for ViT)",
             "vit_tokens_to_map",
-            "AblationLayerVit",
         ),
         trunk="encoder.layers",
         tokens=True,
@@ -153,7 +149,6 @@ FAMILIES: tuple[Family, ...] = (
             "Swin; in Swin V2 it normalises the attention output), channels-last map moved to "
             "channels-first",
             "channels_last_to_map",
-            "AblationLayerVit",
         ),
         trunk="features",
         channels_last=True,
@@ -171,7 +166,8 @@ def family(model: nn.Module) -> Family | None:
     return None
 
 
-def _probe_input(model: nn.Module) -> torch.Tensor:
+def shape_input(model: nn.Module) -> torch.Tensor:
+    """A seeded random (1, 3, size, size) image on the model's device, for the forward passes that find shapes."""
     size = getattr(model, "image_size", 224)  # torchvision's ViT only accepts its own image size
     generator = torch.Generator().manual_seed(0)
     parameter = next(model.parameters(), None)
@@ -179,38 +175,61 @@ def _probe_input(model: nn.Module) -> torch.Tensor:
     return torch.randn(1, 3, size, size, generator=generator).to(device)
 
 
+def forward_outputs(
+    model: nn.Module,
+    modules: dict[str, nn.Module],
+    inputs: torch.Tensor,
+    record: Callable[[str, Any], Any] | None = None,
+) -> tuple[dict[str, Any], Any]:
+    """What each of ``modules`` (path -> module) output first in one forward pass of ``inputs`` without gradients,
+    in the order the modules finished, and the model's output. ``record(path, output)`` runs in the hook at every call
+    of a module (a module may run twice, like ResNet's shared ReLU), before a later in-place operation can change the
+    tensor; its first value per module is kept (by default the output itself). The one hook helper: hooks are always
+    removed and the model's train/eval mode is restored."""
+    outputs: dict[str, Any] = {}
+    keep = record or (lambda _path, output: output)
+
+    def hook(path: str) -> Callable[..., None]:
+        def on_output(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            outputs.setdefault(path, keep(path, output))
+
+        return on_output
+
+    handles = [module.register_forward_hook(hook(path)) for path, module in modules.items()]
+    training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            result = model(inputs)
+    finally:
+        model.train(training)
+        for handle in handles:
+            handle.remove()
+    return outputs, result
+
+
 @dataclass
-class _Probe:
+class _Trace:
     order: list[tuple[str, tuple[int, ...]]]
     """(module path, output shape) in the order modules finished, the model itself excluded."""
     pooled: dict[str, torch.Tensor]
     logits: torch.Tensor
 
 
-def _probe(model: nn.Module, channels_last_paths: Callable[[str], bool]) -> _Probe:
-    """One forward pass of a seeded random input with a hook on every module."""
+def _trace(model: nn.Module, channels_last_paths: Callable[[str], bool]) -> _Trace:
+    """One forward pass of a seeded random input with a hook on every module: each call's output shape in the order
+    calls finished, and each module's pooled output (of its last call)."""
     order: list[tuple[str, tuple[int, ...]]] = []
     pooled: dict[str, torch.Tensor] = {}
 
-    def hook(name: str) -> Callable[..., None]:
-        def record(_module: nn.Module, _inputs: Any, output: Any) -> None:
-            if isinstance(output, torch.Tensor) and output.ndim in (2, 3, 4):
-                order.append((name, tuple(output.shape)))
-                pooled[name] = pool_activation(output.detach(), "avg", channels_last=channels_last_paths(name))
+    def note(path: str, output: Any) -> None:
+        if isinstance(output, torch.Tensor) and output.ndim in (2, 3, 4):
+            order.append((path, tuple(output.shape)))
+            pooled[path] = pool_activation(output.detach(), "mean", channels_last=channels_last_paths(path))
 
-        return record
-
-    handles = [module.register_forward_hook(hook(name)) for name, module in model.named_modules() if name]
-    training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            logits = model(_probe_input(model))
-    finally:
-        model.train(training)
-        for handle in handles:
-            handle.remove()
-    return _Probe(order, pooled, logits)
+    modules = {name: module for name, module in model.named_modules() if name}
+    _, logits = forward_outputs(model, modules, shape_input(model), note)
+    return _Trace(order, pooled, logits)
 
 
 def channels_last_path(model: nn.Module, path: str) -> bool:
@@ -227,8 +246,8 @@ def auto_target_layer(model: nn.Module) -> TargetLayer:
     entry = family(model)
     if entry is not None and entry.target is not None:
         return entry.target
-    probe = _probe(model, lambda _path: False)
-    spatial = [name for name, shape in probe.order if len(shape) == 4 and shape[2] > 1 and shape[3] > 1]
+    trace = _trace(model, lambda _path: False)
+    spatial = [name for name, shape in trace.order if len(shape) == 4 and shape[2] > 1 and shape[3] > 1]
     if not spatial:
         raise ModelChoiceError(
             f"explain.target_layer: no module of {type(model).__name__} outputs a spatial map; "
@@ -287,32 +306,32 @@ def auto_dissect_layers(model: nn.Module) -> tuple[str, ...]:
     equals the model's logits (``fc``, ``heads``, ``classifier``).
     """
     entry = family(model)
-    probe = _probe(model, lambda path: channels_last_path(model, path))
+    trace = _trace(model, lambda path: channels_last_path(model, path))
     if entry and entry.tokens:
-        stages = _children(probe, entry.trunk)[-3:]
+        stages = _children(trace, entry.trunk)[-3:]
     elif entry:
-        stages = _stage_ends(probe, entry.trunk, channels_last=entry.channels_last)[-3:]
+        stages = _stage_ends(trace, entry.trunk, channels_last=entry.channels_last)[-3:]
     else:  # the model's own children, or the child container that shows the most resolutions (squeezenet.features)
         trunks = ["", *(name for name, _ in model.named_children())]
-        stages = max((_stage_ends(probe, trunk, channels_last=False) for trunk in trunks), key=len)[-3:]
+        stages = max((_stage_ends(trace, trunk, channels_last=False) for trunk in trunks), key=len)[-3:]
     heads = [
         name
-        for name, pooled in probe.pooled.items()
-        if pooled.shape == probe.logits.shape and torch.equal(pooled, probe.logits)
+        for name, pooled in trace.pooled.items()
+        if pooled.shape == trace.logits.shape and torch.equal(pooled, trace.logits)
     ]
     return (*stages, *heads[-1:])
 
 
-def _children(probe: _Probe, trunk: str) -> list[str]:
+def _children(trace: _Trace, trunk: str) -> list[str]:
     prefix = f"{trunk}." if trunk else ""
-    return [name for name, _ in probe.order if name.startswith(prefix) and "." not in name[len(prefix) :]]
+    return [name for name, _ in trace.order if name.startswith(prefix) and "." not in name[len(prefix) :]]
 
 
-def _stage_ends(probe: _Probe, trunk: str, *, channels_last: bool) -> list[str]:
+def _stage_ends(trace: _Trace, trunk: str, *, channels_last: bool) -> list[str]:
     """The trunk's children grouped by the spatial size of their output; the last child of each group."""
-    shapes = dict(probe.order)
+    shapes = dict(trace.order)
     groups: list[tuple[tuple[int, int], str]] = []
-    for name in _children(probe, trunk):
+    for name in _children(trace, trunk):
         shape = shapes[name]
         if len(shape) != 4:
             continue
@@ -326,10 +345,10 @@ def _stage_ends(probe: _Probe, trunk: str, *, channels_last: bool) -> list[str]:
     return [name for _, name in groups]
 
 
-def pool_activation(output: torch.Tensor, mode: str = "avg", *, channels_last: bool = False) -> torch.Tensor:
+def pool_activation(output: torch.Tensor, mode: str = "mean", *, channels_last: bool = False) -> torch.Tensor:
     """One value per channel per image.
 
-    (N, C, h, w) -> spatial mean (``avg``) or max; (N, H, W, C) with ``channels_last`` (Swin) -> the same over H, W;
+    (N, C, h, w) -> spatial mean (``mean``) or max; (N, H, W, C) with ``channels_last`` (Swin) -> the same over H, W;
     (N, T, D) tokens -> mean (or max) over all tokens; (N, C) passes through. CLIP-Dissect takes the class token of
     a ViT layer; we pool the mean over tokens instead (issue 13), so every patch contributes and Swin, which has no
     class token, is pooled the same way.
@@ -344,96 +363,4 @@ def pool_activation(output: torch.Tensor, mode: str = "avg", *, channels_last: b
         return output
     else:
         raise ValueError(f"cannot pool a {output.ndim}-D layer output of shape {tuple(output.shape)}")
-    return output.mean(dim=dims) if mode == "avg" else output.amax(dim=dims)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedTarget:
-    """A CAM target layer resolved on the architecture alone (no weights): the layer and its channel count."""
-
-    target: TargetLayer
-    channels: int
-    """Channels of the layer's output after the reshape (2048 for resnet50 ``layer4[-1]``; D = 768 for ViT-B)."""
-
-
-def _reshape_for(model: nn.Module, path: str, shape: tuple[int, ...]) -> str | None:
-    """The reshape a user-given layer's output needs: (N, 1 + h*w, D) tokens of a ViT, or a Swin channels-last map."""
-    entry = family(model)
-    if len(shape) == 3 and entry is not None and entry.tokens:
-        return "vit_tokens_to_map"
-    if len(shape) == 4 and channels_last_path(model, _named_path(model, path)):
-        return "channels_last_to_map"
-    return None
-
-
-def _named_path(model: nn.Module, path: str) -> str:
-    """``features[-1][-1].norm1`` as its ``named_modules`` name (``features.7.1.norm1``)."""
-    layer = resolve_layer(model, path)
-    return next(name for name, module in model.named_modules() if module is layer)
-
-
-def plan_target(name: str, weights: str, choice: str, *, what: str = "explain.target_layer") -> PlannedTarget:
-    """The CAM target layer of model ``name`` (built for weights member ``weights``): :func:`auto_target_layer` for
-    ``auto``, else the module path ``choice`` with the reshape its output needs. Found on the ``meta`` device (no
-    weights, no compute); raises :class:`ModelChoiceError` with one line for a path that names no module or a layer
-    whose output is no map."""
-    return _plan_target(name, weights, choice, what)
-
-
-def shape_model(name: str, weights: str) -> nn.Module:
-    """The architecture of ``name`` (built for weights member ``weights``) for shape inference: on the ``meta``
-    device (no memory, no compute) when its builder allows it, else on the CPU with the global random state left as
-    it was (RegNet's builder computes its stage widths with tensor ops, which ``meta`` tensors refuse). Run it under
-    ``torch.device(device_of(model))`` so the tensors a forward creates land beside its parameters."""
-    from xai.classifiers import architecture, resolve_weights
-
-    member = resolve_weights(name, weights)
-    try:
-        with torch.device("meta"):
-            return architecture(name, member).eval()
-    except NotImplementedError:
-        with torch.random.fork_rng(devices=[]):
-            return architecture(name, member).eval()
-
-
-def device_of(model: nn.Module) -> torch.device:
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-@functools.cache
-def _plan_target(name: str, weights: str, choice: str, what: str) -> PlannedTarget:
-    model = shape_model(name, weights)
-    with torch.device(device_of(model)), torch.no_grad():
-        if choice == "auto":
-            target = auto_target_layer(model)
-            layer = resolve_layer(model, target.path)
-        else:
-            layer = resolve_layer(model, choice, what=what)
-        shapes: list[tuple[int, ...]] = []
-        handle = layer.register_forward_hook(lambda _module, _inputs, output: shapes.append(tuple(output.shape)))
-        try:
-            model(_probe_input(model))
-        finally:
-            handle.remove()
-    if not shapes or len(shapes[0]) not in (3, 4):
-        found = f"a {len(shapes[0])}-D output" if shapes else "no tensor output"
-        raise ModelChoiceError(
-            f"{what}: {choice!r} of {name} has {found}; a CAM needs a spatial map (N, C, h, w) or ViT tokens: "
-            "choose a convolutional block or a transformer block's norm"
-        )
-    if choice == "auto":
-        reshape = target.reshape
-    else:
-        reshape = _reshape_for(model, choice, shapes[0])
-        target = TargetLayer(
-            choice,
-            "set in the config (explain.target_layer)",
-            reshape,
-            ABLATION_LAYERS[reshape] if reshape else None,
-        )
-    channels = shapes[0][1] if len(shapes[0]) == 4 and reshape is None else shapes[0][-1]
-    return PlannedTarget(target, int(channels))
+    return output.mean(dim=dims) if mode == "mean" else output.amax(dim=dims)

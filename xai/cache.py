@@ -13,11 +13,13 @@ both end with a valid entry: whoever renames second finds a complete entry in pl
 
 from __future__ import annotations
 
+import ast
 import errno
 import hashlib
 import io
 import json
 import os
+import platform
 import re
 import shutil
 import sys
@@ -32,6 +34,7 @@ from typing import Any, Protocol, Self, TypeVar
 import numpy as np
 
 import xai
+from xai.errors import UserError
 
 PACKAGE_ROOT = Path(xai.__file__).parent
 CACHE_FORMAT = 2
@@ -55,7 +58,7 @@ def _listdir(folder: Path) -> list[Path]:
         return []
 
 
-class StorageError(OSError):
+class StorageError(UserError, OSError):
     """A file could not be written (disk full, read-only, no permission); one line naming the path and the fix."""
 
 
@@ -92,68 +95,65 @@ class Artifact(Protocol):
 A = TypeVar("A", bound=Artifact)
 
 
-SHARED_SOURCES = ("config", "data", "models", "classifiers", "checkpoints", "architectures", "stages")
-"""Modules every artifact depends on, whatever the stage: configuration defaults, image decoding and
-preprocessing, model construction (e.g. CLIP's activation), and the stage glue that wires inputs to methods."""
+SHARED_SOURCES = ("data", "models", "classifiers", "checkpoints", "architectures", "shapes", "serial")
+"""Modules every artifact depends on, whatever the stage: image decoding and preprocessing, model construction
+(e.g. CLIP's activation), shape planning and the artifact serialiser. The stage glue (``xai/stages``, the plan, the
+runner, the context) is not among them: it computes nothing, and every value it passes is in the key's parts."""
+
+COMPUTE_PACKAGES = ("torch", "torchvision", "open_clip_torch", "grad-cam", "lime", "numpy", "scipy", "scikit-image")
+"""Libraries whose version can change a computed number (kernels, transforms, model code, fits, segmentation)."""
 
 
-def _hash_sources(digest: Any, names: tuple[str, ...]) -> None:
+def _normalised_source(path: Path) -> str:
+    """The module's syntax tree without docstrings or other bare string statements, so a comment, a docstring or
+    a reformatting never invalidates an artifact; a change to the code always does."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            kept = [
+                statement
+                for statement in node.body
+                if not (
+                    isinstance(statement, ast.Expr)
+                    and isinstance(statement.value, ast.Constant)
+                    and isinstance(statement.value.value, str)
+                )
+            ]
+            node.body = kept or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def _source_files(root: Path, names: tuple[str, ...]) -> list[Path]:
+    files: list[Path] = []
     for name in dict.fromkeys(names):
-        target = PACKAGE_ROOT / name
-        files = sorted(target.rglob("*.py")) if target.is_dir() else [target.with_suffix(".py")]
-        for path in files:
-            if not path.is_file():
-                continue
-            digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode())
-            digest.update(path.read_bytes())
+        target = root / name
+        files += sorted(target.rglob("*.py")) if target.is_dir() else [target.with_suffix(".py")]
+    return [path for path in dict.fromkeys(files) if path.is_file()]
 
 
-@cache
-def code_version(*subpackages: str) -> str:
-    """Hash of the source of :data:`SHARED_SOURCES` and the given subpackages (e.g. ``"explain"``): editing any
-    of them invalidates the artifacts keyed by it."""
-    digest = hashlib.sha256(xai.__version__.encode())
-    _hash_sources(digest, (*SHARED_SOURCES, *subpackages))
-    return digest.hexdigest()[:16]
-
-
-PROBE_SOURCES = (
-    "dissect/activations",
-    "dissect/probe_pass",
-    "dissect/clip_embed",
-    "dissect/probes",
-    "dissect/layers",
-    "architectures",
-    "classifiers",
-    "checkpoints",
-    "models",
-    "data",
-    "stages/dissect",
-    "stages/dissect_keys",
-    "stages/__init__",
-    "cache",
-)
-"""The modules that compute the expensive probe artifacts (CLIP image and text embeddings, pooled activations):
-decoding, preprocessing, model construction, the forward passes, their wiring and their serialisation. Analysis or
-report code (e.g. ``dissect/findings.py``, ``stages/explain.py``) is left out so that editing it does not throw
-away a 63k-image probe pass."""
-PROBE_PACKAGES = ("torch", "torchvision", "open_clip_torch")
-"""Libraries whose version can change those numbers (kernels, transforms, model code)."""
-
-
-@cache
-def probe_code_version() -> str:
-    """Hash of :data:`PROBE_SOURCES` and the versions of :data:`PROBE_PACKAGES`: the code version of the probe
-    artifacts (narrower than :func:`code_version`, which keys labels and analyses)."""
+def _package_versions() -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    digest = hashlib.sha256(xai.__version__.encode())
-    for package in PROBE_PACKAGES:
+    found = [f"python=={platform.python_version()}"]
+    for package in COMPUTE_PACKAGES:
         try:
-            digest.update(f"{package}=={version(package)}\n".encode())
+            found.append(f"{package}=={version(package)}")
         except PackageNotFoundError:
-            digest.update(f"{package} missing\n".encode())
-    _hash_sources(digest, PROBE_SOURCES)
+            found.append(f"{package} missing")
+    return found
+
+
+@cache
+def code_version(*modules: str) -> str:
+    """The code part of every cache key, by one rule: the package version, the Python and :data:`COMPUTE_PACKAGES`
+    versions, and the code (:func:`_normalised_source`) of :data:`SHARED_SOURCES` and ``modules`` (subpackages such
+    as ``"explain"`` or modules such as ``"dissect/probe_pass"``) — the domain code that computes the artifact."""
+    digest = hashlib.sha256(xai.__version__.encode())
+    for line in _package_versions():
+        digest.update(f"{line}\n".encode())
+    for path in _source_files(PACKAGE_ROOT, (*SHARED_SOURCES, *modules)):
+        digest.update(path.relative_to(PACKAGE_ROOT).as_posix().encode())
+        digest.update(_normalised_source(path).encode())
     return digest.hexdigest()[:16]
 
 

@@ -15,10 +15,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from xai.errors import UserError
 from xai.models import _load_state
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A checkpoint or class-name file that cannot be used; the message is one line naming the file and the fix."""
 
 

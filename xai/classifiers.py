@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from xai.checkpoints import CheckpointError, checkpoint_state, load_checked, read_classes, read_state
+from xai.errors import UserError
 from xai.models import (
     WEIGHT_FILES,
     LoadedModel,
@@ -36,7 +37,7 @@ from xai.models import (
 )
 
 
-class ModelChoiceError(ValueError):
+class ModelChoiceError(UserError, ValueError):
     """A model, weights or layer name that does not exist; the message is one line listing what does."""
 
 

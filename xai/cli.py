@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from xai import config as config_module
-from xai.cache import ArtifactCache, StorageError
-from xai.checkpoints import CheckpointError
-from xai.classifiers import ModelChoiceError
-from xai.config import STAGES, ConfigError
-from xai.data import DataError
-from xai.models import WeightsUnavailableError
+from xai.config import ConfigError
+from xai.errors import UserError
+from xai.stages import STAGES
 
 DEFAULT_CONFIG = Path("configs/assignment.yaml")
 
@@ -46,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--only",
-        help=f"comma-separated stages to run: {','.join(STAGES)} (the report is always "
+        help=f"comma-separated stages to run: {','.join(STAGES)} (with the stages they need; the report is always "
         "rendered, from cached artifacts of the other stages when present)",
     )
     parser.add_argument("--force", action="store_true", help="recompute and overwrite cached artifacts")
@@ -62,14 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, run :func:`xai.pipeline.generate`, and map errors to exit codes: a user's mistake
+    (:class:`~xai.errors.UserError`) or an environment error (disk, permissions) is one line and exit code 2, an
+    interrupt exit code 130; anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
         config = config_module.load(
             args.config, images=args.images, weights=args.weights, device=args.device, output_dir=args.output
         )
         only = parse_stages(args.only)
-        return _generate(config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan)
-    except (ConfigError, DataError, WeightsUnavailableError, StorageError, ModelChoiceError, CheckpointError) as error:
+        from xai.pipeline import generate  # imported after the config is read: it pulls in torch
+
+        return generate(config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan)
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # the environment (disk, permissions), never a bug worth a traceback to the user
@@ -82,45 +83,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: finished artifacts are cached; run the same command to resume", file=sys.stderr)
         return 130
-
-
-def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_only: bool) -> int:
-    from xai import downloads, pipeline
-    from xai.batching import configure_threads
-    from xai.report.render import render_report
-
-    started = time.perf_counter()
-    configure_threads()
-    stages = [s for s in config.stages if only is None or s in only]
-    device = pipeline.resolve_device(config.device)
-    pipeline.preflight(config, stages, writable=not plan_only)
-    cache = ArtifactCache(config.cache_dir, force=force)
-    context = pipeline.RunContext(config, cache, device, quiet=quiet)
-    # --plan decodes nothing that is not on disk yet: it reports what is missing instead of fetching it.
-    missing = downloads.missing_files(config, stages) if plan_only else {}
-    if config.images != "task" and not plan_only:  # a folder without one valid image stops before any download
-        context.images, context.skipped = pipeline.load_inputs(config)
-    if not plan_only:  # every missing download named in one message, before minutes of compute
-        downloads.fetch_downloads(config, stages)
-        cache.remove_stale_staging()  # left by a run killed while it saved an entry
-    if config.weights == "random":
-        print(
-            "WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.", file=sys.stderr
-        )
-    if not context.images and "inputs" not in missing:
-        context.images, context.skipped = pipeline.load_inputs(config)
-    for skipped in context.skipped:
-        print(f"skipped {skipped.reason}", file=sys.stderr)
-    print("\n".join(pipeline.plan(context, stages, missing)))
-    if plan_only:
-        print("\n".join(downloads.download_plan(config, stages)))
-        return 0
-    pipeline.run(context, stages)
-    pipeline.load_cached(context, [s for s in config.stages if s not in stages])
-    context.timings["total"] = time.perf_counter() - started
-    written = render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
-    print(f"\nWrote {len(written)} files of site sources to {config.output_dir}/")
-    print(f"Cache: {len(cache.stats.hits)} artifact(s) reused, {len(cache.stats.misses)} computed")
-    print("View the report:    mkdocs serve      (then open http://127.0.0.1:8000)")
-    print("Build static HTML:  mkdocs build --strict   -> site/")
-    return 0

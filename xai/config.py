@@ -18,13 +18,12 @@ from pydantic import (
     model_validator,
 )
 
+from xai.errors import UserError
 from xai.explain.registry import METHODS
+from xai.stages import STAGES
 
 if TYPE_CHECKING:
     from xai.classifiers import ClassifierSpec
-
-STAGES = ("dissect", "explain", "compare")
-"""Analysis stages in run order; the report is always rendered from whatever artifacts exist."""
 
 DISSECT_MODELS = ("resnet18_imagenet", "resnet18_places365")
 """The paper's two models, CLIP-Dissect's default ``dissect.models`` (presets of :data:`xai.classifiers.PRESETS`)."""
@@ -50,7 +49,7 @@ def known_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
     return methods
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """The configuration file is invalid; the message is one line naming the file, key and allowed values."""
 
 
@@ -173,17 +172,8 @@ class CompareConfig(_Section):
     null_draws: int = Field(2000, ge=100, le=100_000)
     """Draws of the superpixel null per image x method x k."""
     sanity_check: bool = True
-    sanity_methods: tuple[str, ...] = (
-        "lime",
-        "gradcam",
-        "ablationcam",
-        "scorecam",
-        "gradcampp",
-        "layercam",
-        "hirescam",
-        "xgradcam",
-        "eigencam",
-    )
+    sanity_methods: tuple[str, ...] = tuple(METHODS)
+    """Every registered method by default (those not in ``explain.methods`` are left out), in registry order."""
     sanity_images: int = Field(3, ge=1, le=100)
     sanity_lime_samples: int = Field(300, ge=10, le=100_000)
     """LIME's cheaper budget under randomisation (seven model states per image)."""
@@ -330,12 +320,21 @@ class Config(_Section):
     """``task`` for the assignment's ten ImageNet images, or a folder of the user's own images."""
     max_images: int | None = Field(None, ge=1)
     """Explain only the first N images (smoke runs); ``null`` means all."""
-    stages: tuple[Literal["dissect", "explain", "compare"], ...] = STAGES
+    stages: tuple[str, ...] = tuple(STAGES)
+    """Stages of the registry (:data:`xai.stages.STAGES`) this config runs; the report shows whatever they made."""
     output_dir: Path = Path("docs")
     cache_dir: Path = Path(".xai-cache")
     explain: ExplainConfig = ExplainConfig()
     compare: CompareConfig = CompareConfig()
     dissect: DissectConfig = DissectConfig()
+
+    @field_validator("stages")
+    @classmethod
+    def _known_stages(cls, stages: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [stage for stage in stages if stage not in STAGES]
+        if unknown:
+            raise ValueError(f"unknown stage {unknown[0]!r}; allowed: {', '.join(STAGES)}")
+        return stages
 
     @model_validator(mode="after")
     def _compare_needs_lime(self) -> Config:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
+from xai.errors import UserError
+
 MIRROR_ENV = "XAI_MIRROR"
 CACHE_ENV = "XAI_DATA_DIR"
 MANIFEST = Path(__file__).with_name("manifest.tsv")
@@ -53,7 +55,7 @@ TASK_IMAGES = (
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-class DataError(RuntimeError):
+class DataError(UserError, RuntimeError):
     """A data file is missing, corrupt or cannot be downloaded; the message names the file and the fix."""
 
 
@@ -232,7 +234,7 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "lime_tutorial": {"resize": 256, "crop": 224, "squash": True},
 }
 """``explain.preprocess`` choices: ``weights`` is the explained weights member's own transform
-(:func:`xai.pipeline.image_preprocessing` fills it from :func:`xai.classifiers.preprocessing`; the values here are
+(the run plan fills it from :func:`xai.classifiers.preprocessing`; the values here are
 resnet50 IMAGENET1K_V2's: shorter side to 232, centre crop 224, bilinear); ``lime_tutorial`` is the lime PyTorch
 tutorial's (``Resize((256, 256))``, which squashes the aspect ratio, then centre crop 224)."""
 

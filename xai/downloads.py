@@ -6,13 +6,16 @@ all before any compute and names every one that could not be had in one message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from xai.config import Config
 from xai.data import DataError, fetch
-from xai.models import WeightFile
-from xai.pipeline import models_needed
+from xai.models import WEIGHT_FILES, WeightFile
+
+if TYPE_CHECKING:
+    from xai.plan import RunPlan
 
 DOWNLOAD_SIZES = {
     "resnet50": "about 100 MB",
@@ -35,33 +38,37 @@ class Download:
     """The model whose weights these are; None for a data set."""
 
 
-def broden_needed(config: Config, stages: list[str]) -> bool:
+def broden_needed(plan: RunPlan, stages: Sequence[str] | None = None) -> bool:
+    """Whether the dissect stage (among ``stages``, by default the stages run now) reads Broden and it is not on
+    disk yet."""
     from xai.data import cache_dir
 
     return (
-        "dissect" in stages
-        and config.dissect.probe == "broden"
+        "dissect" in (plan.run if stages is None else stages)
+        and plan.dissect is not None
+        and plan.dissect.probe == "broden"
         and not (cache_dir() / "broden1_224" / "images").is_dir()
     )
 
 
-def manifest_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
-    """The ``manifest.tsv`` files each planned stage reads, by stage (``inputs`` for the images every run
-    opens): the task images, the concept sets, the Places365 categories and the ImageNet-sample probe images."""
+def manifest_files(plan: RunPlan, stages: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """The ``manifest.tsv`` files each of ``stages`` (by default the stages run now) reads, by stage (``inputs``
+    for the images every run opens): the task images, the concept sets, the Places365 categories and the
+    ImageNet-sample probe images."""
     from xai.data import TASK_IMAGES, manifest
     from xai.dissect.paper import FC_CONCEPT_SETS
     from xai.dissect.probes import CONCEPT_FILES
 
+    stages = plan.run if stages is None else stages
     needed: dict[str, list[str]] = {}
-    if config.images == "task":
+    if plan.inputs.folder is None:
         needed["inputs"] = [f"imagenet-sample-images/{name}.JPEG" for name in TASK_IMAGES]
-    if "dissect" in stages:
-        from xai.stages.dissect_keys import dissected_model
-
-        settings = config.dissect
+    if "dissect" in stages and plan.dissect is not None:
+        settings = plan.dissect
         sets = [settings.concepts]
-        for spec in settings.specs():
-            if not dissected_model(config, spec).no_self_check:  # the paper's fc self-check runs for this preset
+        for entry in settings.models:
+            spec = entry.model.spec
+            if not entry.facts.no_self_check:  # the paper's fc self-check runs for this preset
                 sets.append(FC_CONCEPT_SETS[spec.label])
             if spec.classes_format == "places365" and spec.classes is None:
                 sets.append("places365")  # the classifier's category names, from the data mirror
@@ -72,18 +79,18 @@ def manifest_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
     return needed
 
 
-def missing_files(config: Config, stages: list[str]) -> dict[str, list[str]]:
+def missing_files(plan: RunPlan, stages: Sequence[str] | None = None) -> dict[str, list[str]]:
     """:func:`manifest_files` that are neither in the mirror nor downloaded yet (checked on disk, no fetch)."""
     from xai.data import local_copy
 
     missing = {
         stage: [path for path in files if local_copy(path) is None]
-        for stage, files in manifest_files(config, stages).items()
+        for stage, files in manifest_files(plan, stages).items()
     }
     return {stage: files for stage, files in missing.items() if files}
 
 
-def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
+def missing_downloads(plan: RunPlan) -> list[Download]:
     """What this run would download, checked on disk only: pretrained weights, the Broden probe set and every
     data file of the manifest the planned stages read."""
     from xai.data import manifest
@@ -91,37 +98,34 @@ def missing_downloads(config: Config, stages: list[str]) -> list[Download]:
     from xai.models import weights_present
 
     missing = []
-    if config.weights == "pretrained":
-        for name, weight in published_weights(config, stages).items():
-            if not weights_present(weight, config.weights_dir):
+    if plan.weights_mode == "pretrained":
+        for name, weight in published_weights(plan).items():
+            if not weights_present(weight, plan.weights_dir):
                 size = DOWNLOAD_SIZES.get(name, "size not listed")
                 missing.append(Download(f"{name} weights", weight.filename, weight.url, size, name))
-    if broden_needed(config, stages):
+    if broden_needed(plan):
         missing.append(
             Download(f"Broden probe set ({BRODEN_IMAGE_COUNT:,} images)", "broden1_224.zip", BRODEN_URL, BRODEN_SIZE)
         )
-    files = dict.fromkeys(path for paths in missing_files(config, stages).values() for path in paths)
+    files = dict.fromkeys(path for paths in missing_files(plan).values() for path in paths)
     for path in files:
         entry = manifest()[path]
         missing.append(Download(path.split("/")[0], path, entry.url, f"{entry.size:,} bytes"))
     return missing
 
 
-def published_weights(config: Config, stages: list[str]) -> dict[str, WeightFile]:
-    """display name -> the published checkpoint each planned model loads (a user's own checkpoint is not
-    downloaded: the config checks that it exists). torchvision's files come from the weights enum member, so the
-    offline message names the member's URL."""
-    from xai.classifiers import resolve_weights, weight_file
-    from xai.models import WEIGHT_FILES
-
+def published_weights(plan: RunPlan) -> dict[str, WeightFile]:
+    """Model id -> the published checkpoint each model of the stages run now loads (a user's own checkpoint is not
+    downloaded: the config checks that it exists), then CLIP's when dissection runs. torchvision's files come from the
+    weights enum member, so the offline message names the member's URL."""
     found: dict[str, WeightFile] = {}
-    for model in models_needed(config, stages):
-        if isinstance(model, str):
-            found[model] = WEIGHT_FILES[model]
-        elif model.checkpoint is None:
-            found[model.display_name] = model.published or weight_file(
-                model.name, resolve_weights(model.name, model.weights)
-            )
+    if {"explain", "compare"} & set(plan.run) and plan.explain is not None and plan.explain.model.published:
+        found[plan.explain.model_id] = plan.explain.model.published
+    if "dissect" in plan.run and plan.dissect is not None:
+        for entry in plan.dissect.models:
+            if entry.model.published is not None:
+                found[entry.model_id] = entry.model.published
+        found["clip"] = plan.dissect.clip_published or WEIGHT_FILES["clip"]
     return found
 
 
@@ -144,10 +148,10 @@ def _file_groups(downloads: list[Download]) -> list[str]:
     return lines
 
 
-def download_plan(config: Config, stages: list[str]) -> list[str]:
+def download_plan(plan: RunPlan) -> list[str]:
     """The plan's lines about downloads: each missing file with its size (data files grouped by folder), or that
     nothing is missing."""
-    missing = missing_downloads(config, stages)
+    missing = missing_downloads(plan)
     if not missing:
         return ["downloads: none needed (everything is on disk)"]
     large = [d for d in missing if d.model is not None or d.filename == "broden1_224.zip"]
@@ -158,19 +162,19 @@ def download_plan(config: Config, stages: list[str]) -> list[str]:
     ]
 
 
-def fetch_downloads(config: Config, stages: list[str]) -> None:
+def fetch_downloads(plan: RunPlan) -> None:
     """Before any heavy work: fetch every missing download; name all that could not be had in one message."""
     from xai.data import MIRROR_ENV, cache_dir
     from xai.dissect import probes
     from xai.models import WeightsUnavailableError, fetch_weights, missing_message
 
-    weights = published_weights(config, stages)
+    weights = published_weights(plan)
     failed_weights, problems, failed_files = [], [], []
     offline = False
-    for download in missing_downloads(config, stages):
+    for download in missing_downloads(plan):
         if download.model is not None:
             try:
-                fetch_weights(weights[download.model], config.weights_dir)
+                fetch_weights(weights[download.model], plan.weights_dir)
             except WeightsUnavailableError:
                 failed_weights.append(weights[download.model])
         elif download.filename == "broden1_224.zip":
@@ -198,7 +202,7 @@ def fetch_downloads(config: Config, stages: list[str]) -> None:
             + "\n".join(_file_groups(failed_files))
         )
     if failed_weights:
-        message = missing_message(failed_weights, config.weights_dir)
+        message = missing_message(failed_weights, plan.weights_dir)
         raise WeightsUnavailableError(message + "".join(f"\nAlso missing: {problem}" for problem in problems))
     if problems:
         raise DataError("\n".join(problems))

@@ -21,13 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from xai.errors import UserError
+
 WeightsMode = Literal["pretrained", "random"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError, RuntimeError):
     """Pretrained weights are neither on disk nor downloadable; the message says what to fetch and where."""
 
 

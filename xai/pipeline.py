@@ -1,8 +1,10 @@
-"""The stage graph: plan what runs (and what is cached), run the stages in order, record the run, render.
+"""The runner: ``config -> plan -> stages -> artifacts -> pages``.
 
-Data flows one way: config -> inputs -> models -> method stages -> analyses -> report. Each stage module under
-``xai.stages`` is a function ``run(context) -> artifacts`` whose every expensive piece goes through the artifact
-cache, so a rerun with nothing changed recomputes nothing and an interrupted run resumes where it stopped.
+:func:`generate` is the whole run: resolve the config once into a :class:`~xai.plan.RunPlan`, check what can be
+checked before any compute (:func:`preflight`), fetch every missing download in one go, load the inputs, print the
+plan, run the planned stages of the registry (:data:`xai.stages.STAGES`, each after the stages it needs), load the
+config's other stages from the cache, and render the report. Every expensive piece goes through the artifact cache,
+so a rerun with nothing changed recomputes nothing and an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -10,43 +12,20 @@ from __future__ import annotations
 import os
 import platform
 import re
+import sys
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
-from xai.cache import ArtifactCache
-from xai.config import Config
-from xai.data import (
-    PREPROCESSING,
-    BadImageError,
-    DataError,
-    fetch,
-    image_ids,
-    list_images,
-    load_image,
-    sha256_of,
-    task_image_paths,
-)
-from xai.models import LoadedClip, load_clip
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from xai.batching import BatchChoice
-    from xai.classifiers import ClassifierSpec, LoadedClassifier
-    from xai.stages.compare import CompareArtifacts
-    from xai.stages.dissect import DissectArtifacts
-    from xai.stages.explain import ExplainArtifacts
-
-    StageArtifacts = DissectArtifacts | ExplainArtifacts | CompareArtifacts
-    """What a stage's ``run`` returns."""
+from xai.cache import ArtifactCache, StorageError
+from xai.config import Config, ConfigError
+from xai.context import InputImage, RunContext, SkippedImage
+from xai.data import BadImageError, DataError, image_ids, list_images, load_image, sha256_of, task_image_paths
+from xai.plan import RunPlan, make_plan
+from xai.stages import STAGES
 
 VERSIONED_PACKAGES = (
     "torch",
@@ -60,93 +39,54 @@ VERSIONED_PACKAGES = (
 )
 
 
-@dataclass(frozen=True)
-class InputImage:
-    name: str
-    """The image id (``xai.data.image_ids``): the one name every page, anchor, figure, CSV row and key uses."""
-    path: Path
-    sha256: str
-    pixels: np.ndarray
-    """uint8 (224, 224, 3) RGB array, resized and centre-cropped once for every method."""
-    display: str = ""
-    """The file name as the user gave it (relative to the images folder); shown escaped, never used as a name."""
+def generate(
+    config: Config, *, only: list[str] | None = None, force: bool = False, quiet: bool = False, plan_only: bool = False
+) -> int:
+    """One run of the tool; returns the exit code. ``only`` limits the stages computed now (``--only``); ``plan_only``
+    prints the plan and what would be downloaded, offline, and stops. User errors propagate as
+    :class:`xai.errors.UserError` (the command line prints them in one line)."""
+    from xai import downloads
+    from xai.batching import configure_threads
+    from xai.report.render import render_report
 
-
-@dataclass(frozen=True)
-class SkippedImage:
-    path: str
-    reason: str
-
-
-@dataclass
-class RunContext:
-    """Everything a stage needs: the config, the cache, the device, the inputs and a place to log."""
-
-    config: Config
-    cache: ArtifactCache
-    device: torch.device
-    images: list[InputImage] = field(default_factory=list)
-    skipped: list[SkippedImage] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    artifacts: dict[str, StageArtifacts] = field(default_factory=dict)
-    """stage name -> its artifacts, run now or loaded from the cache"""
-    batch_sizes: dict[str, BatchChoice] = field(default_factory=dict)
-    """label (e.g. ``explain:resnet50``) -> how its batch size was chosen, filled as stages resolve them."""
-    quiet: bool = False
-    load_notes: dict[str, str] = field(default_factory=dict)
-    """Model name -> how its checkpoint was read, as recorded with artifacts that may come from the cache."""
-    _classifiers: dict[str, LoadedClassifier] = field(default_factory=dict)
-    _clip: LoadedClip | None = None
-
-    @property
-    def explain_spec(self) -> ClassifierSpec:
-        """The explained classifier (``config.explain.spec()``)."""
-        return self.config.explain.spec()
-
-    def classifier(self, spec: ClassifierSpec | str) -> LoadedClassifier:
-        """The classifier of ``spec``, built once per run (per ``display_name``) on the device by
-        :func:`xai.classifiers.build_classifier`; the Places365 preset gets its category file from the data mirror
-        or download. A name (a spec's ``display_name`` or a preset) is accepted for callers not yet passing specs."""
-        import dataclasses
-
-        from xai.classifiers import build_classifier
-        from xai.stages import spec_named
-
-        if isinstance(spec, str):
-            spec = spec_named(self.config, spec)
-        if spec.display_name not in self._classifiers:
-            if spec.classes_format == "places365" and spec.classes is None:
-                spec = dataclasses.replace(spec, classes=fetch("places365/categories_places365.txt"))
-            loaded = build_classifier(
-                spec, self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir
-            )
-            loaded.module.to(self.device)
-            self._classifiers[spec.display_name] = loaded
-        return self._classifiers[spec.display_name]
-
-    def clip(self) -> LoadedClip:
-        if self._clip is None:
-            self._clip = load_clip(
-                self.config.weights, seed=self.config.seed, weights_dir=self.config.weights_dir, device=self.device
-            )
-        return self._clip
-
-    def progress(self, items: Iterable, description: str, total: int | None = None) -> Iterator:
-        return iter(tqdm(items, desc=description, total=total, disable=self.quiet, leave=False))
-
-    def note_skipped(self, path: str, reason: str) -> None:
-        """List an input left out on the home page, once per path (several pieces may report the same image)."""
-        if all(item.path != path for item in self.skipped):
-            self.skipped.append(SkippedImage(path, reason))
-
-    def log(self, message: str) -> None:
-        if not self.quiet:
-            print(message, flush=True)
+    started = time.perf_counter()
+    configure_threads()
+    device = resolve_device(config.device)
+    plan = make_plan(config, only)
+    preflight(plan, writable=not plan_only)
+    cache = ArtifactCache(plan.cache_dir, force=force)
+    context = RunContext(plan, cache, device, quiet=quiet)
+    # --plan decodes nothing that is not on disk yet: it reports what is missing instead of fetching it.
+    missing = downloads.missing_files(plan) if plan_only else {}
+    if plan.inputs.folder is not None and not plan_only:  # a folder without one valid image stops before downloads
+        context.images, context.skipped = load_inputs(plan)
+    if not plan_only:  # every missing download named in one message, before minutes of compute
+        downloads.fetch_downloads(plan)
+        cache.remove_stale_staging()  # left by a run killed while it saved an entry
+    if plan.weights_mode == "random":
+        print(
+            "WARNING: seeded RANDOM weights: every number and figure is meaningless for real models.", file=sys.stderr
+        )
+    if not context.images and "inputs" not in missing:
+        context.images, context.skipped = load_inputs(plan)
+    for skipped in context.skipped:
+        print(f"skipped {skipped.reason}", file=sys.stderr)
+    print("\n".join(plan_lines(context, missing)))
+    if plan_only:
+        print("\n".join(downloads.download_plan(plan)))
+        return 0
+    run(context)
+    load_cached(context)
+    context.timings["total"] = time.perf_counter() - started
+    written = render_report(run_record(context), context.artifacts, plan.output_dir, plan)
+    print(f"\nWrote {len(written)} files of site sources to {plan.output_dir}/")
+    print(f"Cache: {len(cache.stats.hits)} artifact(s) reused, {len(cache.stats.misses)} computed")
+    print("View the report:    mkdocs serve      (then open http://127.0.0.1:8000)")
+    print("Build static HTML:  mkdocs build --strict   -> site/")
+    return 0
 
 
 def resolve_device(choice: str) -> torch.device:
-    from xai.config import ConfigError
-
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
@@ -157,21 +97,10 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def display_name(text: str) -> str:
+def printable(text: str) -> str:
     """``text`` (a file name or a message holding one) safe to print and write as UTF-8: bytes of a file name that
     are not UTF-8 (``caf\\xe9.png`` from a Latin-1 system) are shown as ``\\xe9`` instead of crashing the report."""
     return os.fsencode(text).decode("utf-8", "backslashreplace")
-
-
-def image_preprocessing(config: Config) -> dict[str, Any]:
-    """``xai.data.load_image`` arguments for ``explain.preprocess``: the explained weights member's resize, crop
-    and interpolation (``weights``), or the lime tutorial's (``lime_tutorial``)."""
-    if config.explain.preprocess != "weights":
-        return PREPROCESSING[config.explain.preprocess]
-    from xai.classifiers import preprocessing
-
-    found = preprocessing(config.explain.spec())
-    return {"resize": found.resize, "crop": found.crop, "squash": False, "interpolation": found.interpolation}
 
 
 SYSTEM_FILES = re.compile(r"\.DS_Store|Thumbs\.db|desktop\.ini|\._.*")
@@ -179,28 +108,29 @@ SYSTEM_FILES = re.compile(r"\.DS_Store|Thumbs\.db|desktop\.ini|\._.*")
 skipped without opening, counted in one summary line."""
 
 
-def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
+def load_inputs(plan: RunPlan) -> tuple[list[InputImage], list[SkippedImage]]:
     """Open every input file once: each is explained or listed with its reason, never losing the others.
 
     ``max_images`` counts valid images: every file is still opened, so a broken one is always reported; the
     valid ones beyond it, and file-manager leftovers (``.DS_Store``, ``._*``), are each summed up in one row.
     """
-    root = None if config.images == "task" else Path(config.images)
+    root = plan.inputs.folder
+    max_images = plan.inputs.max_images
     paths = task_image_paths() if root is None else list_images(root)
     system = [path for path in paths if root is not None and SYSTEM_FILES.fullmatch(path.name)]
     ignored = set(system)
     paths = [path for path in paths if path not in ignored]
     ids = image_ids(paths, root, fixed=root is None)
-    preprocessing = image_preprocessing(config)
+    loading = plan.inputs.loading.arguments()
     images, skipped, beyond = [], [], []
     for path, image_id in zip(paths, ids, strict=True):
-        display = display_name(path.name if root is None else path.relative_to(root).as_posix())
+        display = printable(path.name if root is None else path.relative_to(root).as_posix())
         try:
-            pixels = load_image(path, **preprocessing)
+            pixels = load_image(path, **loading)
         except BadImageError as error:  # shown relative to the folder: no local absolute paths on the site
-            skipped.append(SkippedImage(display, display_name(str(error).replace(str(path), display, 1))))
+            skipped.append(SkippedImage(display, printable(str(error).replace(str(path), display, 1))))
             continue
-        if config.max_images is not None and len(images) >= config.max_images:
+        if max_images is not None and len(images) >= max_images:
             beyond.append(display)
             continue
         images.append(InputImage(image_id, path, sha256_of(path), pixels, display))
@@ -209,8 +139,7 @@ def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
             SkippedImage(
                 f"{len(beyond)} valid image(s)",
                 f"{len(beyond)} valid image(s) not explained "
-                f"({beyond[0]}, ...): max_images is {config.max_images}; raise it to explain "
-                "more",
+                f"({beyond[0]}, ...): max_images is {max_images}; raise it to explain more",
             )
         )
     if system:
@@ -221,7 +150,7 @@ def load_inputs(config: Config) -> tuple[list[InputImage], list[SkippedImage]]:
             )
         )
     if not images:
-        where = "the task images" if root is None else display_name(str(root))
+        where = "the task images" if root is None else printable(str(root))
         reasons = f" (first: {skipped[0].reason})" if skipped else ""
         raise DataError(f"{where}: no valid image among {len(paths)} file(s){reasons}; add JPEG or PNG images")
     return images, skipped
@@ -237,79 +166,66 @@ def versions() -> dict[str, str]:
     return found
 
 
-def stage_modules() -> dict[str, ModuleType]:
-    from xai.stages import compare, dissect, explain
-
-    return {"dissect": dissect, "explain": explain, "compare": compare}
-
-
-def plan(context: RunContext, stages: list[str], missing: dict[str, list[str]] | None = None) -> list[str]:
+def plan_lines(context: RunContext, missing: dict[str, list[str]] | None = None) -> list[str]:
     """Human-readable lines: what each stage will run, its forward passes, and how much is cached. A stage whose
-    input files (``missing``, from :func:`missing_files`) are not on disk is not described: that would read them."""
-    modules = stage_modules()
+    input files (``missing``, from :func:`xai.downloads.missing_files`) are not on disk is not described: that
+    would read them."""
+    plan = context.plan
     missing = missing or {}
     inputs = (
         f"{len(missing['inputs'])} input image(s) not downloaded yet"
         if "inputs" in missing
         else f"{len(context.images)} image(s), {len(context.skipped)} skipped"
     )
-    lines = [f"config {context.config.name!r}, weights: {context.config.weights}, device: {context.device}, {inputs}"]
-    for stage in stages:
+    config = plan.config
+    lines = [f"config {config.name!r}, weights: {plan.weights_mode}, device: {context.device}, {inputs}"]
+    for stage in plan.run:
         waiting = len(missing.get(stage, [])) + (len(missing.get("inputs", [])) if stage != "dissect" else 0)
         lines.append(
             f"  {stage}: "
             + (
                 f"waits for {waiting} data file(s) listed under downloads"
                 if waiting
-                else modules[stage].describe(context)
+                else STAGES[stage].implementation().describe(context)
             )
         )
     return lines
 
 
-def run(context: RunContext, stages: list[str]) -> dict[str, StageArtifacts]:
-    """Run ``stages`` in order; return the artifacts (stage name -> stage artifacts)."""
-    modules = stage_modules()
-    for stage in stages:
+def run(context: RunContext) -> dict[str, Any]:
+    """Run the planned stages in order (each after the stages it needs); return the artifacts by stage name."""
+    for stage in context.plan.run:
         started = time.perf_counter()
-        context.artifacts[stage] = modules[stage].run(context)
+        context.artifacts[stage] = STAGES[stage].implementation().run(context)
         context.timings[stage] = time.perf_counter() - started
     return context.artifacts
 
 
-def models_needed(config: Config, stages: list[str]) -> list[ClassifierSpec | str]:
-    """The classifiers (specs) the planned stages load, then ``"clip"`` when dissection runs."""
-    needed: list[ClassifierSpec | str] = []
-    if {"explain", "compare"} & set(stages):
-        needed.append(config.explain.spec())
-    if "dissect" in stages:
-        needed += [*config.dissect.specs(), "clip"]
-    return needed
+def load_cached(context: RunContext) -> None:
+    """Artifacts of the config's stages not run now, when the cache holds them complete (and the stages they need
+    are there); rendering then shows them too. Nothing is computed or downloaded."""
+    for stage in context.plan.load:
+        if any(need not in context.artifacts for need in STAGES[stage].needs):
+            continue
+        artifacts = STAGES[stage].implementation().load_cached(context)
+        if artifacts is not None:
+            context.artifacts[stage] = artifacts
 
 
-def preflight(config: Config, stages: list[str], *, writable: bool = True) -> None:
+def preflight(plan: RunPlan, *, writable: bool = True) -> None:
     """Mistakes found before any compute, each a one-line ConfigError/StorageError naming the thing and the fix:
-    a concept set or probe folder that does not exist, an output or cache folder that cannot be written."""
-    from xai.config import ConfigError
+    a concept set or probe folder that does not exist, an output or cache folder that cannot be written. (A layer a
+    model lacks was found when the plan was made.)"""
+    if plan.dissect is not None and "dissect" in plan.run:
+        from xai.dissect.probes import CONCEPT_FILES, PROBE_SETS, folder_images
 
-    if {"explain", "compare"} & set(stages):
-        from xai.stages.explain import explain_target
-
-        explain_target(config)  # a target layer that names no module: one line, before any image is read
-    if "dissect" in stages:
-        from xai.dissect.layers import check_layers
-        from xai.dissect.probes import CONCEPT_FILES
-
-        check_layers(config)  # a layer some model lacks: one line (ModelChoiceError) before any download
-        settings = config.dissect
+        settings = plan.dissect
         if settings.concepts not in CONCEPT_FILES and not Path(settings.concepts).is_file():
             raise ConfigError(
                 f"dissect.concepts: {settings.concepts!r} is neither a concept set "
                 f"({', '.join(CONCEPT_FILES)}) nor an existing file; pick a set or give the path of a "
                 "text file with one concept per line"
             )
-        from xai.dissect.probes import PROBE_SETS, folder_images
-
         if settings.probe not in PROBE_SETS:
             if not Path(settings.probe).is_dir():
                 raise ConfigError(
@@ -321,15 +237,13 @@ def preflight(config: Config, stages: list[str], *, writable: bool = True) -> No
             except FileNotFoundError as error:
                 raise ConfigError(f"dissect.probe: {error}; add JPEG or PNG images to it") from None
     if writable:
-        for what, folder in (("output_dir", config.output_dir), ("cache_dir", config.cache_dir)):
-            check_writable(what, Path(folder))
+        for what, folder in (("output_dir", plan.output_dir), ("cache_dir", plan.cache_dir)):
+            check_writable(what, folder)
 
 
 def check_writable(what: str, folder: Path) -> None:
-    """Create ``folder`` if needed and write a probe file in it, so a read-only folder fails now, not at the end."""
+    """Create ``folder`` if needed and write a test file in it, so a read-only folder fails now, not at the end."""
     import tempfile
-
-    from xai.cache import StorageError
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -341,39 +255,26 @@ def check_writable(what: str, folder: Path) -> None:
         ) from None
 
 
-def load_cached(context: RunContext, stages: list[str]) -> None:
-    """Artifacts of stages not run now, when the cache holds them complete; rendering then shows them too."""
-    modules = stage_modules()
-    for stage in stages:
-        artifacts = modules[stage].load_cached(context)
-        if artifacts is not None:
-            context.artifacts[stage] = artifacts
-
-
 def run_record(context: RunContext) -> dict[str, Any]:
     """What the home page says about this run: config, versions, device, weights, timings, skipped inputs."""
     import yaml
 
-    from xai.stages import weights_key
-
-    config = context.config
+    plan = context.plan
+    config = plan.config
     return {
         "config_name": config.name,
         "config": config.model_dump(mode="json"),
         "config_yaml": yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
-        "weights": config.weights,
-        "random_weights": config.weights == "random",
-        "seed": config.seed,
+        "weights": plan.weights_mode,
+        "random_weights": plan.weights_mode == "random",
+        "seed": plan.seed,
         "device": str(context.device),
         "versions": versions(),
-        "weights_ids": {
-            getattr(model, "display_name", model): weights_key(config, model)
-            for model in models_needed(config, list(config.stages))
-        },
+        "weights_ids": plan.weights_keys(),
         "timings": dict(context.timings),
         "weights_notes": {
             **context.load_notes,
-            **{name: model.load_note for name, model in context._classifiers.items() if model.load_note},
+            **{name: model.load_note for name, model in context.loaded_classifiers().items() if model.load_note},
         },
         "batch_sizes": {label: choice.to_record() for label, choice in context.batch_sizes.items()},
         "torch_threads": torch.get_num_threads(),

@@ -29,6 +29,7 @@ Parameters no ``reset_parameters`` covers are re-initialised the way torchvision
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,32 +88,12 @@ class _Pass:
 
 
 def _forward_pass(model: nn.Module) -> _Pass:
-    finished: dict[str, int] = {}
-    shapes: dict[str, tuple[int, ...] | None] = {}
+    def shape(_path: str, output: Any) -> tuple[int, ...] | None:
+        return tuple(output.shape) if isinstance(output, torch.Tensor) else None
 
-    def hook(name: str) -> Callable[..., None]:
-        def record(_module: nn.Module, _inputs: Any, output: Any) -> None:
-            if name not in finished:
-                finished[name] = len(finished)
-                shapes[name] = tuple(output.shape) if isinstance(output, torch.Tensor) else None
-
-        return record
-
-    handles = [module.register_forward_hook(hook(name)) for name, module in model.named_modules() if name]
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    size = getattr(model, "image_size", 224)  # as architectures' probe: torchvision's ViT takes only its own size
-    generator = torch.Generator().manual_seed(0)
-    training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.randn(1, 3, size, size, generator=generator).to(device))
-    finally:
-        model.train(training)
-        for handle in handles:
-            handle.remove()
-    return _Pass(finished, shapes)
+    modules = {name: module for name, module in model.named_modules() if name}
+    shapes, _ = architectures.forward_outputs(model, modules, architectures.shape_input(model), shape)
+    return _Pass({name: position for position, name in enumerate(shapes)}, shapes)
 
 
 def _spatial_size(model: nn.Module, path: str, shape: tuple[int, ...] | None) -> tuple[int, int] | None:
@@ -195,3 +176,14 @@ def layer_groups(model: nn.Module) -> tuple[LayerGroup, ...]:
     kept = [tuple(name for name in group if _has_parameters(model, name)) for group in groups]
     kept[-1] = (*kept[-1], *direct)
     return tuple(group for group in kept if group)
+
+
+@functools.cache
+def planned_groups(architecture: str, weights_member: str) -> tuple[LayerGroup, ...]:
+    """:func:`layer_groups` of the bare architecture, found on the ``meta`` device: no weights, no compute (for the
+    plan; the check derives the same from the loaded model)."""
+    from xai.shapes import device_of, shape_model
+
+    model = shape_model(architecture, weights_member)
+    with torch.device(device_of(model)):
+        return layer_groups(model)

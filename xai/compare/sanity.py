@@ -40,7 +40,7 @@ import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,12 @@ from xai.compare._parts import frozen_array
 from xai.compare.layer_groups import layer_groups as derived_layer_groups
 from xai.compare.layer_groups import reinitialise_parameter, reset_module
 from xai.compare.stats import mean_interval
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from xai.architectures import TargetLayer
+    from xai.explain.lime_image import LimeParams
 
 EDGE_METHOD = "edge detector (control)"
 
@@ -329,3 +335,73 @@ def _as_stack(maps: np.ndarray) -> np.ndarray:
     if stack.ndim != 3:
         raise ValueError(f"explain_fn must return (H, W) or (N, H, W) maps, got shape {stack.shape}")
     return stack
+
+
+def sanity_explain_fn(
+    images: list[tuple[np.ndarray, np.ndarray, int]],
+    methods: list[str],
+    *,
+    target: TargetLayer | str,
+    to_input: Callable[[np.ndarray], torch.Tensor] | None = None,
+    lime_params: LimeParams,
+    seed: int,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> Callable[[nn.Module], SanityMaps]:
+    """``explain_fn(model) -> {method: (N, H, W) maps}`` for the sanity check, plus the edge-detector control.
+
+    ``images`` are ``(pixels, LIME segments, target class)``: every model state explains the same class on the
+    same segmentation. LIME runs with ``lime_params`` (a cheaper sample budget) and ``label=target``, and its
+    pixel-weight map is min-max scaled to [0, 1]; CAMs come from ``compute_cam`` on the ``target`` layer (a
+    :class:`xai.architectures.TargetLayer`, whose reshape they honour, or a module path of a map-output layer), at
+    full cost for ScoreCAM and AblationCAM. ``to_input`` normalises pixels for the model (the weights' mean and
+    std; ImageNet's when None). The maps come back as a ``SanityMaps`` carrying every CAM's warning (AblationCAM's
+    sign flip on a negative logit), named by method and image position, so the check keeps them per model state.
+    """
+    from xai.architectures import TargetLayer, resolve_layer
+    from xai.compare.per_image import LIME_METHOD
+    from xai.explain.cams.base import compute_cam
+    from xai.explain.lime_image import run_lime
+    from xai.explain.registry import METHODS
+    from xai.models import to_input as imagenet_input
+
+    if isinstance(target, str):
+        target = TargetLayer(target, "given")
+    normalise = to_input or imagenet_input
+
+    def explain_fn(model: Any) -> Any:
+        layer = resolve_layer(model, target.path)
+        maps: dict[str, list[np.ndarray]] = {method: [] for method in [*methods, EDGE_METHOD]}
+        warnings: list[str] = []
+        for index, (pixels, segments, label) in enumerate(images, start=1):
+            tensor = normalise(pixels[None]).to(device)
+            for method in methods:
+                if method == LIME_METHOD:
+                    result = run_lime(
+                        model,
+                        pixels,
+                        to_input=normalise,
+                        params=lime_params,
+                        seed=seed,
+                        batch_size=batch_size,
+                        segments=segments,
+                        label=label,
+                    )
+                    maps[method].append(unit_range(result.pixel_weights()))
+                else:
+                    cam_batch = batch_size if METHODS[method].batched else None
+                    cam = compute_cam(model, tensor, method, layer, label, batch_size=cam_batch, reshape=target.reshape)
+                    maps[method].append(cam.map)
+                    if cam.warning:
+                        warnings.append(f"sanity image {index}: {cam.warning}")
+            maps[EDGE_METHOD].append(edge_map(pixels))
+        return SanityMaps({method: np.stack(stack) for method, stack in maps.items()}, warnings)
+
+    return explain_fn
+
+
+def unit_range(values: np.ndarray) -> np.ndarray:
+    """Min-max scale to [0, 1] (SSIM's data range); a constant map becomes all zero."""
+    values = np.asarray(values, dtype=np.float64)
+    span = float(np.ptp(values))
+    return (values - values.min()) / span if span > 0 else np.zeros_like(values)

@@ -11,7 +11,6 @@ from xai.dissect.activations import (
     hooked_layers,
     image_batches,
     layer_activations,
-    pool_output,
 )
 from xai.dissect.analysis import (
     FcSelfCheck,
@@ -73,7 +72,6 @@ __all__ = [
     "layer_activations",
     "load_concepts",
     "places365_class_names",
-    "pool_output",
     "probe_ids",
     "probe_pass",
     "rank_reorder",

@@ -1,7 +1,7 @@
 """Step 2 of CLIP-Dissect: one forward pass per model records every target layer, pooled per image.
 
 Summary per hooked output (spec 1.2, :func:`xai.architectures.pool_activation`): 4-D conv maps (B, C, H, W) ->
-spatial mean (``pool="avg"``, default) or spatial max (``pool="max"``); channels-last maps (B, H, W, C) (Swin's
+spatial mean (``pool="mean"``, default) or spatial max (``pool="max"``); channels-last maps (B, H, W, C) (Swin's
 trunk) the same over H, W; 2-D outputs (B, C) such as ``fc`` logits are kept raw; 3-D token outputs (B, T, D) ->
 mean (or max) over all tokens. Deviation from CLIP-Dissect, which takes a ViT layer's class token (token 0): the
 mean lets every patch count and pools Swin, which has no class token, the same way (issue 13). Pooled values are
@@ -24,17 +24,11 @@ from xai.architectures import POOL_MODES, pool_activation
 DEFAULT_LAYERS = ("layer3", "layer4", "fc")
 
 
-def pool_output(output: torch.Tensor, pool: str = "avg", *, channels_last: bool = False) -> torch.Tensor:
-    """One value per channel per image (:func:`xai.architectures.pool_activation`): spatial mean/max for 4-D
-    (over H, W of a channels-last map), raw for 2-D, mean/max over all tokens for 3-D outputs."""
-    return pool_activation(output, pool, channels_last=channels_last)
-
-
 @contextmanager
 def hooked_layers(
     model: nn.Module,
     layers: Sequence[str],
-    pool: str = "avg",
+    pool: str = "mean",
     *,
     to_cpu: bool = True,
     channels_last: Collection[str] | None = None,
@@ -65,7 +59,7 @@ def hooked_layers(
         last = name in channels_last
 
         def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            pooled = pool_output(output.detach(), pool, channels_last=last).float()
+            pooled = pool_activation(output.detach(), pool, channels_last=last).float()
             store[name].append(pooled.cpu() if to_cpu else pooled)
 
         return hook
@@ -84,7 +78,7 @@ def layer_activations(
     batches: Iterable[torch.Tensor],
     layers: Sequence[str] = DEFAULT_LAYERS,
     *,
-    pool: str = "avg",
+    pool: str = "mean",
     device: str | torch.device = "cpu",
 ) -> dict[str, np.ndarray]:
     """Pooled activations of all ``layers`` in one pass over the probe batches.
@@ -93,7 +87,7 @@ def layer_activations(
         model: the target network (put in eval mode here; its device is left to the caller).
         batches: preprocessed image batches (B, 3, H, W), e.g. from :func:`image_batches`.
         layers: module names as in ``model.named_modules()``.
-        pool: ``avg`` (default) or ``max`` spatial pooling for conv outputs.
+        pool: ``mean`` (default) or ``max`` spatial pooling for conv outputs.
         device: where each batch is sent before the forward pass.
 
     Returns:

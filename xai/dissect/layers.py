@@ -15,7 +15,6 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -103,21 +102,12 @@ def module_path(model: nn.Module, layer: str, display: str) -> str:
 
 def _outputs(model: nn.Module, paths: Sequence[str], display: str) -> tuple[tuple[str, ...], str | None]:
     """Pooling kind of each layer and the classifier among them, from one forward pass of a seeded input."""
-    from xai.architectures import channels_last_path, pool_activation
+    from xai.architectures import channels_last_path, forward_outputs, pool_activation
 
     modules = dict(model.named_modules())
-    outputs: dict[str, Any] = {}
-    handles = [
-        modules[path].register_forward_hook(lambda _m, _i, output, path=path: outputs.setdefault(path, output))
-        for path in paths
-    ]
     size = getattr(model, "image_size", 224)
-    try:
-        with torch.no_grad():
-            logits = model(torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0)))
-    finally:
-        for handle in handles:
-            handle.remove()
+    seeded = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    outputs, logits = forward_outputs(model, {path: modules[path] for path in paths}, seeded)
     pooling, final = [], None
     for path in paths:
         output = outputs.get(path)
@@ -132,7 +122,7 @@ def _outputs(model: nn.Module, paths: Sequence[str], display: str) -> tuple[tupl
         last = channels_last_path(model, path)
         kind = {4: "channels_last" if last else "spatial", 3: "tokens", 2: "none"}[output.ndim]
         pooling.append(kind)
-        pooled = pool_activation(output, "avg", channels_last=last)
+        pooled = pool_activation(output, "mean", channels_last=last)
         if pooled.shape == logits.shape and torch.equal(pooled, logits):
             final = path
     return tuple(pooling), final
@@ -142,10 +132,3 @@ def pooling_words(kind: str, pool: str) -> str:
     """:data:`POOLING` for ``pool`` (``mean``/``max``)."""
     return POOLING[kind].replace("mean", "max") if pool == "max" else POOLING[kind]
 
-
-def check_layers(config: Any) -> None:
-    """Resolve ``dissect.layers`` for every model of ``config.dissect`` (no weights read): raises
-    :class:`~xai.classifiers.ModelChoiceError`, one line naming the model and close module paths, for a layer one
-    of them lacks. For a preflight before any compute."""
-    for spec in config.dissect.specs():
-        layer_plan(spec, config.dissect.layers)

@@ -183,7 +183,7 @@ def probe_pass(
     targets: Mapping[str, nn.Module] | None = None,
     target_transform: Callable | Mapping[str, Callable] | None = None,
     layers: Sequence[str] | Mapping[str, Sequence[str]] = (),
-    pool: str = "avg",
+    pool: str = "mean",
     device: str | torch.device = "cpu",
     workers: int | None = None,
     progress: Callable[[Iterable, int], Iterable] | None = None,
@@ -198,7 +198,7 @@ def probe_pass(
         target_transform: one preprocessing for every target, or ``{name: transform}`` (each model its own
             weights' ``transforms()``). Targets whose transforms are equal share one crop of the decoded image.
         layers, pool: hooked module names (one list for all targets, or ``{name: [layer, ...]}``) and pooling
-            (``avg``/``max``; :func:`xai.dissect.activations.pool_output`).
+            (``mean``/``max``; :func:`xai.architectures.pool_activation`).
         device: where the forward passes run.
         workers: decoding processes (see :func:`probe_loader`).
         progress: ``progress(batches, total)`` wraps the batch iterator (a progress bar with total and ETA).

@@ -71,6 +71,13 @@ def predict_top(model: nn.Module, input_tensor: torch.Tensor, k: int = 5) -> tup
     """Top-k class indices (int64) and softmax probabilities (float32) of one (1, 3, H, W) input."""
     with torch.inference_mode():
         probabilities = torch.softmax(model(input_tensor.to(model_device(model))), dim=1)[0].float().cpu()
+    if not torch.isfinite(probabilities).all():
+        from xai.explain.explained import ExplanationError
+
+        raise ExplanationError(
+            "the model's output on this image is not finite (NaN or inf): its weights or activations overflow "
+            "here; the image is listed and not explained (check the checkpoint, e.g. a half-precision overflow)"
+        )
     top = torch.topk(probabilities, k=min(k, probabilities.numel()))
     return top.indices.numpy().astype(np.int64), top.values.numpy().astype(np.float32)
 

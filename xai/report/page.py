@@ -13,10 +13,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
+
+if TYPE_CHECKING:
+    from xai.plan import RunPlan
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
@@ -42,7 +45,7 @@ class Section:
 
 @dataclass(frozen=True)
 class Site:
-    """What a page builder reads: the run's artifacts, where files go, the run record, what came before."""
+    """What a page builder reads: the run's plan and artifacts, where files go, the run record, what came before."""
 
     artifacts: Mapping[str, Any]
     """Stage name -> that stage's artifacts (``DissectArtifacts``, ``ExplainArtifacts``, ``CompareArtifacts``);
@@ -50,6 +53,8 @@ class Site:
     docs_dir: Path
     run: dict[str, Any]
     """The run record (:func:`xai.pipeline.run_record`), in every page's context as ``run``."""
+    plan: RunPlan
+    """The run plan: what the config resolved to (models, weights members, preprocessing, settings)."""
     sections: tuple[Section, ...] = ()
     """The sections the builders before this one produced, in builder order (the home page lists them)."""
 

@@ -13,8 +13,9 @@ from xai.report.page import Built, Page, Section, Site, fmt_number, placeholder
 
 if TYPE_CHECKING:
     from xai.compare.summary import ComparisonSummary
-    from xai.stages.compare import CompareArtifacts
-    from xai.stages.explain import ExplainArtifacts
+    from xai.compare.results import CompareArtifacts
+    from xai.explain.explained import ExplainArtifacts
+    from xai.plan import RunPlan
 
 TITLE = "Task 4 · LIME vs CAM"
 INDEX = "comparison/index.md"
@@ -171,28 +172,26 @@ def explained_model(explained: ExplainArtifacts | None) -> dict[str, Any]:
     return {
         "name": explained.model,
         "architecture": explained.architecture or explained.model,
-        "weights": explained.weights,
-        "weights_name": explained.weights_name,
+        "weights": explained.weights_description,
+        "weights_name": explained.weights_member,
         "target_layer": explained.target_layer,
         "target_reason": explained.target_reason,
         "channels": explained.target_channels,
     }
 
 
-def _preprocessing(config: dict[str, Any], explained: ExplainArtifacts | None) -> dict[str, Any]:
-    """The explained weights member's transform values (from the artifacts, else looked up from the config's model
-    and weights member: no weights are loaded) and the lime tutorial's, for the methods page."""
-    from xai.classifiers import ClassifierSpec, preprocessing, resolve_weights
-    from xai.config import ExplainConfig
+def _preprocessing(plan: RunPlan, explained: ExplainArtifacts | None) -> dict[str, Any]:
+    """The explained weights member's transform values (from the artifacts, else from the run plan: no weights are
+    loaded) and the lime tutorial's, for the methods page."""
     from xai.data import PREPROCESSING
 
     if explained is not None and explained.preprocessing is not None:
-        found, model, member = explained.preprocessing, explained.architecture, explained.weights_name
+        found, model, member = explained.preprocessing, explained.architecture, explained.weights_member
+    elif plan.explain is not None:
+        found, model = plan.explain.preprocessing, plan.explain.model.spec.name
+        member = plan.explain.model.weights_member
     else:
-        settings = {**ExplainConfig().model_dump(), **config.get("explain", {})}
-        model = settings["model"]
-        found = preprocessing(ClassifierSpec(model, settings["model_weights"]))
-        member = resolve_weights(model, settings["model_weights"]).name
+        return {}
     tutorial = PREPROCESSING["lime_tutorial"]
     return {
         "model": model,
@@ -207,23 +206,22 @@ def _preprocessing(config: dict[str, Any], explained: ExplainArtifacts | None) -
     }
 
 
-def methods_context(config: dict[str, Any], artifacts: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What the methods page says about Task 4's protocol, from the run's config, the explain and compare
-    artifacts when they exist (the explained model, its preprocessing, the sanity check's cascade, the CAM grid)
-    and the committed measurement."""
+def methods_context(plan: RunPlan, artifacts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the methods page says about Task 4's protocol, from the run plan, the explain and compare artifacts
+    when they exist (the explained model, its preprocessing, the sanity check's cascade, the CAM grid) and the
+    committed measurement."""
     from xai.compare.faithfulness import step_error_measurement
     from xai.compare.nulls import CENTRE_SIGMA
     from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
-    from xai.config import CompareConfig, ExplainConfig
 
     artifacts = artifacts or {}
     compared = artifacts.get("compare")
     explained = artifacts.get("explain") or (compared.explain if compared is not None else None)
     measurement = step_error_measurement()
-    compare = {**CompareConfig().model_dump(), **config.get("compare", {})}  # defaults for keys not written out
+    compare = plan.config.compare.model_dump()
     return {
-        "preprocess": config.get("explain", {}).get("preprocess", ExplainConfig().preprocess),
-        "preprocessing": _preprocessing(config, explained),
+        "preprocess": plan.config.explain.preprocess,
+        "preprocessing": _preprocessing(plan, explained),
         "explained": explained_model(explained),
         "cascade": list(compared.cascade) if compared is not None else [],
         "cam_grid": grid_text(compared.cam_grid) if compared is not None else "",

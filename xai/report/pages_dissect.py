@@ -13,7 +13,7 @@ from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_percent,
 if TYPE_CHECKING:
     from xai.dissect.analysis import LayerSummary
     from xai.dissect.result import DissectionResult
-    from xai.stages.dissect import DissectArtifacts
+    from xai.dissect.artifacts import DissectArtifacts
 
 TITLE = "Task 1 · Network dissection with CLIP-Dissect"
 INDEX = "dissection/index.md"
@@ -112,7 +112,7 @@ def answers(dissected: DissectArtifacts) -> list[dict[str, Any]]:
 
 def _final_layer(dissected: DissectArtifacts, model: str) -> str | None:
     info = dissected.models.get(model)
-    return info.plan.final_layer if info is not None else None
+    return info.layers.final_layer if info is not None else None
 
 
 def model_rows(dissected: DissectArtifacts) -> list[list[Any]]:
@@ -123,15 +123,15 @@ def model_rows(dissected: DissectArtifacts) -> list[list[Any]]:
     for name, info in dissected.models.items():
         layers = ", ".join(
             f"`{layer}` ({pooling_words(kind, dissected.pool)})"
-            for layer, kind in zip(info.plan.layers, info.plan.pooling, strict=True)
+            for layer, kind in zip(info.layers.layers, info.layers.pooling, strict=True)
         )
         rows.append(
             [
                 model_title(name),
                 f"`{info.architecture}`",
-                info.weights,
+                info.weights_description,
                 layers,
-                f"`{info.plan.final_layer}`" if info.plan.final_layer else "not dissected",
+                f"`{info.layers.final_layer}`" if info.layers.final_layer else "not dissected",
             ]
         )
     return rows
@@ -315,7 +315,7 @@ def build(site: Site) -> Built:
         "no_checks": [
             [model_title(name), info.no_self_check] for name, info in dissected.models.items() if info.no_self_check
         ],
-        "any_tokens": any(info.plan.has_tokens for info in dissected.models.values()),
+        "any_tokens": any(info.layers.has_tokens for info in dissected.models.values()),
         "pool": dissected.pool,
         "comparison": dissected.comparison,
         "comparison_rows": comparison_rows,
@@ -404,6 +404,6 @@ def _model_about(dissected: DissectArtifacts, model: str, layer: str) -> str:
     info = dissected.models.get(model)
     if info is None:
         return ""
-    pooling = dict(zip(info.plan.layers, info.plan.pooling, strict=True)).get(layer)
-    about = f"`{info.architecture}`, weights {info.weights}"
+    pooling = dict(zip(info.layers.layers, info.layers.pooling, strict=True)).get(layer)
+    about = f"`{info.architecture}`, weights {info.weights_description}"
     return about + (f"; pooled per neuron: {pooling_words(pooling, dissected.pool)}" if pooling else "")

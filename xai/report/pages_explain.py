@@ -10,7 +10,7 @@ from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_seconds,
 
 if TYPE_CHECKING:
     from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult
-    from xai.stages.explain import ExplainArtifacts, ExplainedImage
+    from xai.explain.explained import ExplainArtifacts, ExplainedImage
 
 TITLE = "Tasks 2–3 · LIME and the CAM family"
 INDEX = "explanations/index.md"
@@ -102,7 +102,7 @@ def _method_timings(explained: ExplainArtifacts) -> list[tuple[str, float, int, 
 
 def cost_rows(explained: ExplainArtifacts) -> tuple[list[list[str]], dict[str, Any] | None]:
     """The cost table (time, forward passes, floor, time/floor per method) and the batch size behind it, as the
-    explain stage recorded them (:func:`xai.stages.explain.method_costs`): rendering computes nothing."""
+    explain stage recorded them (:func:`xai.explain.explained.method_costs`): rendering computes nothing."""
     from xai.explain.registry import METHODS
 
     rows = [
@@ -206,8 +206,8 @@ def model_facts(explained: ExplainArtifacts) -> dict[str, Any]:
     facts = {
         "model": explained.model,
         "architecture": explained.architecture or explained.model,
-        "weights_name": explained.weights_name,
-        "weights": md_text(explained.weights),
+        "weights_name": explained.weights_member,
+        "weights": md_text(explained.weights_description),
         "target_layer": explained.target_layer,
         "target_reason": explained.target_reason,
         "target_channels": explained.target_channels,
@@ -223,8 +223,9 @@ def model_facts(explained: ExplainArtifacts) -> dict[str, Any]:
     rows = [
         ["Model", explained.model],
         ["Architecture (torchvision)", facts["architecture"]],
-        ["Weights enum member (architecture, classes, preprocessing)", explained.weights_name or "n/a"],
-        ["Weights", md_text(explained.weights) if explained.weights else "n/a"],  # may hold a user's file name
+        ["Weights enum member (architecture, classes, preprocessing)", explained.weights_member or "n/a"],
+        # the description may hold a user's file name
+        ["Weights", md_text(explained.weights_description) if explained.weights_description else "n/a"],
         ["Classes", f"{facts['classes']:,}"],
         ["CAM target layer", explained.target_layer],
         ["Why this layer", explained.target_reason or "set in the config"],

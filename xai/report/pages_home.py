@@ -41,8 +41,8 @@ def explained_row(site: Site) -> list[list[str]]:
     return [
         [
             "Explained model",
-            f"{explained.model}{architecture}, weights {explained.weights}, preprocessing of "
-            f"{explained.weights_name}, CAM target layer {explained.target_layer}",
+            f"{explained.model}{architecture}, weights {explained.weights_description}, preprocessing of "
+            f"{explained.weights_member}, CAM target layer {explained.target_layer}",
         ]
     ]
 
@@ -100,7 +100,7 @@ def build(site: Site) -> Built:
             ],
             "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
             "similarity": config["dissect"]["similarity"],
-            **methods_context(config, site.artifacts),
+            **methods_context(site.plan, site.artifacts),
         },
     )
     return Built([home, methods])

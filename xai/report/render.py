@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
 
 from xai.cache import atomic_write_text
 from xai.report import pages_compare, pages_dissect, pages_explain, pages_home
 from xai.report.page import Page, PageBuilder, Section, Site, make_environment
+
+if TYPE_CHECKING:
+    from xai.plan import RunPlan
 
 GENERATED_LIST = ".generated.json"
 """Lists the files the last render wrote, so the next one can remove stale pages without touching others."""
@@ -52,16 +55,21 @@ def remove_stale(docs_dir: Path, written: list[str]) -> None:
 
 
 def render_report(
-    run: dict[str, Any], artifacts: Mapping[str, Any], docs_dir: Path, builders: Iterable[PageBuilder] = BUILDERS
+    run: dict[str, Any],
+    artifacts: Mapping[str, Any],
+    docs_dir: Path,
+    plan: RunPlan,
+    builders: Iterable[PageBuilder] = BUILDERS,
 ) -> list[str]:
-    """Draw figures and write every page of the report for ``artifacts`` (stage name -> that stage's artifacts)
-    into ``docs_dir``; return the relative paths written (pages, then the assets the builders wrote)."""
+    """Draw figures and write every page of the report for ``artifacts`` (stage name -> that stage's artifacts) of
+    the run ``plan`` into ``docs_dir``; return the relative paths written (pages, then the assets the builders
+    wrote)."""
     docs_dir.mkdir(parents=True, exist_ok=True)
     pages: list[Page] = []
     assets: list[str] = []
     sections: list[Section] = []
     for builder in builders:
-        built = builder.build(Site(artifacts, docs_dir, run, tuple(sections)))
+        built = builder.build(Site(artifacts, docs_dir, run, plan, tuple(sections)))
         pages += built.pages
         assets += built.assets
         if built.section is not None:

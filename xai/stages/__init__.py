@@ -1,73 +1,76 @@
-"""Stage glue: each module turns the config and inputs into cached artifacts by calling the pure functions of
-``xai.explain``, ``xai.dissect`` and ``xai.compare``. Every stage module offers ``describe(context)`` (the plan
-line), ``run(context)`` (compute or fetch from the cache) and ``load_cached(context)`` (fetch only, or None).
+"""The pipeline's stages: one registry, :data:`STAGES`, that the command line, config validation, the plan and the
+runner read.
+
+A stage is glue: a module under ``xai.stages`` with the three functions of :class:`Stage`, turning the run plan and
+inputs into cached artifacts by calling the pure functions of ``xai.explain``, ``xai.dissect`` and ``xai.compare``.
+An entry names its module (imported on use, so reading the registry pulls in no torch) and the stages whose artifacts
+it reads (``needs``): the runner runs or loads those first, so no stage calls another.
+
+This module is a leaf: it imports nothing of ``xai``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from xai.cache import A
-from xai.models import clip_weights_id
+from typing import TYPE_CHECKING, Protocol, cast
 
 if TYPE_CHECKING:
-    from xai.classifiers import ClassifierSpec
-    from xai.config import Config
-    from xai.pipeline import RunContext
+    from xai.context import RunContext
 
 
-class NotCachedError(LookupError):
-    """Raised in load-only mode when an artifact is not in the cache."""
+class Stage(Protocol):
+    """What a stage module offers."""
+
+    def describe(self, context: RunContext) -> str:
+        """The plan's line: what the stage will compute, its forward passes, what is cached."""
+        ...
+
+    def run(self, context: RunContext) -> object:
+        """The stage's artifacts, each piece from the cache or computed (the stages in ``needs`` already ran)."""
+        ...
+
+    def load_cached(self, context: RunContext) -> object | None:
+        """The artifacts when the cache holds them complete, else None; never computes and never downloads."""
+        ...
 
 
 @dataclass(frozen=True)
-class StageCache:
-    """One stage's view of the run's artifact cache: ``get`` returns the artifact for a key, computing it on a
-    miss, or, in ``load_only`` mode (rendering a report from whatever exists), raising :class:`NotCachedError`."""
+class StageEntry:
+    name: str
+    title: str
+    """What the stage computes, for ``--help``."""
+    module: str
+    """The module implementing :class:`Stage`."""
+    needs: tuple[str, ...] = ()
+    """Stages whose artifacts this one reads."""
 
-    context: RunContext
-    stage: str
-    load_only: bool = False
-
-    def contains(self, parts: dict[str, Any]) -> bool:
-        return self.context.cache.contains(self.stage, parts)
-
-    def get(self, kind: type[A], parts: dict[str, Any], compute: Callable[[], A]) -> A:
-        """The ``kind`` artifact keyed by ``parts``; ``compute()`` runs only on a miss outside load-only mode."""
-        if self.load_only and not self.contains(parts):
-            raise NotCachedError(parts.get("piece", self.stage))
-        return self.context.cache.get_or_compute(self.stage, parts, compute, kind)
+    def implementation(self) -> Stage:
+        return cast("Stage", importlib.import_module(self.module))  # a module with the three functions
 
 
-def weights_key(config: Config, model: ClassifierSpec | str) -> str:
-    """What identifies a model's weights in cache keys, known without loading the model: ``random(seed=N)``
-    in random mode, a user checkpoint's ``sha256:<hex>``, a published file's ``filename:known_hash`` (torchvision's
-    from the weights enum member, e.g. ``resnet50-11ad3fa6.pth:sha256-prefix:11ad3fa6``), CLIP's local file hash.
-
-    ``model`` is a spec or ``"clip"`` (a preset name such as ``resnet18_imagenet`` is accepted too)."""
-    from xai.classifiers import resolve_weights, weight_file
-
-    if config.weights == "random":
-        return f"random(seed={config.seed})"
-    if model == "clip":  # no published checksum: the local file's own hash
-        return clip_weights_id(config.weights_dir)
-    spec = spec_named(config, model) if isinstance(model, str) else model
-    if spec.checkpoint is not None:
-        from xai.models import file_sha256
-
-        return f"{spec.checkpoint.name}:sha256:{file_sha256(spec.checkpoint)}"
-    weight = spec.published or weight_file(spec.name, resolve_weights(spec.name, spec.weights))
-    return f"{weight.filename}:{weight.known_hash}"
+STAGES: dict[str, StageEntry] = {
+    entry.name: entry
+    for entry in (
+        StageEntry("dissect", "CLIP-Dissect of the dissected models (Task 1)", "xai.stages.dissect"),
+        StageEntry("explain", "LIME and the CAMs on each image (Tasks 2-3)", "xai.stages.explain"),
+        StageEntry("compare", "LIME vs CAM agreement and faithfulness (Task 4)", "xai.stages.compare", ("explain",)),
+    )
+}
+"""Every stage, in run order (a stage comes after the stages it needs)."""
 
 
-def spec_named(config: Config, name: str) -> ClassifierSpec:
-    """The spec whose ``display_name`` is ``name``: the explained model, a ``dissect.models`` entry or a preset
-    (for callers that still hold a name; new code passes specs)."""
-    from xai.classifiers import PRESETS, ClassifierSpec
+def run_order(stages: Iterable[str]) -> tuple[str, ...]:
+    """``stages`` with the stages they need (transitively), in registry order."""
+    wanted: set[str] = set()
 
-    for spec in (config.explain.spec(), *config.dissect.specs()):
-        if spec.display_name == name:
-            return spec
-    return PRESETS.get(name) or ClassifierSpec(name, label=name)
+    def add(name: str) -> None:
+        if name not in wanted:
+            wanted.add(name)
+            for need in STAGES[name].needs:
+                add(need)
+
+    for name in stages:
+        add(name)
+    return tuple(name for name in STAGES if name in wanted)

@@ -1,151 +1,111 @@
-"""What identifies and describes each piece of the dissect stage (:mod:`xai.stages.dissect`): the cache-key parts
-of CLIP embeddings, pooled activations and scores; what identifies a dissected model without loading it (spec,
-weights member, weights, layers as resolved, pooling); its probe preprocessing; and the :class:`DissectedModel`
-the report reads."""
+"""What identifies each piece of the dissect stage (:mod:`xai.stages.dissect`) in cache keys: CLIP embeddings,
+pooled activations and scores, all read from the run plan; and each model's probe preprocessing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xai import models
-from xai.cache import code_version, probe_code_version
+from xai.cache import code_version
 from xai.dissect import clip_embed
-from xai.dissect.layers import LayerPlan, is_preset, layer_plan
-from xai.stages import weights_key
 
 if TYPE_CHECKING:
     import torch
 
     from xai.classifiers import ClassifierSpec
-    from xai.config import Config
+    from xai.context import RunContext
+    from xai.plan import DissectedModelPlan, DissectPlan, ModelPlan
 
     Device = torch.device | str
 
-
-@dataclass(frozen=True)
-class DissectedModel:
-    """What the report says about one dissected model: its architecture, weights and layers, as resolved."""
-
-    display_name: str
-    architecture: str
-    """torchvision model name (``resnet18``, ``vit_b_16``)"""
-    weights: str
-    """the weights enum member, the published file or the user's checkpoint with its sha256"""
-    plan: LayerPlan
-    preset: bool
-    """one of the paper's models (its fc self-check and published rows apply)"""
-    no_self_check: str = ""
-    """why the final-layer self-check was not run (empty when it was)"""
+PROBE_CODE = ("dissect/activations", "dissect/probe_pass", "dissect/clip_embed", "dissect/probes", "dissect/layers")
+"""The domain modules that compute the expensive probe artifacts (CLIP image and text embeddings, pooled
+activations). Analysis code (``dissect/findings.py``, the similarity functions) is left out, so that editing it does
+not throw away a 63k-image probe pass."""
+LABEL_CODE = ("dissect",)
+"""The domain package that computes labels, summaries and checks from the probe artifacts."""
 
 
-def model_parts(config: Config, spec: ClassifierSpec) -> dict[str, Any]:
-    """What identifies a dissected model in cache keys, known without loading it: its display name,
-    architecture, resolved weights member and weights (random seed, published file hash or checkpoint sha256)."""
-    from xai.classifiers import resolve_weights
+def _dissect(context: RunContext) -> DissectPlan:
+    planned = context.plan.dissect
+    if planned is None:
+        raise ValueError("the run plan has no dissect section")  # a bug: the plan makes one for this stage
+    return planned
 
+
+def model_parts(model: ModelPlan) -> dict[str, Any]:
+    """What identifies a dissected model in cache keys, known without loading it: its model id, architecture,
+    resolved weights member and weights key (random seed, published file hash or checkpoint sha256)."""
     return {
-        "model": spec.display_name,
-        "architecture": spec.name,
-        "weights_member": resolve_weights(spec.name, spec.weights).name,
-        "weights": weights_key(config, spec),
+        "model": model.model_id,
+        "architecture": model.spec.name,
+        "weights_member": model.weights_member,
+        "weights": model.weights_key,
     }
 
 
-def dissected_model(config: Config, spec: ClassifierSpec) -> DissectedModel:
-    """The :class:`DissectedModel` of ``spec``; its layers resolved on the bare architecture (no weights read)."""
-    from xai.classifiers import resolve_weights
-    from xai.models import file_sha256
-
-    member = resolve_weights(spec.name, spec.weights).name
-    if spec.checkpoint is not None:
-        weights = f"{spec.checkpoint.name} (sha256 {file_sha256(spec.checkpoint)}), architecture of {member}"
-    elif spec.published is not None:
-        weights = spec.published.filename
-    else:
-        weights = member
-    plan = layer_plan(spec, config.dissect.layers)
-    preset = is_preset(spec)
-    if not preset:
-        why = (
-            "not one of the paper's models (resnet18_imagenet, resnet18_places365); the self-check's concept sets, "
-            "matching rules and published rows are theirs"
-        )
-    elif plan.final_layer != "fc":
-        why = "its final layer fc is not among the dissected layers"
-    else:
-        why = ""
-    return DissectedModel(spec.display_name, spec.name, weights, plan, preset, why)
-
-
-def pool_mode(config: Config) -> str:
-    return "avg" if config.dissect.pool == "mean" else "max"
-
-
-def clip_parts(config: Config, device: Device) -> dict[str, Any]:
+def clip_parts(context: RunContext) -> dict[str, Any]:
     """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision."""
     return {
-        "clip": weights_key(config, "clip"),
+        "clip": _dissect(context).clip_weights_key,
         "clip_arch": models.CLIP_ARCH,
-        "clip_dtype": str(models.clip_dtype(device)).removeprefix("torch."),
+        "clip_dtype": str(models.clip_dtype(context.device)).removeprefix("torch."),
     }
 
 
-def probe_artifact_parts(config: Config) -> dict[str, Any]:
+def _probe_piece(context: RunContext) -> dict[str, Any]:
     # the probe artifacts carry the narrower code version of the modules that compute them
-    return {"seed": config.seed, "code": probe_code_version()}
+    return {"seed": context.plan.seed, "code": code_version(*PROBE_CODE)}
 
 
-def clip_image_parts(config: Config, probe_key: str, device: Device) -> dict[str, Any]:
+def clip_image_parts(context: RunContext, probe_key: str) -> dict[str, Any]:
     """Key of the probe set's CLIP image embeddings."""
-    return {"probe": probe_key, **probe_artifact_parts(config), "piece": "clip-images", **clip_parts(config, device)}
+    return {"probe": probe_key, **_probe_piece(context), "piece": "clip-images", **clip_parts(context)}
 
 
-def clip_text_parts(config: Config, concepts: Sequence[str], device: Device) -> dict[str, Any]:
+def clip_text_parts(context: RunContext, concepts: Sequence[str]) -> dict[str, Any]:
     """Key of a concept list's CLIP text embeddings (independent of the probe set)."""
     return {
-        **probe_artifact_parts(config),
+        **_probe_piece(context),
         "piece": "clip-texts",
-        **clip_parts(config, device),
+        **clip_parts(context),
         "concepts": clip_embed.concepts_hash(concepts),
     }
 
 
-def activation_parts(config: Config, spec: ClassifierSpec, probe_key: str, device: Device) -> dict[str, Any]:
+def activation_parts(context: RunContext, entry: DissectedModelPlan, probe_key: str) -> dict[str, Any]:
     """Key of one model's pooled probe activations: CPU and CUDA (TF32, other kernels) give different numbers."""
-    plan = layer_plan(spec, config.dissect.layers)
     return {
         "probe": probe_key,
-        "seed": config.seed,
-        "code": probe_code_version(),
-        **model_parts(config, spec),
-        "layers": list(plan.layers),
-        "pool": pool_mode(config),
-        "pooling": list(plan.pooling),
-        "device": device_type(device),
+        **_probe_piece(context),
+        **model_parts(entry.model),
+        "layers": list(entry.layers.layers),
+        "pool": _dissect(context).pool,
+        "pooling": list(entry.layers.pooling),
+        "device": device_type(context.device),
         "piece": "activations",
     }
 
 
 def scoring_parts(
-    config: Config, spec: ClassifierSpec, probe_key: str, concepts_key: str, device: Device
+    context: RunContext, entry: DissectedModelPlan, probe_key: str, concepts_key: str
 ) -> dict[str, Any]:
-    settings = config.dissect
-    plan = layer_plan(spec, settings.layers)
+    """Key of one model's labels and what is derived from them (summary, fc checks)."""
+    planned = _dissect(context)
     return {
         "probe": probe_key,
-        "seed": config.seed,
-        "code": code_version("dissect"),
-        **model_parts(config, spec),
-        "layers": list(plan.layers),
-        "pool": pool_mode(config),
-        "pooling": list(plan.pooling),
+        "seed": context.plan.seed,
+        "code": code_version(*LABEL_CODE),
+        **model_parts(entry.model),
+        "layers": list(entry.layers.layers),
+        "pool": planned.pool,
+        "pooling": list(entry.layers.pooling),
         "concepts": concepts_key,
-        **clip_parts(config, device),
-        "similarity": settings.similarity,
-        "top_images": settings.top_images,
-        "scoring_device": device_type(device),
+        **clip_parts(context),
+        "similarity": planned.similarity,
+        "top_images": planned.top_images,
+        "scoring_device": device_type(context.device),
     }
 
 
@@ -162,6 +122,7 @@ def target_transform(spec: ClassifierSpec) -> Callable[..., Any]:
     from torchvision.models import ResNet18_Weights
 
     from xai.classifiers import resolve_weights
+    from xai.dissect.layers import is_preset
 
     if is_preset(spec):
         return ResNet18_Weights.IMAGENET1K_V1.transforms()

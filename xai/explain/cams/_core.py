@@ -55,7 +55,7 @@ def channel_axis(raw: torch.Tensor, reshape: Callable[[torch.Tensor], torch.Tens
     Found, not assumed: the only axis ``a`` for which reshaping a tensor that holds its own index along ``a``
     gives a map whose channel ``c`` is ``c`` everywhere. Dim 1 for an (N, C, h, w) map; the last axis for ViT
     tokens (N, T, D) and Swin's (N, H, W, C) -- the axis grad-cam's ``AblationLayerVit`` ablates, which is the
-    ablation layer :func:`xai.architectures.ablation_layer` names for every reshaped target.
+    ablation layer :func:`xai.architectures.ablation_layer_for` gives for every reshaped target.
     """
     found = []
     for axis in range(1, raw.dim()):

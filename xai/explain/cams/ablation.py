@@ -98,7 +98,7 @@ def ablation_cam(
     reshape: Reshape = None,
 ) -> RawCam:
     """AblationCAM map of ``target_class``, equal to grad-cam's ``AblationCAM`` (with ``reshape_transform`` and
-    the ablation layer :func:`xai.architectures.ablation_layer` names) within float rounding.
+    the ablation layer :func:`xai.architectures.ablation_layer_for` gives) within float rounding.
 
     Args:
         batch_size: ablated channels per forward; None sizes chunks to ``CHUNK_BYTES`` of activations (and, on
