@@ -13,7 +13,8 @@ from torch import nn
 from xai.cache import ArtifactCache
 from xai.config import validate
 from xai.explain.artifacts import ImageExplanation
-from xai.pipeline import InputImage, RunContext
+from xai.context import InputImage, RunContext
+from xai.plan import make_plan
 from xai.stages import explain as explain_stage
 
 
@@ -41,8 +42,8 @@ def explain_context(
             },
         }
     )
-    context = RunContext(config, ArtifactCache(config.cache_dir), torch.device("cpu"), quiet=True)
-    context.classifier = lambda name: SimpleNamespace(module=model)  # type: ignore[method-assign]
+    context = RunContext(make_plan(config), ArtifactCache(config.cache_dir), torch.device("cpu"), quiet=True)
+    context.classifier = lambda _model: SimpleNamespace(module=model)  # type: ignore[method-assign]
     return context
 
 

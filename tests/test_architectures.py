@@ -245,7 +245,7 @@ def test_pool_activation_layouts() -> None:
     vector = torch.randn(2, 7)
     assert pool_activation(vector) is vector
     with pytest.raises(ValueError, match="pool must be one of"):
-        pool_activation(maps, "mean")
+        pool_activation(maps, "avg")
     with pytest.raises(ValueError, match="cannot pool a 5-D"):
         pool_activation(torch.zeros(1, 1, 1, 1, 1))
 

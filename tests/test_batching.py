@@ -17,7 +17,9 @@ from xai import batching
 from xai.batching import BatchSizeCache, resolve_batch_size
 from xai.cache import ArtifactCache
 from xai.config import validate
-from xai.pipeline import InputImage, RunContext, run_record
+from xai.context import InputImage, RunContext
+from xai.pipeline import run_record
+from xai.plan import make_plan
 from xai.testing import PlantedEvidenceNet, planted_image
 
 CPU = torch.device("cpu")
@@ -227,7 +229,7 @@ def _context(tmp_path: Path, model: torch.nn.Module, batch_size: int | str) -> R
             },
         }
     )
-    context = RunContext(config, ArtifactCache(config.cache_dir), CPU, quiet=True)
+    context = RunContext(make_plan(config), ArtifactCache(config.cache_dir), CPU, quiet=True)
     context.classifier = lambda name: SimpleNamespace(module=model)  # type: ignore[method-assign]
     return context
 
@@ -327,7 +329,7 @@ def test_config_batch_size_is_auto_by_default_and_validated() -> None:
 
 
 def _explained(per_image_s: float | None = 0.025) -> SimpleNamespace:
-    from xai.stages.explain import ExplainedImage, method_costs
+    from xai.explain.explained import ExplainedImage, method_costs
 
     batch = {"batch_size": 8, "per_image_s": per_image_s}
     cams = (
@@ -358,7 +360,7 @@ def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
 def test_each_result_is_held_to_its_own_recorded_time_never_another_runs() -> None:
     """Two images computed in different runs (batch 8 at 0.025 s, batch 16 at 0.05 s): the floor averages each
     result's own passes x time; one result without a recorded time leaves the method without a floor."""
-    from xai.stages.explain import ExplainedImage, method_costs
+    from xai.explain.explained import ExplainedImage, method_costs
 
     def image(name: str, size: int | None, per_image: float | None) -> ExplainedImage:
         lime = SimpleNamespace(seconds=30.0, forward_passes=1000, batch_size=size, per_image_s=per_image)
@@ -422,7 +424,7 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
 
     from xai.report.pages_explain import INDEX, cost_rows, model_facts
     from xai.report.render import Page, render_pages
-    from xai.stages.explain import ExplainArtifacts
+    from xai.explain.explained import ExplainArtifacts
 
     explained = _explained(0.025 if source == "measured" else None)
     timings, batch = cost_rows(explained)
@@ -482,7 +484,7 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
             "dissect": {"batch_size": configured},
         }
     )
-    context = RunContext(config, ArtifactCache(config.cache_dir), CPU, quiet=True)
+    context = RunContext(make_plan(config), ArtifactCache(config.cache_dir), CPU, quiet=True)
     context.classifier = lambda name: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
     preset = PRESETS["resnet18_imagenet"]
     dissect_stage._probe_pass(context, [Path("a.jpg")], "avg", clip_needed=False, models_needed=[preset])
@@ -495,9 +497,9 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, configured: int | str, expected: int
 ) -> None:
     from xai import compare
-    from xai.stages import StageCache
+    from xai.context import StageCache
     from xai.stages import compare as compare_stage
-    from xai.stages.explain import ExplainArtifacts, ExplainedImage
+    from xai.explain.explained import ExplainArtifacts, ExplainedImage
 
     monkeypatch.setattr(batching, "measure", _fake_measure)
     seen: dict[str, int] = {}

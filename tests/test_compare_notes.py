@@ -13,7 +13,7 @@ from xai.data import PREPROCESSING, load_image
 from xai.explain.artifacts import CamMap
 from xai.explain.cams.base import compute_cam
 from xai.models import to_input
-from xai.stages.compare import notes
+from xai.compare.results import explanation_caveats
 from xai.testing import planted_image, tiny_resnet
 
 
@@ -43,13 +43,13 @@ def _explained(name: str, lime_label: int, top1: int, warning: str = "") -> Simp
 
 def test_notes_name_a_lime_label_that_is_not_top1_and_cam_warnings() -> None:
     explained = SimpleNamespace(images=[_explained("a", 3, 3), _explained("b", 5, 3, "AblationCAM: flips")])
-    found = notes(explained)
+    found = explanation_caveats(explained)
     assert found == [
         "b: LIME explained class 5, not the model's top-1 class 3 (LIME's top label comes from its "
         "own classifier call on the unperturbed image)",
         "b: AblationCAM: flips",
     ]
-    assert notes(SimpleNamespace(images=[_explained("a", 3, 3)])) == []
+    assert explanation_caveats(SimpleNamespace(images=[_explained("a", 3, 3)])) == []
 
 
 def test_lime_tutorial_preprocessing_squashes_instead_of_cropping(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_lime_tutorial_preprocessing_squashes_instead_of_cropping(tmp_path: Path
 
 def test_agreement_uses_every_lime_seed() -> None:
     from xai.explain.artifacts import LimeStability
-    from xai.stages.compare import seed_weights
+    from xai.compare.results import seed_weights
 
     lime = SimpleNamespace(weights=np.array([0.5, -0.1, 0.2]), seed=4)
     stability = LimeStability(
@@ -90,7 +90,7 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     import xai.compare as compare
     from xai.compare.faithfulness import image_seed, random_map
     from xai.config import Config
-    from xai.stages import StageCache
+    from xai.context import StageCache
     from xai.stages import compare as stage
 
     assert image_seed(0, "ab" * 32) == image_seed(0, "ab" * 32) == 3_717_097_096  # pinned: stable across runs
@@ -111,20 +111,22 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     )
     monkeypatch.setattr(stage, "_base_parts", lambda context, sha: {})
     monkeypatch.setattr(stage, "sanity_explain_fn", lambda *args, **kwargs: None)
-    monkeypatch.setattr(stage, "notes", lambda explained: [])
-    monkeypatch.setattr(stage.explain_stage, "explain_batch_size", lambda *args, **kwargs: 8)
+    monkeypatch.setattr(stage, "explanation_caveats", lambda explained: [])
+    monkeypatch.setattr(stage, "explain_batch_size", lambda *args, **kwargs: 8)
 
     def item(name: str) -> SimpleNamespace:
         lime = SimpleNamespace(segments=np.zeros((4, 4), np.int32), weights=np.zeros(1), seed=0)
         explanation = SimpleNamespace(lime=lime, cams=(), stability=None, prediction=SimpleNamespace(top1=0))
         return SimpleNamespace(name=name, pixels=np.zeros((4, 4, 3), np.uint8), explanation=explanation)
 
+    from xai.plan import make_plan
+
     config = Config()
     context = SimpleNamespace(
-        config=config,
+        plan=make_plan(config),
         images=[SimpleNamespace(name="a", sha256="ab" * 32), SimpleNamespace(name="b", sha256="cd" * 32)],
         progress=lambda items, *args, **kwargs: items,
-        classifier=lambda name: SimpleNamespace(module=None),
+        classifier=lambda model: SimpleNamespace(module=None),
         device="cpu",
     )
     stage._collect(context, SimpleNamespace(images=[item("a"), item("b")]), load_only=False)

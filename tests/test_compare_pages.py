@@ -17,8 +17,8 @@ from xai.classifiers import Preprocessing
 from xai.compare import EDGE_METHOD, SanityResult, summarise
 from xai.report import pages_compare, pages_home
 from xai.report.render import render_report
-from xai.stages.compare import CompareArtifacts
-from xai.stages.explain import ExplainArtifacts, ExplainedImage
+from xai.compare.results import CompareArtifacts
+from xai.explain.explained import ExplainArtifacts, ExplainedImage
 
 VIT_CASCADE = (
     "encoder.ln+heads",

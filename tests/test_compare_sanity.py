@@ -18,7 +18,7 @@ from xai.compare.sanity import (
     sanity_table,
 )
 from xai.explain.lime_image import LimeParams
-from xai.stages.compare import sanity_explain_fn
+from xai.compare.sanity import sanity_explain_fn
 from xai.testing import planted_image, tiny_resnet
 
 SIZE = 128

@@ -33,7 +33,7 @@ def _preset(name: str, mirror: Path) -> ClassifierSpec:
 def test_presets_keep_their_activations_bit_for_bit(mirror: Path) -> None:
     """The joint pass as the stage now sets it up (transform and layers per model) gives the numbers the
     pre-issue-13 pass gave (fixture written by tests/fixtures/make_dissect_presets_activations.py)."""
-    from xai.stages.dissect import target_transform
+    from xai.stages.dissect_keys import target_transform
 
     fixture = np.load(FIXTURE)
     paths = [mirror / "imagenet-sample-images" / name for name in fixture["images"]]

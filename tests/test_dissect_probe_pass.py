@@ -239,14 +239,14 @@ def test_stage_keeps_the_rows_every_piece_decoded_and_carries_the_notes() -> Non
     skipped files and the weights note survive the cache (JSON meta)."""
     from types import SimpleNamespace
 
-    from xai.stages.dissect import ArrayArtifact, _common_rows, _probe_artifact
+    from xai.dissect.artifacts import ArrayArtifact, common_rows, probe_artifact
 
     rows = np.arange(5, dtype=np.float32)[:, None]
-    clip = _probe_artifact(
+    clip = probe_artifact(
         {"embeddings": rows[[0, 1, 3, 4]]},
         SimpleNamespace(kept=np.array([0, 1, 3, 4]), skipped=[("p/2.jpg", "cannot be decoded")]),
     )
-    acts = _probe_artifact(
+    acts = probe_artifact(
         {"fc": rows[[0, 1, 3, 4]] * 10},
         SimpleNamespace(kept=np.array([0, 1, 3, 4]), skipped=[("p/2.jpg", "cannot be decoded")]),
         "read with weights_only=False",
@@ -254,7 +254,7 @@ def test_stage_keeps_the_rows_every_piece_decoded_and_carries_the_notes() -> Non
     acts = ArrayArtifact.from_parts(*acts.to_parts())
     assert acts.meta == {"skipped": [["p/2.jpg", "cannot be decoded"]], "load_note": "read with weights_only=False"}
     older = ArrayArtifact({"fc": rows * 10})  # cached before any image was skipped: every row
-    kept, (clip_rows, act_rows, older_rows) = _common_rows([clip, acts, older], 5)
+    kept, (clip_rows, act_rows, older_rows) = common_rows([clip, acts, older], 5)
     assert kept.tolist() == [0, 1, 3, 4]
     assert clip.arrays["embeddings"][clip_rows].ravel().tolist() == [0, 1, 3, 4]
     assert (acts.arrays["fc"][act_rows] == older.arrays["fc"][older_rows]).all()
@@ -263,9 +263,11 @@ def test_stage_keeps_the_rows_every_piece_decoded_and_carries_the_notes() -> Non
 def test_run_record_shows_weights_notes_that_came_from_the_cache(tmp_path: Path) -> None:
     from xai.cache import ArtifactCache
     from xai.config import Config
-    from xai.pipeline import RunContext, run_record
+    from xai.context import RunContext
+    from xai.pipeline import run_record
+    from xai.plan import make_plan
 
-    context = RunContext(Config(), ArtifactCache(tmp_path), torch.device("cpu"))
+    context = RunContext(make_plan(Config()), ArtifactCache(tmp_path), torch.device("cpu"))
     context.load_notes["resnet18_places365"] = "resnet18_places365.pth.tar: read with weights_only=False"
     assert run_record(context)["weights_notes"] == {
         "resnet18_places365": "resnet18_places365.pth.tar: read with weights_only=False"

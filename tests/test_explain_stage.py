@@ -26,8 +26,8 @@ from xai.explain import (
 )
 from xai.explain.cams.base import compute_cam
 from xai.models import to_input
-from xai.stages import NotCachedError
-from xai.stages.explain import forward_passes_per_image
+from xai.context import NotCachedError
+from xai.plan import make_plan
 from xai.testing import PlantedEvidenceNet, planted_image
 
 
@@ -121,7 +121,7 @@ def test_stability_reruns_the_following_seeds_on_the_first_runs_segments() -> No
 
 def test_plan_counts_forward_passes_from_the_registry_and_the_target_layer() -> None:
     def count(**explain: object) -> int:
-        return forward_passes_per_image(validate({"stages": ["explain"], "explain": explain}))
+        return make_plan(validate({"stages": ["explain"], "explain": explain})).explain.forward_passes_per_image
 
     lime = {"num_samples": 100, "stability_seeds": 2}
     assert count(methods=["lime"], lime=lime) == 1 + 200
@@ -151,7 +151,7 @@ def test_partial_explanations_round_trip() -> None:
 
 def test_plan_counts_any_models_target_channels() -> None:
     def count(**explain: object) -> int:
-        return forward_passes_per_image(validate({"stages": ["explain"], "explain": explain}))
+        return make_plan(validate({"stages": ["explain"], "explain": explain})).explain.forward_passes_per_image
 
     assert count(model="mobilenet_v3_small", methods=["scorecam"]) == 1 + 576 + 1  # features[-1]
     assert count(model="vit_b_16", methods=["scorecam"]) == 1 + 768 + 1  # tokens: D channels
@@ -161,11 +161,11 @@ def test_plan_counts_any_models_target_channels() -> None:
 def _image_key(config_data: dict, method: str = "gradcam") -> dict:
     from explain_run import input_image
 
-    from xai.stages.explain import _method_parts
+    from xai.stages.explain import method_parts
 
     config = validate({"stages": ["explain"], "weights": "random", **config_data})
-    context = type("Context", (), {"config": config})()
-    return _method_parts(context, input_image(planted_image(8, 0)), method)
+    context = type("Context", (), {"plan": make_plan(config)})()
+    return method_parts(context, input_image(planted_image(8, 0)), method)
 
 
 def test_cache_key_holds_the_classifier_its_weights_target_layer_and_reshape(tmp_path) -> None:
@@ -189,7 +189,10 @@ def test_cache_key_holds_the_classifier_its_weights_target_layer_and_reshape(tmp
 def test_weights_key_identifies_weights_without_loading(tmp_path) -> None:
     from xai.classifiers import PRESETS, ClassifierSpec
     from xai.models import WEIGHT_FILES, file_sha256
-    from xai.stages import weights_key
+    from xai.plan import _model_plan
+
+    def weights_key(config, spec):
+        return _model_plan(config, spec).weights_key
 
     pretrained = validate({"weights": "pretrained"})
     assert weights_key(validate({"weights": "random", "seed": 4}), ClassifierSpec("vit_b_16")) == "random(seed=4)"
@@ -216,7 +219,9 @@ def test_resnet50_preprocessing_is_byte_identical_to_the_fixed_one(tmp_path) -> 
 
     from xai.classifiers import ClassifierSpec, preprocessing
     from xai.data import load_image
-    from xai.pipeline import image_preprocessing
+
+    def image_preprocessing(config):
+        return make_plan(config).inputs.loading.arguments()
 
     arguments = image_preprocessing(validate({}))
     assert arguments == {"resize": 232, "crop": 224, "squash": False, "interpolation": "bilinear"}
@@ -234,21 +239,21 @@ def test_resnet50_preprocessing_is_byte_identical_to_the_fixed_one(tmp_path) -> 
     assert load_image(path, **other).tobytes() == np.asarray(functional.center_crop(bicubic, 224)).tobytes()
     assert load_image(path, **{**other, "interpolation": "bilinear"}).tobytes() != load_image(path, **other).tobytes()
     lime = image_preprocessing(validate({"explain": {"model": "efficientnet_b0", "preprocess": "lime_tutorial"}}))
-    assert lime == {"resize": 256, "crop": 224, "squash": True}
+    assert lime == {"resize": 256, "crop": 224, "squash": True, "interpolation": "bilinear"}
 
 
 def test_artifacts_name_the_classifier_from_the_config_not_resnet50() -> None:
     from xai.stages.explain import _artifacts
 
-    artifacts = _artifacts(validate({"weights": "random", "explain": {"model": "vit_b_16"}}))
-    assert (artifacts.model, artifacts.architecture, artifacts.weights_name) == (
+    artifacts = _artifacts(make_plan(validate({"weights": "random", "explain": {"model": "vit_b_16"}})).explain)
+    assert (artifacts.model, artifacts.architecture, artifacts.weights_member) == (
         "vit_b_16",
         "vit_b_16",
         "IMAGENET1K_V1",
     )
     assert artifacts.target_layer == "encoder.layers[-1].ln_1" and artifacts.reshape == "vit_tokens_to_map"
     assert "class token dropped" in artifacts.target_reason and artifacts.target_channels == 768
-    assert len(artifacts.categories) == 1000 and artifacts.weights.startswith("random(seed=0)")
+    assert len(artifacts.categories) == 1000 and artifacts.weights_description.startswith("random(seed=0)")
     assert artifacts.preprocessing.resize == 256 and artifacts.preprocessing.crop == 224
 
 

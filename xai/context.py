@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tqdm.auto import tqdm
 
@@ -42,6 +42,29 @@ class InputImage:
 class SkippedImage:
     path: str
     reason: str
+
+
+class Stage(Protocol):
+    """What a stage module (an entry of :data:`xai.stages.STAGES`) offers."""
+
+    def describe(self, context: RunContext) -> str:
+        """The plan's line: what the stage will compute, its forward passes, what is cached."""
+        ...
+
+    def run(self, context: RunContext) -> object:
+        """The stage's artifacts, each piece from the cache or computed (the stages in ``needs`` already ran)."""
+        ...
+
+    def load_cached(self, context: RunContext) -> object | None:
+        """The artifacts when the cache holds them complete, else None; never computes and never downloads."""
+        ...
+
+
+def stage(name: str) -> Stage:
+    """The module of the registered stage ``name``."""
+    from xai.stages import STAGES
+
+    return cast(Stage, STAGES[name].implementation())
 
 
 class NotCachedError(LookupError):

@@ -22,7 +22,7 @@ import torch
 
 from xai.cache import ArtifactCache, StorageError
 from xai.config import Config, ConfigError
-from xai.context import InputImage, RunContext, SkippedImage
+from xai.context import InputImage, RunContext, SkippedImage, stage
 from xai.data import BadImageError, DataError, image_ids, list_images, load_image, sha256_of, task_image_paths
 from xai.plan import RunPlan, make_plan
 from xai.stages import STAGES
@@ -179,37 +179,33 @@ def plan_lines(context: RunContext, missing: dict[str, list[str]] | None = None)
     )
     config = plan.config
     lines = [f"config {config.name!r}, weights: {plan.weights_mode}, device: {context.device}, {inputs}"]
-    for stage in plan.run:
-        waiting = len(missing.get(stage, [])) + (len(missing.get("inputs", [])) if stage != "dissect" else 0)
+    for name in plan.run:
+        waiting = len(missing.get(name, [])) + (len(missing.get("inputs", [])) if name != "dissect" else 0)
         lines.append(
-            f"  {stage}: "
-            + (
-                f"waits for {waiting} data file(s) listed under downloads"
-                if waiting
-                else STAGES[stage].implementation().describe(context)
-            )
+            f"  {name}: "
+            + (f"waits for {waiting} data file(s) listed under downloads" if waiting else stage(name).describe(context))
         )
     return lines
 
 
 def run(context: RunContext) -> dict[str, Any]:
     """Run the planned stages in order (each after the stages it needs); return the artifacts by stage name."""
-    for stage in context.plan.run:
+    for name in context.plan.run:
         started = time.perf_counter()
-        context.artifacts[stage] = STAGES[stage].implementation().run(context)
-        context.timings[stage] = time.perf_counter() - started
+        context.artifacts[name] = stage(name).run(context)
+        context.timings[name] = time.perf_counter() - started
     return context.artifacts
 
 
 def load_cached(context: RunContext) -> None:
     """Artifacts of the config's stages not run now, when the cache holds them complete (and the stages they need
     are there); rendering then shows them too. Nothing is computed or downloaded."""
-    for stage in context.plan.load:
-        if any(need not in context.artifacts for need in STAGES[stage].needs):
+    for name in context.plan.load:
+        if any(need not in context.artifacts for need in STAGES[name].needs):
             continue
-        artifacts = STAGES[stage].implementation().load_cached(context)
+        artifacts = stage(name).load_cached(context)
         if artifacts is not None:
-            context.artifacts[stage] = artifacts
+            context.artifacts[name] = artifacts
 
 
 def preflight(plan: RunPlan, *, writable: bool = True) -> None:

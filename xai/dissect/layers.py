@@ -131,4 +131,3 @@ def _outputs(model: nn.Module, paths: Sequence[str], display: str) -> tuple[tupl
 def pooling_words(kind: str, pool: str) -> str:
     """:data:`POOLING` for ``pool`` (``mean``/``max``)."""
     return POOLING[kind].replace("mean", "max") if pool == "max" else POOLING[kind]
-

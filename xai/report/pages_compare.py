@@ -12,8 +12,8 @@ from xai.cache import atomic_write_text
 from xai.report.page import Built, Page, Section, Site, fmt_number, placeholder
 
 if TYPE_CHECKING:
-    from xai.compare.summary import ComparisonSummary
     from xai.compare.results import CompareArtifacts
+    from xai.compare.summary import ComparisonSummary
     from xai.explain.explained import ExplainArtifacts
     from xai.plan import RunPlan
 

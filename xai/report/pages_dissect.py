@@ -12,8 +12,8 @@ from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_percent,
 
 if TYPE_CHECKING:
     from xai.dissect.analysis import LayerSummary
-    from xai.dissect.result import DissectionResult
     from xai.dissect.artifacts import DissectArtifacts
+    from xai.dissect.result import DissectionResult
 
 TITLE = "Task 1 · Network dissection with CLIP-Dissect"
 INDEX = "dissection/index.md"

@@ -1,8 +1,9 @@
 """The pipeline's stages: one registry, :data:`STAGES`, that the command line, config validation, the plan and the
 runner read.
 
-A stage is glue: a module under ``xai.stages`` with the three functions of :class:`Stage`, turning the run plan and
-inputs into cached artifacts by calling the pure functions of ``xai.explain``, ``xai.dissect`` and ``xai.compare``.
+A stage is glue: a module under ``xai.stages`` with the three functions of :class:`xai.context.Stage`, turning the
+run plan and inputs into cached artifacts by calling the pure functions of ``xai.explain``, ``xai.dissect`` and
+``xai.compare``.
 An entry names its module (imported on use, so reading the registry pulls in no torch) and the stages whose artifacts
 it reads (``needs``): the runner runs or loads those first, so no stage calls another.
 
@@ -14,26 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, cast
-
-if TYPE_CHECKING:
-    from xai.context import RunContext
-
-
-class Stage(Protocol):
-    """What a stage module offers."""
-
-    def describe(self, context: RunContext) -> str:
-        """The plan's line: what the stage will compute, its forward passes, what is cached."""
-        ...
-
-    def run(self, context: RunContext) -> object:
-        """The stage's artifacts, each piece from the cache or computed (the stages in ``needs`` already ran)."""
-        ...
-
-    def load_cached(self, context: RunContext) -> object | None:
-        """The artifacts when the cache holds them complete, else None; never computes and never downloads."""
-        ...
+from types import ModuleType
 
 
 @dataclass(frozen=True)
@@ -42,12 +24,13 @@ class StageEntry:
     title: str
     """What the stage computes, for ``--help``."""
     module: str
-    """The module implementing :class:`Stage`."""
+    """The module implementing :class:`xai.context.Stage`."""
     needs: tuple[str, ...] = ()
     """Stages whose artifacts this one reads."""
 
-    def implementation(self) -> Stage:
-        return cast("Stage", importlib.import_module(self.module))  # a module with the three functions
+    def implementation(self) -> ModuleType:
+        """The stage's module: it has the three functions of :class:`xai.context.Stage`."""
+        return importlib.import_module(self.module)
 
 
 STAGES: dict[str, StageEntry] = {

@@ -88,9 +88,7 @@ def activation_parts(context: RunContext, entry: DissectedModelPlan, probe_key: 
     }
 
 
-def scoring_parts(
-    context: RunContext, entry: DissectedModelPlan, probe_key: str, concepts_key: str
-) -> dict[str, Any]:
+def scoring_parts(context: RunContext, entry: DissectedModelPlan, probe_key: str, concepts_key: str) -> dict[str, Any]:
     """Key of one model's labels and what is derived from them (summary, fc checks)."""
     planned = _dissect(context)
     return {
