@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xai.cache import Parts
 from xai.dissect import analysis, clip_embed, fc_check, paper, probes
 from xai.dissect.analysis import FcSelfCheck, ModelComparison, ModelSummary
 from xai.dissect.labelling import dissect_model
@@ -69,13 +68,6 @@ class ArrayArtifact:
 
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
-
-    def to_parts(self) -> Parts:
-        return self.arrays, self.meta
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> ArrayArtifact:
-        return cls(dict(arrays), dict(meta))
 
 
 def _probe_artifact(arrays: dict[str, np.ndarray], outputs: ProbeOutputs, load_note: str = "") -> ArrayArtifact:
