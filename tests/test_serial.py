@@ -10,6 +10,7 @@ import importlib
 import io
 import json
 import math
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -310,10 +311,6 @@ def through_storage(parts: serial.Parts) -> serial.Parts:
     return loaded, json.loads(json.dumps(meta, sort_keys=True, allow_nan=False))
 
 
-def _ids() -> list[str]:
-    return [f"{kind.__name__}-{index}" for kind, build in EXAMPLES.items() for index in range(len(build()))]
-
-
 # ---------------------------------------------------------------- tests
 
 
@@ -459,8 +456,6 @@ def test_the_examples_cover_every_dataclass_the_cache_stores() -> None:
 
 
 def _dataclasses_in(hint: Any) -> Iterator[type]:
-    import typing
-
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         yield hint
     for arg in typing.get_args(hint):
