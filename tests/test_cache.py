@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from xai import cache as cache_module
+from xai import serial
 from xai.cache import ArtifactCache, atomic_write_text, make_key
 
 
@@ -18,13 +19,6 @@ from xai.cache import ArtifactCache, atomic_write_text, make_key
 class Counted:
     values: np.ndarray
     label: str
-
-    def to_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return {"values": self.values}, {"label": self.label}
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Counted:
-        return cls(arrays["values"], meta["label"])
 
 
 class Computer:
@@ -226,7 +220,7 @@ def test_same_key_saved_by_two_writers_keeps_one_valid_entry(tmp_path: Path) -> 
     """The race of two processes: both computed the key; the second rename finds the first's entry in place."""
     parts = {"a": 1}
     first, second = ArtifactCache(tmp_path), ArtifactCache(tmp_path)
-    arrays, meta = Computer()().to_parts()
+    arrays, meta = serial.to_parts(Computer()())
     first.save("stage", parts, arrays, meta)
     inode = (_entry(tmp_path, parts) / "meta.json").stat().st_ino
     second.save("stage", parts, arrays, meta)  # would fail with ENOTEMPTY on a plain os.replace
@@ -315,7 +309,7 @@ def test_damaged_entry_replaced_meanwhile_is_not_discarded(tmp_path: Path, monke
     def read_then_replaced(entry: Path) -> Any:
         if not replaced:
             replaced.append(True)
-            arrays, meta = Computer()().to_parts()
+            arrays, meta = serial.to_parts(Computer()())
             ArtifactCache(tmp_path, force=True).save("stage", parts, arrays, meta)  # the other process
             raise cache_module.CorruptEntryError("arrays.npz fails its checksum")
         return real(entry)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from xai import serial
 from xai.compare.agreement import (
     DEFAULT_THRESHOLDS,
     Agreement,
@@ -175,16 +176,16 @@ def _example_comparison(image_id: str = "img", seed: int = 0) -> ImageComparison
 
 def test_agreement_and_image_comparison_round_trip() -> None:
     comparison = _example_comparison()
-    arrays, meta = comparison.to_parts()
-    restored = ImageComparison.from_parts(arrays, meta)
-    restored_arrays, restored_meta = restored.to_parts()
+    arrays, meta = serial.to_parts(comparison)
+    restored = serial.from_parts(ImageComparison, arrays, meta)
+    restored_arrays, restored_meta = serial.to_parts(restored)
     assert restored_meta == meta
     assert arrays.keys() == restored_arrays.keys()
     for key in arrays:
         np.testing.assert_array_equal(arrays[key], restored_arrays[key])
         assert arrays[key].dtype == restored_arrays[key].dtype
     item = comparison.agreements[0]
-    assert Agreement.from_parts(*item.to_parts()).to_parts()[1] == item.to_parts()[1]
+    assert serial.to_parts(serial.from_parts(Agreement, *serial.to_parts(item)))[1] == serial.to_parts(item)[1]
     assert comparison.methods == ("GradCAM", "ScoreCAM", "centre")
     assert item.sweep_iou.shape == (2, len(DEFAULT_THRESHOLDS))
     with pytest.raises(ValueError):

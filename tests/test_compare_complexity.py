@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from xai import serial
 from xai.compare.complexity import (
     Complexity,
     colour_entropy,
@@ -49,7 +50,7 @@ def test_object_area_and_round_trip() -> None:
     assert object_area({"a": cam, "b": np.ones((4, 4), np.float32)}) == pytest.approx((0.5 + 1.0) / 2)
     assert math.isnan(object_area({}))
     item = image_complexity(np.zeros((4, 4, 3), np.uint8), 7, {"a": cam}, image_id="x")
-    assert Complexity.from_parts(*item.to_parts()) == item
+    assert serial.from_parts(Complexity, *serial.to_parts(item)) == item
 
 
 def test_spearman_exact_p_for_small_n() -> None:

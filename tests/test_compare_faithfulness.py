@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from xai import serial
 from xai.compare.faithfulness import (
     RANDOM_DRAWS,
     RANDOM_METHOD,
@@ -124,11 +125,11 @@ def test_result_round_trips_and_rejects_bad_input() -> None:
     model = PlantedEvidenceNet(BOX, image_size=64, seed=2)
     image = planted_image(64, seed=2)
     result = faithfulness_image(model, to_input, image, {"box": box_mask(BOX, 64)}, 0, steps=4)
-    arrays, meta = result.to_parts()
-    restored = FaithfulnessResult.from_parts(arrays, meta)
-    assert restored.to_parts()[1] == meta
+    arrays, meta = serial.to_parts(result)
+    restored = serial.from_parts(FaithfulnessResult, arrays, meta)
+    assert serial.to_parts(restored)[1] == meta
     for key, value in arrays.items():
-        np.testing.assert_array_equal(restored.to_parts()[0][key], value)
+        np.testing.assert_array_equal(serial.to_parts(restored)[0][key], value)
     model.train()
     with pytest.raises(ValueError, match="eval"):
         faithfulness_image(model, to_input, image, {"box": box_mask(BOX, 64)}, 0, steps=4)
@@ -160,7 +161,7 @@ def test_degenerate_maps_are_excluded_not_scored() -> None:
     result = faithfulness_image(model, to_input, image, maps, 0, steps=4, include_random=False, include_centre=False)
     assert result.methods == ("box",)
     assert result.excluded == (("dead", "all zero"), ("flat", "constant"))
-    assert FaithfulnessResult.from_parts(*result.to_parts()).excluded == result.excluded
+    assert serial.from_parts(FaithfulnessResult, *serial.to_parts(result)).excluded == result.excluded
 
 
 def test_lime_pixel_map_spreads_weights_over_segments() -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from xai import serial
 from xai.data import PREPROCESSING, load_image
 from xai.explain.artifacts import CamMap
 from xai.explain.cams.base import compute_cam
@@ -28,7 +29,7 @@ def test_ablationcam_warns_when_the_original_logit_is_negative() -> None:
     assert "flips the sign of every channel weight" in flipped.warning and f"class {negative}" in flipped.warning
     assert compute_cam(model, tensor, "ablationcam", model.layer4[-1], positive).warning == ""
     assert compute_cam(model, tensor, "gradcam", model.layer4[-1], negative).warning == ""
-    restored = CamMap.from_parts(*flipped.to_parts())
+    restored = serial.from_parts(CamMap, *serial.to_parts(flipped))
     assert restored.warning == flipped.warning
 
 

@@ -9,6 +9,7 @@ from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from skimage.filters import sobel
 
+from xai import serial
 from xai.compare.sanity import (
     EDGE_METHOD,
     SanityResult,
@@ -96,16 +97,16 @@ def test_skipped_with_random_weights_and_round_trip() -> None:
 
     skipped = sanity_check(torch.nn.Linear(2, 2), explode, ["weight"], weights_are_random=True)
     assert skipped.weights_are_random and skipped.methods == () and skipped.spearman.shape == (0, 0, 0)
-    restored = SanityResult.from_parts(*skipped.to_parts())
-    assert restored.weights_are_random and restored.to_parts()[1] == skipped.to_parts()[1]
+    restored = serial.from_parts(SanityResult, *serial.to_parts(skipped))
+    assert restored.weights_are_random and serial.to_parts(restored)[1] == serial.to_parts(skipped)[1]
     assert sanity_table(skipped).empty
     values = np.arange(12, dtype=float).reshape(2, 2, 3) / 12
     result = SanityResult(False, ("a", "b"), ("fc", "layer4"), values, values, values, 3, budgets=(("a", "cheaper"),))
-    arrays, meta = result.to_parts()
-    again = SanityResult.from_parts(arrays, meta)
-    assert again.to_parts()[1] == meta
+    arrays, meta = serial.to_parts(result)
+    again = serial.from_parts(SanityResult, arrays, meta)
+    assert serial.to_parts(again)[1] == meta
     for key, value in arrays.items():
-        np.testing.assert_array_equal(again.to_parts()[0][key], value)
+        np.testing.assert_array_equal(serial.to_parts(again)[0][key], value)
 
 
 def test_map_similarity_known_cases() -> None:
@@ -164,7 +165,7 @@ def test_a_map_that_becomes_constant_is_counted_not_scored_as_zero() -> None:
     table = sanity_table(result)
     assert table.loc[0, "n_constant"] == 1 and table.loc[0, "n_images"] == 3
     assert table.loc[0, "spearman_abs_mean"] == pytest.approx(1.0)  # not (0 + 1 + 1 + 1) / 4
-    again = SanityResult.from_parts(*result.to_parts())
+    again = serial.from_parts(SanityResult, *serial.to_parts(result))
     assert again.constant.tolist() == [[1]]
 
     from types import SimpleNamespace
@@ -202,7 +203,7 @@ def test_ablationcam_warning_under_randomisation_reaches_the_result_and_the_find
     assert all(
         "flips the sign of every channel weight" in text and "sanity image 1" in text for _, text in result.warnings
     )
-    again = SanityResult.from_parts(*result.to_parts())
+    again = serial.from_parts(SanityResult, *serial.to_parts(result))
     assert again.warnings == result.warnings
     text = " ".join(sanity_findings(SimpleNamespace(sanity_result=result, sanity=sanity_table(result))))
     assert "Warnings raised while explaining the randomised models: original: sanity image 1:" in text

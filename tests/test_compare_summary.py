@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xai import serial
 from xai.compare import (
     EDGE_METHOD,
     RANDOM_WEIGHTS_NOTE,
@@ -105,10 +106,10 @@ def _sanity() -> SanityResult:
 def test_summary_tables_are_deterministic_and_round_trip() -> None:
     summary = _summary(_sanity())
     assert _summary(_sanity()).csv_texts() == summary.csv_texts()  # byte-identical CSV for the same inputs
-    arrays, meta = summary.to_parts()
-    restored = ComparisonSummary.from_parts(arrays, meta)
+    arrays, meta = serial.to_parts(summary)
+    restored = serial.from_parts(ComparisonSummary, arrays, meta)
     assert restored.csv_texts() == summary.csv_texts()
-    assert restored.to_parts()[1] == meta and restored.notes == ("img0: a caveat",)
+    assert serial.to_parts(restored)[1] == meta and restored.notes == ("img0: a caveat",)
     for name in TABLES:
         assert list(restored.tables()[name].dtypes) == list(summary.tables()[name].dtypes), name
     assert len(summary.agreement) == 8 * 3 * 2  # images x (methods + centre prior) x ks
@@ -169,7 +170,7 @@ def test_random_weights_say_so_instead_of_numbers() -> None:
     text = findings(summary)
     assert RANDOM_WEIGHTS_NOTE in text
     assert not any("after randomising" in s for s in text)
-    restored = ComparisonSummary.from_parts(*summary.to_parts())
+    restored = serial.from_parts(ComparisonSummary, *serial.to_parts(summary))
     assert restored.weights_are_random
 
 
@@ -179,7 +180,7 @@ def test_summary_rejects_duplicate_image_ids_and_accepts_no_images() -> None:
         summarise([comparison, comparison])
     empty = summarise([])
     assert empty.agreement.empty and "cannot be answered" in empty.complexity_answer
-    assert ComparisonSummary.from_parts(*empty.to_parts()).csv_texts() == empty.csv_texts()
+    assert serial.from_parts(ComparisonSummary, *serial.to_parts(empty)).csv_texts() == empty.csv_texts()
 
 
 @pytest.mark.parametrize("n_images", [1, 2])

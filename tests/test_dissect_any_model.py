@@ -14,6 +14,7 @@ import yaml
 from PIL import Image
 from torch import nn
 
+from xai import serial
 from xai.classifiers import PRESETS, ClassifierSpec, ModelChoiceError, build_classifier
 from xai.dissect.activations import hooked_layers, image_batches, layer_activations
 from xai.dissect.layers import is_preset, layer_plan
@@ -197,7 +198,7 @@ def test_two_models_with_different_layers_are_compared_by_position() -> None:
     ]
     from xai.dissect.analysis import ModelComparison
 
-    assert ModelComparison.from_parts(*comparison.to_parts()) == comparison
+    assert serial.from_parts(ModelComparison, *serial.to_parts(comparison)) == comparison
 
 
 @pytest.mark.slow

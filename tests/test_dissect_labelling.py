@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from xai import serial
 from xai.dissect import (
     DissectionResult,
     FcSelfCheck,
@@ -89,12 +90,12 @@ def test_other_similarities_through_dissect_model(planted, similarity):
 
 def test_result_round_trips_and_csv_is_byte_identical(planted, tmp_path):
     result = _dissect(planted)
-    arrays, meta = result.to_parts()
-    restored = DissectionResult.from_parts(arrays, meta)
-    assert restored.to_parts()[1] == meta
+    arrays, meta = serial.to_parts(result)
+    restored = serial.from_parts(DissectionResult, arrays, meta)
+    assert serial.to_parts(restored)[1] == meta
     for key, value in arrays.items():
-        np.testing.assert_array_equal(restored.to_parts()[0][key], value)
-        assert restored.to_parts()[0][key].dtype == value.dtype
+        np.testing.assert_array_equal(serial.to_parts(restored)[0][key], value)
+        assert serial.to_parts(restored)[0][key].dtype == value.dtype
     again = _dissect(planted)
     first = write_csv(result, tmp_path / "one.csv").read_bytes()
     second = write_csv(again, tmp_path / "two.csv").read_bytes()
@@ -157,7 +158,7 @@ def test_summaries_count_labels_and_apply_the_null_threshold():
     ]
     model = summarise_model(result, vocabulary=VOCABULARY)
     assert model.cross_layer == (("layer4", "fc", 1, pytest.approx(1 / 4)),)
-    assert ModelSummary.from_parts(*model.to_parts()) == model
+    assert serial.from_parts(ModelSummary, *serial.to_parts(model)) == model
     no_null = summarise_layer(
         _hand_result("m", {"l": [0, 1]}, CONCEPTS, null=False).layer("l"), CONCEPTS, vocabulary=VOCABULARY
     )
@@ -175,7 +176,7 @@ def test_compare_models_overlap_and_jaccard():
     assert (layer4.n_unique_a, layer4.n_unique_b) == (2, 1)
     overall = comparison.layer("all")
     assert overall.n_shared == 1 and overall.jaccard == pytest.approx(1 / 6)
-    assert ModelComparison.from_parts(*comparison.to_parts()) == comparison
+    assert serial.from_parts(ModelComparison, *serial.to_parts(comparison)) == comparison
     summaries = [summarise_model(r, vocabulary=VOCABULARY) for r in (a, b)]
     sentences = dissection_findings(summaries, comparison)
     assert any("most frequent layer4 concept is 'dog' (2 of 4 neurons)" in s for s in sentences)
@@ -193,7 +194,7 @@ def test_fc_self_check_index_and_string_matching():
     assert check.top1_fraction == pytest.approx(2 / 3)
     assert check.top5_fraction == pytest.approx(2 / 3)
     assert check.mean_clip_cosine == pytest.approx(2 / 3)
-    assert FcSelfCheck.from_parts(*check.to_parts()) == check
+    assert serial.from_parts(FcSelfCheck, *serial.to_parts(check)) == check
     concepts = ["kitchen-s", "dog", "garage"]
     by_string = _hand_result("m", {"fc": [1, 0, 0]}, concepts)
     check = fc_self_check(by_string, ["dog", "apartment_building/outdoor", "kitchen"], match="string")

@@ -11,6 +11,7 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms as T
 
+from xai import serial
 from xai.dissect.activations import image_batches, layer_activations
 from xai.dissect.clip_embed import encode_images
 from xai.dissect.probe_pass import probe_loader, probe_pass
@@ -251,7 +252,7 @@ def test_stage_keeps_the_rows_every_piece_decoded_and_carries_the_notes() -> Non
         SimpleNamespace(kept=np.array([0, 1, 3, 4]), skipped=[("p/2.jpg", "cannot be decoded")]),
         "read with weights_only=False",
     )
-    acts = ArrayArtifact.from_parts(*acts.to_parts())
+    acts = serial.from_parts(ArrayArtifact, *serial.to_parts(acts))
     assert acts.meta == {"skipped": [["p/2.jpg", "cannot be decoded"]], "load_note": "read with weights_only=False"}
     older = ArrayArtifact({"fc": rows * 10})  # cached before any image was skipped: every row
     kept, (clip_rows, act_rows, older_rows) = common_rows([clip, acts, older], 5)

@@ -10,6 +10,7 @@ import torch
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
+from xai import serial
 from xai.explain import LimeParams, LimeResult, LimeStability, lime_stability, run_lime
 from xai.explain.inference import probabilities_fn
 from xai.explain.lime_image import jaccard, lime_with_classifier
@@ -100,7 +101,7 @@ def test_deterministic_for_a_seed_and_sensitive_to_it() -> None:
     model = _planted(BOX)
     image = planted_image(64, 0)
     first, second, other = (run_lime(model, image, to_input=to_input, params=FINE, seed=s) for s in (0, 0, 1))
-    first_parts, second_parts = first.to_parts(), second.to_parts()
+    first_parts, second_parts = serial.to_parts(first), serial.to_parts(second)
     assert all(np.array_equal(first_parts[0][k], second_parts[0][k]) for k in first_parts[0])
     assert {k: v for k, v in first_parts[1].items() if k != "seconds"} == {
         k: v for k, v in second_parts[1].items() if k != "seconds"
@@ -138,8 +139,8 @@ def test_stability_is_jaccard_of_top_k_superpixels() -> None:
     assert jaccard({1, 2}, {2, 3}) == pytest.approx(1 / 3) and jaccard(set(), set()) == 1.0
     # Every seed's weights are kept (row i = seed i) so agreement can average over seeds, not use seed 0 only.
     np.testing.assert_array_equal(stability.weights, np.stack([run.weights for run in runs]))
-    arrays, meta = stability.to_parts()
-    again = LimeStability.from_parts(arrays, json.loads(json.dumps(meta)))
+    arrays, meta = serial.to_parts(stability)
+    again = serial.from_parts(LimeStability, arrays, json.loads(json.dumps(meta)))
     assert again.seeds == stability.seeds and np.array_equal(again.jaccard, stability.jaccard)
     np.testing.assert_array_equal(again.weights, stability.weights)
 

@@ -29,16 +29,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
 import xai
+from xai import serial
 from xai.errors import UserError
 
 PACKAGE_ROOT = Path(xai.__file__).parent
-CACHE_FORMAT = 2
-"""Part of every key: entries of an older layout (no checksums) are simply not found, never misread."""
+CACHE_FORMAT = 3
+"""Part of every key: entries of an older layout (2: each class's own to_parts; 1: no checksums) are simply not
+found, never misread."""
 
 
 CACHEDIR_TAG = (
@@ -79,20 +81,8 @@ def storage_error(path: Path, error: OSError, action: str = "write") -> StorageE
     return StorageError(f"{path}: cannot {action} ({error.strerror or error}): {fix}")
 
 
-Parts = tuple[dict[str, np.ndarray], dict[str, Any]]
-"""How an artifact is stored: named arrays (``arrays.npz``) and JSON-able metadata (``meta.json``)."""
-
-
-class Artifact(Protocol):
-    """Anything the cache stores: it splits into :data:`Parts` and is rebuilt from them."""
-
-    def to_parts(self) -> Parts: ...
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Self: ...
-
-
-A = TypeVar("A", bound=Artifact)
+A = TypeVar("A")
+"""An artifact: any dataclass :mod:`xai.serial` can store (arrays in ``arrays.npz``, the rest in ``meta.json``)."""
 
 
 SHARED_SOURCES = ("data", "models", "classifiers", "checkpoints", "architectures", "shapes", "serial")
@@ -397,9 +387,10 @@ class ArtifactCache:
             self.stats.hits.append(label)
             arrays, meta = stored
             meta.pop("key_parts", None)
-            return kind.from_parts(arrays, meta)
+            return serial.from_parts(kind, arrays, meta)
         self.stats.misses.append(label)
-        arrays, meta = compute().to_parts()
+        arrays, meta = serial.to_parts(compute())
         self.save(stage, parts, arrays, meta)
-        # Returned through the same decoding as a hit, so a fresh run and a cached one render identically.
-        return kind.from_parts(arrays, json.loads(json.dumps(meta, default=str)))
+        # Returned through the same decoding as a hit (its meta as meta.json holds it: JSON, keys sorted), so a
+        # fresh run and a cached one render identically.
+        return serial.from_parts(kind, arrays, json.loads(json.dumps(meta, default=str, sort_keys=True)))

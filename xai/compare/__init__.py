@@ -1,6 +1,6 @@
 """Task 4: LIME vs CAM — agreement, complexity, faithfulness (deletion/insertion) and the sanity check.
 
-API (pure functions -> frozen artifacts with ``to_parts``/``from_parts``):
+API (pure functions -> frozen artifacts, stored by the cache with :mod:`xai.serial`):
 
 * ``compare_image(image, segments, segment_weights, cam_maps, ...) -> ImageComparison``
 * ``cross_image_table(inputs, ks) -> DataFrame`` (the cross-image null; needs every image's maps)

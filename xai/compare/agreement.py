@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from xai.cache import Parts
 from xai.compare._parts import frozen_array
 from xai.compare.nulls import NULL_DRAWS, MapOrder, SuperpixelNull, degenerate_reason, permutation_p
 
@@ -194,34 +193,6 @@ class Agreement:
         object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-
-    def to_parts(self) -> Parts:
-        arrays = {name: np.array(getattr(self, name)) for name in self._ARRAYS}
-        meta: dict[str, Any] = {
-            "image_id": self.image_id,
-            "method": self.method,
-            "ks": list(self.ks),
-            "thresholds": list(self.thresholds),
-            "seeds": list(self.seeds),
-            "n_pixels": self.n_pixels,
-            "n_segments": self.n_segments,
-            "excluded": self.excluded,
-        }
-        return arrays, meta
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Agreement:
-        return cls(
-            image_id=meta["image_id"],
-            method=meta["method"],
-            ks=tuple(meta["ks"]),
-            thresholds=tuple(meta["thresholds"]),
-            seeds=tuple(meta["seeds"]),
-            n_pixels=int(meta["n_pixels"]),
-            n_segments=int(meta["n_segments"]),
-            excluded=meta["excluded"],
-            **{name: arrays[name] for name in cls._ARRAYS},
-        )
 
 
 def compute_agreement(

@@ -30,9 +30,6 @@ from scipy import stats
 from skimage.color import rgb2gray
 from skimage.feature import canny
 
-from xai.cache import Parts
-from xai.compare._parts import from_json_float, json_float
-
 COMPLEXITY_MEASURES: tuple[str, ...] = ("n_segments", "edge_density", "colour_entropy", "object_area")
 PRIMARY_MEASURE = "edge_density"
 EXACT_P_MAX_N = 8
@@ -48,19 +45,6 @@ class Complexity:
     edge_density: float
     colour_entropy: float
     object_area: float
-
-    def to_parts(self) -> Parts:
-        meta = asdict(self)
-        for name in ("edge_density", "colour_entropy", "object_area"):
-            meta[name] = json_float(meta[name])  # JSON has no NaN
-        return {}, meta
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping) -> Complexity:
-        fields = dict(meta)
-        for name in ("edge_density", "colour_entropy", "object_area"):
-            fields[name] = from_json_float(fields[name])
-        return cls(**fields)
 
 
 def edge_density(image: np.ndarray, sigma: float = 2.0) -> float:

@@ -51,7 +51,6 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
 
-from xai.cache import Parts
 from xai.compare._parts import frozen_array
 from xai.compare.nulls import CENTRE_METHOD, centre_prior_map, degenerate_reason, random_tie_ranks
 
@@ -167,27 +166,6 @@ class FaithfulnessResult:
             object.__setattr__(self, name, frozen_array(getattr(self, name), np.float64))
         object.__setattr__(self, "methods", tuple(self.methods))
         object.__setattr__(self, "excluded", tuple((str(m), str(r)) for m, r in self.excluded))
-
-    def to_parts(self) -> Parts:
-        meta: dict[str, Any] = {
-            "image_id": self.image_id,
-            "target": self.target,
-            "methods": list(self.methods),
-            "step_pixels": self.step_pixels,
-            "forward_passes": self.forward_passes,
-            "deletion_baseline": self.deletion_baseline,
-            "seed": self.seed,
-            "excluded": [list(pair) for pair in self.excluded],
-        }
-        return {name: np.array(getattr(self, name)) for name in self._ARRAYS}, meta
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> FaithfulnessResult:
-        fields = dict(meta)
-        fields.pop("batch_size", None)  # stored by earlier versions; a machine's choice, not part of the result
-        fields["methods"] = tuple(fields["methods"])
-        fields["excluded"] = tuple(tuple(pair) for pair in fields.get("excluded", ()))
-        return cls(**fields, **{name: arrays[name] for name in cls._ARRAYS})
 
 
 def faithfulness_image(

@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from xai.cache import Parts
 from xai.compare.agreement import DEFAULT_KS, DEFAULT_THRESHOLDS, Agreement, compute_agreement, lime_topk_mask
 from xai.compare.complexity import Complexity, image_complexity
 from xai.compare.faithfulness import lime_pixel_map
@@ -47,29 +45,6 @@ class ImageComparison:
             if item.method == method:
                 return item
         raise KeyError(f"no agreement for method {method!r}; have {self.methods}")
-
-    def to_parts(self) -> Parts:
-        arrays: dict[str, np.ndarray] = {}
-        metas: list[dict[str, Any]] = []
-        for index, item in enumerate(self.agreements):
-            item_arrays, item_meta = item.to_parts()
-            arrays.update({f"agreement.{index}.{name}": value for name, value in item_arrays.items()})
-            metas.append(item_meta)
-        meta = {"image_id": self.image_id, "agreements": metas, "complexity": self.complexity.to_parts()[1]}
-        return arrays, meta
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> ImageComparison:
-        agreements = []
-        for index, item_meta in enumerate(meta["agreements"]):
-            prefix = f"agreement.{index}."
-            item_arrays = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
-            agreements.append(Agreement.from_parts(item_arrays, item_meta))
-        return cls(
-            image_id=meta["image_id"],
-            agreements=tuple(agreements),
-            complexity=Complexity.from_parts({}, meta["complexity"]),
-        )
 
 
 def compare_image(

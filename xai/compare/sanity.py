@@ -48,7 +48,6 @@ import torch
 from scipy import stats
 from skimage.metrics import structural_similarity
 
-from xai.cache import Parts
 from xai.compare._parts import frozen_array
 from xai.compare.layer_groups import layer_groups as derived_layer_groups
 from xai.compare.layer_groups import reinitialise_parameter, reset_module
@@ -123,35 +122,6 @@ class SanityResult:
     @property
     def n_images(self) -> int:
         return int(self.spearman.shape[2])
-
-    def to_parts(self) -> Parts:
-        arrays = {name: np.array(getattr(self, name)) for name in ("spearman", "spearman_abs", "ssim", "constant")}
-        meta: dict[str, Any] = {
-            "weights_are_random": self.weights_are_random,
-            "methods": list(self.methods),
-            "steps": list(self.steps),
-            "seed": self.seed,
-            "budgets": [list(pair) for pair in self.budgets],
-            "skip_reason": self.skip_reason,
-            "warnings": [list(pair) for pair in self.warnings],
-        }
-        return arrays, meta
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> SanityResult:
-        return cls(
-            weights_are_random=bool(meta["weights_are_random"]),
-            methods=tuple(meta["methods"]),
-            steps=tuple(meta["steps"]),
-            spearman=arrays["spearman"],
-            spearman_abs=arrays["spearman_abs"],
-            ssim=arrays["ssim"],
-            seed=int(meta["seed"]),
-            budgets=tuple(tuple(pair) for pair in meta["budgets"]),
-            skip_reason=meta["skip_reason"],
-            constant=arrays["constant"],
-            warnings=tuple(tuple(pair) for pair in meta["warnings"]),
-        )
 
     @classmethod
     def skipped(cls, methods: Sequence[str] = (), seed: int = 0, reason: str = "random weights") -> SanityResult:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from xai.cache import Parts
-from xai.compare._parts import frame_from_parts, frame_to_parts, from_json_float, json_float, table_csv
+from xai.compare._parts import table_csv
 from xai.compare.agreement import agreement_table, sweep_by_method, sweep_table
 from xai.compare.complexity import (
     PRIMARY_MEASURE,
@@ -69,50 +67,6 @@ class ComparisonSummary:
     def csv_texts(self) -> dict[str, str]:
         """Table name -> deterministic CSV text (byte-identical for identical inputs)."""
         return {name: table_csv(frame) for name, frame in self.tables().items()}
-
-    def to_parts(self) -> Parts:
-        arrays: dict[str, np.ndarray] = {}
-        table_meta = {}
-        for name, frame in self.tables().items():
-            frame_arrays, frame_meta = frame_to_parts(frame, f"table.{name}")
-            arrays.update(frame_arrays)
-            table_meta[name] = frame_meta
-        sanity_meta = None
-        if self.sanity_result is not None:
-            sanity_arrays, sanity_meta = self.sanity_result.to_parts()
-            arrays.update({f"sanity_result.{key}": value for key, value in sanity_arrays.items()})
-        meta: dict[str, Any] = {
-            "k": self.k,
-            "primary_measure": self.primary_measure,
-            "complexity_answer": self.complexity_answer,
-            "faithfulness_agreement_rho": json_float(self.faithfulness_agreement_rho),
-            "faithfulness_agreement_p": json_float(self.faithfulness_agreement_p),
-            "faithfulness_agreement_n": self.faithfulness_agreement_n,
-            "tables": table_meta,
-            "sanity_result": sanity_meta,
-            "notes": list(self.notes),
-        }
-        return arrays, meta
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> ComparisonSummary:
-        tables = {name: frame_from_parts(dict(arrays), meta["tables"][name], f"table.{name}") for name in TABLES}
-        sanity_result = None
-        if meta["sanity_result"] is not None:
-            prefix = "sanity_result."
-            sanity_arrays = {key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)}
-            sanity_result = SanityResult.from_parts(sanity_arrays, meta["sanity_result"])
-        return cls(
-            k=int(meta["k"]),
-            primary_measure=meta["primary_measure"],
-            complexity_answer=meta["complexity_answer"],
-            faithfulness_agreement_rho=from_json_float(meta["faithfulness_agreement_rho"]),
-            faithfulness_agreement_p=from_json_float(meta["faithfulness_agreement_p"]),
-            faithfulness_agreement_n=int(meta["faithfulness_agreement_n"]),
-            sanity_result=sanity_result,
-            notes=tuple(meta.get("notes", ())),
-            **tables,
-        )
 
 
 def faithfulness_table(results: Sequence[FaithfulnessResult]) -> pd.DataFrame:

@@ -13,13 +13,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from itertools import combinations
-from typing import Any
 
 import numpy as np
 
-from xai.cache import Parts
 from xai.dissect.categories import CATEGORIES, concept_category
 from xai.dissect.result import DissectionResult, LayerDissection
 
@@ -63,15 +61,6 @@ class LayerSummary:
         """``interpretable_count / n_units`` (NaN without a null)."""
         return math.nan if self.interpretable_count < 0 else self.interpretable_count / self.n_units
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LayerSummary:
-        """Inverse of ``dataclasses.asdict``."""
-        fields = dict(data)
-        for name in ("top_concepts", "category_counts"):
-            fields[name] = _counts(fields[name])
-        fields["score_stats"] = tuple((str(k), float(v)) for k, v in fields["score_stats"])
-        return cls(**fields)
-
 
 @dataclass(frozen=True)
 class ModelSummary:
@@ -87,23 +76,6 @@ class ModelSummary:
     def layer(self, name: str) -> LayerSummary:
         """Summary of layer ``name``."""
         return next(summary for summary in self.layers if summary.layer == name)
-
-    def to_parts(self) -> Parts:
-        """No arrays; everything in JSON meta."""
-        return {}, {
-            "model_name": self.model_name,
-            "layers": [asdict(layer) for layer in self.layers],
-            "cross_layer": [list(row) for row in self.cross_layer],
-        }
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> ModelSummary:
-        """Inverse of :meth:`to_parts`."""
-        return cls(
-            model_name=meta["model_name"],
-            layers=tuple(LayerSummary.from_dict(layer) for layer in meta["layers"]),
-            cross_layer=tuple((str(a), str(b), int(n), float(j)) for a, b, n, j in meta["cross_layer"]),
-        )
 
 
 def interpretable_threshold(layer: LayerDissection, quantile: float = NULL_QUANTILE) -> float:
@@ -225,31 +197,6 @@ class ModelComparison:
         """Overlap of layer ``name`` (or ``all``)."""
         return next(overlap for overlap in self.layers if overlap.layer == name)
 
-    def to_parts(self) -> Parts:
-        """No arrays; everything in JSON meta."""
-        return {}, {
-            "model_a": self.model_a,
-            "model_b": self.model_b,
-            "layers": [asdict(o) for o in self.layers],
-            "paired_by": self.paired_by,
-        }
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> ModelComparison:
-        """Inverse of :meth:`to_parts`."""
-        layers = []
-        for data in meta["layers"]:
-            fields = dict(data)
-            for name in ("shared", "only_a", "only_b"):
-                fields[name] = tuple(fields[name])
-            layers.append(LayerOverlap(**fields))
-        return cls(
-            model_a=meta["model_a"],
-            model_b=meta["model_b"],
-            layers=tuple(layers),
-            paired_by=meta.get("paired_by", "name"),
-        )
-
 
 def _overlap(name: str, labels_a: Sequence[str], labels_b: Sequence[str], name_b: str = "") -> LayerOverlap:
     count_a, count_b = Counter(labels_a), Counter(labels_b)
@@ -327,15 +274,6 @@ class FcSelfCheck:
     unit twice; the paper's 86.14% is this number. ``top5_fraction`` counts a unit at most once."""
     similarity: str = ""
     """The similarity function the fc layer was scored with (the paper's rows are soft_wpmi)."""
-
-    def to_parts(self) -> Parts:
-        """No arrays; everything in JSON meta."""
-        return {}, asdict(self)
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> FcSelfCheck:
-        """Inverse of :meth:`to_parts`."""
-        return cls(**meta)
 
 
 def normalise_label(text: str) -> str:

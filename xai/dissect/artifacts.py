@@ -43,13 +43,6 @@ class ArrayArtifact:
     arrays: dict[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def to_parts(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        return self.arrays, self.meta
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> ArrayArtifact:
-        return cls(dict(arrays), dict(meta))
-
 
 def probe_artifact(arrays: dict[str, np.ndarray], outputs: ProbeOutputs, load_note: str = "") -> ArrayArtifact:
     """Probe-pass arrays with the rows they cover (``kept``) and the images left out."""

@@ -1,7 +1,7 @@
 """Dissection artifacts: per-layer labels, runner-ups, top images; CSV export like CLIP-Dissect's.
 
-Both artifacts are frozen dataclasses with ``to_parts() -> (arrays, meta)`` / ``from_parts(arrays, meta)`` for
-the pipeline cache (numpy arrays + JSON, no pickle). Concept strings and probe ids live in the JSON meta.
+Both artifacts are frozen dataclasses the pipeline cache stores with :mod:`xai.serial` (numpy arrays + JSON, no
+pickle). Concept strings and probe ids live in the JSON meta.
 """
 
 from __future__ import annotations
@@ -15,10 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from xai.cache import Parts, atomic_write_text
+from xai.cache import atomic_write_text
 
 CSV_TOP_CONCEPTS = 5
 """Concept columns written per neuron: the label plus 4 runner-ups (top-5, as in CLIP-Dissect notebooks)."""
+
+
+DTYPES = {
+    "concept_ids": np.int32,
+    "scores": np.float32,
+    "top_images": np.int32,
+    "top_activations": np.float32,
+    "null_scores": np.float32,
+}
+"""The dtype of each array of a :class:`LayerDissection`."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,11 @@ class LayerDissection:
     top_images: np.ndarray
     top_activations: np.ndarray
     null_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+
+    def __post_init__(self) -> None:
+        # The documented dtypes, whatever the caller passed (a cached copy is rebuilt through here too).
+        for name, dtype in DTYPES.items():
+            object.__setattr__(self, name, np.asarray(getattr(self, name), dtype))
 
     @property
     def n_units(self) -> int:
@@ -88,45 +103,6 @@ class DissectionResult:
     def labels(self, layer: str) -> list[str]:
         """Label string of every neuron of ``layer``."""
         return [self.concepts[i] for i in self.layer(layer).label_ids]
-
-    def to_parts(self) -> Parts:
-        """Arrays keyed ``{layer}/{field}`` plus JSON meta."""
-        arrays: dict[str, np.ndarray] = {}
-        for layer in self.layers:
-            for name in ("concept_ids", "scores", "top_images", "top_activations", "null_scores"):
-                arrays[f"{layer.layer}/{name}"] = np.asarray(getattr(layer, name))
-        meta = {
-            "model_name": self.model_name,
-            "similarity": self.similarity,
-            "params": dict(self.params),
-            "concepts": list(self.concepts),
-            "probe_ids": list(self.probe_ids),
-            "layers": [layer.layer for layer in self.layers],
-        }
-        return arrays, meta
-
-    @classmethod
-    def from_parts(cls, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> DissectionResult:
-        """Inverse of :meth:`to_parts`."""
-        layers = tuple(
-            LayerDissection(
-                layer=name,
-                concept_ids=np.asarray(arrays[f"{name}/concept_ids"], np.int32),
-                scores=np.asarray(arrays[f"{name}/scores"], np.float32),
-                top_images=np.asarray(arrays[f"{name}/top_images"], np.int32),
-                top_activations=np.asarray(arrays[f"{name}/top_activations"], np.float32),
-                null_scores=np.asarray(arrays[f"{name}/null_scores"], np.float32),
-            )
-            for name in meta["layers"]
-        )
-        return cls(
-            model_name=meta["model_name"],
-            similarity=meta["similarity"],
-            params=dict(meta["params"]),
-            concepts=tuple(meta["concepts"]),
-            probe_ids=tuple(meta["probe_ids"]),
-            layers=layers,
-        )
 
 
 def label_layer(

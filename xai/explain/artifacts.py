@@ -1,26 +1,11 @@
-"""Artifacts of the explanations: frozen dataclasses that round-trip through numpy arrays + JSON meta.
-
-Every artifact has ``to_parts() -> (arrays, meta)`` and ``from_parts(arrays, meta)``; arrays keep their dtype,
-meta holds only JSON types (floats round-trip exactly through ``json``). No pickle.
-"""
+"""Artifacts of the explanations: frozen dataclasses the cache stores with :mod:`xai.serial` (arrays keep their
+dtype; the rest is JSON, floats round-trip exactly; no pickle)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-
-from xai.cache import A, Parts
-
-
-def _prefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {f"{prefix}/{key}": value for key, value in arrays.items()}
-
-
-def _unprefixed(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    start = f"{prefix}/"
-    return {key[len(start) :]: value for key, value in arrays.items() if key.startswith(start)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,13 +20,6 @@ class Prediction:
     @property
     def top1(self) -> int:
         return int(self.labels[0])
-
-    def to_parts(self) -> Parts:
-        return {"labels": self.labels, "probabilities": self.probabilities}, {}
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> Prediction:
-        return cls(labels=arrays["labels"], probabilities=arrays["probabilities"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,41 +39,6 @@ class CamMap:
     """Images per forward it ran with (methods whose rows are whole images; None for the others)."""
     per_image_s: float | None = None
     """The batch-size search's seconds per image at ``batch_size`` when it ran (None: configured size)."""
-
-    def to_parts(self) -> Parts:
-        meta = {
-            "method": self.method,
-            "target_class": self.target_class,
-            "seconds": self.seconds,
-            "forward_passes": self.forward_passes,
-            "warning": self.warning,
-            **_batch_meta(self),
-        }
-        return {"map": self.map}, meta
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> CamMap:
-        return cls(
-            method=meta["method"],
-            map=arrays["map"],
-            target_class=int(meta["target_class"]),
-            seconds=float(meta["seconds"]),
-            forward_passes=int(meta["forward_passes"]),
-            warning=str(meta.get("warning", "")),
-            **_batch_from_meta(meta),
-        )
-
-
-def _batch_meta(result: CamMap | LimeResult) -> dict[str, Any]:
-    return {"batch_size": result.batch_size, "per_image_s": result.per_image_s}
-
-
-def _batch_from_meta(meta: dict) -> dict[str, Any]:
-    size, per_image = meta.get("batch_size"), meta.get("per_image_s")
-    return {
-        "batch_size": None if size is None else int(size),
-        "per_image_s": None if per_image is None else float(per_image),
-    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,52 +91,6 @@ class LimeResult:
         """(H, W) float64 map: every pixel carries its superpixel's weight."""
         return self.weights[self.segments]
 
-    def to_parts(self) -> Parts:
-        arrays = {
-            "segments": self.segments,
-            "weights": self.weights,
-            "ranking": self.ranking,
-            "top_labels": self.top_labels,
-            "top_probabilities": self.top_probabilities,
-            "positive_masks": self.positive_masks,
-        }
-        meta = {
-            "label": self.label,
-            "intercept": self.intercept,
-            "score": self.score,
-            "local_pred": self.local_pred,
-            "model_probability": self.model_probability,
-            "ks": list(self.ks),
-            "seed": self.seed,
-            "num_samples": self.num_samples,
-            "seconds": self.seconds,
-            "forward_passes": self.forward_passes,
-            **_batch_meta(self),
-        }
-        return arrays, meta
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> LimeResult:
-        return cls(
-            label=int(meta["label"]),
-            segments=arrays["segments"],
-            weights=arrays["weights"],
-            ranking=arrays["ranking"],
-            intercept=float(meta["intercept"]),
-            score=float(meta["score"]),
-            local_pred=float(meta["local_pred"]),
-            model_probability=float(meta["model_probability"]),
-            top_labels=arrays["top_labels"],
-            top_probabilities=arrays["top_probabilities"],
-            ks=tuple(int(k) for k in meta["ks"]),
-            positive_masks=arrays["positive_masks"],
-            seed=int(meta["seed"]),
-            num_samples=int(meta["num_samples"]),
-            seconds=float(meta["seconds"]),
-            forward_passes=int(meta["forward_passes"]),
-            **_batch_from_meta(meta),
-        )
-
 
 @dataclass(frozen=True, eq=False)
 class LimeStability:
@@ -210,19 +107,6 @@ class LimeStability:
     @property
     def mean_jaccard(self) -> dict[int, float]:
         return {k: float(self.jaccard[i].mean()) if self.jaccard.shape[1] else 1.0 for i, k in enumerate(self.ks)}
-
-    def to_parts(self) -> Parts:
-        arrays = {"jaccard": self.jaccard, **({"weights": self.weights} if self.weights is not None else {})}
-        return arrays, {"seeds": list(self.seeds), "ks": list(self.ks)}
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> LimeStability:
-        return cls(
-            seeds=tuple(int(s) for s in meta["seeds"]),
-            ks=tuple(int(k) for k in meta["ks"]),
-            jaccard=arrays["jaccard"],
-            weights=arrays.get("weights"),
-        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,30 +132,3 @@ class ImageExplanation:
             if cam_map.method == method:
                 return cam_map
         raise KeyError(f"no CAM {method!r} in this explanation; have {[c.method for c in self.cams]}")
-
-    def to_parts(self) -> Parts:
-        arrays: dict[str, np.ndarray] = {}
-        meta: dict = {"cams": []}
-        parts = [("prediction", self.prediction), ("lime", self.lime), ("stability", self.stability)]
-        parts += [(f"cam:{c.method}", c) for c in self.cams]
-        for key, artifact in parts:
-            if artifact is None:
-                continue
-            sub_arrays, sub_meta = artifact.to_parts()
-            arrays.update(_prefixed(key, sub_arrays))
-            meta[key] = sub_meta
-            if key.startswith("cam:"):
-                meta["cams"].append(key)
-        return arrays, meta
-
-    @classmethod
-    def from_parts(cls, arrays: dict[str, np.ndarray], meta: dict) -> ImageExplanation:
-        def load(key: str, kind: type[A]) -> A | None:
-            return kind.from_parts(_unprefixed(key, arrays), meta[key]) if key in meta else None
-
-        return cls(
-            prediction=load("prediction", Prediction),
-            lime=load("lime", LimeResult),
-            stability=load("stability", LimeStability),
-            cams=tuple(load(key, CamMap) for key in meta["cams"]),
-        )
