@@ -18,7 +18,6 @@ from torchvision.models import resnet18
 
 from xai import classifiers, models
 from xai.classifiers import PRESETS, ClassifierSpec, LoadedClassifier, build_classifier, weight_file
-from xai.data import DataError
 from xai.dissect import paper, probes
 from xai.dissect.analysis import fc_self_check
 from xai.dissect.labelling import dissect_model
@@ -126,15 +125,15 @@ def test_broden_probe_is_the_index_jpegs_only(tmp_path: Path) -> None:
 def test_broden_with_a_missing_image_or_index_is_one_clear_line(tmp_path: Path) -> None:
     names = _mock_broden(tmp_path / "broden1_224")
     (tmp_path / "broden1_224" / "images" / names[1]).unlink()
-    with pytest.raises(DataError) as raised:
+    with pytest.raises(probes.ProbeSetError) as raised:
         probes.broden_paths(tmp_path, expected=len(names))
     message = str(raised.value)
     assert "\n" not in message
     assert f"expected {len(names)} probe images, found {len(names) - 1}" in message and names[1] in message
-    with pytest.raises(DataError, match="expected 63,305"):
+    with pytest.raises(probes.ProbeSetError, match="expected 63,305"):
         probes.broden_paths(tmp_path)  # the real count by default
     (tmp_path / "broden1_224" / "index.csv").unlink()
-    with pytest.raises(DataError, match=r"index\.csv is missing"):
+    with pytest.raises(probes.ProbeSetError, match=r"index\.csv is missing"):
         probes.broden_paths(tmp_path, expected=len(names))
 
 
