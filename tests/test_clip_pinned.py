@@ -158,6 +158,26 @@ def test_openai_archive_loads_as_open_clip_reads_openai_files(
     assert repr(loaded.preprocess) == repr(random_clip.preprocess)
 
 
+def test_openai_archive_in_fp16_as_a_cuda_run_holds_it(
+    monkeypatch: pytest.MonkeyPatch, openai_archive: tuple[Path, dict[str, torch.Tensor]]
+) -> None:
+    """On CUDA the pinned weights go into the fp16 build (fp32 LayerNorms): the same tensors, in the same dtypes,
+    as open_clip's fp16 reader of OpenAI files gives (built on the CPU here; no device is needed to compare)."""
+    import open_clip
+
+    path, _ = openai_archive
+    _pin(monkeypatch, path)
+    half, _ = models.build_clip(
+        None, precision="fp16", state=models.openai_clip_state(path, models.WEIGHT_FILES["clip"])
+    )
+    reference = open_clip.load_openai_model(str(path), precision="fp16", device="cpu")
+    ours, theirs = half.state_dict(), reference.state_dict()
+    assert set(ours) == set(theirs)
+    for key, value in ours.items():
+        assert value.dtype == theirs[key].dtype and torch.equal(value, theirs[key]), key
+    assert half.visual.conv1.weight.dtype == torch.float16 and half.ln_final.weight.dtype == torch.float32
+
+
 def test_pinned_weights_id_does_not_hash_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, openai_archive: tuple[Path, dict[str, torch.Tensor]]
 ) -> None:
