@@ -337,13 +337,14 @@ def clip_weights_present(weights_dir: Path | None, *, unverified: bool = False) 
 def openai_clip_state(path: Path, weight: WeightFile) -> dict[str, torch.Tensor]:
     """The state dict of OpenAI's CLIP file, a TorchScript archive, read as open_clip reads it.
 
-    open_clip (``load_openai_model``, and ``create_model(pretrained=<file>)`` via ``load_state_dict``) calls
-    ``torch.jit.load(path, map_location="cpu")``, takes the module's ``state_dict()`` and drops the
-    ``input_resolution``, ``context_length`` and ``vocab_size`` entries; the keys are then those of open_clip's CLIP
-    (OpenAI's names). ``torch.load(weights_only=True)`` refuses TorchScript archives, and ``torch.jit.load`` can run
-    the code an archive carries, so the archive is read only when ``weight`` pins its whole content (sha256 or md5)
-    and the file matches: it is then byte-identical to OpenAI's published file, the one ``clip.load("ViT-B/16")``
-    itself loads. Only its tensors are kept; its scripted module is never run.
+    open_clip's ``load_openai_model`` (and OpenAI's ``clip.load``) calls ``torch.jit.load(path, map_location="cpu")``,
+    takes the module's ``state_dict()`` and drops the ``input_resolution``, ``context_length`` and ``vocab_size``
+    entries; the rest are open_clip's CLIP keys (OpenAI's names) and are loaded strictly. ``create_model(pretrained=
+    <file>)`` does the same through ``torch.load``, which since torch 2.6 refuses TorchScript archives under its
+    default ``weights_only=True`` (``weights_only=False`` dispatches to ``torch.jit.load``). An archive can carry
+    code, so it is read only when ``weight`` pins its whole content (sha256 or md5) and the file matches: it is then
+    byte-identical to OpenAI's published file, the one ``clip.load("ViT-B/16")`` itself loads. Only its tensors are
+    kept; its scripted module is never run.
 
     Raises:
         WeightsUnavailableError: one line, when ``weight`` has no full checksum or the file does not match it.
