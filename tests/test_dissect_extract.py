@@ -22,6 +22,7 @@ from xai.dissect import probes as probes_module
 from xai.architectures import pool_activation
 from xai.dissect.activations import image_batches
 from xai.dissect.probes import folder_images, image_class
+from xai.errors import UserError
 from xai.testing import PlantedEvidenceNet, planted_image, tiny_resnet
 
 
@@ -172,8 +173,9 @@ def test_broden_offline_fails_with_one_clear_line(tmp_path, monkeypatch):
         raise ConnectionError("Failed to resolve 'netdissect.csail.mit.edu'\nmore detail")
 
     monkeypatch.setattr(pooch, "retrieve", offline)
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(probes_module.ProbeSetError) as error:
         probes_module.broden_paths(tmp_path)
+    assert isinstance(error.value, UserError)  # the command line's one-line, exit-2 path
     message = str(error.value)
     assert "\n" not in message and probes_module.BRODEN_URL in message and probes_module.BRODEN_MD5 in message
 
@@ -228,6 +230,6 @@ def test_broden_download_bar_follows_quiet(tmp_path, monkeypatch, quiet):
         raise ConnectionError("offline")
 
     monkeypatch.setattr(pooch, "retrieve", record)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(probes_module.ProbeSetError):
         probes_module.broden_paths(tmp_path, quiet=quiet)
     assert seen["progressbar"] is (not quiet)

@@ -18,7 +18,6 @@ from torchvision.models import resnet18
 
 from xai import classifiers, models
 from xai.classifiers import PRESETS, ClassifierSpec, LoadedClassifier, build_classifier, weight_file
-from xai.data import DataError
 from xai.dissect import paper, probes
 from xai.dissect.analysis import fc_self_check
 from xai.dissect.labelling import dissect_model
@@ -56,21 +55,18 @@ def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(
         return {}
 
     monkeypatch.setattr(factory, "load_checkpoint", capture_checkpoint)
-    # (a) a local weights file, (b) open_clip's 'openai' tag (its download replaced by a local path)
-    local = tmp_path / models.WEIGHT_FILES["clip"].filename
+    # open_clip's unpinned .bin (allowed by clip_unverified); OpenAI's pinned archive: tests/test_clip_pinned.py
+    local = tmp_path / models.UNVERIFIED_CLIP.filename
     local.write_bytes(b"stand-in")
-    from_file = models.load_clip("pretrained", seed=0, weights_dir=tmp_path)
-    monkeypatch.setattr(factory, "download_pretrained", lambda *_args, **_kwargs: str(tmp_path / "tag.bin"))
-    from_tag = models.load_clip("pretrained", seed=0, weights_dir=tmp_path / "empty")
-    assert set(built) == {local.name, "tag.bin"}
-    for loaded in (from_file, from_tag):
-        _assert_quick_gelu(loaded.module)
-        assert _module_classes(loaded.module) == _module_classes(random_clip.module)
-        # OpenAI's preprocessing on every path: bicubic resize of the short side to 224, centre crop, CLIP mean/std
-        assert repr(loaded.preprocess) == repr(random_clip.preprocess)
+    loaded = models.load_clip("pretrained", seed=0, weights_dir=tmp_path, unverified=True)
+    assert set(built) == {local.name}
+    _assert_quick_gelu(loaded.module)
+    assert _module_classes(loaded.module) == _module_classes(random_clip.module)
+    # OpenAI's preprocessing on every path: bicubic resize of the short side to 224, centre crop, CLIP mean/std
+    assert repr(loaded.preprocess) == repr(random_clip.preprocess)
     assert "Resize(size=224, interpolation=bicubic" in repr(random_clip.preprocess)
     assert "mean=(0.48145466, 0.4578275, 0.40821073)" in repr(random_clip.preprocess)
-    assert hashlib.sha256(b"stand-in").hexdigest() in from_file.weights_id and from_tag.weights_id.startswith("openai")
+    assert hashlib.sha256(b"stand-in").hexdigest() in loaded.weights_id
 
 
 def test_clip_runs_in_fp16_on_cuda_and_fp32_on_cpu() -> None:
@@ -129,15 +125,15 @@ def test_broden_probe_is_the_index_jpegs_only(tmp_path: Path) -> None:
 def test_broden_with_a_missing_image_or_index_is_one_clear_line(tmp_path: Path) -> None:
     names = _mock_broden(tmp_path / "broden1_224")
     (tmp_path / "broden1_224" / "images" / names[1]).unlink()
-    with pytest.raises(DataError) as raised:
+    with pytest.raises(probes.ProbeSetError) as raised:
         probes.broden_paths(tmp_path, expected=len(names))
     message = str(raised.value)
     assert "\n" not in message
     assert f"expected {len(names)} probe images, found {len(names) - 1}" in message and names[1] in message
-    with pytest.raises(DataError, match="expected 63,305"):
+    with pytest.raises(probes.ProbeSetError, match="expected 63,305"):
         probes.broden_paths(tmp_path)  # the real count by default
     (tmp_path / "broden1_224" / "index.csv").unlink()
-    with pytest.raises(DataError, match=r"index\.csv is missing"):
+    with pytest.raises(probes.ProbeSetError, match=r"index\.csv is missing"):
         probes.broden_paths(tmp_path, expected=len(names))
 
 
@@ -668,24 +664,24 @@ def test_fc_self_check_is_scored_with_soft_wpmi_whatever_the_main_similarity(mir
     assert (got.top1_fraction, got.top5_fraction) == (expected.top1_fraction, expected.top5_fraction)
 
 
-def test_local_clip_file_is_hashed_into_the_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An unpinned local CLIP file (a LAION ViT-B-16 saved under OpenAI's name, say) must not reuse the cache."""
+def test_clip_cache_key_is_the_pin_or_the_unpinned_file_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenAI's pinned file keys the cache by its pin; open_clip's unpinned .bin (a LAION ViT-B-16 saved under its
+    name, say) by its content, so replacing it recomputes the embeddings."""
     from types import SimpleNamespace
 
-    from xai.cache import make_key
-    from xai.stages import dissect as stage
     from xai.stages import weights_key
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()
-    clip_file = weights_dir / models.WEIGHT_FILES["clip"].filename
     config = SimpleNamespace(weights="pretrained", seed=0, weights_dir=weights_dir)
+    (weights_dir / models.WEIGHT_FILES["clip"].filename).write_bytes(b"checked when read, not here")
+    assert weights_key(config, "clip") == f"ViT-B-16.pt:sha256:{models.OPENAI_CLIP_SHA256}"
+    (weights_dir / models.WEIGHT_FILES["clip"].filename).unlink()
+    clip_file = weights_dir / models.UNVERIFIED_CLIP.filename
     clip_file.write_bytes(b"openai weights")
-    first = weights_key(config, "clip")
+    first = models.clip_weights_id(weights_dir, unverified=True)
     assert hashlib.sha256(b"openai weights").hexdigest() in first and "not pinned" in first
-    assert weights_key(config, "clip") == first
-    key = make_key(stage.STAGE, {"piece": "clip-images", **stage.clip_parts(config, "cpu")})
+    assert models.clip_weights_id(weights_dir, unverified=True) == first
     clip_file.write_bytes(b"laion weights!")  # same size: the mtime and content still tell them apart
-    assert weights_key(config, "clip") != first
-    assert make_key(stage.STAGE, {"piece": "clip-images", **stage.clip_parts(config, "cpu")}) != key
+    assert models.clip_weights_id(weights_dir, unverified=True) != first

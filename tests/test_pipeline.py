@@ -122,7 +122,7 @@ def test_pretrained_offline_names_every_missing_file(tmp_path: Path, capsys: pyt
         "resnet50-11ad3fa6.pth",
         "resnet18-f37072fd.pth",
         "resnet18_places365.pth.tar",
-        "open_clip_pytorch_model.bin",
+        "ViT-B-16.pt",
     ):
         assert filename in err
     assert "Traceback" not in err and err.startswith("error: Pretrained weights are not available offline")
@@ -295,7 +295,7 @@ def test_pretrained_offline_names_broden_with_the_weights(
     )
     assert main(["--config", str(config), "--images", str(images), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "resnet50-11ad3fa6.pth" in err and "open_clip_pytorch_model.bin" in err and "Broden probe set" in err
+    assert "resnet50-11ad3fa6.pth" in err and "ViT-B-16.pt" in err and "Broden probe set" in err
     assert "Traceback" not in err
 
 
@@ -315,7 +315,7 @@ def test_plan_works_offline_and_lists_downloads_with_sizes(
     for filename, size in (
         ("resnet50-11ad3fa6.pth", "about 100 MB"),
         ("resnet18-f37072fd.pth", "about 45 MB"),
-        ("open_clip_pytorch_model.bin", "about 600 MB"),
+        ("ViT-B-16.pt", "about 600 MB"),
         ("broden1_224.zip", "about 1 GB"),
     ):
         assert any(filename in line and size in line for line in out.splitlines()), (filename, out)

@@ -1,10 +1,10 @@
 """Probe image sets and concept sets for CLIP-Dissect.
 
-Probe sets: ``imagenet-samples`` (1000 ImageNet images, one per class), any image folder (recursive, sorted),
-``broden`` (CLIP-Dissect's default, 63,305 images, downloaded and checksummed with pooch) and a deterministic
-stratified ``probe_limit``. Concept sets: ``20k`` (default), ``10k``, ``3k``, ``broden_labels``,
-``imagenet_labels``, ``places365`` or a user file (one concept per line). Concept lists drop blank lines and
-are otherwise used verbatim: CLIP-Dissect filters nothing (spec 1.5).
+Probe sets: ``imagenet-samples`` (1000 ImageNet images, one per class), any image folder (recursive, sorted; a
+Broden-format tree is read from its ``index.csv``), ``broden`` (CLIP-Dissect's default, 63,305 images, downloaded
+and checksummed with pooch) and a deterministic stratified ``probe_limit``. Concept sets: ``20k`` (default),
+``10k``, ``3k``, ``broden_labels``, ``imagenet_labels``, ``places365`` or a user file (one concept per line).
+Concept lists drop blank lines and are otherwise used verbatim: CLIP-Dissect filters nothing (spec 1.5).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xai.errors import UserError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 BRODEN_URL = "http://netdissect.csail.mit.edu/data/broden1_224.zip"
@@ -25,6 +27,16 @@ BRODEN_MD5 = "be13c292eaef3300da03f8d0e48eab1c"
 """MD5 of broden1_224.zip as published by a third-party setup script (spec 2.1); verified by pooch."""
 BRODEN_SOURCES = ("ade20k", "dtd", "opensurfaces", "pascal")
 BRODEN_IMAGE_COUNT = 63305
+BRODEN_INDEX_HEADER = ("image", "split", "ih", "iw", "sh", "sw")
+"""The first columns of a NetDissect-format ``index.csv`` (Broden's: then color, object, part, material, scene,
+texture). ``image`` is the image's path below ``images/``; the other cells name the segmentation PNGs beside it."""
+
+
+class ProbeSetError(UserError, RuntimeError):
+    """A probe set that cannot be had or read (Broden's download or checksum, its index, a missing image); the
+    message is one line naming the file or folder and the fix. ``RuntimeError`` stays a base while callers written
+    before this type (``xai.downloads``) catch that."""
+
 
 CONCEPT_FILES = {
     "20k": "clip-dissect-concepts/20k.txt",
@@ -52,16 +64,44 @@ def imagenet_sample_paths() -> list[Path]:
 
 
 def folder_images(root: str | Path) -> list[Path]:
-    """Every non-hidden image below ``root`` (recursive), sorted by relative path (platform-independent)."""
+    """Every non-hidden image below ``root`` (recursive), sorted by relative path (platform-independent).
+
+    A Broden-format tree (``root`` holds its ``index.csv``, or is the ``images/`` folder beside it) is listed from
+    the index instead (:func:`broden_index_images`): its folders also hold a segmentation PNG per label category
+    (``_color.png``, ``_object.png``, ``_part_N.png``, ...) that CLIP-Dissect never sees (its ``dlbroden.sh`` deletes
+    them before loading ``images/`` as an ImageFolder).
+    """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"probe folder {root} does not exist")
+    broden = broden_tree(root)
+    if broden is not None:
+        return broden_index_images(broden, expected=None, fix=_FOLDER_FIX)
     paths = [
         p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
     ]
     if not paths:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {root}")
     return sorted(paths, key=lambda p: p.relative_to(root).as_posix())
+
+
+_FOLDER_FIX = "extract broden1_224.zip there again, or point dissect.probe at a folder without a Broden index"
+
+
+def _is_broden_index(index: Path) -> bool:
+    with index.open(newline="", encoding="utf-8", errors="replace") as stream:
+        header = next(csv.reader(stream), [])
+    return tuple(column.strip() for column in header[: len(BRODEN_INDEX_HEADER)]) == BRODEN_INDEX_HEADER
+
+
+def broden_tree(folder: str | Path) -> Path | None:
+    """The Broden-format tree ``folder`` is, or is the ``images/`` folder of (CLIP-Dissect's ``broden`` root):
+    the folder whose ``index.csv`` starts with :data:`BRODEN_INDEX_HEADER`; None for any other folder."""
+    folder = Path(folder)
+    for candidate in (folder, folder.parent if folder.name == "images" else None):
+        if candidate is not None and (candidate / "index.csv").is_file() and _is_broden_index(candidate / "index.csv"):
+            return candidate
+    return None
 
 
 def probe_ids(paths: Sequence[Path], root: str | Path | None = None) -> list[str]:
@@ -121,8 +161,8 @@ def broden_paths(cache_dir: str | Path, *, expected: int = BRODEN_IMAGE_COUNT, q
     hides the download's byte progress bar (``--quiet``).
 
     Raises:
-        RuntimeError: one line, when the archive cannot be downloaded or fails its checksum.
-        xai.data.DataError: one line, when the extracted set is not ``expected`` images.
+        ProbeSetError: one line, when the archive cannot be downloaded or fails its checksum, or the extracted set
+            is not ``expected`` images.
     """
     cache_dir = Path(cache_dir)
     image_root = cache_dir / "broden1_224" / "images"
@@ -140,37 +180,43 @@ def broden_paths(cache_dir: str | Path, *, expected: int = BRODEN_IMAGE_COUNT, q
             )
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise RuntimeError(
+            raise ProbeSetError(
                 f"cannot fetch the Broden probe set from {BRODEN_URL} ({message}); download broden1_224.zip "
                 f"(md5 {BRODEN_MD5}) and unzip it into {cache_dir}, or choose probe 'imagenet-samples'"
             ) from None
-    return broden_index_images(cache_dir / "broden1_224", expected=expected)
+    root = cache_dir / "broden1_224"
+    fix = f"delete {root} and run again to download and extract broden1_224.zip ({BRODEN_URL}) afresh"
+    return broden_index_images(root, expected=expected, fix=fix)
 
 
-def broden_index_images(root: str | Path, *, expected: int = BRODEN_IMAGE_COUNT) -> list[Path]:
-    """The probe images of an extracted Broden at ``root``: ``images/<image>`` for each row of ``index.csv``,
-    sorted by that relative path; a set of any other size (a half-extracted archive) is refused.
+def broden_index_images(root: str | Path, *, expected: int | None = BRODEN_IMAGE_COUNT, fix: str = "") -> list[Path]:
+    """The probe images of a Broden-format tree at ``root``: ``images/<image>`` for each row of ``index.csv``
+    (first listing kept), sorted by that relative path, which is the order of CLIP-Dissect's ImageFolder over
+    ``images/`` (class folders sorted, then files). Every listed image must exist, and there must be ``expected``
+    of them unless None: a half-extracted archive is refused, never used in part.
 
     Raises:
-        xai.data.DataError: one line naming the expected and found counts and the fix.
+        ProbeSetError: one line naming the index, the expected and found counts or the first missing image, and
+            ``fix``.
     """
-    from xai.data import DataError
-
     root = Path(root)
     index = root / "index.csv"
-    fix = f"delete {root} and run again to download and extract broden1_224.zip ({BRODEN_URL}) afresh"
+    fix = fix or _FOLDER_FIX
     if not index.is_file():
-        raise DataError(f"Broden at {root}: {index.name} is missing (expected {expected:,} images listed there); {fix}")
+        raise ProbeSetError(f"Broden at {root}: {index.name} is missing (it lists the probe images); {fix}")
     with index.open(newline="", encoding="utf-8") as stream:
-        names = [row["image"] for row in csv.DictReader(stream) if row.get("image")]
+        rows = csv.DictReader(stream)
+        if "image" not in (rows.fieldnames or ()):
+            raise ProbeSetError(f"{index}: no 'image' column ({','.join(BRODEN_INDEX_HEADER)},...); {fix}")
+        names = [row["image"] for row in rows if row.get("image")]
     listed = [root / "images" / name for name in dict.fromkeys(names)]
     found = [path for path in listed if path.is_file()]
-    if len(found) != expected:
-        missing = [path for path in listed if not path.is_file()]
+    missing = [path for path in listed if not path.is_file()]
+    if not listed or missing or (expected is not None and len(found) != expected):
+        wanted = f"expected {expected:,} probe images, " if expected is not None else ""
         detail = f"; first missing: {missing[0].relative_to(root)}" if missing else ""
-        raise DataError(
-            f"Broden at {root}: expected {expected:,} probe images, found {len(found):,} "
-            f"({index.name} lists {len(listed):,}{detail}); {fix}"
+        raise ProbeSetError(
+            f"Broden at {root}: {wanted}found {len(found):,} ({index.name} lists {len(listed):,}{detail}); {fix}"
         )
     return sorted(found, key=lambda path: path.relative_to(root / "images").as_posix())
 
@@ -234,7 +280,9 @@ PROBE_SETS: dict[str, ProbeSet] = {
 
 
 def probe_images(probe: str, *, quiet: bool = False) -> tuple[list[Path], Path | None]:
-    """The images of ``probe`` (a name of :data:`PROBE_SETS` or a folder) and the folder their ids are relative to."""
+    """The images of ``probe`` (a name of :data:`PROBE_SETS` or a folder) and the folder their ids are relative to:
+    a Broden-format folder's ``images/``, so its ids and strata (source datasets) are those of the ``broden`` set."""
     if probe in PROBE_SETS:
         return PROBE_SETS[probe].images(quiet), PROBE_SETS[probe].root()
-    return folder_images(probe), Path(probe)
+    broden = broden_tree(probe) if Path(probe).is_dir() else None
+    return folder_images(probe), (broden / "images" if broden is not None else Path(probe))
