@@ -315,7 +315,7 @@ def test_plan_works_offline_and_lists_downloads_with_sizes(
     for filename, size in (
         ("resnet50-11ad3fa6.pth", "about 100 MB"),
         ("resnet18-f37072fd.pth", "about 45 MB"),
-        ("ViT-B-16.pt", "about 600 MB"),
+        ("ViT-B-16.pt", "about 350 MB"),
         ("broden1_224.zip", "about 1 GB"),
     ):
         assert any(filename in line and size in line for line in out.splitlines()), (filename, out)

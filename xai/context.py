@@ -117,7 +117,14 @@ class RunContext:
 
         if self._clip is None:
             plan = self.plan
-            self._clip = load_clip(plan.weights_mode, seed=plan.seed, weights_dir=plan.weights_dir, device=self.device)
+            unverified = plan.dissect is not None and plan.dissect.clip_unverified
+            self._clip = load_clip(
+                plan.weights_mode,
+                seed=plan.seed,
+                weights_dir=plan.weights_dir,
+                device=self.device,
+                unverified=unverified,
+            )
         return self._clip
 
     def progress(self, items: Iterable, description: str, total: int | None = None) -> Iterator:

@@ -21,7 +21,7 @@ DOWNLOAD_SIZES = {
     "resnet50": "about 100 MB",
     "resnet18_imagenet": "about 45 MB",
     "resnet18_places365": "about 45 MB",
-    "clip": "about 600 MB",
+    "clip": "about 350 MB",
 }
 BRODEN_SIZE = "about 1 GB"
 
@@ -95,12 +95,18 @@ def missing_downloads(plan: RunPlan) -> list[Download]:
     data file of the manifest the planned stages read."""
     from xai.data import manifest
     from xai.dissect.probes import BRODEN_IMAGE_COUNT, BRODEN_URL
-    from xai.models import weights_present
+    from xai.models import clip_weights_present, weights_present
 
     missing = []
     if plan.weights_mode == "pretrained":
         for name, weight in published_weights(plan).items():
-            if not weights_present(weight, plan.weights_dir):
+            unverified = plan.dissect is not None and plan.dissect.clip_unverified
+            present = (
+                clip_weights_present(plan.weights_dir, unverified=unverified)
+                if name == "clip"
+                else weights_present(weight, plan.weights_dir)
+            )
+            if not present:
                 size = DOWNLOAD_SIZES.get(name, "size not listed")
                 missing.append(Download(f"{name} weights", weight.filename, weight.url, size, name))
     if broden_needed(plan):
@@ -166,6 +172,7 @@ def fetch_downloads(plan: RunPlan) -> None:
     """Before any heavy work: fetch every missing download; name all that could not be had in one message."""
     from xai.data import MIRROR_ENV, cache_dir
     from xai.dissect import probes
+    from xai.dissect.probes import ProbeSetError
     from xai.models import WeightsUnavailableError, fetch_weights, missing_message
 
     weights = published_weights(plan)
@@ -183,7 +190,7 @@ def fetch_downloads(plan: RunPlan) -> None:
             pooch.get_logger().setLevel("WARNING")  # its "Downloading ..." line would precede our one-line error
             try:
                 probes.broden_paths(cache_dir())
-            except RuntimeError as error:  # probes' one-line message: URL, md5, where to unzip, the alternative
+            except ProbeSetError as error:  # probes' one-line message: URL, md5, where to unzip, the alternative
                 problems.append(f"Broden probe set ({BRODEN_SIZE}): {error}")
         elif offline:  # one failed download is enough to know: no minutes of timeouts, one per file
             failed_files.append(download)

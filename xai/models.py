@@ -34,7 +34,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class WeightsUnavailableError(UserError, RuntimeError):
+class WeightsUnavailableError(UserError):
     """Pretrained weights are missing, fail their checksum or cannot be trusted; the message says what to fetch and
     where."""
 
@@ -142,7 +142,7 @@ _SHA256_BY_FILE: dict[tuple[str, int, int], str] = {}
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, remembered per (path, size, mtime) so a 600 MB checkpoint is read once per process."""
+    """sha256 of a file, remembered per (path, size, mtime) so a large checkpoint is read once per process."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _SHA256_BY_FILE:

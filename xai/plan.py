@@ -150,6 +150,8 @@ class DissectPlan:
     batch_size: BatchSize
     clip_weights_key: str
     clip_published: WeightFile | None
+    clip_unverified: bool
+    """``clip_unverified``: open_clip's unpinned CLIP file may be used (it is refused otherwise)."""
     layers_setting: str | tuple[str, ...]
     """``dissect.layers`` as configured (``auto`` or module paths), for the plan line."""
 
@@ -338,6 +340,7 @@ def _dissect_plan(config: Config) -> DissectPlan:
         facts = DissectedModel(model.model_id, spec.name, description, layers, preset, why)
         models.append(DissectedModelPlan(model, facts))
     random = config.weights == "random"
+    unverified = config.clip_unverified
     return DissectPlan(
         tuple(models),
         settings.probe,
@@ -347,8 +350,9 @@ def _dissect_plan(config: Config) -> DissectPlan:
         settings.pool,
         settings.top_images,
         settings.batch_size,
-        f"random(seed={config.seed})" if random else clip_weights_id(config.weights_dir),
+        f"random(seed={config.seed})" if random else clip_weights_id(config.weights_dir, unverified=unverified),
         None if random else WEIGHT_FILES["clip"],
+        unverified,
         settings.layers if settings.layers == "auto" else tuple(settings.layers),
     )
 

@@ -32,10 +32,9 @@ BRODEN_INDEX_HEADER = ("image", "split", "ih", "iw", "sh", "sw")
 texture). ``image`` is the image's path below ``images/``; the other cells name the segmentation PNGs beside it."""
 
 
-class ProbeSetError(UserError, RuntimeError):
+class ProbeSetError(UserError):
     """A probe set that cannot be had or read (Broden's download or checksum, its index, a missing image); the
-    message is one line naming the file or folder and the fix. ``RuntimeError`` stays a base while callers written
-    before this type (``xai.downloads``) catch that."""
+    message is one line naming the file or folder and the fix."""
 
 
 CONCEPT_FILES = {
