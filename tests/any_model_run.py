@@ -122,9 +122,9 @@ def check_pages(case: Case, outcome: Outcome) -> None:
     """The built report names this model, its weights and its layers, never another model; links all resolve."""
     from site_checks import check_image_alt_text, check_links
 
-    from xai.shapes import plan_target
     from xai.models import file_sha256
     from xai.report.page import md_text
+    from xai.shapes import plan_target
 
     docs = outcome.docs
     target = plan_target(case.model, "DEFAULT", "auto").target

@@ -12,8 +12,8 @@ from torch import nn
 
 from xai.cache import ArtifactCache
 from xai.config import validate
-from xai.explain.artifacts import ImageExplanation
 from xai.context import InputImage, RunContext
+from xai.explain.artifacts import ImageExplanation
 from xai.plan import make_plan
 from xai.stages import explain as explain_stage
 

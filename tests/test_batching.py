@@ -422,9 +422,9 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
 def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> None:
     from test_render import RUN
 
+    from xai.explain.explained import ExplainArtifacts
     from xai.report.pages_explain import INDEX, cost_rows, model_facts
     from xai.report.render import Page, render_pages
-    from xai.explain.explained import ExplainArtifacts
 
     explained = _explained(0.025 if source == "measured" else None)
     timings, batch = cost_rows(explained)
@@ -498,8 +498,8 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
 ) -> None:
     from xai import compare
     from xai.context import StageCache
-    from xai.stages import compare as compare_stage
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
+    from xai.stages import compare as compare_stage
 
     monkeypatch.setattr(batching, "measure", _fake_measure)
     seen: dict[str, int] = {}

@@ -203,8 +203,8 @@ def test_random_baselines_are_drawn_on_the_cams_own_grid(model: str, weights: st
 def test_the_stage_sanity_maps_of_a_vit_use_the_target_layers_reshape() -> None:
     """The compare stage's explain_fn on a ViT: Grad-CAM on the last block's norm, tokens folded to a 4x4 grid."""
     from xai.architectures import auto_target_layer
-    from xai.explain.lime_image import LimeParams
     from xai.compare.sanity import sanity_explain_fn
+    from xai.explain.lime_image import LimeParams
 
     model = _perturbed(tiny_vit())
     target = auto_target_layer(model)

@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from xai import serial
+from xai.compare.results import explanation_caveats
 from xai.data import PREPROCESSING, load_image
 from xai.explain.artifacts import CamMap
 from xai.explain.cams.base import compute_cam
 from xai.models import to_input
-from xai.compare.results import explanation_caveats
 from xai.testing import planted_image, tiny_resnet
 
 
@@ -69,8 +69,8 @@ def test_lime_tutorial_preprocessing_squashes_instead_of_cropping(tmp_path: Path
 
 
 def test_agreement_uses_every_lime_seed() -> None:
-    from xai.explain.artifacts import LimeStability
     from xai.compare.results import seed_weights
+    from xai.explain.artifacts import LimeStability
 
     lime = SimpleNamespace(weights=np.array([0.5, -0.1, 0.2]), seed=4)
     stability = LimeStability(

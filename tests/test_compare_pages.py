@@ -15,10 +15,10 @@ from test_compare_summary import _comparisons, _faithfulness, _segments
 
 from xai.classifiers import Preprocessing
 from xai.compare import EDGE_METHOD, SanityResult, summarise
-from xai.report import pages_compare, pages_home
-from xai.report.render import render_report
 from xai.compare.results import CompareArtifacts
 from xai.explain.explained import ExplainArtifacts, ExplainedImage
+from xai.report import pages_compare, pages_home
+from xai.report.render import render_report
 
 VIT_CASCADE = (
     "encoder.ln+heads",

@@ -16,10 +16,10 @@ from xai.compare.sanity import (
     map_similarity,
     randomise_modules,
     sanity_check,
+    sanity_explain_fn,
     sanity_table,
 )
 from xai.explain.lime_image import LimeParams
-from xai.compare.sanity import sanity_explain_fn
 from xai.testing import planted_image, tiny_resnet
 
 SIZE = 128

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from xai.architectures import pool_activation
 from xai.dissect import (
     dissect_model,
     hooked_layers,
@@ -19,7 +20,6 @@ from xai.dissect import (
     to_csv_text,
 )
 from xai.dissect import probes as probes_module
-from xai.architectures import pool_activation
 from xai.dissect.activations import image_batches
 from xai.dissect.probes import folder_images, image_class
 from xai.errors import UserError

@@ -13,6 +13,7 @@ from explain_run import explain_context, explain_one
 
 from xai import serial
 from xai.config import ConfigError, validate
+from xai.context import NotCachedError
 from xai.explain import (
     CAM_METHODS,
     METHODS,
@@ -27,7 +28,6 @@ from xai.explain import (
 )
 from xai.explain.cams.base import compute_cam
 from xai.models import to_input
-from xai.context import NotCachedError
 from xai.plan import make_plan
 from xai.testing import PlantedEvidenceNet, planted_image
 

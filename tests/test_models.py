@@ -120,8 +120,8 @@ def test_layer_channels_are_inferred_without_weights(name: str, spec: str, chann
     """The meta-device shape inference sees what the built network's layer outputs (after the target's reshape)
     on a real forward."""
     from xai.architectures import reshape_transform, resolve_layer
-    from xai.shapes import plan_target
     from xai.classifiers import ClassifierSpec, build_classifier
+    from xai.shapes import plan_target
 
     planned = plan_target(name, "DEFAULT", spec)
     assert planned.channels == channels

@@ -45,9 +45,9 @@ from xai.dissect import (
     summarise_model,
 )
 from xai.dissect.analysis import LayerOverlap, LayerSummary
+from xai.dissect.artifacts import ArrayArtifact
 from xai.dissect.result import label_layer
 from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
-from xai.dissect.artifacts import ArrayArtifact
 
 PACKAGE = Path(__file__).resolve().parents[1] / "xai"
 
