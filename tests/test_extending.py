@@ -95,6 +95,31 @@ def test_a_registered_toy_cam_reaches_every_part_of_the_site(
     assert "- meancam: mean area-matched IoU with LIME" in comparison  # compared with LIME like any CAM
     tables = {path.name: path.read_text() for path in (docs / "assets" / "comparison").glob("*.csv")}
     assert any("meancam" in text for text in tables.values()), sorted(tables)
+    assert "meancam" in (docs / "index.md").read_text()  # the home page's run record lists the config
+
+
+def test_a_registered_toy_cam_is_in_the_default_config_and_the_plan(
+    toy_method: MethodInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No method list written: the default config and the sanity check take every registered method, and the plan
+    counts its forward passes and names it."""
+    from xai.config import validate
+    from xai.plan import make_plan
+
+    config = validate({"weights": "random", "stages": ["explain", "compare"]})
+    assert config.explain.methods[-1] == "meancam" and "meancam" in config.compare.sanity_methods
+    without = validate({"weights": "random", "stages": ["explain"], "explain": {"methods": ["lime", "gradcam"]}})
+    with_toy = validate(
+        {"weights": "random", "stages": ["explain"], "explain": {"methods": ["lime", "gradcam", "meancam"]}}
+    )
+    assert (
+        make_plan(with_toy).explain.forward_passes_per_image == make_plan(without).explain.forward_passes_per_image + 1
+    )
+    assert "meancam" in make_plan(config).compare.sanity_methods
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"weights": "random", "stages": ["explain"]}))
+    assert main(["--config", str(path), "--plan", "--quiet"]) == 0
+    assert "meancam" in next(line for line in capsys.readouterr().out.splitlines() if "explain:" in line)
 
 
 def test_an_unregistered_method_is_one_config_line_naming_the_registry(
@@ -113,7 +138,8 @@ def test_a_registered_probe_set_is_accepted_and_listed_by_the_dissect_stage(
     from xai import pipeline
     from xai.config import ConfigError, validate
     from xai.dissect.probes import PROBE_SETS, ProbeSet
-    from xai.stages.dissect import probe_paths
+    from xai.plan import make_plan
+    from xai.stages.dissect import probe_inputs
 
     root = tmp_path / "toy-probe"
     for label in ("cats", "dogs"):
@@ -130,10 +156,11 @@ def test_a_registered_probe_set_is_accepted_and_listed_by_the_dissect_stage(
             "dissect": {"probe": "toyset", "concepts": "broden_labels"},
         }
     )
-    pipeline.preflight(config, ["dissect"])
-    paths, ids = probe_paths(config)
-    assert paths == images and ids[0].startswith("cats/") and len(set(ids)) == len(ids) == 6
+    plan = make_plan(config)
+    pipeline.preflight(plan)
+    probe = probe_inputs(plan.dissect, plan.seed)
+    assert probe.paths == images and probe.ids[0].startswith("cats/") and len(set(probe.ids)) == len(probe.ids) == 6
 
     unknown = validate({**config.model_dump(mode="json"), "dissect": {"probe": "toyst", "concepts": "broden_labels"}})
     with pytest.raises(ConfigError, match="'toyset'"):
-        pipeline.preflight(unknown, ["dissect"])
+        pipeline.preflight(make_plan(unknown))

@@ -111,8 +111,9 @@ class ExplainConfig(_Section):
     """One class name per line, in output order; the output size follows from it."""
     target_layer: str = "auto"
     """``auto`` (:func:`xai.architectures.auto_target_layer`) or a module path such as ``layer4[-1]``."""
-    methods: tuple[str, ...] = tuple(METHODS)
-    """Every registered method by default, in registry order."""
+    methods: tuple[str, ...] = Field(default_factory=lambda: tuple(METHODS))
+    """Every registered method by default, in registry order (read when a config is made, so a method registered
+    later is in the default too)."""
     batch_size: BatchSize = "auto"
     preprocess: Literal["weights", "lime_tutorial"] = "weights"
     """``weights``: the weights enum member's own ``transforms()`` (resnet50 IMAGENET1K_V2: shorter side 232,
@@ -172,7 +173,7 @@ class CompareConfig(_Section):
     null_draws: int = Field(2000, ge=100, le=100_000)
     """Draws of the superpixel null per image x method x k."""
     sanity_check: bool = True
-    sanity_methods: tuple[str, ...] = tuple(METHODS)
+    sanity_methods: tuple[str, ...] = Field(default_factory=lambda: tuple(METHODS))
     """Every registered method by default (those not in ``explain.methods`` are left out), in registry order."""
     sanity_images: int = Field(3, ge=1, le=100)
     sanity_lime_samples: int = Field(300, ge=10, le=100_000)
@@ -328,9 +329,9 @@ class Config(_Section):
     """Stages of the registry (:data:`xai.stages.STAGES`) this config runs; the report shows whatever they made."""
     output_dir: Path = Path("docs")
     cache_dir: Path = Path(".xai-cache")
-    explain: ExplainConfig = ExplainConfig()
-    compare: CompareConfig = CompareConfig()
-    dissect: DissectConfig = DissectConfig()
+    explain: ExplainConfig = Field(default_factory=ExplainConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
+    dissect: DissectConfig = Field(default_factory=DissectConfig)
 
     @field_validator("stages")
     @classmethod
