@@ -280,6 +280,29 @@ def test_broden_unreachable_is_one_line_before_any_compute(
     assert not list((tmp_path / "cache").rglob("meta.json"))  # nothing computed first
 
 
+def test_only_explain_never_downloads_broden_for_the_stage_it_only_loads(
+    tmp_path: Path, images: Path, mirror: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--only explain`` with dissect in the config and Broden absent: the explain stage runs, the dissect stage is
+    only loaded from the cache (nothing there), nothing is downloaded, and the report is written."""
+    import pooch
+
+    from xai.dissect import probes
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a load-only stage started a download")
+
+    monkeypatch.setattr(pooch, "retrieve", refuse)
+    monkeypatch.setattr(probes, "BRODEN_URL", "http://127.0.0.1:9/broden1_224.zip")
+    config = _with(_config(tmp_path), stages=["dissect", "explain"], dissect__probe="broden")
+    assert main(["--config", str(config), "--images", str(images), "--only", "explain", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error" not in err
+    docs = tmp_path / "docs"
+    assert (docs / "explanations" / "image-a-good.md").is_file()
+    assert "Not computed in this build" in (docs / "dissection" / "index.md").read_text()
+
+
 def test_pretrained_offline_names_broden_with_the_weights(
     tmp_path: Path, images: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,7 +92,7 @@ def _probe_files_missing(context: RunContext) -> bool:
     """Whether a probe image the stage reads is neither in the mirror nor downloaded (checked on disk only)."""
     from xai import downloads
 
-    return downloads.broden_needed(context.plan) or "dissect" in downloads.missing_files(context.plan)
+    return downloads.broden_needed(context.plan, (STAGE,)) or STAGE in downloads.missing_files(context.plan, (STAGE,))
 
 
 def describe(context: RunContext) -> str:
