@@ -1,8 +1,8 @@
 """Explanations of one image's prediction: LIME and the CAM family (registry in :mod:`xai.explain.registry`).
 
 The pipeline (:mod:`xai.stages.explain`) calls :func:`xai.explain.inference.predict`, :func:`run_lime`,
-:func:`seed_stability` and :func:`compute_cam` one by one and caches each (image x method) artifact separately, so a changed parameter
-reruns only its method.
+:func:`seed_stability` and :func:`compute_cam` one by one and caches each (image x method) artifact separately,
+so a changed parameter reruns only its method.
 """
 
 from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
