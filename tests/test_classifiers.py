@@ -75,22 +75,30 @@ def test_weights_resolve_default_and_reject_unknown_names() -> None:
 
 
 def test_config_entries_become_specs(tmp_path: Path) -> None:
-    assert classifiers.spec_from("resnet18_places365") is classifiers.resnet18_places365
-    assert classifiers.spec_from("efficientnet_b0") == ClassifierSpec("efficientnet_b0")
+    from xai.config import ConfigError, validate
+
+    def specs(*entries: object) -> tuple[ClassifierSpec, ...]:
+        return validate({"dissect": {"models": list(entries)}}, base=tmp_path).dissect.specs()
+
+    (tmp_path / "m.pt").write_bytes(b"weights")
+    (tmp_path / "c.txt").write_text("a\nb\n")
+    assert specs("resnet18_places365")[0] is classifiers.resnet18_places365
+    assert specs("efficientnet_b0")[0] == ClassifierSpec("efficientnet_b0")
     entry = {"name": "resnet18", "checkpoint": "m.pt", "classes": "c.txt"}
-    assert classifiers.spec_from(entry) == ClassifierSpec("resnet18", "DEFAULT", Path("m.pt"), Path("c.txt"))
+    assert specs(entry)[0] == ClassifierSpec(
+        "resnet18", "DEFAULT", tmp_path / "m.pt", tmp_path / "c.txt", model_id="resnet18_m"
+    )
     with pytest.raises(
-        ModelChoiceError,
-        match=r"^dissect.models: unknown model 'resnet18_place'; close: "
-        r"resnet18_places365, resnet18, resnet18_imagenet, ",
+        ConfigError,
+        match=r"dissect.models: unknown model 'resnet18_place'; close: resnet18_places365, resnet18, resnet18_imagenet",
     ):
-        classifiers.spec_from("resnet18_place")
-    with pytest.raises(ModelChoiceError, match=r"^dissect.models: unknown model 'resnt18'; close: resnet18"):
-        classifiers.spec_from({"name": "resnt18"})
-    with pytest.raises(ModelChoiceError, match=r"^dissect.models.weights: unknown weights for resnet18 'V2'"):
-        classifiers.spec_from({"name": "resnet18", "weights": "V2"})
-    with pytest.raises(ModelChoiceError, match="unknown keys: ckpt"):
-        classifiers.spec_from({"name": "resnet18", "ckpt": "m.pt"})
+        specs("resnet18_place")
+    with pytest.raises(ConfigError, match=r"dissect.models: entry 0: name: unknown model 'resnt18'; close: resnet18"):
+        specs({"name": "resnt18"})
+    with pytest.raises(ConfigError, match=r"unknown weights for resnet18 'V2'"):
+        specs({"name": "resnet18", "weights": "V2"})
+    with pytest.raises(ConfigError, match="ckpt"):
+        specs({"name": "resnet18", "ckpt": "m.pt"})
 
 
 def test_weight_file_of_default_config_is_the_existing_resnet50_file() -> None:
@@ -118,7 +126,7 @@ def test_default_config_random_resnet50_is_torchvisions_resnet50_and_seeded() ->
     """The assignment's default (resnet50, random in tests) is torchvision's resnet50, parameter for parameter, and
     its weights follow the seed."""
     ours = build_classifier(ClassifierSpec("resnet50"), "random", seed=3, weights_dir=None)
-    assert ours.weights_id == "random(seed=3)" and ours.weights_name == "IMAGENET1K_V2"
+    assert ours.weights_id == "random(seed=3)" and ours.weights_member == "IMAGENET1K_V2"
     reference = torchvision.models.resnet50(weights=None)
     shapes = [(key, tuple(value.shape)) for key, value in ours.module.state_dict().items()]
     assert shapes == [(key, tuple(value.shape)) for key, value in reference.state_dict().items()]

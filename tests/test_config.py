@@ -115,8 +115,8 @@ def test_assignment_specs_are_todays_models() -> None:
 
     config = config_module.load(CONFIGS / "assignment.yaml")
     spec = config.explain.spec()
-    assert (spec.name, spec.display_name, spec.checkpoint, spec.classes) == ("resnet50", "resnet50", None, None)
-    assert resolve_weights(spec.name, spec.weights).name == "IMAGENET1K_V2"
+    assert (spec.architecture, spec.model_id, spec.checkpoint, spec.classes) == ("resnet50", "resnet50", None, None)
+    assert resolve_weights(spec.architecture, spec.weights_member).name == "IMAGENET1K_V2"
     assert config.dissect.specs() == (PRESETS["resnet18_imagenet"], PRESETS["resnet18_places365"])
 
 
@@ -165,9 +165,9 @@ def test_relative_paths_are_read_from_the_config_files_folder(tmp_path: Path, mo
     config = config_module.load(Path("project/config.yaml"))
     spec = config.explain.spec()
     assert spec.checkpoint == Path("project/ours.pt") and spec.classes == Path("project/classes.txt")
-    assert spec.display_name == "resnet18_ours"
+    assert spec.model_id == "resnet18_ours"
     assert config.explain.checkpoint == Path("ours.pt")  # shown as given: no local absolute path on the site
-    names = [entry.display_name for entry in config.dissect.specs()]
+    names = [entry.model_id for entry in config.dissect.specs()]
     assert names == ["resnet18_imagenet", "resnet18_ours", "efficientnet_b0"] and config.dissect.layers == "auto"
     assert config.dissect.specs()[1].checkpoint == Path("project/ours.pt")
 

@@ -40,22 +40,20 @@ def test_presets_keep_their_activations_bit_for_bit(mirror: Path) -> None:
     paths = [mirror / "imagenet-sample-images" / name for name in fixture["images"]]
     specs = [_preset(name, mirror) for name in ("resnet18_imagenet", "resnet18_places365")]
     assert all(is_preset(spec) for spec in specs)
-    transforms = {spec.display_name: target_transform(spec) for spec in specs}
+    transforms = {spec.model_id: target_transform(spec) for spec in specs}
     crops, _ = _target_crops(dict.fromkeys(transforms, nn.Identity()), transforms)
     assert len(crops) == 1  # both ResNet18s share CLIP-Dissect's one 256 -> 224 crop, as before
     out = probe_pass(
         paths,
         batch_size=2,
-        targets={
-            spec.display_name: build_classifier(spec, "random", seed=0, weights_dir=None).module for spec in specs
-        },
+        targets={spec.model_id: build_classifier(spec, "random", seed=0, weights_dir=None).module for spec in specs},
         target_transform=transforms,
-        layers={spec.display_name: layer_plan(spec, PRESET_LAYERS).layers for spec in specs},
+        layers={spec.model_id: layer_plan(spec, PRESET_LAYERS).layers for spec in specs},
         workers=0,
     )
     for spec in specs:
         for layer in PRESET_LAYERS:
-            np.testing.assert_array_equal(out.activations[spec.display_name][layer], fixture[f"{spec.label}/{layer}"])
+            np.testing.assert_array_equal(out.activations[spec.model_id][layer], fixture[f"{spec.model_id}/{layer}"])
 
 
 def test_layer_plans_per_family() -> None:
@@ -270,11 +268,11 @@ def test_dissected_models_say_what_was_dissected(tmp_path: Path) -> None:
 
     config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=PRESET_LAYERS, pool="mean"))
     places = dissected_model(config, PRESETS["resnet18_places365"])
-    assert places.weights == "resnet18_places365.pth.tar" and places.preset and not places.no_self_check
+    assert places.weights_member == "resnet18_places365.pth.tar" and places.preset and not places.no_self_check
     checkpoint = tmp_path / "birds.pt"
     checkpoint.write_bytes(b"not read in random mode")
-    mine = dissected_model(config, ClassifierSpec("resnet18", checkpoint=checkpoint, label="resnet18_birds"))
-    assert mine.weights.startswith(f"birds.pt (sha256 {hashlib.sha256(b'not read in random mode').hexdigest()})")
+    mine = dissected_model(config, ClassifierSpec("resnet18", checkpoint=checkpoint, model_id="resnet18_birds"))
+    assert mine.weights_member.startswith(f"birds.pt (sha256 {hashlib.sha256(b'not read in random mode').hexdigest()})")
     assert not mine.preset and "not one of the paper's models" in mine.no_self_check
     assert mine.plan.final_layer == "fc"  # a ResNet18 of the user's own: same layers, no paper row
     no_fc = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=("layer4",), pool="mean"))

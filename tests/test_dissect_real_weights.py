@@ -370,16 +370,16 @@ def test_activations_key_follows_the_spec_the_layers_and_their_pooling() -> None
     keys = [
         key(imagenet),
         key(places),
-        key(ClassifierSpec("resnet18", label="resnet18")),
-        key(ClassifierSpec("vit_b_16", label="vit_b_16")),
-        key(ClassifierSpec("vit_b_16", "IMAGENET1K_SWAG_LINEAR_V1", label="vit_b_16_IMAGENET1K_SWAG_LINEAR_V1")),
+        key(ClassifierSpec("resnet18", model_id="resnet18")),
+        key(ClassifierSpec("vit_b_16", model_id="vit_b_16")),
+        key(ClassifierSpec("vit_b_16", "IMAGENET1K_SWAG_LINEAR_V1", model_id="vit_b_16_IMAGENET1K_SWAG_LINEAR_V1")),
         key(imagenet, ("layer4", "fc")),
         key(imagenet, pool="max"),
     ]
     assert len(set(keys)) == len(keys)
     parts = stage.activation_parts(
         SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers="auto", pool="mean")),
-        ClassifierSpec("vit_b_16", label="vit_b_16"),
+        ClassifierSpec("vit_b_16", model_id="vit_b_16"),
         "probe",
         "cpu",
     )

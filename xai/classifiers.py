@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -45,29 +45,31 @@ class ModelChoiceError(UserError, ValueError):
 class ClassifierSpec:
     """A classifier as a user describes it.
 
-    ``checkpoint`` is the user's own state dict (it replaces the published weights; the architecture still follows
-    ``weights``, e.g. ViT's image size); ``classes`` is a file with one class name per line, whose line count is the
-    output size. ``published`` is a non-torchvision published checkpoint fetched and checksummed like torchvision's
-    (Places365), with ``classes_format="places365"`` for its ``/a/airfield 0`` category file. ``label`` is the name
-    a preset goes by in configs, cache keys and the report.
+    ``architecture`` is a torchvision model name and ``weights_member`` a member of its weights enum as the user
+    wrote it (``DEFAULT`` included): the architecture, categories and preprocessing follow it. ``checkpoint`` is the
+    user's own state dict (it replaces the published weights; the architecture still follows ``weights_member``, e.g.
+    ViT's image size); ``classes`` is a file with one class name per line, whose line count is the output size.
+    ``published`` is a non-torchvision published checkpoint fetched and checksummed like torchvision's (Places365),
+    with ``classes_format="places365"`` for its ``/a/airfield 0`` category file. ``model_id`` is the one name the
+    model goes by in configs, cache keys, file names and the report (the architecture unless given).
     """
 
-    name: str
-    weights: str = "DEFAULT"
+    architecture: str
+    weights_member: str = "DEFAULT"
     checkpoint: Path | None = None
     classes: Path | None = None
     published: WeightFile | None = None
     classes_format: Literal["lines", "places365"] = "lines"
-    label: str = ""
+    model_id: str = ""
 
-    @property
-    def display_name(self) -> str:
-        return self.label or self.name
+    def __post_init__(self) -> None:
+        if not self.model_id:
+            object.__setattr__(self, "model_id", self.architecture)
 
 
 PRESETS: dict[str, ClassifierSpec] = {
     # resnet18-f37072fd.pth: torchvision's IMAGENET1K_V1, the file xai.models.WEIGHT_FILES already names.
-    "resnet18_imagenet": ClassifierSpec("resnet18", "IMAGENET1K_V1", label="resnet18_imagenet"),
+    "resnet18_imagenet": ClassifierSpec("resnet18", "IMAGENET1K_V1", model_id="resnet18_imagenet"),
     # The CSAIL Places365 ResNet18 (a DataParallel checkpoint); its ``classes`` path (categories_places365.txt from
     # the data mirror or download) is filled in by the caller with dataclasses.replace.
     "resnet18_places365": ClassifierSpec(
@@ -75,36 +77,11 @@ PRESETS: dict[str, ClassifierSpec] = {
         "IMAGENET1K_V1",
         published=WEIGHT_FILES["resnet18_places365"],
         classes_format="places365",
-        label="resnet18_places365",
+        model_id="resnet18_places365",
     ),
 }
 resnet18_imagenet = PRESETS["resnet18_imagenet"]
 resnet18_places365 = PRESETS["resnet18_places365"]
-
-
-def spec_from(entry: str | Mapping[str, Any], *, what: str = "dissect.models") -> ClassifierSpec:
-    """A config entry as a spec: a preset name, a model name, or a mapping with ``name`` and optionally
-    ``weights``, ``checkpoint`` and ``classes`` (paths as given; the config layer resolves them)."""
-    if isinstance(entry, str):
-        if entry in PRESETS:
-            return PRESETS[entry]
-        if entry not in model_names():
-            raise ModelChoiceError(choice_message(what, "model", entry, [*PRESETS, *model_names()]))
-        return ClassifierSpec(entry)
-    unknown = sorted(set(entry) - {"name", "weights", "checkpoint", "classes"})
-    if unknown or "name" not in entry:
-        raise ModelChoiceError(
-            f"{what}: a model entry needs 'name' and may have weights, checkpoint, classes"
-            + (f"; unknown keys: {', '.join(unknown)}" if unknown else "")
-        )
-    spec = ClassifierSpec(
-        check_model_name(entry["name"], what=what),
-        entry.get("weights", "DEFAULT"),
-        Path(entry["checkpoint"]) if entry.get("checkpoint") else None,
-        Path(entry["classes"]) if entry.get("classes") else None,
-    )
-    resolve_weights(spec.name, spec.weights, what=f"{what}.weights")
-    return spec
 
 
 def model_names() -> list[str]:
@@ -175,7 +152,7 @@ class Preprocessing:
 def preprocessing(spec: ClassifierSpec) -> Preprocessing:
     """The preprocessing of ``spec``'s weights member (a checkpoint is assumed trained with its architecture's
     member's transform; resnet50 DEFAULT = IMAGENET1K_V2: 232, 224, bilinear, ImageNet mean/std)."""
-    transform = resolve_weights(spec.name, spec.weights).transforms()
+    transform = resolve_weights(spec.architecture, spec.weights_member).transforms()
     return Preprocessing(
         int(transform.resize_size[0]),
         int(transform.crop_size[0]),
@@ -288,7 +265,7 @@ class LoadedClassifier(LoadedModel):
     """A :class:`LoadedModel` that also knows its spec, weights enum member and preprocessing."""
 
     spec: ClassifierSpec
-    weights_name: str
+    weights_member: str
     """The resolved enum member (``IMAGENET1K_V2`` for ``DEFAULT`` of resnet50)."""
     preprocess: Callable[..., torch.Tensor] | None = None
     """The enum member's ``transforms()``: resize, centre crop, scale to [0, 1], normalise."""
@@ -302,8 +279,8 @@ def spec_categories(spec: ClassifierSpec) -> list[str]:
     if spec.classes is not None:
         return places365_categories(spec.classes) if spec.classes_format == "places365" else read_classes(spec.classes)
     if spec.published is not None:
-        raise CheckpointError(f"{spec.display_name}: needs its category file; set classes")
-    return list(resolve_weights(spec.name, spec.weights).meta["categories"])
+        raise CheckpointError(f"{spec.model_id}: needs its category file; set classes")
+    return list(resolve_weights(spec.architecture, spec.weights_member).meta["categories"])
 
 
 def build_classifier(
@@ -311,12 +288,12 @@ def build_classifier(
 ) -> LoadedClassifier:
     """The classifier of ``spec`` in eval mode, with seeded random weights (``weights_mode="random"``), the
     published checkpoint (fetched, checksummed, ``weights_only=True``) or the user's ``checkpoint``."""
-    member = resolve_weights(spec.name, spec.weights)
-    rule = build_rule(spec.name)
+    member = resolve_weights(spec.architecture, spec.weights_member)
+    rule = build_rule(spec.architecture)
     categories = spec_categories(spec)
     torch.manual_seed(seed)
-    module = architecture(spec.name, member, num_classes=len(categories))
-    label = f"{spec.name} with {len(categories)} classes"
+    module = architecture(spec.architecture, member, num_classes=len(categories))
+    label = f"{spec.architecture} with {len(categories)} classes"
     note = ""
     if weights_mode == "random":  # the checkpoint, if any, is not read: random mode is the same compute, offline
         if rule.after_load:
@@ -335,7 +312,7 @@ def build_classifier(
         load_checked(module, state, source=spec.checkpoint, model_label=label)
         weights_id = f"{spec.checkpoint.name} (sha256:{file_sha256(spec.checkpoint)})"
     else:
-        weight = spec.published or weight_file(spec.name, member)
+        weight = spec.published or weight_file(spec.architecture, member)
         path = fetch_weights(weight, weights_dir)  # checksummed; offline, the message names the URL
         state, note = read_state(path, verified=full_checksum(weight.known_hash))
         if rule.rename_keys:
@@ -345,14 +322,14 @@ def build_classifier(
             rule.after_load(module)
         weights_id = f"{weight.filename} ({weight.known_hash or 'unverified'})"
     return LoadedClassifier(
-        spec.display_name,
+        spec.model_id,
         module.eval(),
         weights_mode,
         weights_id,
         categories,
         note,
         spec=spec,
-        weights_name=member.name,
+        weights_member=member.name,
         preprocess=member.transforms(),
         preprocessing=preprocessing(spec),
     )

@@ -151,7 +151,7 @@ class ExplainConfig(_Section):
             self.model_weights,
             self._base / self.checkpoint if self.checkpoint else None,
             self._base / self.classes if self.classes else None,
-            label=_label(self.model, self.model_weights, self.checkpoint),
+            model_id=_label(self.model, self.model_weights, self.checkpoint),
         )
 
     @field_validator("methods")
@@ -279,7 +279,7 @@ class DissectConfig(_Section):
     @model_validator(mode="after")
     def _unique_models(self, info: ValidationInfo) -> DissectConfig:
         self._base = _base(info)
-        names = [spec.display_name for spec in self.specs()]
+        names = [spec.model_id for spec in self.specs()]
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise ValueError(
@@ -289,7 +289,7 @@ class DissectConfig(_Section):
         return self
 
     def specs(self) -> tuple[ClassifierSpec, ...]:
-        """Each model as a :class:`~xai.classifiers.ClassifierSpec` with a unique ``display_name``; paths resolved
+        """Each model as a :class:`~xai.classifiers.ClassifierSpec` with a unique ``model_id``; paths resolved
         against the config file's folder. The Places365 preset's ``classes`` is left for the pipeline to fill
         (``RunContext.classifier`` fetches the category file)."""
         from xai.classifiers import PRESETS, ClassifierSpec
@@ -297,7 +297,7 @@ class DissectConfig(_Section):
         specs = []
         for entry in self.models:
             if isinstance(entry, str):
-                specs.append(PRESETS[entry] if entry in PRESETS else ClassifierSpec(entry, label=entry))
+                specs.append(PRESETS[entry] if entry in PRESETS else ClassifierSpec(entry, model_id=entry))
             else:
                 specs.append(
                     ClassifierSpec(
@@ -305,7 +305,7 @@ class DissectConfig(_Section):
                         entry.weights,
                         self._base / entry.checkpoint if entry.checkpoint else None,
                         self._base / entry.classes if entry.classes else None,
-                        label=_label(entry.name, entry.weights, entry.checkpoint),
+                        model_id=_label(entry.name, entry.weights, entry.checkpoint),
                     )
                 )
         return tuple(specs)

@@ -69,7 +69,7 @@ def manifest_files(plan: RunPlan, stages: Sequence[str] | None = None) -> dict[s
         for entry in settings.models:
             spec = entry.model.spec
             if not entry.facts.no_self_check:  # the paper's fc self-check runs for this preset
-                sets.append(FC_CONCEPT_SETS[spec.label])
+                sets.append(FC_CONCEPT_SETS[spec.model_id])
             if spec.classes_format == "places365" and spec.classes is None:
                 sets.append("places365")  # the classifier's category names, from the data mirror
         files = [CONCEPT_FILES[name] for name in sets if name in CONCEPT_FILES]

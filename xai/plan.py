@@ -55,7 +55,7 @@ class ModelPlan:
 
     @property
     def model_id(self) -> str:
-        return self.spec.display_name
+        return self.spec.model_id
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,9 @@ class ExplainPlan:
         configured), weights key, class file and preprocessing."""
         spec = self.model.spec
         return {
-            "model": spec.display_name,
-            "architecture": spec.name,
-            "weights_member": spec.weights,
+            "model": spec.model_id,
+            "architecture": spec.architecture,
+            "weights_member": spec.weights_member,
             "weights": self.model.weights_key,
             "classes": file_sha256(spec.classes) if spec.classes else None,
             "preprocess": self.preprocess,
@@ -254,12 +254,12 @@ def make_plan(config: Config, only: list[str] | None = None) -> RunPlan:
 
 
 def _model_plan(config: Config, spec: ClassifierSpec) -> ModelPlan:
-    member = resolve_weights(spec.name, spec.weights)
+    member = resolve_weights(spec.architecture, spec.weights_member)
     if config.weights == "random":
         return ModelPlan(spec, member.name, f"random(seed={config.seed})", None)
     if spec.checkpoint is not None:
         return ModelPlan(spec, member.name, f"{spec.checkpoint.name}:sha256:{file_sha256(spec.checkpoint)}", None)
-    published = spec.published or weight_file(spec.name, member)
+    published = spec.published or weight_file(spec.architecture, member)
     return ModelPlan(spec, member.name, f"{published.filename}:{published.known_hash}", published)
 
 
@@ -278,7 +278,7 @@ def _explain_plan(config: Config) -> ExplainPlan:
     settings = config.explain
     spec = settings.spec()
     model = _model_plan(config, spec)
-    planned = plan_target(spec.name, spec.weights, settings.target_layer)
+    planned = plan_target(spec.architecture, spec.weights_member, settings.target_layer)
     if config.weights == "random":
         description = f"random(seed={config.seed}), the architecture {model.weights_member} loads into"
     elif spec.checkpoint is not None:
@@ -306,7 +306,14 @@ def _explain_plan(config: Config) -> ExplainPlan:
         ),
         settings.batch_size,
         tuple(spec_categories(spec)),
-        cam_grid(spec.name, spec.weights, planned.target.path, planned.target.reshape, loading.crop, loading.crop),
+        cam_grid(
+            spec.architecture,
+            spec.weights_member,
+            planned.target.path,
+            planned.target.reshape,
+            loading.crop,
+            loading.crop,
+        ),
     )
 
 
@@ -337,7 +344,7 @@ def _dissect_plan(config: Config) -> DissectPlan:
             why = "its final layer fc is not among the dissected layers"
         else:
             why = ""
-        facts = DissectedModel(model.model_id, spec.name, description, layers, preset, why)
+        facts = DissectedModel(model.model_id, spec.architecture, description, layers, preset, why)
         models.append(DissectedModelPlan(model, facts))
     random = config.weights == "random"
     unverified = config.clip_unverified
@@ -363,4 +370,4 @@ def _compare_plan(config: Config, explain: ExplainPlan) -> ComparePlan:
     settings = config.compare
     methods = tuple(method for method in settings.sanity_methods if method in explain.methods)
     spec = explain.model.spec
-    return ComparePlan(settings, methods, planned_groups(spec.name, spec.weights))
+    return ComparePlan(settings, methods, planned_groups(spec.architecture, spec.weights_member))

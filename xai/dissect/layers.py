@@ -53,13 +53,13 @@ class LayerPlan:
 def is_preset(spec: ClassifierSpec) -> bool:
     """Whether ``spec`` is one of the paper's models (:data:`xai.classifiers.PRESETS`), whose fc self-check and
     published rows apply; the Places365 preset's category file may have been filled in."""
-    preset = PRESETS.get(spec.label)
+    preset = PRESETS.get(spec.model_id)
     return preset is not None and dataclasses.replace(spec, classes=None) == dataclasses.replace(preset, classes=None)
 
 
 def layer_plan(spec: ClassifierSpec, layers: str | Sequence[str]) -> LayerPlan:
     """The :class:`LayerPlan` of ``spec`` for ``dissect.layers`` (``"auto"`` or module paths)."""
-    return _plan(spec.name, spec.weights, spec.display_name, "auto" if layers == "auto" else tuple(layers))
+    return _plan(spec.architecture, spec.weights_member, spec.model_id, "auto" if layers == "auto" else tuple(layers))
 
 
 @functools.lru_cache(maxsize=16)

@@ -172,8 +172,8 @@ def explained_model(explained: ExplainArtifacts | None) -> dict[str, Any]:
     return {
         "name": explained.model,
         "architecture": explained.architecture or explained.model,
-        "weights": explained.weights_description,
-        "weights_name": explained.weights_member,
+        "weights_description": explained.weights_description,
+        "weights_member": explained.weights_member,
         "target_layer": explained.target_layer,
         "target_reason": explained.target_reason,
         "channels": explained.target_channels,
@@ -188,7 +188,7 @@ def _preprocessing(plan: RunPlan, explained: ExplainArtifacts | None) -> dict[st
     if explained is not None and explained.preprocessing is not None:
         found, model, member = explained.preprocessing, explained.architecture, explained.weights_member
     elif plan.explain is not None:
-        found, model = plan.explain.preprocessing, plan.explain.model.spec.name
+        found, model = plan.explain.preprocessing, plan.explain.model.spec.architecture
         member = plan.explain.model.weights_member
     else:
         return {}

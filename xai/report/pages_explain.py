@@ -206,8 +206,8 @@ def model_facts(explained: ExplainArtifacts) -> dict[str, Any]:
     facts = {
         "model": explained.model,
         "architecture": explained.architecture or explained.model,
-        "weights_name": explained.weights_member,
-        "weights": md_text(explained.weights_description),
+        "weights_member": explained.weights_member,
+        "weights_description": md_text(explained.weights_description),
         "target_layer": explained.target_layer,
         "target_reason": explained.target_reason,
         "target_channels": explained.target_channels,

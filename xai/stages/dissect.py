@@ -309,7 +309,7 @@ def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed
 
         return _probe_batch_size(context, "dissect:clip", "clip:encode_image", clip_forward, clip.preprocess)
     first = models_needed[0]
-    architecture = first.model.spec.name
+    architecture = first.model.spec.architecture
 
     def model_forward() -> Callable[..., Any]:
         import torch

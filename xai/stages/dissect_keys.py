@@ -39,7 +39,7 @@ def model_parts(model: ModelPlan) -> dict[str, Any]:
     resolved weights member and weights key (random seed, published file hash or checkpoint sha256)."""
     return {
         "model": model.model_id,
-        "architecture": model.spec.name,
+        "architecture": model.spec.architecture,
         "weights_member": model.weights_member,
         "weights": model.weights_key,
     }
@@ -124,4 +124,4 @@ def target_transform(spec: ClassifierSpec) -> Callable[..., Any]:
 
     if is_preset(spec):
         return ResNet18_Weights.IMAGENET1K_V1.transforms()
-    return resolve_weights(spec.name, spec.weights).transforms()
+    return resolve_weights(spec.architecture, spec.weights_member).transforms()

@@ -72,7 +72,7 @@ def describe(context: RunContext) -> str:
     spec = planned.model.spec
     weights = spec.checkpoint.name if spec.checkpoint else planned.model.weights_member
     return (
-        f"{planned.model_id} ({spec.name}, weights {weights}, target layer {planned.target.path}, "
+        f"{planned.model_id} ({spec.architecture}, weights {weights}, target layer {planned.target.path}, "
         f"{planned.channels} channels) on {len(context.images)} image(s) x {len(planned.methods)} methods "
         f"({', '.join(planned.methods)}), about {planned.forward_passes_per_image:,} forward passes "
         f"per image; {done}/{len(pieces)} cached"
@@ -186,7 +186,7 @@ def _artifacts(planned: ExplainPlan) -> ExplainArtifacts:
         list(planned.categories),
         planned.target.path,
         planned.methods,
-        architecture=planned.model.spec.name,
+        architecture=planned.model.spec.architecture,
         weights_member=planned.model.weights_member,
         weights_description=planned.weights_description,
         target_reason=planned.target.reason,
