@@ -34,13 +34,13 @@ def _preset(name: str, mirror: Path) -> ClassifierSpec:
 def test_presets_keep_their_activations_bit_for_bit(mirror: Path) -> None:
     """The joint pass as the stage now sets it up (transform and layers per model) gives the numbers the
     pre-issue-13 pass gave (fixture written by tests/fixtures/make_dissect_presets_activations.py)."""
-    from xai.stages.dissect_keys import target_transform
+    from xai.dissect.layers import probe_transform
 
     fixture = np.load(FIXTURE)
     paths = [mirror / "imagenet-sample-images" / name for name in fixture["images"]]
     specs = [_preset(name, mirror) for name in ("resnet18_imagenet", "resnet18_places365")]
     assert all(is_preset(spec) for spec in specs)
-    transforms = {spec.model_id: target_transform(spec) for spec in specs}
+    transforms = {spec.model_id: probe_transform(spec) for spec in specs}
     crops, _ = _target_crops(dict.fromkeys(transforms, nn.Identity()), transforms)
     assert len(crops) == 1  # both ResNet18s share CLIP-Dissect's one 256 -> 224 crop, as before
     out = probe_pass(
@@ -260,20 +260,28 @@ def test_dissection_of_a_resnet_a_mobilenet_and_a_vit(tmp_path: Path, mirror: Pa
 
 def test_dissected_models_say_what_was_dissected(tmp_path: Path) -> None:
     """The report's row per model: architecture, weights (member, published file or checkpoint with its sha256),
-    the resolved layers and whether the paper's self-check applies."""
+    the weights member and its probe preprocessing, the resolved layers and whether the paper's self-check applies."""
     import hashlib
-    from types import SimpleNamespace
 
-    from xai.stages.dissect_keys import dissected_model
+    from xai.config import validate
+    from xai.plan import make_plan
 
-    config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=PRESET_LAYERS, pool="mean"))
-    places = dissected_model(config, PRESETS["resnet18_places365"])
-    assert places.weights_member == "resnet18_places365.pth.tar" and places.preset and not places.no_self_check
+    def facts(*models: object, layers: object = PRESET_LAYERS) -> list:
+        config = validate(
+            {"weights": "random", "stages": ["dissect"], "dissect": {"models": list(models), "layers": layers}},
+            base=tmp_path,
+        )
+        return [entry.facts for entry in make_plan(config).dissect.models]
+
     checkpoint = tmp_path / "birds.pt"
     checkpoint.write_bytes(b"not read in random mode")
-    mine = dissected_model(config, ClassifierSpec("resnet18", checkpoint=checkpoint, model_id="resnet18_birds"))
-    assert mine.weights_member.startswith(f"birds.pt (sha256 {hashlib.sha256(b'not read in random mode').hexdigest()})")
+    places, mine, bare = facts("resnet18_places365", {"name": "resnet18", "checkpoint": "birds.pt"}, "resnet50")
+    assert places.weights_description == "resnet18_places365.pth.tar" and places.preset and not places.no_self_check
+    assert places.preprocessing == "resize 256, crop 224, bilinear" and places.weights_member == "IMAGENET1K_V1"
+    digest = hashlib.sha256(b"not read in random mode").hexdigest()
+    assert mine.model_id == "resnet18_birds" and mine.weights_description.startswith(f"birds.pt (sha256 {digest})")
     assert not mine.preset and "not one of the paper's models" in mine.no_self_check
-    assert mine.plan.final_layer == "fc"  # a ResNet18 of the user's own: same layers, no paper row
-    no_fc = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=("layer4",), pool="mean"))
-    assert "final layer fc is not among" in dissected_model(no_fc, PRESETS["resnet18_imagenet"]).no_self_check
+    assert mine.layers.final_layer == "fc"  # a ResNet18 of the user's own: same layers, no paper row
+    # a bare name is its DEFAULT member, which for resnet50 is V2 with its own resize: the row says so
+    assert (bare.weights_member, bare.preprocessing) == ("IMAGENET1K_V2", "resize 232, crop 224, bilinear")
+    assert "final layer fc is not among" in facts("resnet18_imagenet", layers=("layer4",))[0].no_self_check

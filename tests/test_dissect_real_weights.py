@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -222,169 +223,70 @@ def test_torchvision_prefix_hash_never_allows_an_unrestricted_load(
 # 4. Cache keys follow the code that makes the artifact
 
 
-def test_clip_architecture_is_in_the_clip_embedding_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from types import SimpleNamespace
+def _context(data: dict, device: str = "cpu") -> SimpleNamespace:
+    """What the dissect stage's key functions read of a run: its plan and device."""
+    from xai.config import validate
+    from xai.plan import make_plan
 
+    return SimpleNamespace(plan=make_plan(validate({"stages": ["dissect"], **data})), device=torch.device(device))
+
+
+def test_clip_architecture_is_in_the_clip_embedding_key(monkeypatch: pytest.MonkeyPatch) -> None:
     from xai.cache import make_key
     from xai.stages import dissect as stage
+    from xai.stages.dissect_keys import clip_parts
 
-    config = SimpleNamespace(weights="random", seed=0)
-    before = make_key(stage.STAGE, {"piece": "clip-images", **stage.clip_parts(config, "cpu")})
+    context = _context({"weights": "random"})
+    before = make_key(stage.STAGE, {"piece": "clip-images", **clip_parts(context)})
     monkeypatch.setattr(models, "CLIP_ARCH", "ViT-B-16")
-    after = make_key(stage.STAGE, {"piece": "clip-images", **stage.clip_parts(config, "cpu")})
+    after = make_key(stage.STAGE, {"piece": "clip-images", **clip_parts(context)})
     assert before != after
-    assert stage.clip_parts(config, "cuda")["clip_dtype"] == "float16"
-
-
-@pytest.mark.parametrize("module", ["models.py", "data.py", "stages/dissect.py", "dissect/labelling.py"])
-def test_code_version_covers_models_data_and_stages(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
-) -> None:
-    from xai import cache as cache_module
-
-    package = tmp_path / "pkg"
-    for name in ("models.py", "data.py", "config.py", "stages/dissect.py", "dissect/labelling.py", "explain/x.py"):
-        (package / name).parent.mkdir(parents=True, exist_ok=True)
-        (package / name).write_text("x = 1\n")
-    monkeypatch.setattr(cache_module, "PACKAGE_ROOT", package)
-    cache_module.code_version.cache_clear()
-    before = cache_module.code_version("dissect")
-    (package / module).write_text("x = 2\n")
-    cache_module.code_version.cache_clear()
-    try:
-        assert cache_module.code_version("dissect") != before
-    finally:
-        cache_module.code_version.cache_clear()
-
-
-def _temp_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]) -> Path:
-    from xai import cache as cache_module
-
-    package = tmp_path / "pkg"
-    for name in names:
-        (package / name).parent.mkdir(parents=True, exist_ok=True)
-        (package / name).write_text("x = 1\n")
-    monkeypatch.setattr(cache_module, "PACKAGE_ROOT", package)
-    cache_module.code_version.cache_clear()
-    cache_module.probe_code_version.cache_clear()
-    return package
-
-
-PROBE_FILES = (
-    "dissect/activations.py",
-    "dissect/probe_pass.py",
-    "dissect/clip_embed.py",
-    "dissect/probes.py",
-    "models.py",
-    "data.py",
-    "stages/dissect.py",
-    "stages/__init__.py",
-    "cache.py",
-)
-
-
-@pytest.mark.parametrize("module", PROBE_FILES)
-def test_probe_code_version_follows_the_probe_modules(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
-) -> None:
-    from xai import cache as cache_module
-
-    package = _temp_package(tmp_path, monkeypatch, (*PROBE_FILES, "dissect/findings.py", "stages/explain.py"))
-    try:
-        before = cache_module.probe_code_version()
-        (package / module).write_text("x = 2\n")
-        cache_module.probe_code_version.cache_clear()
-        assert cache_module.probe_code_version() != before
-    finally:
-        cache_module.probe_code_version.cache_clear()
-        cache_module.code_version.cache_clear()
-
-
-@pytest.mark.parametrize("module", ["dissect/findings.py", "stages/explain.py", "dissect/analysis.py"])
-def test_editing_analysis_code_keeps_the_probe_pass(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str
-) -> None:
-    """Editing the analyses invalidates labels and analyses (broad key), never the probe artifacts."""
-    from xai import cache as cache_module
-
-    package = _temp_package(tmp_path, monkeypatch, (*PROBE_FILES, module))
-    try:
-        probe_before, broad_before = cache_module.probe_code_version(), cache_module.code_version("dissect")
-        (package / module).write_text("x = 2\n")
-        cache_module.probe_code_version.cache_clear()
-        cache_module.code_version.cache_clear()
-        assert cache_module.probe_code_version() == probe_before
-        assert cache_module.code_version("dissect") != broad_before or module == "stages/explain.py"
-    finally:
-        cache_module.probe_code_version.cache_clear()
-        cache_module.code_version.cache_clear()
-
-
-def test_probe_code_version_follows_torch_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.metadata
-
-    from xai import cache as cache_module
-
-    real = importlib.metadata.version
-    cache_module.probe_code_version.cache_clear()
-    before = cache_module.probe_code_version()
-    monkeypatch.setattr(
-        importlib.metadata, "version", lambda name: "0.0-test" if name == "open_clip_torch" else real(name)
-    )
-    cache_module.probe_code_version.cache_clear()
-    try:
-        assert cache_module.probe_code_version() != before
-    finally:
-        cache_module.probe_code_version.cache_clear()
+    assert clip_parts(_context({"weights": "random"}, "cuda"))["clip_dtype"] == "float16"
 
 
 def test_activations_key_separates_cpu_and_cuda() -> None:
-    from types import SimpleNamespace
-
     from xai.cache import make_key
-    from xai.classifiers import PRESETS
     from xai.stages import dissect as stage
+    from xai.stages.dissect_keys import activation_parts
 
-    places = PRESETS["resnet18_places365"]
-    config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=("layer4", "fc"), pool="mean"))
-    cpu = stage.activation_parts(config, places, "probe", "cpu")
-    cuda = stage.activation_parts(config, places, "probe", "cuda:0")
+    data = {"weights": "random", "dissect": {"models": ["resnet18_places365"], "layers": ["layer4", "fc"]}}
+
+    def parts(device: str) -> dict:
+        context = _context(data, device)
+        return activation_parts(context, context.plan.dissect.models[0], "probe")
+
+    cpu, cuda = parts("cpu"), parts("cuda:0")
     assert cpu["device"] == "cpu" and cuda["device"] == "cuda"
     assert make_key(stage.STAGE, cpu) != make_key(stage.STAGE, cuda)
-    assert make_key(stage.STAGE, cuda) == make_key(stage.STAGE, stage.activation_parts(config, places, "probe", "cuda"))
+    assert make_key(stage.STAGE, cuda) == make_key(stage.STAGE, parts("cuda"))
 
 
 def test_activations_key_follows_the_spec_the_layers_and_their_pooling() -> None:
     """Two models, two weights members or two layer lists never share pooled activations."""
-    from types import SimpleNamespace
-
     from xai.cache import make_key
-    from xai.classifiers import PRESETS, ClassifierSpec
     from xai.stages import dissect as stage
+    from xai.stages.dissect_keys import activation_parts
 
-    def key(spec: ClassifierSpec, layers: object = "auto", pool: str = "mean") -> str:
-        config = SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers=layers, pool=pool))
-        return make_key(stage.STAGE, stage.activation_parts(config, spec, "probe", "cpu"))
+    def parts(model: object, layers: object = "auto", pool: str = "mean") -> dict:
+        context = _context({"weights": "random", "dissect": {"models": [model], "layers": layers, "pool": pool}})
+        return activation_parts(context, context.plan.dissect.models[0], "probe")
 
-    imagenet, places = PRESETS["resnet18_imagenet"], PRESETS["resnet18_places365"]
+    def key(model: object, layers: object = "auto", pool: str = "mean") -> str:
+        return make_key(stage.STAGE, parts(model, layers, pool))
+
     keys = [
-        key(imagenet),
-        key(places),
-        key(ClassifierSpec("resnet18", model_id="resnet18")),
-        key(ClassifierSpec("vit_b_16", model_id="vit_b_16")),
-        key(ClassifierSpec("vit_b_16", "IMAGENET1K_SWAG_LINEAR_V1", model_id="vit_b_16_IMAGENET1K_SWAG_LINEAR_V1")),
-        key(imagenet, ("layer4", "fc")),
-        key(imagenet, pool="max"),
+        key("resnet18_imagenet"),
+        key("resnet18_places365"),
+        key("resnet18"),
+        key("vit_b_16"),
+        key({"name": "vit_b_16", "weights": "IMAGENET1K_SWAG_LINEAR_V1"}),
+        key("resnet18_imagenet", ["layer4", "fc"]),
+        key("resnet18_imagenet", pool="max"),
     ]
     assert len(set(keys)) == len(keys)
-    parts = stage.activation_parts(
-        SimpleNamespace(weights="random", seed=0, dissect=SimpleNamespace(layers="auto", pool="mean")),
-        ClassifierSpec("vit_b_16", model_id="vit_b_16"),
-        "probe",
-        "cpu",
-    )
-    assert parts["layers"][-1] == "heads" and parts["pooling"] == ["tokens", "tokens", "tokens", "none"]
-    assert parts["weights_member"] == "IMAGENET1K_V1" and parts["architecture"] == "vit_b_16"
+    vit = parts("vit_b_16")
+    assert vit["layers"][-1] == "heads" and vit["pooling"] == ["tokens", "tokens", "tokens", "none"]
+    assert vit["weights_member"] == "IMAGENET1K_V1" and vit["architecture"] == "vit_b_16"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -667,16 +569,12 @@ def test_fc_self_check_is_scored_with_soft_wpmi_whatever_the_main_similarity(mir
 def test_clip_cache_key_is_the_pin_or_the_unpinned_file_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """OpenAI's pinned file keys the cache by its pin; open_clip's unpinned .bin (a LAION ViT-B-16 saved under its
     name, say) by its content, so replacing it recomputes the embeddings."""
-    from types import SimpleNamespace
-
-    from xai.stages import weights_key
-
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()
-    config = SimpleNamespace(weights="pretrained", seed=0, weights_dir=weights_dir)
     (weights_dir / models.WEIGHT_FILES["clip"].filename).write_bytes(b"checked when read, not here")
-    assert weights_key(config, "clip") == f"ViT-B-16.pt:sha256:{models.OPENAI_CLIP_SHA256}"
+    context = _context({"weights": "pretrained", "weights_dir": str(weights_dir), "stages": ["dissect"]})
+    assert context.plan.dissect.clip_weights_key == f"ViT-B-16.pt:sha256:{models.OPENAI_CLIP_SHA256}"
     (weights_dir / models.WEIGHT_FILES["clip"].filename).unlink()
     clip_file = weights_dir / models.UNVERIFIED_CLIP.filename
     clip_file.write_bytes(b"openai weights")

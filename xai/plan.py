@@ -318,7 +318,7 @@ def _explain_plan(config: Config) -> ExplainPlan:
 
 
 def _dissect_plan(config: Config) -> DissectPlan:
-    from xai.dissect.layers import is_preset, layer_plan
+    from xai.dissect.layers import is_preset, layer_plan, probe_transform, transform_words
 
     settings = config.dissect
     models = []
@@ -344,7 +344,16 @@ def _dissect_plan(config: Config) -> DissectPlan:
             why = "its final layer fc is not among the dissected layers"
         else:
             why = ""
-        facts = DissectedModel(model.model_id, spec.architecture, description, layers, preset, why)
+        facts = DissectedModel(
+            model.model_id,
+            spec.architecture,
+            description,
+            layers,
+            preset,
+            why,
+            model.weights_member,
+            transform_words(probe_transform(spec)),
+        )
         models.append(DissectedModelPlan(model, facts))
     random = config.weights == "random"
     unverified = config.clip_unverified

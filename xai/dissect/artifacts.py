@@ -33,6 +33,11 @@ class DissectedModel:
     """one of the paper's models (its fc self-check and published rows apply)"""
     no_self_check: str = ""
     """why the final-layer self-check was not run (empty when it was)"""
+    weights_member: str = ""
+    """The resolved weights enum member: a bare model name means its ``DEFAULT`` (resnet50: ``IMAGENET1K_V2``, not the
+    paper's V1)."""
+    preprocessing: str = ""
+    """What the probe images go through for this model (``resize 256, crop 224, bilinear``)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,6 +56,27 @@ def is_preset(spec: ClassifierSpec) -> bool:
     published rows apply; the Places365 preset's category file may have been filled in."""
     preset = PRESETS.get(spec.model_id)
     return preset is not None and dataclasses.replace(spec, classes=None) == dataclasses.replace(preset, classes=None)
+
+
+def probe_transform(spec: ClassifierSpec) -> Any:
+    """The preprocessing of ``spec``'s probe images (a torchvision ``ImageClassification``): for the paper's models
+    torchvision's ResNet18 IMAGENET1K_V1 transform, which is CLIP-Dissect's Resize(256), CenterCrop(224), ImageNet
+    mean/std for both the ImageNet and the Places365 ResNet18; for any other model its own weights member's
+    ``transforms()`` (a bare model name means its ``DEFAULT`` member: resnet50's is IMAGENET1K_V2, resize 232)."""
+    from torchvision.models import ResNet18_Weights
+
+    from xai.classifiers import resolve_weights
+
+    if is_preset(spec):
+        return ResNet18_Weights.IMAGENET1K_V1.transforms()
+    return resolve_weights(spec.architecture, spec.weights_member).transforms()
+
+
+def transform_words(transform: Any) -> str:
+    """``resize 256, crop 224, bilinear``: what a probe transform does to an image, for the plan and the pages."""
+    return (
+        f"resize {int(transform.resize_size[0])}, crop {int(transform.crop_size[0])}, {transform.interpolation.value}"
+    )
 
 
 def layer_plan(spec: ClassifierSpec, layers: str | Sequence[str]) -> LayerPlan:

@@ -116,7 +116,8 @@ def _final_layer(dissected: DissectArtifacts, model: str) -> str | None:
 
 
 def model_rows(dissected: DissectArtifacts) -> list[list[Any]]:
-    """Per model: title, architecture, weights, dissected layers with their pooling, and the final layer."""
+    """Per model: title, architecture, weights, the weights member with the probe images' preprocessing, dissected
+    layers with their pooling, and the final layer."""
     from xai.dissect.layers import pooling_words
 
     rows = []
@@ -130,6 +131,7 @@ def model_rows(dissected: DissectArtifacts) -> list[list[Any]]:
                 model_title(name),
                 f"`{info.architecture}`",
                 info.weights_description,
+                f"`{info.weights_member}`: {info.preprocessing}",
                 layers,
                 f"`{info.layers.final_layer}`" if info.layers.final_layer else "not dissected",
             ]

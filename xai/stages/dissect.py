@@ -35,6 +35,7 @@ from xai.dissect.artifacts import (
     probe_artifact,
 )
 from xai.dissect.labelling import dissect_model
+from xai.dissect.layers import probe_transform
 from xai.dissect.result import DissectionResult
 from xai.stages.dissect_keys import (
     _dissect,
@@ -42,7 +43,6 @@ from xai.stages.dissect_keys import (
     clip_image_parts,
     clip_text_parts,
     scoring_parts,
-    target_transform,
 )
 
 if TYPE_CHECKING:
@@ -98,8 +98,11 @@ def _probe_files_missing(context: RunContext) -> bool:
 def describe(context: RunContext) -> str:
     planned = _dissect(context)
     layers = planned.layers_setting
+    models = ", ".join(
+        f"{entry.model_id} ({entry.facts.weights_member}: {entry.facts.preprocessing})" for entry in planned.models
+    )
     line = (
-        f"CLIP-Dissect of {', '.join(entry.model_id for entry in planned.models)} layers "
+        f"CLIP-Dissect of {models}, layers "
         f"{'auto' if layers == 'auto' else ', '.join(layers)}, concepts {planned.concepts!r}, {planned.similarity}"
     )
     if planned.probe == "broden" and _probe_files_missing(context):
@@ -322,7 +325,7 @@ def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed
         f"dissect:{architecture}",
         f"{architecture}:channels_last",
         model_forward,
-        target_transform(first.model.spec),
+        probe_transform(first.model.spec),
     )
 
 
@@ -340,7 +343,7 @@ def _probe_pass(
         clip=clip.module if clip else None,
         clip_transform=clip.preprocess if clip else None,
         targets={entry.model_id: context.classifier(entry.model).module for entry in models_needed},
-        target_transform={entry.model_id: target_transform(entry.model.spec) for entry in models_needed},
+        target_transform={entry.model_id: probe_transform(entry.model.spec) for entry in models_needed},
         layers={entry.model_id: entry.layers.layers for entry in models_needed},
         pool=_dissect(context).pool,
         device=context.device,

@@ -3,7 +3,7 @@ pooled activations and scores, all read from the run plan; and each model's prob
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from xai import models
@@ -13,7 +13,6 @@ from xai.dissect import clip_embed
 if TYPE_CHECKING:
     import torch
 
-    from xai.classifiers import ClassifierSpec
     from xai.context import RunContext
     from xai.plan import DissectedModelPlan, DissectPlan, ModelPlan
 
@@ -111,17 +110,3 @@ def device_type(device: Device) -> str:
     import torch
 
     return torch.device(device).type
-
-
-def target_transform(spec: ClassifierSpec) -> Callable[..., Any]:
-    """The preprocessing of ``spec``'s probe images: for the paper's models torchvision's ResNet18
-    IMAGENET1K_V1 transform, which is CLIP-Dissect's Resize(256), CenterCrop(224), ImageNet mean/std for both the
-    ImageNet and the Places365 ResNet18; for any other model its own weights member's ``transforms()``."""
-    from torchvision.models import ResNet18_Weights
-
-    from xai.classifiers import resolve_weights
-    from xai.dissect.layers import is_preset
-
-    if is_preset(spec):
-        return ResNet18_Weights.IMAGENET1K_V1.transforms()
-    return resolve_weights(spec.architecture, spec.weights_member).transforms()
