@@ -25,9 +25,12 @@ def bench():
 
 
 def _context(tmp_path: Path) -> SimpleNamespace:
-    config = SimpleNamespace(dissect=SimpleNamespace(batch_size=7, models=("resnet18_imagenet", "resnet18_places")))
+    from xai.config import validate
+    from xai.plan import make_plan
+
+    config = validate({"weights": "random", "stages": ["dissect"], "dissect": {"batch_size": 7}})
     return SimpleNamespace(
-        config=config,
+        plan=make_plan(config),
         batch_sizes={},
         device=torch.device("cpu"),
         cache=SimpleNamespace(root=tmp_path),
@@ -42,10 +45,7 @@ def test_the_bench_finds_the_label_the_probe_pass_records(bench, tmp_path: Path,
         SimpleNamespace(module=None, preprocess=ResNet18_Weights.IMAGENET1K_V1.transforms()) if clip_in_pass else None
     )
     assert bench.probe_pass_label(context.batch_sizes) is None  # nothing ran yet
-    from xai.classifiers import PRESETS
-
-    specs = [PRESETS[name] for name in ("resnet18_imagenet", "resnet18_places365")]
-    assert dissect_stage._pass_batch_size(context, clip, specs) == 7
+    assert dissect_stage._pass_batch_size(context, clip, list(context.plan.dissect.models)) == 7
     label = bench.probe_pass_label(context.batch_sizes)
     assert label in context.batch_sizes and context.batch_sizes[label].batch_size == 7
     assert label == ("dissect:clip" if clip_in_pass else "dissect:resnet18")
