@@ -8,14 +8,16 @@ import time
 from pathlib import Path
 
 from xai import config as config_module
-from xai.cache import ArtifactCache, StorageError
+from xai.cache import ArtifactCache, StorageError, atomic_write_text
 from xai.checkpoints import CheckpointError
 from xai.classifiers import ModelChoiceError
 from xai.config import STAGES, ConfigError
 from xai.data import DataError
 from xai.models import WeightsUnavailableError
+from xai.resources import resolve_config, site_scaffold
 
 DEFAULT_CONFIG = Path("configs/assignment.yaml")
+"""Read from the working folder, else the copy shipped with the package (:func:`xai.resources.resolve_config`)."""
 
 
 def parse_stages(text: str | None) -> list[str] | None:
@@ -64,11 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        source = resolve_config(args.config)
+        if source.shipped:
+            print(
+                f"config: no {args.config} here; reading the copy shipped with xai-report: {source.path}",
+                file=sys.stderr,
+            )
         config = config_module.load(
-            args.config, images=args.images, weights=args.weights, device=args.device, output_dir=args.output
+            source.path, images=args.images, weights=args.weights, device=args.device, output_dir=args.output
         )
         only = parse_stages(args.only)
-        return _generate(config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan)
+        return _generate(
+            config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan, config_file=source.shown
+        )
     except (ConfigError, DataError, WeightsUnavailableError, StorageError, ModelChoiceError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -84,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_only: bool) -> int:
+def _generate(
+    config, *, only: list[str] | None, force: bool, quiet: bool, plan_only: bool, config_file: str = ""
+) -> int:
     from xai import downloads, pipeline
     from xai.batching import configure_threads
     from xai.report.render import render_report
@@ -118,9 +130,29 @@ def _generate(config, *, only: list[str] | None, force: bool, quiet: bool, plan_
     pipeline.run(context, stages)
     pipeline.load_cached(context, [s for s in config.stages if s not in stages])
     context.timings["total"] = time.perf_counter() - started
-    written = render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
+    record = {**pipeline.run_record(context), "config_file": config_file}
+    written = render_report(record, context.artifacts, config.output_dir)
     print(f"\nWrote {len(written)} files of site sources to {config.output_dir}/")
+    for path in write_site_scaffold(config.output_dir):
+        print(f"Wrote {path} (MkDocs scaffold: there was none)")
     print(f"Cache: {len(cache.stats.hits)} artifact(s) reused, {len(cache.stats.misses)} computed")
     print("View the report:    mkdocs serve      (then open http://127.0.0.1:8000)")
     print("Build static HTML:  mkdocs build --strict   -> site/")
     return 0
+
+
+def write_site_scaffold(docs_dir: Path, folder: Path | None = None) -> list[Path]:
+    """Make ``folder`` (default: the working folder) a MkDocs project for the report in ``docs_dir``, so that
+    ``mkdocs serve`` works there: the shipped ``mkdocs.yml`` and its stylesheet, each written only where no file
+    of that name exists (a user's own is never overwritten). Returns the files written."""
+    written = []
+    for path, text in site_scaffold(docs_dir, folder or Path.cwd()).items():
+        if path.exists():
+            continue
+        try:
+            atomic_write_text(path, text)
+        except StorageError as error:  # the report is written by now; the scaffold is a convenience
+            print(f"note: no MkDocs scaffold written: {error}", file=sys.stderr)
+            continue
+        written.append(path)
+    return written

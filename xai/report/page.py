@@ -18,7 +18,10 @@ from typing import Any, Protocol
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+from xai.resources import template_dir
+
+TEMPLATE_DIR = template_dir()
+"""The root ``templates/`` of a checkout, or the installed wheel's copy (:mod:`xai.resources`)."""
 
 
 @dataclass(frozen=True)
