@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated environment (no real weights or caches leak in) and the data mirror."""
+"""Shared fixtures: an isolated environment (no real weights or caches leak in), the data mirror, one headless
+Chromium per worker and the smoke site (built once per test run, shared by the workers)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def mirror_path() -> Path | None:
-    """The data mirror: $XAI_MIRROR (CI sets it) or ../shared/data beside the checkout.
-
-    ``XAI_NO_MIRROR=1`` hides both, to check that the suite passes on a machine without them.
-    """
-    if os.environ.get("XAI_NO_MIRROR") == "1":
-        return None
-    configured = os.environ.get("XAI_MIRROR")
-    if configured and Path(configured, "MANIFEST.tsv").is_file():
-        return Path(configured)
-    return SHARED_DATA if (SHARED_DATA / "MANIFEST.tsv").is_file() else None
-
-
-requires_mirror = pytest.mark.skipif(
-    mirror_path() is None, reason="needs the data mirror (../shared/data or $XAI_MIRROR)"
-)
+from tests.helpers.mirror import mirror_path
+from tests.helpers.smoke import SmokeSite, shared_smoke_site
 
 
 @pytest.fixture(autouse=True)
@@ -39,11 +23,19 @@ def isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 @pytest.fixture
 def mirror(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The data mirror, set as $XAI_MIRROR for this test only (skips without one)."""
     path = mirror_path()
     if path is None:
         pytest.skip("needs the data mirror (../shared/data or $XAI_MIRROR)")
     monkeypatch.setenv("XAI_MIRROR", str(path))
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke_site(tmp_path_factory: pytest.TempPathFactory) -> SmokeSite:
+    """The real report: configs/smoke.yaml generated (twice) and strictly built, once per test run
+    (:mod:`tests.helpers.smoke`)."""
+    return shared_smoke_site(tmp_path_factory)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def chromium():
     """One headless Chromium per worker: Playwright's sync API allows a single instance per thread."""
-    from site_checks import browser_unavailable_reason, open_browser
+    from tests.helpers.site_checks import browser_unavailable_reason, open_browser
 
     reason = browser_unavailable_reason()
     if reason is not None:

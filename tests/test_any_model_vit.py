@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from any_model_run import Case, check_pages, run_case
+
+from tests.helpers.any_model_run import Case, check_pages, run_case
 
 pytestmark = [pytest.mark.slow]
 
@@ -14,5 +15,5 @@ CASES = [Case("vit_b_16", scorecam=False), Case("resnet18", checkpoint_classes=1
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
-def test_any_model_explained_compared_and_published(case: Case, tmp_path: Path) -> None:
+def test_any_model_explained_compared_and_published(case: Case, tmp_path: Path, mirror: Path) -> None:
     check_pages(case, run_case(case, tmp_path))

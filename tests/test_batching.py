@@ -397,8 +397,7 @@ def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_o
 
 
 def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
-    from test_render import RUN
-
+    from tests.helpers.run_record import RUN
     from xai.report.render import render_report
 
     choice = {
@@ -420,8 +419,7 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("source", ["measured", "configured"])
 def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> None:
-    from test_render import RUN
-
+    from tests.helpers.run_record import RUN
     from xai.explain.explained import ExplainArtifacts
     from xai.report.pages_explain import INDEX, cost_rows, model_facts
     from xai.report.render import Page, render_pages

@@ -3,7 +3,6 @@ one must fail here, not as a KeyError at the end of a 20-minute bench)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,17 +10,13 @@ import pytest
 import torch
 from torchvision.models import ResNet18_Weights
 
+from tests.helpers.bench import load_bench
 from xai.stages import dissect as dissect_stage
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "bench" / "bench_pipeline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("bench_pipeline")
 
 
 def _context(tmp_path: Path) -> SimpleNamespace:

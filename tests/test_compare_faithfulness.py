@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -174,13 +172,12 @@ def test_default_steps_are_the_measured_coarsest_with_every_finer_count_passing(
     such that it AND every finer candidate stay within the tolerance in the worst case over several softmax
     sharpness levels (a coarse count that passes by luck while a finer one fails is not chosen)."""
     import inspect
-    import sys
 
+    from tests.helpers.bench import load_bench
     from xai.compare.faithfulness import step_error_measurement
     from xai.config import CompareConfig
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    from bench_step_error import coarsest_with_finer_passing
+    coarsest_with_finer_passing = load_bench("bench_step_error").coarsest_with_finer_passing
 
     measurement = step_error_measurement()
     assert measurement["reference_steps"] == 224 and measurement["tolerance"] == 0.005

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from test_compare_summary import _comparisons, _faithfulness, _sanity, _segments
-
+from tests.helpers import compare_artifacts as fixed
 from xai.compare import SanityResult, summarise
 from xai.report.figures import compare as figures
 
@@ -23,9 +19,9 @@ def _is_png(path: Path) -> bool:
 
 
 def test_every_figure_is_written(tmp_path: Path) -> None:
-    comparisons, cross = _comparisons(4)
+    comparisons, cross = fixed.image_comparisons(4)
     faithful = [
-        _faithfulness(
+        fixed.faithfulness_result(
             f"img{i}",
             {
                 "lime": (0.3, 0.7),
@@ -37,7 +33,7 @@ def test_every_figure_is_written(tmp_path: Path) -> None:
         )
         for i in range(4)
     ]
-    sanity = _sanity()
+    sanity = fixed.sanity_result()
     summary = summarise(comparisons, faithful, sanity, k=5, cross_image=cross)
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
@@ -50,7 +46,7 @@ def test_every_figure_is_written(tmp_path: Path) -> None:
         "mean_curves.png": figures.mean_faithfulness_curves_figure(faithful, tmp_path / "mean_curves.png"),
         "sanity.png": figures.sanity_figure(sanity, tmp_path / "sanity.png"),
         "panel.png": figures.comparison_panel_figure(
-            image, _segments(), rng.normal(size=16), cams, tmp_path / "panel.png", k=5, image_id="img0"
+            image, fixed.segment_grid(), rng.normal(size=16), cams, tmp_path / "panel.png", k=5, image_id="img0"
         ),
     }
     for name, alt in written.items():
@@ -70,7 +66,7 @@ def test_panel_titles_use_the_artifacts_iou_not_a_recomputation(tmp_path: Path, 
     import xai.compare.nulls as nulls
     from xai.report.pages_compare import panel_ious
 
-    comparisons, cross = _comparisons(4)
+    comparisons, cross = fixed.image_comparisons(4)
     summary = summarise(comparisons, [], None, k=5, cross_image=cross)
     ious = panel_ious(summary, "img0")
     table = summary.agreement
@@ -95,7 +91,7 @@ def test_panel_titles_use_the_artifacts_iou_not_a_recomputation(tmp_path: Path, 
     cams = {"Good": rng.random((16, 16)), "Noise": rng.random((16, 16))}
     figures.comparison_panel_figure(
         image,
-        _segments(),
+        fixed.segment_grid(),
         rng.normal(size=16),
         cams,
         tmp_path / "panel.png",

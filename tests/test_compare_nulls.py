@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.test_explain_lime import _planted
+from tests.helpers.planted import tempered_planted
 from xai.compare.agreement import compute_agreement, iou, lime_topk_mask
 from xai.compare.nulls import (
     CENTRE_METHOD,
@@ -38,7 +38,7 @@ def grid_segments(size: int = 16, cell: int = 4) -> np.ndarray:
 @pytest.fixture(scope="module")
 def planted() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LIME and Grad-CAM of a model that only sees BOX: both must point at the box."""
-    model = _planted(BOX)
+    model = tempered_planted(BOX)
     image = planted_image(64, 0)
     lime = run_lime(model, image, to_input=to_input, params=FINE, seed=0)
     inner = model.model if hasattr(model, "model") else model

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from test_compare_summary import _comparisons, _faithfulness, _segments
-
+from tests.helpers import compare_artifacts as fixed
 from xai.classifiers import Preprocessing
 from xai.compare import EDGE_METHOD, SanityResult, summarise
 from xai.compare.results import CompareArtifacts
@@ -30,9 +26,9 @@ VIT_CASCADE = (
 
 def _vit_artifacts(n_images: int = 3) -> dict[str, object]:
     """Explain and compare artifacts of a ViT-B/16 run with its SWAG weights (384 px, bicubic), pretrained."""
-    comparisons, cross = _comparisons(n_images)
+    comparisons, cross = fixed.image_comparisons(n_images)
     methods = {"lime": (0.3, 0.7), "GradCAM": (0.2, 0.8), "random:0": (0.5, 0.5), "centre": (0.45, 0.55)}
-    faithful = [_faithfulness(f"img{i}", methods) for i in range(n_images)]
+    faithful = [fixed.faithfulness_result(f"img{i}", methods) for i in range(n_images)]
     spearman = np.array([[[0.2, 0.3, 0.1], [0.1, 0.0, 0.05]], [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]])
     sanity = SanityResult(
         False, ("GradCAM", EDGE_METHOD), VIT_CASCADE[:2], spearman, np.abs(spearman), spearman * 0.9, 0
@@ -40,7 +36,7 @@ def _vit_artifacts(n_images: int = 3) -> dict[str, object]:
     rng = np.random.default_rng(0)
     images = []
     for i in range(n_images):
-        lime = SimpleNamespace(segments=_segments(), weights=rng.normal(size=16))
+        lime = SimpleNamespace(segments=fixed.segment_grid(), weights=rng.normal(size=16))
         cams = (SimpleNamespace(method="GradCAM", map=rng.random((16, 16))),)
         pixels = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
         images.append(ExplainedImage(f"img{i}", pixels, SimpleNamespace(lime=lime, cams=cams)))

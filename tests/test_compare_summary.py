@@ -5,107 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.helpers import compare_artifacts as fixed
 from xai import serial
 from xai.compare import (
     EDGE_METHOD,
     RANDOM_WEIGHTS_NOTE,
     TABLES,
     ComparisonSummary,
-    FaithfulnessResult,
     SanityResult,
-    compare_image,
-    cross_image_table,
     findings,
     summarise,
 )
-from xai.compare.faithfulness import auc
-
-
-def _segments() -> np.ndarray:
-    rows, cols = np.indices((16, 16))
-    return ((rows // 4) * 4 + cols // 4).astype(np.int32)
-
-
-def _comparisons(n_images: int = 8):
-    segments = _segments()
-    comparisons, inputs = [], []
-    for index in range(n_images):
-        rng = np.random.default_rng(index)
-        weights = rng.normal(size=(2, 16))  # two LIME seeds
-        lime_like = (weights[0][segments] - weights[0].min()) / np.ptp(weights[0])
-        noise = rng.random((16, 16))
-        # "Good" follows LIME, more so in early images; "Noise" is unrelated to it.
-        good = (1 - index / (2 * n_images)) * lime_like + index / (2 * n_images) * noise
-        image = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
-        cams = {"Good": good.astype(np.float32), "Noise": noise.astype(np.float32)}
-        comparisons.append(
-            compare_image(
-                image, segments, weights, cams, image_id=f"img{index}", ks=(5, 10), seeds=(0, 1), null_draws=500
-            )
-        )
-        inputs.append((f"img{index}", segments, weights, cams))
-    return comparisons, cross_image_table(inputs, (5, 10))
-
-
-def _faithfulness(image_id: str, scores: dict[str, tuple[float, float]]) -> FaithfulnessResult:
-    fractions = np.linspace(0, 1, 5)
-    methods = tuple(scores)
-    deletion = np.array([[1, d, d, d, 0] for d, _ in scores.values()], dtype=np.float64)
-    insertion = np.array([[0, i, i, i, 1] for _, i in scores.values()], dtype=np.float64)
-    return FaithfulnessResult(
-        image_id=image_id, target=3, methods=methods, fractions=fractions, deletion=deletion,
-        insertion=insertion,
-        deletion_auc=np.array([auc(fractions, c) for c in deletion]),
-        insertion_auc=np.array([auc(fractions, c) for c in insertion]),
-        step_pixels=64, forward_passes=3 + 2 * len(methods) * 3, deletion_baseline="zero",
-        seed=0,
-    )  # fmt: skip
-
-
-def _summary(sanity: SanityResult | None = None, n_images: int = 8) -> ComparisonSummary:
-    faithful = []
-    for i in range(n_images):
-        jitter = 0.01 * ((i * 7) % 5)  # per-image variation, so the paired tests are not all ties
-        faithful.append(
-            _faithfulness(
-                f"img{i}",
-                {
-                    "lime": (0.3 - jitter, 0.7),
-                    "Good": (0.2, 0.8 + jitter),
-                    "Noise": (0.6 + jitter, 0.4),
-                    "random:0": (0.5, 0.5 + jitter / 2),
-                    "random:1": (0.5 + jitter, 0.5),
-                    "centre": (0.45, 0.55),
-                },
-            )
-        )
-    comparisons, cross = _comparisons(n_images)
-    return summarise(comparisons, faithful, sanity, k=5, cross_image=cross, notes=("img0: a caveat",))
-
-
-def _sanity() -> SanityResult:
-    spearman = np.array(
-        [
-            [[0.4, 0.5, 0.3], [0.1, 0.05, 0.15]],
-            [[0.9, 0.92, 0.88], [0.95, 0.9, 0.97]],
-            [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]],
-        ]
-    )
-    return SanityResult(
-        False,
-        ("Good", "Noise", EDGE_METHOD),
-        ("fc", "layer4"),
-        spearman,
-        np.abs(spearman),
-        spearman * 0.9,
-        0,
-        budgets=(("lime", "300 samples"),),
-    )
 
 
 def test_summary_tables_are_deterministic_and_round_trip() -> None:
-    summary = _summary(_sanity())
-    assert _summary(_sanity()).csv_texts() == summary.csv_texts()  # byte-identical CSV for the same inputs
+    summary = fixed.comparison_summary(fixed.sanity_result())
+    assert (
+        fixed.comparison_summary(fixed.sanity_result()).csv_texts() == summary.csv_texts()
+    )  # byte-identical CSV for the same inputs
     arrays, meta = serial.to_parts(summary)
     restored = serial.from_parts(ComparisonSummary, arrays, meta)
     assert restored.csv_texts() == summary.csv_texts()
@@ -117,7 +34,7 @@ def test_summary_tables_are_deterministic_and_round_trip() -> None:
 
 
 def test_summary_numbers_carry_intervals_and_paired_tests() -> None:
-    summary = _summary()
+    summary = fixed.comparison_summary()
     by_method = summary.agreement_by_method.set_index(["method", "k"])
     good, noise = by_method.loc[("Good", 5)], by_method.loc[("Noise", 5)]
     assert good["iou_low"] < good["iou_mean"] < good["iou_high"] and good["n_images"] == 8
@@ -142,7 +59,7 @@ def test_summary_numbers_carry_intervals_and_paired_tests() -> None:
 
 
 def test_findings_are_generated_from_the_numbers_without_cut_offs() -> None:
-    summary = _summary(_sanity())
+    summary = fixed.comparison_summary(fixed.sanity_result())
     text = findings(summary)
     joined = " ".join(text)
     by_method = summary.agreement_by_method.set_index(["method", "k"])
@@ -164,7 +81,7 @@ def test_findings_are_generated_from_the_numbers_without_cut_offs() -> None:
 
 
 def test_random_weights_say_so_instead_of_numbers() -> None:
-    summary = _summary(SanityResult.skipped())
+    summary = fixed.comparison_summary(SanityResult.skipped())
     assert summary.weights_are_random
     assert summary.sanity.empty
     text = findings(summary)
@@ -175,7 +92,7 @@ def test_random_weights_say_so_instead_of_numbers() -> None:
 
 
 def test_summary_rejects_duplicate_image_ids_and_accepts_no_images() -> None:
-    comparison = _comparisons(1)[0][0]
+    comparison = fixed.image_comparisons(1)[0][0]
     with pytest.raises(ValueError, match="unique"):
         summarise([comparison, comparison])
     empty = summarise([])
@@ -185,7 +102,7 @@ def test_summary_rejects_duplicate_image_ids_and_accepts_no_images() -> None:
 
 @pytest.mark.parametrize("n_images", [1, 2])
 def test_summary_with_few_images_says_not_enough(n_images: int) -> None:
-    summary = _summary(n_images=n_images)
+    summary = fixed.comparison_summary(n_images=n_images)
     assert "cannot be answered" in summary.complexity_answer
     text = findings(summary)
     if n_images == 1:
@@ -201,7 +118,7 @@ def test_home_page_highlights_are_the_group_sentences() -> None:
 
     from xai.report.pages_compare import highlights
 
-    lines = highlights(SimpleNamespace(summary=_summary(_sanity())))
+    lines = highlights(SimpleNamespace(summary=fixed.comparison_summary(fixed.sanity_result())))
     assert lines[0].startswith("Agreement groups at k = 5")
     assert any(line.startswith("Faithfulness groups") for line in lines)
     assert not any(line.startswith("Good: score") for line in lines)  # per-method detail stays on the page
@@ -215,10 +132,10 @@ def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
     from xai.compare.narrative import faithfulness_findings
     from xai.report.pages_compare import ranking_rows
 
-    comparisons, cross = _comparisons(4)
+    comparisons, cross = fixed.image_comparisons(4)
     faithful = []
     for i in range(4):
-        result = _faithfulness(f"img{i}", {"lime": (0.3, 0.7 + 0.01 * i), "Good": (0.2, 0.8 + 0.01 * i)})
+        result = fixed.faithfulness_result(f"img{i}", {"lime": (0.3, 0.7 + 0.01 * i), "Good": (0.2, 0.8 + 0.01 * i)})
         if i == 2:  # Good's map was all zero on img2: faithfulness_image leaves it out and records why
             result = dataclasses.replace(
                 result,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
-from explain_run import explain_context, explain_one
 
+from tests.helpers.explain_run import explain_context, explain_one
 from xai.explain import METHODS
 from xai.report.figures.explain import plot_explanation_grid, save_image_figures
 from xai.testing import PlantedEvidenceNet, planted_image

@@ -10,32 +10,17 @@ import torch
 from lime.lime_image import LimeImageExplainer
 from torch import nn
 
+from tests.helpers.planted import tempered_planted
 from xai import serial
 from xai.explain import LimeParams, LimeResult, LimeStability, lime_stability, run_lime
 from xai.explain.inference import probabilities_fn
 from xai.explain.lime_image import jaccard, lime_with_classifier
 from xai.models import to_input
-from xai.testing import PlantedEvidenceNet, box_mask, planted_image
+from xai.testing import box_mask, planted_image
 
 BOX = (8, 8, 32, 32)
 CONTROL_BOX = (32, 32, 56, 56)
 FINE = LimeParams(num_samples=300, kernel_size=2, max_dist=20)  # ~46 superpixels on the 64x64 test image
-
-
-class _Tempered(nn.Module):
-    """Divides the logits so the planted net's softmax is not saturated (LIME regresses probabilities)."""
-
-    def __init__(self, model: nn.Module, temperature: float) -> None:
-        super().__init__()
-        self.model = model
-        self.temperature = temperature
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) / self.temperature
-
-
-def _planted(box: tuple[int, int, int, int]) -> nn.Module:
-    return _Tempered(PlantedEvidenceNet(box, seed=0), 200.0).eval()
 
 
 def _tutorial_classifier(model: nn.Module):
@@ -58,7 +43,7 @@ def test_identical_to_plain_lime_call_with_same_classifier() -> None:
     # The tempered planted model: its probabilities move with the box's superpixels, so LIME's weights are
     # far from zero and a wrong ``data_labels`` (row 0 not all on, shifted segment ids) changes them. (The
     # untempered net gives p = 1.0 for every sample, all weights 0, and nothing could fail.)
-    model = _planted(BOX)
+    model = tempered_planted(BOX)
     image = planted_image(64, 1)
 
     def one_at_a_time(images: np.ndarray) -> np.ndarray:  # batch-invariant, so any batching gives equal bits
@@ -83,7 +68,7 @@ def test_identical_to_plain_lime_call_with_same_classifier() -> None:
 
 
 def test_fast_classifier_matches_tutorial_classifier() -> None:
-    model = _planted(BOX)
+    model = tempered_planted(BOX)
     image = planted_image(64, 0)
     plain = _plain_lime(image, _tutorial_classifier(model), seed=3, num_samples=200)
     ours = run_lime(model, image, to_input=to_input, params=LimeParams(num_samples=200), seed=3)
@@ -98,7 +83,7 @@ def test_fast_classifier_matches_tutorial_classifier() -> None:
 
 
 def test_deterministic_for_a_seed_and_sensitive_to_it() -> None:
-    model = _planted(BOX)
+    model = tempered_planted(BOX)
     image = planted_image(64, 0)
     first, second, other = (run_lime(model, image, to_input=to_input, params=FINE, seed=s) for s in (0, 0, 1))
     first_parts, second_parts = serial.to_parts(first), serial.to_parts(second)
@@ -117,7 +102,7 @@ def _touching_box(result: LimeResult, box: tuple[int, int, int, int]) -> np.ndar
 def test_planted_evidence_top_superpixels_cover_the_box_and_follow_it() -> None:
     image = planted_image(64, 0)
     for box, other in ((BOX, CONTROL_BOX), (CONTROL_BOX, BOX)):
-        result = run_lime(_planted(box), image, to_input=to_input, params=FINE, seed=0)
+        result = run_lime(tempered_planted(box), image, to_input=to_input, params=FINE, seed=0)
         touching = _touching_box(result, box)
         # Pixels outside the box cannot change the output: the largest |weights| must all be in the box.
         assert touching[result.ranking[:3]].all()
@@ -128,7 +113,7 @@ def test_planted_evidence_top_superpixels_cover_the_box_and_follow_it() -> None:
 
 
 def test_stability_is_jaccard_of_top_k_superpixels() -> None:
-    model = _planted(BOX)
+    model = tempered_planted(BOX)
     image = planted_image(64, 0)
     runs = [run_lime(model, image, to_input=to_input, params=FINE, seed=s) for s in range(3)]
     stability = lime_stability(runs)
@@ -146,7 +131,7 @@ def test_stability_is_jaccard_of_top_k_superpixels() -> None:
 
 
 def test_masks_and_views_are_consistent() -> None:
-    result = run_lime(_planted(BOX), planted_image(64, 0), to_input=to_input, params=FINE, seed=0)
+    result = run_lime(tempered_planted(BOX), planted_image(64, 0), to_input=to_input, params=FINE, seed=0)
     for i, k in enumerate(result.ks):
         assert np.array_equal(result.positive_masks[i], result.positive_mask(k))
         assert all(result.weights[s] > 0 for s in result.positive_superpixels(k))

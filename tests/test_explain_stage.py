@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from explain_run import explain_context, explain_one
 
+from tests.helpers.explain_run import explain_context, explain_one
 from xai import serial
 from xai.config import ConfigError, validate
 from xai.context import NotCachedError
@@ -160,8 +160,7 @@ def test_plan_counts_any_models_target_channels() -> None:
 
 
 def _image_key(config_data: dict, method: str = "gradcam") -> dict:
-    from explain_run import input_image
-
+    from tests.helpers.explain_run import input_image
     from xai.stages.explain import method_parts
 
     config = validate({"stages": ["explain"], "weights": "random", **config_data})

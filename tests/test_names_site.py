@@ -49,7 +49,7 @@ class _Images(HTMLParser):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from site_checks import mkdocs_build
+    from tests.helpers.site_checks import mkdocs_build
 
     work = tmp_path_factory.mktemp("names")
     images = work / "images"
@@ -99,7 +99,7 @@ def test_every_name_gets_its_own_page(site: dict[str, Path]) -> None:
 
 
 def test_all_links_resolve(site: dict[str, Path]) -> None:
-    from site_checks import check_image_alt_text, check_links
+    from tests.helpers.site_checks import check_image_alt_text, check_links
 
     assert check_links(site["site"]) == []
     assert check_image_alt_text(site["site"]) == []

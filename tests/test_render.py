@@ -1,40 +1,17 @@
-"""Rendering: golden Markdown for fixed inputs, strict undefined values, escaping, stale-file removal."""
+"""Rendering: golden Markdown for fixed inputs (the home and methods pages without artifacts, a placeholder, a
+catalogue), strict undefined values, escaping, stale-file removal."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from jinja2 import UndefinedError
 
+from tests.helpers.golden import check_golden
+from tests.helpers.run_record import RUN
 from xai.report.page import Page, fmt_seconds, make_environment, md_cell
 from xai.report.render import remove_stale, render_pages, render_report
-
-GOLDEN = Path(__file__).with_name("golden")
-UPDATE = os.environ.get("XAI_UPDATE_GOLDEN") == "1"
-"""``XAI_UPDATE_GOLDEN=1 pytest tests/test_render.py`` rewrites the golden files after an intended change."""
-
-RUN = {
-    "config_name": "golden",
-    "config_yaml": "name: golden\nseed: 0\n",
-    "config": {
-        "explain": {"methods": ["lime", "gradcam"], "lime": {"num_samples": 1000}},
-        "compare": {"top_k": [5, 10]},
-        "dissect": {"similarity": "soft_wpmi", "layers": ["fc"]},
-    },
-    "weights": "random",
-    "random_weights": True,
-    "seed": 0,
-    "device": "cpu",
-    "versions": {"python": "3.11.7", "torch": "2.14.1"},
-    "weights_ids": {"resnet50": "random(seed=0)"},
-    "timings": {"explain": 1.25, "total": 75.0},
-    "images": [{"name": "n01443537_goldfish", "sha256": "61ff9f1e"}],
-    "skipped": [{"path": "bad|name.jpg", "reason": "bad|name.jpg: empty file; replace it"}],
-    "cache": {"hits": 3, "misses": 4},
-    "stages": ["explain"],
-}
 
 NEURONS = [
     {
@@ -58,19 +35,18 @@ NEURONS = [
 ]
 
 
-def _check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.is_file(), f"missing golden file {path}; run with XAI_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), f"{name} differs from its golden file; rerun with XAI_UPDATE_GOLDEN=1 if intended"
-
-
-@pytest.mark.parametrize("page", ["index.md", "methods.md", "dissection/index.md", "comparison/index.md"])
+@pytest.mark.parametrize("page", ["index.md", "methods.md"])
 def test_pages_without_artifacts_match_golden(tmp_path: Path, page: str) -> None:
     render_report(RUN, {}, tmp_path)
-    _check_golden(page.replace("/", "__"), (tmp_path / page).read_text())
+    check_golden(page, (tmp_path / page).read_text())
+
+
+def test_a_stage_that_did_not_run_is_a_placeholder_page(tmp_path: Path) -> None:
+    """The real dissection and comparison pages are golden in tests/test_golden_pages.py."""
+    render_report(RUN, {}, tmp_path)
+    check_golden("placeholder.md", (tmp_path / "dissection" / "index.md").read_text())
+    comparison = (tmp_path / "comparison" / "index.md").read_text()
+    assert "This stage was not part of this build." in comparison and "--only compare" in comparison
 
 
 def test_catalogue_matches_golden_and_escapes_labels(tmp_path: Path) -> None:
@@ -88,7 +64,7 @@ def test_catalogue_matches_golden_and_escapes_labels(tmp_path: Path) -> None:
     }
     render_pages([Page("dissection/m-fc.md", "catalogue.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / "dissection" / "m-fc.md").read_text()
-    _check_golden("catalogue.md", text)
+    check_golden("catalogue.md", text)
     assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt;" in text
     assert 'class="neuron weak" id="unit-1"' in text and 'class="neuron" id="unit-0"' in text
 

@@ -1,11 +1,14 @@
 """The built site as a reader meets it: served on 127.0.0.1, driven in headless Chromium through Playwright.
 
-Every check runs against the session fixture ``built_site``: the report site named by ``XAI_BUILT_SITE`` (a
-directory holding a built ``index.html``), otherwise a small MkDocs Material site built here. Environment:
+Every check runs against the session fixture ``built_site``: the real report, i.e. the smoke site this test run
+builds (``smoke_site``, tests/helpers/smoke.py: configs/smoke.yaml, strict MkDocs build), or the built site named
+by ``XAI_BUILT_SITE``. The checks themselves are proven on pages broken on purpose here and, for the offline link
+checker, in tests/test_linkcheck.py. Environment:
 
-* ``XAI_BUILT_SITE``: built site to check instead of the fixture.
+* ``XAI_BUILT_SITE``: built site to check instead of the smoke site.
 * ``XAI_SEARCH_QUERY`` / ``XAI_SEARCH_EXPECT``: a neuron label and a fragment of the URL its page must have
-  (e.g. ``layer4/``); required for the search test on a real site.
+  (e.g. ``layer4/``); default on the smoke site: unit 1's label and its ``resnet18_imagenet-layer4`` page;
+  required on an ``XAI_BUILT_SITE``.
 * ``XAI_SCREENSHOTS``: directory for the screenshots (default: a pytest temporary directory).
 * ``XAI_MAX_PAGES``: cap on crawled pages (default 400).
 * ``XAI_CHROMIUM``: browser binary (default ``/usr/bin/chromium``).
@@ -22,12 +25,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
-from site_checks import (
-    FIXTURE_NEURON_PAGE,
-    FIXTURE_SEARCH_WORD,
+
+from tests.helpers.site_checks import (
     ServedSite,
     browser_unavailable_reason,
-    build_fixture_site,
     check_page,
     crawl_pages,
     has_horizontal_scroll,
@@ -64,14 +65,27 @@ PHONE = {
 
 
 @pytest.fixture(scope="session")
-def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site under test: ``$XAI_BUILT_SITE`` if set, else the fixture site built strictly here."""
+def built_site(request: pytest.FixtureRequest) -> Path:
+    """The site under test: ``$XAI_BUILT_SITE`` if set, else the smoke site built in this test run."""
     named = os.environ.get("XAI_BUILT_SITE")
     if named:
         site = Path(named).resolve()
         assert (site / "index.html").is_file(), f"XAI_BUILT_SITE={named} holds no built index.html"
         return site
-    return build_fixture_site(tmp_path_factory.mktemp("browser-fixture"))
+    return request.getfixturevalue("smoke_site").site
+
+
+@pytest.fixture(scope="session")
+def search_case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """A neuron label to search for and a fragment of the URL of the page that must list it."""
+    query, expected = os.environ.get("XAI_SEARCH_QUERY"), os.environ.get("XAI_SEARCH_EXPECT")
+    if query and expected:
+        return query, expected
+    if os.environ.get("XAI_BUILT_SITE"):
+        pytest.skip("set XAI_SEARCH_QUERY (a neuron label) and XAI_SEARCH_EXPECT (its page URL fragment)")
+    catalogue = request.getfixturevalue("smoke_site").docs / "dissection" / "resnet18_imagenet-layer4.md"
+    line = next(line for line in catalogue.read_text().splitlines() if line.startswith("**Unit 1:"))
+    return line.split(":", 1)[1].split("**", 1)[0].strip(), "dissection/resnet18_imagenet-layer4/"
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +172,7 @@ def crawl(built_site: Path, served_site: ServedSite, chromium: Browser) -> Crawl
 
 def test_check_page_reports_every_kind_of_breakage(chromium: Browser, tmp_path: Path) -> None:
     # A page broken on purpose, so a clean result elsewhere means the checks looked, not that they are blind.
-    from site_checks import _ramp_png
+    from tests.helpers.site_checks import _ramp_png
 
     (tmp_path / "ok.png").write_bytes(_ramp_png())
     (tmp_path / "index.html").write_text(
@@ -223,8 +237,9 @@ def test_every_page_loads_cleanly(crawl: Crawl, built_site: Path, served_site: S
         assert set(neuron_pages(built_site)) & set(crawl.files), (
             "neuron pages exist but the crawl from the home page reached none"
         )
-    if not os.environ.get("XAI_BUILT_SITE"):
-        assert visited == {"", "methods/", "catalogue/", FIXTURE_NEURON_PAGE}
+    if not os.environ.get("XAI_BUILT_SITE"):  # the smoke site: every section and a neuron catalogue page
+        for section in ("dissection/", "explanations/", "comparison/", "methods/"):
+            assert section in visited, f"the crawl from the home page never reached {section}"
     assert not crawl.problems, "\n".join(crawl.problems[:60]) + f"\n({len(crawl.problems)} problems)"
 
 
@@ -248,17 +263,11 @@ def test_every_internal_link_resolves(crawl: Crawl, desktop_context: BrowserCont
     assert not problems, "\n".join(sorted(set(problems))[:60])
 
 
-def test_search_finds_a_neuron_label(page: Page, served_site: ServedSite) -> None:
-    query = os.environ.get("XAI_SEARCH_QUERY")
-    expected = os.environ.get("XAI_SEARCH_EXPECT")
-    if os.environ.get("XAI_BUILT_SITE") and not (query and expected):
-        pytest.skip("set XAI_SEARCH_QUERY (a neuron label) and XAI_SEARCH_EXPECT (its page URL fragment)")
-    query, expected = query or FIXTURE_SEARCH_WORD, expected or FIXTURE_NEURON_PAGE
+def test_search_finds_a_neuron_label(page: Page, served_site: ServedSite, search_case: tuple[str, str]) -> None:
+    query, expected = search_case
     hits = search(page, served_site.base_url, query)
     matching = [index for index, hit in enumerate(hits) if expected in hit.url]
     assert matching, f"search for {query!r} listed no page with {expected!r}: {hits}"
-    if not os.environ.get("XAI_BUILT_SITE"):
-        assert matching[0] == 0, f"the neuron page is not the first result: {hits}"
     page.locator(".md-search-result__item").nth(matching[0]).locator("a.md-search-result__link").first.click()
     page.wait_for_url(lambda url: expected in url)
     assert query.lower() in page.locator("article").first.inner_text().lower()

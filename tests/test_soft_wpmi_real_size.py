@@ -69,7 +69,7 @@ def _spec_soft_wpmi_float64(acts: np.ndarray, images: np.ndarray, texts: np.ndar
 
 @pytest.fixture(scope="module")
 def real_size_case() -> tuple[np.ndarray, ...]:
-    from conftest import mirror_path
+    from tests.helpers.mirror import mirror_path
 
     if mirror_path() is None:
         pytest.skip("needs the data mirror (../shared/data or $XAI_MIRROR) for the 20k concept set")

@@ -9,9 +9,11 @@ from pathlib import Path
 from xai import config as config_module
 from xai.config import ConfigError
 from xai.errors import UserError
+from xai.resources import resolve_config
 from xai.stages import STAGES
 
 DEFAULT_CONFIG = Path("configs/assignment.yaml")
+"""Read from the working folder, else the copy shipped with the package (:func:`xai.resources.resolve_config`)."""
 
 
 def parse_stages(text: str | None) -> list[str] | None:
@@ -63,13 +65,21 @@ def main(argv: list[str] | None = None) -> int:
     interrupt exit code 130; anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     try:
+        source = resolve_config(args.config)
+        if source.shipped:
+            print(
+                f"config: no {args.config} here; reading the copy shipped with xai-report: {source.path}",
+                file=sys.stderr,
+            )
         config = config_module.load(
-            args.config, images=args.images, weights=args.weights, device=args.device, output_dir=args.output
+            source.path, images=args.images, weights=args.weights, device=args.device, output_dir=args.output
         )
         only = parse_stages(args.only)
         from xai.pipeline import generate  # imported after the config is read: it pulls in torch
 
-        return generate(config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan)
+        return generate(
+            config, only=only, force=args.force, quiet=args.quiet, plan_only=args.plan, config_file=source.shown
+        )
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from xai import config_errors
 from xai.errors import UserError
 from xai.explain.registry import METHODS
 from xai.stages import STAGES
@@ -50,7 +51,8 @@ def known_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
 
 
 class ConfigError(UserError, ValueError):
-    """The configuration file is invalid; the message is one line naming the file, key and allowed values."""
+    """The configuration file is invalid; the message is one line naming the file, the key and the fix (the allowed
+    values, or for an unknown key the allowed keys, closest first)."""
 
 
 class _Section(BaseModel):
@@ -351,15 +353,8 @@ class Config(_Section):
 
 
 def _one_line(error: ValidationError, source: str) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "<root>"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    elif first["type"] == "literal_error":
-        message = f"got {first['input']!r}; {message.lower()}"
-    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
-    return f"{source}: {key}: {message}{more}"
+    """One line naming the file, the key and the fix (:func:`xai.config_errors.one_line`)."""
+    return config_errors.one_line(error, source, Config)
 
 
 def validate(data: dict[str, Any], source: str = "<config>", *, base: Path | None = None) -> Config:
@@ -373,13 +368,30 @@ def validate(data: dict[str, Any], source: str = "<config>", *, base: Path | Non
 
 def load(path: Path, **overrides: Any) -> Config:
     """Read a YAML config; ``overrides`` (from the CLI, ``None`` meaning unset) replace top-level keys."""
+    from xai.resources import shipped_configs
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file; see configs/ for examples") from None
+        shipped = ", ".join(f"configs/{name}" for name in shipped_configs())
+        raise ConfigError(
+            f"{path}: no such config file; give the path of a YAML config, or one of the shipped configs: {shipped}"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a config file; give the path of a YAML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8 YAML") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        mark = getattr(error, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(
+            f"{path}: not valid YAML{at} ({problem}); fix the syntax there ('key: value' lines, nested keys indented)"
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+        raise ConfigError(
+            f"{path}: the top level is a {type(data).__name__}, not a mapping; write 'key: value' lines "
+            "(e.g. 'name: mine'), as in configs/quick.yaml"
+        )
     data.update({key: value for key, value in overrides.items() if value is not None})
     return validate(data, str(path), base=path.parent)

@@ -40,11 +40,18 @@ VERSIONED_PACKAGES = (
 
 
 def generate(
-    config: Config, *, only: list[str] | None = None, force: bool = False, quiet: bool = False, plan_only: bool = False
+    config: Config,
+    *,
+    only: list[str] | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    plan_only: bool = False,
+    config_file: str = "",
 ) -> int:
     """One run of the tool; returns the exit code. ``only`` limits the stages computed now (``--only``); ``plan_only``
-    prints the plan and what would be downloaded, offline, and stops. User errors propagate as
-    :class:`xai.errors.UserError` (the command line prints them in one line)."""
+    prints the plan and what would be downloaded, offline, and stops; ``config_file`` is how the report names the
+    config file read. User errors propagate as :class:`xai.errors.UserError` (the command line prints them in one
+    line)."""
     from xai import downloads
     from xai.batching import configure_threads
     from xai.report.render import render_report
@@ -78,12 +85,35 @@ def generate(
     run(context)
     load_cached(context)
     context.timings["total"] = time.perf_counter() - started
-    written = render_report(run_record(context), context.artifacts, plan.output_dir, plan)
+    record = {**run_record(context), "config_file": config_file}
+    written = render_report(record, context.artifacts, plan.output_dir, plan)
     print(f"\nWrote {len(written)} files of site sources to {plan.output_dir}/")
+    for path in write_site_scaffold(plan.output_dir):
+        print(f"Wrote {path} (MkDocs scaffold: there was none)")
     print(f"Cache: {len(cache.stats.hits)} artifact(s) reused, {len(cache.stats.misses)} computed")
     print("View the report:    mkdocs serve      (then open http://127.0.0.1:8000)")
     print("Build static HTML:  mkdocs build --strict   -> site/")
     return 0
+
+
+def write_site_scaffold(docs_dir: Path, folder: Path | None = None) -> list[Path]:
+    """Make ``folder`` (default: the working folder) a MkDocs project for the report in ``docs_dir``, so that
+    ``mkdocs serve`` works there: the shipped ``mkdocs.yml`` and its stylesheet, each written only where no file
+    of that name exists (a user's own is never overwritten). Returns the files written."""
+    from xai.cache import atomic_write_text
+    from xai.resources import site_scaffold
+
+    written = []
+    for path, text in site_scaffold(docs_dir, folder or Path.cwd()).items():
+        if path.exists():
+            continue
+        try:
+            atomic_write_text(path, text)
+        except StorageError as error:  # the report is written by now; the scaffold is a convenience
+            print(f"note: no MkDocs scaffold written: {error}", file=sys.stderr)
+            continue
+        written.append(path)
+    return written
 
 
 def resolve_device(choice: str) -> torch.device:

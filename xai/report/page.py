@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from xai.resources import template_dir
+
 if TYPE_CHECKING:
     from xai.plan import RunPlan
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATE_DIR = template_dir()
+"""The root ``templates/`` of a checkout, or the installed wheel's copy (:mod:`xai.resources`)."""
 
 
 @dataclass(frozen=True)

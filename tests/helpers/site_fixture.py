@@ -1,6 +1,6 @@
 """A small MkDocs Material fixture site to prove the site checks on (stand-in for the real report).
 
-Public names are re-exported by :mod:`site_checks`.
+Public names are re-exported by :mod:`tests.helpers.site_checks`.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def build_docs_site(docs: Path, site: Path) -> None:
 
     import yaml
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     mkdocs_yaml = yaml.safe_load((repo / "mkdocs.yml").read_text().replace("!ENV", ""))
     mkdocs_yaml.update(docs_dir=str(docs), site_url="http://127.0.0.1/")
     mkdocs_yaml["extra_css"] = ["stylesheets/extra.css"]

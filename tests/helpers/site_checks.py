@@ -13,7 +13,7 @@ Three layers, usable separately:
   download): :func:`check_page` reports console errors, failed and non-local requests, HTTP errors, images
   that did not load and images without alt text; :func:`search` types into Material's search box.
 
-Run as a script for CI without pytest: ``python tests/site_checks.py site/`` prints the link problems and
+Run as a script for CI without pytest: ``python -m tests.helpers.site_checks site/`` prints the link problems and
 exits non-zero when there are any.
 
 The implementation lives in :mod:`site_links` (server and link checker), :mod:`site_browser_tools` (browser
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 
-from site_browser_tools import (
+from tests.helpers.site_browser_tools import (
     CHROMIUM_ARGS,
     CHROMIUM_PATH,
     SearchHit,
@@ -35,7 +35,7 @@ from site_browser_tools import (
     open_browser,
     search,
 )
-from site_fixture import (
+from tests.helpers.site_fixture import (
     FIXTURE_NEURON_PAGE,
     FIXTURE_SEARCH_WORD,
     _ramp_png,
@@ -43,7 +43,7 @@ from site_fixture import (
     mkdocs_build,
     write_fixture_project,
 )
-from site_links import (
+from tests.helpers.site_links import (
     NEURON_ANCHOR,
     ServedSite,
     check_image_alt_text,
@@ -87,9 +87,10 @@ __all__ = [
 
 
 def main(argv: list[str]) -> int:
-    """``python tests/site_checks.py SITE_DIR``: print broken links and missing alt text; exit 1 if any."""
+    """``python -m tests.helpers.site_checks SITE_DIR`` (from the repository root): print broken links and
+    missing alt text; exit 1 if any."""
     if len(argv) != 1:
-        print("usage: python tests/site_checks.py SITE_DIR", file=sys.stderr)
+        print("usage: python -m tests.helpers.site_checks SITE_DIR", file=sys.stderr)
         return 2
     problems = check_links(argv[0]) + check_image_alt_text(argv[0])
     for problem in problems:

@@ -8,7 +8,7 @@
   MkDocs' own ``validation`` only sees links written in Markdown syntax; raw-HTML ``<img>`` emitted by
   templates is not validated by ``mkdocs build --strict``, hence this checker over the *built* site.
 
-Public names are re-exported by :mod:`site_checks`.
+Public names are re-exported by :mod:`tests.helpers.site_checks`.
 """
 
 from __future__ import annotations

@@ -4,21 +4,19 @@ tests/test_any_model*.py (two files, so that ``--dist loadfile`` can put them on
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 from markupsafe import escape
-from site_fixture import build_docs_site
 
+from tests.helpers.site_fixture import build_docs_site
 from xai.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CAMS = ["gradcam", "ablationcam", "scorecam", "gradcampp", "xgradcam", "layercam", "hirescam", "eigencam"]
 CHECKPOINT_CLASSES = [f"class {index:02d} of ours" for index in range(12)]
 
@@ -101,13 +99,7 @@ def config_for(case: Case, work: Path) -> Path:
 
 def run_case(case: Case, work: Path) -> Outcome:
     """generate.py on ``case`` and a strict site build; the seconds are the generate run's (printed for the
-    lead's CI budget)."""
-    from conftest import mirror_path
-
-    mirror = mirror_path()
-    if mirror is None:
-        pytest.skip("needs the data mirror (the task images)")
-    os.environ["XAI_MIRROR"] = str(mirror)
+    lead's CI budget). The test provides the data mirror (the ``mirror`` fixture sets $XAI_MIRROR for it)."""
     config = config_for(case, work)
     started = time.perf_counter()
     assert main(["--config", str(config), "--quiet"]) == 0
@@ -120,8 +112,7 @@ def run_case(case: Case, work: Path) -> Outcome:
 
 def check_pages(case: Case, outcome: Outcome) -> None:
     """The built report names this model, its weights and its layers, never another model; links all resolve."""
-    from site_checks import check_image_alt_text, check_links
-
+    from tests.helpers.site_checks import check_image_alt_text, check_links
     from xai.models import file_sha256
     from xai.report.page import md_text
     from xai.shapes import plan_target

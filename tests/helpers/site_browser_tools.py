@@ -5,7 +5,7 @@ errors, failed and non-local requests, HTTP errors, images that did not load and
 :func:`search` types into Material's search box. Playwright is imported lazily, so importing this module
 needs only the stdlib.
 
-Public names are re-exported by :mod:`site_checks`.
+Public names are re-exported by :mod:`tests.helpers.site_checks`.
 """
 
 from __future__ import annotations
