@@ -164,7 +164,9 @@ def test_when_not_even_the_first_batch_fits_the_cli_prints_one_line_naming_the_f
         batching.measure(model.forward, (3, 8, 8), CPU, candidates=None, timer=model.timer)
         return 0
 
-    monkeypatch.setattr(cli, "_generate", fail)
+    from xai import pipeline
+
+    monkeypatch.setattr(pipeline, "generate", fail)
     config = tmp_path / "config.yaml"
     config.write_text("weights: random\n")
     assert cli.main(["--config", str(config)]) == 2
@@ -230,7 +232,7 @@ def _context(tmp_path: Path, model: torch.nn.Module, batch_size: int | str) -> R
         }
     )
     context = RunContext(make_plan(config), ArtifactCache(config.cache_dir), CPU, quiet=True)
-    context.classifier = lambda name: SimpleNamespace(module=model)  # type: ignore[method-assign]
+    context.classifier = lambda _model: SimpleNamespace(module=model)  # type: ignore[method-assign]
     return context
 
 
@@ -397,7 +399,7 @@ def test_stage_resolution_loads_nothing_when_cached_and_never_measures_in_load_o
 
 
 def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
-    from tests.helpers.run_record import RUN
+    from tests.helpers.run_record import RUN, run_plan
     from xai.report.render import render_report
 
     choice = {
@@ -408,11 +410,11 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
         "timings": {"4": 0.03, "8": 0.025},
         "key": "k",
     }
-    render_report({**RUN, "batch_sizes": {"explain:resnet50": choice}, "torch_threads": 2}, {}, tmp_path)
+    render_report({**RUN, "batch_sizes": {"explain:resnet50": choice}, "torch_threads": 2}, {}, tmp_path, run_plan())
     home = (tmp_path / "index.md").read_text()
     assert "| explain:resnet50 | 8 | auto (cached, measured earlier) | 25 ms | 4: 30 ms, 8: 25 ms |" in home
     measured = {**choice, "source": "measured"}
-    render_report({**RUN, "batch_sizes": {"explain:resnet50": measured}, "torch_threads": 2}, {}, tmp_path)
+    render_report({**RUN, "batch_sizes": {"explain:resnet50": measured}, "torch_threads": 2}, {}, tmp_path, run_plan())
     assert "| explain:resnet50 | 8 | auto (measured in this run) | 25 ms |" in (tmp_path / "index.md").read_text()
     assert "Torch ran 2 thread(s)" in home
 
@@ -464,7 +466,6 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
 ) -> None:
     import sys
 
-    from xai.classifiers import PRESETS
     from xai.stages import dissect as dissect_stage
 
     probe_pass_module = sys.modules["xai.dissect.probe_pass"]  # the package re-exports the function by that name
@@ -483,9 +484,9 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
         }
     )
     context = RunContext(make_plan(config), ArtifactCache(config.cache_dir), CPU, quiet=True)
-    context.classifier = lambda name: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
-    preset = PRESETS["resnet18_imagenet"]
-    dissect_stage._probe_pass(context, [Path("a.jpg")], "avg", clip_needed=False, models_needed=[preset])
+    context.classifier = lambda model: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
+    preset = context.plan.dissect.models[0]
+    dissect_stage._probe_pass(context, [Path("a.jpg")], clip_needed=False, models_needed=[preset])
     assert seen == [expected]
     assert context.batch_sizes["dissect:resnet18"].source == ("configured" if configured == 7 else "measured")
 
@@ -518,7 +519,8 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
     model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     context = _context(tmp_path, model, configured)
     # the sanity check runs (and resolves its batch size) only with trained weights; the model is patched in
-    context.config = context.config.model_copy(update={"weights": "pretrained"})
+    config = context.plan.config.model_copy(update={"weights": "pretrained", "stages": ("explain", "compare")})
+    context.plan = make_plan(config)
     pixels = planted_image(64, 0)
     context.images = [InputImage("planted", Path("planted.png"), "0" * 64, pixels)]
     lime = SimpleNamespace(segments=np.zeros((64, 64), np.int32), weights=np.zeros(1), label=0)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from tests.helpers import compare_artifacts as fixed
+from tests.helpers.run_record import run_plan
 from xai.classifiers import Preprocessing
 from xai.compare import EDGE_METHOD, SanityResult, summarise
 from xai.compare.results import CompareArtifacts
@@ -92,7 +93,7 @@ def _run(weights_ids: dict[str, str]) -> dict[str, object]:
 
 def test_a_vit_run_never_says_resnet_and_names_its_model_weights_and_layer(tmp_path: Path) -> None:
     run = _run({"vit_b_16_IMAGENET1K_SWAG_E2E_V1": "vit_b_16_swag-9ac1b537.pth:sha256-prefix:9ac1b537"})
-    written = render_report(run, _vit_artifacts(), tmp_path, [pages_compare, pages_home])
+    written = render_report(run, _vit_artifacts(), tmp_path, run_plan(run), [pages_compare, pages_home])
     pages = {name: (tmp_path / name).read_text() for name in written if name.endswith(".md")}
     assert set(pages) == {"comparison/index.md", "index.md", "methods.md"}
     for name, text in pages.items():

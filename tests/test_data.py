@@ -322,11 +322,12 @@ def _folder(tmp_path: Path, names: list[str]) -> Path:
 def test_max_images_counts_valid_images_after_every_file_is_checked(tmp_path: Path) -> None:
     from xai import config as config_module
     from xai.pipeline import load_inputs
+    from xai.plan import make_plan
 
     folder = _folder(tmp_path, ["a.png", "b.png", "c.png", "d.png", "sub/z_bad.jpg"])
     (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
     (folder / "._a.png").write_bytes(b"\0\5\26\7AppleDouble")
-    images, skipped = load_inputs(config_module.validate({"images": str(folder), "max_images": 2}))
+    images, skipped = load_inputs(make_plan(config_module.validate({"images": str(folder), "max_images": 2})))
     assert [i.name for i in images] == ["a", "b"]
     reasons = {s.path: s.reason for s in skipped}
     # Relative to the folder (no local absolute path reaches the site), one row per kind of excess.
@@ -341,12 +342,13 @@ def test_non_utf8_file_name_is_shown_with_escapes(tmp_path: Path) -> None:
 
     from xai import config as config_module
     from xai.pipeline import load_inputs
+    from xai.plan import make_plan
 
     folder = tmp_path / "images"
     folder.mkdir()
     _save(_halves((40, 30)), Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.png")))
     Path(os.fsdecode(os.fsencode(folder) + b"/\xff.jpg")).write_bytes(b"junk")
-    images, skipped = load_inputs(config_module.validate({"images": str(folder)}))
+    images, skipped = load_inputs(make_plan(config_module.validate({"images": str(folder)})))
     assert [i.display for i in images] == ["caf\\xe9.png"] and images[0].name.startswith("caf-")
     assert skipped[0].path == "\\xff.jpg" and skipped[0].reason.startswith("\\xff.jpg: not an image")
     (images[0].display + skipped[0].path + skipped[0].reason).encode("utf-8")  # writable to the site
@@ -355,10 +357,11 @@ def test_non_utf8_file_name_is_shown_with_escapes(tmp_path: Path) -> None:
 def test_folder_without_a_valid_image_stops_with_one_line(tmp_path: Path) -> None:
     from xai import config as config_module
     from xai.pipeline import load_inputs
+    from xai.plan import make_plan
 
     folder = _folder(tmp_path, ["a_bad.jpg", "b_bad.jpg"])
     with pytest.raises(DataError, match="no valid image among 2 file") as raised:
-        load_inputs(config_module.validate({"images": str(folder)}))
+        load_inputs(make_plan(config_module.validate({"images": str(folder)})))
     assert str(folder) in str(raised.value) and "\n" not in str(raised.value)
 
 
@@ -392,7 +395,8 @@ def test_the_download_list_follows_which_models_run_the_self_check(
 ) -> None:
     from xai.config import validate
     from xai.downloads import manifest_files
+    from xai.plan import make_plan
 
     config = validate({"images": "task", "dissect": {"models": models, "layers": layers, "concepts": "3k"}})
-    names = {path.rsplit("/", 1)[-1] for path in manifest_files(config, ["dissect"])["dissect"]}
+    names = {path.rsplit("/", 1)[-1] for path in manifest_files(make_plan(config), ["dissect"])["dissect"]}
     assert "3k.txt" in names and expected <= names and not absent & names

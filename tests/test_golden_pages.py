@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.helpers import report_artifacts
 from tests.helpers.golden import check_golden
-from tests.helpers.run_record import RUN
+from tests.helpers.run_record import RUN, run_plan
 from xai.report import pages_compare, pages_dissect
 from xai.report.render import render_report
 
@@ -25,7 +25,7 @@ RUN_ALL = {
 
 def test_dissection_page_matches_golden(tmp_path: Path) -> None:
     artifacts = {"dissect": report_artifacts.dissect_artifacts(tmp_path / "probe")}
-    written = render_report(RUN_ALL, artifacts, tmp_path / "docs", [pages_dissect])
+    written = render_report(RUN_ALL, artifacts, tmp_path / "docs", run_plan(RUN_ALL), [pages_dissect])
     text = (tmp_path / "docs" / "dissection" / "index.md").read_text()
     check_golden("dissection__index.md", text)
     assert "Not computed in this build" not in text
@@ -35,7 +35,9 @@ def test_dissection_page_matches_golden(tmp_path: Path) -> None:
 
 
 def test_comparison_page_matches_golden(tmp_path: Path) -> None:
-    written = render_report(RUN_ALL, report_artifacts.compare_artifacts(), tmp_path / "docs", [pages_compare])
+    written = render_report(
+        RUN_ALL, report_artifacts.compare_artifacts(), tmp_path / "docs", run_plan(RUN_ALL), [pages_compare]
+    )
     text = (tmp_path / "docs" / "comparison" / "index.md").read_text()
     check_golden("comparison__index.md", text)
     assert "Not computed in this build" not in text

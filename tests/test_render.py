@@ -9,7 +9,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from tests.helpers.golden import check_golden
-from tests.helpers.run_record import RUN
+from tests.helpers.run_record import RUN, run_plan
 from xai.report.page import Page, fmt_seconds, make_environment, md_cell
 from xai.report.render import remove_stale, render_pages, render_report
 
@@ -37,13 +37,13 @@ NEURONS = [
 
 @pytest.mark.parametrize("page", ["index.md", "methods.md"])
 def test_pages_without_artifacts_match_golden(tmp_path: Path, page: str) -> None:
-    render_report(RUN, {}, tmp_path)
+    render_report(RUN, {}, tmp_path, run_plan())
     check_golden(page, (tmp_path / page).read_text())
 
 
 def test_a_stage_that_did_not_run_is_a_placeholder_page(tmp_path: Path) -> None:
     """The real dissection and comparison pages are golden in tests/test_golden_pages.py."""
-    render_report(RUN, {}, tmp_path)
+    render_report(RUN, {}, tmp_path, run_plan())
     check_golden("placeholder.md", (tmp_path / "dissection" / "index.md").read_text())
     comparison = (tmp_path / "comparison" / "index.md").read_text()
     assert "This stage was not part of this build." in comparison and "--only compare" in comparison
@@ -70,9 +70,9 @@ def test_catalogue_matches_golden_and_escapes_labels(tmp_path: Path) -> None:
 
 
 def test_every_page_carries_the_random_weights_warning(tmp_path: Path) -> None:
-    written = render_report(RUN, {}, tmp_path)
+    written = render_report(RUN, {}, tmp_path, run_plan())
     assert all("seeded random weights" in (tmp_path / p).read_text() for p in written if p.endswith(".md"))
-    render_report({**RUN, "random_weights": False, "weights": "pretrained"}, {}, tmp_path)
+    render_report({**RUN, "random_weights": False, "weights": "pretrained"}, {}, tmp_path, run_plan())
     assert "seeded random weights" not in (tmp_path / "index.md").read_text()
 
 
@@ -112,7 +112,7 @@ def test_a_new_builder_is_one_entry_and_its_section_reaches_the_home_page(tmp_pa
         page = Page("toy/index.md", "placeholder.md.j2", {"title": "Toy", "stage": "toy", "reason": "A toy."})
         return Built([page], ["toy/data.csv"], Section("Toy section", "toy/index.md", ["The toy found 42."]))
 
-    written = render_report(RUN, {}, tmp_path, builders=(SimpleNamespace(build=build), *BUILDERS))
+    written = render_report(RUN, {}, tmp_path, run_plan(), builders=(SimpleNamespace(build=build), *BUILDERS))
     assert seen[0].sections == () and seen[0].docs_dir == tmp_path and seen[0].run is RUN
     assert "toy/index.md" in written and written[-1] == "toy/data.csv"
     home = (tmp_path / "index.md").read_text()

@@ -18,13 +18,12 @@ from PIL import Image
 from tests.helpers import compare_artifacts as fixed
 from xai.classifiers import Preprocessing
 from xai.compare import summarise
+from xai.compare.results import CompareArtifacts
 from xai.dissect import DissectionResult, LayerDissection, compare_models, summarise_model
 from xai.dissect.analysis import FcSelfCheck
+from xai.dissect.artifacts import DissectArtifacts, DissectedModel
 from xai.dissect.layers import LayerPlan
-from xai.stages.compare import CompareArtifacts
-from xai.stages.dissect import DissectArtifacts
-from xai.stages.dissect_keys import DissectedModel
-from xai.stages.explain import ExplainArtifacts, ExplainedImage
+from xai.explain.explained import ExplainArtifacts, ExplainedImage
 
 CONCEPTS = ("dog", "cat", "kitchen", "beach", "striped", "red", "grass", "the")
 VOCABULARY = {
@@ -83,7 +82,15 @@ def dissect_artifacts(probe_folder: Path) -> DissectArtifacts:
     plan = LayerPlan(("layer4", "fc"), ("spatial", "none"), "fc")
     for model, weights in (("resnet18_imagenet", "IMAGENET1K_V1"), ("resnet18_places365", "resnet18_places365")):
         result = _result(model)
-        dissected.models[model] = DissectedModel(model, "resnet18", weights, plan, preset=True)
+        dissected.models[model] = DissectedModel(
+            model,
+            "resnet18",
+            weights,
+            plan,
+            preset=True,
+            weights_member="IMAGENET1K_V1",
+            preprocessing="resize 256, crop 224, bilinear",
+        )
         dissected.results[model] = result
         dissected.summaries[model] = summarise_model(result, vocabulary=VOCABULARY)
     dissected.self_checks["resnet18_imagenet"] = FcSelfCheck(
@@ -109,8 +116,8 @@ def explain_artifacts(n_images: int = 3) -> ExplainArtifacts:
         ("lime", "gradcam", "scorecam"),
         images=images,
         architecture="resnet50",
-        weights_name="IMAGENET1K_V2",
-        weights="random(seed=0)",
+        weights_member="IMAGENET1K_V2",
+        weights_description="random(seed=0)",
         target_reason="the last bottleneck block (its output is the last spatial map)",
         target_channels=2048,
         preprocessing=Preprocessing(232, 224, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),

@@ -23,3 +23,12 @@ RUN = {
     "cache": {"hits": 3, "misses": 4},
     "stages": ["explain"],
 }
+
+
+def run_plan(run: dict | None = None):  # -> xai.plan.RunPlan
+    """The run plan of a run record's config: what a page builder reads besides the record and the artifacts."""
+    from xai.config import validate
+    from xai.plan import make_plan
+
+    run = RUN if run is None else run
+    return make_plan(validate({**run["config"], "weights": run["weights"], "seed": run["seed"]}))
