@@ -77,7 +77,7 @@ def case_encoders() -> dict:
     layer_activations(model, [images[i : i + 16] for i in range(0, 32, 16)])
     out["resnet18 forward+hooks, images/s"] = 32 / (time.perf_counter() - start)
 
-    from xai.models import CLIP_ARCH, build_clip
+    from xai.clip import CLIP_ARCH, build_clip
 
     clip, _ = build_clip(None)
     tokenizer = open_clip.get_tokenizer(CLIP_ARCH)
@@ -185,7 +185,7 @@ def _networks(device) -> dict:
     """name -> (model, transform, is_clip); random weights, the pretrained architectures."""
     from torchvision.models import ResNet18_Weights
 
-    from xai.models import build_clip
+    from xai.clip import build_clip
     from xai.testing import tiny_resnet
 
     clip, preprocess = build_clip(None, device=device)

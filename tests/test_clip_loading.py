@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from xai import models
+from xai import clip
 
 
 def _module_classes(module: nn.Module) -> list[str]:
@@ -34,7 +34,7 @@ def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(
 ) -> None:
     import open_clip.factory as factory
 
-    random_clip = models.load_clip("random", seed=0, weights_dir=None)
+    random_clip = clip.load_clip("random", seed=0, weights_dir=None)
     _assert_quick_gelu(random_clip.module)
     built: dict[str, nn.Module] = {}
 
@@ -44,9 +44,9 @@ def test_clip_is_quick_gelu_and_pretrained_builds_the_random_architecture(
 
     monkeypatch.setattr(factory, "load_checkpoint", capture_checkpoint)
     # open_clip's unpinned .bin (allowed by clip_unverified); OpenAI's pinned archive: tests/test_clip_pinned.py
-    local = tmp_path / models.UNVERIFIED_CLIP.filename
+    local = tmp_path / clip.UNVERIFIED_CLIP.filename
     local.write_bytes(b"stand-in")
-    loaded = models.load_clip("pretrained", seed=0, weights_dir=tmp_path, unverified=True)
+    loaded = clip.load_clip("pretrained", seed=0, weights_dir=tmp_path, unverified=True)
     assert set(built) == {local.name}
     _assert_quick_gelu(loaded.module)
     assert _module_classes(loaded.module) == _module_classes(random_clip.module)
@@ -62,8 +62,8 @@ def test_clip_runs_in_fp16_on_cuda_and_fp32_on_cpu() -> None:
 
     from xai.dissect.clip_embed import encode_images, image_input_dtype
 
-    assert models.clip_dtype("cpu") == torch.float32 and models.clip_dtype("cuda") == torch.float16
-    half, _ = models.build_clip(None, precision="fp16")  # what a CUDA device gets, built on the CPU here
+    assert clip.clip_dtype("cpu") == torch.float32 and clip.clip_dtype("cuda") == torch.float16
+    half, _ = clip.build_clip(None, precision="fp16")  # what a CUDA device gets, built on the CPU here
     assert half.visual.conv1.weight.dtype == torch.float16
     assert half.transformer.resblocks[0].mlp.c_fc.weight.dtype == torch.float16
     norms = [m for m in half.modules() if isinstance(m, nn.LayerNorm)]

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from xai import models
+from xai import clip, models
 from xai.models import WeightsUnavailableError
 
 EXTRA_ENTRIES = {"input_resolution": 224, "context_length": 77, "vocab_size": 49408}
@@ -40,7 +40,7 @@ def _openai_weights(seed: int) -> dict[str, torch.Tensor]:
     from open_clip.model import convert_weights_to_lp
 
     torch.manual_seed(seed)
-    model = open_clip.create_model(models.CLIP_ARCH, pretrained=None, force_quick_gelu=True).eval()
+    model = open_clip.create_model(clip.CLIP_ARCH, pretrained=None, force_quick_gelu=True).eval()
     convert_weights_to_lp(model)
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
@@ -106,7 +106,7 @@ def _embeddings(module: nn.Module, tokenizer) -> tuple[np.ndarray, np.ndarray]:
 
 def _direct(state: dict[str, torch.Tensor]) -> nn.Module:
     """The same weights put straight into open_clip's model (no archive, no file)."""
-    module, _ = models.build_clip(None)
+    module, _ = clip.build_clip(None)
     module.load_state_dict(state, strict=True)
     return module
 
@@ -139,7 +139,7 @@ def test_openai_archive_loads_as_open_clip_reads_openai_files(
     _no_download(monkeypatch)
     weights_dir = _in_weights_dir(tmp_path, path, "ViT-B-16.pt")
 
-    loaded = models.load_clip("pretrained", seed=0, weights_dir=weights_dir)
+    loaded = clip.load_clip("pretrained", seed=0, weights_dir=weights_dir)
     assert loaded.weights_id == f"ViT-B-16.pt:sha256:{digest}"
     image, text = _embeddings(loaded.module, loaded.tokenizer)
     # open_clip's reader of OpenAI's files (builds its CLIP from the archive's state dict, strict, QuickGELU)
@@ -152,7 +152,7 @@ def test_openai_archive_loads_as_open_clip_reads_openai_files(
     assert np.array_equal(image, direct_image) and np.array_equal(text, direct_text)
     assert np.abs(image).max() > 0.1 and not np.allclose(image[0], image[1])  # not a degenerate model
     # the pretrained network is the random one (QuickGELU, same modules, same preprocessing)
-    random_clip = models.load_clip("random", seed=0, weights_dir=None)
+    random_clip = clip.load_clip("random", seed=0, weights_dir=None)
     classes = [type(m) for m in loaded.module.modules()]
     assert classes == [type(m) for m in random_clip.module.modules()]
     assert repr(loaded.preprocess) == repr(random_clip.preprocess)
@@ -167,8 +167,8 @@ def test_openai_archive_in_fp16_as_a_cuda_run_holds_it(
 
     path, _ = openai_archive
     _pin(monkeypatch, path)
-    half, _ = models.build_clip(
-        None, precision="fp16", state=models.openai_clip_state(path, models.WEIGHT_FILES["clip"])
+    half, _ = clip.build_clip(
+        None, precision="fp16", state=clip.openai_clip_state(path, models.WEIGHT_FILES["clip"])
     )
     reference = open_clip.load_openai_model(str(path), precision="fp16", device="cpu")
     ours, theirs = half.state_dict(), reference.state_dict()
@@ -188,13 +188,14 @@ def test_pinned_weights_id_does_not_hash_the_file(
         raise AssertionError("the pinned file's id is its pin; hashing 335 MB per run is not needed")
 
     monkeypatch.setattr(models, "file_sha256", no_hashing)
+    monkeypatch.setattr(clip, "file_sha256", no_hashing)
     expected = f"ViT-B-16.pt:sha256:{models.OPENAI_CLIP_SHA256}"
-    assert models.clip_weights_id(weights_dir) == expected
-    assert models.clip_weights_id(weights_dir, unverified=True) == expected  # the pinned file wins over the flag
-    assert models.clip_weights_present(weights_dir)
+    assert clip.clip_weights_id(weights_dir) == expected
+    assert clip.clip_weights_id(weights_dir, unverified=True) == expected  # the pinned file wins over the flag
+    assert clip.clip_weights_present(weights_dir)
     # nothing on disk: the pinned file will be downloaded (and verified), so the id is the same
-    assert models.clip_weights_id(tmp_path / "empty") == expected
-    assert not models.clip_weights_present(tmp_path / "empty")
+    assert clip.clip_weights_id(tmp_path / "empty") == expected
+    assert not clip.clip_weights_present(tmp_path / "empty")
 
 
 def test_wrong_file_under_the_pinned_name_is_refused_before_it_is_read(
@@ -209,7 +210,7 @@ def test_wrong_file_under_the_pinned_name_is_refused_before_it_is_read(
 
     monkeypatch.setattr(torch.jit, "load", never)
     with pytest.raises(WeightsUnavailableError) as raised:
-        models.load_clip("pretrained", seed=0, weights_dir=weights_dir)
+        clip.load_clip("pretrained", seed=0, weights_dir=weights_dir)
     message = str(raised.value)
     assert "\n" not in message and "checksum does not match" in message
     assert str(weights_dir / "ViT-B-16.pt") in message and models.WEIGHT_FILES["clip"].url in message
@@ -220,7 +221,7 @@ def test_wrong_file_under_the_pinned_name_is_refused_before_it_is_read(
         dataclasses.replace(models.WEIGHT_FILES["clip"], known_hash="sha256-prefix:" + models.file_sha256(path)[:8]),
     ):
         with pytest.raises(WeightsUnavailableError, match="not read") as raised:
-            models.openai_clip_state(path, weight)
+            clip.openai_clip_state(path, weight)
         assert "\n" not in str(raised.value)
 
 
@@ -235,9 +236,9 @@ def test_unverified_bin_is_refused_unless_the_config_allows_it(
     torch.save(state, bin_file)  # open_clip's .bin: a plain state dict with OpenAI's key names
 
     for call in (
-        lambda: models.load_clip("pretrained", seed=0, weights_dir=weights_dir),
-        lambda: models.clip_weights_id(weights_dir),
-        lambda: models.clip_weights_present(weights_dir),
+        lambda: clip.load_clip("pretrained", seed=0, weights_dir=weights_dir),
+        lambda: clip.clip_weights_id(weights_dir),
+        lambda: clip.clip_weights_present(weights_dir),
     ):
         with pytest.raises(WeightsUnavailableError) as raised:
             call()
@@ -245,12 +246,12 @@ def test_unverified_bin_is_refused_unless_the_config_allows_it(
         assert "\n" not in message and str(bin_file) in message and "no published checksum" in message
         assert "clip_unverified: true" in message and models.WEIGHT_FILES["clip"].url in message
     # random mode never looks at weight files
-    assert models.load_clip("random", seed=0, weights_dir=weights_dir).weights_id == "random(seed=0)"
+    assert clip.load_clip("random", seed=0, weights_dir=weights_dir).weights_id == "random(seed=0)"
 
-    loaded = models.load_clip("pretrained", seed=0, weights_dir=weights_dir, unverified=True)
+    loaded = clip.load_clip("pretrained", seed=0, weights_dir=weights_dir, unverified=True)
     digest = hashlib.sha256(bin_file.read_bytes()).hexdigest()
     assert loaded.weights_id == f"open_clip_pytorch_model.bin:sha256:{digest} (computed, not pinned)"
-    assert models.clip_weights_id(weights_dir, unverified=True) == loaded.weights_id
+    assert clip.clip_weights_id(weights_dir, unverified=True) == loaded.weights_id
     image, text = _embeddings(loaded.module, loaded.tokenizer)
     direct_image, direct_text = _embeddings(_direct(state), loaded.tokenizer)
     assert np.array_equal(image, direct_image) and np.array_equal(text, direct_text)
@@ -267,20 +268,20 @@ def test_unverified_bin_choice_and_its_cache_id(tmp_path: Path, monkeypatch: pyt
     snapshot.mkdir(parents=True)
     cached = snapshot / "open_clip_pytorch_model.bin"
     cached.write_bytes(b"open_clip download")
-    assert models.clip_file(weights_dir) is None  # the hub's copy is never used unasked
-    assert models.clip_file(weights_dir, unverified=True) == cached
-    assert hashlib.sha256(b"open_clip download").hexdigest() in models.clip_weights_id(weights_dir, unverified=True)
+    assert clip.clip_file(weights_dir) is None  # the hub's copy is never used unasked
+    assert clip.clip_file(weights_dir, unverified=True) == cached
+    assert hashlib.sha256(b"open_clip download").hexdigest() in clip.clip_weights_id(weights_dir, unverified=True)
 
     placed = weights_dir / "open_clip_pytorch_model.bin"
     placed.write_bytes(b"laion weights?")
-    first = models.clip_weights_id(weights_dir, unverified=True)
+    first = clip.clip_weights_id(weights_dir, unverified=True)
     assert hashlib.sha256(b"laion weights?").hexdigest() in first and "not pinned" in first
     placed.write_bytes(b"dfn weights!!!")  # same size: the content still changes the id
-    assert models.clip_weights_id(weights_dir, unverified=True) != first
+    assert clip.clip_weights_id(weights_dir, unverified=True) != first
 
     (weights_dir / "ViT-B-16.pt").write_bytes(b"pinned")
-    assert models.clip_file(weights_dir) == weights_dir / "ViT-B-16.pt"  # the pinned file wins, no refusal
-    assert models.clip_file(weights_dir, unverified=True) == weights_dir / "ViT-B-16.pt"
+    assert clip.clip_file(weights_dir) == weights_dir / "ViT-B-16.pt"  # the pinned file wins, no refusal
+    assert clip.clip_file(weights_dir, unverified=True) == weights_dir / "ViT-B-16.pt"
 
 
 def test_offline_without_clip_names_openai_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -291,7 +292,7 @@ def test_offline_without_clip_names_openai_file(tmp_path: Path, monkeypatch: pyt
 
     monkeypatch.setattr(pooch, "retrieve", offline)
     with pytest.raises(WeightsUnavailableError) as raised:
-        models.load_clip("pretrained", seed=0, weights_dir=tmp_path)
+        clip.load_clip("pretrained", seed=0, weights_dir=tmp_path)
     message = str(raised.value)
     assert "ViT-B-16.pt" in message and models.WEIGHT_FILES["clip"].url in message
     assert "open_clip_pytorch_model.bin" not in message

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from xai import models
+from xai import clip, models
 
 
 def _context(data: dict, device: str = "cpu") -> SimpleNamespace:
@@ -29,7 +29,7 @@ def test_clip_architecture_is_in_the_clip_embedding_key(monkeypatch: pytest.Monk
 
     context = _context({"weights": "random"})
     before = make_key(stage.STAGE, {"piece": "clip-images", **clip_parts(context)})
-    monkeypatch.setattr(models, "CLIP_ARCH", "ViT-B-16")
+    monkeypatch.setattr(clip, "CLIP_ARCH", "ViT-B-16")
     after = make_key(stage.STAGE, {"piece": "clip-images", **clip_parts(context)})
     assert before != after
     assert clip_parts(_context({"weights": "random"}, "cuda"))["clip_dtype"] == "float16"
@@ -90,10 +90,10 @@ def test_clip_cache_key_is_the_pin_or_the_unpinned_file_hash(tmp_path: Path, mon
     context = _context({"weights": "pretrained", "weights_dir": str(weights_dir), "stages": ["dissect"]})
     assert context.plan.dissect.clip_weights_key == f"ViT-B-16.pt:sha256:{models.OPENAI_CLIP_SHA256}"
     (weights_dir / models.WEIGHT_FILES["clip"].filename).unlink()
-    clip_file = weights_dir / models.UNVERIFIED_CLIP.filename
+    clip_file = weights_dir / clip.UNVERIFIED_CLIP.filename
     clip_file.write_bytes(b"openai weights")
-    first = models.clip_weights_id(weights_dir, unverified=True)
+    first = clip.clip_weights_id(weights_dir, unverified=True)
     assert hashlib.sha256(b"openai weights").hexdigest() in first and "not pinned" in first
-    assert models.clip_weights_id(weights_dir, unverified=True) == first
+    assert clip.clip_weights_id(weights_dir, unverified=True) == first
     clip_file.write_bytes(b"laion weights!")  # same size: the mtime and content still tell them apart
-    assert models.clip_weights_id(weights_dir, unverified=True) != first
+    assert clip.clip_weights_id(weights_dir, unverified=True) != first

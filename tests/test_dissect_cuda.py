@@ -33,8 +33,8 @@ def test_scoring_on_cuda_equals_cpu() -> None:
 def test_probe_pass_on_cuda_matches_cpu(tmp_path: Path) -> None:
     from torchvision.models import ResNet18_Weights
 
+    from xai.clip import load_clip
     from xai.dissect.probe_pass import probe_pass
-    from xai.models import load_clip
     from xai.testing import tiny_resnet
 
     paths = []

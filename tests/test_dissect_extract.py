@@ -102,7 +102,7 @@ def test_same_probe_and_seed_give_identical_csv_bytes():
 def random_clip():
     import open_clip
 
-    from xai.models import CLIP_ARCH, build_clip
+    from xai.clip import CLIP_ARCH, build_clip
 
     torch.manual_seed(0)
     model, preprocess = build_clip(None)  # the architecture the pipeline runs (QuickGELU)

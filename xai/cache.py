@@ -85,7 +85,7 @@ A = TypeVar("A")
 """An artifact: any dataclass :mod:`xai.serial` can store (arrays in ``arrays.npz``, the rest in ``meta.json``)."""
 
 
-SHARED_SOURCES = ("data", "models", "classifiers", "checkpoints", "architectures", "shapes", "serial")
+SHARED_SOURCES = ("data", "models", "clip", "classifiers", "checkpoints", "architectures", "shapes", "serial")
 """Modules every artifact depends on, whatever the stage: image decoding and preprocessing, model construction
 (e.g. CLIP's activation), shape planning and the artifact serialiser. The stage glue (``xai/stages``, the plan, the
 runner, the context) is not among them: it computes nothing, and every value it passes is in the key's parts."""

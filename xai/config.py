@@ -322,7 +322,7 @@ class Config(_Section):
     clip_unverified: bool = False
     """Let pretrained runs use open_clip's ``open_clip_pytorch_model.bin`` when OpenAI's sha256-pinned
     ``ViT-B-16.pt`` is absent. That file has no published checksum, so a LAION or DFN ViT-B-16 saved under its name
-    would load silently; its computed sha256 then keys the CLIP caches (``xai.models.clip_file``)."""
+    would load silently; its computed sha256 then keys the CLIP caches (``xai.clip.clip_file``)."""
     images: str = "task"
     """``task`` for the assignment's ten ImageNet images, or a folder of the user's own images."""
     max_images: int | None = Field(None, ge=1)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from xai.batching import BatchChoice
     from xai.classifiers import LoadedClassifier
-    from xai.models import LoadedClip
+    from xai.clip import LoadedClip
     from xai.plan import ModelPlan, RunPlan
 
 
@@ -113,7 +113,7 @@ class RunContext:
         return dict(self._classifiers)
 
     def clip(self) -> LoadedClip:
-        from xai.models import load_clip
+        from xai.clip import load_clip
 
         if self._clip is None:
             plan = self.plan

@@ -93,9 +93,10 @@ def missing_files(plan: RunPlan, stages: Sequence[str] | None = None) -> dict[st
 def missing_downloads(plan: RunPlan) -> list[Download]:
     """What this run would download, checked on disk only: pretrained weights, the Broden probe set and every
     data file of the manifest the planned stages read."""
+    from xai.clip import clip_weights_present
     from xai.data import manifest
     from xai.dissect.probes import BRODEN_IMAGE_COUNT, BRODEN_URL
-    from xai.models import clip_weights_present, weights_present
+    from xai.models import weights_present
 
     missing = []
     if plan.weights_mode == "pretrained":

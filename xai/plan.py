@@ -8,7 +8,7 @@ inputs and the batch-size settings. Preflight, ``--plan``, the download list, th
 plan; none of them goes back to the config's raw values to resolve them again.
 
 Making a plan reads no weights and downloads nothing (``--plan`` works offline): architectures are built on the
-``meta`` device, a user's checkpoint is hashed, CLIP's weights are identified by :func:`xai.models.clip_weights_id`.
+``meta`` device, a user's checkpoint is hashed, CLIP's weights are identified by :func:`xai.clip.clip_weights_id`.
 A mistake found here (a target layer or dissected layer the model lacks) is a one-line :class:`ConfigError`.
 """
 
@@ -27,11 +27,12 @@ from xai.classifiers import (
     spec_categories,
     weight_file,
 )
+from xai.clip import clip_weights_id
 from xai.config import BatchSize, CompareConfig, Config, ConfigError
 from xai.dissect.artifacts import DissectedModel
 from xai.explain.lime_image import LimeParams
 from xai.explain.registry import METHODS
-from xai.models import WEIGHT_FILES, WeightFile, WeightsMode, clip_weights_id, file_sha256
+from xai.models import WEIGHT_FILES, WeightFile, WeightsMode, file_sha256
 from xai.stages import STAGES, run_order
 
 if TYPE_CHECKING:

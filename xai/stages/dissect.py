@@ -46,9 +46,9 @@ from xai.stages.dissect_keys import (
 )
 
 if TYPE_CHECKING:
+    from xai.clip import LoadedClip
     from xai.context import RunContext
     from xai.dissect.probe_pass import ProbeOutputs
-    from xai.models import LoadedClip
     from xai.plan import DissectedModelPlan, DissectPlan
 
 STAGE = "dissect"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from xai import models
+from xai import clip
 from xai.cache import code_version
 from xai.dissect import clip_embed
 
@@ -48,8 +48,8 @@ def clip_parts(context: RunContext) -> dict[str, Any]:
     """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision."""
     return {
         "clip": _dissect(context).clip_weights_key,
-        "clip_arch": models.CLIP_ARCH,
-        "clip_dtype": str(models.clip_dtype(context.device)).removeprefix("torch."),
+        "clip_arch": clip.CLIP_ARCH,
+        "clip_dtype": str(clip.clip_dtype(context.device)).removeprefix("torch."),
     }
 
 
