@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from xai import resources
-from xai.cli import write_site_scaffold
+from xai.pipeline import write_site_scaffold
 
 REPO = Path(__file__).resolve().parents[1]
 
