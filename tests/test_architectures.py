@@ -329,11 +329,11 @@ def test_vit_gradcam_equals_grad_cam_with_its_own_reshape() -> None:
 )
 def test_the_plan_finds_every_family_s_target_without_weights(name: str, channels: int) -> None:
     """What ``--plan`` and the stages' cache keys use: no weights loaded, no traceback for any family."""
-    from xai.shapes import plan_target
-    from xai.stages.compare import _architecture_groups, _cam_grid
+    from xai.compare.layer_groups import planned_groups
+    from xai.shapes import cam_grid, plan_target
 
     planned = plan_target(name, "DEFAULT", "auto")
     assert planned.channels == channels
-    grid = _cam_grid(name, "DEFAULT", planned.target.path, planned.target.reshape, 224, 224)
+    grid = cam_grid(name, "DEFAULT", planned.target.path, planned.target.reshape, 224, 224)
     assert grid in {(7, 7), (14, 14)}
-    assert len(_architecture_groups(name, "DEFAULT")) >= 3
+    assert len(planned_groups(name, "DEFAULT")) >= 3

@@ -353,7 +353,7 @@ def test_places365_preset_reads_the_published_dataparallel_format(tmp_path: Path
     assert loaded.weights_id == "resnet18_places365.pth.tar (unverified)"
     imagenet = classifiers.resnet18_imagenet
     assert (
-        weight_file(imagenet.name, resolve_weights(imagenet.name, imagenet.weights)).filename
+        weight_file(imagenet.architecture, resolve_weights(imagenet.architecture, imagenet.weights_member)).filename
         == WEIGHT_FILES["resnet18_imagenet"].filename
     )
 

@@ -167,9 +167,7 @@ def test_openai_archive_in_fp16_as_a_cuda_run_holds_it(
 
     path, _ = openai_archive
     _pin(monkeypatch, path)
-    half, _ = clip.build_clip(
-        None, precision="fp16", state=clip.openai_clip_state(path, models.WEIGHT_FILES["clip"])
-    )
+    half, _ = clip.build_clip(None, precision="fp16", state=clip.openai_clip_state(path, models.WEIGHT_FILES["clip"]))
     reference = open_clip.load_openai_model(str(path), precision="fp16", device="cpu")
     ours, theirs = half.state_dict(), reference.state_dict()
     assert set(ours) == set(theirs)

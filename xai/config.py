@@ -50,6 +50,17 @@ def known_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
     return methods
 
 
+def _stage_name(value: Any) -> Any:
+    if value not in STAGES:
+        allowed = ", ".join(repr(name) for name in STAGES)
+        raise ValueError(f"got {value!r}; must be {allowed.rsplit(', ', 1)[0]} or {allowed.rsplit(', ', 1)[-1]}")
+    return value
+
+
+StageName = Annotated[str, BeforeValidator(_stage_name)]
+"""A stage of the registry (:data:`xai.stages.STAGES`), checked against it."""
+
+
 class ConfigError(UserError, ValueError):
     """The configuration file is invalid; the message is one line naming the file, the key and the fix (the allowed
     values, or for an unknown key the allowed keys, closest first)."""
@@ -327,21 +338,13 @@ class Config(_Section):
     """``task`` for the assignment's ten ImageNet images, or a folder of the user's own images."""
     max_images: int | None = Field(None, ge=1)
     """Explain only the first N images (smoke runs); ``null`` means all."""
-    stages: tuple[str, ...] = tuple(STAGES)
+    stages: tuple[StageName, ...] = tuple(STAGES)
     """Stages of the registry (:data:`xai.stages.STAGES`) this config runs; the report shows whatever they made."""
     output_dir: Path = Path("docs")
     cache_dir: Path = Path(".xai-cache")
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
     dissect: DissectConfig = Field(default_factory=DissectConfig)
-
-    @field_validator("stages")
-    @classmethod
-    def _known_stages(cls, stages: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [stage for stage in stages if stage not in STAGES]
-        if unknown:
-            raise ValueError(f"unknown stage {unknown[0]!r}; allowed: {', '.join(STAGES)}")
-        return stages
 
     @model_validator(mode="after")
     def _compare_needs_lime(self) -> Config:

@@ -79,6 +79,7 @@ WEIGHT_FILES: dict[str, WeightFile] = {
     ),
 }
 
+
 @dataclass
 class LoadedModel:
     """A classifier ready for inference, with what the report needs to say about it."""
