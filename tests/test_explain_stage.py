@@ -170,9 +170,10 @@ def _image_key(config_data: dict, method: str = "gradcam") -> dict:
 
 def test_cache_key_holds_the_classifier_its_weights_target_layer_and_reshape(tmp_path) -> None:
     base = _image_key({})
-    assert base["model"] == "resnet50" and base["weights_member"] == "DEFAULT"
+    assert base["model"] == "resnet50" and base["weights_member"] == "IMAGENET1K_V2"
     assert base["target_layer"] == "layer4[-1]" and base["reshape"] is None  # auto, resolved
     assert _image_key({"explain": {"target_layer": "layer4[-1]"}}) == base  # the same layer, the same entry
+    assert _image_key({"explain": {"model_weights": "IMAGENET1K_V2"}}) == base  # DEFAULT is that member
     vit = _image_key({"explain": {"model": "vit_b_16"}})
     assert (vit["model"], vit["target_layer"], vit["reshape"]) == (
         "vit_b_16",

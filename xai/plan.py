@@ -108,13 +108,13 @@ class ExplainPlan:
         )
 
     def key(self) -> dict[str, Any]:
-        """What identifies the explained classifier in cache keys: model id, architecture, weights member (as
-        configured), weights key, class file and preprocessing."""
+        """What identifies the explained classifier in cache keys: model id, architecture, the resolved weights
+        member (``DEFAULT`` and the member it aliases are one), weights key, class file and preprocessing."""
         spec = self.model.spec
         return {
             "model": spec.model_id,
             "architecture": spec.architecture,
-            "weights_member": spec.weights_member,
+            "weights_member": self.model.weights_member,
             "weights": self.model.weights_key,
             "classes": file_sha256(spec.classes) if spec.classes else None,
             "preprocess": self.preprocess,
