@@ -195,21 +195,11 @@ class RunPlan:
     output_dir: Path
     cache_dir: Path
 
-    @property
-    def stages(self) -> tuple[str, ...]:
-        return (*self.run, *self.load)
-
     def models(self) -> list[ModelPlan]:
         """The classifiers of the planned stages (the explained one first), each once."""
         found = [self.explain.model] if self.explain else []
         found += [entry.model for entry in self.dissect.models] if self.dissect else []
         return list({model.model_id: model for model in found}.values())
-
-    def model(self, model_id: str) -> ModelPlan:
-        for model in self.models():
-            if model.model_id == model_id:
-                return model
-        raise KeyError(model_id)
 
     def weights_keys(self) -> dict[str, str]:
         """Model id -> weights key of every model the config's stages use, then ``clip`` when dissection is planned."""
