@@ -13,6 +13,13 @@ each ResNet18) timed at the pass's own batch size, plus decoding when no spare C
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --max-images 2 --probe-limit 200   # reduced
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --device cuda --mirror /path/to/shared/data
     PYTHONPATH=$PWD python bench/bench_pipeline.py --device cuda --config .gpu/quick_gpu.yaml --mirror .gpu/data
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --case render --scratch /tmp/xai-render   # report stage
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --case overlap     # LIME's CPU work vs the device's
+
+``--case render`` (:mod:`bench.bench_render`, smoke config by default) times the report stage cold (serial, as
+today, and in worker processes), warm, and a whole rerun with nothing changed against the cold run.
+``--case overlap`` (:mod:`bench.bench_overlap`) measures how much of LIME's CPU-side work hides behind the
+model's batches, with the CPU standing in for the device.
 
 Peak RSS is the process's high-water mark per stage (reset between stages through ``/proc/self/clear_refs``);
 on CUDA the GPU's peak allocated memory per stage is printed beside it.
@@ -306,7 +313,9 @@ def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml")
+    parser.add_argument("--case", choices=("pipeline", "render", "overlap"), default="pipeline")
+    parser.add_argument("--config", type=Path, help="default: configs/quick.yaml (render: configs/smoke.yaml)")
+    parser.add_argument("--workers", type=int, help="figure-drawing processes for --case render (default: all CPUs)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--mirror",
@@ -324,6 +333,12 @@ def main() -> None:
         help="a previous whole-run time to print the speed-up against (issue #14: 28.9 min)",
     )
     args = parser.parse_args()
+    args.config = args.config or ROOT / "configs" / ("smoke.yaml" if args.case == "render" else "quick.yaml")
+    if args.case == "overlap":
+        from bench.bench_overlap import bench_overlap
+
+        bench_overlap(args)
+        return
     args.mirror = args.mirror or mirror_dir()
     if not (args.mirror / "MANIFEST.tsv").is_file():
         sys.exit(f"{args.mirror}: no MANIFEST.tsv there; pass the data mirror with --mirror")
@@ -331,7 +346,13 @@ def main() -> None:
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="xai-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        bench(args, scratch)
+        if args.case == "render":
+            from bench.bench_render import bench_render
+
+            os.environ["XAI_MIRROR"] = str(args.mirror.resolve())
+            bench_render(args, scratch)
+        else:
+            bench(args, scratch)
     finally:  # a failed or interrupted run leaves no temporary directory behind (an explicit --scratch is kept)
         if not args.scratch:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -1,0 +1,397 @@
+"""Draw a report's figures once: skip those whose inputs did not change, draw the rest in worker processes.
+
+Page builders request a figure with :func:`draw` instead of calling its function. Inside :func:`figure_queue`
+(which :func:`xai.report.render.render_report` opens) a request
+
+1. keys the figure (:func:`xai.report.figures.digest.figure_key`: its inputs, its code, the library versions);
+2. is *cached* when the manifest ``<docs>/.figures.json`` records that key for the same output files and they
+   are all there with their recorded sizes: nothing is drawn, and the function's return value (a figure's alt
+   text) comes from the manifest;
+3. is otherwise drawn: with one worker, at once in this process (what rendering always did); with more, once
+   the builders are done, by a process pool (longest first, by the manifest's last drawing times) when at least
+   :data:`MIN_PARALLEL` figures need drawing, else in this process. The pool starts in the background as soon
+   as that many are requested, so its start-up overlaps the builders' own work.
+
+The pool's workers come from a ``forkserver`` (``spawn`` where there is none) that preloaded the figure
+modules: matplotlib's Agg backend is process-safe, not thread-safe, and a worker forked from this process would
+inherit torch's threads. Every figure function writes its files itself, atomically, so a worker's output is byte
+for byte what the same call writes here (tested). A figure whose function raised, or whose worker died
+(out of memory, killed), is retried alone in a fresh worker; if it fails again the render ends with
+:class:`FigureError` naming every such figure, after the manifest records the figures that were drawn (a rerun
+draws only the missing ones). Requests return a :class:`Pending` value that :func:`resolve` replaces in the page
+contexts once everything is drawn.
+
+Outside a queue (a builder or a figure function called directly, as the tests do) :func:`draw` just calls the
+function.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import math
+import os
+import pickle
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xai.cache import atomic_write_text
+from xai.report.figures.digest import InputDigest, UndigestibleInput, figure_key
+
+MANIFEST = ".figures.json"
+MANIFEST_FORMAT = 1
+PRELOAD = ("xai.report.figures.compare", "xai.report.figures.dissect", "xai.report.figures.explain")
+"""Imported once by the forkserver, so each worker starts with matplotlib and the figure code loaded."""
+MIN_PARALLEL = 4
+"""Figures to draw from which a worker pool pays for its start (about one import of the figure modules, which
+overlaps the builders' own work); fewer are drawn in this process."""
+
+_ACTIVE: contextvars.ContextVar[FigureQueue | None] = contextvars.ContextVar("figure_queue", default=None)
+
+
+class FigureError(RuntimeError):
+    """Figures that could not be drawn, each with its reason; those drawn are kept and recorded."""
+
+
+class Pending:
+    """A figure function's return value, known once the figure is drawn or read from the manifest."""
+
+    __slots__ = ("_value", "label")
+    _UNSET = object()
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._value: Any = Pending._UNSET
+
+    def set(self, value: Any) -> None:
+        self._value = value
+
+    @property
+    def ready(self) -> bool:
+        return self._value is not Pending._UNSET
+
+    def value(self) -> Any:
+        if not self.ready:
+            raise RuntimeError(f"figure {self.label} was requested but not drawn (is the figure queue still open?)")
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Pending({self.label})"
+
+
+@dataclass
+class FigureJob:
+    function: Callable[..., Any]
+    args: tuple
+    kwargs: dict[str, Any]
+    outputs: tuple[str, ...]
+    """Files the function writes, relative to the docs folder; the first names the job."""
+    key: str | None
+    pending: Pending
+    seconds: float = 0.0
+
+
+@dataclass
+class QueueStats:
+    requested: int = 0
+    cached: int = 0
+    drawn: int = 0
+    drawn_files: list[str] = field(default_factory=list)
+    """The first output of every figure drawn (not found in the manifest), in the order they were done."""
+    uncacheable: int = 0
+    """Figures whose inputs could not be digested (drawn every run)."""
+    workers: int = 1
+    pooled: bool = False
+    """Whether a worker pool drew them (else this process did)."""
+    draw_seconds: float = 0.0
+    """Sum of the drawing time of every figure drawn, in whichever process drew it."""
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _start_method() -> str:
+    import multiprocessing
+
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def _run_job(function: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> tuple[Any, float]:
+    """Draw one figure (in a worker or here); (its return value, seconds)."""
+    start = time.perf_counter()
+    value = function(*args, **kwargs)
+    return value, time.perf_counter() - start
+
+
+def _reason(error: BaseException) -> str:
+    """One line: the exception, and where in the figure code it was raised when a worker sent its traceback."""
+    if isinstance(error, BrokenProcessPool):
+        return "its worker process died (killed or out of memory)"
+    text = f"{type(error).__name__}: {error}".splitlines()[0]
+    cause = error.__cause__
+    remote = str(cause) if cause is not None and type(cause).__name__ == "_RemoteTraceback" else ""
+    frames = [line.strip() for line in remote.splitlines() if line.strip().startswith('File "')]
+    return f"{text} ({frames[-1]})" if frames else text
+
+
+class FigureQueue:
+    """The figures of one render: keyed, looked up in the manifest, drawn in this process or a pool."""
+
+    def __init__(self, docs_dir: Path, *, workers: int | None = None, cache: bool = True) -> None:
+        """``workers``: drawing processes (None: every CPU this process may use; 1: draw here, serially).
+        ``cache``: False draws every figure (the manifest is still written for the next run)."""
+        self.docs_dir = Path(docs_dir)
+        self.workers = max(1, available_cpus() if workers is None else workers)
+        self.cache = cache
+        self.stats = QueueStats(workers=self.workers)
+        self._digest = InputDigest(self.docs_dir)
+        self._recorded = self._read_manifest() if cache else {}
+        self._jobs: dict[str, FigureJob] = {}
+        self._outputs: set[str] = set()
+        self._to_draw: list[FigureJob] = []
+        self._pool: ProcessPoolExecutor | None = None
+        self._starting: threading.Thread | None = None
+
+    # ---- requests -------------------------------------------------------------------------------------------
+    def request(self, function: Callable[..., Any], args: tuple, kwargs: dict, outputs: Sequence[Path]) -> Pending:
+        relative = tuple(self._relative(path) for path in outputs)
+        if not relative:
+            raise ValueError(f"{function.__qualname__}: a figure request names no output file")
+        for name in relative:
+            if name in self._outputs:
+                raise ValueError(f"two figures write {name}; give each figure its own file")
+        self._outputs.update(relative)
+        try:
+            key: str | None = figure_key(self._digest, function, args, kwargs)
+        except UndigestibleInput:
+            key = None
+            self.stats.uncacheable += 1
+        job = FigureJob(function, args, kwargs, relative, key, Pending(relative[0]))
+        self._jobs[relative[0]] = job
+        self.stats.requested += 1
+        recorded = self._recorded.get(relative[0], {})
+        job.seconds = float(recorded.get("seconds", math.inf))  # the last draw's time, to start long ones first
+        if self.cache and key is not None and self._still_there(recorded, key, relative):
+            job.pending.set(self._decode(recorded.get("result")))
+            self.stats.cached += 1
+        elif self.workers == 1:
+            self._draw_here(job)
+        else:
+            self._to_draw.append(job)
+            if len(self._to_draw) == MIN_PARALLEL:  # worth a pool: start it while the builders go on
+                self._starting = threading.Thread(target=self._start_pool, daemon=True)
+                self._starting.start()
+        return job.pending
+
+    def _relative(self, path: Path) -> str:
+        resolved = Path(path).resolve()
+        docs = self.docs_dir.resolve()
+        if not resolved.is_relative_to(docs):
+            raise ValueError(f"figure output {path} is outside the docs folder {self.docs_dir}")
+        return resolved.relative_to(docs).as_posix()
+
+    def _still_there(self, recorded: dict[str, Any], key: str, outputs: tuple[str, ...]) -> bool:
+        if recorded.get("key") != key or tuple(recorded.get("outputs", ())) != outputs:
+            return False
+        sizes = recorded.get("sizes", [])
+        for name, size in zip(outputs, sizes, strict=False):
+            path = self.docs_dir / name
+            if not path.is_file() or path.stat().st_size != size:
+                return False
+        return len(sizes) == len(outputs)
+
+    # ---- drawing --------------------------------------------------------------------------------------------
+    def _draw_here(self, job: FigureJob) -> None:
+        try:
+            value, seconds = _run_job(job.function, job.args, job.kwargs)
+        except Exception as error:
+            self.stats.failed.append((job.outputs[0], _reason(error)))
+            return
+        self._done(job, value, seconds)
+
+    def _done(self, job: FigureJob, value: Any, seconds: float) -> None:
+        job.pending.set(value)
+        job.seconds = seconds
+        self.stats.drawn += 1
+        self.stats.drawn_files.append(job.outputs[0])
+        self.stats.draw_seconds += seconds
+
+    def _start_pool(self) -> None:
+        """Create the pool and fork its workers (the forkserver's first start imports the figure modules)."""
+        import multiprocessing
+
+        method = _start_method()
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            context.set_forkserver_preload(list(PRELOAD))
+        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        for future in [pool.submit(int) for _ in range(self.workers)]:
+            future.result()
+        self._pool = pool
+
+    def finish(self) -> QueueStats:
+        """Draw what is left (in the pool when at least :data:`MIN_PARALLEL` figures need drawing, else here),
+        retry failures alone, write the manifest; raise :class:`FigureError` if any figure is still missing."""
+        jobs = sorted(self._to_draw, key=lambda job: -job.seconds)  # longest first: the pool ends together
+        self._to_draw = []
+        if self._starting is None:
+            for job in jobs:
+                self._draw_here(job)
+            jobs = []
+        retry: list[FigureJob] = []
+        try:
+            if jobs:
+                self._starting.join()
+                if self._pool is None:
+                    raise FigureError("the figure worker pool did not start")
+                self.stats.pooled = True
+                futures = [(job, self._pool.submit(_run_job, job.function, job.args, job.kwargs)) for job in jobs]
+                for job, future in futures:
+                    try:
+                        value, seconds = future.result()
+                    except Exception:
+                        retry.append(job)  # it raised, or a worker died and took it along: retried alone below
+                        continue
+                    self._done(job, value, seconds)
+        finally:
+            self._shutdown()
+        for job in retry:
+            self._retry_alone(job)
+        self._write_manifest()
+        if self.stats.failed:
+            lines = "\n".join(f"  {name}: {reason}" for name, reason in sorted(self.stats.failed))
+            raise FigureError(f"{len(self.stats.failed)} figure(s) could not be drawn:\n{lines}")
+        return self.stats
+
+    def _retry_alone(self, job: FigureJob) -> None:
+        """One job in its own fresh worker: a figure that failed only because another killed the pool is drawn;
+        one that fails alone is reported with its own reason."""
+        import multiprocessing
+
+        context = multiprocessing.get_context(_start_method())
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            try:
+                value, seconds = pool.submit(_run_job, job.function, job.args, job.kwargs).result()
+            except (pickle.PicklingError, AttributeError, TypeError) as error:
+                if "pickle" not in str(error):
+                    self.stats.failed.append((job.outputs[0], _reason(error)))
+                    return
+                self._draw_here(job)  # an argument no worker can receive (a lambda): draw it here instead
+                return
+            except Exception as error:
+                self.stats.failed.append((job.outputs[0], _reason(error)))
+                return
+        self._done(job, value, seconds)
+
+    def _shutdown(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    # ---- manifest -------------------------------------------------------------------------------------------
+    def _read_manifest(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads((self.docs_dir / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+            return {}
+        figures = data.get("figures")
+        return figures if isinstance(figures, dict) else {}
+
+    def _write_manifest(self) -> None:
+        """Every figure of this render that exists (drawn or cached) with its key; nothing else survives."""
+        figures = {}
+        for name, job in sorted(self._jobs.items()):
+            if job.key is None or not job.pending.ready:
+                continue
+            paths = [self.docs_dir / output for output in job.outputs]
+            if not all(path.is_file() for path in paths):
+                continue
+            figures[name] = {
+                "key": job.key,
+                "outputs": list(job.outputs),
+                "sizes": [path.stat().st_size for path in paths],
+                "result": self._encode(job.pending.value()),
+                "seconds": round(job.seconds, 4),
+            }
+        body = {"format": MANIFEST_FORMAT, "figures": figures}
+        atomic_write_text(self.docs_dir / MANIFEST, json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False))
+
+    def _encode(self, value: Any) -> Any:
+        """A return value as JSON: text as is, paths relative to the docs folder, sequences of those."""
+        if value is None or isinstance(value, str | int | float | bool):
+            return value
+        if isinstance(value, Path):
+            return {"path": self._relative(value)}
+        if isinstance(value, list | tuple):
+            return [self._encode(item) for item in value]
+        if isinstance(value, dict):
+            return {"dict": [[key, self._encode(item)] for key, item in value.items()]}
+        return None
+
+    def _decode(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self._decode(item) for item in value]
+        if isinstance(value, dict) and "path" in value:
+            return self.docs_dir / value["path"]
+        if isinstance(value, dict) and "dict" in value:
+            return {key: self._decode(item) for key, item in value["dict"]}
+        return value
+
+
+def draw(function: Callable[..., Any], *args: Any, outputs: Sequence[Path] | None = None, **kwargs: Any) -> Any:
+    """Request ``function(*args, **kwargs)``, which writes ``outputs`` (default: its ``path`` keyword).
+
+    Inside :func:`figure_queue`: a :class:`Pending` of its return value (cached or drawn); outside: the value."""
+    queue = _ACTIVE.get()
+    if queue is None:
+        return function(*args, **kwargs)
+    if outputs is None:
+        if "path" not in kwargs:
+            raise TypeError(f"{function.__qualname__}: pass the output file as path= or name the outputs")
+        outputs = (kwargs["path"],)
+    return queue.request(function, args, kwargs, outputs)
+
+
+@contextmanager
+def figure_queue(docs_dir: Path, *, workers: int | None = None, cache: bool = True) -> Iterator[FigureQueue]:
+    """Collect the figures requested inside the block; on exit wait for them (:meth:`FigureQueue.finish`)."""
+    queue = FigureQueue(docs_dir, workers=workers, cache=cache)
+    token = _ACTIVE.set(queue)
+    try:
+        yield queue
+    except BaseException:
+        queue._shutdown()
+        raise
+    finally:
+        _ACTIVE.reset(token)
+    queue.finish()
+
+
+def resolve(value: Any) -> Any:
+    """``value`` with every :class:`Pending` inside dicts, lists and tuples replaced by its value."""
+    if isinstance(value, Pending):
+        return value.value()
+    if isinstance(value, dict):
+        return {key: resolve(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(resolve(item) for item in value)
+    return value
