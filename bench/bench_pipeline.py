@@ -316,6 +316,11 @@ def main() -> None:
     parser.add_argument("--case", choices=("pipeline", "render", "overlap"), default="pipeline")
     parser.add_argument("--config", type=Path, help="default: configs/quick.yaml (render: configs/smoke.yaml)")
     parser.add_argument("--workers", type=int, help="figure-drawing processes for --case render (default: all CPUs)")
+    parser.add_argument(
+        "--cold-s",
+        type=float,
+        help="--case render: the cold run's seconds, when the scratch folder's cache was filled by another run",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--mirror",
