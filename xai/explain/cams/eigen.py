@@ -13,8 +13,8 @@ Why on the CPU, with LAPACK, and not ``torch.linalg.svd`` on the model's device:
 is arbitrary, and grad-cam applies no convention to it (``get_2d_projection`` takes LAPACK's ``v_1`` as it
 comes; its sign-correcting variant is not what ``EigenCAM`` calls). The ReLU after the projection keeps one side
 of it, so the other sign is a different map. Nothing makes cuSOLVER's sign (or another LAPACK driver's) agree
-with ``gesdd``'s, so only the same driver reproduces the library's map; the (h*w, C) matrix is small enough that its thin SVD costs a few milliseconds,
-and the activations come to the CPU anyway for grad-cam's resize. Equality with the library is tested per
+with ``gesdd``'s, so only the same driver reproduces the library's map. The (h*w, C) matrix is small enough for
+its thin SVD to cost a few milliseconds, and the activations come to the CPU anyway for grad-cam's resize. Equality with the library is tested per
 architecture family at real size (the sign included).
 """
 
