@@ -14,8 +14,8 @@ is arbitrary, and grad-cam applies no convention to it (``get_2d_projection`` ta
 comes; its sign-correcting variant is not what ``EigenCAM`` calls). The ReLU after the projection keeps one side
 of it, so the other sign is a different map. Nothing makes cuSOLVER's sign (or another LAPACK driver's) agree
 with ``gesdd``'s, so only the same driver reproduces the library's map. The (h*w, C) matrix is small enough for
-its thin SVD to cost a few milliseconds, and the activations come to the CPU anyway for grad-cam's resize. Equality with the library is tested per
-architecture family at real size (the sign included).
+its thin SVD to cost a few milliseconds, and the activations come to the CPU anyway for grad-cam's resize.
+Equality with the library is tested per architecture family at real size (the sign included).
 """
 
 from __future__ import annotations
