@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import importlib
 import importlib.metadata
 import struct
 import sys
@@ -132,7 +133,7 @@ class InputDigest:
         if array.dtype.hasobject:
             self._feed_items(hasher, array.ravel().tolist())
         else:
-            hasher.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+            hasher.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))  # empty arrays too
 
     def _feed_pandas(self, hasher: Any, value: Any) -> None:
         import pandas as pd
@@ -187,6 +188,7 @@ def _package_modules(module: ModuleType) -> set[str]:
 
 def reachable_modules(module_name: str) -> list[str]:
     """``module_name`` and every ``xai`` module reachable from it through module globals, sorted."""
+    importlib.import_module(module_name)
     seen = {module_name}
     todo = [module_name]
     while todo:
@@ -210,7 +212,6 @@ def library_versions() -> tuple[tuple[str, str], ...]:
 @cache
 def code_digest(module_name: str) -> bytes:
     """sha256 of the sources of ``module_name`` and the ``xai`` modules it reaches, and of the library versions."""
-    importlib.import_module(module_name)
     hasher = hashlib.sha256()
     for name in reachable_modules(module_name):
         source = getattr(sys.modules[name], "__file__", None)
