@@ -53,7 +53,7 @@ def test_the_samples_built_with_torch_are_the_numpy_ones() -> None:
     assert [len(batch) for batch in built] == [16, 16, 16, 16, 6]
     assert all(
         np.array_equal(a, b.numpy()) for a, b in zip(built, samples.device_batches(torch.device("cpu")), strict=True)
-    )  # noqa: E501
+    )
     first = built[0][3]  # sample 3 shows the fill exactly where its hidden segments are
     hidden_pixels = samples.hidden[3][samples.segments]
     assert np.array_equal(first[hidden_pixels], samples.fudged[hidden_pixels])

@@ -36,7 +36,6 @@ from lime.lime_image import LimeImageExplainer
 from lime.wrappers.scikit_image import SegmentationAlgorithm
 from torch import nn
 
-from xai.batching import spare_cpus
 from xai.explain.artifacts import LimeResult, LimeStability
 from xai.explain.inference import (
     BatchClassifier,
@@ -167,6 +166,14 @@ def quickshift_segmenter(params: LimeParams) -> SegmentationAlgorithm:
     return SegmentationAlgorithm(
         "quickshift", kernel_size=params.kernel_size, max_dist=params.max_dist, ratio=params.ratio
     )
+
+
+def spare_cpus() -> int:
+    """:func:`xai.batching.spare_cpus`, imported when called (:mod:`xai.batching` imports the config, which imports
+    this package's registry)."""
+    from xai.batching import spare_cpus as found
+
+    return found()
 
 
 _PREFETCHED: dict[tuple[bytes, tuple[float, float, float]], Future[np.ndarray]] = {}
