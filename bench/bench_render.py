@@ -134,4 +134,15 @@ def bench_render(args: argparse.Namespace, scratch: Path) -> None:
         f"  whole rerun, nothing changed: {rerun_s:.1f} s of the cold run's {cold['cold_s']:.1f} s "
         f"({cold['when']}) = {100 * rerun_s / cold['cold_s']:.1f}% (goal < 2.5%)"
     )
-    print(f"  figure drawing time summed over workers: {parallel.draw_seconds:.1f} s; uncacheable: {warm.uncacheable}")
+    serial_cpu = sum(serial.cpu_by_process.values())
+    worker_cpu = sorted(parallel.cpu_by_process.values(), reverse=True)
+    print(
+        f"  drawing CPU time: serial {serial_cpu:.1f} s; per worker {', '.join(f'{c:.1f}' for c in worker_cpu)} s "
+        f"(sum {sum(worker_cpu):.1f}); wall summed over figures: serial {serial.draw_seconds:.1f} s, workers "
+        f"{parallel.draw_seconds:.1f} s"
+    )
+    print(
+        f"  on a machine whose cores are free the pool's drawing takes about its busiest worker's CPU time: "
+        f"{worker_cpu[0] if worker_cpu else 0:.1f} s of serial {serial_cpu:.1f} s; load average now "
+        f"{os.getloadavg()[0]:.1f} on {available_cpus()} CPUs; uncacheable figures: {warm.uncacheable}"
+    )

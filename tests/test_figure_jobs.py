@@ -101,6 +101,7 @@ def test_worker_processes_write_the_serial_bytes_and_a_rerun_draws_nothing(artif
     files = _figures(tmp_path / "serial")
     assert len(files) > 20 and files == _figures(tmp_path / "pooled")
     assert pooled.figures.pooled and pooled.figures.drawn == serial.figures.drawn == pooled.figures.requested
+    assert len(pooled.figures.cpu_by_process) == 2  # a worker and this process drew
     _, different, errors = filecmp.cmpfiles(tmp_path / "serial", tmp_path / "pooled", files, shallow=False)
     assert (different, errors) == ([], [])
     pages = [name for name in serial.written if name.endswith(".md")]
@@ -138,18 +139,18 @@ def replace_map(cam):
 
 def test_a_figure_that_raises_is_named_and_the_others_are_kept(tmp_path: Path) -> None:
     values = np.arange(5.0)
-    with pytest.raises(FigureError) as raised, figure_queue(tmp_path, workers=2) as queue:
-        for index in range(4):
-            draw(line_figure, values + index, path=tmp_path / f"line{index}.png", title=str(index))
+    with pytest.raises(FigureError) as raised, figure_queue(tmp_path, workers=2, share=False) as queue:
         draw(raising_figure, path=tmp_path / "broken.png")
+        for index in range(8):
+            draw(line_figure, values + index, path=tmp_path / f"line{index}.png", title=str(index))
     message = str(raised.value)
     assert "1 figure(s)" in message and "broken.png: ValueError: nothing to plot" in message
-    assert queue.stats.pooled and queue.stats.drawn == 4
+    assert queue.stats.pooled and queue.stats.drawn == 8
     recorded = json.loads((tmp_path / MANIFEST).read_text())["figures"]
-    assert sorted(recorded) == [f"line{index}.png" for index in range(4)]
+    assert sorted(recorded) == [f"line{index}.png" for index in range(8)]
 
     with figure_queue(tmp_path, workers=2) as queue:  # a rerun draws only what is missing
-        for index in range(4):
+        for index in range(8):
             draw(line_figure, values + index, path=tmp_path / f"line{index}.png", title=str(index))
         draw(line_figure, values, path=tmp_path / "broken.png", title="fixed")
     assert queue.stats.drawn_files == ["broken.png"]
@@ -157,14 +158,15 @@ def test_a_figure_that_raises_is_named_and_the_others_are_kept(tmp_path: Path) -
 
 def test_a_killed_worker_is_reported_and_the_figures_it_took_along_are_drawn(tmp_path: Path) -> None:
     values = np.arange(5.0)
-    with pytest.raises(FigureError) as raised, figure_queue(tmp_path, workers=2) as queue:
-        for index in range(6):
+    with pytest.raises(FigureError) as raised, figure_queue(tmp_path, workers=2, share=False) as queue:
+        for index in range(8):
             draw(line_figure, values * index, path=tmp_path / f"line{index}.png")
-        draw(dying_figure, path=tmp_path / "killed.png")
+            if index == 1:
+                draw(dying_figure, path=tmp_path / "killed.png")
     assert "killed.png: its worker process died" in str(raised.value)
     assert str(raised.value).count("\n") == 1  # only the figure that killed its worker
-    assert sorted(queue.stats.drawn_files) == [f"line{index}.png" for index in range(6)]
-    assert all((tmp_path / f"line{index}.png").is_file() for index in range(6))
+    assert sorted(queue.stats.drawn_files) == [f"line{index}.png" for index in range(8)]
+    assert all((tmp_path / f"line{index}.png").is_file() for index in range(8))
 
 
 def test_serial_drawing_reports_a_raising_figure_too(tmp_path: Path) -> None:

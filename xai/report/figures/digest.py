@@ -7,9 +7,10 @@ A figure is redrawn only when its key changes. The key is sha256 over
   class and fields; a path inside the docs folder by its relative name (moving the folder keeps the cache), any
   other existing file by its path, size and modification time (a probe image replaced under the same name
   redraws its strips);
-- :func:`code_digest`: the source bytes of the function's module and of every ``xai`` module reachable from its
-  globals (the artifacts' own methods draw too, e.g. ``LimeResult.pixel_weights``), plus the versions of the
-  libraries that turn the same inputs into pixels (matplotlib, numpy, Pillow, scikit-image).
+- :func:`code_digest`: the source bytes of the function's module and of every ``xai`` module it imports,
+  directly or through those (the artifacts' own methods draw too, e.g. ``LimeResult.pixel_weights``; the
+  method registry names the panels), plus the versions of the libraries that turn the same inputs into pixels
+  (matplotlib, numpy, Pillow, scikit-image).
 
 Anything the digest cannot read canonically raises :class:`UndigestibleInput`; that figure is then drawn every
 run rather than risk a stale file.
@@ -17,13 +18,14 @@ run rather than risk a stale file.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import enum
 import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import struct
-import sys
 from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path, PurePath
@@ -176,23 +178,42 @@ def _qualified(value: Any) -> str:
     return f"{getattr(value, '__module__', '?')}:{getattr(value, '__qualname__', getattr(value, '__name__', '?'))}"
 
 
-def _package_modules(module: ModuleType) -> set[str]:
-    """The ``xai`` modules ``module``'s globals name: imported modules and the homes of imported functions/classes."""
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _package_imports(name: str) -> set[str]:
+    """The ``xai`` modules module ``name`` imports anywhere in its source (functions too): ``import a.b``, ``from
+    a.b import c`` (``a.b``, and ``a.b.c`` when that is a module). Read from the source, so a constant imported
+    from another module (the method registry's titles) counts as that module."""
+    path = _module_file(name)
+    if path is None:
+        return set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for value in vars(module).values():
-        name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
-        if isinstance(name, str) and name.partition(".")[0] == PACKAGE and name in sys.modules:
-            found.add(name)
-    return found
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package up
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names if _module_file(f"{base}.{alias.name}"))
+    return {module for module in found if module.partition(".")[0] == PACKAGE and _module_file(module)}
 
 
 def reachable_modules(module_name: str) -> list[str]:
-    """``module_name`` and every ``xai`` module reachable from it through module globals, sorted."""
-    importlib.import_module(module_name)
+    """``module_name`` and every ``xai`` module it imports, directly or through those, sorted."""
     seen = {module_name}
     todo = [module_name]
     while todo:
-        for name in _package_modules(sys.modules[todo.pop()]) - seen:
+        for name in _package_imports(todo.pop()) - seen:
             seen.add(name)
             todo.append(name)
     return sorted(seen)
@@ -214,8 +235,8 @@ def code_digest(module_name: str) -> bytes:
     """sha256 of the sources of ``module_name`` and the ``xai`` modules it reaches, and of the library versions."""
     hasher = hashlib.sha256()
     for name in reachable_modules(module_name):
-        source = getattr(sys.modules[name], "__file__", None)
-        _tag(hasher, f"module:{name}", Path(source).read_bytes() if source else b"")
+        source = _module_file(name)
+        _tag(hasher, f"module:{name}", source.read_bytes() if source else b"")
     for name, version in library_versions():
         _tag(hasher, f"library:{name}", version.encode())
     return hasher.digest()

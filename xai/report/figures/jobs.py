@@ -8,15 +8,17 @@ Page builders request a figure with :func:`draw` instead of calling its function
    are all there with their recorded sizes: nothing is drawn, and the function's return value (a figure's alt
    text) comes from the manifest;
 3. is otherwise drawn: with one worker, at once in this process (what rendering always did); with more, once
-   the builders are done, by a process pool (longest first, by the manifest's last drawing times) when at least
-   :data:`MIN_PARALLEL` figures need drawing, else in this process. The pool starts in the background as soon
-   as that many are requested, so its start-up overlaps the builders' own work.
+   the builders are done, by a process pool and this process together when at least :data:`MIN_PARALLEL` figures
+   need drawing (else by this process alone). The pool starts in the background as soon as that many are
+   requested, so its start-up overlaps the builders' work; it takes the longest figures first (by the
+   manifest's last drawing times), this process the shortest, from the start (while the workers still start).
 
 The pool's workers come from a ``forkserver`` (``spawn`` where there is none) that preloaded the figure
 modules: matplotlib's Agg backend is process-safe, not thread-safe, and a worker forked from this process would
 inherit torch's threads. Every figure function writes its files itself, atomically, so a worker's output is byte
 for byte what the same call writes here (tested). A figure whose function raised, or whose worker died
-(out of memory, killed), is retried alone in a fresh worker; if it fails again the render ends with
+(out of memory, killed), is retried alone in a fresh worker (one that kills this process, when this process
+draws it, ends the render as it always did); if it fails again the render ends with
 :class:`FigureError` naming every such figure, after the manifest records the figures that were drawn (a rerun
 draws only the missing ones). Requests return a :class:`Pending` value that :func:`resolve` replaces in the page
 contexts once everything is drawn.
@@ -34,8 +36,9 @@ import os
 import pickle
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,11 +50,11 @@ from xai.report.figures.digest import InputDigest, UndigestibleInput, figure_key
 
 MANIFEST = ".figures.json"
 MANIFEST_FORMAT = 1
-PRELOAD = ("xai.report.figures.compare", "xai.report.figures.dissect", "xai.report.figures.explain")
-"""Imported once by the forkserver, so each worker starts with matplotlib and the figure code loaded."""
-MIN_PARALLEL = 4
+PRELOAD = ("xai.report.figures._worker",)
+"""Imported once by the forkserver, so each worker starts with the figure code and matplotlib's caches loaded."""
+MIN_PARALLEL = 8
 """Figures to draw from which a worker pool pays for its start (about one import of the figure modules, which
-overlaps the builders' own work); fewer are drawn in this process."""
+overlaps the builders' own work and this process's drawing); fewer are drawn in this process."""
 
 _ACTIVE: contextvars.ContextVar[FigureQueue | None] = contextvars.ContextVar("figure_queue", default=None)
 
@@ -109,9 +112,13 @@ class QueueStats:
     """Figures whose inputs could not be digested (drawn every run)."""
     workers: int = 1
     pooled: bool = False
-    """Whether a worker pool drew them (else this process did)."""
+    """Whether a worker pool drew some of them (else this process drew them all)."""
+    pool_error: str = ""
+    """Why the pool could not start, if it could not (this process then drew every figure)."""
     draw_seconds: float = 0.0
     """Sum of the drawing time of every figure drawn, in whichever process drew it."""
+    cpu_by_process: dict[int, float] = field(default_factory=dict)
+    """CPU seconds of drawing, per drawing process."""
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -123,17 +130,43 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _one_thread() -> None:
+    """A worker's initializer: one thread for torch and the BLAS (a figure is drawn by one core; the pool's
+    processes are the parallelism, and spinning thread pools would only fight over the cores)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
 def _start_method() -> str:
     import multiprocessing
 
     return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
-def _run_job(function: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> tuple[Any, float]:
-    """Draw one figure (in a worker or here); (its return value, seconds)."""
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Drawn:
+    """What drawing one figure returned and cost, and where."""
+
+    value: Any
+    seconds: float
+    cpu_seconds: float
+    """CPU time of the drawing process (on a busy machine a worker's wall time is mostly waiting for a core)."""
+    process: int
+
+
+def _run_job(function: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Drawn:
+    """Draw one figure, in a worker or here."""
+    start, cpu = time.perf_counter(), time.process_time()
     value = function(*args, **kwargs)
-    return value, time.perf_counter() - start
+    return Drawn(value, time.perf_counter() - start, time.process_time() - cpu, os.getpid())
 
 
 def _reason(error: BaseException) -> str:
@@ -150,9 +183,11 @@ def _reason(error: BaseException) -> str:
 class FigureQueue:
     """The figures of one render: keyed, looked up in the manifest, drawn in this process or a pool."""
 
-    def __init__(self, docs_dir: Path, *, workers: int | None = None, cache: bool = True) -> None:
+    def __init__(self, docs_dir: Path, *, workers: int | None = None, cache: bool = True, share: bool = True) -> None:
         """``workers``: drawing processes (None: every CPU this process may use; 1: draw here, serially).
-        ``cache``: False draws every figure (the manifest is still written for the next run)."""
+        ``cache``: False draws every figure (the manifest is still written for the next run).
+        ``share``: this process draws beside the pool (False: only the pool's ``workers`` draw, so a figure that
+        kills its process never kills this one)."""
         self.docs_dir = Path(docs_dir)
         self.workers = max(1, available_cpus() if workers is None else workers)
         self.cache = cache
@@ -164,6 +199,9 @@ class FigureQueue:
         self._to_draw: list[FigureJob] = []
         self._pool: ProcessPoolExecutor | None = None
         self._starting: threading.Thread | None = None
+        self.share = share
+        self._pool_workers = max(1, self.workers - 1) if share else self.workers
+        """When this process draws too, the pool has one worker fewer than there are drawers."""
 
     # ---- requests -------------------------------------------------------------------------------------------
     def request(self, function: Callable[..., Any], args: tuple, kwargs: dict, outputs: Sequence[Path]) -> Pending:
@@ -216,18 +254,20 @@ class FigureQueue:
     # ---- drawing --------------------------------------------------------------------------------------------
     def _draw_here(self, job: FigureJob) -> None:
         try:
-            value, seconds = _run_job(job.function, job.args, job.kwargs)
+            drawn = _run_job(job.function, job.args, job.kwargs)
         except Exception as error:
             self.stats.failed.append((job.outputs[0], _reason(error)))
             return
-        self._done(job, value, seconds)
+        self._done(job, drawn)
 
-    def _done(self, job: FigureJob, value: Any, seconds: float) -> None:
-        job.pending.set(value)
-        job.seconds = seconds
+    def _done(self, job: FigureJob, drawn: Drawn) -> None:
+        job.pending.set(drawn.value)
+        job.seconds = drawn.seconds
         self.stats.drawn += 1
         self.stats.drawn_files.append(job.outputs[0])
-        self.stats.draw_seconds += seconds
+        self.stats.draw_seconds += drawn.seconds
+        cpu = self.stats.cpu_by_process
+        cpu[drawn.process] = cpu.get(drawn.process, 0.0) + drawn.cpu_seconds
 
     def _start_pool(self) -> None:
         """Create the pool and fork its workers (the forkserver's first start imports the figure modules)."""
@@ -237,35 +277,27 @@ class FigureQueue:
         context = multiprocessing.get_context(method)
         if method == "forkserver":
             context.set_forkserver_preload(list(PRELOAD))
-        pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        for future in [pool.submit(int) for _ in range(self.workers)]:
-            future.result()
+        try:
+            pool = ProcessPoolExecutor(max_workers=self._pool_workers, mp_context=context, initializer=_one_thread)
+            for future in [pool.submit(int) for _ in range(self._pool_workers)]:
+                future.result()
+        except Exception as error:  # this process then draws every figure itself
+            self.stats.pool_error = _reason(error)
+            return
         self._pool = pool
 
     def finish(self) -> QueueStats:
-        """Draw what is left (in the pool when at least :data:`MIN_PARALLEL` figures need drawing, else here),
-        retry failures alone, write the manifest; raise :class:`FigureError` if any figure is still missing."""
-        jobs = sorted(self._to_draw, key=lambda job: -job.seconds)  # longest first: the pool ends together
+        """Draw what is left, retry failures alone, write the manifest; raise :class:`FigureError` if any figure is
+        still missing. With a pool, this process draws too (:meth:`_share`)."""
+        jobs = deque(sorted(self._to_draw, key=lambda job: -job.seconds))  # longest first: the drawers end together
         self._to_draw = []
-        if self._starting is None:
-            for job in jobs:
-                self._draw_here(job)
-            jobs = []
         retry: list[FigureJob] = []
         try:
-            if jobs:
-                self._starting.join()
-                if self._pool is None:
-                    raise FigureError("the figure worker pool did not start")
-                self.stats.pooled = True
-                futures = [(job, self._pool.submit(_run_job, job.function, job.args, job.kwargs)) for job in jobs]
-                for job, future in futures:
-                    try:
-                        value, seconds = future.result()
-                    except Exception:
-                        retry.append(job)  # it raised, or a worker died and took it along: retried alone below
-                        continue
-                    self._done(job, value, seconds)
+            if self._starting is None:  # too few figures to pay for a pool
+                while jobs:
+                    self._draw_here(jobs.popleft())
+            else:
+                self._share(jobs, retry)
         finally:
             self._shutdown()
         for job in retry:
@@ -276,15 +308,50 @@ class FigureQueue:
             raise FigureError(f"{len(self.stats.failed)} figure(s) could not be drawn:\n{lines}")
         return self.stats
 
+    def _share(self, jobs: deque[FigureJob], retry: list[FigureJob]) -> None:
+        """The pool takes the longest figures from the front of ``jobs`` (at most two per worker queued), this
+        process the shortest from the back, one at a time, from the start: while the pool's workers start, this
+        process is already drawing. A figure a worker could not draw goes to ``retry``."""
+        in_flight: dict[Future, FigureJob] = {}
+
+        def collect(block: bool) -> None:
+            done, _ = wait(in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = in_flight.pop(future)
+                try:
+                    self._done(job, future.result())
+                except Exception:
+                    retry.append(job)  # it raised, or a worker died and took it along: retried alone
+
+        while jobs or in_flight:
+            pool = self._pool
+            while pool is not None and jobs and len(in_flight) < 2 * self._pool_workers:
+                try:
+                    future = pool.submit(_run_job, jobs[0].function, jobs[0].args, jobs[0].kwargs)
+                except BrokenProcessPool:  # a worker died: what is left is retried alone, each in a fresh worker
+                    retry.extend(jobs)
+                    jobs.clear()
+                    break
+                in_flight[future] = jobs.popleft()
+                self.stats.pooled = True
+            if in_flight:
+                collect(block=False)
+            if jobs and (self.share or (pool is None and not self._starting.is_alive())):
+                self._draw_here(jobs.pop())  # from the back; all of them when the pool could not start
+            elif in_flight:
+                collect(block=True)
+            elif jobs:  # not sharing: wait for the pool to start
+                self._starting.join(timeout=0.05)
+
     def _retry_alone(self, job: FigureJob) -> None:
         """One job in its own fresh worker: a figure that failed only because another killed the pool is drawn;
         one that fails alone is reported with its own reason."""
         import multiprocessing
 
         context = multiprocessing.get_context(_start_method())
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_one_thread) as pool:
             try:
-                value, seconds = pool.submit(_run_job, job.function, job.args, job.kwargs).result()
+                drawn = pool.submit(_run_job, job.function, job.args, job.kwargs).result()
             except (pickle.PicklingError, AttributeError, TypeError) as error:
                 if "pickle" not in str(error):
                     self.stats.failed.append((job.outputs[0], _reason(error)))
@@ -294,7 +361,7 @@ class FigureQueue:
             except Exception as error:
                 self.stats.failed.append((job.outputs[0], _reason(error)))
                 return
-        self._done(job, value, seconds)
+        self._done(job, drawn)
 
     def _shutdown(self) -> None:
         if self._starting is not None:
@@ -370,9 +437,11 @@ def draw(function: Callable[..., Any], *args: Any, outputs: Sequence[Path] | Non
 
 
 @contextmanager
-def figure_queue(docs_dir: Path, *, workers: int | None = None, cache: bool = True) -> Iterator[FigureQueue]:
+def figure_queue(
+    docs_dir: Path, *, workers: int | None = None, cache: bool = True, share: bool = True
+) -> Iterator[FigureQueue]:
     """Collect the figures requested inside the block; on exit wait for them (:meth:`FigureQueue.finish`)."""
-    queue = FigureQueue(docs_dir, workers=workers, cache=cache)
+    queue = FigureQueue(docs_dir, workers=workers, cache=cache, share=share)
     token = _ACTIVE.set(queue)
     try:
         yield queue
