@@ -63,6 +63,13 @@ def test_the_tensor_crop_is_the_pil_crop_within_a_few_levels(photos: list[Path],
         assert difference.float().mean() < 1.5 and difference.max() <= 40, (path.name, difference.float().mean())
 
 
+def test_open_clips_preprocess_has_a_tensor_form() -> None:
+    from xai.models import load_clip
+
+    preprocess = load_clip("random", seed=0, weights_dir=None).preprocess
+    assert tensor_transform(preprocess) is not None  # Resize, CenterCrop, MaybeConvertMode('RGB'), ToTensor, Normalize
+
+
 def test_a_transform_without_a_tensor_form_is_refused() -> None:
     from torchvision.transforms import ColorJitter, Compose
 

@@ -45,7 +45,10 @@ def _resize(image: torch.Tensor, *, size: Any, interpolation: Any, max_size: int
 
 
 def _rgb_conversion(step: Any) -> bool:
-    """open_clip's ``_convert_to_rgb`` (PIL ``convert('RGB')``): decoding in RGB mode already did it."""
+    """open_clip's PIL ``convert('RGB')`` step (``MaybeConvertMode('RGB')``, ``_convert_to_rgb`` in older
+    releases): decoding in RGB mode already did it."""
+    if type(step).__name__ == "MaybeConvertMode":
+        return getattr(step, "mode", None) == "RGB"
     return getattr(step, "__name__", "") in ("_convert_to_rgb", "convert_to_rgb")
 
 

@@ -10,8 +10,8 @@ Page builders request a figure with :func:`draw` instead of calling its function
 3. is otherwise drawn: with one worker, at once in this process (what rendering always did); with more, once
    the builders are done, by a process pool and this process together when at least :data:`MIN_PARALLEL` figures
    need drawing (else by this process alone). The pool starts in the background as soon as that many are
-   requested, so its start-up overlaps the builders' work; it takes the longest figures first (by the
-   manifest's last drawing times), this process the shortest, from the start (while the workers still start).
+   requested, so its start-up overlaps the builders' work. Both take the longest figures first (by the
+   manifest's last drawing times) until the workers are up; then this process takes the shortest.
 
 The pool's workers come from a ``forkserver`` (``spawn`` where there is none) that preloaded the figure
 modules: matplotlib's Agg backend is process-safe, not thread-safe, and a worker forked from this process would
@@ -309,9 +309,9 @@ class FigureQueue:
         return self.stats
 
     def _share(self, jobs: deque[FigureJob], retry: list[FigureJob]) -> None:
-        """The pool takes the longest figures from the front of ``jobs`` (at most two per worker queued), this
-        process the shortest from the back, one at a time, from the start: while the pool's workers start, this
-        process is already drawing. A figure a worker could not draw goes to ``retry``."""
+        """The pool takes the longest figures from the front of ``jobs`` (at most two per worker queued); this
+        process draws one at a time from the start: the longest while the workers start, then the shortest from
+        the back. A figure a worker could not draw goes to ``retry``."""
         in_flight: dict[Future, FigureJob] = {}
 
         def collect(block: bool) -> None:
@@ -337,7 +337,8 @@ class FigureQueue:
             if in_flight:
                 collect(block=False)
             if jobs and (self.share or (pool is None and not self._starting.is_alive())):
-                self._draw_here(jobs.pop())  # from the back; all of them when the pool could not start
+                # While the workers start, the longest figures (they would end last); then the shortest.
+                self._draw_here(jobs.popleft() if pool is None else jobs.pop())
             elif in_flight:
                 collect(block=True)
             elif jobs:  # not sharing: wait for the pool to start
