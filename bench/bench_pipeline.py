@@ -329,6 +329,11 @@ def main() -> None:
     )
     parser.add_argument("--scratch", type=Path, help="work directory (default: a new temporary one, removed)")
     parser.add_argument("--max-images", type=int, help="explain only the first N task images (reduced run)")
+    parser.add_argument(
+        "--gpu-memory-gb",
+        type=float,
+        help="cap this process's GPU memory (a smaller GPU: batch sizes are measured under the cap)",
+    )
     parser.add_argument("--probe-limit", type=int, help="dissection probe images (reduced run)")
     parser.add_argument("--stages", default="dissect,explain,compare")
     parser.add_argument(
@@ -404,6 +409,10 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
         config, ArtifactCache(config.cache_dir), pipeline.resolve_device(config.device), quiet=True
     )
     context.images, context.skipped = pipeline.load_inputs(config)
+    if args.gpu_memory_gb and context.device.type == "cuda":
+        total = torch.cuda.get_device_properties(context.device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.gpu_memory_gb * 2**30 / total), context.device)
+        print(f"GPU memory capped at {args.gpu_memory_gb:g} GB of {total / 2**30:.0f}", flush=True)
     device_text = (
         torch.cuda.get_device_name(context.device)
         if context.device.type == "cuda"
