@@ -11,10 +11,11 @@ What we change, none of which changes a number (tested against a plain ``explain
   device's batch size (the tutorial: per-image PIL transforms, autograd on, batches of 10);
 - ``data_labels`` builds each batch of perturbed images with one vectorised lookup instead of LIME's per-row
   Python loop (same random draws from the same RandomState, same images, no tqdm bar);
-- the CPU-side work overlaps the model's: on a GPU the perturbed images are built and normalised there and every
-  batch is queued without waiting (:func:`sample_probabilities`); on a CPU with a core to spare a producer
-  thread prepares the next batch; quickshift of the next images can run in background threads
-  (:func:`prefetch_segments`). LIME's own ridge fits are left as they are: ~0.1 s of a 1000-sample run;
+- the CPU-side work leaves the model's way: on a GPU the perturbed images are built and normalised there and every
+  batch is queued without waiting (:func:`sample_probabilities`); quickshift of the next images can run in
+  background threads (:func:`prefetch_segments`). A producer thread that prepares the next batch on the CPU is
+  built (:func:`probabilities_overlapped`) but off (:data:`OVERLAP_ON_CPU`, measured). LIME's own ridge fits are
+  left as they are: ~0.1 s of a 1000-sample run;
 - a fresh ``LimeImageExplainer(random_state=seed)`` per call, so the same seed gives identical results.
 
 Known limits kept from lime 0.2.0.1: ``score``/``local_pred`` are those of the last label fitted, which is the
@@ -124,11 +125,18 @@ class Samples:
             yield torch.where(mask, fudged, image)
 
 
+OVERLAP_ON_CPU = False
+"""Whether a model on the CPU gets :func:`probabilities_overlapped` when a core is spare. Off: measured on the
+2-core machine (``bench_pipeline.py --case overlap``) it hid nothing for ResNet50 (preparing is ~2% of its
+forward) and made a fast model slower (0.86 s against 0.53 s for MobileNetV3-small: the two threads hand the
+GIL back and forth between small kernels)."""
+
+
 def sample_probabilities(samples: Samples, classifier_fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """The classifier's probabilities of every sample, (num_samples, K), batch by batch, by the fastest of:
+    """The classifier's probabilities of every sample, (num_samples, K), batch by batch:
 
     - :func:`probabilities_on_device`, on an accelerator whose classifier normalises tensors where they are;
-    - :func:`probabilities_overlapped`, with a CPU core to spare beside torch's threads;
+    - :func:`probabilities_overlapped` on the CPU with a core to spare, when :data:`OVERLAP_ON_CPU` is set;
     - else one batch after the other, as LIME does.
 
     The batches, their order and their images are the same in all three; on the CPU the numbers are identical.
@@ -136,7 +144,7 @@ def sample_probabilities(samples: Samples, classifier_fn: Callable[[np.ndarray],
     if isinstance(classifier_fn, BatchClassifier):
         if classifier_fn.device.type != "cpu" and classifier_fn.takes_device_tensors:
             return probabilities_on_device(samples, classifier_fn)
-        if spare_cpus() > 0 and len(samples.hidden) > samples.batch_size:
+        if OVERLAP_ON_CPU and spare_cpus() > 0 and len(samples.hidden) > samples.batch_size:
             return probabilities_overlapped(samples, classifier_fn)
     return np.concatenate([np.asarray(classifier_fn(batch)) for batch in samples.batches()])
 
