@@ -30,7 +30,6 @@ to compare; the whole run is printed next to a reference time given with ``--ref
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import statistics
@@ -44,24 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._paths import mirror_dir  # noqa: E402  (needs ROOT on the path)
-
-
-def reset_peak_rss() -> None:
-    """Reset the process's RSS high-water mark (Linux >= 4.0); a no-op elsewhere."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _median_time(function: Any, repeats: int = 3) -> float:
@@ -381,6 +362,7 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
     from xai.cache import ArtifactCache
     from xai.config import validate
     from xai.data import task_image_paths
+    from xai.memory import PeakMemory
     from xai.report.render import render_report
 
     started = time.perf_counter()
@@ -426,21 +408,18 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
     stages = list(config.stages)
     peaks: dict[str, float] = {}
     gpu_peaks: dict[str, float] = {}
-    cuda = context.device.type == "cuda"
     for stage in stages:
-        reset_peak_rss()
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(context.device)
-        pipeline.run(context, [stage])
-        peaks[stage] = peak_rss_mb()
-        if cuda:
-            gpu_peaks[stage] = torch.cuda.max_memory_allocated(context.device) / 2**20
+        with PeakMemory(context.device) as peak:
+            pipeline.run(context, [stage])
+        peaks[stage] = peak.rss_mb
+        if peak.gpu_mb is not None:
+            gpu_peaks[stage] = peak.gpu_mb
         print(f"  {stage} done in {context.timings[stage]:.1f} s", flush=True)
-    reset_peak_rss()
-    begin = time.perf_counter()
-    render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
-    context.timings["report"] = time.perf_counter() - begin
-    peaks["report"] = peak_rss_mb()
+    with PeakMemory(context.device) as peak:
+        begin = time.perf_counter()
+        render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
+        context.timings["report"] = time.perf_counter() - begin
+    peaks["report"] = peak.rss_mb
     run_seconds = time.perf_counter() - started
 
     print("\nbatch sizes (seconds per image by candidate):")
