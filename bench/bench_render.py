@@ -103,7 +103,7 @@ def bench_render(args: argparse.Namespace, scratch: Path) -> None:
         record.write_text(json.dumps({"cold_s": _generate(config_path), "when": time.strftime("%Y-%m-%d %H:%M")}))
     cold = json.loads(record.read_text())
     run, artifacts = _artifacts(config_path)
-    from xai.report.figures.jobs import available_cpus
+    from xai.report.figures.workers import available_cpus
 
     print(f"{args.config.name}: stages {', '.join(artifacts)}; {available_cpus()} CPUs for figure workers")
 

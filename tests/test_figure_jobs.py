@@ -21,7 +21,8 @@ from test_compare_pages import _run, _vit_artifacts
 from test_dissect_figures import VOCABULARY, _result
 
 from xai.report.figures import save_figure
-from xai.report.figures.jobs import MANIFEST, FigureError, draw, figure_queue
+from xai.report.figures.jobs import FigureError, draw, figure_queue
+from xai.report.figures.manifest import MANIFEST
 from xai.report.render import BUILDERS, render
 
 

@@ -30,12 +30,9 @@ function.
 from __future__ import annotations
 
 import contextvars
-import json
 import math
-import os
 import pickle
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -45,13 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xai.cache import atomic_write_text
 from xai.report.figures.digest import InputDigest, UndigestibleInput, figure_key
+from xai.report.figures.manifest import decode_result, read_manifest, relative_to_docs, still_there, write_manifest
+from xai.report.figures.workers import PRELOAD, Drawn, available_cpus, one_thread, reason, run_job, start_method
 
-MANIFEST = ".figures.json"
-MANIFEST_FORMAT = 1
-PRELOAD = ("xai.report.figures._worker",)
-"""Imported once by the forkserver, so each worker starts with the figure code and matplotlib's caches loaded."""
 MIN_PARALLEL = 8
 """Figures to draw from which a worker pool pays for its start (about one import of the figure modules, which
 overlaps the builders' own work and this process's drawing); fewer are drawn in this process."""
@@ -122,64 +116,6 @@ class QueueStats:
     failed: list[tuple[str, str]] = field(default_factory=list)
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
-def _one_thread() -> None:
-    """A worker's initializer: one thread for torch and the BLAS (a figure is drawn by one core; the pool's
-    processes are the parallelism, and spinning thread pools would only fight over the cores)."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:
-        pass
-    import sys
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-
-
-def _start_method() -> str:
-    import multiprocessing
-
-    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-
-
-@dataclass(frozen=True)
-class Drawn:
-    """What drawing one figure returned and cost, and where."""
-
-    value: Any
-    seconds: float
-    cpu_seconds: float
-    """CPU time of the drawing process (on a busy machine a worker's wall time is mostly waiting for a core)."""
-    process: int
-
-
-def _run_job(function: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> Drawn:
-    """Draw one figure, in a worker or here."""
-    start, cpu = time.perf_counter(), time.process_time()
-    value = function(*args, **kwargs)
-    return Drawn(value, time.perf_counter() - start, time.process_time() - cpu, os.getpid())
-
-
-def _reason(error: BaseException) -> str:
-    """One line: the exception, and where in the figure code it was raised when a worker sent its traceback."""
-    if isinstance(error, BrokenProcessPool):
-        return "its worker process died (killed or out of memory)"
-    text = f"{type(error).__name__}: {error}".splitlines()[0]
-    cause = error.__cause__
-    remote = str(cause) if cause is not None and type(cause).__name__ == "_RemoteTraceback" else ""
-    frames = [line.strip() for line in remote.splitlines() if line.strip().startswith('File "')]
-    return f"{text} ({frames[-1]})" if frames else text
-
-
 class FigureQueue:
     """The figures of one render: keyed, looked up in the manifest, drawn in this process or a pool."""
 
@@ -193,7 +129,7 @@ class FigureQueue:
         self.cache = cache
         self.stats = QueueStats(workers=self.workers)
         self._digest = InputDigest(self.docs_dir)
-        self._recorded = self._read_manifest() if cache else {}
+        self._recorded = read_manifest(self.docs_dir) if cache else {}
         self._jobs: dict[str, FigureJob] = {}
         self._outputs: set[str] = set()
         self._to_draw: list[FigureJob] = []
@@ -205,7 +141,7 @@ class FigureQueue:
 
     # ---- requests -------------------------------------------------------------------------------------------
     def request(self, function: Callable[..., Any], args: tuple, kwargs: dict, outputs: Sequence[Path]) -> Pending:
-        relative = tuple(self._relative(path) for path in outputs)
+        relative = tuple(relative_to_docs(self.docs_dir, path) for path in outputs)
         if not relative:
             raise ValueError(f"{function.__qualname__}: a figure request names no output file")
         for name in relative:
@@ -222,8 +158,8 @@ class FigureQueue:
         self.stats.requested += 1
         recorded = self._recorded.get(relative[0], {})
         job.seconds = float(recorded.get("seconds", math.inf))  # the last draw's time, to start long ones first
-        if self.cache and key is not None and self._still_there(recorded, key, relative):
-            job.pending.set(self._decode(recorded.get("result")))
+        if self.cache and key is not None and still_there(self.docs_dir, recorded, key, relative):
+            job.pending.set(decode_result(self.docs_dir, recorded.get("result")))
             self.stats.cached += 1
         elif self.workers == 1:
             self._draw_here(job)
@@ -234,29 +170,12 @@ class FigureQueue:
                 self._starting.start()
         return job.pending
 
-    def _relative(self, path: Path) -> str:
-        resolved = Path(path).resolve()
-        docs = self.docs_dir.resolve()
-        if not resolved.is_relative_to(docs):
-            raise ValueError(f"figure output {path} is outside the docs folder {self.docs_dir}")
-        return resolved.relative_to(docs).as_posix()
-
-    def _still_there(self, recorded: dict[str, Any], key: str, outputs: tuple[str, ...]) -> bool:
-        if recorded.get("key") != key or tuple(recorded.get("outputs", ())) != outputs:
-            return False
-        sizes = recorded.get("sizes", [])
-        for name, size in zip(outputs, sizes, strict=False):
-            path = self.docs_dir / name
-            if not path.is_file() or path.stat().st_size != size:
-                return False
-        return len(sizes) == len(outputs)
-
     # ---- drawing --------------------------------------------------------------------------------------------
     def _draw_here(self, job: FigureJob) -> None:
         try:
-            drawn = _run_job(job.function, job.args, job.kwargs)
+            drawn = run_job(job.function, job.args, job.kwargs)
         except Exception as error:
-            self.stats.failed.append((job.outputs[0], _reason(error)))
+            self.stats.failed.append((job.outputs[0], reason(error)))
             return
         self._done(job, drawn)
 
@@ -273,16 +192,16 @@ class FigureQueue:
         """Create the pool and fork its workers (the forkserver's first start imports the figure modules)."""
         import multiprocessing
 
-        method = _start_method()
+        method = start_method()
         context = multiprocessing.get_context(method)
         if method == "forkserver":
             context.set_forkserver_preload(list(PRELOAD))
         try:
-            pool = ProcessPoolExecutor(max_workers=self._pool_workers, mp_context=context, initializer=_one_thread)
+            pool = ProcessPoolExecutor(max_workers=self._pool_workers, mp_context=context, initializer=one_thread)
             for future in [pool.submit(int) for _ in range(self._pool_workers)]:
                 future.result()
         except Exception as error:  # this process then draws every figure itself
-            self.stats.pool_error = _reason(error)
+            self.stats.pool_error = reason(error)
             return
         self._pool = pool
 
@@ -302,7 +221,14 @@ class FigureQueue:
             self._shutdown()
         for job in retry:
             self._retry_alone(job)
-        self._write_manifest()
+        write_manifest(
+            self.docs_dir,
+            [
+                (name, job.key, job.outputs, job.pending.value(), job.seconds)
+                for name, job in self._jobs.items()
+                if job.key is not None and job.pending.ready
+            ],
+        )
         if self.stats.failed:
             lines = "\n".join(f"  {name}: {reason}" for name, reason in sorted(self.stats.failed))
             raise FigureError(f"{len(self.stats.failed)} figure(s) could not be drawn:\n{lines}")
@@ -327,7 +253,7 @@ class FigureQueue:
             pool = self._pool
             while pool is not None and jobs and len(in_flight) < 2 * self._pool_workers:
                 try:
-                    future = pool.submit(_run_job, jobs[0].function, jobs[0].args, jobs[0].kwargs)
+                    future = pool.submit(run_job, jobs[0].function, jobs[0].args, jobs[0].kwargs)
                 except BrokenProcessPool:  # a worker died: what is left is retried alone, each in a fresh worker
                     retry.extend(jobs)
                     jobs.clear()
@@ -349,18 +275,18 @@ class FigureQueue:
         one that fails alone is reported with its own reason."""
         import multiprocessing
 
-        context = multiprocessing.get_context(_start_method())
-        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_one_thread) as pool:
+        context = multiprocessing.get_context(start_method())
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=one_thread) as pool:
             try:
-                drawn = pool.submit(_run_job, job.function, job.args, job.kwargs).result()
+                drawn = pool.submit(run_job, job.function, job.args, job.kwargs).result()
             except (pickle.PicklingError, AttributeError, TypeError) as error:
                 if "pickle" not in str(error):
-                    self.stats.failed.append((job.outputs[0], _reason(error)))
+                    self.stats.failed.append((job.outputs[0], reason(error)))
                     return
                 self._draw_here(job)  # an argument no worker can receive (a lambda): draw it here instead
                 return
             except Exception as error:
-                self.stats.failed.append((job.outputs[0], _reason(error)))
+                self.stats.failed.append((job.outputs[0], reason(error)))
                 return
         self._done(job, drawn)
 
@@ -370,57 +296,6 @@ class FigureQueue:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-
-    # ---- manifest -------------------------------------------------------------------------------------------
-    def _read_manifest(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads((self.docs_dir / MANIFEST).read_text())
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-            return {}
-        figures = data.get("figures")
-        return figures if isinstance(figures, dict) else {}
-
-    def _write_manifest(self) -> None:
-        """Every figure of this render that exists (drawn or cached) with its key; nothing else survives."""
-        figures = {}
-        for name, job in sorted(self._jobs.items()):
-            if job.key is None or not job.pending.ready:
-                continue
-            paths = [self.docs_dir / output for output in job.outputs]
-            if not all(path.is_file() for path in paths):
-                continue
-            figures[name] = {
-                "key": job.key,
-                "outputs": list(job.outputs),
-                "sizes": [path.stat().st_size for path in paths],
-                "result": self._encode(job.pending.value()),
-                "seconds": round(job.seconds, 4),
-            }
-        body = {"format": MANIFEST_FORMAT, "figures": figures}
-        atomic_write_text(self.docs_dir / MANIFEST, json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False))
-
-    def _encode(self, value: Any) -> Any:
-        """A return value as JSON: text as is, paths relative to the docs folder, sequences of those."""
-        if value is None or isinstance(value, str | int | float | bool):
-            return value
-        if isinstance(value, Path):
-            return {"path": self._relative(value)}
-        if isinstance(value, list | tuple):
-            return [self._encode(item) for item in value]
-        if isinstance(value, dict):
-            return {"dict": [[key, self._encode(item)] for key, item in value.items()]}
-        return None
-
-    def _decode(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self._decode(item) for item in value]
-        if isinstance(value, dict) and "path" in value:
-            return self.docs_dir / value["path"]
-        if isinstance(value, dict) and "dict" in value:
-            return {key: self._decode(item) for key, item in value["dict"]}
-        return value
 
 
 def draw(function: Callable[..., Any], *args: Any, outputs: Sequence[Path] | None = None, **kwargs: Any) -> Any:
