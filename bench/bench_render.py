@@ -111,8 +111,9 @@ def bench_render(args: argparse.Namespace, scratch: Path) -> None:
     for folder in (serial_docs, parallel_docs):
         shutil.rmtree(folder, ignore_errors=True)
     serial_s, serial = _timed_render(run, artifacts, serial_docs, workers=1, figure_cache=False)
-    parallel_s, parallel = _timed_render(run, artifacts, parallel_docs, workers=args.workers)
-    warm_s, warm = _timed_render(run, artifacts, parallel_docs, workers=args.workers)
+    workers = args.workers or available_cpus()  # the pool even where the default draws serially (2 CPUs)
+    parallel_s, parallel = _timed_render(run, artifacts, parallel_docs, workers=workers)
+    warm_s, warm = _timed_render(run, artifacts, parallel_docs, workers=workers)
 
     files = _figure_files(serial_docs)
     same, different, missing = filecmp.cmpfiles(serial_docs, parallel_docs, [str(p) for p in files], shallow=False)

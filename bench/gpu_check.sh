@@ -9,8 +9,10 @@
 #   decode      the probe pass with PIL decoding in workers vs nvJPEG (bench_dissect.py --case probe)
 #   memory      the dissect and explain stages under a 16 GB cap (a smaller GPU, batch sizes measured under it)
 #   overlap     LIME's producer thread and quickshift in threads on this machine's CPUs (bench --case overlap)
+#   render      the report stage of the smoke config on this machine's CPUs: serial, pooled, warm, a rerun
 # Prepare first, on the CPU machine: bench/gpu_prepare.sh (wheels in .whl/, the mirror's part in .gpu/data).
-#   bash bench/gpu_check.sh tests assignment     # then: bash bench/gpu_check.sh reference decode overlap memory
+#   bash bench/gpu_check.sh tests assignment     # then: bash bench/gpu_check.sh reference decode overlap render
+# ('memory' last, if device time is left: it reruns two stages of the assignment config).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check-out}
@@ -65,9 +67,15 @@ for part in "$@"; do
       probe; config
       timeout 420 "$PY" bench/bench_pipeline.py --device cuda --config /tmp/assignment_gpu.yaml \
         --mirror "$XAI_MIRROR" --scratch /tmp/xai-bench-16gb --stages dissect,explain --gpu-memory-gb 16 ;;
+    render)
+      section "report stage on this machine's CPUs (smoke config, synthetic probe)"
+      probe
+      sed "s#^  probe: imagenet-samples#  probe: $PROBE#" configs/smoke.yaml > /tmp/smoke_gpu.yaml
+      timeout 400 "$PY" bench/bench_pipeline.py --case render --device cuda --config /tmp/smoke_gpu.yaml \
+        --mirror "$XAI_MIRROR" --scratch /tmp/xai-bench-render ;;
     overlap)
       section "LIME's CPU-side overlap and quickshift threads on this machine's CPUs"
       timeout 150 "$PY" bench/bench_pipeline.py --case overlap --probe-limit 64 ;;
-    *) echo "unknown part $part (tests, assignment, reference, decode, memory, overlap)"; exit 2 ;;
+    *) echo "unknown part $part (tests, assignment, reference, decode, memory, overlap, render)"; exit 2 ;;
   esac
 done

@@ -45,5 +45,6 @@ cat <<'TXT'
 Once per checkout (keeps both out of git):   printf '/.whl/\n/.gpu/\n' >> .git/info/exclude
 Then the device call (timeouts fit one 10-minute call each; see bench/gpu_check.sh):
   run(command="bash bench/gpu_check.sh tests assignment", carry=[".whl", ".gpu"], timeout_s=600)
-  run(command="bash bench/gpu_check.sh reference decode overlap memory", carry=[".whl", ".gpu"], timeout_s=600)
+  run(command="bash bench/gpu_check.sh reference decode overlap render", carry=[".whl", ".gpu"], timeout_s=600)
+  run(command="bash bench/gpu_check.sh memory", carry=[".whl", ".gpu"], timeout_s=600)   # if time is left
 TXT

@@ -187,3 +187,12 @@ def test_two_figures_may_not_write_one_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"two figures write a\.png"), figure_queue(tmp_path, workers=1):
         draw(line_figure, np.arange(3.0), path=tmp_path / "a.png")
         draw(line_figure, np.arange(4.0), path=tmp_path / "a.png")
+
+
+def test_the_default_pool_needs_three_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xai.report.figures import jobs
+
+    for cpus, expected in ((1, 1), (2, 1), (3, 3), (16, 16)):
+        monkeypatch.setattr(jobs, "available_cpus", lambda cpus=cpus: cpus)
+        assert jobs.FigureQueue(tmp_path).workers == expected
+    assert jobs.FigureQueue(tmp_path, workers=2).workers == 2  # asked for: given

@@ -46,6 +46,10 @@ from xai.report.figures.digest import InputDigest, UndigestibleInput, figure_key
 from xai.report.figures.manifest import decode_result, read_manifest, relative_to_docs, still_there, write_manifest
 from xai.report.figures.workers import PRELOAD, Drawn, available_cpus, one_thread, reason, run_job, start_method
 
+MIN_POOL_CPUS = 3
+"""CPUs from which the default is a pool. On the 2-core machine the pool was slower than drawing here in every
+run (1.3x to 1.7x, ``bench_pipeline.py --case render``): its start (one import of torch and the figure code,
+~2.8 CPU s) and a second process sharing two busy cores cost more than the second drawer gains."""
 MIN_PARALLEL = 8
 """Figures to draw from which a worker pool pays for its start (about one import of the figure modules, which
 overlaps the builders' own work and this process's drawing); fewer are drawn in this process."""
@@ -120,12 +124,15 @@ class FigureQueue:
     """The figures of one render: keyed, looked up in the manifest, drawn in this process or a pool."""
 
     def __init__(self, docs_dir: Path, *, workers: int | None = None, cache: bool = True, share: bool = True) -> None:
-        """``workers``: drawing processes (None: every CPU this process may use; 1: draw here, serially).
+        """``workers``: drawing processes (None: every CPU this process may use, or 1 with fewer than
+        :data:`MIN_POOL_CPUS`; 1: draw here, serially).
         ``cache``: False draws every figure (the manifest is still written for the next run).
         ``share``: this process draws beside the pool (False: only the pool's ``workers`` draw, so a figure that
         kills its process never kills this one)."""
         self.docs_dir = Path(docs_dir)
-        self.workers = max(1, available_cpus() if workers is None else workers)
+        if workers is None:
+            workers = available_cpus() if available_cpus() >= MIN_POOL_CPUS else 1
+        self.workers = max(1, workers)
         self.cache = cache
         self.stats = QueueStats(workers=self.workers)
         self._digest = InputDigest(self.docs_dir)
