@@ -233,7 +233,7 @@ def _forward_floor(model, is_clip: bool, batch_size: int, device, images: int) -
     return len(batches) * batch_size / (time.perf_counter() - start)
 
 
-def _pipelined(paths, networks: dict, batch_size: int, device) -> float:
+def _pipelined(paths, networks: dict, batch_size: int, device, decode: str = "auto") -> float:
     from xai.dissect.probe_pass import probe_pass
 
     clip = next(((m, t) for m, t, is_clip in networks.values() if is_clip), None)
@@ -250,6 +250,7 @@ def _pipelined(paths, networks: dict, batch_size: int, device) -> float:
         target_transform=transform,
         layers=("layer3", "layer4", "fc"),
         device=device,
+        decode=decode,
     )
     _sync(device)
     return len(paths) / (time.perf_counter() - start)
@@ -283,6 +284,7 @@ def case_probe(args: argparse.Namespace) -> dict:
         "device": str(torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"),
         "images (CLIP)": f"{len(paths)} ({len(clip_paths)})",
         "decoding workers": _workers(args.device),
+        "decoder": args.decode,
     }
     floors, best_sizes, serials = {}, {}, {}
     for name, (model, transform, is_clip) in networks.items():
@@ -295,7 +297,7 @@ def case_probe(args: argparse.Namespace) -> dict:
         runs: dict[str, list[float]] = {"floor": [], "ours": [], "serial": []}
         for _ in range(args.repeats):
             runs["floor"].append(_forward_floor(model, is_clip, best, device, floor_images))
-            runs["ours"].append(_pipelined(probe, {name: networks[name]}, best, device))
+            runs["ours"].append(_pipelined(probe, {name: networks[name]}, best, device, args.decode))
             runs["serial"].append(_serial(probe, model, transform, is_clip, best, device))
         floor, ours, serial = (float(np.median(runs[key])) for key in ("floor", "ours", "serial"))
         floors[name] = floor
@@ -307,7 +309,7 @@ def case_probe(args: argparse.Namespace) -> dict:
         serials[name] = serial
     joint_size = min(best_sizes.values())
     floor_joint = 1 / sum(1 / rate for rate in floors.values())
-    joint = _pipelined(clip_paths, networks, joint_size, device)
+    joint = _pipelined(clip_paths, networks, joint_size, device, args.decode)
     out[f"all three in one pass (one decode), images/s (batch {joint_size})"] = joint
     out["all three: floor (sum of the three forward floors), images/s"] = floor_joint
     out["all three: one pass / floor"] = joint / floor_joint
@@ -335,6 +337,7 @@ def main() -> None:
     parser.add_argument("--clip-images", type=int, default=0, help="of which CLIP encodes (default: all)")
     parser.add_argument("--batch-sizes", default="16,32,64", help="candidates for the best batch size")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved floor / ours / serial runs (median)")
+    parser.add_argument("--decode", default="auto", choices=["auto", "cpu", "device"], help="probe pass decoder")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case == "all":
@@ -356,6 +359,8 @@ def main() -> None:
                 args.batch_sizes,
                 "--repeats",
                 str(args.repeats),
+                "--decode",
+                args.decode,
             ]
             subprocess.run(command, check=True)
         return

@@ -13,6 +13,13 @@ each ResNet18) timed at the pass's own batch size, plus decoding when no spare C
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --max-images 2 --probe-limit 200   # reduced
     PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --device cuda --mirror /path/to/shared/data
     PYTHONPATH=$PWD python bench/bench_pipeline.py --device cuda --config .gpu/quick_gpu.yaml --mirror .gpu/data
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --case render --scratch /tmp/xai-render   # report stage
+    PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py --case overlap     # LIME's CPU work vs the device's
+
+``--case render`` (:mod:`bench.bench_render`, smoke config by default) times the report stage cold (serial, as
+today, and in worker processes), warm, and a whole rerun with nothing changed against the cold run.
+``--case overlap`` (:mod:`bench.bench_overlap`) measures how much of LIME's CPU-side work hides behind the
+model's batches, with the CPU standing in for the device.
 
 Peak RSS is the process's high-water mark per stage (reset between stages through ``/proc/self/clear_refs``);
 on CUDA the GPU's peak allocated memory per stage is printed beside it.
@@ -23,7 +30,6 @@ to compare; the whole run is printed next to a reference time given with ``--ref
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import statistics
@@ -37,24 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._paths import mirror_dir  # noqa: E402  (needs ROOT on the path)
-
-
-def reset_peak_rss() -> None:
-    """Reset the process's RSS high-water mark (Linux >= 4.0); a no-op elsewhere."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _median_time(function: Any, repeats: int = 3) -> float:
@@ -132,7 +120,7 @@ def text_encoding_s(context: Any, concepts: int) -> float:
     from xai.dissect import clip_embed, probes
 
     clip = context.clip()
-    sample = probes.load_concepts(context.config.dissect.concepts)[:256]
+    sample = probes.load_concepts(context.plan.dissect.concepts)[:256]
     seconds = _median_time(
         lambda: clip_embed.encode_texts(clip.module, clip.tokenizer, sample, device=context.device), repeats=1
     )
@@ -178,12 +166,11 @@ def ablation_floor_s(model: Any, layer: Any, device: Any, image_shape: tuple[int
 
 def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict[str, tuple[float, float]], float]:
     """Per method (wall s, floor s) summed over images, and the explain stage's whole floor."""
+    from xai.architectures import resolve_layer
     from xai.explain.registry import METHODS
-    from xai.models import resolve_layer
-    from xai.stages.explain import lime_params
 
-    config = context.config
-    model = context.classifier(config.explain.model).module
+    planned = context.plan.explain
+    model = context.classifier(planned.model).module
     device = context.device
     image_shape = (3, *explained.images[0].pixels.shape[:2])
     gradient = gradient_pass_s(model, device, image_shape)
@@ -193,10 +180,10 @@ def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict
     ablates = {
         m for m in explained.methods if METHODS[m].passes_scale_with == "target_channel" and not METHODS[m].batched
     }
-    target = resolve_layer(model, config.explain.target_layer)
+    target = resolve_layer(model, planned.target.path)
     ablation = ablation_floor_s(model, target, device, image_shape) if ablates else None
     segmentation = quickshift_s([item.pixels for item in explained.images])
-    params = lime_params(config)
+    params = planned.lime
     rows: dict[str, list[float]] = {}
     stage_floor = len(explained.images) * single  # the prediction of each image
     for item in explained.images:
@@ -264,7 +251,7 @@ def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
     from xai.dissect.paper import FC_CONCEPT_SETS
     from xai.dissect.probe_pass import spare_cpus
 
-    config, device = context.config, context.device
+    planned, device = context.plan.dissect, context.device
     label = probe_pass_label(context.batch_sizes)
     if label is None:
         return None, "no probe pass ran (activations cached)"
@@ -281,8 +268,9 @@ def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
             lambda batch: clip.module.encode_image(batch.to(dtype)), shape, batch_size, device
         )
         transforms.append(clip.preprocess)
-    for name in config.dissect.models:
-        model = context.classifier(name).module
+    for entry in planned.models:
+        name = entry.model_id
+        model = context.classifier(entry.model).module
         per_image[name] = per_image_at_s(
             lambda batch, model=model: model(batch.contiguous(memory_format=torch.channels_last)),
             resnet_shape,
@@ -292,8 +280,10 @@ def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
         transforms.append(resnet_transform)
     paths = dissected.probe_paths
     overlapped = spare_cpus(device) > 0 and len(paths) > batch_size
-    concepts = len(probes.load_concepts(config.dissect.concepts)) + sum(
-        len(probes.load_concepts(FC_CONCEPT_SETS[name])) for name in config.dissect.models
+    concepts = len(probes.load_concepts(planned.concepts)) + sum(
+        len(probes.load_concepts(FC_CONCEPT_SETS[entry.model_id]))
+        for entry in planned.models
+        if not entry.facts.no_self_check
     )
     floor = probe_pass_floor(len(paths), per_image, decode_s(paths, transforms), overlapped) + text_encoding_s(
         context, concepts
@@ -306,7 +296,14 @@ def dissect_floor(context: Any, dissected: Any) -> tuple[float | None, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "quick.yaml")
+    parser.add_argument("--case", choices=("pipeline", "render", "overlap"), default="pipeline")
+    parser.add_argument("--config", type=Path, help="default: configs/quick.yaml (render: configs/smoke.yaml)")
+    parser.add_argument("--workers", type=int, help="figure-drawing processes for --case render (default: all CPUs)")
+    parser.add_argument(
+        "--cold-s",
+        type=float,
+        help="--case render: the cold run's seconds, when the scratch folder's cache was filled by another run",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--mirror",
@@ -315,6 +312,11 @@ def main() -> None:
     )
     parser.add_argument("--scratch", type=Path, help="work directory (default: a new temporary one, removed)")
     parser.add_argument("--max-images", type=int, help="explain only the first N task images (reduced run)")
+    parser.add_argument(
+        "--gpu-memory-gb",
+        type=float,
+        help="cap this process's GPU memory (a smaller GPU: batch sizes are measured under the cap)",
+    )
     parser.add_argument("--probe-limit", type=int, help="dissection probe images (reduced run)")
     parser.add_argument("--stages", default="dissect,explain,compare")
     parser.add_argument(
@@ -324,6 +326,12 @@ def main() -> None:
         help="a previous whole-run time to print the speed-up against (issue #14: 28.9 min)",
     )
     args = parser.parse_args()
+    args.config = args.config or ROOT / "configs" / ("smoke.yaml" if args.case == "render" else "quick.yaml")
+    if args.case == "overlap":
+        from bench.bench_overlap import bench_overlap
+
+        bench_overlap(args)
+        return
     args.mirror = args.mirror or mirror_dir()
     if not (args.mirror / "MANIFEST.tsv").is_file():
         sys.exit(f"{args.mirror}: no MANIFEST.tsv there; pass the data mirror with --mirror")
@@ -331,7 +339,13 @@ def main() -> None:
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="xai-bench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     try:
-        bench(args, scratch)
+        if args.case == "render":
+            from bench.bench_render import bench_render
+
+            os.environ["XAI_MIRROR"] = str(args.mirror.resolve())
+            bench_render(args, scratch)
+        else:
+            bench(args, scratch)
     finally:  # a failed or interrupted run leaves no temporary directory behind (an explicit --scratch is kept)
         if not args.scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -349,7 +363,11 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
     from xai.batching import configure_threads, cpu_model
     from xai.cache import ArtifactCache
     from xai.config import validate
+    from xai.context import RunContext
+    from xai.context import stage as stage_module
     from xai.data import task_image_paths
+    from xai.memory import PeakMemory
+    from xai.plan import make_plan
     from xai.report.render import render_report
 
     started = time.perf_counter()
@@ -374,10 +392,13 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
     if args.probe_limit:
         data.setdefault("dissect", {})["probe_limit"] = args.probe_limit
     config = validate(data, str(args.config))
-    context = pipeline.RunContext(
-        config, ArtifactCache(config.cache_dir), pipeline.resolve_device(config.device), quiet=True
-    )
-    context.images, context.skipped = pipeline.load_inputs(config)
+    plan = make_plan(config)
+    context = RunContext(plan, ArtifactCache(plan.cache_dir), pipeline.resolve_device(config.device), quiet=True)
+    context.images, context.skipped = pipeline.load_inputs(plan)
+    if args.gpu_memory_gb and context.device.type == "cuda":
+        total = torch.cuda.get_device_properties(context.device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.gpu_memory_gb * 2**30 / total), context.device)
+        print(f"GPU memory capped at {args.gpu_memory_gb:g} GB of {total / 2**30:.0f}", flush=True)
     device_text = (
         torch.cuda.get_device_name(context.device)
         if context.device.type == "cuda"
@@ -388,24 +409,23 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
         f"({device_text}), scratch {scratch}",
         flush=True,
     )
-    stages = list(config.stages)
+    stages = list(plan.run)
     peaks: dict[str, float] = {}
     gpu_peaks: dict[str, float] = {}
-    cuda = context.device.type == "cuda"
     for stage in stages:
-        reset_peak_rss()
-        if cuda:
-            torch.cuda.reset_peak_memory_stats(context.device)
-        pipeline.run(context, [stage])
-        peaks[stage] = peak_rss_mb()
-        if cuda:
-            gpu_peaks[stage] = torch.cuda.max_memory_allocated(context.device) / 2**20
+        with PeakMemory(context.device) as peak:
+            begin = time.perf_counter()
+            context.artifacts[stage] = stage_module(stage).run(context)
+            context.timings[stage] = time.perf_counter() - begin
+        peaks[stage] = peak.rss_mb
+        if peak.gpu_mb is not None:
+            gpu_peaks[stage] = peak.gpu_mb
         print(f"  {stage} done in {context.timings[stage]:.1f} s", flush=True)
-    reset_peak_rss()
-    begin = time.perf_counter()
-    render_report(pipeline.run_record(context), context.artifacts, config.output_dir)
-    context.timings["report"] = time.perf_counter() - begin
-    peaks["report"] = peak_rss_mb()
+    with PeakMemory(context.device) as peak:
+        begin = time.perf_counter()
+        render_report(pipeline.run_record(context), context.artifacts, plan.output_dir, plan)
+        context.timings["report"] = time.perf_counter() - begin
+    peaks["report"] = peak.rss_mb
     run_seconds = time.perf_counter() - started
 
     print("\nbatch sizes (seconds per image by candidate):")
@@ -416,7 +436,7 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
     print("\nfloors measured in this process (this takes a minute)...", flush=True)
     floors: dict[str, float | None] = {}
     methods: dict[str, tuple[float, float]] = {}
-    explain_label = f"explain:{config.explain.model}"
+    explain_label = f"explain:{plan.explain.model_id}" if plan.explain else ""
     if "explain" in context.artifacts:
         per_image = context.batch_sizes[explain_label].per_image_s
         methods, floors["explain"] = explain_floors(context, context.artifacts["explain"], per_image)

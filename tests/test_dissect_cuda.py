@@ -12,7 +12,7 @@ from PIL import Image
 
 from xai.testing import planted_image
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
 def test_scoring_on_cuda_equals_cpu() -> None:

@@ -86,9 +86,11 @@ A = TypeVar("A")
 
 
 SHARED_SOURCES = ("data", "models", "clip", "classifiers", "checkpoints", "architectures", "shapes", "serial")
+SHARED_SOURCES += ("overlap",)
 """Modules every artifact depends on, whatever the stage: image decoding and preprocessing, model construction
-(e.g. CLIP's activation), shape planning and the artifact serialiser. The stage glue (``xai/stages``, the plan, the
-runner, the context) is not among them: it computes nothing, and every value it passes is in the key's parts."""
+(e.g. CLIP's activation), shape planning, the artifact serialiser and the CPU-overlap helpers. The stage glue
+(``xai/stages``, the plan, the runner, the context) is not among them: it computes nothing, and every value it passes
+is in the key's parts."""
 
 COMPUTE_PACKAGES = ("torch", "torchvision", "open_clip_torch", "grad-cam", "lime", "numpy", "scipy", "scikit-image")
 """Libraries whose version can change a computed number (kernels, transforms, model code, fits, segmentation)."""

@@ -81,6 +81,8 @@ class RunContext:
     images: list[InputImage] = field(default_factory=list)
     skipped: list[SkippedImage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    """Stage -> its peak memory (``rss_mb``, and ``gpu_mb`` on CUDA; :class:`xai.memory.PeakMemory`)."""
     artifacts: dict[str, Any] = field(default_factory=dict)
     """Stage name -> its artifacts (the stage's own type), run now or loaded from the cache."""
     batch_sizes: dict[str, BatchChoice] = field(default_factory=dict)

@@ -95,12 +95,17 @@ class LoadedModel:
 
 
 def to_input(
-    images: np.ndarray, *, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+    images: np.ndarray | torch.Tensor, *, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
 ) -> torch.Tensor:
     """(N, H, W, 3) uint8 or float RGB in 0..255 -> float32 (N, 3, H, W), normalised with ``mean``/``std``
-    (ImageNet's unless a weights member's transform says otherwise: :class:`xai.classifiers.Preprocessing`)."""
-    batch = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
-    return (batch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    (ImageNet's unless a weights member's transform says otherwise: :class:`xai.classifiers.Preprocessing`).
+    A tensor is normalised on its own device (LIME builds its samples on the GPU), with the same operations."""
+    if isinstance(images, torch.Tensor):
+        batch = images.to(torch.float32).permute(0, 3, 1, 2) / 255.0
+    else:
+        batch = torch.as_tensor(np.ascontiguousarray(images), dtype=torch.float32).permute(0, 3, 1, 2) / 255.0
+    centre, scale = (torch.tensor(values, device=batch.device).view(1, 3, 1, 1) for values in (mean, std))
+    return (batch - centre) / scale
 
 
 def _file_matches(path: Path, known_hash: str) -> bool:

@@ -220,10 +220,16 @@ def plan_lines(context: RunContext, missing: dict[str, list[str]] | None = None)
 
 def run(context: RunContext) -> dict[str, Any]:
     """Run the planned stages in order (each after the stages it needs); return the artifacts by stage name."""
+    from xai.memory import PeakMemory
+
     for name in context.plan.run:
         started = time.perf_counter()
-        context.artifacts[name] = stage(name).run(context)
+        with PeakMemory(context.device) as peak:
+            context.artifacts[name] = stage(name).run(context)
         context.timings[name] = time.perf_counter() - started
+        context.memory[name] = peak.record()
+        gpu = f", peak GPU memory {peak.gpu_mb:,.0f} MB" if peak.gpu_mb is not None else ""
+        print(f"{name}: {context.timings[name]:.1f} s, peak RSS {peak.rss_mb:,.0f} MB{gpu}", flush=True)
     return context.artifacts
 
 
@@ -298,6 +304,7 @@ def run_record(context: RunContext) -> dict[str, Any]:
         "versions": versions(),
         "weights_ids": plan.weights_keys(),
         "timings": dict(context.timings),
+        "memory": dict(context.memory),
         "weights_notes": {
             **context.load_notes,
             **{name: model.load_note for name, model in context.loaded_classifiers().items() if model.load_note},

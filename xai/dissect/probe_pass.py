@@ -172,6 +172,8 @@ class ProbeOutputs:
     """Indices into the probe paths of the rows above (every image that could be decoded), in order."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(path, reason) of each probe image that could not be decoded and was left out."""
+    decoder: str = "cpu"
+    """``cpu`` (PIL in the loader's workers) or ``device`` (decoded and cropped on the device)."""
 
 
 def probe_pass(
@@ -187,6 +189,7 @@ def probe_pass(
     device: str | torch.device = "cpu",
     workers: int | None = None,
     progress: Callable[[Iterable, int], Iterable] | None = None,
+    decode: str = "auto",
 ) -> ProbeOutputs:
     """CLIP image embeddings and/or every target's pooled ``layers``, decoding each probe image once.
 
@@ -202,6 +205,9 @@ def probe_pass(
         device: where the forward passes run.
         workers: decoding processes (see :func:`probe_loader`).
         progress: ``progress(batches, total)`` wraps the batch iterator (a progress bar with total and ETA).
+        decode: ``cpu``: PIL decodes and crops in the workers; ``device``: the workers read the files, the device
+            decodes (nvJPEG on CUDA) and crops (:mod:`xai.dissect.device_decode`); ``auto``: ``device`` on CUDA
+            when every transform has a tensor form, else ``cpu``. ``ProbeOutputs.decoder`` says which ran.
 
     Returns:
         :class:`ProbeOutputs`: embeddings (N, D) float32 and ``{name: {layer: (N, K) float32}}`` over the N
@@ -216,9 +222,10 @@ def probe_pass(
     crops, crop_of = _target_crops(targets, target_transform)
     splits = [split_transform(t) for t in ([clip_transform] if clip is not None else []) + crops]
     first_crop = 1 if clip is not None else 0
-    loader = probe_loader(paths, [split.to_uint8 for split in splits], batch_size, device=device, workers=workers)
-    batches: Iterable = progress(loader, len(loader)) if progress else loader
     device = torch.device(device)
+    transforms = [clip_transform] * (clip is not None) + crops
+    loader, decoder = _loader(paths, transforms, splits, batch_size, device, workers, decode)
+    batches: Iterable = progress(loader, len(loader)) if progress else loader
     clip_dtype = image_input_dtype(clip) if clip is not None else torch.float32
     features: list[torch.Tensor] = []
     kept: list[int] = []
@@ -257,7 +264,7 @@ def probe_pass(
                         model(images)
     if not kept:
         raise ValueError(f"none of the {len(paths)} probe images could be decoded (first: {skipped[0][0]})")
-    out = ProbeOutputs(kept=np.asarray(kept, dtype=np.int64), skipped=skipped)
+    out = ProbeOutputs(kept=np.asarray(kept, dtype=np.int64), skipped=skipped, decoder=decoder)
     if clip is not None:
         out.clip_embeddings = torch.nn.functional.normalize(torch.cat(features), dim=-1).cpu().numpy()
     for name, store in stores.items():
@@ -265,6 +272,32 @@ def probe_pass(
             layer: torch.cat(store[layer]).cpu().numpy().astype(np.float32, copy=False) for layer in target_layers[name]
         }
     return out
+
+
+def _loader(
+    paths: Sequence[str | Path],
+    transforms: Sequence[Callable],
+    splits: Sequence[SplitTransform],
+    batch_size: int,
+    device: torch.device,
+    workers: int | None,
+    decode: str,
+) -> tuple[Iterable, str]:
+    """The batches of the pass and which decoder makes them (see :func:`probe_pass`'s ``decode``)."""
+    from xai.dissect.device_decode import DeviceDecodedBatches, device_decoding
+
+    if decode not in ("auto", "cpu", "device"):
+        raise ValueError(f"decode must be auto, cpu or device, not {decode!r}")
+    forms = device_decoding(device, transforms) if decode != "cpu" else None
+    if decode == "device" and forms is None:
+        raise ValueError("decode='device' needs transforms with a tensor form (resize and centre crop)")
+    to_uint8 = [split.to_uint8 for split in splits]
+    if forms is not None and (decode == "device" or device.type == "cuda"):
+        if workers is None:
+            workers = min(spare_cpus(device), math.ceil(len(paths) / batch_size))
+            workers = 0 if workers <= 1 else workers
+        return DeviceDecodedBatches(paths, to_uint8, forms, batch_size, device, workers), "device"
+    return probe_loader(paths, to_uint8, batch_size, device=device, workers=workers), "cpu"
 
 
 def _transform_key(transform: Callable) -> Any:

@@ -51,20 +51,50 @@ def check_eval_mode(model: nn.Module) -> None:
         raise ValueError("the model is in training mode; call model.eval() before explaining it")
 
 
-def probabilities_fn(model: nn.Module, to_input: ToInput) -> Callable[[np.ndarray], np.ndarray]:
-    """A LIME classifier function: (N, H, W, 3) uint8 images -> (N, K) float32 softmax probabilities.
+class BatchClassifier:
+    """A LIME classifier function: (N, H, W, 3) uint8 images -> (N, K) float32 softmax probabilities, in steps a
+    caller can overlap: :meth:`prepare` (normalise, on the CPU) and :meth:`probabilities` (the model, on its device,
+    not waited for).
 
-    The whole batch is normalised by ``to_input`` in one vectorised op, moved to the model's device once and
-    evaluated under ``torch.inference_mode()`` (the tutorial's per-image PIL transform and autograd are gone).
+    Calling it does both and waits, as the plain function did: the whole batch normalised by ``to_input`` in one
+    vectorised op, moved to the model's device once, evaluated under ``torch.inference_mode()`` in channels_last.
     """
-    device = model_device(model)
 
-    def classify(images: np.ndarray) -> np.ndarray:
+    def __init__(self, model: nn.Module, to_input: ToInput) -> None:
+        self.model = model
+        self.to_input = to_input
+        self.device = model_device(model)
+        self._takes_tensors: bool | None = None
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.probabilities(self.prepare(images)).cpu().numpy()
+
+    def prepare(self, images: np.ndarray) -> torch.Tensor:
+        """The normalised batch, on the CPU."""
+        return self.to_input(images)
+
+    def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        """Softmax probabilities of a normalised batch, on the model's device (asynchronous there)."""
         with torch.inference_mode():
-            logits = model(fast_layout(to_input(images).to(device)))
-            return torch.softmax(logits, dim=1).float().cpu().numpy()
+            logits = self.model(fast_layout(batch.to(self.device)))
+            return torch.softmax(logits, dim=1).float()
 
-    return classify
+    @property
+    def takes_device_tensors(self) -> bool:
+        """Whether ``to_input`` normalises uint8 tensors where they are (:func:`xai.models.to_input` does), so
+        images can be built and normalised on the model's device."""
+        if self._takes_tensors is None:
+            probe = torch.zeros((1, 2, 2, 3), dtype=torch.uint8, device=self.device)
+            try:
+                self._takes_tensors = self.to_input(probe).device == self.device  # type: ignore[arg-type]
+            except (TypeError, RuntimeError, ValueError):
+                self._takes_tensors = False
+        return self._takes_tensors
+
+
+def probabilities_fn(model: nn.Module, to_input: ToInput) -> BatchClassifier:
+    """A LIME classifier function for ``model`` (:class:`BatchClassifier`)."""
+    return BatchClassifier(model, to_input)
 
 
 def predict_top(model: nn.Module, input_tensor: torch.Tensor, k: int = 5) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,11 @@ What we change, none of which changes a number (tested against a plain ``explain
   device's batch size (the tutorial: per-image PIL transforms, autograd on, batches of 10);
 - ``data_labels`` builds each batch of perturbed images with one vectorised lookup instead of LIME's per-row
   Python loop (same random draws from the same RandomState, same images, no tqdm bar);
+- the CPU-side work leaves the model's way: on a GPU the perturbed images are built and normalised there and every
+  batch is queued without waiting (:func:`sample_probabilities`); quickshift of the next images can run in
+  background threads (:func:`prefetch_segments`). A producer thread that prepares the next batch on the CPU is
+  built (:func:`probabilities_overlapped`) but off (:data:`OVERLAP_ON_CPU`, measured). LIME's own ridge fits are
+  left as they are: ~0.1 s of a 1000-sample run;
 - a fresh ``LimeImageExplainer(random_state=seed)`` per call, so the same seed gives identical results.
 
 Known limits kept from lime 0.2.0.1: ``score``/``local_pred`` are those of the last label fitted, which is the
@@ -19,18 +24,29 @@ top-1 label (LIME loops labels from least to most probable), i.e. the label we e
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 from lime.lime_image import LimeImageExplainer
 from lime.wrappers.scikit_image import SegmentationAlgorithm
 from torch import nn
 
 from xai.explain.artifacts import LimeResult, LimeStability
-from xai.explain.inference import ToInput, check_eval_mode, default_batch_size, model_device, probabilities_fn
+from xai.explain.inference import (
+    BatchClassifier,
+    ToInput,
+    check_eval_mode,
+    default_batch_size,
+    model_device,
+    probabilities_fn,
+)
+from xai.overlap import prefetched
 
 
 @dataclass(frozen=True)
@@ -74,16 +90,78 @@ class _BatchedLimeImageExplainer(LimeImageExplainer):
         data = self.random_state.randint(0, 2, num_samples * n_features).reshape((num_samples, n_features))
         data[0, :] = 1
         # LIME hides segment id z when column z is 0; ids >= n_features are never hidden.
-        lookup_size = max(int(segments.max()) + 1, n_features)
-        labels = []
-        for start in range(0, num_samples, batch_size):
-            rows = data[start : start + batch_size]
-            hidden = np.zeros((len(rows), lookup_size), dtype=bool)
-            hidden[:, :n_features] = rows == 0
-            mask = hidden[:, segments][..., None]
-            labels.append(np.asarray(classifier_fn(np.where(mask, fudged_image, image))))
-        self.probabilities = np.concatenate(labels)
+        hidden = np.zeros((num_samples, max(int(segments.max()) + 1, n_features)), dtype=bool)
+        hidden[:, :n_features] = data == 0
+        samples = Samples(image, fudged_image, segments, hidden, batch_size)
+        self.probabilities = sample_probabilities(samples, classifier_fn)
         return data, self.probabilities
+
+
+@dataclass(frozen=True)
+class Samples:
+    """LIME's perturbed images, described: sample i shows ``fudged`` where ``hidden[i, segments]``, else ``image``."""
+
+    image: np.ndarray
+    fudged: np.ndarray
+    segments: np.ndarray
+    hidden: np.ndarray
+    """(num_samples, segment ids) bool: which segments each sample hides."""
+    batch_size: int
+
+    def batches(self) -> Iterator[np.ndarray]:
+        """The (n, H, W, 3) images of each batch, built on the CPU (one vectorised lookup per batch)."""
+        for start in range(0, len(self.hidden), self.batch_size):
+            mask = self.hidden[start : start + self.batch_size][:, self.segments][..., None]
+            yield np.where(mask, self.fudged, self.image)
+
+    def device_batches(self, device: torch.device) -> Iterator[torch.Tensor]:
+        """The same images as :meth:`batches`, built on ``device`` from the image, the fill and the segments
+        uploaded once (per batch only the kernels run there: nothing is copied from the CPU)."""
+        image, fudged = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (self.image, self.fudged))
+        segments = torch.from_numpy(self.segments.astype(np.int64)).to(device)
+        hidden = torch.from_numpy(self.hidden).to(device)
+        for start in range(0, len(self.hidden), self.batch_size):
+            mask = hidden[start : start + self.batch_size][:, segments][..., None]
+            yield torch.where(mask, fudged, image)
+
+
+OVERLAP_ON_CPU = False
+"""Whether a model on the CPU gets :func:`probabilities_overlapped` when a core is spare. Off: measured on the
+2-core machine (``bench_pipeline.py --case overlap``) it hid nothing for ResNet50 (preparing is ~2% of its
+forward) and made a fast model slower (0.86 s against 0.53 s for MobileNetV3-small: the two threads hand the
+GIL back and forth between small kernels)."""
+
+
+def sample_probabilities(samples: Samples, classifier_fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The classifier's probabilities of every sample, (num_samples, K), batch by batch:
+
+    - :func:`probabilities_on_device`, on an accelerator whose classifier normalises tensors where they are;
+    - :func:`probabilities_overlapped` on the CPU with a core to spare, when :data:`OVERLAP_ON_CPU` is set;
+    - else one batch after the other, as LIME does.
+
+    The batches, their order and their images are the same in all three; on the CPU the numbers are identical.
+    """
+    if isinstance(classifier_fn, BatchClassifier):
+        if classifier_fn.device.type != "cpu" and classifier_fn.takes_device_tensors:
+            return probabilities_on_device(samples, classifier_fn)
+        if OVERLAP_ON_CPU and spare_cpus() > 0 and len(samples.hidden) > samples.batch_size:
+            return probabilities_overlapped(samples, classifier_fn)
+    return np.concatenate([np.asarray(classifier_fn(batch)) for batch in samples.batches()])
+
+
+def probabilities_on_device(samples: Samples, classifier: BatchClassifier) -> np.ndarray:
+    """The samples built and normalised on the classifier's device, every batch queued without waiting, one copy
+    back at the end: the CPU only launches kernels."""
+    found = [
+        classifier.probabilities(classifier.to_input(batch)) for batch in samples.device_batches(classifier.device)
+    ]
+    return torch.cat(found).cpu().numpy()
+
+
+def probabilities_overlapped(samples: Samples, classifier: BatchClassifier) -> np.ndarray:
+    """A producer thread builds and normalises the next batches while the model runs the current one."""
+    prepared = prefetched(classifier.prepare(batch) for batch in samples.batches())
+    return np.concatenate([classifier.probabilities(batch).cpu().numpy() for batch in prepared])
 
 
 def quickshift_segmenter(params: LimeParams) -> SegmentationAlgorithm:
@@ -96,6 +174,47 @@ def quickshift_segmenter(params: LimeParams) -> SegmentationAlgorithm:
     return SegmentationAlgorithm(
         "quickshift", kernel_size=params.kernel_size, max_dist=params.max_dist, ratio=params.ratio
     )
+
+
+def spare_cpus() -> int:
+    """:func:`xai.batching.spare_cpus`, imported when called (:mod:`xai.batching` imports the config, which imports
+    this package's registry)."""
+    from xai.batching import spare_cpus as found
+
+    return found()
+
+
+_PREFETCHED: dict[tuple[bytes, tuple[float, float, float]], Future[np.ndarray]] = {}
+_SEGMENTERS: list[ThreadPoolExecutor] = []
+
+
+def _segmentation_key(image: np.ndarray, params: LimeParams) -> tuple[bytes, tuple[float, float, float]]:
+    identity = hashlib.sha256(repr((image.shape, image.dtype.str)).encode())
+    identity.update(np.ascontiguousarray(image).reshape(-1).view(np.uint8))
+    return identity.digest(), (params.kernel_size, params.max_dist, params.ratio)
+
+
+def prefetch_segments(images: Sequence[np.ndarray], params: LimeParams, workers: int | None = None) -> None:
+    """Start quickshift on ``images`` in background threads (quickshift releases the GIL): :func:`run_lime`
+    then takes an image's segmentation from there instead of computing it, so the segmentation of the next
+    images overlaps the model's work on this one. Same function, same segments.
+
+    Args:
+        workers: threads (default: the CPUs beside torch's threads, at least one).
+    """
+    if not _SEGMENTERS:
+        _SEGMENTERS.append(ThreadPoolExecutor(max_workers=workers or max(1, spare_cpus()), thread_name_prefix="lime"))
+    segmenter = quickshift_segmenter(params)
+    for image in images:
+        key = _segmentation_key(image, params)
+        if key not in _PREFETCHED:
+            _PREFETCHED[key] = _SEGMENTERS[0].submit(segmenter, image)
+
+
+def _prefetched_segments(image: np.ndarray, params: LimeParams) -> np.ndarray | None:
+    """The segmentation :func:`prefetch_segments` started for ``image`` (waited for), or None."""
+    future = _PREFETCHED.pop(_segmentation_key(image, params), None) if _PREFETCHED else None
+    return None if future is None else future.result()
 
 
 def run_lime(
@@ -119,7 +238,8 @@ def run_lime(
         seed: ``random_state`` of a fresh ``LimeImageExplainer`` (drives the perturbation samples).
         batch_size: images per forward; None picks the device's best.
         segments: a precomputed segmentation of ``image`` with ``params`` (saves quickshift when the same
-            image is explained with several seeds); None runs quickshift.
+            image is explained with several seeds); None takes the one :func:`prefetch_segments` started, else
+            runs quickshift.
         label: explain this class instead of LIME's top label (``labels=(label,)``, ``top_labels=None``), as
             the sanity check needs: a randomised model's top class is not the class being explained.
 
@@ -128,6 +248,8 @@ def run_lime(
     """
     check_eval_mode(model)
     batch_size = batch_size or default_batch_size(model_device(model), image.shape[0] * image.shape[1])
+    if segments is None:
+        segments = _prefetched_segments(image, params)
     return lime_with_classifier(
         image,
         probabilities_fn(model, to_input),

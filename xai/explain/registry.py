@@ -195,7 +195,8 @@ METHODS: dict[str, MethodInfo] = {
             cost="1 forward pass + an SVD of the activations",
             summary="Projection of the target layer's activations on their first principal component; "
             "not class-specific.",
-            implementation="pytorch_grad_cam:EigenCAM",
+            implementation="xai.explain.cams.eigen:eigen_cam",
+            reference="pytorch_grad_cam:EigenCAM",
         ),
     )
 }

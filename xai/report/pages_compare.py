@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from xai.cache import atomic_write_text
+from xai.report.figures.jobs import draw
 from xai.report.page import Built, Page, Section, Site, fmt_number, placeholder
 
 if TYPE_CHECKING:
@@ -296,20 +297,25 @@ def build(site: Site) -> Built:
         {
             "k": k,
             "file": f"iou-threshold-k{k}.png",
-            "alt": figures.iou_threshold_figure(summary, asset(f"iou-threshold-k{k}.png"), k=k),
+            "alt": draw(figures.iou_threshold_figure, summary, path=asset(f"iou-threshold-k{k}.png"), k=k),
         }
         for k in ks
     ]
-    scatter = {"file": "complexity.png", "alt": figures.complexity_scatter_figure(summary, asset("complexity.png"))}
+    scatter = {
+        "file": "complexity.png",
+        "alt": draw(figures.complexity_scatter_figure, summary, path=asset("complexity.png")),
+    }
     mean_curves = None
     if compared.faithfulness:
         mean_curves = {
             "file": "faithfulness-mean.png",
-            "alt": figures.mean_faithfulness_curves_figure(compared.faithfulness, asset("faithfulness-mean.png")),
+            "alt": draw(
+                figures.mean_faithfulness_curves_figure, compared.faithfulness, path=asset("faithfulness-mean.png")
+            ),
         }
     sanity = None
     if compared.sanity is not None and compared.sanity.steps:
-        sanity = {"file": "sanity.png", "alt": figures.sanity_figure(compared.sanity, asset("sanity.png"))}
+        sanity = {"file": "sanity.png", "alt": draw(figures.sanity_figure, compared.sanity, path=asset("sanity.png"))}
     reason = compared.sanity.skip_reason if compared.sanity is not None else "not run"
     sanity_note = (
         RANDOM_WEIGHTS_NOTE
@@ -328,18 +334,19 @@ def build(site: Site) -> Built:
             {
                 "name": item.name,
                 "panel": panel,
-                "panel_alt": figures.comparison_panel_figure(
+                "panel_alt": draw(
+                    figures.comparison_panel_figure,
                     item.pixels,
                     lime.segments,
                     lime.weights,
                     cams,
-                    asset(panel),
+                    path=asset(panel),
                     k=summary.k,
                     image_id=item.name,
                     ious=panel_ious(summary, item.name),
                 ),
                 "curves": curves,
-                "curves_alt": figures.faithfulness_curves_figure(faith, asset(curves)),
+                "curves_alt": draw(figures.faithfulness_curves_figure, faith, path=asset(curves)),
             }
         )
     agreement_at_k = summary.agreement_by_method

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xai.cache import atomic_write_text
+from xai.report.figures.jobs import draw
 from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_percent, placeholder
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ def build(site: Site) -> Built:
         for layer_summary in summary.layers:
             layer = layer_summary.layer
             figure = f"{model}-{layer}-concepts.png"
-            figures.concept_frequency_figure(layer_summary, model_title(model), asset(figure))
+            draw(figures.concept_frequency_figure, layer_summary, model_title(model), path=asset(figure))
             layers.append(
                 {
                     "name": layer,
@@ -275,13 +276,17 @@ def build(site: Site) -> Built:
     scores = score_figures(dissected)
     for figure in scores:
         title = figure["layers"][0] if len(set(figure["layers"])) == 1 else " / ".join(figure["layers"])
-        figures.score_distribution_figure(
-            list(dissected.results.values()), figure["layers"], asset(figure["file"]), title=title
+        draw(
+            figures.score_distribution_figure,
+            list(dissected.results.values()),
+            figure["layers"],
+            path=asset(figure["file"]),
+            title=title,
         )
-    figures.category_figure(list(dissected.summaries.values()), asset("categories.png"))
+    draw(figures.category_figure, list(dissected.summaries.values()), path=asset("categories.png"))
     comparison_rows = []
     if dissected.comparison is not None:
-        figures.overlap_figure(dissected.comparison, asset("overlap.png"))
+        draw(figures.overlap_figure, dissected.comparison, path=asset("overlap.png"))
         comparison_rows = [
             [
                 o.pair,
@@ -358,10 +363,13 @@ def _catalogue_page(
     from xai.report.figures import dissect as figures
 
     # one folder per model: two models may both have a layer3
-    strips = figures.thumbnail_strips(result, layer, dissected.probe_paths, docs_dir / ASSETS / "strips" / model)
-    for strip in strips:
-        asset(f"strips/{model}/{strip.name}")
+    folder = docs_dir / ASSETS / "strips" / model
     dissection = result.layer(layer)
+    strips = [figures.strip_name(layer, unit) for unit in range(dissection.n_units)]
+    top, paths = figures.strip_inputs(result, layer, dissected.probe_paths)
+    draw(figures.write_strips, top, paths, layer, folder, outputs=[folder / strip for strip in strips])
+    for strip in strips:
+        asset(f"strips/{model}/{strip}")
     threshold = layer_summary.threshold
     neurons = []
     for unit in range(dissection.n_units):
@@ -375,7 +383,7 @@ def _catalogue_page(
                 "score": fmt_number(score),
                 "weak": not (score > threshold) if threshold == threshold else False,
                 "runner_ups": [f"{c} ({fmt_number(float(s))})" for c, s in zip(concepts[1:], scores[1:], strict=True)],
-                "strip": strips[unit].name,
+                "strip": strips[unit],
                 "top_images": [result.probe_ids[i] for i in dissection.top_images[unit][:5]],
             }
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from xai.report.figures.jobs import draw
 from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_seconds, md_text, placeholder
 
 if TYPE_CHECKING:
@@ -134,7 +135,10 @@ def build(site: Site) -> Built:
     rows, lime_rows, image_links = [], [], []
     for item in explained.images:
         directory = docs_dir / ASSETS / item.name
-        paths = figures.save_image_figures(item.pixels, item.explanation, directory, categories=categories)
+        calls = figures.image_figure_calls(item.pixels, item.explanation, directory, categories=categories)
+        for call in calls.values():
+            draw(call.function, *call.args, path=call.path, **call.kwargs)
+        paths = {name: call.path for name, call in calls.items()}
         written += [f"{ASSETS}/{item.name}/{path.name}" for path in paths.values()]
         label, probability = _prediction_label(item, categories)
         page = image_page(item.name)
@@ -157,10 +161,12 @@ def build(site: Site) -> Built:
         pages.append(_image_page(item, paths, explained, explained.methods))
     grid = None
     if explained.images:
-        grid_path = figures.plot_explanation_grid(
+        grid_path = docs_dir / ASSETS / "grid.png"
+        draw(
+            figures.plot_explanation_grid,
             [item.pixels for item in explained.images],
             [item.explanation for item in explained.images],
-            docs_dir / ASSETS / "grid.png",
+            path=grid_path,
             names=[item.name for item in explained.images],
             categories=categories,
         )

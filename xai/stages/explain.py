@@ -23,7 +23,7 @@ from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStab
 from xai.explain.cams import base as cams
 from xai.explain.explained import ExplainArtifacts, ExplainedImage, ExplanationError, method_costs
 from xai.explain.inference import fast_layout, predict
-from xai.explain.lime_image import run_lime, seed_stability
+from xai.explain.lime_image import prefetch_segments, run_lime, seed_stability
 from xai.explain.registry import METHODS
 
 if TYPE_CHECKING:
@@ -197,7 +197,12 @@ def _artifacts(planned: ExplainPlan) -> ExplainArtifacts:
 
 
 def _collect(context: RunContext, load_only: bool) -> ExplainArtifacts:
-    artifacts = _artifacts(_explain(context))
+    planned = _explain(context)
+    artifacts = _artifacts(planned)
+    if not load_only and "lime" in planned.methods:  # quickshift of the next images overlaps this image's model work
+        store = StageCache(context, STAGE)
+        missing = [image for image in context.images if not store.contains(method_parts(context, image, "lime"))]
+        prefetch_segments([image.pixels for image in missing], planned.lime)
     for image in context.progress(context.images, "explain", total=len(context.images)):
         try:
             explanation = explain_one(context, image, load_only=load_only)

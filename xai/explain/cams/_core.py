@@ -126,9 +126,14 @@ def finalize_cam(weights: np.ndarray, activations: np.ndarray, size: tuple[int, 
     Returns:
         (H, W) float32 map in [0, 1], bitwise what ``BaseCAM.forward`` returns for the same weights.
     """
+    return finish_cam((weights[:, :, None, None] * activations).sum(axis=1), size)
+
+
+def finish_cam(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """grad-cam's finish of a (1, h, w) float32 map, op for op: ReLU -> scale+resize -> ReLU -> scale (the
+    library's ``compute_cam_per_layer`` and ``aggregate_multi_layers`` for one target layer); (H, W) in [0, 1]."""
     from pytorch_grad_cam.utils.image import scale_cam_image
 
-    cam = (weights[:, :, None, None] * activations).sum(axis=1)
     cam = np.maximum(cam, 0)
     scaled = scale_cam_image(cam, (size[1], size[0]))[:, None, :]
     combined = np.mean(np.maximum(scaled, 0), axis=1)

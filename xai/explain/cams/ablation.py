@@ -1,15 +1,17 @@
-"""Exact fast AblationCAM: the layers before the target run once per chunk, only the rest runs per channel.
+"""Exact fast AblationCAM: the layers before the target run once, only the rest runs per channel.
 
 Ablation-CAM (Desai & Ramaswamy, WACV 2020) weights channel c of the target layer by the relative drop of the
 class score y when that channel is ablated: ``w_c = (y - y_c) / y``; the map is ``ReLU(sum_c w_c A_c)``.
 
 grad-cam's ``AblationCAM`` swaps the target module for an ``AblationLayer`` and reruns the *whole* network
 for every channel (2 + C image forwards, ~3 min per ResNet50 image on 2 CPU cores). Ablating a channel only
-changes what comes after the target layer, so here a forward hook on the target layer replaces its batch-1
-output by a batch of n ablated copies (strategy ``after-target``): the layers before the target run once per
-chunk of n channels on the one image, the rest runs on n rows. For ``model.layer4[-1]`` of a ResNet50 the rest
-is avgpool + fc, so the cost is about ``ceil(C / n)`` forwards instead of 2048; for ViT-B/16's last
-``ln_1`` it is one encoder block and the head per row.
+changes what comes after the target layer, so here only that part runs on n ablated copies of the target's
+batch-1 output (strategy ``after-target``). The model is cut at the target with ``torch.fx``
+(:func:`xai.explain.cams.split.split_at`): the layers before it run once, then the part after it runs per chunk
+of n channels. For ``model.layer4[-1]`` of a ResNet50 that part is avgpool + fc, so the cost is about one
+forward instead of 2048; for ViT-B/16's last ``ln_1`` it is one encoder block and the head per row. A model
+``torch.fx`` cannot cut is run with a forward hook on the target layer that replaces its output by the chunk:
+the layers before the target then run once per chunk on the one image (same numbers, more time).
 
 Why it is exact: the only tensors after the target that do not come from it are the ones that bypass it (a
 residual ``x + input`` around it: ResNet's identity, ViT's and Swin's block input, ConvNeXt's and RegNet's
@@ -37,6 +39,8 @@ min-max scaling (:func:`~xai.explain.cams._core.finalize_cam`) on the reshaped m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -50,6 +54,7 @@ from xai.explain.cams._core import (
     forward_hook,
     resolve_reshape,
 )
+from xai.explain.cams.split import split_at
 from xai.explain.inference import default_batch_size, model_device
 
 LIBRARY_BATCH_SIZE = 32
@@ -107,7 +112,13 @@ def ablation_cam(
     """
     device = model_device(model)
     image = input_tensor.to(device)
-    raw, output = capture_activation(model, image, target_layer)
+    split = split_at(model, target_layer)
+    with torch.inference_mode():
+        if split is not None:  # the layers before the target run here, once
+            raw, *live = split.prefix(image)
+            output = split.run_suffix(raw.clone(), tuple(live))  # a clone: the suffix may work in place
+        else:
+            raw, output = capture_activation(model, image, target_layer)
     to_map = resolve_reshape(reshape)
     activation = to_map(raw)
     if activation.dim() != 4:
@@ -133,37 +144,56 @@ def ablation_cam(
         calls[0] += 1
         return replacement[0]
 
-    def run(strategy: str, chunk_size: int, first: int, stop: int) -> None:
+    def hooked(whole_images: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A forward of the one image (or of one copy per row) whose target output is the ablated batch."""
+
+        def forward(batch: torch.Tensor) -> torch.Tensor:
+            replacement[:] = [batch]
+            calls[0] = 0
+            rows = image.repeat(len(batch), *(1,) * (image.dim() - 1)) if whole_images else image
+            with forward_hook(target_layer, replace_output):
+                scores = model(rows)
+            if calls[0] != 1:
+                raise _NotRowwise(f"the target layer ran {calls[0]} times")
+            return scores
+
+        return forward
+
+    def run(forward: Callable[[torch.Tensor], torch.Tensor], chunk_size: int, first: int, stop: int) -> None:
         """Scores of channels ``first..stop-1`` in chunks; the chunk at 0 carries an extra unablated check row."""
         for start in range(first, stop, chunk_size):
             chunk = torch.arange(start, min(stop, start + chunk_size), device=device)
             check_row = 1 if start == 0 else 0
             batch = raw.expand(len(chunk) + check_row, *raw.shape[1:]).clone()
             batch.movedim(axis, 1)[torch.arange(len(chunk), device=device), chunk] = values[chunk].view(-1, *pad)
-            replacement[:] = [batch]
-            calls[0] = 0
-            rows = image if strategy == AFTER_TARGET else image.repeat(len(batch), *(1,) * (image.dim() - 1))
             rows_run[0] += len(batch)
-            scores = model(rows)[:, target_class]
-            if calls[0] != 1 or scores.shape[0] != len(batch):
-                raise _NotRowwise(
-                    f"the target layer ran {calls[0]} times and {scores.shape[0]} of {len(batch)} rows came out"
-                )
+            scores = forward(batch)[:, target_class]
+            if scores.shape[0] != len(batch):
+                raise _NotRowwise(f"{scores.shape[0]} of {len(batch)} rows came out")
             if check_row and not torch.isclose(scores[-1], original, rtol=1e-4, atol=1e-4):
                 raise _NotRowwise(f"the unablated row scores {float(scores[-1]):.6g}, the model {float(original):.6g}")
             ablated_scores[chunk.cpu()] = scores[: len(chunk)].float().cpu()
 
-    strategy = AFTER_TARGET
-    with forward_hook(target_layer, replace_output), torch.inference_mode():
-        try:  # the first chunk decides: it raises, or its check row disagrees, where broadcasting is not enough
-            run(AFTER_TARGET, batch_size, 0, min(batch_size, channels))
-        except (_NotRowwise, RuntimeError):
-            strategy = FULL_FORWARD
+    # The first chunk decides the strategy: the split graph (prefix run once), else the hooked forward of the one
+    # image (prefix per chunk); where broadcasting is not enough for either, every row is a whole image.
+    after_target = [hooked(whole_images=False)]
+    if split is not None:
+        after_target.insert(0, lambda batch: split.run_suffix(batch, tuple(live)))
+    strategy, forward = FULL_FORWARD, hooked(whole_images=True)
+    with torch.inference_mode():
+        for candidate in after_target:
+            try:
+                run(candidate, batch_size, 0, min(batch_size, channels))
+            except (_NotRowwise, RuntimeError):
+                rows_run[0] = 1
+                continue
+            strategy, forward = AFTER_TARGET, candidate
+            break
         try:
             if strategy == AFTER_TARGET:
-                run(AFTER_TARGET, batch_size, batch_size, channels)
+                run(forward, batch_size, batch_size, channels)
             else:
-                run(FULL_FORWARD, full_batch_size, 0, channels)
+                run(forward, full_batch_size, 0, channels)
         except _NotRowwise as error:
             raise ValueError(
                 f"AblationCAM ({strategy}): {error}; this model and target layer do not allow ablating the "

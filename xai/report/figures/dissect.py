@@ -136,6 +136,19 @@ def strip_name(layer: str, unit: int) -> str:
     return f"{layer}-unit-{unit:04d}.jpg"
 
 
+def strip_inputs(
+    result: DissectionResult, layer: str, probe_paths: Sequence[Path], count: int = STRIP_IMAGES
+) -> tuple[np.ndarray, list[Path]]:
+    """What the strips of ``layer`` are drawn from, and nothing more (the figure cache keys on it): each neuron's
+    ``count`` top probe images as (units, count) positions into the few probe paths they use, and those paths."""
+    dissection = result.layer(layer)
+    if len(probe_paths) != len(result.probe_ids):
+        raise ValueError(f"{len(probe_paths)} probe paths for {len(result.probe_ids)} probe images")
+    top = dissection.top_images[:, :count]
+    used, positions = np.unique(top, return_inverse=True)
+    return positions.reshape(top.shape), [Path(probe_paths[int(index)]) for index in used]
+
+
 def thumbnail_strips(
     result: DissectionResult,
     layer: str,
@@ -146,20 +159,31 @@ def thumbnail_strips(
     size: int = THUMBNAIL_PX,
     loader: Callable[[Path, int], np.ndarray] = load_thumbnail,
 ) -> list[Path]:
-    """One JPEG strip per neuron of ``layer``: its ``count`` top-activating probe images, best first.
+    """One JPEG strip per neuron of ``layer``: its ``count`` top-activating probe images, best first
+    (:func:`write_strips` of :func:`strip_inputs`). Returns the strip paths in unit order."""
+    top, paths = strip_inputs(result, layer, probe_paths, count)
+    return write_strips(top, paths, layer, out_dir, size=size, loader=loader)
+
+
+def write_strips(
+    top: np.ndarray,
+    paths: Sequence[Path],
+    layer: str,
+    out_dir: Path,
+    *,
+    size: int = THUMBNAIL_PX,
+    loader: Callable[[Path, int], np.ndarray] = load_thumbnail,
+) -> list[Path]:
+    """One JPEG strip per row of ``top`` (a neuron's images as positions into ``paths``, best first).
 
     Each probe image is decoded once however many neurons use it; strips are assembled with numpy and written
-    with PIL (no matplotlib), atomically. Returns the strip paths in unit order.
+    with PIL (no matplotlib), atomically, as ``out_dir / strip_name(layer, unit)``. Returns them in unit order.
     """
-    dissection = result.layer(layer)
-    if len(probe_paths) != len(result.probe_ids):
-        raise ValueError(f"{len(probe_paths)} probe paths for {len(result.probe_ids)} probe images")
-    top = dissection.top_images[:, :count]
-    thumbnails = {int(index): loader(Path(probe_paths[index]), size) for index in np.unique(top)}
+    thumbnails = {int(index): loader(Path(paths[index]), size) for index in np.unique(top)}
     gap = np.full((size, STRIP_GAP_PX, 3), 255, np.uint8)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for unit in range(dissection.n_units):
+    for unit in range(top.shape[0]):
         tiles = []
         for index in top[unit]:
             tiles += [thumbnails[int(index)], gap]

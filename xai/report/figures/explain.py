@@ -8,8 +8,9 @@ superpixel outlines so it does not depend on telling the two colours apart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -177,18 +178,44 @@ def plot_explanation_grid(
     return save_figure(figure, path)
 
 
+class FigureCall(NamedTuple):
+    """One figure to draw: ``function(*args, path=path, **kwargs)`` writes ``path``."""
+
+    function: Callable[..., Path]
+    args: tuple
+    path: Path
+    kwargs: dict[str, Any]
+
+
+def image_figure_calls(
+    image: np.ndarray, explanation: ImageExplanation, directory: Path, *, categories: Sequence[str] | None = None
+) -> dict[str, FigureCall]:
+    """Every per-image figure of ``explanation``, not drawn yet: original, LIME views, one file per CAM.
+
+    Name -> call; each call gets only what its figure shows (the figure cache keys on it)."""
+    calls = {"original": FigureCall(plot_original, (image, explanation.prediction), directory / "original.png",
+                                    {"categories": categories})}  # fmt: skip
+    if explanation.lime is not None:
+        lime = explanation.lime
+        for name, function, extra in (
+            ("lime_boundaries", plot_lime_boundaries, {}),
+            ("lime_pros_cons", plot_lime_pros_cons, {"k": max(lime.ks)}),
+            ("lime_weights", plot_lime_weights, {}),
+        ):
+            calls[name] = FigureCall(
+                function, (image, lime), directory / f"{name}.png", {**extra, "categories": categories}
+            )
+    for cam in explanation.cams:
+        calls[cam.method] = FigureCall(plot_cam, (image, cam), directory / f"cam_{cam.method}.png",
+                                       {"categories": categories})  # fmt: skip
+    return calls
+
+
 def save_image_figures(
     image: np.ndarray, explanation: ImageExplanation, directory: Path, *, categories: Sequence[str] | None = None
 ) -> dict[str, Path]:
     """Every per-image figure into ``directory``: original, LIME views, one file per CAM. Returns name -> path."""
-    paths = {"original": plot_original(image, explanation.prediction, directory / "original.png", categories)}
-    if explanation.lime is not None:
-        lime = explanation.lime
-        paths["lime_boundaries"] = plot_lime_boundaries(image, lime, directory / "lime_boundaries.png", categories)
-        paths["lime_pros_cons"] = plot_lime_pros_cons(
-            image, lime, directory / "lime_pros_cons.png", k=max(lime.ks), categories=categories
-        )
-        paths["lime_weights"] = plot_lime_weights(image, lime, directory / "lime_weights.png", categories)
-    for cam in explanation.cams:
-        paths[cam.method] = plot_cam(image, cam, directory / f"cam_{cam.method}.png", categories)
-    return paths
+    return {
+        name: call.function(*call.args, path=call.path, **call.kwargs)
+        for name, call in image_figure_calls(image, explanation, directory, categories=categories).items()
+    }
