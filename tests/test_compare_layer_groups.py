@@ -179,10 +179,11 @@ def test_explicit_groups_still_win() -> None:
 def test_random_baselines_are_drawn_on_the_cams_own_grid(model: str, weights: str, size: int, grid) -> None:
     from xai.compare.faithfulness import faithfulness_image, random_map
     from xai.config import Config
-    from xai.stages.compare import cam_grid
+    from xai.plan import make_plan
 
     config = Config.model_validate({"explain": {"model": model, "model_weights": weights, "target_layer": "auto"}})
-    assert cam_grid(config, (size, size, 3)) == grid
+    planned = make_plan(config, ["explain"]).explain
+    assert planned is not None and planned.image_loading.crop == size and planned.cam_grid == grid
 
     # faithfulness_image's random baseline is the draw on the grid it is given: same curve as that map passed in
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
@@ -227,8 +228,10 @@ def test_the_plan_line_counts_the_architectures_model_states() -> None:
     from xai.stages.compare import describe
 
     def plan(model: str, weights: str = "pretrained") -> str:
+        from xai.plan import make_plan
+
         config = Config.model_validate({"weights": weights, "explain": {"model": model, "target_layer": "auto"}})
-        return describe(SimpleNamespace(config=config))
+        return describe(SimpleNamespace(plan=make_plan(config, ["compare"])))
 
     assert "x 7 model states (resnet50 randomised from fc down to conv1+bn1)" in plan("resnet50")
     assert "x 6 model states (convnext_tiny randomised from classifier down to features.0+features.1)" in plan(
