@@ -51,8 +51,8 @@ def _vit_artifacts(n_images: int = 3) -> dict[str, object]:
         ("lime", "gradcam"),
         images=images,
         architecture="vit_b_16",
-        weights_name="IMAGENET1K_SWAG_E2E_V1",
-        weights="vit_b_16_swag-9ac1b537.pth:sha256-prefix:9ac1b537",
+        weights_member="IMAGENET1K_SWAG_E2E_V1",
+        weights_description="vit_b_16_swag-9ac1b537.pth:sha256-prefix:9ac1b537",
         target_reason="layer norm before attention in the last encoder block",
         target_channels=768,
         reshape="vit_tokens_to_map",
@@ -96,7 +96,11 @@ def _run(weights_ids: dict[str, str]) -> dict[str, object]:
 
 def test_a_vit_run_never_says_resnet_and_names_its_model_weights_and_layer(tmp_path: Path) -> None:
     run = _run({"vit_b_16_IMAGENET1K_SWAG_E2E_V1": "vit_b_16_swag-9ac1b537.pth:sha256-prefix:9ac1b537"})
-    written = render_report(run, _vit_artifacts(), tmp_path, [pages_compare, pages_home])
+    from xai.config import Config
+    from xai.plan import make_plan
+
+    config = Config.model_validate({"explain": run["config"]["explain"], "stages": ["explain", "compare"]})
+    written = render_report(run, _vit_artifacts(), tmp_path, make_plan(config), [pages_compare, pages_home])
     pages = {name: (tmp_path / name).read_text() for name in written if name.endswith(".md")}
     assert set(pages) == {"comparison/index.md", "index.md", "methods.md"}
     for name, text in pages.items():
