@@ -77,7 +77,8 @@ def studentised_interval(
         with np.errstate(divide="ignore", invalid="ignore"):
             t_star = shift / (drawn.std(axis=2, ddof=1) / math.sqrt(n))
         t_star = np.where(np.isnan(t_star), 0.0, t_star)
-        upper_q, lower_q = np.quantile(t_star, tails, axis=1)
+        with np.errstate(invalid="ignore"):  # infinite t* (resamples without spread) make a bound NaN or infinite
+            upper_q, lower_q = np.quantile(t_star, tails, axis=1)
         low[start : start + step] = mean - upper_q * spread
         high[start : start + step] = mean - lower_q * spread
     return low.reshape(shape), high.reshape(shape)
@@ -116,7 +117,7 @@ def _interval(values: Sequence[float] | np.ndarray, seed: int) -> tuple[float, f
     if np.ptp(sample) == 0:
         return mean, mean, mean, n, method
     if method == STUDENTISED_METHOD:
-        low, high = studentised_interval(sample, np.random.default_rng(seed))
+        low, high = studentised_interval(sample, np.random.default_rng(seed), N_RESAMPLES)
         if np.isfinite(low) and np.isfinite(high):
             return mean, float(low), float(high), n, method
         method = TIED_FALLBACK

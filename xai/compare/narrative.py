@@ -176,13 +176,14 @@ def design_text(summary: ComparisonSummary, question: str, family: str, unit: st
         else:
             size = f"{unit} {_fmt(effect, 3)} at the median observed SD {_fmt(design['sd_median'], 3)}"
             parts.append(f"{count} {label}: {reached}; detectable with {POWER:.0%} power from {d:.2f} SD ({size})")
-    return (
-        f"Design ({question}, {family} family): n = {n} image(s), {tests} tests, Holm; "
-        + "; ".join(parts)
-        + ". A detectable effect is the smallest true mean difference a lone true claim in the family needs (level "
-        "α / tests, exact Wilcoxon and the interval, normal differences), in units of the SD of its per-image "
-        "differences."
-    )
+    return f"Design ({question}, {family} family): n = {n} image(s), {tests} tests, Holm; " + "; ".join(parts) + "."
+
+
+DETECTABLE_NOTE = (
+    "A detectable effect is the smallest true mean difference a lone true claim of its family is found at with "
+    f"{POWER:.0%} power (level α / tests; the exact Wilcoxon test and the interval on normal differences), in SDs of "
+    "its per-image differences and, at the median observed SD, in the measure's units."
+)
 
 
 def _ranking_sentences(
@@ -244,7 +245,8 @@ def agreement_findings(summary: ComparisonSummary) -> list[str]:
             f"{int(row['images_beating_superpixel'])} of {int(row['n_images'])} image(s) "
             "(each p uncorrected for the number of images and methods)."
         )
-        sentences.append(f"{head} Paired over images, {versus}.{per_image}{_verdict(row)}")
+        design = _design(summary, "agreement", str(row.get("superpixel_family", "")))
+        sentences.append(f"{head} Paired over images, {versus}.{per_image}{_verdict(row, design)}")
     sentences += _ranking_sentences(
         summary, at_k, "agreement", "iou", f"Agreement at k = {summary.k} (mean IoU)", 2, "agreement_order"
     )
@@ -253,11 +255,16 @@ def agreement_findings(summary: ComparisonSummary) -> list[str]:
     return sentences
 
 
-def _verdict(row: Mapping[str, Any]) -> str:
+def _verdict(row: Mapping[str, Any], design: Mapping[str, Any] | None) -> str:
     """The family's verdict on "agrees beyond" each null, worded as what each null tests."""
     family = str(row.get("superpixel_family", ""))
     if not family:
         return " No claim is made (no family at this k)."
+    if design is not None and not design["smallest_adjusted_p_one_sided"] < ALPHA:
+        return (
+            f" No claim is possible on these {int(design['n_images'])} image(s) in the {family} family: its smallest "
+            f"attainable adjusted p is {_p(design['smallest_adjusted_p_one_sided'])}."
+        )
     size = int(row.get("superpixel_family_size", 0))
     rule = f"one-sided, Holm-adjusted over the {size} {family} tests, adjusted p < {ALPHA} and the interval above 0"
     beaten = [NULL_NAMES[name] for name in NULL_NAMES if claimed(row, f"{name}_")]
@@ -319,7 +326,8 @@ def design_findings(summary: ComparisonSummary) -> list[str]:
         for question, unit in (("agreement", "IoU difference"), ("faithfulness", "score difference"))
         for family in ("primary", "exploratory")
     ]
-    return [sentence for sentence in found if sentence]
+    found = [sentence for sentence in found if sentence]
+    return [*found, DETECTABLE_NOTE] if found else []
 
 
 def sanity_findings(summary: ComparisonSummary) -> list[str]:
