@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def with_interval(row: Any, prefix: str) -> str:
-    """``0.41 [0.33, 0.50]``: a mean and its 95% bootstrap interval (the interval left out when undefined)."""
+    """``0.41 [0.33, 0.50]``: a mean and its 95% interval (``compare.intervals``; left out when undefined)."""
     mean, low, high = (getattr(row, f"{prefix}_{part}") for part in ("mean", "low", "high"))
     interval = f" [{fmt_number(low)}, {fmt_number(high)}]" if pd.notna(low) and pd.notna(high) else ""
     return f"{fmt_number(mean)}{interval}"
