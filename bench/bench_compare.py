@@ -9,9 +9,14 @@ Measured, per image:
   steps: forward passes = ``3 + 2·M·(n_steps − 1)``; compared with the floor (the same number of forward
   passes on a pre-built batch, i.e. the model alone) and with the reference RISE loop's count
   (``2·M·(n_steps + 1)``) and the reference 224-step plan;
-* the cascading sanity check with Grad-CAM-family methods: ``len(groups) + 1`` explain calls.
+* the cascading sanity check with Grad-CAM-family methods: ``len(groups) + 1`` explain calls;
+* with ``--sample N``: the powered sample's per-image work (``sample_image``: LIME at ``--sample-lime`` samples,
+  ``--sample-methods``, deletion/insertion at ``--sample-steps``) on N ImageNet sample images, seconds per image
+  beside the model-only floor, and how many images fit in ``--budget-s`` seconds (how the configs' sample sizes are
+  chosen).
 
-Usage: ``.venv/bin/python bench/bench_compare.py [--steps 14] [--maps 10] [--batch-size 16] [--threads 1]``
+Usage: ``.venv/bin/python bench/bench_compare.py [--steps 14] [--maps 10] [--batch-size 16] [--threads 1]
+[--sample 3 --sample-methods gradcam --sample-lime 300 --sample-steps 16 --budget-s 600]``
 """
 
 from __future__ import annotations
@@ -90,6 +95,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sanity-methods", default="GradCAM,GradCAMPlusPlus,LayerCAM")
     parser.add_argument("--skip-sanity", action="store_true")
+    parser.add_argument("--sample", type=int, default=0, help="images of the powered sample's per-image work")
+    parser.add_argument("--sample-methods", default="gradcam")
+    parser.add_argument("--sample-lime", type=int, default=300)
+    parser.add_argument("--sample-steps", type=int, default=16)
+    parser.add_argument("--budget-s", type=float, default=600)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -175,9 +185,56 @@ def main() -> None:
             report["faithfulness"]["seconds"] + seconds + report["agreement_seconds_6_cams"],
             1,  # type: ignore[index]
         )
+    if args.sample:
+        report["sample"] = bench_sample(model, args)
     print(json.dumps(report, indent=2))
     if not math.isfinite(report["faithfulness"]["seconds"]):  # type: ignore[index]
         raise SystemExit(1)
+
+
+def bench_sample(model: torch.nn.Module, args: argparse.Namespace) -> dict[str, object]:
+    """Seconds per image of ``sample_image`` on ``args.sample`` sample images (the ten task images left out) and the
+    images that fit in ``args.budget_s``; the floor is the model alone on the same number of full forward passes."""
+    from xai.compare import SampleSettings, draw_sample, sample_image
+    from xai.data import TASK_IMAGES
+    from xai.explain.lime_image import LimeParams
+
+    settings = SampleSettings(
+        methods=tuple(args.sample_methods.split(",")),
+        lime=LimeParams(num_samples=args.sample_lime, stability_seeds=1),
+        lime_seeds=1,
+        ks=(5, 10),
+        thresholds=tuple(t / 100 for t in range(5, 55, 5)),
+        null_draws=2000,
+        steps=args.sample_steps,
+        random_draws=3,
+        random_cells=(7, 7),
+        target_layer="layer4[-1]",
+        reshape=None,
+    )
+    seconds, passes = [], []
+    for source in draw_sample("imagenet-samples", args.sample, seed=0, exclude=TASK_IMAGES):
+        image = load_image(mirror_dir() / source.location)
+        start = time.perf_counter()
+        item = sample_image(
+            model, image, settings, to_input=to_input, image_id=source.image_id, seed=0, faithfulness_seed=0,
+            batch_size=args.batch_size,
+        )  # fmt: skip
+        seconds.append(time.perf_counter() - start)
+        passes.append(item.forward_passes)
+    floor = time_floor(model, 4 * args.batch_size, args.batch_size) / (4 * args.batch_size)
+    per_image = float(np.median(seconds))
+    return {
+        "settings": {"methods": settings.methods, "lime_samples": args.sample_lime, "steps": args.sample_steps},
+        "images": len(seconds),
+        "seconds_per_image": [round(s, 1) for s in seconds],
+        "median_seconds_per_image": round(per_image, 1),
+        "forward_passes_per_image": passes,
+        "floor_seconds_per_forward": round(floor, 4),
+        "ratio_to_floor_if_all_passes_were_full": round(per_image / (floor * float(np.median(passes))), 2),
+        "images_within_budget": int(args.budget_s // per_image),
+        "budget_s": args.budget_s,
+    }
 
 
 if __name__ == "__main__":

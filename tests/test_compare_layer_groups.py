@@ -181,11 +181,9 @@ def test_random_baselines_are_drawn_on_the_cams_own_grid(model: str, weights: st
     from xai.config import Config
     from xai.plan import make_plan
 
-    config = Config.model_validate(
-        {"stages": ["explain"], "explain": {"model": model, "model_weights": weights, "target_layer": "auto"}}
-    )
-    planned = make_plan(config).explain
-    assert planned.image_loading.crop == size and planned.cam_grid == grid
+    config = Config.model_validate({"explain": {"model": model, "model_weights": weights, "target_layer": "auto"}})
+    planned = make_plan(config, ["explain"]).explain
+    assert planned is not None and planned.image_loading.crop == size and planned.cam_grid == grid
 
     # faithfulness_image's random baseline is the draw on the grid it is given: same curve as that map passed in
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
@@ -231,10 +229,9 @@ def test_the_plan_line_counts_the_architectures_model_states() -> None:
     from xai.stages.compare import describe
 
     def plan(model: str, weights: str = "pretrained") -> str:
-        config = Config.model_validate(
-            {"weights": weights, "stages": ["explain", "compare"], "explain": {"model": model, "target_layer": "auto"}}
-        )
-        return describe(SimpleNamespace(plan=make_plan(config)))
+
+        config = Config.model_validate({"weights": weights, "explain": {"model": model, "target_layer": "auto"}})
+        return describe(SimpleNamespace(plan=make_plan(config, ["compare"])))
 
     assert "x 7 model states (resnet50 randomised from fc down to conv1+bn1)" in plan("resnet50")
     assert "x 6 model states (convnext_tiny randomised from classifier down to features.0+features.1)" in plan(

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
-from tests.helpers import compare_artifacts as fixed
-from tests.helpers.run_record import run_plan
+from tests.helpers.compare_artifacts import faithfulness_result as _faithfulness
+from tests.helpers.compare_artifacts import image_comparisons as _comparisons
+from tests.helpers.compare_artifacts import segment_grid as _segments
 from xai.classifiers import Preprocessing
-from xai.compare import EDGE_METHOD, SanityResult, summarise
+from xai.compare import (
+    EDGE_METHOD,
+    SampleImage,
+    SamplePlan,
+    SampleResults,
+    SampleSettings,
+    SampleSource,
+    SanityResult,
+    summarise,
+    summarise_sample,
+)
 from xai.compare.results import CompareArtifacts
 from xai.explain.explained import ExplainArtifacts, ExplainedImage
+from xai.explain.lime_image import LimeParams
 from xai.report import pages_compare, pages_home
 from xai.report.render import render_report
 
@@ -27,9 +40,9 @@ VIT_CASCADE = (
 
 def _vit_artifacts(n_images: int = 3) -> dict[str, object]:
     """Explain and compare artifacts of a ViT-B/16 run with its SWAG weights (384 px, bicubic), pretrained."""
-    comparisons, cross = fixed.image_comparisons(n_images)
+    comparisons, cross = _comparisons(n_images)
     methods = {"lime": (0.3, 0.7), "GradCAM": (0.2, 0.8), "random:0": (0.5, 0.5), "centre": (0.45, 0.55)}
-    faithful = [fixed.faithfulness_result(f"img{i}", methods) for i in range(n_images)]
+    faithful = [_faithfulness(f"img{i}", methods) for i in range(n_images)]
     spearman = np.array([[[0.2, 0.3, 0.1], [0.1, 0.0, 0.05]], [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]])
     sanity = SanityResult(
         False, ("GradCAM", EDGE_METHOD), VIT_CASCADE[:2], spearman, np.abs(spearman), spearman * 0.9, 0
@@ -37,7 +50,7 @@ def _vit_artifacts(n_images: int = 3) -> dict[str, object]:
     rng = np.random.default_rng(0)
     images = []
     for i in range(n_images):
-        lime = SimpleNamespace(segments=fixed.segment_grid(), weights=rng.normal(size=16))
+        lime = SimpleNamespace(segments=_segments(), weights=rng.normal(size=16))
         cams = (SimpleNamespace(method="GradCAM", map=rng.random((16, 16))),)
         pixels = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
         images.append(ExplainedImage(f"img{i}", pixels, SimpleNamespace(lime=lime, cams=cams)))
@@ -63,8 +76,30 @@ def _vit_artifacts(n_images: int = 3) -> dict[str, object]:
         explained,
         cam_grid=(24, 24),
         cascade=VIT_CASCADE,
+        sample=_sample(),
     )
     return {"explain": explained, "compare": compared}
+
+
+def _sample(n_images: int = 4) -> SampleResults:
+    """A powered sample of ``n_images`` (the summary tests' synthetic comparisons, renamed) with one failed image."""
+    comparisons, _ = _comparisons(n_images)
+    rng = np.random.default_rng(1)
+    images = [
+        SampleImage(
+            f"s{i}", 3, _segments(), rng.normal(size=(1, 16)), (0,), ("GradCAM",), rng.random((1, 16, 16)),
+            dataclasses.replace(comparison, image_id=f"s{i}"),
+            _faithfulness(f"s{i}", {"lime": (0.3, 0.7), "GradCAM": (0.2, 0.8 + 0.01 * i), "random:0": (0.5, 0.5)}),
+            100, 1.5,
+        )
+        for i, comparison in enumerate(comparisons)
+    ]  # fmt: skip
+    settings = SampleSettings(("GradCAM",), LimeParams(), 1, (5, 10), (0.1,), 100, 8, 2, None, "x", None)
+    drawn = tuple(SampleSource(f"s{i}", f"s{i}.png", "0" * 64, False) for i in range(n_images + 1))
+    results = SampleResults(SamplePlan(settings, drawn, "imagenet-samples", n_images + 1, 0, 30), images)
+    results.failed.append((f"s{n_images}", "s4.png: corrupt or truncated image"))
+    results.summary = summarise_sample(images, k=5)
+    return results
 
 
 def _run(weights_ids: dict[str, str]) -> dict[str, object]:
@@ -93,7 +128,12 @@ def _run(weights_ids: dict[str, str]) -> dict[str, object]:
 
 def test_a_vit_run_never_says_resnet_and_names_its_model_weights_and_layer(tmp_path: Path) -> None:
     run = _run({"vit_b_16_IMAGENET1K_SWAG_E2E_V1": "vit_b_16_swag-9ac1b537.pth:sha256-prefix:9ac1b537"})
-    written = render_report(run, _vit_artifacts(), tmp_path, run_plan(run), [pages_compare, pages_home])
+    from xai.config import Config
+    from xai.plan import make_plan
+
+    config = Config.model_validate({"explain": run["config"]["explain"], "stages": ["explain", "compare"]})
+    artifacts = _vit_artifacts()
+    written = render_report(run, artifacts, tmp_path, make_plan(config), [pages_compare, pages_home])
     pages = {name: (tmp_path / name).read_text() for name in written if name.endswith(".md")}
     assert set(pages) == {"comparison/index.md", "index.md", "methods.md"}
     for name, text in pages.items():
@@ -108,6 +148,13 @@ def test_a_vit_run_never_says_resnet_and_names_its_model_weights_and_layer(tmp_p
     assert "`encoder.ln+heads`, `encoder.layers.encoder_layer_11`" in comparison  # the cascade, output end first
     assert "`conv_proj+class_token+encoder.pos_embedding`." in comparison
     assert "| encoder.ln+heads |" in comparison  # the sanity table's steps
+    assert "## What these images can show" in comparison and "| agreement | primary |" not in comparison
+    assert "## Powered sample: 4 more images" in comparison and "5 more image(s) were drawn (seed 0)" in comparison
+    assert "s4: s4.png: corrupt or truncated image" in comparison
+    assert "(../assets/comparison/sample-agreement_by_method.csv)" in comparison
+    assert "assets/comparison/sample-design.csv" in written
+    headline = pages_compare.highlights(artifacts["compare"])
+    assert any(line.startswith("Powered sample (4 images): ") for line in headline)
 
     assert "Explaining vit_b_16_IMAGENET1K_SWAG_E2E_V1: dissection" in home
     assert "CAM target layer encoder.layers[-1].ln_1" in home

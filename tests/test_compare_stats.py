@@ -22,7 +22,10 @@ def test_mean_interval_covers_the_mean_and_handles_small_samples() -> None:
     assert mean_interval([0.3], seed=0)[0] == 0.3 and math.isnan(mean_interval([0.3], seed=0)[1])
     assert mean_interval([0.25, 0.25, 0.25]) == (0.25, 0.25, 0.25, 3)
     assert mean_interval([np.nan, 0.5, 0.7])[3] == 2
-    assert math.isnan(mean_interval([0.5, 0.7])[1])  # a bootstrap of 2 values is no interval
+    # two values: Student's t with 1 degree of freedom (covers 0.94+ on the reference data), cut to the bounds given
+    half = stats.t.ppf(0.975, 1) * np.std([0.5, 0.7], ddof=1) / math.sqrt(2)
+    assert mean_interval([0.5, 0.7])[1:3] == pytest.approx((0.6 - half, 0.6 + half))
+    assert mean_interval([0.5, 0.7], bounds=(0, 1))[1:3] == (0.0, 1.0)
     assert math.isnan(mean_interval([])[0])
 
 
@@ -53,7 +56,7 @@ def test_paired_comparison_says_why_it_cannot_test() -> None:
 def test_two_images_cannot_separate_anything() -> None:
     result = paired_comparison([0.9, 0.8], [0.1, 0.2])
     assert result.p_value == pytest.approx(0.5) and not result.separated  # 2 / 2^2
-    assert math.isnan(result.low) and math.isnan(result.high)
+    assert result.low < 0 < result.high and result.interval == "t"  # the t-interval of two differences spans 0
 
 
 def test_holm_adjustment() -> None:
@@ -132,6 +135,7 @@ def test_beyond_needs_one_sided_test_and_interval_above_zero() -> None:
     assert not paired_comparison(null, null + 0.1 + 0.01 * np.arange(12)).exceeds
 
 
-def test_exact_label_says_ties_make_it_conservative() -> None:
-    assert paired_comparison([1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 1.0, 1.0]).test.endswith("(ties: conservative)")
+def test_exact_label_says_tied_differences_get_midranks() -> None:
+    tied = paired_comparison([1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 1.0, 1.0])
+    assert tied.test == "exact Wilcoxon signed-rank (midranks for tied |differences|)"
     assert paired_comparison([1.0, 2.0, 3.0, 4.0], [0.0, 0.5, 0.7, 0.2]).test == "exact Wilcoxon signed-rank"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -17,12 +19,24 @@ from xai.compare import (
     summarise,
 )
 
+_segments = fixed.segment_grid
+_faithfulness = fixed.faithfulness_result
+_sanity = fixed.sanity_result
+PRIMARY = fixed.CAMS
+"""The CAMs of the primary family in these tests (a run's are the assignment's)."""
+
+
+def _comparisons(n_images: int = 8):
+    return fixed.image_comparisons(n_images)
+
+
+def _summary(sanity: SanityResult | None = None, n_images: int = 8) -> ComparisonSummary:
+    return fixed.comparison_summary(sanity, n_images)
+
 
 def test_summary_tables_are_deterministic_and_round_trip() -> None:
-    summary = fixed.comparison_summary(fixed.sanity_result())
-    assert (
-        fixed.comparison_summary(fixed.sanity_result()).csv_texts() == summary.csv_texts()
-    )  # byte-identical CSV for the same inputs
+    summary = _summary(_sanity())
+    assert _summary(_sanity()).csv_texts() == summary.csv_texts()  # byte-identical CSV for the same inputs
     arrays, meta = serial.to_parts(summary)
     restored = serial.from_parts(ComparisonSummary, arrays, meta)
     assert restored.csv_texts() == summary.csv_texts()
@@ -34,19 +48,28 @@ def test_summary_tables_are_deterministic_and_round_trip() -> None:
 
 
 def test_summary_numbers_carry_intervals_and_paired_tests() -> None:
-    summary = fixed.comparison_summary()
+    summary = _summary()
     by_method = summary.agreement_by_method.set_index(["method", "k"])
     good, noise = by_method.loc[("Good", 5)], by_method.loc[("Noise", 5)]
     assert good["iou_low"] < good["iou_mean"] < good["iou_high"] and good["n_images"] == 8
     assert good["superpixel_p"] < 0.05 and good["superpixel_test"] == "exact Wilcoxon signed-rank"
-    assert good["cross_image_diff"] > 0 and good["centre_diff"] > 0
+    assert good["cross_image_diff"] > 0 and good["location_diff"] > 0 and good["centre_diff"] > 0
     assert not noise["superpixel_p"] < 0.05
-    assert good["agreement_group"] == "a" and "a" not in noise["agreement_group"]
+    # 7 primary claims (2 CAMs x 3 nulls + 1 pair): Good's three one-sided p = 1/256 adjust to 7/256 = 0.027
+    assert good["superpixel_p_holm"] == pytest.approx(7 / 256) and good["superpixel_family"] == "primary"
+    assert good["superpixel_claim"] and good["location_claim"] and not noise["superpixel_claim"]
+    assert good["agreement_group"] == good["primary_group"] == "a" and "a" not in noise["agreement_group"]
+    assert math.isnan(by_method.loc[("Good", 10), "superpixel_p_holm"])  # claims are made at the headline k only
     ranking = summary.faithfulness_ranking.set_index("method")
     assert list(ranking.index) == ["Good", "lime", "centre", "random", "Noise"]
-    # Good beats Noise on all 8 images (exact p = 2/256), but Holm over all 10 pairs of 5 methods (x 10 = 0.078)
-    # does not separate them: the letters say so rather than claiming more than the pairs tested support.
-    assert ranking.at["Good", "faithfulness_group"] == "a" and "a" in ranking.at["Noise", "faithfulness_group"]
+    # lime, Good and Noise form the primary faithfulness family (6 one-sided + 3 pairs); each pair differs on all 8
+    # images (p = 2/256) and Holm's step-down after the one-sided claims still separates them.
+    pairs = summary.faithfulness_pairs.set_index(["a", "b"])
+    assert (pairs["family"] == "primary").all() and pairs["separated"].all()
+    assert [ranking.at[m, "faithfulness_group"] for m in ("Good", "lime", "Noise")] == ["a", "b", "c"]
+    design = summary.design.set_index(["question", "family"])
+    assert design.at[("faithfulness", "primary"), "tests"] == 9
+    assert design.at[("faithfulness", "primary"), "smallest_adjusted_p_two_sided"] == pytest.approx(9 / 256)
     assert ranking.at["Good", "vs_random_p"] == pytest.approx(2 / 2**8)  # 8 positive paired differences
     assert ranking.at["Good", "vs_random_diff"] > 0 and ranking.at["Noise", "vs_random_diff"] < 0
     assert ranking.at["random", "random_std_mean"] > 0  # spread over the smooth random draws is reported
@@ -59,7 +82,7 @@ def test_summary_numbers_carry_intervals_and_paired_tests() -> None:
 
 
 def test_findings_are_generated_from_the_numbers_without_cut_offs() -> None:
-    summary = fixed.comparison_summary(fixed.sanity_result())
+    summary = _summary(_sanity())
     text = findings(summary)
     joined = " ".join(text)
     by_method = summary.agreement_by_method.set_index(["method", "k"])
@@ -68,10 +91,12 @@ def test_findings_are_generated_from_the_numbers_without_cut_offs() -> None:
     assert any(s.startswith("Good:") and "beyond all three nulls" in s for s in text)
     assert any(s.startswith("Noise:") and "do not show it agreeing beyond the superpixel null" in s for s in text)
     assert any(
-        s.startswith("Agreement groups at k = 5") and "every pair was tested" in s and "Good " in s for s in text
+        s.startswith("Agreement at k = 5 (mean IoU), primary comparison") and "Holm-adjusted over the 7 primary" in s
+        for s in text
     )
-    assert any(s.startswith("Faithfulness groups") and s.index("Good ") < s.index("Noise") for s in text)
+    assert any(s.startswith("Faithfulness (") and s.index("Good ") < s.index("Noise") for s in text)
     assert "exact Wilcoxon signed-rank p = 0.0078 (two-sided), 0.0039 (one-sided, greater), n = 8" in joined
+    assert any(s.startswith("Design (agreement, primary family): n = 8 image(s), 7 tests") for s in text)
     for banned in ("passes", "fails", "unrelated", "pass mark"):
         assert banned not in joined
     assert any(s.startswith("Good: after randomising layer4") and "0.10 (95% CI" in s for s in text)
@@ -81,7 +106,7 @@ def test_findings_are_generated_from_the_numbers_without_cut_offs() -> None:
 
 
 def test_random_weights_say_so_instead_of_numbers() -> None:
-    summary = fixed.comparison_summary(SanityResult.skipped())
+    summary = _summary(SanityResult.skipped())
     assert summary.weights_are_random
     assert summary.sanity.empty
     text = findings(summary)
@@ -92,7 +117,7 @@ def test_random_weights_say_so_instead_of_numbers() -> None:
 
 
 def test_summary_rejects_duplicate_image_ids_and_accepts_no_images() -> None:
-    comparison = fixed.image_comparisons(1)[0][0]
+    comparison = _comparisons(1)[0][0]
     with pytest.raises(ValueError, match="unique"):
         summarise([comparison, comparison])
     empty = summarise([])
@@ -102,15 +127,16 @@ def test_summary_rejects_duplicate_image_ids_and_accepts_no_images() -> None:
 
 @pytest.mark.parametrize("n_images", [1, 2])
 def test_summary_with_few_images_says_not_enough(n_images: int) -> None:
-    summary = fixed.comparison_summary(n_images=n_images)
+    summary = _summary(n_images=n_images)
     assert "cannot be answered" in summary.complexity_answer
     text = findings(summary)
     if n_images == 1:
         assert "not tested (not enough images, n = 1)" in " ".join(text)
-        assert "no interval: fewer than 3 images" in " ".join(text)
-    else:  # two images: an exact Wilcoxon p can never be below 0.5, so nothing is claimed
+        assert "no interval: one image has no spread" in " ".join(text)
+    else:  # two images: an exact Wilcoxon p can never be below 0.5, so nothing is claimed and nothing ranked
         assert not any("beyond all three nulls" in s for s in text)
-        assert set(summary.faithfulness_ranking["faithfulness_group"]) == {"a"}
+        assert set(summary.faithfulness_ranking["faithfulness_group"]) == {""}
+        assert any("cannot be ranked on these 2 image(s)" in s for s in text)
 
 
 def test_home_page_highlights_are_the_group_sentences() -> None:
@@ -118,9 +144,10 @@ def test_home_page_highlights_are_the_group_sentences() -> None:
 
     from xai.report.pages_compare import highlights
 
-    lines = highlights(SimpleNamespace(summary=fixed.comparison_summary(fixed.sanity_result())))
-    assert lines[0].startswith("Agreement groups at k = 5")
-    assert any(line.startswith("Faithfulness groups") for line in lines)
+    lines = highlights(SimpleNamespace(summary=_summary(_sanity())))
+    assert lines[0].startswith("Agreement at k = 5 (mean IoU), primary comparison")
+    assert any(line.startswith("Faithfulness (") for line in lines)
+    assert any(line.startswith("Design (agreement, primary family)") for line in lines)
     assert not any(line.startswith("Good: score") for line in lines)  # per-method detail stays on the page
 
 
@@ -132,10 +159,10 @@ def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
     from xai.compare.narrative import faithfulness_findings
     from xai.report.pages_compare import ranking_rows
 
-    comparisons, cross = fixed.image_comparisons(4)
+    comparisons, cross = _comparisons(4)
     faithful = []
     for i in range(4):
-        result = fixed.faithfulness_result(f"img{i}", {"lime": (0.3, 0.7 + 0.01 * i), "Good": (0.2, 0.8 + 0.01 * i)})
+        result = _faithfulness(f"img{i}", {"lime": (0.3, 0.7 + 0.01 * i), "Good": (0.2, 0.8 + 0.01 * i)})
         if i == 2:  # Good's map was all zero on img2: faithfulness_image leaves it out and records why
             result = dataclasses.replace(
                 result,
@@ -157,7 +184,7 @@ def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
     sentence = "Excluded from Good's faithfulness (not scored): img2: the map is all zero."
     assert sentence in faithfulness_findings(summary)
     header, rows = ranking_rows(summary.faithfulness_ranking)
-    good = next(row for row in rows if row[1] == "Good")
+    good = next(row for row in rows if row[header.index("Method")] == "Good")
     assert good[header.index("Excluded")] == "1" and good[header.index("Images")] == "3"
 
 

@@ -28,6 +28,7 @@ from xai.compare import (
     Complexity,
     FaithfulnessResult,
     ImageComparison,
+    SampleImage,
     SanityResult,
     compare_image,
     cross_image_table,
@@ -143,6 +144,15 @@ def _faithfulness(image_id: str = "img0") -> list[FaithfulnessResult]:
     ]  # fmt: skip
 
 
+def _sample_images() -> list[SampleImage]:
+    """A powered-sample image: its LIME seeds, CAMs (one excluded as flat), comparison and curves."""
+    (image_id, segments, weights, cams), comparison = _comparison_inputs(1)[0], _image_comparisons(1)[0]
+    maps = np.stack(list(cams.values()))
+    return [
+        SampleImage(image_id, 3, segments, weights, (0, 1), tuple(cams), maps, comparison, _faithfulness()[0], 20, 1.5)
+    ]
+
+
 def _sanities() -> list[SanityResult]:
     spearman = np.array([[[0.4, 0.5, np.nan], [0.1, 0.05, 0.15]], [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]])
     full = SanityResult(
@@ -250,6 +260,7 @@ EXAMPLES: dict[type, Callable[[], list[Any]]] = {
     Complexity: _complexities,
     ImageComparison: _image_comparisons,
     FaithfulnessResult: _faithfulness,
+    SampleImage: _sample_images,
     SanityResult: _sanities,
     ComparisonSummary: _summaries,
     LayerDissection: lambda: list(_dissections()[0].layers),

@@ -173,6 +173,40 @@ class ExplainConfig(_Section):
         return known_methods(methods)
 
 
+def _required_cams() -> tuple[str, ...]:
+    return tuple(name for name, info in METHODS.items() if info.required and info.family == "cam")
+
+
+class SampleConfig(_Section):
+    """``compare.sample``: N more images for Task 4, on which only LIME, the chosen CAMs and faithfulness run."""
+
+    images: int = Field(0, ge=0, le=100_000)
+    """How many (0: no sample). Hundreds suit a GPU; see configs/ for a CPU-sized one."""
+    source: str = "imagenet-samples"
+    """``imagenet-samples`` (the 1000 ImageNet sample images, one per class, without the ten task images) or a
+    folder of images."""
+    seed: int = 0
+    """Which images are drawn."""
+    methods: tuple[str, ...] = Field(default_factory=_required_cams)
+    """The CAMs computed on the sample (default: the assignment's)."""
+    lime_samples: int | None = Field(None, ge=10, le=100_000)
+    """LIME's perturbation samples per seed (None: ``explain.lime.num_samples``)."""
+    lime_seeds: int = Field(1, ge=1, le=20)
+    """LIME seeds per image: more images beat more seeds for the comparison's tests."""
+    faithfulness_steps: int | None = Field(None, ge=2, le=1024)
+    """Deletion/insertion steps (None: ``compare.faithfulness_steps``)."""
+    cross_image_others: int = Field(30, ge=1, le=100_000)
+    """Other images each image's cross-image null uses (its cost grows with images x this)."""
+
+    @field_validator("methods")
+    @classmethod
+    def _cams_only(cls, methods: tuple[str, ...]) -> tuple[str, ...]:
+        known_methods(methods)
+        if not methods or any(METHODS[m].family != "cam" for m in methods):
+            raise ValueError("give one or more CAM methods (LIME always runs on the sample)")
+        return methods
+
+
 class CompareConfig(_Section):
     top_k: tuple[int, ...] = (5, 10)
     thresholds: tuple[float, ...] = (5, 10, 15, 20, 25, 30, 35, 40, 45, 50)
@@ -191,6 +225,8 @@ class CompareConfig(_Section):
     sanity_images: int = Field(3, ge=1, le=100)
     sanity_lime_samples: int = Field(300, ge=10, le=100_000)
     """LIME's cheaper budget under randomisation (seven model states per image)."""
+    sample: SampleConfig = SampleConfig()
+    """The powered sample (:class:`SampleConfig`)."""
 
     @field_validator("sanity_methods")
     @classmethod

@@ -53,8 +53,8 @@ def broden_needed(plan: RunPlan, stages: Sequence[str] | None = None) -> bool:
 
 def manifest_files(plan: RunPlan, stages: Sequence[str] | None = None) -> dict[str, list[str]]:
     """The ``manifest.tsv`` files each of ``stages`` (by default the stages run now) reads, by stage (``inputs``
-    for the images every run opens): the task images, the concept sets, the Places365 categories and the
-    ImageNet-sample probe images."""
+    for the images every run opens): the task images, the concept sets, the Places365 categories, the
+    ImageNet-sample probe images and the compare stage's powered sample."""
     from xai.data import TASK_IMAGES, manifest
     from xai.dissect.paper import FC_CONCEPT_SETS
     from xai.dissect.probes import CONCEPT_FILES
@@ -76,6 +76,9 @@ def manifest_files(plan: RunPlan, stages: Sequence[str] | None = None) -> dict[s
         if settings.probe == "imagenet-samples":
             files += [path for path in manifest() if path.startswith("imagenet-sample-images/")]
         needed["dissect"] = list(dict.fromkeys(files))
+    sample = plan.compare.sample if "compare" in stages and plan.compare is not None else None
+    if sample is not None:  # the powered sample's drawn ImageNet images (a folder's are the user's)
+        needed["compare"] = [source.location for source in sample.drawn if source.from_manifest]
     return needed
 
 

@@ -37,6 +37,7 @@ from xai.stages import STAGES, run_order
 
 if TYPE_CHECKING:
     from xai.architectures import TargetLayer
+    from xai.compare.sample import SamplePlan
     from xai.dissect.layers import LayerPlan
 
 
@@ -166,6 +167,8 @@ class ComparePlan:
     """The configured sanity methods that are also explained."""
     cascade: tuple[tuple[str, ...], ...]
     """The sanity check's randomisation steps for the explained architecture, head first."""
+    sample: SamplePlan | None = None
+    """``compare.sample`` resolved (settings and the drawn images); None without a sample."""
 
 
 @dataclass(frozen=True)
@@ -370,4 +373,33 @@ def _compare_plan(config: Config, explain: ExplainPlan) -> ComparePlan:
     settings = config.compare
     methods = tuple(method for method in settings.sanity_methods if method in explain.methods)
     spec = explain.model.spec
-    return ComparePlan(settings, methods, planned_groups(spec.architecture, spec.weights_member))
+    return ComparePlan(
+        settings, methods, planned_groups(spec.architecture, spec.weights_member), _sample_plan(config, explain)
+    )
+
+
+def _sample_plan(config: Config, explain: ExplainPlan) -> SamplePlan | None:
+    """``compare.sample`` with its images drawn now (the ImageNet sample from the manifest: nothing is read)."""
+    from dataclasses import replace
+
+    from xai.compare.sample import SamplePlan, SampleSettings, draw_sample
+    from xai.data import TASK_IMAGES
+
+    compare, sample = config.compare, config.compare.sample
+    if sample.images == 0:
+        return None
+    settings = SampleSettings(
+        methods=sample.methods,
+        lime=replace(explain.lime, num_samples=sample.lime_samples or explain.lime.num_samples, stability_seeds=1),
+        lime_seeds=sample.lime_seeds,
+        ks=tuple(compare.top_k),
+        thresholds=tuple(t / 100 for t in compare.thresholds),
+        null_draws=compare.null_draws,
+        steps=sample.faithfulness_steps or compare.faithfulness_steps,
+        random_draws=compare.random_draws,
+        random_cells=explain.cam_grid,
+        target_layer=explain.target.path,
+        reshape=explain.target.reshape,
+    )
+    drawn = draw_sample(sample.source, sample.images, sample.seed, exclude=TASK_IMAGES)
+    return SamplePlan(settings, drawn, sample.source, sample.images, sample.seed, sample.cross_image_others)

@@ -88,7 +88,7 @@ def comparison_summary(
 ) -> ComparisonSummary:
     comparisons, cross = image_comparisons(n_images, cams)
     faithful = faithfulness_results(n_images, cams)
-    return summarise(comparisons, faithful, sanity, k=5, cross_image=cross, notes=("img0: a caveat",))
+    return summarise(comparisons, faithful, sanity, k=5, cross_image=cross, notes=("img0: a caveat",), primary=cams)
 
 
 def sanity_result(cams: tuple[str, str] = CAMS) -> SanityResult:

@@ -7,8 +7,11 @@ API (pure functions -> frozen artifacts, stored by the cache with :mod:`xai.seri
 * ``faithfulness_image(model, to_input, image, maps, target, ...) -> FaithfulnessResult``
   (``maps = explanation_maps(segments, segment_weights, cam_maps)``)
 * ``sanity_check(model, explain_fn, layer_groups, ...) -> SanityResult`` (``layer_groups(model)``: the cascade)
-* ``summarise(comparisons, faithfulness, sanity, ...) -> ComparisonSummary``
+* ``summarise(comparisons, faithfulness, sanity, ..., primary=PRIMARY_CAMS) -> ComparisonSummary`` (claims tested
+  in declared families, Holm within each: ``family``)
 * ``findings(summary) -> list[str]``
+* the powered sample: ``draw_sample(source, count, seed) -> SampleSource...``, ``sample_image(model, pixels,
+  settings, ...) -> SampleImage`` (one image, a pure function), ``summarise_sample(images, k=...) -> ComparisonSummary``
 """
 
 from xai.compare.agreement import (
@@ -35,12 +38,31 @@ from xai.compare.faithfulness import (
     lime_pixel_map,
     random_map,
 )
+from xai.compare.family import PRIMARY_CAMS, detectable_effect, smallest_adjusted, smallest_p
+from xai.compare.intervals import interval
 from xai.compare.layer_groups import layer_groups
 from xai.compare.narrative import RANDOM_WEIGHTS_NOTE, findings
-from xai.compare.nulls import CENTRE_METHOD, MapOrder, SuperpixelNull, centre_prior_map, degenerate_reason
+from xai.compare.nulls import (
+    CENTRE_METHOD,
+    MapOrder,
+    SuperpixelNull,
+    centre_prior_map,
+    degenerate_reason,
+    location_maps,
+)
 from xai.compare.per_image import LIME_METHOD, ImageComparison, compare_image, cross_image_table, explanation_maps
+from xai.compare.sample import (
+    SampleImage,
+    SamplePlan,
+    SampleResults,
+    SampleSettings,
+    SampleSource,
+    draw_sample,
+    sample_image,
+    summarise_sample,
+)
 from xai.compare.sanity import EDGE_METHOD, SanityResult, edge_map, sanity_check
-from xai.compare.stats import mean_interval, paired_comparison, rank_groups
+from xai.compare.stats import mean_interval, paired_comparison, rank_groups, signed_rank_test
 from xai.compare.summary import TABLES, ComparisonSummary, summarise
 
 __all__ = [
@@ -50,6 +72,7 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "EDGE_METHOD",
     "LIME_METHOD",
+    "PRIMARY_CAMS",
     "RANDOM_DRAWS",
     "RANDOM_METHOD",
     "RANDOM_WEIGHTS_NOTE",
@@ -60,6 +83,11 @@ __all__ = [
     "FaithfulnessResult",
     "ImageComparison",
     "MapOrder",
+    "SampleImage",
+    "SamplePlan",
+    "SampleResults",
+    "SampleSettings",
+    "SampleSource",
     "SanityResult",
     "SuperpixelNull",
     "centre_prior_map",
@@ -69,7 +97,9 @@ __all__ = [
     "compute_agreement",
     "cross_image_table",
     "degenerate_reason",
+    "detectable_effect",
     "dice",
+    "draw_sample",
     "edge_map",
     "explanation_maps",
     "faithfulness_image",
@@ -77,17 +107,24 @@ __all__ = [
     "forward_passes",
     "image_complexity",
     "image_seed",
+    "interval",
     "iou",
     "layer_groups",
     "lime_pixel_map",
     "lime_topk_mask",
+    "location_maps",
     "mean_interval",
     "paired_comparison",
     "pooled_spearman",
     "random_map",
     "rank_groups",
+    "sample_image",
     "sanity_check",
+    "signed_rank_test",
+    "smallest_adjusted",
+    "smallest_p",
     "spearman_with_p",
     "summarise",
+    "summarise_sample",
     "top_area_mask",
 ]

@@ -11,7 +11,8 @@ Protocol (``spec/explanations.md`` section 3.1):
   ``top_area_mask`` (row-major ties) is kept as the exact-area primitive. Maps that are all zero or constant are
   excluded with the reason (``nulls.degenerate_reason``).
 * Every LIME seed computed is scored (``segment_weights`` ``(n_seeds, S)``); tables report the mean over seeds
-  and its spread. The superpixel null (``nulls.SuperpixelNull``) gives a per-image permutation p.
+  and its spread (SD with ddof = 1). The superpixel null (``nulls.SuperpixelNull.draw_joint``: one relabelling of
+  the superpixels per draw, shared by every seed's set) gives a per-image permutation p.
 * IoU = |A∩B| / |A∪B| and Dice = 2|A∩B| / (|A| + |B|); both are NaN when both masks are empty.
 * Scattered-pixel chance (kept for reference; too easy a null for contiguous, centre-biased maps, see
   ``nulls``): for independent uniformly random masks with |A| = a and |B| = b out of n pixels, the overlap X is
@@ -43,13 +44,19 @@ DEFAULT_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(
 """Top-p fractions 0.05, 0.10, ..., 0.50 of the image for the threshold sweep."""
 
 
+def lime_topk_superpixels(segment_weights: np.ndarray, k: int) -> list[int]:
+    """The ids of the ``k`` superpixels with the largest positive weights (ties: lower id; fewer when fewer are
+    positive)."""
+    weights = np.asarray(segment_weights, dtype=np.float64)
+    order = np.argsort(-weights, kind="stable")
+    return [int(s) for s in order[:k] if weights[s] > 0]
+
+
 def lime_topk_mask(segments: np.ndarray, segment_weights: np.ndarray, k: int) -> np.ndarray:
     """Boolean (H, W) union of the ``k`` superpixels with the largest positive weights (ties: lower id)."""
     weights = np.asarray(segment_weights, dtype=np.float64)
     _check_segments(segments, weights)
-    order = np.argsort(-weights, kind="stable")
-    chosen = [int(s) for s in order[:k] if weights[s] > 0]
-    return np.isin(segments, chosen)
+    return np.isin(segments, lime_topk_superpixels(weights, k))
 
 
 def top_area_mask(saliency: np.ndarray, area: int) -> np.ndarray:
@@ -255,8 +262,9 @@ def compute_agreement(
         null = SuperpixelNull(segments, cam, seed=null_seed)
         rng = np.random.default_rng(null_seed)
         for column, k in enumerate(ks):
-            chosen = [int(np.count_nonzero(row[:k] > 0)) for row in -np.sort(-weights, axis=1)]
-            draws = np.mean([null.draw(count, null_draws, rng) for count in chosen], axis=0)
+            # one random relabelling of the superpixels per draw, applied to every seed's set (nulls module)
+            sets = [np.asarray(lime_topk_superpixels(row, k), dtype=np.int64) for row in weights]
+            draws = np.mean(null.draw_joint(sets, null_draws, rng), axis=1)
             observed = float(np.mean(fields["iou"][:, column]))
             fields["null_mean"][column] = float(np.mean(draws))
             fields["null_p"][column], fields["null_percentile"][column] = permutation_p(observed, draws)
@@ -295,7 +303,8 @@ def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
     """One row per image x method x k (input order); IoU/Dice/ρ are means over the LIME seeds scored.
 
     ``iou_seed_std``/``iou_seed_min``/``iou_seed_max`` give the spread over seeds; ``superpixel_*`` is the
-    superpixel null (mean, one-sided p, percentile); ``cross_image_iou`` is filled in by the summary.
+    superpixel null (mean, one-sided p, percentile); ``cross_image_iou`` and ``location_iou`` (the location
+    baseline) are filled in by the summary from ``per_image.cross_image_table``.
     ``rho_p_median`` is the median over seeds of each seed's Spearman p-value: a summary of the per-seed tests,
     not a combined test (p-values of correlated runs cannot be averaged into one).
     """
@@ -311,7 +320,7 @@ def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
                     "n_seeds": len(item.seeds),
                     "lime_area_fraction": float(np.mean(item.lime_area[:, index])) / item.n_pixels,
                     "iou": _nanmean(ious),
-                    "iou_seed_std": float(np.std(ious)) if len(ious) > 1 else math.nan,
+                    "iou_seed_std": float(np.std(ious, ddof=1)) if len(ious) > 1 else math.nan,
                     "iou_seed_min": _nanmin(ious),
                     "iou_seed_max": _nanmax(ious),
                     "dice": _nanmean(item.dice[:, index]),
@@ -320,6 +329,7 @@ def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
                     "superpixel_p": item.null_p[index],
                     "superpixel_percentile": item.null_percentile[index],
                     "cross_image_iou": math.nan,
+                    "location_iou": math.nan,
                     "rho": _nanmean(item.rho),
                     "rho_p_median": _nanmedian(item.rho_p),
                     "n_segments": item.n_segments,
@@ -332,7 +342,7 @@ def agreement_table(agreements: Sequence[Agreement]) -> pd.DataFrame:
 _AGREEMENT_COLUMNS = [
     "image", "method", "k", "n_seeds", "lime_area_fraction", "iou", "iou_seed_std", "iou_seed_min",
     "iou_seed_max", "dice", "chance_iou", "superpixel_iou", "superpixel_p", "superpixel_percentile",
-    "cross_image_iou", "rho", "rho_p_median", "n_segments", "excluded",
+    "cross_image_iou", "location_iou", "rho", "rho_p_median", "n_segments", "excluded",
 ]  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from xai.compare.faithfulness import FaithfulnessResult
 from xai.compare.per_image import ImageComparison
+from xai.compare.sample import SampleResults
 from xai.compare.sanity import SanityResult
 from xai.compare.summary import ComparisonSummary
 from xai.explain.artifacts import ImageExplanation
@@ -29,6 +30,8 @@ class CompareArtifacts:
     cascade: tuple[str, ...] = ()
     """The sanity check's steps for this architecture (``fc``, ``layer4``, ..., ``conv1+bn1``), also when the
     check is skipped (for the pages)."""
+    sample: SampleResults | None = None
+    """The powered sample (``compare.sample``), its images and the same tests over them; None when not planned."""
 
 
 def seed_weights(explanation: ImageExplanation) -> tuple[np.ndarray, tuple[int, ...]]:

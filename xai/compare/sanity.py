@@ -22,8 +22,8 @@ Protocol:
 * Warnings: ``explain_fn`` may return a ``SanityMaps`` whose ``warnings`` (e.g. AblationCAM's sign flip on a
   negative logit, frequent once the top layers are random) are kept per model state in ``warnings``.
 * Several images: ``explain_fn`` may return ``(N, H, W)`` stacks; similarities are kept per image
-  (``(methods, steps, images)`` arrays) and the table gives each mean with its 95% bootstrap interval over
-  images (``stats.mean_interval``).
+  (``(methods, steps, images)`` arrays) and the table gives each mean with its 95% interval over images
+  (``intervals.mean_interval``: t-based at the usual 3 images).
 * No pass/fail cut-off: the numbers are reported beside two reference points. The model-independent control is
   an edge detector (Sobel magnitude of the image, the paper's control), whose similarity stays 1 at every step
   by construction; and Adebayo et al. (2018, Fig. 2, cascading randomisation of Inception v3) report
@@ -131,7 +131,7 @@ class SanityResult:
 
 
 def sanity_table(result: SanityResult | None, *, seed: int = 0) -> pd.DataFrame:
-    """One row per method x step: mean signed/absolute Spearman ρ and SSIM with 95% bootstrap intervals."""
+    """One row per method x step: mean signed/absolute Spearman ρ and SSIM with 95% intervals (``intervals``)."""
     columns = [
         "method",
         "step_index",
@@ -153,9 +153,9 @@ def sanity_table(result: SanityResult | None, *, seed: int = 0) -> pd.DataFrame:
     rows = []
     for row, method in enumerate(result.methods):
         for step, name in enumerate(result.steps):
-            absolute = mean_interval(result.spearman_abs[row, step], seed=seed)
-            ssim = mean_interval(result.ssim[row, step], seed=seed)
-            signed = mean_interval(result.spearman[row, step], seed=seed)
+            absolute = mean_interval(result.spearman_abs[row, step], seed=seed, bounds=(0.0, 1.0))
+            ssim = mean_interval(result.ssim[row, step], seed=seed, bounds=(-1.0, 1.0))
+            signed = mean_interval(result.spearman[row, step], seed=seed, bounds=(-1.0, 1.0))
             constant = int(result.constant[row, step])
             rows.append(
                 {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -19,14 +19,15 @@ from xai.compare.complexity import (
     spearman_with_p,
 )
 from xai.compare.faithfulness import RANDOM_METHOD, FaithfulnessResult
+from xai.compare.family import DESIGN_COLUMNS, PRIMARY_CAMS
 from xai.compare.nulls import CENTRE_METHOD
 from xai.compare.per_image import LIME_METHOD, ImageComparison
 from xai.compare.sanity import SanityResult, sanity_table
-from xai.compare.tables import agreement_by_method, faithfulness_ranking
+from xai.compare.tables import PAIR_COLUMNS, agreement_tests, faithfulness_tests
 
 TABLES: tuple[str, ...] = (
-    "agreement", "agreement_by_method", "sweep_by_method", "complexity", "complexity_correlation",
-    "faithfulness", "faithfulness_ranking", "sanity",
+    "agreement", "agreement_by_method", "agreement_pairs", "sweep_by_method", "complexity", "complexity_correlation",
+    "faithfulness", "faithfulness_ranking", "faithfulness_pairs", "design", "sanity",
 )  # fmt: skip
 
 
@@ -34,9 +35,11 @@ TABLES: tuple[str, ...] = (
 class ComparisonSummary:
     """The comparison's cross-image tables (pandas DataFrames, deterministic order) and headline numbers.
 
-    ``k`` is the LIME mask size used for the headline numbers; ``faithfulness_agreement_*`` is the Spearman
-    correlation, over the CAM methods, between mean faithfulness score and mean area-matched IoU with LIME.
-    ``sanity_result`` is ``None`` when no sanity check was run.
+    ``k`` is the LIME mask size used for the headline numbers (the claims are made there); ``faithfulness_agreement_*``
+    is the Spearman correlation, over the CAM methods, between mean faithfulness score and mean area-matched IoU
+    with LIME. ``sanity_result`` is ``None`` when no sanity check was run. ``*_pairs`` hold every pair of methods
+    tested at ``k`` with its family and Holm-adjusted p; ``design`` what each family can reach on these images
+    (``family.design_row``); ``primary`` the CAMs of the primary family.
     """
 
     k: int
@@ -56,6 +59,10 @@ class ComparisonSummary:
     sanity_result: SanityResult | None
     notes: tuple[str, ...] = ()
     """Caveats from the explain stage (LIME label != top-1, AblationCAM negative logit), one line each."""
+    agreement_pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR_COLUMNS))
+    faithfulness_pairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR_COLUMNS))
+    design: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DESIGN_COLUMNS))
+    primary: tuple[str, ...] = PRIMARY_CAMS
 
     @property
     def weights_are_random(self) -> bool:
@@ -73,7 +80,7 @@ def faithfulness_table(results: Sequence[FaithfulnessResult]) -> pd.DataFrame:
     """One row per image x method: deletion AUC, insertion AUC and their difference (insertion − deletion).
 
     The smooth random draws (``random:i``) are averaged into one ``random`` row per image; ``random_std`` is
-    the standard deviation of the score over the draws (ddof=1; NaN for other methods or one draw). A map that
+    the standard deviation of the score over the draws (ddof = 1; NaN for other methods or one draw). A map that
     was not scored (``FaithfulnessResult.excluded``) keeps its row, with NaN scores and the reason in
     ``excluded``, so the tables and findings can say what was left out and why.
     """
@@ -134,14 +141,18 @@ def _faithfulness_row(result: FaithfulnessResult, method: str, indices: list[int
 
 
 def add_cross_image(agreement: pd.DataFrame, cross_image: pd.DataFrame | None) -> pd.DataFrame:
-    """Fill ``cross_image_iou`` of an ``agreement_table`` from ``(image, method, k, cross_image_iou)`` rows."""
+    """Fill ``cross_image_iou`` and ``location_iou`` of an ``agreement_table`` from ``per_image.cross_image_table``'s
+    ``(image, method, k, cross_image_iou, location_iou)`` rows (a table without ``location_iou`` fills only the
+    first)."""
     if cross_image is None or cross_image.empty or agreement.empty:
         return agreement
-    lookup = cross_image.set_index(["image", "method", "k"])["cross_image_iou"]
     keys = list(zip(agreement["image"], agreement["method"], agreement["k"], strict=True))
     filled = agreement.copy()
-    filled["cross_image_iou"] = [float(lookup.get(key, math.nan)) for key in keys]
-    filled.loc[filled["excluded"] != "", "cross_image_iou"] = math.nan
+    for column in ("cross_image_iou", "location_iou"):
+        if column in cross_image.columns:
+            lookup = cross_image.set_index(["image", "method", "k"])[column]
+            filled[column] = [float(lookup.get(key, math.nan)) for key in keys]
+            filled.loc[filled["excluded"] != "", column] = math.nan
     return filled
 
 
@@ -155,23 +166,27 @@ def summarise(
     cross_image: pd.DataFrame | None = None,
     seed: int = 0,
     notes: Sequence[str] = (),
+    primary: Sequence[str] = PRIMARY_CAMS,
 ) -> ComparisonSummary:
     """Build every cross-image table from the per-image artifacts (pure; same inputs -> identical tables).
 
-    Image ids must be unique: tables are joined on them.
+    Image ids must be unique: tables are joined on them. ``primary``: the CAMs of the primary family (the
+    assignment's; ``tables``), ``k``: where the claims are made.
     """
     image_ids = [comparison.image_id for comparison in comparisons]
     if len(set(image_ids)) != len(image_ids):
         raise ValueError("image ids must be unique across comparisons (pass image_id= to compare_image)")
     agreements = [item for comparison in comparisons for item in comparison.agreements]
     agreement = add_cross_image(agreement_table(agreements), cross_image)
-    by_method = agreement_by_method(agreement, seed=seed)
+    tested = agreement_tests(agreement, k=k, primary=primary, seed=seed)
+    by_method = tested.by_method
     complexity = complexity_table([comparison.complexity for comparison in comparisons])
     cams_only = agreement[(agreement["method"] != CENTRE_METHOD) & (agreement["excluded"] == "")]
     correlation = complexity_correlations(cams_only, complexity, k=k)
     answer = complexity_answer(cams_only, complexity, correlation, k=k, primary=primary_measure)
     faithful = faithfulness_table(faithfulness)
-    ranking = faithfulness_ranking(faithful, by_method, k, seed=seed)
+    ranked = faithfulness_tests(faithful, by_method, k, primary=primary, seed=seed)
+    ranking = ranked.by_method
     baselines = {LIME_METHOD, RANDOM_METHOD, CENTRE_METHOD}
     cams = ranking[~ranking["method"].isin(baselines) & ranking["iou_mean"].notna()] if len(ranking) else ranking
     if cams.empty:
@@ -194,4 +209,8 @@ def summarise(
         sanity=sanity_table(sanity, seed=seed),
         sanity_result=sanity,
         notes=tuple(notes),
+        agreement_pairs=tested.pairs,
+        faithfulness_pairs=ranked.pairs,
+        design=pd.DataFrame([*tested.design, *ranked.design], columns=DESIGN_COLUMNS),
+        primary=tuple(primary),
     )

@@ -9,6 +9,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from xai.cache import atomic_write_text
+from xai.report.compare_tests import (
+    agreement_rows,
+    design_rows,
+    pair_rows,
+    ranking_rows,
+    sample_context,
+    with_interval,
+)
 from xai.report.figures.jobs import draw
 from xai.report.page import Built, Page, Section, Site, fmt_number, placeholder
 
@@ -42,101 +50,6 @@ def frame_rows(frame: pd.DataFrame, columns: dict[str, str]) -> tuple[list[str],
         for row in frame[present].itertuples(index=False)
     ]
     return [columns[c] for c in present], rows
-
-
-def with_interval(row: Any, prefix: str) -> str:
-    """``0.41 [0.33, 0.50]``: a mean and its 95% bootstrap interval (the interval left out when undefined)."""
-    mean, low, high = (getattr(row, f"{prefix}_{part}") for part in ("mean", "low", "high"))
-    interval = f" [{fmt_number(low)}, {fmt_number(high)}]" if pd.notna(low) and pd.notna(high) else ""
-    return f"{fmt_number(mean)}{interval}"
-
-
-def difference(row: Any, prefix: str) -> str:
-    """``+0.12 [0.05, 0.20], p = 0.004`` (paired bootstrap interval, Wilcoxon p), or why it was not tested."""
-    diff, low, high, p_value = (getattr(row, f"{prefix}{part}") for part in ("diff", "diff_low", "diff_high", "p"))
-    if pd.isna(diff):
-        return "n/a"
-    if pd.isna(p_value):
-        return f"{diff:+.3f} ({getattr(row, f'{prefix}test')})"
-    interval = f" [{fmt_number(low)}, {fmt_number(high)}]" if pd.notna(low) and pd.notna(high) else ""
-    return f"{diff:+.3f}{interval}, p = {p_value:.2g}"
-
-
-def group(value: Any) -> str:
-    """Compact letters (methods sharing a letter are not separated); a dash where the method was not ranked."""
-    return "–" if not isinstance(value, str) or not value else value
-
-
-def agreement_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    from xai.compare.stats import ALPHA
-
-    header = [
-        "Method",
-        "k",
-        "Images",
-        "IoU [95% CI]",
-        "Seed SD (avg)",
-        "Superpixel null (avg)",
-        "Δ vs superpixel null",
-        f"Images p < {ALPHA} (uncorrected)",
-        "Δ vs cross-image null",
-        "Δ vs centre prior",
-        "Scattered-pixel chance (avg)",
-        "Spearman ρ [95% CI]",
-        "Group",
-    ]
-    rows = [
-        [
-            str(row.method),
-            str(row.k),
-            str(row.n_images),
-            with_interval(row, "iou"),
-            fmt_number(row.iou_seed_std_mean),
-            fmt_number(row.superpixel_iou_mean),
-            difference(row, "superpixel_"),
-            str(row.images_beating_superpixel),
-            difference(row, "cross_image_"),
-            difference(row, "centre_"),
-            fmt_number(row.chance_iou_mean),
-            with_interval(row, "rho"),
-            group(row.agreement_group),
-        ]
-        for row in frame.sort_values(["k", "agreement_order"], kind="stable").itertuples(index=False)
-    ]
-    return header, rows
-
-
-def ranking_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "Group",
-        "Method",
-        "Images",
-        "Excluded",
-        "Deletion AUC ↓",
-        "Insertion AUC ↑",
-        "Insertion − deletion",
-        "Δ vs smooth random",
-        "Δ vs centre prior",
-        "IoU with LIME (avg)",
-        "Agreement group",
-    ]
-    rows = [
-        [
-            group(row.faithfulness_group),
-            str(row.method),
-            str(row.n_images),
-            str(row.n_excluded),
-            with_interval(row, "deletion_auc"),
-            with_interval(row, "insertion_auc"),
-            with_interval(row, "score"),
-            difference(row, "vs_random_"),
-            difference(row, "vs_centre_"),
-            fmt_number(row.iou_mean),
-            group(row.agreement_group),
-        ]
-        for row in frame.itertuples(index=False)
-    ]
-    return header, rows
 
 
 def sanity_rows(frame: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
@@ -212,8 +125,9 @@ def methods_context(plan: RunPlan, artifacts: Mapping[str, Any] | None = None) -
     when they exist (the explained model, its preprocessing, the sanity check's cascade, the CAM grid) and the
     committed measurement."""
     from xai.compare.faithfulness import step_error_measurement
-    from xai.compare.nulls import CENTRE_SIGMA
-    from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
+    from xai.compare.family import POWER, PRIMARY_CAMS
+    from xai.compare.intervals import COVERAGE_FLOOR, STUDENTISED_MIN_N
+    from xai.compare.stats import ALPHA
 
     artifacts = artifacts or {}
     compared = artifacts.get("compare")
@@ -242,9 +156,12 @@ def methods_context(plan: RunPlan, artifacts: Mapping[str, Any] | None = None) -
         "random_draws": compare["random_draws"],
         "null_draws": compare["null_draws"],
         "sanity_lime_samples": compare["sanity_lime_samples"],
-        "centre_sigma": CENTRE_SIGMA,
         "alpha": ALPHA,
-        "exact_max_n": EXACT_WILCOXON_MAX_N,
+        "studentised_min_n": STUDENTISED_MIN_N,
+        "coverage_floor": COVERAGE_FLOOR,
+        "power": f"{POWER:.0%}",
+        "primary_cams": ", ".join(PRIMARY_CAMS),
+        "sample": compare["sample"],
     }
 
 
@@ -253,16 +170,28 @@ def grid_text(grid: tuple[int, int] | None) -> str:
     return f"{grid[0]}x{grid[1]}" if grid else ""
 
 
+def _headline(summary: ComparisonSummary) -> list[str]:
+    """The primary rankings (or why there are none) and the primary family's design: no vacuous letters."""
+    from xai.compare.narrative import agreement_findings, design_text, faithfulness_findings
+
+    agreement = [s for s in agreement_findings(summary) if s.startswith("Agreement at")][:1]
+    faithful = [s for s in faithfulness_findings(summary) if s.startswith("Faithfulness (")][:1]
+    design = design_text(summary, "agreement", "primary", "IoU difference")
+    return [*agreement, *faithful, *([design] if design else [])]
+
+
 def highlights(compared: CompareArtifacts) -> list[str]:
-    """The headline sentences: agreement groups, simple vs complex images, faithfulness groups, sanity check."""
-    from xai.compare.narrative import agreement_findings, faithfulness_findings, sanity_findings
+    """The headline sentences: the primary comparisons of the ten images (and of the powered sample beside them),
+    what the design can show, simple vs complex images, the faithfulness-agreement correlation, the sanity check."""
+    from xai.compare.narrative import faithfulness_findings, sanity_findings
 
     summary = compared.summary
-    agreement = agreement_findings(summary)
-    faithfulness = faithfulness_findings(summary)
-    headline = [s for s in agreement if s.startswith("Agreement groups")] or agreement[:1]
-    faithful = [s for s in faithfulness if s.startswith(("Faithfulness groups", "Across the", "With "))]
-    return [*headline, summary.complexity_answer, *faithful, *sanity_findings(summary)]
+    found = _headline(summary)
+    sample = getattr(compared, "sample", None)
+    if sample is not None and sample.summary is not None:
+        found += [f"Powered sample ({len(sample.images)} images): {line}" for line in _headline(sample.summary)]
+    correlation = [s for s in faithfulness_findings(summary) if s.startswith(("Across the", "With "))]
+    return [*found, summary.complexity_answer, *correlation, *sanity_findings(summary)]
 
 
 def panel_ious(summary: ComparisonSummary, image: str) -> dict[str, float]:
@@ -278,7 +207,9 @@ def build(site: Site) -> Built:
     if "compare" not in site.artifacts:
         return placeholder(TITLE, INDEX, "compare")
     from xai.compare import RANDOM_WEIGHTS_NOTE, findings
-    from xai.compare.stats import ALPHA, EXACT_WILCOXON_MAX_N
+    from xai.compare.family import POWER
+    from xai.compare.intervals import STUDENTISED_MIN_N
+    from xai.compare.stats import ALPHA
     from xai.report.figures import compare as figures
 
     compared: CompareArtifacts = site.artifacts["compare"]
@@ -377,7 +308,13 @@ def build(site: Site) -> Built:
         "faithfulness_p": fmt_number(summary.faithfulness_agreement_p),
         "faithfulness_n": summary.faithfulness_agreement_n,
         "alpha": ALPHA,
-        "exact_max_n": EXACT_WILCOXON_MAX_N,
+        "studentised_min_n": STUDENTISED_MIN_N,
+        "power": f"{POWER:.0%}",
+        "primary_cams": ", ".join(summary.primary),
+        "design": design_rows(summary.design),
+        "agreement_pairs": pair_rows(summary.agreement_pairs),
+        "faithfulness_pairs": pair_rows(summary.faithfulness_pairs),
+        "sample": sample_context(compared.sample, asset),
         "explained": explained_model(compared.explain),
         "cascade": list(compared.cascade),
         "cam_grid": grid_text(compared.cam_grid),

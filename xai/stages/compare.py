@@ -3,11 +3,14 @@
 Per image: agreement + complexity + the superpixel null (no model calls) and deletion/insertion faithfulness
 (a known number of forward passes); once: the cascading parameter-randomisation sanity check on the first
 images (LIME at a cheaper sample budget; ScoreCAM and AblationCAM at full cost) beside a model-independent edge
-detector; then the cross-image null (needs every image's maps; arithmetic only, not cached) and the summary.
+detector; then the cross-image null and the location baseline (need every image's maps; arithmetic only, not
+cached) and the summary. With ``compare.sample``: the powered sample, one cached ``compare.sample_image`` per drawn
+image (called in a loop here), and the same summary over it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +19,17 @@ import numpy as np
 from xai import compare
 from xai.cache import code_version
 from xai.compare.results import CompareArtifacts, explanation_caveats, seed_weights
+from xai.compare.sample import SampleResults
 from xai.compare.sanity import sanity_explain_fn
 from xai.context import NotCachedError, StageCache
+from xai.data import BadImageError, DataError
+from xai.explain.explained import ExplanationError
 from xai.stages.explain import explain_batch_size
 
 if TYPE_CHECKING:
-    from xai.compare import FaithfulnessResult, ImageComparison, SanityResult
+    from xai.compare import FaithfulnessResult, ImageComparison, SampleImage, SanityResult
     from xai.compare.per_image import CrossImageInput
+    from xai.compare.sample import SampleSource
     from xai.context import RunContext
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
     from xai.plan import ComparePlan, ExplainPlan
@@ -71,9 +78,16 @@ def describe(context: RunContext) -> str:
             f"methods x {len(groups) + 1} model states ({explain.model_id} randomised from "
             f"{'+'.join(groups[0])} down to {'+'.join(groups[-1])})"
         )
+    sample = planned.sample
+    extra = (
+        f"; powered sample: {len(sample.drawn)} more image(s) from {sample.source} (LIME x "
+        f"{sample.settings.lime_seeds} seed(s), {', '.join(sample.settings.methods)}, deletion/insertion)"
+        if sample is not None
+        else ""
+    )
     return (
         f"agreement of {len(explain.methods) - 1} CAMs with LIME, deletion/insertion over {maps} maps "
-        f"({per_image:,} forward passes per image), {sanity}"
+        f"({per_image:,} forward passes per image), {sanity}{extra}"
     )
 
 
@@ -92,6 +106,7 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
         artifacts.faithfulness.append(_faithfulness(context, cache, base, item, shas[item.name]))
     artifacts.sanity = _sanity(context, cache, explained.images[: settings.sanity_images], shas)
     cross_image = compare.cross_image_table([_cross_image_input(item) for item in explained.images], settings.top_k)
+    artifacts.sample = _sample(context, cache, load_only)
     artifacts.summary = compare.summarise(
         artifacts.comparisons,
         artifacts.faithfulness,
@@ -220,6 +235,68 @@ def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage]
         "lime_samples": settings.sanity_lime_samples,
     }
     return cache.get(compare.SanityResult, parts, sanity)
+
+
+def _sample(context: RunContext, cache: StageCache, load_only: bool) -> SampleResults | None:
+    """The powered sample: ``compare.sample_image`` per drawn image (cached), then the same tests over them. In
+    load-only mode the images in the cache are shown and the others counted as missing."""
+    explain, planned = _plans(context)
+    sample = planned.sample
+    if sample is None:
+        return None
+    results = SampleResults(sample)
+    for source in context.progress(sample.drawn, "compare sample", total=len(sample.drawn)):
+        parts = {
+            "image": source.sha256,
+            "image_id": source.image_id,
+            **explain.key(),  # the classifier, its weights and preprocessing
+            "seed": context.plan.seed,
+            "piece": "sample",
+            "settings": sample.settings.key(),
+            "code": code_version(*CODE),
+        }
+        try:
+            results.images.append(cache.get(compare.SampleImage, parts, _sample_compute(context, source)))
+        except NotCachedError:
+            results.missing += 1
+        except (BadImageError, DataError, ExplanationError) as error:  # one image's fault never loses the others
+            results.failed.append((source.image_id, str(error)))
+    if results.images:
+        results.summary = compare.summarise_sample(
+            results.images,
+            k=planned.settings.top_k[0],
+            seed=context.plan.seed,
+            cross_image_others=sample.cross_image_others,
+        )
+    return results
+
+
+def _sample_compute(context: RunContext, source: SampleSource) -> Callable[[], SampleImage]:
+    """The pure per-image work of one sample image, reading the image only when called (a cache miss)."""
+    from pathlib import Path
+
+    from xai.data import fetch, load_image
+
+    explain, planned = _plans(context)
+    sample = planned.sample
+    if sample is None:
+        raise ValueError("the run plan has no sample")  # a bug: called only for a planned sample
+
+    def compute() -> SampleImage:
+        path = fetch(source.location) if source.from_manifest else Path(source.location)
+        pixels = load_image(path, **context.plan.inputs.loading.arguments())
+        return compare.sample_image(
+            context.classifier(explain.model).module,
+            pixels,
+            sample.settings,
+            to_input=explain.preprocessing.to_input,
+            image_id=source.image_id,
+            seed=context.plan.seed,
+            faithfulness_seed=compare.image_seed(context.plan.seed, source.sha256),
+            batch_size=explain_batch_size(context, pixels.shape),
+        )
+
+    return compute
 
 
 def _cross_image_input(item: ExplainedImage) -> CrossImageInput:
