@@ -1,0 +1,19 @@
+"""Why this prediction, in concepts (issue #21): unit contributions of the explained layer, grouped by CLIP-Dissect
+label into concept bars and maps."""
+
+from xai.concepts.bars import ConceptBar, ConceptBars, concept_bars
+from xai.concepts.contributions import UnitContributions
+from xai.concepts.labels import UNLABELLED, UnitLabels, make_unit_labels, unit_labels
+from xai.concepts.maps import ConceptMaps
+
+__all__ = [
+    "UNLABELLED",
+    "ConceptBar",
+    "ConceptBars",
+    "ConceptMaps",
+    "UnitContributions",
+    "UnitLabels",
+    "concept_bars",
+    "make_unit_labels",
+    "unit_labels",
+]
