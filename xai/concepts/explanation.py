@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -86,6 +88,7 @@ class ConceptExplanation:
         agreement: the shown concepts' maps against LIME's and each CAM's (empty without them).
         settings: what produced it.
         seed: the seed of every random draw.
+        seconds: wall time of :func:`explain_in_concepts` on this image.
     """
 
     image_id: str
@@ -106,6 +109,7 @@ class ConceptExplanation:
     agreement: tuple[MapAgreement, ...]
     settings: ConceptSettings = field(default_factory=ConceptSettings)
     seed: int = 0
+    seconds: float = math.nan
 
     @property
     def correct(self) -> bool | None:
@@ -155,6 +159,7 @@ def explain_in_concepts(
         seed: seeds every random draw (random unit sets, permutations, tie-breaking, control crops).
         settings: :class:`ConceptSettings` (defaults when None).
     """
+    started = time.perf_counter()
     settings = settings or ConceptSettings()
     runner = SuffixRunner(model, image_tensor, target_layer, reshape)
     if labels.n_units != runner.n_units:
@@ -219,4 +224,5 @@ def explain_in_concepts(
         agreement=agreement,
         settings=settings,
         seed=int(seed),
+        seconds=time.perf_counter() - started,
     )

@@ -94,3 +94,13 @@ def make_unit_labels(
         threshold=float(threshold),
         reliable=scores[:, 0] > threshold,
     )
+
+
+def probe_means(pooled: np.ndarray) -> np.ndarray:
+    """(K,) float32 each unit's mean over the probe images of its pooled activations (N, K): the baseline a removed
+    unit is set to, and the integrated-gradients baseline. The pooling must be the mean (spatial, or over all
+    tokens), as :func:`xai.concepts.head.pooled_units` pools the explained image."""
+    pooled = np.asarray(pooled, np.float64)
+    if pooled.ndim != 2 or pooled.shape[0] == 0:
+        raise ValueError(f"pooled probe activations of shape {pooled.shape}; expected (images, units)")
+    return pooled.mean(axis=0).astype(np.float32)
