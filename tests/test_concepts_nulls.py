@@ -3,11 +3,11 @@ units (simulation), and the unit faithfulness machinery agrees with plain model 
 
 from __future__ import annotations
 
-import concepts_planted as planted
 import numpy as np
 import pytest
 import torch
 
+from tests.helpers import concepts_planted as planted
 from xai.concepts import make_unit_labels
 from xai.concepts.bars import concept_bars
 from xai.concepts.concept_tests import concept_removals, label_permutation_null, top_shares

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import concepts_planted as planted
 from tests.helpers import concept_artifacts
+from tests.helpers import concepts_planted as planted
 from tests.helpers.golden import check_golden
 from tests.helpers.run_record import RUN, run_plan
 from xai.report import pages_explain, pages_home

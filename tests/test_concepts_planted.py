@@ -1,14 +1,14 @@
-"""The planted network (``tests/concepts_planted.py``): its logit depends on four known units, two labelled
+"""The planted network (``tests/helpers/concepts_planted.py``): its logit depends on four known units, two labelled
 concept A and two concept B through planted CLIP-Dissect neurons; a fake CLIP sees A (only) where those units fire.
 The explanation must name A and B as the top bars, pass faithfulness against random units, confirm A in the image
 and fail B (a planted wrong label: CLIP does not see B where its units fire)."""
 
 from __future__ import annotations
 
-import concepts_planted as planted
 import numpy as np
 import pytest
 
+from tests.helpers import concepts_planted as planted
 from xai.concepts import ConceptSettings, LimeWeights, explain_in_concepts, summarise
 from xai.concepts.maps import upsample
 

@@ -1,5 +1,5 @@
 """Fixed, small artifacts of the concepts stage for rendering the real pages (the golden Concepts tab and section):
-the planted network of :mod:`tests.concepts_planted` (class 2's logit carried by units labelled 'concept A' and
+the planted network of :mod:`tests.helpers.concepts_planted` (class 2's logit carried by units labelled 'concept A' and
 'concept B', which fire only on the red top-left quarter) explained on two 64x64 images, with the explain stage's
 prediction, LIME and one CAM built by hand, and a fake CLIP that sees concept A in red pixels. Times are fixed, so
 the pages are byte-stable."""
@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from tests import concepts_planted as planted
+from tests.helpers import concepts_planted as planted
 from xai.classifiers import Preprocessing
 from xai.concepts import ConceptSettings, LimeWeights, explain_in_concepts, summarise
 from xai.concepts.artifacts import ConceptArtifacts, ConceptImage

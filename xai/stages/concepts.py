@@ -17,13 +17,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from xai.cache import code_version
+from xai.concepts import ConceptExplanation
 from xai.context import NotCachedError, StageCache
 from xai.stages import dissect as dissect_stage
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from xai.concepts import ClipFunctions, ConceptExplanation, UnitLabels
+    from xai.concepts import ClipFunctions, UnitLabels
     from xai.concepts.artifacts import ConceptArtifacts
     from xai.context import InputImage, RunContext
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
@@ -171,7 +172,7 @@ def _explain_image(
 
 
 def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) -> ConceptArtifacts:
-    from xai.concepts import ConceptExplanation, summarise
+    from xai.concepts import summarise
     from xai.concepts.artifacts import ConceptArtifacts, ConceptImage
     from xai.concepts.clip_crops import clip_functions
     from xai.concepts.suffix import NotRowwiseError
