@@ -15,6 +15,7 @@ import pytest
 import xai
 import xai.cache as cache_module
 from xai.stages import compare as compare_stage
+from xai.stages import concepts as concepts_stage
 from xai.stages import dissect_keys
 from xai.stages import explain as explain_stage
 
@@ -25,11 +26,13 @@ PIECE_CODE = {
     "compare": compare_stage.CODE,
     "dissect probe": dissect_keys.PROBE_CODE,
     "dissect labels": dissect_keys.LABEL_CODE,
+    "concepts": concepts_stage.CODE,
 }
 """Every code list a stage keys its pieces with."""
 
 GLUE = ("stages/compare.py", "stages/explain.py", "stages/dissect.py", "stages/dissect_keys.py", "stages/__init__.py")
-GLUE += ("pipeline.py", "plan.py", "context.py", "cli.py", "config.py", "downloads.py")
+GLUE += ("stages/concepts.py", "pipeline.py", "plan.py", "context.py", "cli.py", "config.py", "config_concepts.py")
+GLUE += ("downloads.py",)
 
 
 def _versions(root: Path) -> dict[str, str]:
@@ -60,13 +63,16 @@ def test_editing_glue_invalidates_nothing(package_copy: Path, edited: str) -> No
 @pytest.mark.parametrize(
     ("edited", "pieces"),
     [
-        ("explain/lime_image.py", {"explain", "compare"}),
-        ("explain/cams/ablation.py", {"explain", "compare"}),
+        ("explain/lime_image.py", {"explain", "compare", "concepts"}),
+        ("explain/cams/ablation.py", {"explain", "compare", "concepts"}),
         ("compare/stats.py", {"compare"}),
         ("compare/layer_groups.py", {"compare"}),
-        ("dissect/similarity.py", {"dissect labels"}),
-        ("dissect/findings.py", {"dissect labels"}),  # analysis code never throws away a probe pass
-        ("dissect/probe_pass.py", {"dissect probe", "dissect labels"}),
+        ("compare/nulls.py", {"compare", "concepts"}),  # the concepts' tie-breaking and p-values
+        ("dissect/similarity.py", {"dissect labels", "concepts"}),
+        ("dissect/findings.py", {"dissect labels", "concepts"}),  # analysis code never throws away a probe pass
+        ("dissect/probe_pass.py", {"dissect probe", "dissect labels", "concepts"}),
+        ("concepts/bars.py", {"concepts"}),  # the concept pieces only: the dissection keeps Task 1's keys
+        ("concepts/presence.py", {"concepts"}),
         ("data.py", set(PIECE_CODE)),
         ("architectures.py", set(PIECE_CODE)),
         ("classifiers.py", set(PIECE_CODE)),

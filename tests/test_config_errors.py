@@ -75,7 +75,7 @@ def test_bad_choice_lists_the_choices(tmp_path: Path) -> None:
 
 def test_list_position_is_shown_in_brackets(tmp_path: Path) -> None:
     message = _error(tmp_path, "stages: [dissect, explian]\n")
-    assert message == "stages[1]: got 'explian'; must be 'dissect', 'explain' or 'compare'"
+    assert message == "stages[1]: got 'explian'; must be 'dissect', 'explain', 'compare' or 'concepts'"
 
 
 def test_union_gives_every_alternative_and_no_branch_tag(tmp_path: Path) -> None:

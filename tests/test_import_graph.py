@@ -120,9 +120,31 @@ def test_the_flow_is_one_way() -> None:
     glue = {"xai.pipeline", "xai.cli", "xai.plan", "xai.context", "xai.downloads"}
     glue |= {name for name in graph if name.startswith("xai.stages.")}
     for name, edges in graph.items():
-        if name.startswith(("xai.explain", "xai.dissect", "xai.compare")):
+        if name.startswith(("xai.explain", "xai.dissect", "xai.compare", "xai.concepts")):
             assert not edges & glue, (name, sorted(edges & glue))
         if name.startswith("xai.report"):
             assert not edges & ({name for name in glue if name.startswith("xai.stages")} | {"xai.pipeline"}), name
     assert not graph["xai.context"] & {"xai.pipeline", *(n for n in graph if n.startswith("xai.stages."))}
     assert graph["xai.stages"] == set()  # the stage registry is a leaf: the config reads it
+
+
+def test_the_concepts_key_covers_every_module_its_code_imports() -> None:
+    """Every ``xai`` module the concepts package imports, transitively (static imports, lazy ones included), is
+    hashed into the concept pieces' key, or computes nothing: the package version, the cache's storage, the error
+    base."""
+    import xai.cache as cache_module
+    from xai.stages import concepts as concepts_stage
+
+    graph = import_graph()
+    reached: set[str] = set()
+    stack = [name for name in graph if name.startswith("xai.concepts")]
+    while stack:
+        name = stack.pop()
+        if name not in reached:
+            reached.add(name)
+            stack += graph[name]
+    hashed = set()
+    for path in cache_module._source_files(PACKAGE, (*cache_module.SHARED_SOURCES, *concepts_stage.CODE)):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        hashed.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    assert sorted(reached - hashed - {"xai", "xai.cache", "xai.errors"}) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib
 import io
 import json
@@ -35,6 +36,21 @@ from xai.compare import (
     summarise,
 )
 from xai.compare.faithfulness import auc
+from xai.concepts import (
+    ConceptBar,
+    ConceptBars,
+    ConceptExplanation,
+    ConceptMaps,
+    ConceptPresence,
+    ConceptRemoval,
+    ConceptSettings,
+    LabelPermutation,
+    MapAgreement,
+    RandomBand,
+    RemovalCurve,
+    UnitContributions,
+    UnitFaithfulness,
+)
 from xai.dissect import (
     DissectionResult,
     FcSelfCheck,
@@ -250,6 +266,31 @@ def _array_artifacts() -> list[ArrayArtifact]:
     ]
 
 
+@functools.cache
+def _concept_explanations() -> tuple[ConceptExplanation, ...]:
+    """The planted network's explanation (tests.helpers.concept_artifacts), and one without the optional checks,
+    with an unknown true class and a permutation test that had nothing to test (NaNs)."""
+    from tests.helpers.concept_artifacts import artifacts
+
+    first = artifacts()["concepts"].images[0].explanation  # type: ignore[attr-defined]
+    nothing = LabelPermutation("", math.nan, math.nan, math.nan, math.nan, 10)
+    bare = dataclasses.replace(
+        first, presence=(), agreement=(), concept_removals=(), label_permutation=nothing, true_class=-1
+    )
+    return first, bare
+
+
+def _concept_parts(part: Callable[[ConceptExplanation], Any]) -> Callable[[], list[Any]]:
+    def build() -> list[Any]:
+        found: list[Any] = []
+        for explanation in _concept_explanations():
+            value = part(explanation)
+            found += list(value) if isinstance(value, tuple) else [value]
+        return found
+
+    return build
+
+
 EXAMPLES: dict[type, Callable[[], list[Any]]] = {
     Prediction: _predictions,
     CamMap: _cams,
@@ -271,6 +312,19 @@ EXAMPLES: dict[type, Callable[[], list[Any]]] = {
     ModelComparison: _model_comparisons,
     FcSelfCheck: _self_checks,
     ArrayArtifact: _array_artifacts,
+    ConceptExplanation: lambda: list(_concept_explanations()),
+    ConceptSettings: _concept_parts(lambda e: e.settings),
+    UnitContributions: _concept_parts(lambda e: e.contributions),
+    ConceptBars: _concept_parts(lambda e: e.bars),
+    ConceptBar: _concept_parts(lambda e: (*e.bars.bars, e.bars.unlabelled)),
+    ConceptMaps: _concept_parts(lambda e: e.maps),
+    UnitFaithfulness: _concept_parts(lambda e: e.faithfulness),
+    RemovalCurve: _concept_parts(lambda e: (e.faithfulness.by_contribution, e.faithfulness.keep_only)),
+    RandomBand: _concept_parts(lambda e: (e.faithfulness.random_removal, e.faithfulness.random_keep_only)),
+    ConceptRemoval: _concept_parts(lambda e: e.concept_removals),
+    LabelPermutation: _concept_parts(lambda e: e.label_permutation),
+    ConceptPresence: _concept_parts(lambda e: e.presence),
+    MapAgreement: _concept_parts(lambda e: e.agreement),
 }
 """Every artifact class with representative instances (NaNs, empty tuples, None optionals, nested tables)."""
 

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from xai import config_errors
+from xai.config_concepts import ConceptsConfig
 from xai.errors import UserError
 from xai.explain.registry import METHODS
 from xai.stages import STAGES
@@ -381,6 +382,7 @@ class Config(_Section):
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
     dissect: DissectConfig = Field(default_factory=DissectConfig)
+    concepts: ConceptsConfig = Field(default_factory=ConceptsConfig)
 
     @model_validator(mode="after")
     def _compare_needs_lime(self) -> Config:

@@ -119,7 +119,7 @@ class RunContext:
 
         if self._clip is None:
             plan = self.plan
-            unverified = plan.dissect is not None and plan.dissect.clip_unverified
+            unverified = plan.config.clip_unverified  # read by dissection, Task 1's or the concepts stage's
             self._clip = load_clip(
                 plan.weights_mode,
                 seed=plan.seed,

@@ -15,7 +15,7 @@ from xai.data import DataError, fetch
 from xai.models import WEIGHT_FILES, WeightFile
 
 if TYPE_CHECKING:
-    from xai.plan import RunPlan
+    from xai.plan import DissectPlan, RunPlan
 
 DOWNLOAD_SIZES = {
     "resnet50": "about 100 MB",
@@ -38,15 +38,23 @@ class Download:
     """The model whose weights these are; None for a data set."""
 
 
+def probe_plans(plan: RunPlan, stages: Sequence[str] | None = None) -> dict[str, DissectPlan]:
+    """The dissections among ``stages`` (by default the stages run now), by stage: Task 1's, and the concepts
+    stage's of the explained model (the dissect section's probe, concept set and CLIP)."""
+    stages = plan.run if stages is None else stages
+    found = {"dissect": plan.dissect} if "dissect" in stages and plan.dissect is not None else {}
+    if "concepts" in stages and plan.concepts is not None:
+        found["concepts"] = plan.concepts.dissect
+    return found
+
+
 def broden_needed(plan: RunPlan, stages: Sequence[str] | None = None) -> bool:
-    """Whether the dissect stage (among ``stages``, by default the stages run now) reads Broden and it is not on
-    disk yet."""
+    """Whether a dissection among ``stages`` (by default the stages run now) reads Broden and it is not on disk
+    yet."""
     from xai.data import cache_dir
 
     return (
-        "dissect" in (plan.run if stages is None else stages)
-        and plan.dissect is not None
-        and plan.dissect.probe == "broden"
+        any(planned.probe == "broden" for planned in probe_plans(plan, stages).values())
         and not (cache_dir() / "broden1_224" / "images").is_dir()
     )
 
@@ -79,6 +87,12 @@ def manifest_files(plan: RunPlan, stages: Sequence[str] | None = None) -> dict[s
     sample = plan.compare.sample if "compare" in stages and plan.compare is not None else None
     if sample is not None:  # the powered sample's drawn ImageNet images (a folder's are the user's)
         needed["compare"] = [source.location for source in sample.drawn if source.from_manifest]
+    if "concepts" in stages and plan.concepts is not None:  # one model, no fc self-check
+        settings = plan.concepts.dissect
+        files = [CONCEPT_FILES[settings.concepts]] if settings.concepts in CONCEPT_FILES else []
+        if settings.probe == "imagenet-samples":
+            files += [path for path in manifest() if path.startswith("imagenet-sample-images/")]
+        needed["concepts"] = files
     return needed
 
 
@@ -104,7 +118,7 @@ def missing_downloads(plan: RunPlan) -> list[Download]:
     missing = []
     if plan.weights_mode == "pretrained":
         for name, weight in published_weights(plan).items():
-            unverified = plan.dissect is not None and plan.dissect.clip_unverified
+            unverified = plan.config.clip_unverified
             present = (
                 clip_weights_present(plan.weights_dir, unverified=unverified)
                 if name == "clip"
@@ -129,13 +143,15 @@ def published_weights(plan: RunPlan) -> dict[str, WeightFile]:
     downloaded: the config checks that it exists), then CLIP's when dissection runs. torchvision's files come from the
     weights enum member, so the offline message names the member's URL."""
     found: dict[str, WeightFile] = {}
-    if {"explain", "compare"} & set(plan.run) and plan.explain is not None and plan.explain.model.published:
+    if {"explain", "compare", "concepts"} & set(plan.run) and plan.explain is not None and plan.explain.model.published:
         found[plan.explain.model_id] = plan.explain.model.published
     if "dissect" in plan.run and plan.dissect is not None:
         for entry in plan.dissect.models:
             if entry.model.published is not None:
                 found[entry.model_id] = entry.model.published
         found["clip"] = plan.dissect.clip_published or WEIGHT_FILES["clip"]
+    if "concepts" in plan.run and plan.concepts is not None:  # CLIP's crops and the explained layer's dissection
+        found["clip"] = plan.concepts.dissect.clip_published or WEIGHT_FILES["clip"]
     return found
 
 

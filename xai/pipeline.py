@@ -248,10 +248,13 @@ def preflight(plan: RunPlan, *, writable: bool = True) -> None:
     """Mistakes found before any compute, each a one-line ConfigError/StorageError naming the thing and the fix:
     a concept set or probe folder that does not exist, an output or cache folder that cannot be written. (A layer a
     model lacks was found when the plan was made.)"""
-    if plan.dissect is not None and "dissect" in plan.run:
+    probed = plan.dissect if "dissect" in plan.run else None
+    if probed is None and plan.concepts is not None and "concepts" in plan.run:
+        probed = plan.concepts.dissect  # the explained model, dissected with the dissect section's settings
+    if probed is not None:
         from xai.dissect.probes import CONCEPT_FILES, PROBE_SETS, folder_images
 
-        settings = plan.dissect
+        settings = probed
         if settings.concepts not in CONCEPT_FILES and not Path(settings.concepts).is_file():
             raise ConfigError(
                 f"dissect.concepts: {settings.concepts!r} is neither a concept set "

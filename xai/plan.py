@@ -38,6 +38,7 @@ from xai.stages import STAGES, run_order
 if TYPE_CHECKING:
     from xai.architectures import TargetLayer
     from xai.compare.sample import SamplePlan
+    from xai.concepts import ConceptSettings
     from xai.dissect.layers import LayerPlan
 
 
@@ -172,6 +173,28 @@ class ComparePlan:
 
 
 @dataclass(frozen=True)
+class ConceptsPlan:
+    """Why each prediction, in concepts (issue #21), as planned: the explained model dissected at its CAM target
+    layer with Task 1's settings, and the per-image settings."""
+
+    settings: ConceptSettings
+    dissect: DissectPlan
+    """Task 1's probe, concept set, similarity, pooling, top images, batch size and CLIP, with one model: the explained
+    one, hooked at its target layer only."""
+    imagenet_classes: bool
+    """The explained model's categories are ImageNet-1k's: a task image's synset is then its true class."""
+
+    @property
+    def entry(self) -> DissectedModelPlan:
+        return self.dissect.models[0]
+
+    @property
+    def layer(self) -> str:
+        """The target layer's ``named_modules`` path (``layer4.2`` for ``layer4[-1]``), as its dissection names it."""
+        return self.entry.layers.layers[0]
+
+
+@dataclass(frozen=True)
 class InputsPlan:
     folder: Path | None
     """None for the assignment's ten task images."""
@@ -197,6 +220,7 @@ class RunPlan:
     compare: ComparePlan | None
     output_dir: Path
     cache_dir: Path
+    concepts: ConceptsPlan | None = None
 
     def models(self) -> list[ModelPlan]:
         """The classifiers of the planned stages (the explained one first), each once."""
@@ -207,8 +231,9 @@ class RunPlan:
     def weights_keys(self) -> dict[str, str]:
         """Model id -> weights key of every model the config's stages use, then ``clip`` when dissection is planned."""
         keys = {model.model_id: model.weights_key for model in self.models()}
-        if self.dissect is not None:
-            keys["clip"] = self.dissect.clip_weights_key
+        dissect = self.dissect or (self.concepts.dissect if self.concepts else None)
+        if dissect is not None:
+            keys["clip"] = dissect.clip_weights_key
         return keys
 
 
@@ -224,8 +249,9 @@ def make_plan(config: Config, only: list[str] | None = None) -> RunPlan:
     load = tuple(stage for stage in STAGES if stage in config.stages and stage not in run)
     used = set(run) | set(load)
     try:
-        explain = _explain_plan(config) if {"explain", "compare"} & used else None
+        explain = _explain_plan(config) if {"explain", "compare", "concepts"} & used else None
         dissect = _dissect_plan(config) if "dissect" in used else None
+        concepts = _concepts_plan(config, explain) if "concepts" in used and explain is not None else None
     except ModelChoiceError as error:
         raise ConfigError(str(error)) from None
     compare = _compare_plan(config, explain) if "compare" in used and explain is not None else None
@@ -244,6 +270,7 @@ def make_plan(config: Config, only: list[str] | None = None) -> RunPlan:
         compare,
         Path(config.output_dir),
         Path(config.cache_dir),
+        concepts,
     )
 
 
@@ -311,12 +338,16 @@ def _explain_plan(config: Config) -> ExplainPlan:
     )
 
 
-def _dissect_plan(config: Config) -> DissectPlan:
+def _dissect_plan(
+    config: Config, specs: tuple[ClassifierSpec, ...] | None = None, layers: tuple[str, ...] | None = None
+) -> DissectPlan:
+    """Task 1's plan; ``specs`` and ``layers`` replace the config's models and layers (the concepts stage)."""
     from xai.dissect.layers import is_preset, layer_plan, probe_transform, transform_words
 
     settings = config.dissect
+    chosen_layers = settings.layers if layers is None else layers
     models = []
-    for spec in settings.specs():
+    for spec in settings.specs() if specs is None else specs:
         model = _model_plan(config, spec)
         if spec.checkpoint is not None:
             description = (
@@ -327,14 +358,14 @@ def _dissect_plan(config: Config) -> DissectPlan:
             description = spec.published.filename
         else:
             description = model.weights_member
-        layers = layer_plan(spec, settings.layers)
+        planned_layers = layer_plan(spec, chosen_layers)
         preset = is_preset(spec)
         if not preset:
             why = (
                 "not one of the paper's models (resnet18_imagenet, resnet18_places365); the self-check's concept "
                 "sets, matching rules and published rows are theirs"
             )
-        elif layers.final_layer != "fc":
+        elif planned_layers.final_layer != "fc":
             why = "its final layer fc is not among the dissected layers"
         else:
             why = ""
@@ -342,7 +373,7 @@ def _dissect_plan(config: Config) -> DissectPlan:
             model.model_id,
             spec.architecture,
             description,
-            layers,
+            planned_layers,
             preset,
             why,
             model.weights_member,
@@ -363,8 +394,15 @@ def _dissect_plan(config: Config) -> DissectPlan:
         f"random(seed={config.seed})" if random else clip_weights_id(config.weights_dir, unverified=unverified),
         None if random else WEIGHT_FILES["clip"],
         unverified,
-        settings.layers if settings.layers == "auto" else tuple(settings.layers),
+        chosen_layers if chosen_layers == "auto" else tuple(chosen_layers),
     )
+
+
+def _concepts_plan(config: Config, explain: ExplainPlan) -> ConceptsPlan:
+    from xai.concepts.truth import is_imagenet
+
+    dissect = _dissect_plan(config, (explain.model.spec,), (explain.target.path,))
+    return ConceptsPlan(config.concepts.settings(), dissect, is_imagenet(explain.categories))
 
 
 def _compare_plan(config: Config, explain: ExplainPlan) -> ComparePlan:

@@ -125,6 +125,7 @@ def build(site: Site) -> Built:
     if "explain" not in site.artifacts:
         return placeholder(TITLE, INDEX, "explain")
     from xai.explain.registry import METHODS
+    from xai.report import pages_concepts
     from xai.report.figures import explain as figures
 
     explained: ExplainArtifacts = site.artifacts["explain"]
@@ -132,6 +133,8 @@ def build(site: Site) -> Built:
     categories = explained.categories
     written: list[str] = []
     pages: list[Page] = []
+    concept_tabs, concept_assets = pages_concepts.image_tabs(site, ASSETS)  # issue #21's tab, when it ran
+    written += concept_assets
     rows, lime_rows, image_links = [], [], []
     for item in explained.images:
         directory = docs_dir / ASSETS / item.name
@@ -158,7 +161,7 @@ def build(site: Site) -> Built:
                     *(fmt_number(stability.mean_jaccard[k]) if stability else "n/a" for k in lime.ks),
                 ]
             )
-        pages.append(_image_page(item, paths, explained, explained.methods))
+        pages.append(_image_page(item, paths, explained, explained.methods, concept_tabs.get(item.name)))
     grid = None
     if explained.images:
         grid_path = docs_dir / ASSETS / "grid.png"
@@ -176,7 +179,12 @@ def build(site: Site) -> Built:
     titles = [METHODS[m].title for m in explained.methods]
     per_image = [[item.name, *(_seconds(item.explanation, m) for m in explained.methods)] for item in explained.images]
     timings, batch = cost_rows(explained)
+    concepts, concept_csv = pages_concepts.section(
+        site, ASSETS, lambda name: image_page(name).removeprefix("explanations/")
+    )
+    written += concept_csv
     context = {
+        "concepts": concepts,
         "per_image_columns": ["Image", *titles],
         "per_image_timings": per_image,
         "title": TITLE,
@@ -252,7 +260,11 @@ def _values(values: tuple[float, ...]) -> str:
 
 
 def _image_page(
-    item: ExplainedImage, paths: dict[str, Path], explained: ExplainArtifacts, methods: tuple[str, ...]
+    item: ExplainedImage,
+    paths: dict[str, Path],
+    explained: ExplainArtifacts,
+    methods: tuple[str, ...],
+    concepts: dict[str, Any] | None = None,
 ) -> Page:
     from xai.explain.registry import METHODS
 
@@ -338,6 +350,7 @@ def _image_page(
             "file": md_text(getattr(item, "display", "") or item.name),
             "top5": top5,
             "tabs": tabs,
+            "concepts": concepts,
             "assets": f"../{ASSETS}/{item.name}",
             **model_facts(explained),
         },

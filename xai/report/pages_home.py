@@ -6,6 +6,7 @@ from typing import Any
 
 from xai.report.page import Built, Page, Site, fmt_seconds, md_text
 from xai.report.pages_compare import methods_context
+from xai.report.pages_concepts import methods_context as concepts_methods
 
 BATCH_SOURCES = {
     "configured": "config",
@@ -101,6 +102,7 @@ def build(site: Site) -> Built:
             "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
             "similarity": config["dissect"]["similarity"],
             **methods_context(site.plan, site.artifacts),
+            "concepts": concepts_methods(site.plan, site.artifacts.get("concepts")),
         },
     )
     return Built([home, methods])

@@ -39,6 +39,12 @@ STAGES: dict[str, StageEntry] = {
         StageEntry("dissect", "CLIP-Dissect of the dissected models (Task 1)", "xai.stages.dissect"),
         StageEntry("explain", "LIME and the CAMs on each image (Tasks 2-3)", "xai.stages.explain"),
         StageEntry("compare", "LIME vs CAM agreement and faithfulness (Task 4)", "xai.stages.compare", ("explain",)),
+        StageEntry(
+            "concepts",
+            "Why each prediction, in concepts: the target layer's labelled units",
+            "xai.stages.concepts",
+            ("explain",),
+        ),
     )
 }
 """Every stage, in run order (a stage comes after the stages it needs)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,7 @@ def _probe_batch_size(
     model_id: str,
     forward: Callable[[], Callable[..., Any]],
     transform: Callable[..., Any],
+    planned: DissectPlan,
 ) -> int:
     """Images per probe-pass forward: the config's number, or measured for ``model_id`` (the architecture, so
     both ResNet18s share one measurement) at its transform's input size."""
@@ -83,9 +85,7 @@ def _probe_batch_size(
     from xai.batching import stage_batch_size
 
     shape = tuple(transform(Image.new("RGB", (256, 256))).shape)
-    return stage_batch_size(
-        context, label, _dissect(context).batch_size, model_id=model_id, forward=forward, input_shape=shape
-    )
+    return stage_batch_size(context, label, planned.batch_size, model_id=model_id, forward=forward, input_shape=shape)
 
 
 def _probe_files_missing(context: RunContext) -> bool:
@@ -122,19 +122,51 @@ def describe(context: RunContext) -> str:
     )
 
 
+@dataclass(frozen=True)
+class DissectedModels:
+    """What :func:`dissect_models` gives: the probe features, the concept set and its CLIP text embeddings, and each
+    model's labels with the key parts they are cached under (``scoring``: what derived pieces extend)."""
+
+    features: ProbeFeatures
+    concepts: list[str]
+    concept_embeddings: np.ndarray
+    results: dict[str, DissectionResult]
+    scoring: dict[str, dict[str, Any]]
+
+
+def dissect_models(context: RunContext, planned: DissectPlan, *, load_only: bool = False) -> DissectedModels:
+    """CLIP-Dissect of ``planned.models``: probe inputs -> probe features (one joint pass for whatever is missing)
+    -> concept text embeddings -> each model's labels with the shuffled-probe null. Every piece is an entry of
+    this stage's cache under the keys of :mod:`xai.stages.dissect_keys`, so a plan with Task 1's probe, concept set
+    and CLIP (the concepts stage's dissection of the explained model) shares Task 1's CLIP embeddings.
+
+    Raises:
+        NotCachedError: ``load_only`` and a piece is not cached.
+    """
+    cache = StageCache(context, STAGE, load_only)
+    features = probe_features(context, cache, probe_inputs(planned, context.plan.seed, quiet=context.quiet), planned)
+    concepts = probes.load_concepts(planned.concepts)
+    concept_embeddings = _text_embeddings(context, cache, concepts, planned)
+    results, scoring = {}, {}
+    for entry in planned.models:
+        name = entry.model_id
+        scoring[name] = scoring_parts(context, entry, features.probe.key, clip_embed.concepts_hash(concepts), planned)
+        results[name] = _labels(context, cache, scoring[name], name, features, concepts, concept_embeddings, planned)
+    return DissectedModels(features, concepts, concept_embeddings, results, scoring)
+
+
 def _collect(context: RunContext, load_only: bool) -> DissectArtifacts:
     planned = _dissect(context)
     cache = StageCache(context, STAGE, load_only)
-    features = _probe_features(context, cache, probe_inputs(planned, context.plan.seed, quiet=context.quiet))
+    dissected = dissect_models(context, planned, load_only=load_only)
+    features, concept_embeddings = dissected.features, dissected.concept_embeddings
     embed: TextEmbedder = functools.partial(_text_embeddings, context, cache)
-    concepts = probes.load_concepts(planned.concepts)
-    concept_embeddings = embed(concepts)
     artifacts = DissectArtifacts(planned.probe, features.probe.paths, planned.concepts, pool=planned.pool)
     for entry in planned.models:
         name = entry.model_id
         artifacts.models[name] = entry.facts
-        scoring = scoring_parts(context, entry, features.probe.key, clip_embed.concepts_hash(concepts))
-        result = _labels(context, cache, scoring, name, features, concepts, concept_embeddings)
+        scoring = dissected.scoring[name]
+        result = dissected.results[name]
         artifacts.results[name] = result
         artifacts.summaries[name] = cache.get(
             ModelSummary, {**scoring, "piece": "summary"}, functools.partial(analysis.summarise_model, result)
@@ -150,14 +182,13 @@ def _collect(context: RunContext, load_only: bool) -> DissectArtifacts:
     return artifacts
 
 
-def _probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs) -> ProbeFeatures:
+def probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs, planned: DissectPlan) -> ProbeFeatures:
     """CLIP image embeddings and every model's pooled activations of the probe set, each from the cache or, for
     whatever is missing, from one joint pass; rows cut to the images every piece decoded. The images left out
     and how each checkpoint was read are recorded on the context (they may come from the cache)."""
-    planned = _dissect(context)
     entries = {entry.model_id: entry for entry in planned.models}
-    image_parts = clip_image_parts(context, probe.key)
-    activation_keys = {name: activation_parts(context, entry, probe.key) for name, entry in entries.items()}
+    image_parts = clip_image_parts(context, probe.key, planned)
+    activation_keys = {name: activation_parts(context, entry, probe.key, planned) for name, entry in entries.items()}
 
     @functools.cache
     def joint_pass() -> ProbeOutputs:
@@ -165,6 +196,7 @@ def _probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs) 
         return _probe_pass(
             context,
             probe.paths,
+            planned,
             clip_needed=not cache.contains(image_parts),
             models_needed=[entry for name, entry in entries.items() if not cache.contains(activation_keys[name])],
         )
@@ -202,7 +234,9 @@ def _record_probe_notes(context: RunContext, pieces: list[ArrayArtifact], act_pi
             context.load_notes[name] = piece.meta["load_note"]
 
 
-def _text_embeddings(context: RunContext, cache: StageCache, concepts: Sequence[str]) -> np.ndarray:
+def _text_embeddings(
+    context: RunContext, cache: StageCache, concepts: Sequence[str], planned: DissectPlan | None = None
+) -> np.ndarray:
     """CLIP text embeddings ``(M, D)`` of ``concepts``, shared by every model and probe set."""
 
     def encode() -> ArrayArtifact:
@@ -220,7 +254,7 @@ def _text_embeddings(context: RunContext, cache: StageCache, concepts: Sequence[
             }
         )
 
-    parts = clip_text_parts(context, concepts)
+    parts = clip_text_parts(context, concepts, planned)
     return cache.get(ArrayArtifact, parts, encode).arrays["embeddings"]
 
 
@@ -232,9 +266,9 @@ def _labels(
     features: ProbeFeatures,
     concepts: list[str],
     concept_embeddings: np.ndarray,
+    planned: DissectPlan,
 ) -> DissectionResult:
     """One model's neuron labels (:func:`xai.dissect.labelling.dissect_model`), with the shuffled-probe null."""
-    planned = _dissect(context)
     activations = features.activations[name]
     bar = f"scoring {name} ({sum(a.shape[1] for a in activations.values()):,} neurons, with null)"
 
@@ -299,7 +333,9 @@ def _fc_checks(
     return self_check, label_check
 
 
-def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed: list[DissectedModelPlan]) -> int:
+def _pass_batch_size(
+    context: RunContext, clip: LoadedClip | None, models_needed: list[DissectedModelPlan], planned: DissectPlan
+) -> int:
     """Images per batch of the joint probe pass: measured on CLIP when it is in the pass (it costs most per
     image), else on the first model; every network of the pass takes the same decoded batch."""
     from xai.dissect.clip_embed import image_input_dtype
@@ -310,7 +346,7 @@ def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed
             dtype = image_input_dtype(clip.module)
             return lambda batch: clip.module.encode_image(batch.to(dtype))
 
-        return _probe_batch_size(context, "dissect:clip", "clip:encode_image", clip_forward, clip.preprocess)
+        return _probe_batch_size(context, "dissect:clip", "clip:encode_image", clip_forward, clip.preprocess, planned)
     first = models_needed[0]
     architecture = first.model.spec.architecture
 
@@ -326,11 +362,17 @@ def _pass_batch_size(context: RunContext, clip: LoadedClip | None, models_needed
         f"{architecture}:channels_last",
         model_forward,
         probe_transform(first.model.spec),
+        planned,
     )
 
 
 def _probe_pass(
-    context: RunContext, paths: list[Path], *, clip_needed: bool, models_needed: list[DissectedModelPlan]
+    context: RunContext,
+    paths: list[Path],
+    planned: DissectPlan,
+    *,
+    clip_needed: bool,
+    models_needed: list[DissectedModelPlan],
 ) -> ProbeOutputs:
     from xai.dissect.probe_pass import probe_pass
 
@@ -339,13 +381,13 @@ def _probe_pass(
     bar = f"probe pass, {len(paths):,} images ({', '.join(names)})"
     return probe_pass(
         paths,
-        batch_size=_pass_batch_size(context, clip, models_needed),
+        batch_size=_pass_batch_size(context, clip, models_needed, planned),
         clip=clip.module if clip else None,
         clip_transform=clip.preprocess if clip else None,
         targets={entry.model_id: context.classifier(entry.model).module for entry in models_needed},
         target_transform={entry.model_id: probe_transform(entry.model.spec) for entry in models_needed},
         layers={entry.model_id: entry.layers.layers for entry in models_needed},
-        pool=_dissect(context).pool,
+        pool=planned.pool,
         device=context.device,
         progress=lambda batches, total: context.progress(batches, bar, total),
     )

@@ -44,10 +44,14 @@ def model_parts(model: ModelPlan) -> dict[str, Any]:
     }
 
 
-def clip_parts(context: RunContext) -> dict[str, Any]:
-    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision."""
+def clip_parts(context: RunContext, planned: DissectPlan | None = None) -> dict[str, Any]:
+    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision.
+
+    ``planned`` (here and below): the dissection whose pieces are keyed, by default the run plan's Task 1; the
+    concepts stage passes its own (the explained model at its target layer, with Task 1's settings), so that its
+    CLIP embeddings are the same entries as Task 1's when the settings match."""
     return {
-        "clip": _dissect(context).clip_weights_key,
+        "clip": (planned or _dissect(context)).clip_weights_key,
         "clip_arch": clip.CLIP_ARCH,
         "clip_dtype": str(clip.clip_dtype(context.device)).removeprefix("torch."),
     }
@@ -58,38 +62,46 @@ def _probe_piece(context: RunContext) -> dict[str, Any]:
     return {"seed": context.plan.seed, "code": code_version(*PROBE_CODE)}
 
 
-def clip_image_parts(context: RunContext, probe_key: str) -> dict[str, Any]:
+def clip_image_parts(context: RunContext, probe_key: str, planned: DissectPlan | None = None) -> dict[str, Any]:
     """Key of the probe set's CLIP image embeddings."""
-    return {"probe": probe_key, **_probe_piece(context), "piece": "clip-images", **clip_parts(context)}
+    return {"probe": probe_key, **_probe_piece(context), "piece": "clip-images", **clip_parts(context, planned)}
 
 
-def clip_text_parts(context: RunContext, concepts: Sequence[str]) -> dict[str, Any]:
+def clip_text_parts(context: RunContext, concepts: Sequence[str], planned: DissectPlan | None = None) -> dict[str, Any]:
     """Key of a concept list's CLIP text embeddings (independent of the probe set)."""
     return {
         **_probe_piece(context),
         "piece": "clip-texts",
-        **clip_parts(context),
+        **clip_parts(context, planned),
         "concepts": clip_embed.concepts_hash(concepts),
     }
 
 
-def activation_parts(context: RunContext, entry: DissectedModelPlan, probe_key: str) -> dict[str, Any]:
+def activation_parts(
+    context: RunContext, entry: DissectedModelPlan, probe_key: str, planned: DissectPlan | None = None
+) -> dict[str, Any]:
     """Key of one model's pooled probe activations: CPU and CUDA (TF32, other kernels) give different numbers."""
     return {
         "probe": probe_key,
         **_probe_piece(context),
         **model_parts(entry.model),
         "layers": list(entry.layers.layers),
-        "pool": _dissect(context).pool,
+        "pool": (planned or _dissect(context)).pool,
         "pooling": list(entry.layers.pooling),
         "device": device_type(context.device),
         "piece": "activations",
     }
 
 
-def scoring_parts(context: RunContext, entry: DissectedModelPlan, probe_key: str, concepts_key: str) -> dict[str, Any]:
+def scoring_parts(
+    context: RunContext,
+    entry: DissectedModelPlan,
+    probe_key: str,
+    concepts_key: str,
+    planned: DissectPlan | None = None,
+) -> dict[str, Any]:
     """Key of one model's labels and what is derived from them (summary, fc checks)."""
-    planned = _dissect(context)
+    planned = planned or _dissect(context)
     return {
         "probe": probe_key,
         "seed": context.plan.seed,
@@ -99,7 +111,7 @@ def scoring_parts(context: RunContext, entry: DissectedModelPlan, probe_key: str
         "pool": planned.pool,
         "pooling": list(entry.layers.pooling),
         "concepts": concepts_key,
-        **clip_parts(context),
+        **clip_parts(context, planned),
         "similarity": planned.similarity,
         "top_images": planned.top_images,
         "scoring_device": device_type(context.device),
