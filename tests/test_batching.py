@@ -444,6 +444,7 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
         "assets": "a",
         "failed": [],
         "findings": ["f"],
+        "concepts": None,
     }
     render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / INDEX).read_text()
