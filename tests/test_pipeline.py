@@ -150,6 +150,7 @@ def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(
     from torchvision.models import resnet50
 
     from xai import classifiers, models
+    from xai import plan as plan_module
 
     weights_dir = tmp_path / "weights"
     weights_dir.mkdir()
@@ -160,7 +161,7 @@ def test_pretrained_path_with_a_local_checkpoint_runs_the_sanity_check(
     torch.save(resnet50().state_dict(), checkpoint)
     digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     pinned = models.WeightFile(entry.model, entry.filename, entry.url, f"sha256:{digest}")
-    monkeypatch.setattr(classifiers, "weight_file", lambda name, member: pinned)
+    monkeypatch.setattr(plan_module, "weight_file", lambda name, member: pinned)  # the plan names the file to load
     config = yaml.safe_load(_config(tmp_path).read_text())
     config.update(weights="pretrained", weights_dir=str(weights_dir), stages=["explain", "compare"])
     config["explain"]["methods"] = ["lime", "gradcam"]
@@ -410,7 +411,8 @@ def test_plan_of_the_default_config_works_offline_and_lists_every_data_file(
     out = captured.out
     assert "10 input image(s) not downloaded yet" in out and "waits for 10 data file(s)" in out
     lines = out.splitlines()
-    for folder, count in (("imagenet-sample-images/", 10), ("clip-dissect-concepts/", 3), ("places365/", 1)):
+    # the ten task images and the powered sample's 200 (compare.sample in the default config)
+    for folder, count in (("imagenet-sample-images/", 210), ("clip-dissect-concepts/", 3), ("places365/", 1)):
         assert any(line.startswith(f"  {folder}: {count} file(s), ") and "B in all" in line for line in lines), out
     assert "resnet50-11ad3fa6.pth" in out and "broden1_224.zip" in out
 

@@ -284,10 +284,16 @@ def spec_categories(spec: ClassifierSpec) -> list[str]:
 
 
 def build_classifier(
-    spec: ClassifierSpec, weights_mode: WeightsMode, *, seed: int, weights_dir: Path | None
+    spec: ClassifierSpec,
+    weights_mode: WeightsMode,
+    *,
+    seed: int,
+    weights_dir: Path | None,
+    published: WeightFile | None = None,
 ) -> LoadedClassifier:
     """The classifier of ``spec`` in eval mode, with seeded random weights (``weights_mode="random"``), the
-    published checkpoint (fetched, checksummed, ``weights_only=True``) or the user's ``checkpoint``."""
+    published checkpoint (fetched, checksummed, ``weights_only=True``; ``published`` when the run plan names it,
+    else the spec's or its weights member's file) or the user's ``checkpoint``."""
     member = resolve_weights(spec.architecture, spec.weights_member)
     rule = build_rule(spec.architecture)
     categories = spec_categories(spec)
@@ -312,7 +318,7 @@ def build_classifier(
         load_checked(module, state, source=spec.checkpoint, model_label=label)
         weights_id = f"{spec.checkpoint.name} (sha256:{file_sha256(spec.checkpoint)})"
     else:
-        weight = spec.published or weight_file(spec.architecture, member)
+        weight = published or spec.published or weight_file(spec.architecture, member)
         path = fetch_weights(weight, weights_dir)  # checksummed; offline, the message names the URL
         state, note = read_state(path, verified=full_checksum(weight.known_hash))
         if rule.rename_keys:

@@ -105,7 +105,10 @@ class RunContext:
             if spec.classes_format == "places365" and spec.classes is None:
                 spec = dataclasses.replace(spec, classes=fetch("places365/categories_places365.txt"))
             plan = self.plan
-            loaded = build_classifier(spec, plan.weights_mode, seed=plan.seed, weights_dir=plan.weights_dir)
+            # the plan's published file is the one fetched and checksummed: one home for which file a model loads
+            loaded = build_classifier(
+                spec, plan.weights_mode, seed=plan.seed, weights_dir=plan.weights_dir, published=model.published
+            )
             loaded.module.to(self.device)
             self._classifiers[model.model_id] = loaded
         return self._classifiers[model.model_id]
