@@ -6,7 +6,8 @@ differences and their intervals, both p-values, how many differences were tested
 family) is in the page's tables, not in prose. A claim ("agrees beyond", "more faithful than", a ranking letter) is
 made only where its test, Holm-adjusted over its declared family (:mod:`xai.compare.family`), rejects at
 ``stats.ALPHA`` and the interval agrees. Where a family cannot reach ``ALPHA`` on these images whatever the data, the
-sentence says so instead of ranking: that is an answer in its own right.
+sentence says so instead of ranking: that is an answer in its own right. The shared wording is in
+:mod:`xai.compare.wording`.
 
 * :func:`answers`: the lines the home page and the top of the Task 4 page open with, each with its topic (which
   section holds its evidence): the assignment's CAMs against the nulls, their ranking, faithfulness, complexity and
@@ -16,8 +17,7 @@ sentence says so instead of ranking: that is an answer in its own right.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -28,20 +28,32 @@ from xai.compare.family import POWER
 from xai.compare.nulls import CENTRE_METHOD
 from xai.compare.per_image import LIME_METHOD
 from xai.compare.sanity import EDGE_METHOD
-from xai.compare.stats import ALPHA, exceeds
+from xai.compare.stats import ALPHA
 from xai.compare.summary import ComparisonSummary
-from xai.explain.registry import METHODS
+from xai.compare.wording import (
+    BASELINE_NAMES,
+    agreement_line,
+    beats,
+    claimed,
+    decimals,
+    design_of,
+    estimate,
+    finite,
+    holm_bound,
+    no_claim,
+    p_text,
+    ranking_line,
+    reachable,
+    scored_at_k,
+    seeds_text,
+    title,
+)
+
+__all__ = ["RANDOM_WEIGHTS_NOTE", "answers", "beats", "claimed", "findings", "seeds_text", "title"]
 
 RANDOM_WEIGHTS_NOTE = (
     "The model has random weights, so the parameter-randomisation sanity check is meaningless and was not run."
 )
-NULL_NAMES = {
-    "superpixel": "the superpixel null",
-    "cross_image": "the cross-image null",
-    "location": "the location baseline",
-}
-BASELINE_NAMES = {RANDOM_METHOD: "the smooth random maps", CENTRE_METHOD: "the centre prior"}
-TITLES = {CENTRE_METHOD: "Centre prior", RANDOM_METHOD: "Smooth random maps", EDGE_METHOD: "Edge detector"}
 ADEBAYO = (
     "Reference (Adebayo et al. 2018, Fig. 2): randomisation barely changes Guided Backprop's maps and changes "
     "Gradient and Grad-CAM maps."
@@ -50,152 +62,9 @@ TOPICS = ("agreement", "faithfulness", "complexity", "sanity", "design")
 """What an answer is about: the section of the Task 4 page that holds its evidence."""
 
 
-def title(method: str) -> str:
-    """A method's name as a reader knows it (``Grad-CAM``), from the method registry; baselines by what they are."""
-    info = METHODS.get(method)
-    return info.title if info is not None else TITLES.get(method, method)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and math.isfinite(value)
-
-
-def _fmt(value: Any, digits: int = 2) -> str:
-    return f"{value:.{digits}f}" if _finite(value) else "n/a"
-
-
-def _p(value: Any) -> str:
-    return f"{value:.2g}" if _finite(value) else "n/a"
-
-
-def estimate(row: Mapping[str, Any], prefix: str, digits: int = 2) -> str:
-    """``0.41 [0.33, 0.50]``: a mean and its 95% interval (the mean alone where one image gives none)."""
-    mean, low, high = row[f"{prefix}_mean"], row[f"{prefix}_low"], row[f"{prefix}_high"]
-    bounds = f" [{_fmt(low, digits)}, {_fmt(high, digits)}]" if _finite(low) and _finite(high) else ""
-    return f"{_fmt(mean, digits)}{bounds}"
-
-
-def beats(row: Mapping[str, Any], prefix: str) -> bool:
-    """One uncorrected test: the one-sided paired test rejects at ``ALPHA`` and the interval lies above 0."""
-    return exceeds(row[f"{prefix}p_greater"], row[f"{prefix}diff_low"])
-
-
-def claimed(row: Mapping[str, Any], prefix: str) -> bool:
-    """The family's verdict: the Holm-adjusted one-sided p < ``ALPHA`` and the interval above 0."""
-    return bool(row.get(f"{prefix}claim", False))
-
-
-def seeds_text(summary: ComparisonSummary, method: str) -> str:
-    """How many LIME seeds each image's IoU averages, from the scored rows (they can differ between images)."""
-    table = summary.agreement
-    rows = table[(table["method"] == method) & (table["k"] == summary.k) & (table["excluded"] == "")]
-    counts = sorted(int(n) for n in rows["n_seeds"]) if len(rows) else [1]
-    if counts[0] == counts[-1]:
-        return f"each the mean over {counts[0]} LIME seed(s)"
-    fewest = sum(1 for n in counts if n == counts[0])
-    return (
-        f"each the mean over the LIME seeds computed for that image ({counts[0]} to {counts[-1]}; "
-        f"{fewest} image(s) with {counts[0]})"
-    )
-
-
-def _design(summary: ComparisonSummary, question: str, family: str) -> Mapping[str, Any] | None:
-    design = summary.design
-    if design is None or design.empty:
-        return None
-    rows = design[(design["question"] == question) & (design["family"] == family)]
-    return rows.iloc[0].to_dict() if len(rows) else None
-
-
-def _reachable(design: Mapping[str, Any] | None, side: str) -> bool:
-    return (
-        design is not None
-        and _finite(design[f"smallest_adjusted_p_{side}"])
-        and (design[f"smallest_adjusted_p_{side}"] < ALPHA)
-    )
-
-
-def _no_claim(design: Mapping[str, Any], side: str) -> str:
-    return (
-        f"no claim possible on {int(design['n_images'])} images (Holm p ≥ {_p(design[f'smallest_adjusted_p_{side}'])})"
-    )
-
-
-def _holm_bound(row: Mapping[str, Any], prefixes: Sequence[str]) -> str:
-    """`` (Holm p ≤ 0.012)``: the largest adjusted p among the claims made."""
-    values = [row[f"{prefix}p_holm"] for prefix in prefixes if _finite(row.get(f"{prefix}p_holm"))]
-    return f" (Holm p ≤ {_p(max(values))})" if values else ""
-
-
-def _null_verdict(row: Mapping[str, Any], design: Mapping[str, Any] | None) -> str:
-    """What the family's tests say about "agrees beyond" each null."""
-    if not str(row.get("superpixel_family", "")):
-        return "no claim tested at this k"
-    if design is not None and not _reachable(design, "one_sided"):
-        return _no_claim(design, "one_sided")
-    beaten = [name for name in NULL_NAMES if claimed(row, f"{name}_")]
-    if not beaten:
-        return "not shown beyond any null"
-    bound = _holm_bound(row, [f"{name}_" for name in beaten])
-    if len(beaten) == len(NULL_NAMES):
-        return f"beyond all three nulls{bound}"
-    missing = [NULL_NAMES[name] for name in NULL_NAMES if name not in beaten]
-    return f"beyond {len(beaten)} of 3 nulls, not {' or '.join(missing)}{bound}"
-
-
-def _at_k(summary: ComparisonSummary) -> pd.DataFrame:
-    by_method = summary.agreement_by_method
-    if by_method.empty:
-        return by_method
-    return by_method[by_method["k"] == summary.k].sort_values("agreement_order", kind="stable")
-
-
-def _agreement_line(summary: ComparisonSummary, row: Mapping[str, Any]) -> str:
-    family = str(row.get("superpixel_family", ""))
-    verdict = _null_verdict(row, _design(summary, "agreement", family))
-    scope = f" ({family})" if family and family != "primary" else ""
-    n = int(row["n_images"])
-    return (
-        f"{title(row['method'])}: IoU {estimate(row, 'iou')} with LIME's top-{summary.k} (n = {n}); {verdict}{scope}."
-    )
-
-
-LISTED = 4
-"""Methods a ranking sentence lists by name; with more, it names the first and the last (every letter is in the
-table)."""
-
-
-def _letters(frame: pd.DataFrame, column: str, prefix: str, order: str | None) -> str:
-    ranked = frame[frame[column].astype(str) != ""]
-    if order is not None:
-        ranked = ranked.sort_values(order, kind="stable")
-    named = [f"{title(r['method'])} {_fmt(r[f'{prefix}_mean'])} ({r[column]})" for _, r in ranked.iterrows()]
-    if len(named) <= LISTED:
-        return ", ".join(named)
-    return f"{named[0]} first, {named[-1]} last (every letter in the table)"
-
-
-def _ranking(
-    summary: ComparisonSummary, frame: pd.DataFrame, question: str, family: str, what: str, prefix: str
-) -> str:
-    """The family's ranking by compact letters (a shared letter: not separated), or why it has none: one line."""
-    design = _design(summary, question, family)
-    if design is None or int(design["two_sided_tests"]) == 0:
-        return ""
-    column = "primary_group" if family == "primary" else f"{question}_group"
-    order = "agreement_order" if question == "agreement" else None
-    n, tests = int(design["n_images"]), int(design["tests"])
-    if (frame[column].astype(str) != "").any():
-        return f"{what} (Holm, {tests} {family} tests, n = {n}): {_letters(frame, column, prefix, order)}."
-    return (
-        f"{what} cannot be ranked on {n} images (smallest attainable Holm p "
-        f"{_p(design['smallest_adjusted_p_two_sided'])}, {tests} {family} tests, α = {ALPHA})."
-    )
-
-
 def _primary_rows(summary: ComparisonSummary) -> list[Mapping[str, Any]]:
     """The assignment's CAMs scored at k (every scored CAM when none of them ran), best agreement first."""
-    at_k = _at_k(summary)
+    at_k = scored_at_k(summary)
     if at_k.empty:
         return []
     scored = at_k[(at_k["n_images"] > 0) & (at_k["method"] != CENTRE_METHOD)]
@@ -212,14 +81,14 @@ def _faithfulness_answer(summary: ComparisonSummary) -> list[str]:
     if scored.empty:
         return []
     best = scored.iloc[0]
-    design = _design(summary, "faithfulness", "primary")
+    design = design_of(summary, "faithfulness", "primary")
     beaten = [
         title(row["method"])
         for _, row in scored.iterrows()
         if all(claimed(row, f"vs_{name}_") for name in BASELINE_NAMES)
     ]
-    if design is not None and not _reachable(design, "one_sided"):
-        verdict = _no_claim(design, "one_sided")
+    if design is not None and not reachable(design, "one_sided"):
+        verdict = no_claim(design, "one_sided")
     elif beaten:
         verdict = f"more faithful than both baselines: {', '.join(beaten)}"
     else:
@@ -241,7 +110,7 @@ def _sanity_answer(summary: ComparisonSummary) -> list[str]:
     last = summary.sanity[summary.sanity["step_index"] == len(result.steps) - 1]
     shown = [LIME_METHOD, *summary.primary, EDGE_METHOD]
     parts = [
-        f"{title(row['method'])} {_fmt(row['spearman_abs_mean'])}"
+        f"{title(row['method'])} {decimals(row['spearman_abs_mean'])}"
         for _, row in last.iterrows()
         if row["method"] in shown
     ]
@@ -253,17 +122,17 @@ def answers(summary: ComparisonSummary, sample: ComparisonSummary | None = None)
     faithfulness and its ranking, complexity, the sanity check; then the powered sample's (prefixed)."""
     found: list[tuple[str, str]] = []
     rows = _primary_rows(summary)
-    found += [("agreement", _agreement_line(summary, row)) for row in rows]
-    at_k = _at_k(summary)
+    found += [("agreement", agreement_line(summary, row)) for row in rows]
+    at_k = scored_at_k(summary)
     if rows:
         family = str(rows[0].get("superpixel_family", "")) or "primary"
         what = "The assignment's CAMs by IoU" if family == "primary" else "The CAMs by IoU"
-        line = _ranking(summary, at_k, "agreement", family, what, "iou")
+        line = ranking_line(summary, at_k, "agreement", family, what, "iou")
         found += [("design", line)] if line else []
     found += [("faithfulness", line) for line in _faithfulness_answer(summary)]
     if not summary.faithfulness_ranking.empty:
         what = "By faithfulness, LIME and the assignment's CAMs"
-        line = _ranking(summary, summary.faithfulness_ranking, "faithfulness", "primary", what, "score")
+        line = ranking_line(summary, summary.faithfulness_ranking, "faithfulness", "primary", what, "score")
         found += [("design", line)] if line else []
     found.append(("complexity", complexity_line(summary)))
     found += [("sanity", line) for line in _sanity_answer(summary)]
@@ -279,14 +148,14 @@ def complexity_line(summary: ComparisonSummary) -> str:
     pooled = _pooled(summary)
     measure = summary.primary_measure
     label = measure.replace("_", " ")
-    if measure not in pooled.index or not _finite(pooled.at[measure, "rho"]) or int(pooled.at[measure, "n"]) < 3:
+    if measure not in pooled.index or not finite(pooled.at[measure, "rho"]) or int(pooled.at[measure, "n"]) < 3:
         n = int(pooled.at[measure, "n"]) if measure in pooled.index else 0
         return f"Complexity ({label}) vs agreement cannot be tested on {n} images: a rank correlation needs 3."
     row = pooled.loc[measure]
-    rho = _fmt(row["rho"])
-    if _finite(row.get("rho_low")) and _finite(row.get("rho_high")):
-        rho += f" [{_fmt(row['rho_low'])}, {_fmt(row['rho_high'])}]"
-    stat = f"Spearman ρ = {rho}, p = {_p(row['p_value'])}, n = {int(row['n'])}"
+    rho = decimals(row["rho"])
+    if finite(row.get("rho_low")) and finite(row.get("rho_high")):
+        rho += f" [{decimals(row['rho_low'])}, {decimals(row['rho_high'])}]"
+    stat = f"Spearman ρ = {rho}, p = {p_text(row['p_value'])}, n = {int(row['n'])}"
     if row["p_value"] < ALPHA:
         direction = "less" if row["rho"] < 0 else "more"
         return f"More complex images ({label}) agree {direction} between LIME and the CAMs: {stat}."
@@ -319,9 +188,9 @@ def complexity_findings(summary: ComparisonSummary) -> list[str]:
             f"({values[high]:.3g}), {mean_iou[high]:.2f}."
         )
     others = [
-        f"{m.replace('_', ' ')} ρ = {_fmt(pooled.at[m, 'rho'])} (p = {_p(pooled.at[m, 'p_value'])})"
+        f"{m.replace('_', ' ')} ρ = {decimals(pooled.at[m, 'rho'])} (p = {p_text(pooled.at[m, 'p_value'])})"
         for m in COMPLEXITY_MEASURES
-        if m != measure and m in pooled.index and _finite(pooled.at[m, "rho"])
+        if m != measure and m in pooled.index and finite(pooled.at[m, "rho"])
     ]
     if others:
         sentences.append(f"Other complexity measures: {'; '.join(others)}.")
@@ -331,7 +200,7 @@ def complexity_findings(summary: ComparisonSummary) -> list[str]:
 def agreement_findings(summary: ComparisonSummary) -> list[str]:
     """Per method at ``summary.k``: its IoU with interval and the verdict against the nulls; the rankings; the maps
     not scored. The tests behind each verdict are in the page's tables."""
-    at_k = _at_k(summary)
+    at_k = scored_at_k(summary)
     if at_k.empty:
         return []
     sentences = []
@@ -346,10 +215,10 @@ def agreement_findings(summary: ComparisonSummary) -> list[str]:
                 f"Centre prior (no model, a reference): IoU {estimate(row, 'iou')} (n = {int(row['n_images'])})."
             )
         else:
-            sentences.append(_agreement_line(summary, row.to_dict()))
+            sentences.append(agreement_line(summary, row.to_dict()))
     for family in ("primary", "exploratory"):
         what = "The assignment's CAMs by IoU" if family == "primary" else "Every CAM by IoU"
-        line = _ranking(summary, at_k, "agreement", family, what, "iou")
+        line = ranking_line(summary, at_k, "agreement", family, what, "iou")
         sentences += [line] if line else []
     for _, row in at_k[(at_k["n_excluded"] > 0) & (at_k["n_images"] > 0)].iterrows():
         sentences.append(
@@ -366,26 +235,26 @@ def faithfulness_findings(summary: ComparisonSummary) -> list[str]:
     sentences = []
     for family in ("primary", "exploratory"):
         what = "By faithfulness, LIME and the assignment's CAMs" if family == "primary" else "Every map by faithfulness"
-        line = _ranking(summary, ranking, "faithfulness", family, what, "score")
+        line = ranking_line(summary, ranking, "faithfulness", family, what, "score")
         sentences += [line] if line else []
     for _, row in ranking.iterrows():
         method = row["method"]
         if method == RANDOM_METHOD:
             sentences.append(
                 f"Smooth random maps: score {estimate(row, 'score', 3)}; SD over one image's draws (mean over "
-                f"images) {_fmt(row['random_std_mean'], 3)}."
+                f"images) {decimals(row['random_std_mean'], 3)}."
             )
             continue
         if method in BASELINE_NAMES:
             sentences.append(f"Centre prior: score {estimate(row, 'score', 3)} (n = {int(row['n_images'])}).")
             continue
         family = str(row.get(f"vs_{RANDOM_METHOD}_family", ""))
-        design = _design(summary, "faithfulness", family) if family else None
+        design = design_of(summary, "faithfulness", family) if family else None
         beaten = [name for name in BASELINE_NAMES if claimed(row, f"vs_{name}_")]
-        if design is not None and not _reachable(design, "one_sided"):
-            verdict = _no_claim(design, "one_sided")
+        if design is not None and not reachable(design, "one_sided"):
+            verdict = no_claim(design, "one_sided")
         elif beaten:
-            bound = _holm_bound(row, [f"vs_{name}_" for name in beaten])
+            bound = holm_bound(row, [f"vs_{name}_" for name in beaten])
             verdict = f"more faithful than {' and '.join(BASELINE_NAMES[name] for name in beaten)}{bound}"
         else:
             verdict = "not shown more faithful than either baseline"
@@ -399,10 +268,10 @@ def faithfulness_findings(summary: ComparisonSummary) -> list[str]:
             "the reasons)."
         )
     rho, n_methods = summary.faithfulness_agreement_rho, summary.faithfulness_agreement_n
-    if n_methods >= 3 and _finite(rho):
+    if n_methods >= 3 and finite(rho):
         sentences.append(
-            f"Across the {n_methods} CAMs, faithfulness and IoU with LIME: Spearman ρ = {_fmt(rho)} "
-            f"(p = {_p(summary.faithfulness_agreement_p)}, n = {n_methods} methods)."
+            f"Across the {n_methods} CAMs, faithfulness and IoU with LIME: Spearman ρ = {decimals(rho)} "
+            f"(p = {p_text(summary.faithfulness_agreement_p)}, n = {n_methods} methods)."
         )
     elif n_methods > 0:
         sentences.append(f"With {n_methods} CAM(s), faithfulness and agreement cannot be correlated.")
@@ -412,7 +281,7 @@ def faithfulness_findings(summary: ComparisonSummary) -> list[str]:
 def design_line(summary: ComparisonSummary, question: str, family: str, unit: str) -> str:
     """What one family's tests could show on these images: nothing (smallest attainable adjusted p) or the smallest
     effect a lone true claim is detected at with ``POWER``."""
-    design = _design(summary, question, family)
+    design = design_of(summary, question, family)
     if design is None:
         return ""
     parts = []
@@ -420,12 +289,12 @@ def design_line(summary: ComparisonSummary, question: str, family: str, unit: st
         if not int(design[f"{side}_tests"]):
             continue
         d, effect = design[f"detectable_d_{side}"], design[f"detectable_{side}"]
-        if not _reachable(design, side):
-            parts.append(f"{label} none claimable (Holm p ≥ {_p(design[f'smallest_adjusted_p_{side}'])})")
-        elif not _finite(d):
+        if not reachable(design, side):
+            parts.append(f"{label} none claimable (Holm p ≥ {p_text(design[f'smallest_adjusted_p_{side}'])})")
+        elif not finite(d):
             parts.append(f"{label} only after other claims reject")
         else:
-            parts.append(f"{label} detectable from {d:.2f} SD ({unit} {_fmt(effect, 3)})")
+            parts.append(f"{label} detectable from {d:.2f} SD ({unit} {decimals(effect, 3)})")
     return (
         f"{question.capitalize()}, {family} ({int(design['tests'])} tests, n = {int(design['n_images'])}, "
         f"{POWER:.0%} power): {'; '.join(parts)}."

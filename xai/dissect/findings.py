@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 MODEL_TITLES = {"resnet18_imagenet": "ResNet18 (ImageNet)", "resnet18_places365": "ResNet18 (Places365)"}
 """Titles of the paper's models (presets); any other model goes by its display name."""
-SHARED_NAMED = 2
+SHARED_NAMED = 1
 """Shared concepts a comparison sentence names (the table lists more)."""
 
 
@@ -100,20 +100,14 @@ def answers(
 
 
 def layer_findings(summary: ModelSummary, layer: LayerSummary) -> str:
-    """One layer in one line: its most frequent label, distinct concepts, interpretable share, largest category."""
-    parts = [f"{model_title(summary.model_name)} {layer.layer}:"]
-    if layer.top_concepts:
-        parts.append(f"{_top(layer)} the most frequent label;")
-    parts.append(f"{_count(layer.n_distinct)} distinct concepts")
+    """One layer in one line: distinct concepts, interpretable share and the most frequent label (the largest
+    category is in the layer's table; a finding is at most two lines)."""
+    parts = [f"{model_title(summary.model_name)} {layer.layer}: {_count(layer.n_distinct)} distinct concepts"]
     if layer.interpretable_count >= 0:
-        parts[-1] += ";"
         parts.append(f"{_percent(layer.interpretable_fraction)} interpretable")
-    categories = [(name, count) for name, count in layer.category_counts if name != "other" and count]
-    if categories:
-        name, count = max(categories, key=lambda item: (item[1], item[0]))
-        parts[-1] += ";"
-        parts.append(f"'{name}' the largest category ({_count(count)})")
-    return " ".join(parts) + "."
+    if layer.top_concepts:
+        parts.append(f"most frequent {_top(layer)}")
+    return "; ".join(parts) + "."
 
 
 def model_findings(summary: ModelSummary) -> list[str]:
@@ -132,13 +126,12 @@ def comparison_findings(comparison: ModelComparison) -> list[str]:
     a, b = model_title(comparison.model_a), model_title(comparison.model_b)
     sentences = []
     for overlap in comparison.layers:
-        where = "Over all compared layers" if overlap.layer == "all" else f"In {overlap.pair}"
+        where = "All compared layers" if overlap.layer == "all" else overlap.pair
         named = ", ".join(repr(concept) for concept in overlap.shared[:SHARED_NAMED])
         examples = f", e.g. {named}" if named else ""
         sentences.append(
-            f"{where}, {a} uses {_count(overlap.n_distinct_a)} distinct concepts and {b} "
-            f"{_count(overlap.n_distinct_b)}; they share {_count(overlap.n_shared)} (Jaccard {overlap.jaccard:.2f})"
-            f"{examples}."
+            f"{where}: {a} {_count(overlap.n_distinct_a)} concepts, {b} {_count(overlap.n_distinct_b)}; "
+            f"{_count(overlap.n_shared)} shared (Jaccard {overlap.jaccard:.2f}){examples}."
         )
     return sentences
 
