@@ -344,19 +344,27 @@ def _explained(per_image_s: float | None = 0.025) -> SimpleNamespace:
     return SimpleNamespace(model="resnet50", methods=methods, images=images, costs=method_costs(images, methods))
 
 
-def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
-    from xai.report.pages_explain import cost_rows
+def _cost_cells(explained: SimpleNamespace) -> list[list[str]]:
+    """The cost table's cells as the page prints them."""
+    from xai.report.page import cell_of
+    from xai.report.pages_explain import cost_table
 
-    rows, batch = cost_rows(_explained())
-    assert batch == {"batch_size": 8, "per_image_s": 0.025}
-    assert rows == [
+    found = cost_table(explained)
+    return [[str(cell_of(row, column)) for column in found.columns] for row in found.rows]
+
+
+def test_cost_table_puts_each_batched_method_next_to_its_floor() -> None:
+    explained = _explained()
+    assert (explained.costs[0].batch_size, explained.costs[0].per_image_s) == (8, 0.025)
+    assert _cost_cells(explained) == [
         ["LIME", "30.0 s", "1,000", "25.0 s", "1.20x"],
         ["Score-CAM", "60.0 s", "2,049", "51.2 s", "1.17x"],
         ["Grad-CAM", "500 ms", "1", "n/a", "n/a"],
     ]
     # An explicit batch size measures nothing, so there is no floor to show.
-    rows, batch = cost_rows(_explained(per_image_s=None))
-    assert [row[3:] for row in rows] == [["n/a", "n/a"]] * 3 and batch == {"batch_size": 8, "per_image_s": None}
+    explained = _explained(per_image_s=None)
+    assert [row[3:] for row in _cost_cells(explained)] == [["n/a", "n/a"]] * 3
+    assert (explained.costs[0].batch_size, explained.costs[0].per_image_s) == (8, None)
 
 
 def test_each_result_is_held_to_its_own_recorded_time_never_another_runs() -> None:
@@ -423,28 +431,25 @@ def test_home_page_lists_the_batch_sizes_of_the_run(tmp_path: Path) -> None:
 def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> None:
     from tests.helpers.run_record import RUN
     from xai.explain.explained import ExplainArtifacts
-    from xai.report.pages_explain import INDEX, cost_rows, model_facts
+    from xai.report.blocks import Answers, Table
+    from xai.report.pages_explain import INDEX, cost_table
     from xai.report.render import Page, render_pages
 
     explained = _explained(0.025 if source == "measured" else None)
-    timings, batch = cost_rows(explained)
-    facts = model_facts(ExplainArtifacts("resnet50", ["a"] * 1000, "layer4[-1]", explained.methods))
+    empty = Table(())
     context = {
         "title": "t",
-        **facts,
+        "answers": Answers(),
+        "explained": ExplainArtifacts("resnet50", ["a"] * 1000, "layer4[-1]", explained.methods),
         "methods": ["LIME"],
-        "rows": [],
-        "lime_rows": [],
-        "lime_columns": [],
-        "timings": timings,
-        "batch": batch,
-        "per_image_columns": ["Image"],
-        "per_image_timings": [],
+        "predictions": empty,
+        "lime": empty,
+        "costs": cost_table(explained),
+        "batch": next(cost for cost in explained.costs if cost.batch_size is not None),
+        "timings": empty,
         "grid": None,
-        "assets": "a",
-        "failed": [],
-        "findings": ["f"],
         "concepts": None,
+        "failed": empty,
     }
     render_pages([Page(INDEX, "explanations.md.j2", context)], tmp_path, RUN)
     text = (tmp_path / INDEX).read_text()

@@ -79,9 +79,9 @@ def test_ordered_primary_cams_are_separated_and_the_headline_is_not_vacuous() ->
     summary = SimpleNamespace(agreement_by_method=tested.by_method, design=pd.DataFrame(tested.design), k=5)
     summary.agreement = agreement_frame(ordered_ious(np.random.default_rng(0)))
     sentences = agreement_findings(summary)
-    headline = next(s for s in sentences if s.startswith("Agreement at k = 5"))
-    assert "gradcam 0.97 (a), ablationcam 0.86 (b), scorecam 0.75 (c)" in headline
-    assert "Holm-adjusted over the 12 primary tests" in headline
+    headline = next(s for s in sentences if s.startswith("The assignment's CAMs by IoU"))
+    assert "Grad-CAM 0.97 (a), AblationCAM 0.86 (b), Score-CAM 0.75 (c)" in headline
+    assert "(Holm, 12 primary tests, n = 10)" in headline
 
 
 def test_a_family_that_cannot_reach_alpha_says_so_instead_of_printing_letters() -> None:
@@ -94,8 +94,8 @@ def test_a_family_that_cannot_reach_alpha_says_so_instead_of_printing_letters() 
     summary = SimpleNamespace(
         agreement_by_method=tested.by_method, design=pd.DataFrame(tested.design), k=5, agreement=agreement_frame(ious)
     )
-    sentence = next(s for s in agreement_findings(summary) if s.startswith("Agreement at k = 5"))
-    assert "cannot be ranked on these 10 image(s)" in sentence and "whatever the data" in sentence
+    sentence = next(s for s in agreement_findings(summary) if s.startswith("Every CAM by IoU"))
+    assert "cannot be ranked on 10 images (smallest attainable Holm p" in sentence
     assert "(a)" not in sentence
 
 

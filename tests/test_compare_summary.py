@@ -10,7 +10,6 @@ import pytest
 from tests.helpers import compare_artifacts as fixed
 from xai import serial
 from xai.compare import (
-    EDGE_METHOD,
     RANDOM_WEIGHTS_NOTE,
     TABLES,
     ComparisonSummary,
@@ -18,6 +17,9 @@ from xai.compare import (
     findings,
     summarise,
 )
+from xai.compare.narrative import complexity_line, sanity_notes
+from xai.report.compare_tests import agreement_claims
+from xai.report.page import cell_of
 
 _segments = fixed.segment_grid
 _faithfulness = fixed.faithfulness_result
@@ -87,21 +89,24 @@ def test_findings_are_generated_from_the_numbers_without_cut_offs() -> None:
     joined = " ".join(text)
     by_method = summary.agreement_by_method.set_index(["method", "k"])
     good_iou = f"{by_method.loc[('Good', 5), 'iou_mean']:.2f}"
-    assert any(s.startswith("Good: mean area-matched IoU") and good_iou in s and "95% CI" in s for s in text)
+    assert any(s.startswith(f"Good: IoU {good_iou} [") and "with LIME's top-5 (n = 8)" in s for s in text)
     assert any(s.startswith("Good:") and "beyond all three nulls" in s for s in text)
-    assert any(s.startswith("Noise:") and "do not show it agreeing beyond the superpixel null" in s for s in text)
-    assert any(
-        s.startswith("Agreement at k = 5 (mean IoU), primary comparison") and "Holm-adjusted over the 7 primary" in s
-        for s in text
-    )
-    assert any(s.startswith("Faithfulness (") and s.index("Good ") < s.index("Noise") for s in text)
-    assert "exact Wilcoxon signed-rank p = 0.0078 (two-sided), 0.0039 (one-sided, greater), n = 8" in joined
-    assert any(s.startswith("Design (agreement, primary family): n = 8 image(s), 7 tests") for s in text)
+    assert any(s.startswith("Noise:") and "not shown beyond any null" in s for s in text)
+    assert any(s.startswith("The assignment's CAMs by IoU (Holm, 7 primary tests, n = 8)") for s in text)
+    assert any(s.startswith("By faithfulness") and s.index("Good ") < s.index("Noise") for s in text)
+    # the full test output is in the page's table of every test, not in the sentences
+    claims = agreement_claims(summary)
+    good = next(row for row in claims.rows if (row.method, row.against) == ("Good", "superpixel null"))
+    cells = {column.title: str(cell_of(good, column)) for column in claims.columns}
+    assert (cells["p (two-sided)"], cells["p (one-sided, greater)"], cells["n"]) == ("0.0078", "0.0039", "8")
+    assert "exact Wilcoxon" not in joined
+    assert any(s.startswith("Agreement, primary (7 tests, n = 8, 80% power)") for s in text)
     for banned in ("passes", "fails", "unrelated", "pass mark"):
         assert banned not in joined
-    assert any(s.startswith("Good: after randomising layer4") and "0.10 (95% CI" in s for s in text)
-    assert "Adebayo et al. (2018" in joined and f"The {EDGE_METHOD}" in joined and "300 samples" in joined
-    assert summary.complexity_answer in text
+    assert any(s.startswith("Good after randomising down to layer4") and "0.10 [" in s for s in text)
+    assert "Adebayo et al. 2018" in joined and "Edge detector after randomising" in joined
+    assert any("300 samples" in note for note in sanity_notes(summary))
+    assert complexity_line(summary) in text
     assert not summary.weights_are_random
 
 
@@ -130,25 +135,36 @@ def test_summary_with_few_images_says_not_enough(n_images: int) -> None:
     summary = _summary(n_images=n_images)
     assert "cannot be answered" in summary.complexity_answer
     text = findings(summary)
-    if n_images == 1:
-        assert "not tested (not enough images, n = 1)" in " ".join(text)
-        assert "no interval: one image has no spread" in " ".join(text)
+    if n_images == 1:  # one image: no interval, no test
+        good = next(s for s in text if s.startswith("Good: IoU"))
+        assert "[" not in good and "top-5 (n = 1); no claim possible on 1 images" in good
+        notes = {row.test.note for row in agreement_claims(summary).rows}
+        assert notes == {"not enough images"}
     else:  # two images: an exact Wilcoxon p can never be below 0.5, so nothing is claimed and nothing ranked
         assert not any("beyond all three nulls" in s for s in text)
         assert set(summary.faithfulness_ranking["faithfulness_group"]) == {""}
-        assert any("cannot be ranked on these 2 image(s)" in s for s in text)
+        assert any("cannot be ranked on 2 images" in s for s in text)
 
 
-def test_home_page_highlights_are_the_group_sentences() -> None:
-    from types import SimpleNamespace
+def test_the_answers_are_the_primary_verdicts_and_rankings() -> None:
+    from xai.compare.narrative import answers
 
-    from xai.report.pages_compare import highlights
-
-    lines = highlights(SimpleNamespace(summary=_summary(_sanity())))
-    assert lines[0].startswith("Agreement at k = 5 (mean IoU), primary comparison")
-    assert any(line.startswith("Faithfulness (") for line in lines)
-    assert any(line.startswith("Design (agreement, primary family)") for line in lines)
+    found = answers(_summary(_sanity()))
+    lines = [line for _, line in found]
+    assert lines[0].startswith("Good: IoU") and "beyond all three nulls" in lines[0]
+    assert ("design", next(line for line in lines if line.startswith("The assignment's CAMs by IoU"))) in found
+    assert any(topic == "faithfulness" and line.startswith("Most faithful") for topic, line in found)
     assert not any(line.startswith("Good: score") for line in lines)  # per-method detail stays on the page
+    assert [topic for topic, _ in found][-2:] == ["complexity", "sanity"]
+
+
+def test_a_family_that_cannot_reach_alpha_is_an_answer_of_its_own() -> None:
+    """Three images: the primary CAMs cannot be ranked and nothing can be claimed; each is one line of the answers."""
+    from xai.compare.narrative import answers
+
+    lines = [line for _, line in answers(_summary(_sanity(), n_images=3))]
+    assert any(line.startswith("The assignment's CAMs by IoU cannot be ranked on 3 images") for line in lines)
+    assert any("no claim possible on 3 images (Holm p ≥" in line for line in lines)
 
 
 def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
@@ -157,7 +173,8 @@ def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
     import dataclasses
 
     from xai.compare.narrative import faithfulness_findings
-    from xai.report.pages_compare import ranking_rows
+    from xai.report.compare_tests import excluded_table, ranking_table
+    from xai.report.page import cell_of
 
     comparisons, cross = _comparisons(4)
     faithful = []
@@ -181,11 +198,14 @@ def test_maps_excluded_from_faithfulness_are_shown_with_their_reason() -> None:
     table = summary.faithfulness.set_index(["image", "method"])
     assert table.at[("img2", "Good"), "excluded"] == "the map is all zero"
     assert np.isnan(table.at[("img2", "Good"), "score"])
-    sentence = "Excluded from Good's faithfulness (not scored): img2: the map is all zero."
+    sentence = "Good: faithfulness not scored on 1 image(s) (the table gives the reasons)."
     assert sentence in faithfulness_findings(summary)
-    header, rows = ranking_rows(summary.faithfulness_ranking)
-    good = next(row for row in rows if row[header.index("Method")] == "Good")
-    assert good[header.index("Excluded")] == "1" and good[header.index("Images")] == "3"
+    ranked = ranking_table(summary.faithfulness_ranking)
+    good = next(row for row in ranked.rows if row["method"] == "Good")
+    cells = {column.title: str(cell_of(good, column)) for column in ranked.columns}
+    assert cells["Excluded"] == "1" and cells["Images"] == "3"
+    reasons = {(row["method"], row["question"]): row["reasons"] for row in excluded_table(summary).rows}
+    assert reasons[("Good", "faithfulness")] == "img2: the map is all zero"
 
 
 def test_seed_count_sentence_follows_each_image() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from xai.compare.narrative import beats, counted, paired
+from xai.compare.narrative import beats
 from xai.compare.stats import paired_comparison, signed_rank_test
 
 PLANTED = np.array([4, 4, 5, 2, 2, -2]) / 64
@@ -81,23 +81,39 @@ def test_large_n_is_exact_too_and_agrees_with_the_normal_approximation() -> None
     assert found.tied and found.p_two_sided == pytest.approx(approximate.pvalue, rel=0.05)
 
 
-def test_zero_differences_are_dropped_and_the_sentence_says_how_many_were_tested() -> None:
+def test_zero_differences_are_dropped_and_the_table_says_how_many_were_tested() -> None:
     a = np.array([0.5, 0.6, 0.7, 0.4, 0.3, 0.5, 0.6, 0.2, 0.9, 0.8])
     b = a.copy()
     b[:6] -= np.array([0.1, 0.2, 0.15, 0.05, 0.12, 0.3])  # four images tie exactly
     result = paired_comparison(a, b)
     assert (result.n, result.nonzero) == (10, 6)
     assert result.p_greater == pytest.approx(1 / 64)  # the six non-zero differences all positive
-    row = result.as_dict("x_")
-    assert counted(row, "x_") == "n = 10, 6 non-zero"
-    assert "n = 10, 6 non-zero" in paired(row, "x_")
-    assert counted(paired_comparison(a, a + 0.1).as_dict("y_"), "y_") == "n = 10"
+    cells = _claim_cells(result.as_dict("x_"))
+    assert (cells["n"], cells["Non-zero"]) == ("10", "6")  # the page's table of every test says how many were tested
+    assert _claim_cells(paired_comparison(a, a + 0.1).as_dict("y_"), "y_")["Non-zero"] == "10"
 
 
-def test_every_tested_sentence_says_which_side() -> None:
-    """Two images: p = 0.5 is printed with both sides named (the old n < 3 branch printed it bare)."""
-    text = paired(paired_comparison([0.9, 0.8], [0.1, 0.2]).as_dict("x_"), "x_")
-    assert "p = 0.5 (two-sided), 0.25 (one-sided, greater)" in text
+def _claim_cells(row: dict, prefix: str = "x_") -> dict[str, str]:
+    """The cells of a comparison in the Task 4 page's table of every test, by column title."""
+    from xai.report.blocks import Test
+    from xai.report.compare_tests import CLAIM_COLUMNS, ClaimRow
+    from xai.report.page import cell_of
+
+    claim = ClaimRow("A", "B", Test.of(row, prefix, one_sided=True))
+    return {column.title: str(cell_of(claim, column)) for column in CLAIM_COLUMNS}
+
+
+def test_every_tested_p_says_which_side() -> None:
+    """Two images: p = 0.5 two-sided and 0.25 one-sided, each under a column naming its side (the old n < 3 branch
+    printed it bare), and a one-sided cell of the summary prints the one-sided p."""
+    from xai.report.blocks import Test
+    from xai.report.page import fmt_test
+
+    row = paired_comparison([0.9, 0.8], [0.1, 0.2]).as_dict("x_")
+    cells = _claim_cells(row)
+    assert (cells["p (two-sided)"], cells["p (one-sided, greater)"]) == ("0.5", "0.25")
+    assert "p = 0.25" in fmt_test(Test.of(row, "x_", one_sided=True))
+    assert "p = 0.5" in fmt_test(Test.of(row, "x_"))
     assert math.isnan(signed_rank_test([1.0]).p_two_sided) is False
     with pytest.raises(ValueError):
         signed_rank_test([0.0, 0.0])

@@ -179,10 +179,8 @@ def test_compare_models_overlap_and_jaccard():
     assert serial.from_parts(ModelComparison, *serial.to_parts(comparison)) == comparison
     summaries = [summarise_model(r, vocabulary=VOCABULARY) for r in (a, b)]
     sentences = dissection_findings(summaries, comparison)
-    assert any("most frequent layer4 concept is 'dog' (2 of 4 neurons)" in s for s in sentences)
-    assert any(
-        "In layer4, imagenet uses 3 distinct concepts and places 2; they share 1 (Jaccard 0.25)" in s for s in sentences
-    )
+    assert any("imagenet layer4: 3 distinct concepts" in s and "most frequent 'dog' (2 of 4)" in s for s in sentences)
+    assert any("layer4: imagenet 3 concepts, places 2; 1 shared (Jaccard 0.25)" in s for s in sentences)
 
 
 def test_fc_self_check_index_and_string_matching():
@@ -204,4 +202,4 @@ def test_fc_self_check_index_and_string_matching():
     with pytest.raises(ValueError, match="class-name concept set"):
         fc_self_check(by_string, ["dog", "cat", "kitchen"])
     sentence = dissection_findings([], None, [check])[0]
-    assert "100.0% of 2 scorable output neurons" in sentence
+    assert "100.0% of 2 scorable neurons" in sentence

@@ -102,6 +102,7 @@ def test_seconds_keep_their_magnitude_below_a_millisecond() -> None:
 def test_a_new_builder_is_one_entry_and_its_section_reaches_the_home_page(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
+    from xai.report.blocks import Answer, Answers
     from xai.report.page import Built, Section, Site
     from xai.report.render import BUILDERS
 
@@ -110,13 +111,14 @@ def test_a_new_builder_is_one_entry_and_its_section_reaches_the_home_page(tmp_pa
     def build(site: Site) -> Built:
         seen.append(site)
         page = Page("toy/index.md", "placeholder.md.j2", {"title": "Toy", "stage": "toy", "reason": "A toy."})
-        return Built([page], ["toy/data.csv"], Section("Toy section", "toy/index.md", ["The toy found 42."]))
+        answers = Answers((Answer("The toy found 42.", "toy/index.md"),))
+        return Built([page], ["toy/data.csv"], Section("Toy section", "toy/index.md", answers))
 
     written = render_report(RUN, {}, tmp_path, run_plan(), builders=(SimpleNamespace(build=build), *BUILDERS))
     assert seen[0].sections == () and seen[0].docs_dir == tmp_path and seen[0].run is RUN
     assert "toy/index.md" in written and written[-1] == "toy/data.csv"
     home = (tmp_path / "index.md").read_text()
-    assert "## [Toy section](toy/index.md)" in home and "The toy found 42." in home
+    assert "## [Toy section](toy/index.md)" in home and "- The toy found 42. [Evidence](toy/index.md)" in home
     assert home.index("Toy section") < home.index("Task 1")  # sections keep builder order
 
 

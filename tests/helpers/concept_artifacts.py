@@ -16,7 +16,7 @@ from xai.classifiers import Preprocessing
 from xai.concepts import ConceptSettings, LimeWeights, explain_in_concepts, summarise
 from xai.concepts.artifacts import ConceptArtifacts, ConceptImage
 from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, Prediction
-from xai.explain.explained import ExplainArtifacts, ExplainedImage
+from xai.explain.explained import ExplainArtifacts, ExplainedImage, method_costs
 
 CATEGORIES = ["tench", "goldfish", "planted class", "kite", "vulture", "orange"]
 SETTINGS = ConceptSettings(ks=(1, 2, 4, 8), random_sets=50, permutations=200, shown=2, random_crops=2)
@@ -97,5 +97,6 @@ def artifacts() -> dict[str, object]:
             settings=SETTINGS,
         )
         found.images.append(ConceptImage(name, image, dataclasses.replace(concept, seconds=0.25)))
+    explained.costs = method_costs(explained.images, explained.methods)
     found.summary = summarise([item.explanation for item in found.images])
     return {"explain": explained, "concepts": found}

@@ -3,8 +3,10 @@ built from hand-written arrays with a planted structure, no model, no randomness
 
 Dissection: the paper's two presets, ``layer4`` (6 neurons) and ``fc`` (4), 8 probe images. The ImageNet model's
 layer4 labels are mostly objects ('dog' 3 times), the Places365 model's mostly scenes ('kitchen' 3 times); the two
-share 'striped'. Explanation and comparison: ResNet50 on three 16x16 images, Grad-CAM following LIME and ScoreCAM
-unrelated to it (:mod:`tests.helpers.compare_artifacts`).
+share 'striped'. Comparison (:func:`compare_artifacts`): ResNet50 on 16x16 images, Grad-CAM following LIME and
+Score-CAM unrelated to it (:mod:`tests.helpers.compare_artifacts`); with 8 images the primary family can make claims.
+Every stage at once (:func:`all_stages`): the dissection, the planted network's explanations and concepts on two
+images (:mod:`tests.helpers.concept_artifacts`) and their comparison, where two images can claim nothing.
 """
 
 from __future__ import annotations
@@ -100,13 +102,17 @@ def dissect_artifacts(probe_folder: Path) -> DissectArtifacts:
     return dissected
 
 
+CAMS = ("gradcam", "scorecam")
+"""The compared CAMs go by their registry names: the primary family is theirs."""
+
+
 def explain_artifacts(n_images: int = 3) -> ExplainArtifacts:
     """ResNet50 with seeded random weights: LIME and the two CAMs on ``n_images`` 16x16 images."""
     rng = np.random.default_rng(0)
     images = []
     for index in range(n_images):
         lime = SimpleNamespace(segments=fixed.segment_grid(), weights=rng.normal(size=16))
-        cams = tuple(SimpleNamespace(method=name, map=rng.random((16, 16))) for name in ("GradCAM", "ScoreCAM"))
+        cams = tuple(SimpleNamespace(method=name, map=rng.random((16, 16))) for name in CAMS)
         pixels = rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8)
         images.append(ExplainedImage(f"img{index}", pixels, SimpleNamespace(lime=lime, cams=cams)))
     return ExplainArtifacts(
@@ -125,8 +131,8 @@ def explain_artifacts(n_images: int = 3) -> ExplainArtifacts:
 
 
 def compare_artifacts(n_images: int = 3) -> dict[str, object]:
-    """The explain artifacts and the comparison of LIME with Grad-CAM and ScoreCAM on them."""
-    cams = ("GradCAM", "ScoreCAM")
+    """The explain artifacts and the comparison of LIME with Grad-CAM and Score-CAM on them."""
+    cams = CAMS
     comparisons, cross = fixed.image_comparisons(n_images, cams)
     faithful = fixed.faithfulness_results(n_images, cams)
     sanity = fixed.sanity_result(cams)
@@ -141,3 +147,41 @@ def compare_artifacts(n_images: int = 3) -> dict[str, object]:
         cascade=CASCADE,
     )
     return {"explain": explained, "compare": compared}
+
+
+def compare_explained(explained: ExplainArtifacts) -> CompareArtifacts:
+    """The comparison of the explanations in ``explained`` (each image's LIME weights against its CAMs), with
+    faithfulness curves of given AUCs (the CAMs most faithful, then LIME) and the sanity check skipped for random
+    weights: what the compare stage makes of them, without a model."""
+    from xai.compare import SanityResult, compare_image, cross_image_table
+
+    comparisons, inputs, faithful = [], [], []
+    for index, item in enumerate(explained.images):
+        lime = item.explanation.lime
+        maps = {cam.method: cam.map.astype(np.float32) for cam in item.explanation.cams}
+        weights = lime.weights[None]
+        comparisons.append(
+            compare_image(item.pixels, lime.segments, weights, maps, image_id=item.name, ks=lime.ks, seeds=(0,),
+                          null_draws=200)
+        )  # fmt: skip
+        inputs.append((item.name, lime.segments, weights, maps))
+        jitter = 0.02 * index
+        scores = {"lime": (0.3, 0.6 + jitter), **{m: (0.2 - jitter, 0.7) for m in maps}}
+        scores |= {"random:0": (0.5, 0.5), "random:1": (0.5 + jitter, 0.5), "centre": (0.45, 0.55)}
+        faithful.append(fixed.faithfulness_result(item.name, scores))
+    cross = cross_image_table(inputs, comparisons[0].agreements[0].ks)
+    sanity = SanityResult.skipped()
+    summary = summarise(comparisons, faithful, sanity, k=comparisons[0].agreements[0].ks[0], cross_image=cross)
+    return CompareArtifacts(comparisons, faithful, sanity, summary, explained, cam_grid=(8, 8), cascade=())
+
+
+def all_stages(probe_folder: Path) -> dict[str, object]:
+    """Every stage's artifacts: the dissection, the planted explanations and concepts, and their comparison."""
+    from tests.helpers import concept_artifacts
+
+    artifacts = concept_artifacts.artifacts()
+    return {
+        "dissect": dissect_artifacts(probe_folder),
+        **artifacts,
+        "compare": compare_explained(artifacts["explain"]),
+    }

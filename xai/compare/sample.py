@@ -13,6 +13,7 @@ artifact): a stage calls it in a loop; workers that each build the model once ca
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -122,6 +123,11 @@ class SampleResults:
     missing: int = 0
     """Drawn images whose results are not in the cache (a report rendered from the cache alone)."""
     summary: ComparisonSummary | None = None
+
+    @property
+    def seconds_per_image(self) -> float:
+        """Mean wall seconds of the per-image work over the images used (NaN without any)."""
+        return sum(item.seconds for item in self.images) / len(self.images) if self.images else math.nan
 
 
 def draw_sample(source: str, count: int, seed: int, exclude: Sequence[str] = ()) -> tuple[SampleSource, ...]:

@@ -153,6 +153,7 @@ def agreement_tests(
         row["chance_iou_mean"] = float(kept["chance_iou"].mean()) if len(kept) else math.nan
         row["superpixel_iou_mean"] = float(kept["superpixel_iou"].mean()) if len(kept) else math.nan
         row["location_iou_mean"] = float(kept["location_iou"].mean()) if len(kept) else math.nan
+        row["cross_image_iou_mean"] = float(kept["cross_image_iou"].mean()) if len(kept) else math.nan
         row["images_beating_superpixel"] = int(np.sum(kept["superpixel_p"] < ALPHA))
         is_centre = method == CENTRE_METHOD
         baselines = {

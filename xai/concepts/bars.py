@@ -47,6 +47,11 @@ class ConceptBar:
         """Units in the bar."""
         return int(self.units.shape[0])
 
+    @property
+    def mean_label_score(self) -> float:
+        """The mean CLIP-Dissect score of its units' label (NaN for an empty bar)."""
+        return float(self.label_scores.mean()) if self.label_scores.size else float("nan")
+
 
 @dataclass(frozen=True)
 class ConceptBars:

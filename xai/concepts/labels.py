@@ -47,6 +47,11 @@ class UnitLabels:
         return int(self.concept_ids.shape[0])
 
     @property
+    def n_reliable(self) -> int:
+        """Units whose label clears the threshold."""
+        return int(self.reliable.sum())
+
+    @property
     def label_ids(self) -> np.ndarray:
         """(K,) each unit's label (its best concept id)."""
         return self.concept_ids[:, 0]

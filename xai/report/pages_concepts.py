@@ -3,23 +3,24 @@ section with the table across images on the Tasks 2-3 page, and a section of the
 
 Not a builder of its own: its tab lives on the explanation pages and its section on their index, so
 :mod:`xai.report.pages_explain` asks :func:`image_tabs` and :func:`section` for them, and the methods page
-(:mod:`xai.report.pages_home`) asks :func:`methods_context`. Reads the concepts stage's artifacts and the plan;
-computes nothing.
+(:mod:`xai.report.pages_home`) asks :func:`methods_context`. Reads the concepts stage's artifacts and the plan and
+hands the templates typed objects: the findings of :mod:`xai.concepts.findings` first, then tables whose columns
+name their values; it computes nothing and formats no number.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from xai.cache import atomic_write_text
-from xai.report.page import Site, fmt_number, fmt_percent, fmt_seconds
+from xai.report.blocks import FigureRef, Link, Table, table
+from xai.report.page import Site
 
 if TYPE_CHECKING:
-    from xai.concepts import ConceptExplanation, ConceptSummary, MedianInterval, ShareInterval
+    from xai.concepts import ConceptExplanation, ConceptSummary
     from xai.concepts.artifacts import ConceptArtifacts
     from xai.plan import RunPlan
 
@@ -42,151 +43,111 @@ def _artifacts(site: Site) -> ConceptArtifacts | None:
     return site.artifacts.get("concepts")
 
 
-def _p(value: float) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:.3g}"
-
-
-def _num(value: float) -> str:
-    """Four significant digits: contributions, margins and medians span many scales (random weights: 1e-6)."""
-    return "n/a" if value is None or math.isnan(value) else f"{value:.4g}"
-
-
-def _share(value: float) -> str:
-    """A share as a percentage with three significant digits (a random-weight bar can hold 0.035%)."""
-    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.3g}%"
-
-
 def _class(index: int, categories: list[str]) -> str:
     return categories[index] if 0 <= index < len(categories) else "unknown"
 
 
-def bar_sentence(artifacts: ConceptArtifacts, explanation: ConceptExplanation) -> str:
-    """What a bar is, with the numbers of this layer and image (how many units a bar holds)."""
-    labels = artifacts.labels
-    sizes = sorted(bar.n_units for bar in explanation.bars.bars)
-    held = (
-        f"here the {len(sizes)} labelled bars hold {sizes[0]} to {sizes[-1]} unit(s) (median {sizes[len(sizes) // 2]})"
-        if sizes
-        else "here no unit clears it, so every contribution is in the unlabelled bar"
-    )
-    return (
-        f"A bar sums the contributions c_u of the units whose CLIP-Dissect label is that concept and whose label "
-        f"score clears Task 1's interpretability threshold for `{artifacts.layer}` ({labels.threshold:.4g}, the "
-        f"95th percentile of its scores on shuffled probe images; {int(labels.reliable.sum()):,} of "
-        f"{labels.n_units:,} units clear it); {held}. The rest is one bar, the units without a reliable label."
-    )
-
-
-def _facts(artifacts: ConceptArtifacts, explanation: ConceptExplanation) -> list[list[str]]:
-    contributions, bars, faith = explanation.contributions, explanation.bars, explanation.faithfulness
-    top = bars.top(1)
-    permutation = explanation.label_permutation
-    return [
-        ["Explained class (top-1)", _class(explanation.target_class, artifacts.categories)],
-        ["True class", _class(explanation.true_class, artifacts.categories)],
-        ["Head after the layer", f"{explanation.head_kind}: {explanation.head_reason}"],
-        [
-            "Contributions",
-            f"{contributions.method}" + (f" ({contributions.steps} nodes)" if contributions.steps else ""),
-        ],
-        ["Logit z_t", _num(contributions.logit)],
-        [f"Offset ({contributions.offset_name})", _num(contributions.offset)],
-        ["Completeness error Σ c_u + offset − z_t", f"{contributions.completeness_error:.3g}"],
-        ["Top concept's share of Σ|c_u|", f"{top[0].concept}: {_share(top[0].share)}" if top else "none"],
-        ["Unlabelled units' share of Σ|c_u|", _share(bars.unlabelled.share)],
-        [
-            "Smallest K whose removal changes top-1",
-            str(faith.flip_k) if faith.flip_k > 0 else f"none up to {faith.flip_search}",
-        ],
-        [
-            "Naming vs shuffled labels (top share, null mean, p)",
-            f"{_share(permutation.share)}, {_share(permutation.null_mean)}, {_p(permutation.p_value)}",
-        ],
-        ["Layers after the target ran", explanation.strategy],
-        ["Time", fmt_seconds(explanation.seconds)],
-    ]
-
-
-def _bar_rows(explanation: ConceptExplanation) -> list[list[str]]:
+def _bars(explanation: ConceptExplanation) -> Table:
+    """The largest positive bars with their removal against random sets of as many units ("not tested" without)."""
     removals = {removal.concept: removal for removal in explanation.concept_removals}
     rows = []
     for bar in explanation.bars.top(explanation.settings.shown):
         removal = removals.get(bar.concept)
         rows.append(
-            [
-                bar.concept,
-                str(bar.n_units),
-                _num(bar.contribution),
-                _share(bar.share),
-                _num(float(bar.label_scores.mean())),
-                _num(removal.delta_margin) if removal else "not tested",
-                f"[{_num(removal.random_margin_low)}, {_num(removal.random_margin_high)}]" if removal else "",
-                _p(removal.p_margin) if removal else "",
-            ]
+            {
+                "bar": bar,
+                "delta": removal.delta_margin if removal else "not tested",
+                "random": (removal.random_margin_low, removal.random_margin_high) if removal else None,
+                "p": removal.p_margin if removal else "",
+            }
         )
-    return rows
+    return table(
+        rows,
+        ("Concept", "bar.concept"),
+        ("Units", "bar.n_units"),
+        ("Contribution", "bar.contribution", "sig"),
+        ("Share of Σ|c_u|", "bar.share", "share"),
+        ("Mean label score", "bar.mean_label_score", "sig"),
+        ("Δ margin when removed", "delta", "sig"),
+        ("Random sets (95%)", "random", "range"),
+        ("p", "p", "p", 3),
+    )
 
 
-def _faithfulness_rows(explanation: ConceptExplanation) -> list[list[str]]:
+def _faithfulness(explanation: ConceptExplanation) -> Table:
+    """Per K: the top-K units by contribution removed, or kept alone, against random K-unit sets."""
     faith = explanation.faithfulness
-    band, keep_band = faith.random_removal, faith.random_keep_only
-    rows = []
-    for i, k in enumerate(faith.ks):
-        rows.append(
-            [
-                str(int(k)),
-                _num(float(faith.by_contribution.delta_probability[i])),
-                f"[{_num(float(band.probability_low[i]))}, {_num(float(band.probability_high[i]))}]",
-                _num(float(faith.by_contribution.delta_margin[i])),
-                f"[{_num(float(band.margin_low[i]))}, {_num(float(band.margin_high[i]))}]",
-                _p(float(faith.p_margin[i])),
-                "yes" if faith.by_contribution.flipped[i] else "no",
-                _num(float(faith.keep_only.delta_margin[i])),
-                f"[{_num(float(keep_band.margin_low[i]))}, {_num(float(keep_band.margin_high[i]))}]",
-                _p(float(faith.p_keep_margin[i])),
-            ]
-        )
-    return rows
-
-
-def _presence_rows(explanation: ConceptExplanation) -> list[list[str]]:
-    rows = []
-    for presence in explanation.presence:
-        if presence.excluded:
-            rows.append([presence.concept, "not checked", "", "", "", presence.excluded])
-            continue
-        controls = ", ".join(str(int(rank)) for rank in presence.random_ranks) or "none"
-        rows.append(
-            [
-                presence.concept,
-                f"{presence.region_rank:,} of {presence.n_concepts:,}",
-                controls,
-                "yes" if presence.confirmed else "no",
-                fmt_number(presence.random_box_iou),
-                "",
-            ]
-        )
-    return rows
-
-
-def _agreement_rows(explanation: ConceptExplanation) -> list[list[str]]:
-    return [
-        [
-            row.concept,
-            row.method,
-            fmt_number(row.rho),
-            fmt_number(row.iou),
-            fmt_number(row.chance_iou),
-            _p(row.null_p) if row.method == "lime" else "",
-            row.excluded,
-        ]
-        for row in explanation.agreement
+    removal, keep = faith.random_removal, faith.random_keep_only
+    rows = [
+        {
+            "k": int(k),
+            "delta_probability": float(faith.by_contribution.delta_probability[i]),
+            "probability_band": (float(removal.probability_low[i]), float(removal.probability_high[i])),
+            "delta_margin": float(faith.by_contribution.delta_margin[i]),
+            "margin_band": (float(removal.margin_low[i]), float(removal.margin_high[i])),
+            "p_margin": float(faith.p_margin[i]),
+            "flipped": bool(faith.by_contribution.flipped[i]),
+            "kept": float(faith.keep_only.delta_margin[i]),
+            "kept_band": (float(keep.margin_low[i]), float(keep.margin_high[i])),
+            "p_kept": float(faith.p_keep_margin[i]),
+        }
+        for i, k in enumerate(faith.ks)
     ]
+    return table(
+        rows,
+        ("K", "k"),
+        ("Δ probability", "delta_probability", "sig"),
+        ("Random (95%)", "probability_band", "range"),
+        ("Δ margin", "delta_margin", "sig"),
+        ("Random (95%)", "margin_band", "range"),
+        ("p (margin)", "p_margin", "p", 3),
+        ("Top-1 changed", "flipped", "yesno"),
+        ("Δ margin, top-K kept alone", "kept", "sig"),
+        ("K random kept (95%)", "kept_band", "range"),
+        ("p (kept)", "p_kept", "p", 3),
+    )
+
+
+def _presence(explanation: ConceptExplanation) -> Table:
+    rows = [
+        {
+            "presence": presence,
+            "rank": "not checked" if presence.excluded else (presence.region_rank, presence.n_concepts),
+            "controls": "" if presence.excluded else [int(rank) for rank in presence.random_ranks],
+            "confirmed": "" if presence.excluded else presence.confirmed,
+            "iou": "" if presence.excluded else presence.random_box_iou,
+        }
+        for presence in explanation.presence
+    ]
+    return table(
+        rows,
+        ("Concept", "presence.concept"),
+        ("Rank on its region", "rank", "of"),
+        ("Ranks on random crops", "controls", "list"),
+        ("Confirmed", "confirmed", "yesno"),
+        ("Random crops' IoU with the region", "iou", "num"),
+        ("Not checked because", "presence.excluded"),
+    )
+
+
+def _agreement(explanation: ConceptExplanation) -> Table:
+    rows = [{"row": row, "null_p": row.null_p if row.method == "lime" else ""} for row in explanation.agreement]
+    return table(
+        rows,
+        ("Concept", "row.concept"),
+        ("Map", "row.method"),
+        ("ρ", "row.rho", "num"),
+        ("IoU", "row.iou", "num"),
+        ("Chance IoU", "row.chance_iou", "num"),
+        ("Superpixel null p", "null_p", "p", 3),
+        ("Not scored because", "row.excluded"),
+    )
 
 
 def image_tabs(site: Site, assets: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The Concepts tab of each explained image (image id -> the tab's context, for the image page's template) and
     the figures written under ``assets/<image id>/`` (relative to the docs directory)."""
+    from xai.concepts.findings import bar_sentence, image_answers
     from xai.report.figures.concepts import save_concept_figures
 
     artifacts = _artifacts(site)
@@ -198,25 +159,32 @@ def image_tabs(site: Site, assets: str) -> tuple[dict[str, dict[str, Any]], list
         explanation = item.explanation
         paths = save_concept_figures(item.pixels, explanation, site.docs_dir / assets / item.name, artifacts.categories)
         written += [f"{assets}/{item.name}/{path.name}" for path in paths.values()]
+        figure = {
+            key: f"{assets}/{item.name}/{paths[f'concept_{key}'].name}" for key in ("bars", "maps", "faithfulness")
+        }
         tabs[item.name] = {
             "title": TAB_TITLE,
             "random_note": RANDOM_NOTE if artifacts.random_weights else "",
+            "answers": image_answers(explanation),
             "bar_sentence": bar_sentence(artifacts, explanation),
+            "explanation": explanation,
+            "target_class": _class(explanation.target_class, artifacts.categories),
+            "true_class": _class(explanation.true_class, artifacts.categories),
+            "top": explanation.bars.top(1),
             "figures": {
-                "bars": (paths["concept_bars"].name, f"Signed concept bars of {item.name} adding up to the logit"),
-                "maps": (paths["concept_maps"].name, f"Concept maps over {item.name} and their sum"),
-                "faithfulness": (
-                    paths["concept_faithfulness"].name,
-                    f"Change of the margin when the top-K units of {item.name} are removed or kept, "
-                    "with the random band",
+                "bars": FigureRef(figure["bars"], f"Signed concept bars of {item.name} adding up to the logit"),
+                "maps": FigureRef(figure["maps"], f"Concept maps over {item.name} and their sum"),
+                "faithfulness": FigureRef(
+                    figure["faithfulness"],
+                    f"Change of the margin when the top-K units of {item.name} are removed or kept, with the random "
+                    "band",
                 ),
             },
-            "facts": _facts(artifacts, explanation),
-            "bar_rows": _bar_rows(explanation),
-            "faithfulness_rows": _faithfulness_rows(explanation),
+            "bars": _bars(explanation),
+            "faithfulness": _faithfulness(explanation),
             "random_sets": explanation.faithfulness.random_removal.draws,
-            "presence_rows": _presence_rows(explanation),
-            "agreement_rows": _agreement_rows(explanation),
+            "presence": _presence(explanation),
+            "agreement": _agreement(explanation),
             "failed": "",
         }
     for name, reason in artifacts.failed:
@@ -224,18 +192,16 @@ def image_tabs(site: Site, assets: str) -> tuple[dict[str, dict[str, Any]], list
     return tabs, written
 
 
-def _median_cell(row: MedianInterval | None) -> str:
-    if row is None or row.n == 0:
-        return "n/a"
-    if math.isnan(row.low):
-        return f"{_num(row.median)} (n = {row.n}; no interval below 6 images)"
-    return f"{_num(row.median)} [{_num(row.low)}, {_num(row.high)}] (n = {row.n})"
-
-
-def _share_cell(row: ShareInterval | None) -> str:
-    if row is None or row.n == 0:
-        return "n/a"
-    return f"{fmt_percent(row.share)} [{fmt_percent(row.low)}, {fmt_percent(row.high)}] ({row.count}/{row.n})"
+def summary_csv(summary: ConceptSummary) -> str:
+    """Every median and share of the summary, one row each."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["kind", "metric", "group", "value", "low", "high", "n", "count"])
+    for row in summary.medians:
+        writer.writerow(["median", row.metric, row.group, row.median, row.low, row.high, row.n, ""])
+    for share in summary.shares:
+        writer.writerow(["share", share.metric, share.group, share.share, share.low, share.high, share.n, share.count])
+    return buffer.getvalue()
 
 
 def summary_metrics(summary: ConceptSummary, ks: list[int]) -> list[tuple[str, str]]:
@@ -261,34 +227,19 @@ def summary_metrics(summary: ConceptSummary, ks: list[int]) -> list[tuple[str, s
     return [(metric, title) for metric, title in wanted if metric in present]
 
 
-def summary_csv(summary: ConceptSummary) -> str:
-    """Every median and share of the summary, one row each."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["kind", "metric", "group", "value", "low", "high", "n", "count"])
-    for row in summary.medians:
-        writer.writerow(["median", row.metric, row.group, row.median, row.low, row.high, row.n, ""])
-    for share in summary.shares:
-        writer.writerow(["share", share.metric, share.group, share.share, share.low, share.high, share.n, share.count])
-    return buffer.getvalue()
-
-
 def section(site: Site, assets: str, link: Callable[[str], str]) -> tuple[dict[str, Any] | None, list[str]]:
     """The Tasks 2-3 page's concepts section (None when the stage did not run) and the CSV it wrote; ``link(image
     id)`` is the image page's link from that page."""
+    from xai.concepts.findings import summary_answers
+
     artifacts = _artifacts(site)
     if artifacts is None or artifacts.summary is None:
         return None, []
     summary = artifacts.summary
     groups = [group for group in GROUP_TITLES if any(row.group == group for row in summary.medians)]
     ks = [int(k) for k in artifacts.images[0].explanation.faithfulness.ks] if artifacts.images else []
-
-    def median(metric: str, group: str) -> MedianInterval | None:
-        return next((row for row in summary.medians if row.metric == metric and row.group == group), None)
-
-    def share(metric: str, group: str) -> ShareInterval | None:
-        return next((row for row in summary.shares if row.metric == metric and row.group == group), None)
-
+    medians = {(row.metric, row.group): row for row in summary.medians}
+    shares = {(row.metric, row.group): row for row in summary.shares}
     atomic_write_text(site.docs_dir / assets / SUMMARY_CSV, summary_csv(summary))
     per_image = []
     for item in artifacts.images:
@@ -296,23 +247,25 @@ def section(site: Site, assets: str, link: Callable[[str], str]) -> tuple[dict[s
         top = explanation.bars.top(1)
         removal = explanation.concept_removals[0] if explanation.concept_removals else None
         presence = explanation.presence[0] if explanation.presence else None
-        correct = explanation.correct
+        flip_k = explanation.faithfulness.flip_k
         per_image.append(
-            [
-                f"[{item.name}]({link(item.name)})",
-                _class(explanation.predicted_class, artifacts.categories),
-                "unknown" if correct is None else "yes" if correct else "no",
-                f"{top[0].concept} ({top[0].n_units})" if top else "none",
-                _share(top[0].share) if top else "n/a",
-                _share(explanation.bars.unlabelled.share),
-                str(explanation.faithfulness.flip_k) if explanation.faithfulness.flip_k > 0 else "none",
-                _p(removal.p_margin) if removal else "n/a",
-                _p(explanation.label_permutation.p_value),
-                ("yes" if presence.confirmed else "no") if presence and not presence.excluded else "n/a",
-            ]
+            {
+                "image": Link(item.name, link(item.name)),
+                "predicted": _class(explanation.predicted_class, artifacts.categories),
+                "correct": "unknown" if explanation.correct is None else explanation.correct,
+                "top": f"{top[0].concept} ({top[0].n_units})" if top else "none",
+                "share": top[0].share if top else "n/a",
+                "unlabelled": explanation.bars.unlabelled.share,
+                "flip_k": flip_k if flip_k > 0 else "none",
+                "p_removal": removal.p_margin if removal else "n/a",
+                "p_naming": explanation.label_permutation.p_value,
+                "confirmed": presence.confirmed if presence and not presence.excluded else "n/a",
+            }
         )
+    group_columns = [(GROUP_TITLES[group], group) for group in groups]
     context = {
         "random_note": RANDOM_NOTE if artifacts.random_weights else "",
+        "answers": summary_answers(summary),
         "model": artifacts.model,
         "layer": artifacts.layer,
         "target_layer": artifacts.target_layer,
@@ -320,17 +273,41 @@ def section(site: Site, assets: str, link: Callable[[str], str]) -> tuple[dict[s
         "true_class_known": artifacts.true_class_known,
         "n_correct": summary.n_correct,
         "n_wrong": summary.n_wrong,
-        "per_image": per_image,
-        "group_titles": [GROUP_TITLES[group] for group in groups],
-        "median_rows": [
-            [title, *(_median_cell(median(metric, group)) for group in groups)]
-            for metric, title in summary_metrics(summary, ks)
-        ],
-        "share_rows": [
-            [title, *(_share_cell(share(metric, group)) for group in groups)] for metric, title in SHARE_TITLES.items()
-        ],
-        "csv": f"../{assets}/{SUMMARY_CSV}",
-        "failed": [list(row) for row in artifacts.failed],
+        "per_image": table(
+            per_image,
+            ("Image", "image"),
+            ("Predicted class", "predicted"),
+            ("Correct", "correct", "yesno"),
+            ("Top concept (units)", "top"),
+            ("Its share", "share", "share"),
+            ("Unlabelled share", "unlabelled", "share"),
+            ("Smallest K changing top-1", "flip_k"),
+            ("Top concept vs random units p", "p_removal", "p", 3),
+            ("Naming vs shuffled p", "p_naming", "p", 3),
+            ("CLIP confirms it", "confirmed", "yesno"),
+        ),
+        "medians": table(
+            [
+                {"title": title, **{group: medians.get((metric, group)) for group in groups}}
+                for metric, title in summary_metrics(summary, ks)
+            ],
+            ("Per-image number", "title"),
+            *((title, group, "median") for title, group in group_columns),
+        ),
+        "shares": table(
+            [
+                {"title": title, **{group: shares.get((metric, group)) for group in groups}}
+                for metric, title in SHARE_TITLES.items()
+            ],
+            ("Share of images where", "title"),
+            *((title, group, "share_interval") for title, group in group_columns),
+        ),
+        "csv": Link(SUMMARY_CSV, f"../{assets}/{SUMMARY_CSV}"),
+        "failed": table(
+            [{"image": image, "reason": reason} for image, reason in artifacts.failed],
+            ("Image", "image"),
+            ("Reason", "reason"),
+        ),
     }
     return context, [f"{assets}/{SUMMARY_CSV}"]
 
@@ -342,20 +319,18 @@ def methods_context(plan: RunPlan, artifacts: ConceptArtifacts | None) -> dict[s
 
     planned = plan.concepts
     settings = planned.settings if planned is not None else None
-    fractions = settings or ConceptSettings()
     return {
-        "top_fraction": fmt_percent(fractions.top_fraction, 0),
-        "rank_fraction": fmt_percent(fractions.rank_fraction, 0),
+        "fractions": settings or ConceptSettings(),
         "planned": planned is not None,
-        "settings_rows": [
-            [name, ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)]
-            for name, value in vars(settings).items()
-        ]
-        if settings is not None
-        else [],
-        "layer": artifacts.layer if artifacts else "",
-        "threshold": fmt_number(artifacts.labels.threshold, 4) if artifacts else "",
-        "reliable": f"{int(artifacts.labels.reliable.sum()):,} of {artifacts.labels.n_units:,}" if artifacts else "",
-        "probe": f"{artifacts.probe} ({artifacts.n_probe:,} images)" if artifacts else "",
-        "concept_set": artifacts.concept_set if artifacts else "",
+        "settings": table(
+            [
+                {"setting": name, "value": ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)}
+                for name, value in vars(settings).items()
+            ]
+            if settings is not None
+            else [],
+            ("Setting", "setting"),
+            ("Value", "value"),
+        ),
+        "artifacts": artifacts,
     }

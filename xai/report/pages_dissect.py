@@ -1,5 +1,9 @@
-"""Task 1 pages: the dissection overview (statistics, comparison, self-check) and one catalogue page per
-model x layer with every neuron, its label, score, runner-ups and top-image strip, anchored ``#unit-N``."""
+"""Task 1 pages: the dissection overview (answers, statistics, comparison, self-check) and one catalogue page per
+model x layer with every neuron, its label, score, runner-ups and top-image strip, anchored ``#unit-N``.
+
+The overview's builder requests figures, writes the CSV files and hands the template typed objects (tables of the
+summaries, the findings of :mod:`xai.dissect.findings`); it computes nothing and formats no number.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xai.cache import atomic_write_text
+from xai.dissect.findings import MODEL_TITLES, model_title
+from xai.report.blocks import Answer, Answers, Code, FigureRef, Link, table
 from xai.report.figures.jobs import draw
-from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_percent, placeholder
+from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_percent, placeholder, slug
 
 if TYPE_CHECKING:
     from xai.dissect.analysis import LayerSummary
@@ -19,104 +25,30 @@ if TYPE_CHECKING:
 TITLE = "Task 1 · Network dissection with CLIP-Dissect"
 INDEX = "dissection/index.md"
 ASSETS = "assets/dissection"
-MODEL_TITLES = {"resnet18_imagenet": "ResNet18 (ImageNet)", "resnet18_places365": "ResNet18 (Places365)"}
-"""Titles of the paper's models (presets); any other model goes by its display name."""
 PRESET_PAIR = ("resnet18_imagenet", "resnet18_places365")
-
-
-def model_title(model: str) -> str:
-    return MODEL_TITLES.get(model, model)
+ANCHORS = {"comparison": "comparison", "categories": "categories", "self_check": "self-check"}
+"""An answer's topic -> the section of the overview holding its evidence (``model:<name>``: that model's section)."""
+__all__ = ["MODEL_TITLES", "build", "catalogue_path", "model_title"]
 
 
 def catalogue_path(model: str, layer: str) -> str:
     return f"dissection/{model}-{layer}.md"
 
 
-def highlights(dissected: DissectArtifacts) -> list[str]:
-    """Per model its deepest conv layer's most frequent concept; the models' overlap; the fc self-checks."""
-    from xai.dissect.findings import comparison_findings, self_check_findings
-
-    sentences = []
-    for model, summary in dissected.summaries.items():
-        final = _final_layer(dissected, model)
-        convs = [layer for layer in summary.layers if layer.layer != final] or list(summary.layers)
-        layer = convs[-1]
-        if layer.top_concepts:
-            concept, count = layer.top_concepts[0]
-            sentences.append(
-                f"{model_title(model)}: the most frequent {layer.layer} concept is '{concept}' "
-                f"({count} of {layer.n_units} neurons); {layer.n_distinct} distinct concepts label that layer and "
-                f"{fmt_percent(layer.interpretable_fraction)} of its neurons clear the interpretability threshold."
-            )
-    if dissected.comparison is not None:
-        sentences += comparison_findings(dissected.comparison)[-1:]
-    for check in dissected.self_checks.values():
-        sentences += self_check_findings(check)
-    return sentences
+def _anchor(topic: str) -> str:
+    return slug(topic.removeprefix("model:")) if topic.startswith("model:") else ANCHORS[topic]
 
 
-def answers(dissected: DissectArtifacts) -> list[dict[str, Any]]:
-    """The assignment's three questions, each answered with sentences built from the computed summaries."""
-    most, distinct, differ = [], [], []
-    for model, summary in dissected.summaries.items():
-        title = model_title(model)
-        tops = [
-            f"{layer.layer}: '{layer.top_concepts[0][0]}' ({layer.top_concepts[0][1]} of {layer.n_units})"
-            for layer in summary.layers
-            if layer.top_concepts
-        ]
-        most.append(f"{title}, most frequent label per layer — {'; '.join(tops)}.")
-        objects = {layer.layer: dict(layer.category_counts).get("object", 0) for layer in summary.layers}
-        distinct.append(
-            f"{title}: "
-            + "; ".join(
-                f"{layer.layer} {layer.n_distinct} distinct concepts ({objects[layer.layer]} neurons labelled with an "
-                f"object concept)"
-                for layer in summary.layers
-            )
-            + "."
-        )
-    if dissected.comparison is not None:
-        from xai.dissect.findings import comparison_findings
+def answers(dissected: DissectArtifacts, figure: FigureRef | None) -> Answers:
+    """Task 1's answers (:func:`xai.dissect.findings.answers`), each linked to the section with its evidence."""
+    from xai.dissect.findings import answers as found
 
-        overall = next((o for o in dissected.comparison.layers if o.layer == "all"), None)
-        if overall is not None:
-            distinct.append(
-                f"Over all dissected layers: {overall.n_distinct_a} distinct concepts for "
-                f"{model_title(dissected.comparison.model_a)} and "
-                f"{overall.n_distinct_b} for "
-                f"{model_title(dissected.comparison.model_b)}."
-            )
-        differ += comparison_findings(dissected.comparison)
-    for model, summary in dissected.summaries.items():
-        shares = []
-        for layer in summary.layers:
-            counts = dict(layer.category_counts)
-            shares.append(
-                f"{layer.layer} {fmt_percent(counts.get('scene', 0) / layer.n_units)} scene, "
-                f"{fmt_percent(counts.get('object', 0) / layer.n_units)} object"
-            )
-        differ.append(f"{model_title(model)} label categories: {'; '.join(shares)}.")
-    names = tuple(dissected.summaries)[:2]
-    if names == PRESET_PAIR:
-        differ_question = "How do the ImageNet and Places365 models differ?"
-    elif len(names) == 2:
-        differ_question = f"How do {model_title(names[0])} and {model_title(names[1])} differ?"
-    else:
-        differ_question = "Which kinds of concepts do the labels cover?"
-    return [
-        {"question": "Which concepts do most neurons learn?", "answer": most},
-        {"question": "How many different concepts (objects) does each model learn?", "answer": distinct},
-        {"question": differ_question, "answer": differ},
-    ]
+    finals = {name: info.layers.final_layer for name, info in dissected.models.items()}
+    lines = found(dissected.summaries, finals, dissected.comparison, list(dissected.self_checks.values()))
+    return Answers(tuple(Answer(line, f"{INDEX}#{_anchor(topic)}") for topic, line in lines), figure)
 
 
-def _final_layer(dissected: DissectArtifacts, model: str) -> str | None:
-    info = dissected.models.get(model)
-    return info.layers.final_layer if info is not None else None
-
-
-def model_rows(dissected: DissectArtifacts) -> list[list[Any]]:
+def model_rows(dissected: DissectArtifacts) -> list[dict[str, Any]]:
     """Per model: title, architecture, weights, the weights member with the probe images' preprocessing, dissected
     layers with their pooling, and the final layer."""
     from xai.dissect.layers import pooling_words
@@ -128,14 +60,14 @@ def model_rows(dissected: DissectArtifacts) -> list[list[Any]]:
             for layer, kind in zip(info.layers.layers, info.layers.pooling, strict=True)
         )
         rows.append(
-            [
-                model_title(name),
-                f"`{info.architecture}`",
-                info.weights_description,
-                f"`{info.weights_member}`: {info.preprocessing}",
-                layers,
-                f"`{info.layers.final_layer}`" if info.layers.final_layer else "not dissected",
-            ]
+            {
+                "title": model_title(name),
+                "architecture": Code(info.architecture),
+                "weights": info.weights_description,
+                "member": f"`{info.weights_member}`: {info.preprocessing}",
+                "layers": layers,
+                "final": Code(info.layers.final_layer) if info.layers.final_layer else "not dissected",
+            }
         )
     return rows
 
@@ -150,68 +82,50 @@ def score_figures(dissected: DissectArtifacts) -> list[dict[str, Any]]:
         for layer in lists[0]:
             figures.append({"file": f"scores-{layer}.png", "layers": [layer] * len(results), "alt": layer})
         return figures
-    count = min(len(names) for names in lists)
-    for position in range(count):
-        layers = [names[len(names) - count + position] for names in lists]
+    # from the last layer, as the comparison pairs them; zip stops at the shortest list
+    aligned = list(zip(*(names[::-1] for names in lists), strict=False))[::-1]
+    for position, layers in enumerate(aligned):
         pairs = ", ".join(f"{r.model_name} {layer}" for r, layer in zip(results, layers, strict=True))
-        figures.append({"file": f"scores-{position + 1}-of-{count}.png", "layers": layers, "alt": pairs})
+        figures.append({"file": f"scores-{position + 1}-of-{len(aligned)}.png", "layers": list(layers), "alt": pairs})
     return figures
 
 
-def self_check_rows(dissected: DissectArtifacts) -> list[list[Any]]:
+def self_check_rows(dissected: DissectArtifacts) -> list[dict[str, Any]]:
     """Our fc self-check next to the paper's row for the same probe, or why no row is comparable."""
-    from xai.dissect import paper
+    from xai.dissect.findings import paper_row
 
     n_probe = len(dissected.probe_paths)
     rows = []
     for check in dissected.self_checks.values():
-        row = paper.comparable_row(
-            check.model_name,
-            dissected.probe_name,
-            n_probe,
-            similarity=check.similarity,
-            scorable_rule=check.scorable_rule,
-        )
-        if row is None:
-            published = ", ".join(f"{r.probe} ({r.n_probe:,} images)" for r in paper.PAPER_FC_ROWS[check.model_name])
-            paper_top1 = paper_top5 = "–"
-            if check.similarity != paper.PAPER_SIMILARITY:
-                why = f"scored with {check.similarity or 'an unrecorded similarity'}, the paper with soft_wpmi"
-            elif check.match == "string" and check.scorable_rule != paper.PLACES_SCORABLE_RULE:
-                why = (
-                    f"scorable classes by {check.scorable_rule or 'an unrecorded rule'}, the paper's by "
-                    f"{paper.PLACES_SCORABLE_RULE}"
-                )
-            else:
-                why = f"this probe is {dissected.probe_name} ({n_probe:,} images), the paper's {published}"
-            source = f"none comparable: {why}"
-        else:
-            paper_top1, paper_top5 = fmt_percent(row.top1), fmt_percent(row.top5)
-            source = f"{row.model}, probe {row.probe} ({row.source})"
-        scored = f"{check.n_scored} of {check.n_units}"
-        if check.scorable_rule and check.match == "string":
-            scored += f" ({check.scorable_rule})"
+        row, source = paper_row(check, dissected.probe_name, n_probe)
         rows.append(
-            [
-                model_title(check.model_name),
-                check.concept_set,
-                check.match,
-                scored,
-                fmt_percent(check.top1_fraction),
-                paper_top1,
-                fmt_percent(check.top5_fraction),
-                fmt_percent(check.top5_notebook_fraction),
-                paper_top5,
-                source,
-            ]
+            {
+                "check": check,
+                "title": model_title(check.model_name),
+                "rule": check.scorable_rule if check.scorable_rule and check.match == "string" else "",
+                "paper_top1": row.top1 if row is not None else None,
+                "paper_top5": row.top5 if row is not None else None,
+                "source": source,
+            }
         )
     return rows
+
+
+def _layer_rows(model: str, summaries: tuple[LayerSummary, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "summary": layer,
+            "median": dict(layer.score_stats)["median"],
+            "catalogue": Link("all neurons", catalogue_path(model, layer.layer).removeprefix("dissection/")),
+        }
+        for layer in summaries
+    ]
 
 
 def build(site: Site) -> Built:
     if "dissect" not in site.artifacts:
         return placeholder(TITLE, INDEX, "dissect")
-    from xai.dissect.findings import dissection_findings
+    from xai.dissect.findings import comparison_findings, model_findings, self_check_findings
     from xai.dissect.result import to_csv_text
     from xai.report.figures import dissect as figures
 
@@ -237,43 +151,50 @@ def build(site: Site) -> Built:
             draw(figures.concept_frequency_figure, layer_summary, model_title(model), path=asset(figure))
             layers.append(
                 {
-                    "name": layer,
-                    "units": layer_summary.n_units,
-                    "distinct": layer_summary.n_distinct,
-                    "interpretable": fmt_percent(layer_summary.interpretable_fraction),
-                    "threshold": fmt_number(layer_summary.threshold),
-                    "redundancy": fmt_percent(layer_summary.duplicate_label_fraction),
-                    "figure": figure,
-                    "median": fmt_number(dict(layer_summary.score_stats)["median"]),
-                    "top": [[concept, count] for concept, count in layer_summary.top_concepts[:20]],
+                    "summary": layer_summary,
+                    "figure": FigureRef(
+                        f"{ASSETS}/{figure}",
+                        f"Bar chart of the 20 most frequent concepts among {model_title(model)} {layer} neurons",
+                    ),
+                    "top": table(
+                        [{"concept": c, "count": n} for c, n in layer_summary.top_concepts[:20]],
+                        ("Concept", "concept"),
+                        ("Neurons", "count"),
+                    ),
                     "catalogue": catalogue_path(model, layer).removeprefix("dissection/"),
                 }
             )
             pages.append(_catalogue_page(model, result, layer, layer_summary, dissected, docs_dir, asset))
-        layer_rows = [
-            [
-                layer["name"],
-                layer["units"],
-                layer["distinct"],
-                layer["interpretable"],
-                layer["threshold"],
-                layer["median"],
-                layer["redundancy"],
-                f"[{layer['units']} neurons]({layer['catalogue']})",
-            ]
-            for layer in layers
-        ]
         models.append(
             {
                 "name": model,
+                "anchor": slug(model),
                 "title": model_title(model),
-                "csv": csv_name,
+                "csv": Link(csv_name, f"../{ASSETS}/{csv_name}"),
                 "layers": layers,
-                "layer_rows": layer_rows,
-                "cross_layer": [[a, b, n, fmt_number(j)] for a, b, n, j in summary.cross_layer],
+                "findings": model_findings(summary),
+                "layer_table": table(
+                    _layer_rows(model, summary.layers),
+                    ("Layer", "summary.layer"),
+                    ("Neurons", "summary.n_units"),
+                    ("Distinct concepts", "summary.n_distinct"),
+                    ("Interpretable", "summary.interpretable_fraction", "pct"),
+                    ("Threshold", "summary.threshold", "num"),
+                    ("Median score", "median", "num"),
+                    ("Neurons sharing a label", "summary.duplicate_label_fraction", "pct"),
+                    ("Catalogue", "catalogue"),
+                ),
+                "cross_layer": table(
+                    [{"a": a, "b": b, "shared": n, "jaccard": j} for a, b, n, j in summary.cross_layer],
+                    ("Layer", "a"),
+                    ("Layer", "b"),
+                    ("Shared concepts", "shared"),
+                    ("Jaccard", "jaccard", "num"),
+                ),
             }
         )
     scores = score_figures(dissected)
+    score_refs = []
     for figure in scores:
         title = figure["layers"][0] if len(set(figure["layers"])) == 1 else " / ".join(figure["layers"])
         draw(
@@ -283,63 +204,98 @@ def build(site: Site) -> Built:
             path=asset(figure["file"]),
             title=title,
         )
+        score_refs.append(
+            FigureRef(
+                f"{ASSETS}/{figure['file']}", f"Histogram of best-concept scores per model: {figure['alt']} neurons"
+            )
+        )
     draw(figures.category_figure, list(dissected.summaries.values()), path=asset("categories.png"))
-    comparison_rows = []
-    if dissected.comparison is not None:
-        draw(figures.overlap_figure, dissected.comparison, path=asset("overlap.png"))
-        comparison_rows = [
-            [
-                o.pair,
-                o.n_distinct_a,
-                o.n_distinct_b,
-                o.n_shared,
-                o.n_unique_a,
-                o.n_unique_b,
-                fmt_number(o.jaccard),
-                ", ".join(o.shared[:8]),
-            ]
-            for o in dissected.comparison.layers
-        ]
-    checks = self_check_rows(dissected)
-    label_checks = [
-        [
-            model_title(c.model_name),
-            dissected.concept_set,
-            c.n_scored,
-            fmt_percent(c.top1_fraction),
-            fmt_percent(c.top5_fraction),
-            fmt_number(c.mean_clip_cosine),
-        ]
-        for c in dissected.label_checks.values()
-    ]
-    summaries = list(dissected.summaries.values())
+    categories = FigureRef(
+        f"{ASSETS}/categories.png",
+        "Neurons per concept category (colour, texture, scene, object, other) per model and layer",
+    )
+    comparison = dissected.comparison
+    comparison_table = None
+    if comparison is not None:
+        draw(figures.overlap_figure, comparison, path=asset("overlap.png"))
+        comparison_table = table(
+            [{"overlap": o, "shared": ", ".join(o.shared[:8])} for o in comparison.layers],
+            ("Layer", "overlap.pair"),
+            (f"Distinct ({comparison.model_a})", "overlap.n_distinct_a"),
+            (f"Distinct ({comparison.model_b})", "overlap.n_distinct_b"),
+            ("Shared", "overlap.n_shared"),
+            (f"Only {comparison.model_a}", "overlap.n_unique_a"),
+            (f"Only {comparison.model_b}", "overlap.n_unique_b"),
+            ("Jaccard", "overlap.jaccard", "num"),
+            ("Most frequent shared", "shared"),
+        )
+    found = answers(dissected, categories)
     context = {
         "title": TITLE,
+        "answers": found,
         "models": models,
-        "model_rows": model_rows(dissected),
-        "score_figures": scores,
+        "model_table": table(
+            model_rows(dissected),
+            ("Model", "title"),
+            ("Architecture", "architecture"),
+            ("Weights", "weights"),
+            ("Weights member: probe preprocessing", "member"),
+            ("Dissected layers (pooling)", "layers"),
+            ("Final layer", "final"),
+        ),
+        "score_figures": score_refs,
+        "categories": categories,
+        "overlap": FigureRef(
+            f"{ASSETS}/overlap.png", "Distinct, shared and unique concepts per layer for the two models"
+        )
+        if comparison is not None
+        else None,
         "comparison_title": _comparison_title(dissected),
-        "no_checks": [
-            [model_title(name), info.no_self_check] for name, info in dissected.models.items() if info.no_self_check
-        ],
+        "no_checks": table(
+            [{"model": model_title(n), "why": i.no_self_check} for n, i in dissected.models.items() if i.no_self_check],
+            ("Model", "model"),
+            ("Why not", "why"),
+        ),
         "any_tokens": any(info.layers.has_tokens for info in dissected.models.values()),
         "pool": dissected.pool,
-        "comparison": dissected.comparison,
-        "comparison_rows": comparison_rows,
-        "checks": checks,
-        "label_checks": label_checks,
+        "comparison": comparison,
+        "comparison_table": comparison_table,
+        "comparison_findings": comparison_findings(comparison) if comparison is not None else [],
+        "checks": table(
+            self_check_rows(dissected),
+            ("Model", "title"),
+            ("Concept set", "check.concept_set"),
+            ("Matching", "check.match"),
+            ("Neurons scored", "check.n_scored"),
+            ("Output neurons", "check.n_units"),
+            ("Scorable classes", "rule"),
+            ("Label = own class", "check.top1_fraction", "pct"),
+            ("Paper", "paper_top1", "pct"),
+            ("Own class in top-5 (once per neuron)", "check.top5_fraction", "pct"),
+            ("Top-5, notebook rule", "check.top5_notebook_fraction", "pct"),
+            ("Paper top-5 (notebook rule)", "paper_top5", "pct"),
+            ("Paper row", "source"),
+        ),
+        "check_findings": [line for check in dissected.self_checks.values() for line in self_check_findings(check)],
+        "label_checks": table(
+            [
+                {"title": model_title(c.model_name), "concept_set": dissected.concept_set, "check": c}
+                for c in dissected.label_checks.values()
+            ],
+            ("Model", "title"),
+            ("Concept set", "concept_set"),
+            ("Neurons scored", "check.n_scored"),
+            ("Label = own class", "check.top1_fraction", "pct"),
+            ("Own class in top-5", "check.top5_fraction", "pct"),
+            ("Mean CLIP cosine(label, class)", "check.mean_clip_cosine", "num"),
+        ),
         "probe": dissected.probe_name,
         "n_probe": len(dissected.probe_paths),
         "concept_set": dissected.concept_set,
         "n_concepts": len(next(iter(dissected.results.values())).concepts),
         "similarity": next(iter(dissected.results.values())).similarity,
-        "findings": dissection_findings(summaries, dissected.comparison, list(dissected.self_checks.values())),
-        "answers": answers(dissected),
-        "assets": f"../{ASSETS}",
     }
-    return Built(
-        [Page(INDEX, "dissection.md.j2", context), *pages], written, Section(TITLE, INDEX, highlights(dissected))
-    )
+    return Built([Page(INDEX, "dissection.md.j2", context), *pages], written, Section(TITLE, INDEX, found))
 
 
 def _comparison_title(dissected: DissectArtifacts) -> str:

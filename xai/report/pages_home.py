@@ -1,10 +1,12 @@
-"""Home and methods pages: what was run, the key findings of each task, run metadata, how to reproduce."""
+"""Home and methods pages: each task's answers first, then what was run (run metadata), how to reproduce; the
+methods page with every method, this run's parameters and each task's protocol."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from xai.report.page import Built, Page, Site, fmt_seconds, md_text
+from xai.report.blocks import table
+from xai.report.page import Built, Page, Site
 from xai.report.pages_compare import methods_context
 from xai.report.pages_concepts import methods_context as concepts_methods
 
@@ -33,73 +35,40 @@ def home_title(run: dict[str, Any]) -> str:
     return f"Explaining {spoken_list(names) if names else 'image classifiers'}: dissection, LIME and CAMs"
 
 
-def explained_row(site: Site) -> list[list[str]]:
-    """The run-metadata row naming the explained model, its weights member and CAM target layer (when it ran)."""
-    explained = site.artifacts.get("explain")
-    if explained is None:
-        return []
-    architecture = f" (torchvision {explained.architecture})" if explained.architecture != explained.model else ""
-    return [
-        [
-            "Explained model",
-            f"{explained.model}{architecture}, weights {explained.weights_description}, preprocessing of "
-            f"{explained.weights_member}, CAM target layer {explained.target_layer}",
-        ]
-    ]
-
-
 def build(site: Site) -> Built:
-    """The home page lists the sections the builders before it produced (``site.sections``), in their order."""
+    """The home page lists the sections the builders before it produced (``site.sections``), in their order: each
+    task's answers with their figure, then the run record (the template reads it: formatting is the template's)."""
     from xai.explain.registry import METHODS
 
-    run = site.run
-    random_flag = " --weights random" if run["random_weights"] else ""
     home = Page(
         "index.md",
         "home.md.j2",
         {
-            "title": home_title(run),
-            "explained_row": explained_row(site),
+            "title": home_title(site.run),
+            "explained": site.artifacts.get("explain"),
             "sections": site.sections,
-            "timings": [[stage, fmt_seconds(seconds)] for stage, seconds in run["timings"].items()],
-            "batch_rows": [
-                [
-                    label,
-                    choice["batch_size"],
-                    BATCH_SOURCES.get(choice["source"], choice["source"]),
-                    fmt_seconds(choice["per_image_s"]),
-                    ", ".join(f"{size}: {fmt_seconds(sec)}" for size, sec in choice["timings"].items()),
-                ]
-                for label, choice in run.get("batch_sizes", {}).items()
-            ],
-            "torch_threads": run.get("torch_threads"),
-            "images": [
-                [image["name"], md_text(image.get("file", image["name"])), image["sha256"]] for image in run["images"]
-            ],
-            "skipped_rows": [[md_text(skipped["path"]), md_text(skipped["reason"])] for skipped in run["skipped"]],
-            "reproduce_command": f"pip install -e . && python generate.py --config configs/{run['config_name']}.yaml"
-            f"{random_flag}",
+            "batch_sources": BATCH_SOURCES,
         },
     )
-    config = run["config"]
+    config = site.run["config"]
     methods = Page(
         "methods.md",
         "methods.md.j2",
         {
             "title": "Methods and limitations",
-            "method_rows": [
-                [
-                    info.title,
-                    info.family,
-                    "yes" if info.needs_gradients else "no",
-                    "yes" if info.required else "no",
-                    info.cost,
-                    info.summary,
-                    info.paper,
-                ]
-                for info in METHODS.values()
-            ],
-            "parameter_rows": _flatten(config, ("explain", "compare", "dissect")),
+            "methods": table(
+                list(METHODS.values()),
+                ("Method", "title"),
+                ("Family", "family"),
+                ("Needs gradients", "needs_gradients", "yesno"),
+                ("Required by the assignment", "required", "yesno"),
+                ("Cost per image", "cost"),
+                ("What it computes", "summary"),
+                ("Paper", "paper"),
+            ),
+            "parameters": table(
+                _flatten(config, ("explain", "compare", "dissect")), ("Parameter", "parameter"), ("Value", "value")
+            ),
             "similarity": config["dissect"]["similarity"],
             **methods_context(site.plan, site.artifacts),
             "concepts": concepts_methods(site.plan, site.artifacts.get("concepts")),
@@ -108,7 +77,8 @@ def build(site: Site) -> Built:
     return Built([home, methods])
 
 
-def _flatten(config: dict[str, Any], sections: tuple[str, ...]) -> list[list[str]]:
+def _flatten(config: dict[str, Any], sections: tuple[str, ...]) -> list[dict[str, str]]:
+    """Every setting under ``sections``: its dotted key and its value as a config writes it."""
     rows = []
 
     def walk(prefix: str, value: Any) -> None:
@@ -116,7 +86,9 @@ def _flatten(config: dict[str, Any], sections: tuple[str, ...]) -> list[list[str
             for key, item in value.items():
                 walk(f"{prefix}.{key}", item)
         else:
-            rows.append([prefix, ", ".join(map(str, value)) if isinstance(value, list) else str(value)])
+            rows.append(
+                {"parameter": prefix, "value": ", ".join(map(str, value)) if isinstance(value, list) else str(value)}
+            )
 
     for section in sections:
         walk(section, config[section])

@@ -30,6 +30,7 @@ function.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import math
 import pickle
 import threading
@@ -337,13 +338,25 @@ def figure_queue(
 
 
 def resolve(value: Any) -> Any:
-    """``value`` with every :class:`Pending` inside dicts, lists and tuples replaced by its value."""
+    """``value`` with every :class:`Pending` inside dicts, lists, tuples and dataclasses (a page's figure references)
+    replaced by its value; a dataclass holding none is returned as it is."""
     if isinstance(value, Pending):
         return value.value()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changed = {}
+        for found in dataclasses.fields(value):
+            if found.init:
+                item = getattr(value, found.name)
+                resolved = resolve(item)
+                if resolved is not item:
+                    changed[found.name] = resolved
+        return dataclasses.replace(value, **changed) if changed else value
     if isinstance(value, dict):
-        return {key: resolve(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [resolve(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(resolve(item) for item in value)
+        items = {key: resolve(item) for key, item in value.items()}
+        return items if any(items[key] is not item for key, item in value.items()) else value
+    if isinstance(value, list | tuple):
+        items = [resolve(item) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
     return value
