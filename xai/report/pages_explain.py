@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xai.report.figures.jobs import draw
+from xai.report.gallery import build_gallery
 from xai.report.page import Built, Page, Section, Site, fmt_number, fmt_seconds, md_text, placeholder
 
 if TYPE_CHECKING:
@@ -162,19 +163,9 @@ def build(site: Site) -> Built:
                 ]
             )
         pages.append(_image_page(item, paths, explained, explained.methods, concept_tabs.get(item.name)))
-    grid = None
-    if explained.images:
-        grid_path = docs_dir / ASSETS / "grid.png"
-        draw(
-            figures.plot_explanation_grid,
-            [item.pixels for item in explained.images],
-            [item.explanation for item in explained.images],
-            path=grid_path,
-            names=[item.name for item in explained.images],
-            categories=categories,
-        )
-        written.append(f"{ASSETS}/grid.png")
-        grid = grid_path.name
+    links = {item.name: image_page(item.name).removeprefix("explanations/") for item in explained.images}
+    grid, gallery_files = build_gallery(explained, docs_dir / ASSETS, links)  # images x methods, one file per panel
+    written += [f"{ASSETS}/{name}" for name in gallery_files]
     ks = explained.images[0].explanation.lime.ks if explained.images and explained.images[0].explanation.lime else ()
     titles = [METHODS[m].title for m in explained.methods]
     per_image = [[item.name, *(_seconds(item.explanation, m) for m in explained.methods)] for item in explained.images]
