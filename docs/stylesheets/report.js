@@ -1,8 +1,9 @@
 /* xai-report: the few behaviours the report's pages need, without a framework.
  *
  * - Catalogue pages: filter the neuron cards by concept text (or a unit number), sort them by unit, score or
- *   label, hide the faded ones; the state lives in the address (?q=dog&sort=score&weak=hide) so a filtered view
- *   can be linked. Opening #unit-N that the filter hides clears the filter.
+ *   label, hide the faded ones; the state lives in the address (?filter=dog&sort=score&weak=hide; not ?q=,
+ *   which opens Material's search box) so a filtered view can be linked. Opening #unit-N that the filter hides
+ *   clears the filter.
  * - Wide tables: a table wider than its column is marked (data-xai-wide) so the stylesheet caps the frame's
  *   height (its horizontal scroll bar stays on screen) and shows that there is more to the right.
  * - Print: lazy images are loaded and collapsed blocks opened before the browser prints.
@@ -48,7 +49,7 @@
     var count = tools.querySelector(".xai-count");
 
     var params = new URLSearchParams(window.location.search);
-    filter.value = params.get("q") || "";
+    filter.value = params.get("filter") || "";
     if (params.get("sort")) sort.value = params.get("sort");
     hideWeak.checked = params.get("weak") === "hide";
 
@@ -72,7 +73,7 @@
       count.textContent = shown === cards.length ? cards.length + " neurons" : shown + " of " + cards.length + " neurons";
       if (remember) {
         var state = new URLSearchParams(window.location.search);
-        [["q", filter.value.trim()], ["sort", sort.value === "unit" ? "" : sort.value],
+        [["filter", filter.value.trim()], ["sort", sort.value === "unit" ? "" : sort.value],
          ["weak", hideWeak.checked ? "hide" : ""]].forEach(function (pair) {
           if (pair[1]) state.set(pair[0], pair[1]); else state.delete(pair[0]);
         });
