@@ -492,9 +492,7 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
     context = RunContext(make_plan(config), ArtifactCache(config.cache_dir), CPU, quiet=True)
     context.classifier = lambda model: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
     preset = context.plan.dissect.models[0]
-    dissect_stage._probe_pass(
-        context, [Path("a.jpg")], context.plan.dissect, clip_needed=False, models_needed=[preset]
-    )
+    dissect_stage._probe_pass(context, [Path("a.jpg")], context.plan.dissect, clip_needed=False, models_needed=[preset])
     assert seen == [expected]
     assert context.batch_sizes["dissect:resnet18"].source == ("configured" if configured == 7 else "measured")
 

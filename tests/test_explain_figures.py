@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers.explain_run import explain_context, explain_one
 from xai.explain import METHODS
-from xai.report.figures.explain import plot_explanation_grid, save_image_figures
+from xai.report.figures.explain import save_image_figures
 from xai.testing import PlantedEvidenceNet, planted_image
 
 
@@ -23,12 +23,11 @@ def explained(tmp_path_factory: pytest.TempPathFactory):
     return images, [explain_one(context, image) for image in images]
 
 
-def test_per_image_figures_and_grid(explained, tmp_path: Path) -> None:
+def test_per_image_figures(explained, tmp_path: Path) -> None:
     images, explanations = explained
     paths = save_image_figures(images[0], explanations[0], tmp_path / "one", categories=list("abcde"))
     assert set(paths) == {"original", "lime_boundaries", "lime_pros_cons", "lime_weights", *list(METHODS)[1:]}
-    grid = plot_explanation_grid(images, explanations, tmp_path / "grid.png", names=["first", "second"])
-    for path in [*paths.values(), grid]:
+    for path in paths.values():  # the gallery's panels (images x methods): tests/test_gallery.py
         pixels = matplotlib.image.imread(path)
         assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.std() > 0.01, path
     assert not list(tmp_path.rglob(".*"))  # no temp files left behind by the atomic save

@@ -1,5 +1,5 @@
-"""Rendering: golden Markdown for fixed inputs (the home and methods pages without artifacts, a placeholder, a
-catalogue), strict undefined values, escaping, stale-file removal."""
+"""Rendering: golden Markdown for fixed inputs (the home and methods pages without artifacts, a placeholder), strict
+undefined values, escaping, stale-file removal. The catalogue's golden page is in tests/test_catalogue.py."""
 
 from __future__ import annotations
 
@@ -12,27 +12,6 @@ from tests.helpers.golden import check_golden
 from tests.helpers.run_record import RUN, run_plan
 from xai.report.page import Page, fmt_seconds, make_environment, md_cell
 from xai.report.render import remove_stale, render_pages, render_report
-
-NEURONS = [
-    {
-        "unit": 0,
-        "label": "dog",
-        "score": "0.410",
-        "weak": False,
-        "runner_ups": ["cat (0.300)"],
-        "strip": "fc-unit-0000.jpg",
-        "top_images": ["n01_a", "n02_b"],
-    },
-    {
-        "unit": 1,
-        "label": "<b>bold</b> | pipe",
-        "score": "0.010",
-        "weak": True,
-        "runner_ups": [],
-        "strip": "fc-unit-0001.jpg",
-        "top_images": ["n03_c"],
-    },
-]
 
 
 @pytest.mark.parametrize("page", ["index.md", "methods.md"])
@@ -47,26 +26,6 @@ def test_a_stage_that_did_not_run_is_a_placeholder_page(tmp_path: Path) -> None:
     check_golden("placeholder.md", (tmp_path / "dissection" / "index.md").read_text())
     comparison = (tmp_path / "comparison" / "index.md").read_text()
     assert "This stage was not part of this build." in comparison and "--only compare" in comparison
-
-
-def test_catalogue_matches_golden_and_escapes_labels(tmp_path: Path) -> None:
-    context = {
-        "title": "ResNet18 · fc neurons",
-        "model": "m",
-        "layer": "fc",
-        "neurons": NEURONS,
-        "threshold": "0.200",
-        "interpretable": "50.0%",
-        "strips": "../assets/strips",
-        "similarity": "soft_wpmi",
-        "model_title": "m",
-        "about": "`resnet18`, weights IMAGENET1K_V1; pooled per neuron: not needed (one value per neuron)",
-    }
-    render_pages([Page("dissection/m-fc.md", "catalogue.md.j2", context)], tmp_path, RUN)
-    text = (tmp_path / "dissection" / "m-fc.md").read_text()
-    check_golden("catalogue.md", text)
-    assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt;" in text
-    assert 'class="neuron weak" id="unit-1"' in text and 'class="neuron" id="unit-0"' in text
 
 
 def test_every_page_carries_the_random_weights_warning(tmp_path: Path) -> None:

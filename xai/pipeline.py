@@ -24,6 +24,7 @@ from xai.cache import ArtifactCache, StorageError
 from xai.config import Config, ConfigError
 from xai.context import InputImage, RunContext, SkippedImage, stage
 from xai.data import BadImageError, DataError, image_ids, list_images, load_image, sha256_of, task_image_paths
+from xai.estimate import StageEstimate
 from xai.plan import RunPlan, make_plan
 from xai.stages import STAGES
 
@@ -78,7 +79,7 @@ def generate(
         context.images, context.skipped = load_inputs(plan)
     for skipped in context.skipped:
         print(f"skipped {skipped.reason}", file=sys.stderr)
-    print("\n".join(plan_lines(context, missing)))
+    print("\n".join(plan_lines(context, missing, plan_estimates(context, missing))))
     if plan_only:
         print("\n".join(downloads.download_plan(plan)))
         return 0
@@ -196,12 +197,20 @@ def versions() -> dict[str, str]:
     return found
 
 
-def plan_lines(context: RunContext, missing: dict[str, list[str]] | None = None) -> list[str]:
-    """Human-readable lines: what each stage will run, its forward passes, and how much is cached. A stage whose
-    input files (``missing``, from :func:`xai.downloads.missing_files`) are not on disk is not described: that
-    would read them."""
+def plan_lines(
+    context: RunContext,
+    missing: dict[str, list[str]] | None = None,
+    estimates: dict[str, StageEstimate] | None = None,
+) -> list[str]:
+    """Human-readable lines: what each stage will run, its forward passes, and how much is cached; with ``estimates``
+    (:func:`plan_estimates`) each stage's estimated wall time on this machine, the total, and the suggestion of
+    configs/quick.yaml when a CPU would take hours. A stage whose input files (``missing``, from
+    :func:`xai.downloads.missing_files`) are not on disk is not described: that would read them."""
+    from xai.estimate import stage_line, summary_lines
+
     plan = context.plan
     missing = missing or {}
+    estimates = estimates or {}
     inputs = (
         f"{len(missing['inputs'])} input image(s) not downloaded yet"
         if "inputs" in missing
@@ -215,7 +224,54 @@ def plan_lines(context: RunContext, missing: dict[str, list[str]] | None = None)
             f"  {name}: "
             + (f"waits for {waiting} data file(s) listed under downloads" if waiting else stage(name).describe(context))
         )
+        if name in estimates:
+            lines.append(f"    {stage_line(estimates[name])}")
+    if estimates:
+        lines += summary_lines(list(estimates.values()), device_type=context.device.type, config_name=config.name)
     return lines
+
+
+def plan_estimates(context: RunContext, missing: dict[str, list[str]] | None = None) -> dict[str, StageEstimate]:
+    """Each planned stage's estimated seconds on this machine (:mod:`xai.estimate`): its forward passes from the plan
+    times each network's measured seconds per image (:func:`xai.estimate_work.seconds_per_image`: stored, else timed
+    now on one batch where the stage's ``batch_size`` is ``auto``). Stages whose inputs are not on disk are left
+    out."""
+    from xai.estimate import estimate
+    from xai.estimate_work import explain_network, probe_networks, seconds_per_image, stage_work
+
+    plan, missing = context.plan, missing or {}
+    if "inputs" in missing or not context.images:
+        return {}
+    n_probe = _probe_count(context, missing)
+    shape = context.images[0].pixels.shape
+    works = stage_work(plan, n_images=len(context.images), image_shape=shape, n_probe=n_probe)
+    measure = set()
+    if plan.explain is not None and plan.explain.batch_size == "auto":
+        measure.add(explain_network(plan.explain, shape).model_id)
+    if plan.dissect is not None and plan.dissect.batch_size == "auto":
+        measure |= {network.model_id for network in probe_networks(plan.dissect)}
+    networks = [network for work in works for network in work.passes]
+    per_image = seconds_per_image(networks, context, measure=measure, log=context.log)
+    return {work.stage: estimate(work, per_image) for work in works if not missing.get(work.stage)}
+
+
+def _probe_count(context: RunContext, missing: dict[str, list[str]]) -> int | None:
+    """Probe images of the planned dissection (Task 1's, else the concepts stage's), or None without one. Broden's
+    size is known without listing it; another probe is listed only when its files are on disk (nothing is fetched
+    for an estimate)."""
+    from xai.estimate_work import probe_count
+
+    plan = context.plan
+    planned = plan.dissect or (plan.concepts.dissect if plan.concepts is not None else None)
+    if planned is None:
+        return None
+    if planned.probe == "broden":
+        return probe_count(planned)
+    if "dissect" in missing or "concepts" in missing:
+        return None
+    from xai.stages.dissect import probe_inputs
+
+    return probe_count(planned, lambda: len(probe_inputs(planned, plan.seed, quiet=True).paths))
 
 
 def run(context: RunContext) -> dict[str, Any]:

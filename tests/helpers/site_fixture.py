@@ -166,3 +166,29 @@ def build_docs_site(docs: Path, site: Path) -> None:
     config.write_text(yaml.safe_dump(mkdocs_yaml, allow_unicode=True))
     built = mkdocs_build(config, site, strict=True)
     assert built.returncode == 0, built.stdout + built.stderr
+
+
+ZENSICAL_REQUIREMENT = "zensical>=0.1.3"
+"""Zensical, Material for MkDocs' successor (Material reaches end of life on 2027-05-05): it builds a site from the
+same mkdocs.yml. Every release from 0.0.74 on requires ``zensical-ui``, which the package index lacks today."""
+
+
+def build_docs_site_zensical(docs: Path, site_name: str = "site-zensical") -> Path:
+    """Zensical's strict build of the generated site sources in ``docs`` with the repository's mkdocs.yml (as
+    :func:`build_docs_site` writes it for MkDocs), into ``docs.parent / site_name`` (Zensical keeps the site inside
+    the project folder). Returns the built site; raises with Zensical's output on failure."""
+    import shutil
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    mkdocs_yaml = yaml.safe_load((repo / "mkdocs.yml").read_text().replace("!ENV", ""))
+    mkdocs_yaml.update(docs_dir=docs.name, site_dir=site_name, site_url="http://127.0.0.1/")
+    shutil.copytree(repo / "docs" / "stylesheets", docs / "stylesheets", dirs_exist_ok=True)
+    config = docs.parent / "zensical-mkdocs.yml"
+    config.write_text(yaml.safe_dump(mkdocs_yaml, allow_unicode=True))
+    command = [sys.executable, "-m", "zensical", "build", "--strict", "-f", str(config)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=docs.parent, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"zensical build failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return docs.parent / site_name

@@ -344,7 +344,13 @@ def _catalogue_page(
             }
         )
     title = f"{model_title(model)} · {layer} neurons"
-
+    # Each strip's size, so the lazy-loaded images keep their place in the grid before they arrive.
+    shown = min(figures.STRIP_IMAGES, int(dissection.top_images.shape[1]))
+    layers = [
+        {"name": other.layer, "page": catalogue_path(model, other.layer).removeprefix("dissection/"),
+         "current": other.layer == layer}
+        for other in dissected.summaries[model].layers
+    ]  # fmt: skip
     return Page(
         catalogue_path(model, layer),
         "catalogue.md.j2",
@@ -356,9 +362,13 @@ def _catalogue_page(
             "threshold": fmt_number(threshold),
             "interpretable": fmt_percent(layer_summary.interpretable_fraction),
             "strips": f"../{ASSETS}/strips/{model}",
+            "strip_width": shown * figures.THUMBNAIL_PX + (shown - 1) * figures.STRIP_GAP_PX,
+            "strip_height": figures.THUMBNAIL_PX,
             "similarity": result.similarity,
             "model_title": model_title(model),
             "about": _model_about(dissected, model, layer),
+            "layers": layers,
+            "frequent": [(concept, count) for concept, count in layer_summary.top_concepts[:8] if count > 1],
         },
     )
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from xai.report.blocks import Answer, Answers, FigureRef, Link, Table, table
 from xai.report.figures.jobs import draw
+from xai.report.gallery import build_gallery
 from xai.report.page import Built, Page, Section, Site, placeholder
 
 if TYPE_CHECKING:
@@ -29,19 +30,20 @@ def image_page(image_id: str) -> str:
 
     Prefixed so that no image (``index.png``) can take the section's own ``index.md``. Its figures need no
     prefix: they go in the folder ``assets/explanations/<id>/`` and the section's own assets are files with a
-    suffix (``grid.png``), which no id (letters, digits and ``-``) can name."""
+    suffix (``grid-legend.png``), which no id (letters, digits and ``-``) can name."""
     return f"explanations/image-{image_id}.md"
 
 
-def answers(explained: ExplainArtifacts, concepts: dict[str, Any] | None, figure: FigureRef | None) -> Answers:
+def answers(explained: ExplainArtifacts, concepts: dict[str, Any] | None) -> Answers:
     """Tasks 2-3's answers (:func:`xai.explain.findings.answers`, then the concepts section's), each linked to the
-    section holding its evidence."""
+    section holding its evidence. No figure: the page's gallery shows every image x method panel, each opening in
+    the lightbox, which one thumbnail grid could not."""
     from xai.explain.findings import answers as found
 
     lines = [Answer(line, f"{INDEX}#{ANCHORS[topic]}") for topic, line in found(explained)]
     if concepts is not None:
         lines += [Answer(line, f"{INDEX}#concepts") for line in concepts["answers"][:2]]
-    return Answers(tuple(lines), figure)
+    return Answers(tuple(lines))
 
 
 def cost_table(explained: ExplainArtifacts) -> Table:
@@ -118,25 +120,15 @@ def build(site: Site) -> Built:
         found = {method: item.explanation.result(method) for method in explained.methods}
         timings.append({"image": item.name, **{m: r.seconds if r is not None else None for m, r in found.items()}})
         pages.append(_image_page(item, paths, explained, concept_tabs.get(item.name)))
-    grid = None
-    if explained.images:
-        grid_path = docs_dir / ASSETS / "grid.png"
-        draw(
-            figures.plot_explanation_grid,
-            [item.pixels for item in explained.images],
-            [item.explanation for item in explained.images],
-            path=grid_path,
-            names=[item.name for item in explained.images],
-            categories=categories,
-        )
-        written.append(f"{ASSETS}/grid.png")
-        grid = FigureRef(f"{ASSETS}/grid.png", "Grid of every image (rows) by its LIME weights and each CAM (columns)")
+    links = {item.name: image_page(item.name).removeprefix("explanations/") for item in explained.images}
+    gallery, gallery_files = build_gallery(explained, docs_dir / ASSETS, links)  # images x methods, a file per panel
+    written += [f"{ASSETS}/{name}" for name in gallery_files]
     concepts, concept_csv = pages_concepts.section(
         site, ASSETS, lambda name: image_page(name).removeprefix("explanations/")
     )
     written += concept_csv
     behind = next((cost for cost in explained.costs if cost.batch_size is not None), None)
-    found_answers = answers(explained, concepts, grid)
+    found_answers = answers(explained, concepts)
     context = {
         "title": TITLE,
         "answers": found_answers,
@@ -156,7 +148,8 @@ def build(site: Site) -> Built:
             ("Image", "image"),
             *((METHODS[m].title, m, "secs") for m in explained.methods),
         ),
-        "grid": grid,
+        "gallery": gallery,
+        "assets": f"../{ASSETS}",
         "concepts": concepts,
         "failed": table(
             [{"image": image, "error": error} for image, error in explained.failed],

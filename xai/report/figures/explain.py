@@ -1,4 +1,4 @@
-"""Figures of the LIME and CAM explanations. Each function reads artifacts, writes one PNG and returns its path.
+"""Figures of the LIME and CAM explanations. Each function reads artifacts, writes one image and returns its path.
 
 Colour choices: CAM maps use ``viridis`` (perceptually uniform, colour-blind safe) over a faded greyscale copy of
 the image; signed LIME weights use the diverging ``PuOr`` (ColorBrewer, colour-blind safe), centred on 0. The
@@ -133,48 +133,69 @@ def plot_cam(image: np.ndarray, cam: CamMap, path: Path, categories: Sequence[st
     return save_figure(figure, path)
 
 
-def plot_explanation_grid(
-    images: Sequence[np.ndarray],
-    explanations: Sequence[ImageExplanation],
-    path: Path,
-    *,
-    names: Sequence[str] | None = None,
-    categories: Sequence[str] | None = None,
-    methods: Sequence[str] | None = None,
-) -> Path:
-    """All images (rows) x methods (columns): the image, LIME's weights, then every CAM; shared colorbars."""
-    cam_methods = list(methods) if methods is not None else [c.method for c in explanations[0].cams]
-    with_lime = any(e.lime is not None for e in explanations)
-    lime_methods = [name for name, info in METHODS.items() if info.family == "lime"]
-    columns = ["image", *(lime_methods if with_lime else []), *cam_methods]
-    figure = Figure(figsize=(1.9 * len(columns) + 1.2, 1.9 * len(images) + 1.0), layout="constrained")
-    axes = np.array(figure.subplots(len(images), len(columns), squeeze=False))
-    cam_shown = weight_shown = None
-    for row, (image, explanation) in enumerate(zip(images, explanations, strict=True)):
-        for column, method in enumerate(columns):
-            panel = axes[row, column]
-            panel.set_xticks([])
-            panel.set_yticks([])
-            if row == 0:
-                panel.set_title("image" if method == "image" else METHODS[method].title, fontsize=8)
-            if method == "image":
-                panel.imshow(image)
-                label = _label(explanation.prediction.top1, categories)
-                panel.set_ylabel(f"{names[row] if names else f'image {row}'}\n→ {label}", fontsize=7)
-            elif METHODS[method].family == "lime" and explanation.lime is not None:
-                weights = explanation.lime.pixel_weights()
-                limit = float(np.abs(weights).max()) or 1.0
-                panel.imshow(_faded_gray(image), cmap="gray", vmin=0, vmax=1)
-                weight_shown = panel.imshow(weights / limit, cmap=WEIGHT_COLORMAP, vmin=-1, vmax=1, alpha=0.85)
-            elif METHODS[method].family == "cam":
-                cam_shown = _draw_cam(panel, image, explanation.cam(method))
-    every_axes = axes.ravel().tolist()
-    if cam_shown is not None:
-        figure.colorbar(cam_shown, ax=every_axes, shrink=0.6, location="right").set_label("CAM relevance")
-    if weight_shown is not None:
-        figure.colorbar(weight_shown, ax=every_axes, shrink=0.3, location="bottom", aspect=30).set_label(
-            "LIME weight / max |weight| of the image (purple: supports the class)"
-        )
+GRID_JPEG_QUALITY = 88
+"""The gallery's panels are photographs under a heatmap: JPEG keeps each at ~10-20 kB where PNG takes ~100 kB."""
+
+
+def _overlay(image: np.ndarray, values: np.ndarray, colormap: str, low: float, high: float, alpha: float) -> np.ndarray:
+    """``values`` coloured by ``colormap`` (``low``..``high``) over the faded greyscale image, as uint8 RGB: the
+    same composite :func:`plot_cam` and :func:`plot_lime_weights` draw with matplotlib, without axes."""
+    from matplotlib import colormaps
+
+    if values.shape != image.shape[:2]:  # a map at another resolution: nearest-neighbour, like imshow's extent
+        rows = np.arange(image.shape[0]) * values.shape[0] // image.shape[0]
+        columns = np.arange(image.shape[1]) * values.shape[1] // image.shape[1]
+        values = values[np.ix_(rows, columns)]
+    grey = _faded_gray(image)[..., None]
+    scaled = np.clip((values - low) / (high - low), 0.0, 1.0)
+    colours = colormaps[colormap](scaled)[..., :3]
+    return np.round(255 * ((1 - alpha) * grey + alpha * colours)).astype(np.uint8)
+
+
+def grid_panel(image: np.ndarray, path: Path, *, cam: CamMap | None = None, lime: LimeResult | None = None) -> Path:
+    """One cell of the explanation gallery (images x methods) as a JPEG at the image's own resolution, no axes:
+    the image itself, LIME's weights (``PuOr``, each image scaled by its largest |weight|, purple supports the
+    class) or a CAM (``viridis`` on [0, 1]) over the faded greyscale image. The column header, the lightbox caption
+    and :func:`grid_legend` say which is which."""
+    import io
+
+    from PIL import Image
+
+    from xai.cache import atomic_write_bytes
+
+    if cam is not None and lime is not None:
+        raise ValueError("a gallery panel shows one map: a CAM or LIME's weights, not both")
+    if cam is not None:
+        pixels = _overlay(image, cam.map, CAM_COLORMAP, 0.0, 1.0, alpha=0.6)
+    elif lime is not None:
+        weights = lime.pixel_weights()
+        limit = float(np.abs(weights).max()) or 1.0
+        pixels = _overlay(image, weights / limit, WEIGHT_COLORMAP, -1.0, 1.0, alpha=0.85)
+    else:
+        pixels = np.asarray(image, dtype=np.uint8)
+    encoded = io.BytesIO()
+    Image.fromarray(pixels).save(encoded, format="JPEG", quality=GRID_JPEG_QUALITY)
+    atomic_write_bytes(path, encoded.getvalue())
+    return path
+
+
+def grid_legend(path: Path, *, lime: bool = True, cam: bool = True) -> Path:
+    """The gallery's colour scales, one horizontal bar each: LIME's signed weight and the CAMs' relevance."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bars = []
+    if lime:
+        bars.append((WEIGHT_COLORMAP, -1.0, "LIME weight / max |weight| of the image (purple: supports the class)"))
+    if cam:
+        bars.append((CAM_COLORMAP, 0.0, "CAM relevance (min-max scaled per map)"))
+    if not bars:
+        raise ValueError("a legend needs LIME's scale, the CAMs' scale or both")
+    figure = Figure(figsize=(4.2 * len(bars), 0.75), layout="constrained")
+    for axes, (colormap, low, label) in zip(np.atleast_1d(figure.subplots(1, len(bars))), bars, strict=True):
+        bar = figure.colorbar(ScalarMappable(Normalize(low, 1.0), colormap), cax=axes, orientation="horizontal")
+        bar.set_label(label, fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     return save_figure(figure, path)
 
 
