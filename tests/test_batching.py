@@ -466,7 +466,7 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
 ) -> None:
     import sys
 
-    from xai.stages import dissect as dissect_stage
+    from xai.stages import probe_shards
 
     probe_pass_module = sys.modules["xai.dissect.probe_pass"]  # the package re-exports the function by that name
 
@@ -486,7 +486,7 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
     context = RunContext(make_plan(config), ArtifactCache(config.cache_dir), CPU, quiet=True)
     context.classifier = lambda model: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
     preset = context.plan.dissect.models[0]
-    dissect_stage._probe_pass(context, [Path("a.jpg")], clip_needed=False, models_needed=[preset])
+    probe_shards.probe_pass_in_shards(context, [Path("a.jpg")], clip_needed=False, models_needed=[preset])
     assert seen == [expected]
     assert context.batch_sizes["dissect:resnet18"].source == ("configured" if configured == 7 else "measured")
 
@@ -499,6 +499,7 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
     from xai.context import StageCache
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
     from xai.stages import compare as compare_stage
+    from xai.units import Filled
 
     monkeypatch.setattr(batching, "measure", _fake_measure)
     seen: dict[str, int] = {}
@@ -516,6 +517,7 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
         monkeypatch.setattr(compare, name, lambda *args, **options: None)
     monkeypatch.setattr(compare_stage, "seed_weights", lambda explanation: (np.zeros(1), (0,)))
     monkeypatch.setattr(StageCache, "get", lambda self, kind, parts, compute: compute())
+    monkeypatch.setattr(compare_stage, "fill_missing", lambda *args, **kwargs: Filled())  # computed by the cache
     model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     context = _context(tmp_path, model, configured)
     # the sanity check runs (and resolves its batch size) only with trained weights; the model is patched in

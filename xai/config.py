@@ -20,6 +20,7 @@ from pydantic import (
 
 from xai import config_errors
 from xai.errors import UserError
+from xai.executors.settings import RaySettings
 from xai.explain.registry import METHODS
 from xai.stages import STAGES
 
@@ -345,6 +346,9 @@ class Config(_Section):
     explain: ExplainConfig = Field(default_factory=ExplainConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
     dissect: DissectConfig = Field(default_factory=DissectConfig)
+    executor: Literal["local", "ray"] = "local"
+    """Where units of heavy work run: this process, or a Ray cluster (``ray``; xai/executors/ray.py)."""
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @model_validator(mode="after")
     def _compare_needs_lime(self) -> Config:

@@ -19,11 +19,12 @@ from xai.compare.results import CompareArtifacts, explanation_caveats, seed_weig
 from xai.compare.sanity import sanity_explain_fn
 from xai.context import NotCachedError, StageCache
 from xai.stages.explain import explain_batch_size
+from xai.units import Job, fill_missing
 
 if TYPE_CHECKING:
     from xai.compare import FaithfulnessResult, ImageComparison, SanityResult
     from xai.compare.per_image import CrossImageInput
-    from xai.context import RunContext
+    from xai.context import PieceStore, RunContext
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
     from xai.plan import ComparePlan, ExplainPlan
 
@@ -77,20 +78,42 @@ def describe(context: RunContext) -> str:
     )
 
 
+def units(context: RunContext) -> str:
+    """The plan's count of this stage's units (before the explain stage ran: an upper bound)."""
+    return f"compare up to {len(context.images) + 1} (one per image and one for the sanity check, unless cached)"
+
+
 def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) -> CompareArtifacts:
+    """The missing pieces computed by units through the run's executor (one per image, one for the sanity check)
+    and written into the cache; then the artifacts assembled from the cache in image order, and the cross-image
+    null and the summary (arithmetic on every image, on the driver)."""
     explain, planned = _plans(context)
     settings = planned.settings
-    cache = StageCache(context, STAGE, load_only)
     shas = {image.name: image.sha256 for image in context.images}
+    chosen = explained.images[: settings.sanity_images]
+    fresh: dict[str, Any] = {}
+    if not load_only:
+        jobs = [
+            Job(
+                "xai.stages.compare:compare_image_unit",
+                item.name,
+                (item, shas[item.name]),
+                _image_pieces(context, item, shas[item.name]),
+            )
+            for item in explained.images
+        ]
+        sanity_parts = _sanity_parts(context, chosen, shas)
+        jobs.append(Job("xai.stages.compare:sanity_unit", "sanity", (chosen, shas), {"sanity": sanity_parts}))
+        fresh = fill_missing(context, STAGE, jobs, "compare").fresh
+    cache = StageCache(context, STAGE, load_only, fresh)
     artifacts = CompareArtifacts(explain=explained, cascade=tuple("+".join(group) for group in planned.cascade))
     if explained.images:
         artifacts.cam_grid = explain.cam_grid
-    for item in context.progress(explained.images, "compare", total=len(explained.images)):
-        # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
-        base = {**_base_parts(context, shas[item.name]), "image_id": item.name}
-        artifacts.comparisons.append(_agreement(context, cache, base, item))
-        artifacts.faithfulness.append(_faithfulness(context, cache, base, item, shas[item.name]))
-    artifacts.sanity = _sanity(context, cache, explained.images[: settings.sanity_images], shas)
+    for item in explained.images:
+        comparison, faithfulness = compare_image_unit(context, (item, shas[item.name]), cache)
+        artifacts.comparisons.append(comparison)
+        artifacts.faithfulness.append(faithfulness)
+    artifacts.sanity = sanity_unit(context, (chosen, shas), cache)
     cross_image = compare.cross_image_table([_cross_image_input(item) for item in explained.images], settings.top_k)
     artifacts.summary = compare.summarise(
         artifacts.comparisons,
@@ -104,11 +127,55 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
     return artifacts
 
 
+def _image_base(context: RunContext, item: ExplainedImage, image_sha: str) -> dict[str, Any]:
+    # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
+    return {**_base_parts(context, image_sha), "image_id": item.name}
+
+
+def _image_pieces(context: RunContext, item: ExplainedImage, image_sha: str) -> dict[str, tuple[type, dict[str, Any]]]:
+    """One image's cached pieces: name -> (artifact class, cache key parts)."""
+    base = _image_base(context, item, image_sha)
+    return {
+        "agreement": (compare.ImageComparison, _agreement_parts(context, base, item)),
+        "faithfulness": (compare.FaithfulnessResult, _faithfulness_parts(context, base)),
+    }
+
+
+def compare_image_unit(
+    context: RunContext, inputs: tuple[ExplainedImage, str], store: PieceStore
+) -> tuple[ImageComparison, FaithfulnessResult]:
+    """The unit of one image (:mod:`xai.executor`): agreement with its nulls, and deletion/insertion."""
+    item, image_sha = inputs
+    base = _image_base(context, item, image_sha)
+    return _agreement(context, store, base, item), _faithfulness(context, store, base, item, image_sha)
+
+
+def sanity_unit(
+    context: RunContext, inputs: tuple[list[ExplainedImage], dict[str, str]], store: PieceStore
+) -> SanityResult:
+    """The unit of the sanity check on the chosen images."""
+    chosen, shas = inputs
+    return _sanity(context, store, chosen, shas)
+
+
 def _cam_maps(item: ExplainedImage) -> dict[str, np.ndarray]:
     return {cam.method: cam.map for cam in item.explanation.cams}
 
 
-def _agreement(context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage) -> ImageComparison:
+def _agreement_parts(context: RunContext, base: dict[str, Any], item: ExplainedImage) -> dict[str, Any]:
+    settings = _plans(context)[1].settings
+    _, seeds = seed_weights(item.explanation)
+    return {
+        **base,
+        "piece": "agreement",
+        "ks": list(settings.top_k),
+        "thresholds": list(settings.thresholds),
+        "seeds": list(seeds),
+        "null_draws": settings.null_draws,
+    }
+
+
+def _agreement(context: RunContext, cache: PieceStore, base: dict[str, Any], item: ExplainedImage) -> ImageComparison:
     """LIME against every CAM and the centre prior on one image, with the superpixel null (no model calls)."""
     settings = _plans(context)[1].settings
     lime = item.explanation.lime
@@ -128,19 +195,23 @@ def _agreement(context: RunContext, cache: StageCache, base: dict[str, Any], ite
             null_seed=context.plan.seed,
         )
 
-    parts = {
+    return cache.get(compare.ImageComparison, _agreement_parts(context, base, item), agreement)
+
+
+def _faithfulness_parts(context: RunContext, base: dict[str, Any]) -> dict[str, Any]:
+    explain, planned = _plans(context)
+    settings = planned.settings
+    return {
         **base,
-        "piece": "agreement",
-        "ks": list(settings.top_k),
-        "thresholds": list(settings.thresholds),
-        "seeds": list(seeds),
-        "null_draws": settings.null_draws,
+        "piece": "faithfulness",
+        "steps": settings.faithfulness_steps,
+        "random_draws": settings.random_draws,
+        "random_cells": list(explain.cam_grid),
     }
-    return cache.get(compare.ImageComparison, parts, agreement)
 
 
 def _faithfulness(
-    context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage, image_sha: str
+    context: RunContext, cache: PieceStore, base: dict[str, Any], item: ExplainedImage, image_sha: str
 ) -> FaithfulnessResult:
     """Deletion/insertion curves of LIME, every CAM and the random baseline on one image (model forward passes)."""
     explain, planned = _plans(context)
@@ -162,17 +233,24 @@ def _faithfulness(
             random_cells=explain.cam_grid,
         )
 
+    return cache.get(compare.FaithfulnessResult, _faithfulness_parts(context, base), faithfulness)
+
+
+def _sanity_parts(
+    context: RunContext, chosen: list[ExplainedImage], shas: dict[str, str]
+) -> tuple[type, dict[str, Any]]:
+    settings = _plans(context)[1].settings
     parts = {
-        **base,
-        "piece": "faithfulness",
-        "steps": settings.faithfulness_steps,
-        "random_draws": settings.random_draws,
-        "random_cells": list(explain.cam_grid),
+        **_base_parts(context, ",".join(shas[item.name] for item in chosen)),
+        "piece": "sanity",
+        "methods": list(_plans(context)[1].sanity_methods),
+        "enabled": settings.sanity_check,
+        "lime_samples": settings.sanity_lime_samples,
     }
-    return cache.get(compare.FaithfulnessResult, parts, faithfulness)
+    return compare.SanityResult, parts
 
 
-def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage], shas: dict[str, str]) -> SanityResult:
+def _sanity(context: RunContext, cache: PieceStore, chosen: list[ExplainedImage], shas: dict[str, str]) -> SanityResult:
     """The cascading parameter-randomisation check on the ``chosen`` images (skipped under random weights)."""
     explain, planned = _plans(context)
     settings = planned.settings
@@ -212,14 +290,7 @@ def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage]
             model, explain_fn, seed=context.plan.seed, weights_are_random=skip, budgets=budgets
         )
 
-    parts = {
-        **_base_parts(context, ",".join(shas[item.name] for item in chosen)),
-        "piece": "sanity",
-        "methods": methods,
-        "enabled": settings.sanity_check,
-        "lime_samples": settings.sanity_lime_samples,
-    }
-    return cache.get(compare.SanityResult, parts, sanity)
+    return cache.get(compare.SanityResult, _sanity_parts(context, chosen, shas)[1], sanity)
 
 
 def _cross_image_input(item: ExplainedImage) -> CrossImageInput:

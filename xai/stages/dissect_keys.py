@@ -44,13 +44,21 @@ def model_parts(model: ModelPlan) -> dict[str, Any]:
     }
 
 
-def clip_parts(context: RunContext) -> dict[str, Any]:
-    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision."""
+def clip_parts(context: RunContext, device: Device | None = None) -> dict[str, Any]:
+    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision (that
+    of ``device``, where they are computed: the driver's by default)."""
     return {
         "clip": _dissect(context).clip_weights_key,
         "clip_arch": clip.CLIP_ARCH,
-        "clip_dtype": str(clip.clip_dtype(context.device)).removeprefix("torch."),
+        "clip_dtype": str(clip.clip_dtype(device or context.device)).removeprefix("torch."),
     }
+
+
+def probe_device(context: RunContext) -> torch.device:
+    """Where the probe pass runs: the run's units (a cluster's GPUs under ``executor: ray``), else the driver."""
+    from xai.units import unit_device
+
+    return unit_device(context)
 
 
 def _probe_piece(context: RunContext) -> dict[str, Any]:
@@ -60,7 +68,12 @@ def _probe_piece(context: RunContext) -> dict[str, Any]:
 
 def clip_image_parts(context: RunContext, probe_key: str) -> dict[str, Any]:
     """Key of the probe set's CLIP image embeddings."""
-    return {"probe": probe_key, **_probe_piece(context), "piece": "clip-images", **clip_parts(context)}
+    return {
+        "probe": probe_key,
+        **_probe_piece(context),
+        "piece": "clip-images",
+        **clip_parts(context, probe_device(context)),
+    }
 
 
 def clip_text_parts(context: RunContext, concepts: Sequence[str]) -> dict[str, Any]:
@@ -82,14 +95,17 @@ def activation_parts(context: RunContext, entry: DissectedModelPlan, probe_key: 
         "layers": list(entry.layers.layers),
         "pool": _dissect(context).pool,
         "pooling": list(entry.layers.pooling),
-        "device": device_type(context.device),
+        "device": device_type(probe_device(context)),
         "piece": "activations",
     }
 
 
 def scoring_parts(context: RunContext, entry: DissectedModelPlan, probe_key: str, concepts_key: str) -> dict[str, Any]:
-    """Key of one model's labels and what is derived from them (summary, fc checks)."""
+    """Key of one model's labels and what is derived from them (summary, fc checks). Scored where the driver runs;
+    when the probe pass ran on another device type (a cluster's GPUs), that device too: it made the inputs."""
     planned = _dissect(context)
+    probe = device_type(probe_device(context))
+    elsewhere = {"probe_device": probe} if probe != device_type(context.device) else {}
     return {
         "probe": probe_key,
         "seed": context.plan.seed,
@@ -103,6 +119,7 @@ def scoring_parts(context: RunContext, entry: DissectedModelPlan, probe_key: str
         "similarity": planned.similarity,
         "top_images": planned.top_images,
         "scoring_device": device_type(context.device),
+        **elsewhere,
     }
 
 
