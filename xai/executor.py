@@ -66,6 +66,8 @@ class UnitResult:
     """Which worker ran it (host and process id)."""
     seconds: float = 0.0
     """Wall seconds the unit took on the worker."""
+    written: bool = False
+    """The pieces are in the driver's cache already (a unit run in the driver's process writes each as it goes)."""
 
 
 class Executor(Protocol):

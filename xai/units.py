@@ -48,6 +48,9 @@ class Workspace:
     unit: Unit
     files: Mapping[str, Path] = field(default_factory=dict)
     """Driver path -> where the worker has its bytes (empty: the driver's paths are readable here)."""
+    write: Callable[[dict[str, Any], dict[str, Any], dict[str, Any]], object] | None = None
+    """``write(parts, arrays, meta)`` stores each piece the moment it is computed: in the driver's process, so
+    an interrupted unit keeps its finished pieces (a remote worker has no cache: its results travel back whole)."""
     computed: dict[str, Parts] = field(default_factory=dict)
 
     def key(self, parts: dict[str, Any]) -> str:
@@ -64,6 +67,8 @@ class Workspace:
         elif key in self.unit.missing:
             arrays, meta = serial.to_parts(compute())
             meta = json.loads(json.dumps(meta, default=str, sort_keys=True))
+            if self.write is not None:
+                self.write(parts, arrays, meta)
             self.computed[key] = (arrays, meta)
         else:
             raise UnitPlanError(
@@ -83,11 +88,20 @@ def unit_function(name: str) -> Callable[[RunContext, Any, Workspace], Any]:
     return getattr(importlib.import_module(module), function)
 
 
-def run_unit(context: RunContext, unit: Unit, files: Mapping[str, Path] | None = None) -> UnitResult:
+def run_unit(
+    context: RunContext, unit: Unit, files: Mapping[str, Path] | None = None, *, write: bool = False
+) -> UnitResult:
     """Run ``unit`` with ``context`` (the driver's, or a worker's own): its computed pieces and value, with the
-    batch sizes and checkpoint notes the run record needs."""
+    batch sizes and checkpoint notes the run record needs. ``write``: each piece goes into ``context``'s cache as
+    soon as it is computed (the driver's own process only)."""
     started = time.perf_counter()
-    workspace = Workspace(unit, dict(files or {}))
+    store = None
+    if write:
+
+        def store(parts: dict[str, Any], arrays: dict[str, Any], meta: dict[str, Any]) -> None:
+            context.cache.save(unit.stage, parts, arrays, meta)
+
+    workspace = Workspace(unit, dict(files or {}), store)
     value = unit_function(unit.function)(context, unit.inputs, workspace)
     notes = {name: model.load_note for name, model in context.loaded_classifiers().items() if model.load_note}
     return UnitResult(
@@ -98,6 +112,7 @@ def run_unit(context: RunContext, unit: Unit, files: Mapping[str, Path] | None =
         notes,
         f"{socket.gethostname()}:{os.getpid()}",
         time.perf_counter() - started,
+        written=write,
     )
 
 
@@ -120,7 +135,7 @@ class LocalExecutor:
 
     def map(self, units: Sequence[Unit]) -> Iterator[tuple[int, UnitResult]]:
         for index, unit in enumerate(units):
-            yield index, run_unit(self.context, unit)
+            yield index, run_unit(self.context, unit, write=True)
 
     def describe(self) -> list[str]:
         return []
@@ -164,7 +179,8 @@ def run_units(
             raise UnitPlanError(f"unit {result.label} returned pieces the driver did not ask for: {sorted(unexpected)}")
         for key, (arrays, meta) in result.pieces.items():
             stage = units[index].stage
-            cache.save(stage, (planned or {})[key][1], arrays, meta)
+            if not result.written:
+                cache.save(stage, (planned or {})[key][1], arrays, meta)
             cache.stats.misses.append(f"{stage}:{key}")
         _record(context, result)
         results[index] = result
@@ -178,8 +194,10 @@ def _record(context: RunContext, result: UnitResult) -> None:
         if label in context.batch_sizes:
             continue
         context.batch_sizes[label] = choice
-        if choice.source == "measured" and choice.key:
+        if choice.source == "measured" and choice.key:  # kept for the next run's workers of the same kind
             BatchSizeCache(context.cache.root).put(choice.key, choice.to_record())
+            seconds = f"{choice.per_image_s:.4f} s/image"
+            context.log(f"batch size for {label}: {choice.batch_size} ({seconds}, measured on {result.worker})")
     context.load_notes.update(result.load_notes)
 
 

@@ -126,6 +126,7 @@ class UnitWorker:
         from xai.batching import BatchSizeCache
         from xai.cache import ArtifactCache
         from xai.context import RunContext
+        from xai.stages import STAGES
 
         torch.set_num_threads(max(1, threads))
         self.root = Path(tempfile.mkdtemp(prefix="xai-worker-"))
@@ -136,6 +137,8 @@ class UnitWorker:
         for key, record in batch_records.items():
             sizes.put(key, record)
         self.context = RunContext(plan, ArtifactCache(self.root), torch.device(device), quiet=True)
+        for name in plan.run:  # the stages' code (LIME, grad-cam, open_clip) imported at start, not in a unit
+            STAGES[name].implementation()
 
     def identity(self) -> WorkerIdentity:
         import torch

@@ -138,8 +138,9 @@ class RayExecutor:
         self._files: Any = {}
         self.running: dict[int, tuple[Unit, int]] = {}
         """Unit index -> the unit and the process id of the worker running it (as it was when the unit was sent)."""
-        self.finished: list[tuple[str, str, float]] = []
-        """(unit label, worker ``host:pid``, seconds on the worker) of every unit done, in the order they finished."""
+        self.finished: list[tuple[str, str, str, float]] = []
+        """(unit function, unit label, worker ``host:pid``, seconds on the worker) of every unit done, in the order
+        they finished."""
 
     def _sizes(self, device: str) -> tuple[float, int, int | None]:
         """GPUs per worker, the number of workers, and the number asked for when more than fit (else None)."""
@@ -271,7 +272,7 @@ class RayExecutor:
                 index, slot = pending.pop(ref)
                 result = self._get(ref, f"running unit {units[index].label}")
                 self.running.pop(index, None)
-                self.finished.append((result.label, result.worker, result.seconds))
+                self.finished.append((units[index].function, result.label, result.worker, result.seconds))
                 self.pids[slot] = int(result.worker.rpartition(":")[2])  # a restarted worker has a new process
                 idle.append(slot)
                 yield index, result
