@@ -30,7 +30,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
@@ -241,41 +241,63 @@ def bench(args: argparse.Namespace, scratch: Path) -> None:
 def project(
     args: argparse.Namespace, by_kind: dict[str, list[float]], one: dict[str, Any], write_s: float, unit_bytes: float
 ) -> None:
-    """The model's times for the assignment's Tasks 2-4 and a 1,000-image Task 4 on N workers."""
+    """The model's times for the assignment's Tasks 2-4 and a 1,000-image Task 4 on N workers: at this machine's
+    forward time, and at ``--forward-s`` when given."""
     measured_forward = forward_seconds()
-    forward = args.forward_s or measured_forward
     here_explain, here_compare = plan_passes(one["context"].plan)
-    ratio = {
-        "explain_unit": statistics.mean(by_kind["explain_unit"]) / (here_explain * measured_forward),
-        "compare_image_unit": statistics.mean(by_kind["compare_image_unit"]) / (here_compare * measured_forward),
-    }
+    terms = Terms(
+        explain_ratio=statistics.mean(by_kind["explain_unit"]) / (here_explain * measured_forward),
+        compare_ratio=statistics.mean(by_kind["compare_image_unit"]) / (here_compare * measured_forward),
+        start_s=one["start_s"],
+        write_s=write_s,
+        unit_bytes=unit_bytes,
+    )
     print(
         f"\nunit time over its forward floor here (ResNet-50 {measured_forward * 1e3:.1f} ms/image at batch 16): "
-        f"explain {ratio['explain_unit']:.2f}x, compare {ratio['compare_image_unit']:.2f}x"
+        f"explain {terms.explain_ratio:.2f}x, compare {terms.compare_ratio:.2f}x"
     )
+    workers = [int(n) for n in args.gpus.split(",")]
+    print_projection(terms, measured_forward, workers, "measured here")
+    if args.forward_s:
+        print_projection(terms, args.forward_s, workers, "given")
+
+
+class Terms(NamedTuple):
+    """The cost model's measured terms."""
+
+    explain_ratio: float
+    """An explain unit's seconds over its forward floor (forward passes x seconds per forward image)."""
+    compare_ratio: float
+    start_s: float
+    write_s: float
+    unit_bytes: float
+    """Bytes per unit, to the worker and back."""
+
+
+def print_projection(terms: Terms, forward: float, workers: Sequence[int], source: str) -> None:
+    """The projection's table: each stage's units over the workers (list scheduling: the longest unit or the total
+    share; the compare stage starts when explain is done), bounded below by the driver's writes and the network."""
     assignment = make_assignment_plan()
     a_explain, a_compare = plan_passes(assignment)
     sanity = sanity_passes(assignment)
-    t_explain = ratio["explain_unit"] * a_explain * forward
-    t_compare = ratio["compare_image_unit"] * a_compare * forward
-    t_sanity = ratio["explain_unit"] * sanity * forward  # LIME and CAMs again, on each randomised model state
+    t_explain = terms.explain_ratio * a_explain * forward
+    t_compare = terms.compare_ratio * a_compare * forward
+    t_sanity = terms.explain_ratio * sanity * forward  # LIME and CAMs again, on each randomised model state
     print(
-        f"projection at {forward * 1e3:.2f} ms per forward image ({'given' if args.forward_s else 'measured here'}), "
-        f"the assignment's budgets: an explain unit {a_explain:,} forward passes ({t_explain:.0f} s), a compare unit "
-        f"{a_compare:,} ({t_compare:.0f} s), the sanity unit {sanity:,} ({t_sanity:.0f} s)"
+        f"projection at {forward * 1e3:.2f} ms per forward image ({source}), the assignment's budgets: an explain "
+        f"unit {a_explain:,} forward passes ({t_explain:.0f} s), a compare unit {a_compare:,} ({t_compare:.0f} s), "
+        f"the sanity unit {sanity:,} ({t_sanity:.0f} s)"
     )
     print(f"  {'workers':>8} {'Tasks 2-4, 10 images':>22} {'Task 4, 1,000 images':>22}")
-    for workers in (int(n) for n in args.gpus.split(",")):
+    for count in workers:
         cells = []
         for images in (10, 1000):
-            # each stage's units over the workers (list scheduling: the longest unit or the total share), bounded
-            # below by the driver's writes and the network; the compare stage starts when explain is done
-            explain = max(t_explain, images * t_explain / workers)
-            compare_ = max(t_sanity, (images * t_compare + t_sanity) / workers)
-            driver = (2 * images + 1) * write_s
-            network = (2 * images + 1) * unit_bytes / BANDWIDTH
-            cells.append(one["start_s"] + max(explain + compare_, driver, network))
-        print(f"  {workers:>8} {cells[0] / 60:>18.1f} min {cells[1] / 3600:>20.2f} h")
+            explain = max(t_explain, images * t_explain / count)
+            compare_ = max(t_sanity, (images * t_compare + t_sanity) / count)
+            driver = (2 * images + 1) * terms.write_s
+            network = (2 * images + 1) * terms.unit_bytes / BANDWIDTH
+            cells.append(terms.start_s + max(explain + compare_, driver, network))
+        print(f"  {count:>8} {cells[0] / 60:>18.1f} min {cells[1] / 3600:>20.2f} h")
 
 
 def make_assignment_plan() -> Any:

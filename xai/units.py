@@ -235,9 +235,11 @@ def fill_missing(context: RunContext, stage: str, jobs: Sequence[Job], descripti
             continue
         known: dict[str, Parts] = {}
         for key, (_, parts) in keys.items():
-            stored = None if key in missing else cache.load(stage, parts)
-            if stored is None:
-                missing += [] if key in missing else [key]
+            if key in missing:
+                continue
+            stored = cache.load(stage, parts)
+            if stored is None:  # damaged (reported and removed by the cache) or gone meanwhile
+                missing.append(key)
                 continue
             arrays, meta = stored
             known[key] = (arrays, {name: value for name, value in meta.items() if name != "key_parts"})
