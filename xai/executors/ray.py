@@ -243,7 +243,8 @@ class RayExecutor:
                 raise cause from None
             raise
         except exceptions.RayActorError as error:
-            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = text if len(text) <= 160 else f"{text[:157]}..."
             raise ExecutorError(
                 f"ray: a worker died {doing} and was retried {self.settings.max_retries} time(s) ({reason}); see "
                 "the Ray logs (/tmp/ray/session_latest/logs); a worker killed for memory needs a smaller batch "
