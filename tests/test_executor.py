@@ -248,3 +248,76 @@ def test_ray_settings_are_checked_with_one_line_errors(ray: dict, message: str) 
     assert str(error.value).startswith(f"mine.yaml: {message}"), str(error.value)
     with pytest.raises(ConfigError, match=r"executor: .*'local' or 'ray'"):
         validate({"executor": "dask"}, "mine.yaml")
+
+
+def test_probe_pieces_are_keyed_by_the_device_their_units_run_on() -> None:
+    """GPU workers under a CPU driver: the probe pass's pieces say cuda (and CLIP's fp16), the scores say where
+    their inputs came from; with the units on the driver's device the keys are those of a run without a cluster."""
+    from types import SimpleNamespace
+
+    from xai.stages.dissect_keys import activation_parts, clip_image_parts, scoring_parts
+
+    plan = make_plan(validate({"weights": "random", "stages": ["dissect"]}))
+    entry = plan.dissect.models[0]
+    alone = SimpleNamespace(plan=plan, device=CPU)
+    cluster = SimpleNamespace(plan=plan, device=CPU, executor=SimpleNamespace(device=torch.device("cuda")))
+    same = SimpleNamespace(plan=plan, device=CPU, executor=SimpleNamespace(device=CPU))
+    assert (
+        activation_parts(cluster, entry, "p")["device"] == "cuda"
+        and activation_parts(alone, entry, "p")["device"] == "cpu"
+    )
+    assert (
+        clip_image_parts(cluster, "p")["clip_dtype"] == "float16"
+        and clip_image_parts(alone, "p")["clip_dtype"] == "float32"
+    )
+    assert scoring_parts(cluster, entry, "p", "c")["probe_device"] == "cuda"
+    assert scoring_parts(cluster, entry, "p", "c")["scoring_device"] == "cpu"
+    for parts in (activation_parts, clip_image_parts):
+        args = (entry, "p") if parts is activation_parts else ("p",)
+        assert make_key("dissect", parts(same, *args)) == make_key("dissect", parts(alone, *args))
+    assert scoring_parts(same, entry, "p", "c") == scoring_parts(alone, entry, "p", "c")
+    assert "probe_device" not in scoring_parts(alone, entry, "p", "c")  # the keys of runs before clusters stand
+
+
+@pytest.mark.parametrize(
+    ("resources", "settings", "device", "expected"),
+    [
+        ({"CPU": 16, "GPU": 2}, {}, "auto", (1.0, 2, None)),  # one worker per GPU
+        ({"CPU": 16, "GPU": 2}, {}, "cpu", (0.0, 16, None)),  # --device cpu: one per CPU
+        ({"CPU": 16, "GPU": 2}, {"workers": 8}, "auto", (1.0, 2, 8)),  # more than fit: capped, said in the plan
+        ({"CPU": 16, "GPU": 2}, {"num_gpus_per_worker": 0.5}, "auto", (0.5, 4, None)),  # two per GPU
+        ({"CPU": 8, "GPU": 0}, {"num_cpus_per_worker": 3}, "auto", (0.0, 2, None)),
+    ],
+)
+def test_workers_are_sized_by_the_clusters_gpus_and_cpus(
+    resources: dict, settings: dict, device: str, expected: tuple
+) -> None:
+    from xai.executors.ray import RayExecutor
+    from xai.executors.settings import RaySettings
+
+    executor = RayExecutor.__new__(RayExecutor)  # sizing only: no cluster
+    executor.settings, executor.source = RaySettings(**settings), "test"
+    executor.cpus, executor.gpus = resources["CPU"], resources["GPU"]
+    assert executor._sizes(device) == expected
+
+
+@pytest.mark.parametrize(
+    ("resources", "settings", "device", "message"),
+    [
+        ({"CPU": 8, "GPU": 0}, {}, "cuda", "device 'cuda': the Ray cluster (test) has no GPU"),
+        ({"CPU": 8, "GPU": 0}, {"num_gpus_per_worker": 1}, "auto", "ray.num_gpus_per_worker 1: the Ray cluster"),
+        ({"CPU": 2, "GPU": 0}, {"num_cpus_per_worker": 4}, "auto", "ray.num_cpus_per_worker 4: the Ray cluster"),
+    ],
+)
+def test_a_cluster_that_cannot_run_a_worker_is_one_line(
+    resources: dict, settings: dict, device: str, message: str
+) -> None:
+    from xai.executors.ray import ExecutorError, RayExecutor
+    from xai.executors.settings import RaySettings
+
+    executor = RayExecutor.__new__(RayExecutor)
+    executor.settings, executor.source = RaySettings(**settings), "test"
+    executor.cpus, executor.gpus = resources["CPU"], resources["GPU"]
+    with pytest.raises(ExecutorError) as error:
+        executor._sizes(device)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
