@@ -211,7 +211,7 @@ def explain_floors(context: Any, explained: Any, per_image: float) -> tuple[dict
 
 
 PROBE_PASS_LABELS = ("dissect:clip", "dissect:resnet18")
-"""The labels the joint probe pass records its batch size under (:func:`xai.stages.dissect._pass_batch_size`):
+"""The labels the joint probe pass records its batch size under (:func:`xai.stages.probe_shards.pass_batch_size`):
 measured on CLIP when CLIP is in the pass, else on ResNet18."""
 
 

@@ -447,7 +447,8 @@ def test_explanations_page_explains_the_floor(tmp_path: Path, source: str) -> No
         "costs": cost_table(explained),
         "batch": next(cost for cost in explained.costs if cost.batch_size is not None),
         "timings": empty,
-        "grid": None,
+        "gallery": None,
+        "assets": "../assets/explanations",
         "concepts": None,
         "failed": empty,
     }
@@ -472,7 +473,7 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
 ) -> None:
     import sys
 
-    from xai.stages import dissect as dissect_stage
+    from xai.stages import probe_shards
 
     probe_pass_module = sys.modules["xai.dissect.probe_pass"]  # the package re-exports the function by that name
 
@@ -492,7 +493,9 @@ def test_the_probe_pass_receives_the_resolved_batch_size(
     context = RunContext(make_plan(config), ArtifactCache(config.cache_dir), CPU, quiet=True)
     context.classifier = lambda model: SimpleNamespace(module=torch.nn.Identity())  # type: ignore[method-assign]
     preset = context.plan.dissect.models[0]
-    dissect_stage._probe_pass(context, [Path("a.jpg")], context.plan.dissect, clip_needed=False, models_needed=[preset])
+    probe_shards.probe_pass_in_shards(
+        context, [Path("a.jpg")], context.plan.dissect, clip_needed=False, models_needed=[preset]
+    )
     assert seen == [expected]
     assert context.batch_sizes["dissect:resnet18"].source == ("configured" if configured == 7 else "measured")
 
@@ -505,6 +508,7 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
     from xai.context import StageCache
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
     from xai.stages import compare as compare_stage
+    from xai.units import Filled
 
     monkeypatch.setattr(batching, "measure", _fake_measure)
     seen: dict[str, int] = {}
@@ -522,6 +526,7 @@ def test_the_compare_stage_gives_faithfulness_and_sanity_the_resolved_batch_size
         monkeypatch.setattr(compare, name, lambda *args, **options: None)
     monkeypatch.setattr(compare_stage, "seed_weights", lambda explanation: (np.zeros(1), (0,)))
     monkeypatch.setattr(StageCache, "get", lambda self, kind, parts, compute: compute())
+    monkeypatch.setattr(compare_stage, "fill_missing", lambda *args, **kwargs: Filled())  # computed by the cache
     model = PlantedEvidenceNet((8, 8, 32, 32), seed=0).eval()
     context = _context(tmp_path, model, configured)
     # the sanity check runs (and resolves its batch size) only with trained weights; the model is patched in

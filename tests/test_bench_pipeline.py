@@ -11,7 +11,7 @@ import torch
 from torchvision.models import ResNet18_Weights
 
 from tests.helpers.bench import load_bench
-from xai.stages import dissect as dissect_stage
+from xai.stages import probe_shards
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_the_bench_finds_the_label_the_probe_pass_records(bench, tmp_path: Path,
     )
     assert bench.probe_pass_label(context.batch_sizes) is None  # nothing ran yet
     planned = context.plan.dissect
-    assert dissect_stage._pass_batch_size(context, clip, list(planned.models), planned) == 7
+    assert probe_shards.pass_batch_size(context, clip, list(planned.models), planned) == 7
     label = bench.probe_pass_label(context.batch_sizes)
     assert label in context.batch_sizes and context.batch_sizes[label].batch_size == 7
     assert label == ("dissect:clip" if clip_in_pass else "dissect:resnet18")

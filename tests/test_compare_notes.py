@@ -93,6 +93,7 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     from xai.config import Config
     from xai.context import StageCache
     from xai.stages import compare as stage
+    from xai.units import Filled
 
     assert image_seed(0, "ab" * 32) == image_seed(0, "ab" * 32) == 3_717_097_096  # pinned: stable across runs
     assert image_seed(0, "ab" * 32) != image_seed(0, "cd" * 32) and image_seed(1, "ab" * 32) != image_seed(0, "ab" * 32)
@@ -114,6 +115,8 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     monkeypatch.setattr(stage, "sanity_explain_fn", lambda *args, **kwargs: None)
     monkeypatch.setattr(stage, "explanation_caveats", lambda explained: [])
     monkeypatch.setattr(stage, "explain_batch_size", lambda *args, **kwargs: 8)
+    # no units: every piece is computed by the (patched) cache on the driver
+    monkeypatch.setattr(stage, "fill_missing", lambda *args, **kwargs: Filled())
 
     def item(name: str) -> SimpleNamespace:
         lime = SimpleNamespace(segments=np.zeros((4, 4), np.int32), weights=np.zeros(1), seed=0)

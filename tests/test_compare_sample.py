@@ -144,37 +144,47 @@ def test_the_plan_resolves_the_samples_budgets() -> None:
     assert manifest_files(make_plan(config))["compare"] == [source.location for source in planned.drawn]
 
 
-def test_the_stage_runs_the_pure_function_per_image_and_keeps_the_others_when_one_fails(monkeypatch) -> None:
+def test_the_stage_sends_a_unit_per_image_and_keeps_the_others_when_one_fails(
+    monkeypatch, tmp_path: Path, sampled: list[SampleImage]
+) -> None:
+    """One unit per drawn image through the run's executor (here the local one) into a real cache: a bad image is
+    reported once with its reason and never cached; a rerun computes nothing; load-only shows what is cached."""
+    import dataclasses
+
+    import torch
+
     import xai.compare as compare
-    from xai.context import NotCachedError, StageCache
+    from xai.cache import ArtifactCache
+    from xai.context import RunContext, StageCache
     from xai.data import BadImageError
     from xai.stages import compare as stage
 
-    config = validate({"compare": {"sample": {"images": 3, "cross_image_others": 2}}})
+    config = validate({"compare": {"sample": {"images": 3, "cross_image_others": 2}}, "cache_dir": str(tmp_path)})
     plan = make_plan(config)
     drawn = plan.compare.sample.drawn
     calls: list[str] = []
-    keys: list[dict] = []
 
-    def fake_get(self, kind, parts, compute):
-        keys.append(parts)
-        if parts["image_id"] == drawn[1].image_id:
-            raise BadImageError("broken file")
-        if self.load_only and parts["image_id"] == drawn[2].image_id:
-            raise NotCachedError(parts["piece"])
-        calls.append(parts["image_id"])
-        return SimpleNamespace(image_id=parts["image_id"])
+    def fake_compute(context, source, local):
+        def compute() -> SampleImage:
+            calls.append(source.image_id)
+            if source.image_id == drawn[1].image_id:
+                raise BadImageError(f"{source.image_id}: broken file")
+            return dataclasses.replace(sampled[0], image_id=source.image_id)
 
-    monkeypatch.setattr(StageCache, "get", fake_get)
+        return compute
+
+    monkeypatch.setattr(stage, "_sample_compute", fake_compute)
     monkeypatch.setattr(compare, "summarise_sample", lambda images, **kwargs: ("summary", len(images), kwargs))
-    context = SimpleNamespace(plan=plan, progress=lambda items, *args, **kwargs: items)
+    context = RunContext(plan, ArtifactCache(tmp_path), torch.device("cpu"), quiet=True)
     results = stage._sample(context, StageCache(context, "compare"), load_only=False)
-    assert isinstance(results, SampleResults) and calls == [drawn[0].image_id, drawn[2].image_id]
-    assert results.failed == [(drawn[1].image_id, "broken file")]
+    assert isinstance(results, SampleResults) and calls == [source.image_id for source in drawn]
+    assert [image.image_id for image in results.images] == [drawn[0].image_id, drawn[2].image_id]
+    assert results.failed == [(drawn[1].image_id, f"{drawn[1].image_id}: broken file")]
     assert results.summary == ("summary", 2, {"k": 5, "seed": 0, "cross_image_others": 2})
-    assert {key["image"] for key in keys} == {source.sha256 for source in drawn}
-    assert all(key["piece"] == "sample" and key["settings"] == plan.compare.sample.settings.key() for key in keys)
+    calls.clear()
+    again = stage._sample(context, StageCache(context, "compare"), load_only=False)
+    assert calls == [drawn[1].image_id] and len(again.images) == 2  # only the bad image is tried again
     calls.clear()
     cached = stage._sample(context, StageCache(context, "compare", load_only=True), load_only=True)
-    assert cached.missing == 1 and calls == [drawn[0].image_id]  # shown from the cache, the rest counted
+    assert cached.missing == 1 and len(cached.images) == 2 and calls == []  # shown from the cache, the rest counted
     assert stage._sample(SimpleNamespace(plan=make_plan(validate({}))), None, load_only=False) is None

@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--force", action="store_true", help="recompute and overwrite cached artifacts")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device (default: auto)")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        help="where the heavy work runs: this process (local, default) or a Ray cluster (ray; config key ray:)",
+    )
     parser.add_argument("--output", type=Path, help="where the site sources go (default: config output_dir)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument(
@@ -72,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         config = config_module.load(
-            source.path, images=args.images, weights=args.weights, device=args.device, output_dir=args.output
+            source.path,
+            images=args.images,
+            weights=args.weights,
+            device=args.device,
+            output_dir=args.output,
+            executor=args.executor,
         )
         only = parse_stages(args.only)
         from xai.pipeline import generate  # imported after the config is read: it pulls in torch

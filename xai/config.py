@@ -21,6 +21,7 @@ from pydantic import (
 from xai import config_errors
 from xai.config_concepts import ConceptsConfig
 from xai.errors import UserError
+from xai.executors.settings import RaySettings
 from xai.explain.registry import METHODS
 from xai.stages import STAGES
 
@@ -383,6 +384,9 @@ class Config(_Section):
     compare: CompareConfig = Field(default_factory=CompareConfig)
     dissect: DissectConfig = Field(default_factory=DissectConfig)
     concepts: ConceptsConfig = Field(default_factory=ConceptsConfig)
+    executor: Literal["local", "ray"] = "local"
+    """Where units of heavy work run: this process, or a Ray cluster (``ray``; xai/executors/ray.py)."""
+    ray: RaySettings = Field(default_factory=RaySettings)
 
     @model_validator(mode="after")
     def _compare_needs_lime(self) -> Config:

@@ -7,14 +7,14 @@ neither, so the runner and its stages never import each other in a cycle.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tqdm.auto import tqdm
 
-from xai.cache import A, ArtifactCache
+from xai.cache import A, ArtifactCache, make_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from xai.batching import BatchChoice
     from xai.classifiers import LoadedClassifier
     from xai.clip import LoadedClip
+    from xai.executor import Executor
     from xai.plan import ModelPlan, RunPlan
 
 
@@ -90,6 +91,8 @@ class RunContext:
     quiet: bool = False
     load_notes: dict[str, str] = field(default_factory=dict)
     """Model id -> how its checkpoint was read, as recorded with artifacts that may come from the cache."""
+    executor: Executor | None = None
+    """Where the stages' units run (:mod:`xai.executor`); None: in this process (:func:`xai.units.executor_of`)."""
     _classifiers: dict[str, LoadedClassifier] = field(default_factory=dict)
     _clip: LoadedClip | None = None
 
@@ -145,20 +148,33 @@ class RunContext:
             print(message, flush=True)
 
 
+class PieceStore(Protocol):
+    """Where a stage's per-item code gets each piece: the cache (:class:`StageCache`) or a unit's workspace
+    (:class:`xai.units.Workspace`)."""
+
+    def get(self, kind: type[A], parts: dict[str, Any], compute: Callable[[], A]) -> A: ...
+
+
 @dataclass(frozen=True)
 class StageCache:
     """One stage's view of the run's artifact cache: ``get`` returns the artifact for a key, computing it on a
-    miss, or, in ``load_only`` mode (rendering a report from whatever exists), raising :class:`NotCachedError`."""
+    miss, or, in ``load_only`` mode (rendering a report from whatever exists), raising :class:`NotCachedError`.
+    ``fresh`` holds artifacts units computed in this run (by cache key; just written): returned as they are."""
 
     context: RunContext
     stage: str
     load_only: bool = False
+    fresh: Mapping[str, Any] = field(default_factory=dict)
 
     def contains(self, parts: dict[str, Any]) -> bool:
         return self.context.cache.contains(self.stage, parts)
 
     def get(self, kind: type[A], parts: dict[str, Any], compute: Callable[[], A]) -> A:
         """The ``kind`` artifact keyed by ``parts``; ``compute()`` runs only on a miss outside load-only mode."""
+        if self.fresh:
+            key = make_key(self.stage, parts)
+            if key in self.fresh:
+                return cast(A, self.fresh[key])
         if self.load_only and not self.contains(parts):
             raise NotCachedError(parts.get("piece", self.stage))
         return self.context.cache.get_or_compute(self.stage, parts, compute, kind)

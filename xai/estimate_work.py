@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 CLIP_NAME = "CLIP ViT-B/16"
 CLIP_MODEL_ID = "clip:encode_image"
-"""The dissect stage's measurement of CLIP's image encoder (xai/stages/dissect.py ``_pass_batch_size``)."""
+"""The dissect stage's measurement of CLIP's image encoder (:func:`xai.stages.probe_shards.pass_batch_size`)."""
 CLIP_SHAPE = (3, 224, 224)
 ESTIMATE_BATCH = 8
 """Images per timed batch for an estimate (one warm-up, one timed batch): seconds on a CPU, not the stage's full

@@ -53,17 +53,30 @@ def generate(
     prints the plan and what would be downloaded, offline, and stops; ``config_file`` is how the report names the
     config file read. User errors propagate as :class:`xai.errors.UserError` (the command line prints them in one
     line)."""
-    from xai import downloads
     from xai.batching import configure_threads
-    from xai.report.render import render_report
 
     started = time.perf_counter()
     configure_threads()
-    device = resolve_device(config.device)
+    # On a cluster the workers' device is the cluster's (xai.executors.ray); the driver takes what it has.
+    device = resolve_device("auto" if config.executor == "ray" and config.device == "cuda" else config.device)
     plan = make_plan(config, only)
     preflight(plan, writable=not plan_only)
     cache = ArtifactCache(plan.cache_dir, force=force)
     context = RunContext(plan, cache, device, quiet=quiet)
+    try:
+        return _generate(context, plan_only=plan_only, config_file=config_file, started=started)
+    finally:
+        if context.executor is not None:
+            context.executor.close()
+
+
+def _generate(context: RunContext, *, plan_only: bool, config_file: str, started: float) -> int:
+    from xai import downloads
+    from xai.executors import make_executor
+    from xai.report.render import render_report
+
+    plan, cache = context.plan, context.cache
+    context.executor = make_executor(context)  # Ray missing or a cluster nobody answers: one line, before any work
     # --plan decodes nothing that is not on disk yet: it reports what is missing instead of fetching it.
     missing = downloads.missing_files(plan) if plan_only else {}
     if plan.inputs.folder is not None and not plan_only:  # a folder without one valid image stops before downloads
@@ -228,6 +241,10 @@ def plan_lines(
             lines.append(f"    {stage_line(estimates[name])}")
     if estimates:
         lines += summary_lines(list(estimates.values()), device_type=context.device.type, config_name=config.name)
+    if context.executor is not None and context.executor.kind != "local":
+        lines += context.executor.describe()
+        counted = [getattr(stage(name), "units", None) for name in plan.run if name not in missing]
+        lines.append(f"  units to send: {'; '.join(units(context) for units in counted if units is not None)}")
     return lines
 
 
@@ -369,6 +386,7 @@ def run_record(context: RunContext) -> dict[str, Any]:
             **{name: model.load_note for name, model in context.loaded_classifiers().items() if model.load_note},
         },
         "batch_sizes": {label: choice.to_record() for label, choice in context.batch_sizes.items()},
+        "executor": context.executor.kind if context.executor is not None else "local",
         "torch_threads": torch.get_num_threads(),
         "images": [
             {"name": image.name, "file": image.display or image.path.name, "sha256": image.sha256}

@@ -25,14 +25,18 @@ from xai.context import NotCachedError, StageCache
 from xai.data import BadImageError, DataError
 from xai.explain.explained import ExplanationError
 from xai.stages.explain import explain_batch_size
+from xai.units import Job, fill_missing
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from xai.compare import FaithfulnessResult, ImageComparison, SampleImage, SanityResult
     from xai.compare.per_image import CrossImageInput
     from xai.compare.sample import SampleSource
-    from xai.context import RunContext
+    from xai.context import PieceStore, RunContext
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
     from xai.plan import ComparePlan, ExplainPlan
+    from xai.units import Workspace
 
 STAGE = "compare"
 CODE = ("compare", "explain")
@@ -91,20 +95,42 @@ def describe(context: RunContext) -> str:
     )
 
 
+def units(context: RunContext) -> str:
+    """The plan's count of this stage's units (before the explain stage ran: an upper bound)."""
+    return f"compare up to {len(context.images) + 1} (one per image and one for the sanity check, unless cached)"
+
+
 def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) -> CompareArtifacts:
+    """The missing pieces computed by units through the run's executor (one per image, one for the sanity check)
+    and written into the cache; then the artifacts assembled from the cache in image order, and the cross-image
+    null and the summary (arithmetic on every image, on the driver)."""
     explain, planned = _plans(context)
     settings = planned.settings
-    cache = StageCache(context, STAGE, load_only)
     shas = {image.name: image.sha256 for image in context.images}
+    chosen = explained.images[: settings.sanity_images]
+    fresh: dict[str, Any] = {}
+    if not load_only:
+        jobs = [
+            Job(
+                "xai.stages.compare:compare_image_unit",
+                item.name,
+                (item, shas[item.name]),
+                _image_pieces(context, item, shas[item.name]),
+            )
+            for item in explained.images
+        ]
+        sanity_parts = _sanity_parts(context, chosen, shas)
+        jobs.append(Job("xai.stages.compare:sanity_unit", "sanity", (chosen, shas), {"sanity": sanity_parts}))
+        fresh = fill_missing(context, STAGE, jobs, "compare").fresh
+    cache = StageCache(context, STAGE, load_only, fresh)
     artifacts = CompareArtifacts(explain=explained, cascade=tuple("+".join(group) for group in planned.cascade))
     if explained.images:
         artifacts.cam_grid = explain.cam_grid
-    for item in context.progress(explained.images, "compare", total=len(explained.images)):
-        # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
-        base = {**_base_parts(context, shas[item.name]), "image_id": item.name}
-        artifacts.comparisons.append(_agreement(context, cache, base, item))
-        artifacts.faithfulness.append(_faithfulness(context, cache, base, item, shas[item.name]))
-    artifacts.sanity = _sanity(context, cache, explained.images[: settings.sanity_images], shas)
+    for item in explained.images:
+        comparison, faithfulness = compare_image_unit(context, (item, shas[item.name]), cache)
+        artifacts.comparisons.append(comparison)
+        artifacts.faithfulness.append(faithfulness)
+    artifacts.sanity = sanity_unit(context, (chosen, shas), cache)
     cross_image = compare.cross_image_table([_cross_image_input(item) for item in explained.images], settings.top_k)
     artifacts.sample = _sample(context, cache, load_only)
     artifacts.summary = compare.summarise(
@@ -119,11 +145,55 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
     return artifacts
 
 
+def _image_base(context: RunContext, item: ExplainedImage, image_sha: str) -> dict[str, Any]:
+    # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
+    return {**_base_parts(context, image_sha), "image_id": item.name}
+
+
+def _image_pieces(context: RunContext, item: ExplainedImage, image_sha: str) -> dict[str, tuple[type, dict[str, Any]]]:
+    """One image's cached pieces: name -> (artifact class, cache key parts)."""
+    base = _image_base(context, item, image_sha)
+    return {
+        "agreement": (compare.ImageComparison, _agreement_parts(context, base, item)),
+        "faithfulness": (compare.FaithfulnessResult, _faithfulness_parts(context, base)),
+    }
+
+
+def compare_image_unit(
+    context: RunContext, inputs: tuple[ExplainedImage, str], store: PieceStore
+) -> tuple[ImageComparison, FaithfulnessResult]:
+    """The unit of one image (:mod:`xai.executor`): agreement with its nulls, and deletion/insertion."""
+    item, image_sha = inputs
+    base = _image_base(context, item, image_sha)
+    return _agreement(context, store, base, item), _faithfulness(context, store, base, item, image_sha)
+
+
+def sanity_unit(
+    context: RunContext, inputs: tuple[list[ExplainedImage], dict[str, str]], store: PieceStore
+) -> SanityResult:
+    """The unit of the sanity check on the chosen images."""
+    chosen, shas = inputs
+    return _sanity(context, store, chosen, shas)
+
+
 def _cam_maps(item: ExplainedImage) -> dict[str, np.ndarray]:
     return {cam.method: cam.map for cam in item.explanation.cams}
 
 
-def _agreement(context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage) -> ImageComparison:
+def _agreement_parts(context: RunContext, base: dict[str, Any], item: ExplainedImage) -> dict[str, Any]:
+    settings = _plans(context)[1].settings
+    _, seeds = seed_weights(item.explanation)
+    return {
+        **base,
+        "piece": "agreement",
+        "ks": list(settings.top_k),
+        "thresholds": list(settings.thresholds),
+        "seeds": list(seeds),
+        "null_draws": settings.null_draws,
+    }
+
+
+def _agreement(context: RunContext, cache: PieceStore, base: dict[str, Any], item: ExplainedImage) -> ImageComparison:
     """LIME against every CAM and the centre prior on one image, with the superpixel null (no model calls)."""
     settings = _plans(context)[1].settings
     lime = item.explanation.lime
@@ -143,19 +213,23 @@ def _agreement(context: RunContext, cache: StageCache, base: dict[str, Any], ite
             null_seed=context.plan.seed,
         )
 
-    parts = {
+    return cache.get(compare.ImageComparison, _agreement_parts(context, base, item), agreement)
+
+
+def _faithfulness_parts(context: RunContext, base: dict[str, Any]) -> dict[str, Any]:
+    explain, planned = _plans(context)
+    settings = planned.settings
+    return {
         **base,
-        "piece": "agreement",
-        "ks": list(settings.top_k),
-        "thresholds": list(settings.thresholds),
-        "seeds": list(seeds),
-        "null_draws": settings.null_draws,
+        "piece": "faithfulness",
+        "steps": settings.faithfulness_steps,
+        "random_draws": settings.random_draws,
+        "random_cells": list(explain.cam_grid),
     }
-    return cache.get(compare.ImageComparison, parts, agreement)
 
 
 def _faithfulness(
-    context: RunContext, cache: StageCache, base: dict[str, Any], item: ExplainedImage, image_sha: str
+    context: RunContext, cache: PieceStore, base: dict[str, Any], item: ExplainedImage, image_sha: str
 ) -> FaithfulnessResult:
     """Deletion/insertion curves of LIME, every CAM and the random baseline on one image (model forward passes)."""
     explain, planned = _plans(context)
@@ -177,17 +251,24 @@ def _faithfulness(
             random_cells=explain.cam_grid,
         )
 
+    return cache.get(compare.FaithfulnessResult, _faithfulness_parts(context, base), faithfulness)
+
+
+def _sanity_parts(
+    context: RunContext, chosen: list[ExplainedImage], shas: dict[str, str]
+) -> tuple[type, dict[str, Any]]:
+    settings = _plans(context)[1].settings
     parts = {
-        **base,
-        "piece": "faithfulness",
-        "steps": settings.faithfulness_steps,
-        "random_draws": settings.random_draws,
-        "random_cells": list(explain.cam_grid),
+        **_base_parts(context, ",".join(shas[item.name] for item in chosen)),
+        "piece": "sanity",
+        "methods": list(_plans(context)[1].sanity_methods),
+        "enabled": settings.sanity_check,
+        "lime_samples": settings.sanity_lime_samples,
     }
-    return cache.get(compare.FaithfulnessResult, parts, faithfulness)
+    return compare.SanityResult, parts
 
 
-def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage], shas: dict[str, str]) -> SanityResult:
+def _sanity(context: RunContext, cache: PieceStore, chosen: list[ExplainedImage], shas: dict[str, str]) -> SanityResult:
     """The cascading parameter-randomisation check on the ``chosen`` images (skipped under random weights)."""
     explain, planned = _plans(context)
     settings = planned.settings
@@ -227,40 +308,57 @@ def _sanity(context: RunContext, cache: StageCache, chosen: list[ExplainedImage]
             model, explain_fn, seed=context.plan.seed, weights_are_random=skip, budgets=budgets
         )
 
-    parts = {
-        **_base_parts(context, ",".join(shas[item.name] for item in chosen)),
-        "piece": "sanity",
-        "methods": methods,
-        "enabled": settings.sanity_check,
-        "lime_samples": settings.sanity_lime_samples,
+    return cache.get(compare.SanityResult, _sanity_parts(context, chosen, shas)[1], sanity)
+
+
+def _sample_parts(context: RunContext, source: SampleSource) -> dict[str, Any]:
+    explain, planned = _plans(context)
+    assert planned.sample is not None  # called only for a planned sample
+    return {
+        "image": source.sha256,
+        "image_id": source.image_id,
+        **explain.key(),  # the classifier, its weights and preprocessing
+        "seed": context.plan.seed,
+        "piece": "sample",
+        "settings": planned.sample.settings.key(),
+        "code": code_version(*CODE),
     }
-    return cache.get(compare.SanityResult, parts, sanity)
 
 
 def _sample(context: RunContext, cache: StageCache, load_only: bool) -> SampleResults | None:
-    """The powered sample: ``compare.sample_image`` per drawn image (cached), then the same tests over them. In
-    load-only mode the images in the cache are shown and the others counted as missing."""
-    explain, planned = _plans(context)
+    """The powered sample: one unit per drawn image with its ``compare.sample_image`` missing (sent through the run's
+    executor, cached), then the same tests over them. In load-only mode the images in the cache are shown and the
+    others counted as missing; an image that cannot be read or explained is reported once, with its reason."""
+    _, planned = _plans(context)
     sample = planned.sample
     if sample is None:
         return None
     results = SampleResults(sample)
-    for source in context.progress(sample.drawn, "compare sample", total=len(sample.drawn)):
-        parts = {
-            "image": source.sha256,
-            "image_id": source.image_id,
-            **explain.key(),  # the classifier, its weights and preprocessing
-            "seed": context.plan.seed,
-            "piece": "sample",
-            "settings": sample.settings.key(),
-            "code": code_version(*CODE),
-        }
+    failed: dict[str, str] = {}
+    fresh: dict[str, Any] = {}
+    if not load_only:
+        jobs = [
+            Job(
+                "xai.stages.compare:sample_unit",
+                source.image_id,
+                source,
+                {"sample": (compare.SampleImage, _sample_parts(context, source))},
+                files=() if source.from_manifest else (source.location,),
+            )
+            for source in sample.drawn
+        ]
+        filled = fill_missing(context, STAGE, jobs, "compare sample")
+        failed = {label: reason for label, reason in filled.values.items() if reason is not None}
+        fresh = filled.fresh
+    store = StageCache(context, STAGE, load_only, fresh)
+    for source in sample.drawn:
+        if source.image_id in failed:  # one image's fault never loses the others
+            results.failed.append((source.image_id, failed[source.image_id]))
+            continue
         try:
-            results.images.append(cache.get(compare.SampleImage, parts, _sample_compute(context, source)))
+            results.images.append(store.get(compare.SampleImage, _sample_parts(context, source), _not_sent))
         except NotCachedError:
             results.missing += 1
-        except (BadImageError, DataError, ExplanationError) as error:  # one image's fault never loses the others
-            results.failed.append((source.image_id, str(error)))
     if results.images:
         results.summary = compare.summarise_sample(
             results.images,
@@ -271,10 +369,24 @@ def _sample(context: RunContext, cache: StageCache, load_only: bool) -> SampleRe
     return results
 
 
-def _sample_compute(context: RunContext, source: SampleSource) -> Callable[[], SampleImage]:
-    """The pure per-image work of one sample image, reading the image only when called (a cache miss)."""
-    from pathlib import Path
+def _not_sent() -> SampleImage:
+    raise RuntimeError("a sample image missing after its unit ran")  # a bug: fill_missing computed every piece
 
+
+def sample_unit(context: RunContext, source: SampleSource, workspace: Workspace) -> str | None:
+    """The unit of one powered-sample image (:mod:`xai.executor`): its ``compare.sample_image`` into ``workspace``;
+    the reason when the image cannot be read or explained (reported once, never retried)."""
+    local = workspace.file(source.location) if not source.from_manifest else None
+    try:
+        workspace.get(compare.SampleImage, _sample_parts(context, source), _sample_compute(context, source, local))
+    except (BadImageError, DataError, ExplanationError) as error:
+        return str(error)
+    return None
+
+
+def _sample_compute(context: RunContext, source: SampleSource, local: Path | None) -> Callable[[], SampleImage]:
+    """The pure per-image work of one sample image, reading the image only when called (a cache miss): a manifest
+    file by checksum from the mirror or its pinned URL, a folder's file where this worker has it (``local``)."""
     from xai.data import fetch, load_image
 
     explain, planned = _plans(context)
@@ -283,7 +395,7 @@ def _sample_compute(context: RunContext, source: SampleSource) -> Callable[[], S
         raise ValueError("the run plan has no sample")  # a bug: called only for a planned sample
 
     def compute() -> SampleImage:
-        path = fetch(source.location) if source.from_manifest else Path(source.location)
+        path = fetch(source.location) if local is None else local
         pixels = load_image(path, **context.plan.inputs.loading.arguments())
         return compare.sample_image(
             context.classifier(explain.model).module,

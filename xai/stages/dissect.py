@@ -19,7 +19,6 @@ import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +35,6 @@ from xai.dissect.artifacts import (
     probe_artifact,
 )
 from xai.dissect.labelling import dissect_model
-from xai.dissect.layers import probe_transform
 from xai.dissect.result import DissectionResult
 from xai.stages.dissect_keys import (
     _dissect,
@@ -45,12 +43,12 @@ from xai.stages.dissect_keys import (
     clip_text_parts,
     scoring_parts,
 )
+from xai.stages.probe_shards import probe_pass_in_shards
 
 if TYPE_CHECKING:
-    from xai.clip import LoadedClip
     from xai.context import RunContext
     from xai.dissect.probe_pass import ProbeOutputs
-    from xai.plan import DissectedModelPlan, DissectPlan
+    from xai.plan import DissectPlan
 
 STAGE = "dissect"
 
@@ -68,24 +66,6 @@ def probe_inputs(planned: DissectPlan, seed: int, *, quiet: bool = False) -> Pro
     for probe_id, path in zip(ids, paths, strict=True):
         digest.update(f"{probe_id}\0{path.stat().st_size}\n".encode())
     return ProbeInputs(paths, ids, digest.hexdigest()[:24])
-
-
-def _probe_batch_size(
-    context: RunContext,
-    label: str,
-    model_id: str,
-    forward: Callable[[], Callable[..., Any]],
-    transform: Callable[..., Any],
-    planned: DissectPlan,
-) -> int:
-    """Images per probe-pass forward: the config's number, or measured for ``model_id`` (the architecture, so
-    both ResNet18s share one measurement) at its transform's input size."""
-    from PIL import Image
-
-    from xai.batching import stage_batch_size
-
-    shape = tuple(transform(Image.new("RGB", (256, 256))).shape)
-    return stage_batch_size(context, label, planned.batch_size, model_id=model_id, forward=forward, input_shape=shape)
 
 
 def _probe_files_missing(context: RunContext) -> bool:
@@ -155,6 +135,22 @@ def dissect_models(context: RunContext, planned: DissectPlan, *, load_only: bool
     return DissectedModels(features, concepts, concept_embeddings, results, scoring)
 
 
+def units(context: RunContext) -> str:
+    """The plan's count of this stage's units: the probe pass's shards, when a probe piece is missing."""
+    from xai.stages.probe_shards import shard_quantum, shard_ranges
+    from xai.units import executor_of
+
+    planned = _dissect(context)
+    if planned.probe == "broden" and _probe_files_missing(context):
+        return "dissect: probe shards once Broden is downloaded"
+    probe = probe_inputs(planned, context.plan.seed, quiet=True)
+    keys = [clip_image_parts(context, probe.key), *(activation_parts(context, e, probe.key) for e in planned.models)]
+    if all(StageCache(context, STAGE).contains(parts) for parts in keys):
+        return "dissect 0 (the probe pass is cached)"
+    shards = shard_ranges(len(probe.paths), shard_quantum(planned.batch_size), executor_of(context).parallelism)
+    return f"dissect {len(shards)} probe shard(s) of up to {max(b - a for a, b in shards):,} images"
+
+
 def _collect(context: RunContext, load_only: bool) -> DissectArtifacts:
     planned = _dissect(context)
     cache = StageCache(context, STAGE, load_only)
@@ -193,7 +189,7 @@ def probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs, p
     @functools.cache
     def joint_pass() -> ProbeOutputs:
         """One pass for every missing probe artifact (CLIP embeddings, each model's activations)."""
-        return _probe_pass(
+        return probe_pass_in_shards(
             context,
             probe.paths,
             planned,
@@ -205,8 +201,8 @@ def probe_features(context: RunContext, cache: StageCache, probe: ProbeInputs, p
         return probe_artifact({"embeddings": joint_pass().clip_embeddings}, joint_pass())
 
     def activations(name: str) -> ArrayArtifact:
-        load_note = context.classifier(entries[name].model).load_note
-        return probe_artifact(joint_pass().activations[name], joint_pass(), load_note)
+        outputs = joint_pass()  # the worker that built the model recorded how it read the checkpoint
+        return probe_artifact(outputs.activations[name], outputs, context.load_notes.get(name, ""))
 
     image_piece = cache.get(ArrayArtifact, image_parts, clip_images)
     act_pieces = {
@@ -331,66 +327,6 @@ def _fc_checks(
         functools.partial(fc_check.label_check, result, check, concept_embeddings, planned.concepts),
     )
     return self_check, label_check
-
-
-def _pass_batch_size(
-    context: RunContext, clip: LoadedClip | None, models_needed: list[DissectedModelPlan], planned: DissectPlan
-) -> int:
-    """Images per batch of the joint probe pass: measured on CLIP when it is in the pass (it costs most per
-    image), else on the first model; every network of the pass takes the same decoded batch."""
-    from xai.dissect.clip_embed import image_input_dtype
-
-    if clip is not None:
-
-        def clip_forward() -> Callable[..., Any]:
-            dtype = image_input_dtype(clip.module)
-            return lambda batch: clip.module.encode_image(batch.to(dtype))
-
-        return _probe_batch_size(context, "dissect:clip", "clip:encode_image", clip_forward, clip.preprocess, planned)
-    first = models_needed[0]
-    architecture = first.model.spec.architecture
-
-    def model_forward() -> Callable[..., Any]:
-        import torch
-
-        model = context.classifier(first.model).module
-        return lambda batch: model(batch.contiguous(memory_format=torch.channels_last))  # as the probe pass does
-
-    return _probe_batch_size(
-        context,
-        f"dissect:{architecture}",
-        f"{architecture}:channels_last",
-        model_forward,
-        probe_transform(first.model.spec),
-        planned,
-    )
-
-
-def _probe_pass(
-    context: RunContext,
-    paths: list[Path],
-    planned: DissectPlan,
-    *,
-    clip_needed: bool,
-    models_needed: list[DissectedModelPlan],
-) -> ProbeOutputs:
-    from xai.dissect.probe_pass import probe_pass
-
-    clip = context.clip() if clip_needed else None
-    names = (["CLIP"] if clip_needed else []) + [entry.model_id for entry in models_needed]
-    bar = f"probe pass, {len(paths):,} images ({', '.join(names)})"
-    return probe_pass(
-        paths,
-        batch_size=_pass_batch_size(context, clip, models_needed, planned),
-        clip=clip.module if clip else None,
-        clip_transform=clip.preprocess if clip else None,
-        targets={entry.model_id: context.classifier(entry.model).module for entry in models_needed},
-        target_transform={entry.model_id: probe_transform(entry.model.spec) for entry in models_needed},
-        layers={entry.model_id: entry.layers.layers for entry in models_needed},
-        pool=planned.pool,
-        device=context.device,
-        progress=lambda batches, total: context.progress(batches, bar, total),
-    )
 
 
 def run(context: RunContext) -> DissectArtifacts:

@@ -44,8 +44,9 @@ def model_parts(model: ModelPlan) -> dict[str, Any]:
     }
 
 
-def clip_parts(context: RunContext, planned: DissectPlan | None = None) -> dict[str, Any]:
-    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision.
+def clip_parts(context: RunContext, planned: DissectPlan | None = None, device: Device | None = None) -> dict[str, Any]:
+    """What identifies CLIP embeddings besides their inputs: weights, architecture (QuickGELU) and precision (that
+    of ``device``, where they are computed: the driver's by default).
 
     ``planned`` (here and below): the dissection whose pieces are keyed, by default the run plan's Task 1; the
     concepts stage passes its own (the explained model at its target layer, with Task 1's settings), so that its
@@ -53,8 +54,15 @@ def clip_parts(context: RunContext, planned: DissectPlan | None = None) -> dict[
     return {
         "clip": (planned or _dissect(context)).clip_weights_key,
         "clip_arch": clip.CLIP_ARCH,
-        "clip_dtype": str(clip.clip_dtype(context.device)).removeprefix("torch."),
+        "clip_dtype": str(clip.clip_dtype(device or context.device)).removeprefix("torch."),
     }
+
+
+def probe_device(context: RunContext) -> torch.device:
+    """Where the probe pass runs: the run's units (a cluster's GPUs under ``executor: ray``), else the driver."""
+    from xai.units import unit_device
+
+    return unit_device(context)
 
 
 def _probe_piece(context: RunContext) -> dict[str, Any]:
@@ -64,7 +72,12 @@ def _probe_piece(context: RunContext) -> dict[str, Any]:
 
 def clip_image_parts(context: RunContext, probe_key: str, planned: DissectPlan | None = None) -> dict[str, Any]:
     """Key of the probe set's CLIP image embeddings."""
-    return {"probe": probe_key, **_probe_piece(context), "piece": "clip-images", **clip_parts(context, planned)}
+    return {
+        "probe": probe_key,
+        **_probe_piece(context),
+        "piece": "clip-images",
+        **clip_parts(context, planned, probe_device(context)),
+    }
 
 
 def clip_text_parts(context: RunContext, concepts: Sequence[str], planned: DissectPlan | None = None) -> dict[str, Any]:
@@ -88,7 +101,7 @@ def activation_parts(
         "layers": list(entry.layers.layers),
         "pool": (planned or _dissect(context)).pool,
         "pooling": list(entry.layers.pooling),
-        "device": device_type(context.device),
+        "device": device_type(probe_device(context)),
         "piece": "activations",
     }
 
@@ -100,8 +113,11 @@ def scoring_parts(
     concepts_key: str,
     planned: DissectPlan | None = None,
 ) -> dict[str, Any]:
-    """Key of one model's labels and what is derived from them (summary, fc checks)."""
+    """Key of one model's labels and what is derived from them (summary, fc checks). Scored where the driver runs;
+    when the probe pass ran on another device type (a cluster's GPUs), that device too: it made the inputs."""
     planned = planned or _dissect(context)
+    probe = device_type(probe_device(context))
+    elsewhere = {"probe_device": probe} if probe != device_type(context.device) else {}
     return {
         "probe": probe_key,
         "seed": context.plan.seed,
@@ -115,6 +131,7 @@ def scoring_parts(
         "similarity": planned.similarity,
         "top_images": planned.top_images,
         "scoring_device": device_type(context.device),
+        **elsewhere,
     }
 
 

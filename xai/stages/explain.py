@@ -25,9 +25,10 @@ from xai.explain.explained import ExplainArtifacts, ExplainedImage, ExplanationE
 from xai.explain.inference import fast_layout, predict
 from xai.explain.lime_image import prefetch_segments, run_lime, seed_stability
 from xai.explain.registry import METHODS
+from xai.units import Job, executor_of, fill_missing
 
 if TYPE_CHECKING:
-    from xai.context import InputImage, RunContext
+    from xai.context import InputImage, PieceStore, RunContext
     from xai.plan import ExplainPlan
 
 STAGE = "explain"
@@ -79,6 +80,15 @@ def describe(context: RunContext) -> str:
     )
 
 
+def units(context: RunContext) -> str:
+    """The plan's count of this stage's units: one per image with a piece missing."""
+    store = StageCache(context, STAGE)
+    sent = sum(
+        not all(store.contains(parts) for _, parts in image_pieces(context, image).values()) for image in context.images
+    )
+    return f"explain {sent} (one per image with a piece missing)"
+
+
 def explain_batch_size(context: RunContext, image_shape: tuple[int, ...], *, load_only: bool = False) -> int | None:
     """Images per forward of the explained model for LIME, ScoreCAM, deletion/insertion and the sanity check: the
     config's number, or measured once per machine (see :mod:`xai.batching`); None only in ``load_only`` mode."""
@@ -106,10 +116,32 @@ def explain_batch_size(context: RunContext, image_shape: tuple[int, ...], *, loa
     )
 
 
-def explain_one(context: RunContext, image: InputImage, *, load_only: bool = False) -> ImageExplanation:
-    """Prediction, LIME (+ stability) and each configured CAM of one image, each from the cache when present."""
+def image_pieces(context: RunContext, image: InputImage) -> dict[str, tuple[type, dict[str, Any]]]:
+    """Every cached piece of one image's explanation, in the order they are computed: name -> (artifact class, cache
+    key parts). The prediction, then each method: LIME (and its stability over seeds, with more than one seed) or
+    a CAM."""
     planned = _explain(context)
-    store = StageCache(context, STAGE, load_only)
+    pieces: dict[str, tuple[type, dict[str, Any]]] = {"prediction": (Prediction, _parts(context, image, "prediction"))}
+    for method in planned.methods:
+        parts = method_parts(context, image, method)
+        if METHODS[method].family != "lime":
+            pieces[method] = (CamMap, parts)
+            continue
+        pieces[method] = (LimeResult, parts)
+        if planned.lime.stability_seeds > 1:
+            seeds = planned.lime.stability_seeds
+            pieces["lime-stability"] = (LimeStability, {**parts, "piece": "lime-stability", "seeds": seeds})
+    return pieces
+
+
+def explain_one(
+    context: RunContext, image: InputImage, *, load_only: bool = False, store: PieceStore | None = None
+) -> ImageExplanation:
+    """Prediction, LIME (+ stability) and each configured CAM of one image, each piece from ``store`` (default: the
+    cache, computing a missing piece; a unit's :class:`xai.units.Workspace` on a worker)."""
+    planned = _explain(context)
+    store = store or StageCache(context, STAGE, load_only)
+    pieces = image_pieces(context, image)
     params = planned.lime
     to_input = planned.preprocessing.to_input
     target = planned.target
@@ -160,23 +192,29 @@ def explain_one(context: RunContext, image: InputImage, *, load_only: bool = Fal
 
         return compute
 
-    prediction = store.get(Prediction, _parts(context, image, "prediction"), prediction_of_image)
+    prediction = store.get(Prediction, pieces["prediction"][1], prediction_of_image)
     lime: LimeResult | None = None
     stability: LimeStability | None = None
     cam_maps: list[CamMap] = []
     for method in planned.methods:
-        parts = method_parts(context, image, method)
+        parts = pieces[method][1]
         if METHODS[method].family == "lime":
             lime = store.get(LimeResult, parts, lime_of_image)
-            if params.stability_seeds > 1:
-                stability = store.get(
-                    LimeStability,
-                    {**parts, "piece": "lime-stability", "seeds": params.stability_seeds},
-                    stability_of(lime),
-                )
+            if "lime-stability" in pieces:
+                stability = store.get(LimeStability, pieces["lime-stability"][1], stability_of(lime))
         else:
             cam_maps.append(store.get(CamMap, parts, cam_of_image(method, prediction.top1)))
     return ImageExplanation(prediction=prediction, lime=lime, stability=stability, cams=tuple(cam_maps))
+
+
+def explain_unit(context: RunContext, image: InputImage, workspace: PieceStore) -> str | None:
+    """The unit of one image (:mod:`xai.executor`): its missing pieces into ``workspace``; the reason when the image
+    cannot be explained (:class:`ExplanationError`: reported once, with the pieces computed before it)."""
+    try:
+        explain_one(context, image, store=workspace)
+    except ExplanationError as error:
+        return str(error)
+    return None
 
 
 def _artifacts(planned: ExplainPlan) -> ExplainArtifacts:
@@ -197,18 +235,31 @@ def _artifacts(planned: ExplainPlan) -> ExplainArtifacts:
 
 
 def _collect(context: RunContext, load_only: bool) -> ExplainArtifacts:
+    """Every image's explanation: the missing pieces computed by units through the run's executor and written into
+    the cache, then each image assembled from the cache (with the fresh pieces at hand) in image order."""
     planned = _explain(context)
     artifacts = _artifacts(planned)
-    if not load_only and "lime" in planned.methods:  # quickshift of the next images overlaps this image's model work
-        store = StageCache(context, STAGE)
-        missing = [image for image in context.images if not store.contains(method_parts(context, image, "lime"))]
-        prefetch_segments([image.pixels for image in missing], planned.lime)
-    for image in context.progress(context.images, "explain", total=len(context.images)):
-        try:
-            explanation = explain_one(context, image, load_only=load_only)
-        except ExplanationError as error:  # one image's failure never loses the others; a bug still stops the run
-            artifacts.failed.append((image.name, str(error)))
+    failed: dict[str, str] = {}
+    fresh: dict[str, Any] = {}
+    if not load_only:
+        jobs = [
+            Job("xai.stages.explain:explain_unit", image.name, image, image_pieces(context, image))
+            for image in context.images
+        ]
+        if "lime" in planned.methods and executor_of(context).kind == "local":
+            # in this process, quickshift of the next images overlaps this image's model work
+            cached = StageCache(context, STAGE)
+            missing = [image for image in context.images if not cached.contains(method_parts(context, image, "lime"))]
+            prefetch_segments([image.pixels for image in missing], planned.lime)
+        filled = fill_missing(context, STAGE, jobs, "explain")
+        failed = {name: reason for name, reason in filled.values.items() if reason is not None}
+        fresh = filled.fresh
+    store = StageCache(context, STAGE, load_only, fresh)
+    for image in context.images:
+        if image.name in failed:  # one image's failure never loses the others; a bug still stops the run
+            artifacts.failed.append((image.name, failed[image.name]))
             continue
+        explanation = explain_one(context, image, store=store)
         artifacts.images.append(ExplainedImage(image.name, image.pixels, explanation, image.display or image.name))
     artifacts.costs = method_costs(artifacts.images, artifacts.methods)
     return artifacts
