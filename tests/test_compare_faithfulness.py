@@ -175,7 +175,7 @@ def test_default_steps_are_the_measured_coarsest_with_every_finer_count_passing(
 
     from tests.helpers.bench import load_bench
     from xai.compare.faithfulness import step_error_measurement
-    from xai.config import CompareConfig
+    from xai.config_compare import CompareConfig
 
     coarsest_with_finer_passing = load_bench("bench_step_error").coarsest_with_finer_passing
 

@@ -155,9 +155,9 @@ def test_the_stage_sends_a_unit_per_image_and_keeps_the_others_when_one_fails(
 
     import xai.compare as compare
     from xai.cache import ArtifactCache
-    from xai.context import RunContext, StageCache
+    from xai.context import RunContext
     from xai.data import BadImageError
-    from xai.stages import compare as stage
+    from xai.stages import compare_sample as stage
 
     config = validate({"compare": {"sample": {"images": 3, "cross_image_others": 2}}, "cache_dir": str(tmp_path)})
     plan = make_plan(config)
@@ -176,15 +176,15 @@ def test_the_stage_sends_a_unit_per_image_and_keeps_the_others_when_one_fails(
     monkeypatch.setattr(stage, "_sample_compute", fake_compute)
     monkeypatch.setattr(compare, "summarise_sample", lambda images, **kwargs: ("summary", len(images), kwargs))
     context = RunContext(plan, ArtifactCache(tmp_path), torch.device("cpu"), quiet=True)
-    results = stage._sample(context, StageCache(context, "compare"), load_only=False)
+    results = stage.sample(context, load_only=False)
     assert isinstance(results, SampleResults) and calls == [source.image_id for source in drawn]
     assert [image.image_id for image in results.images] == [drawn[0].image_id, drawn[2].image_id]
     assert results.failed == [(drawn[1].image_id, f"{drawn[1].image_id}: broken file")]
     assert results.summary == ("summary", 2, {"k": 5, "seed": 0, "cross_image_others": 2})
     calls.clear()
-    again = stage._sample(context, StageCache(context, "compare"), load_only=False)
+    again = stage.sample(context, load_only=False)
     assert calls == [drawn[1].image_id] and len(again.images) == 2  # only the bad image is tried again
     calls.clear()
-    cached = stage._sample(context, StageCache(context, "compare", load_only=True), load_only=True)
+    cached = stage.sample(context, load_only=True)
     assert cached.missing == 1 and len(cached.images) == 2 and calls == []  # shown from the cache, the rest counted
-    assert stage._sample(SimpleNamespace(plan=make_plan(validate({}))), None, load_only=False) is None
+    assert stage.sample(SimpleNamespace(plan=make_plan(validate({}))), load_only=False) is None

@@ -73,7 +73,7 @@ def _kill_first_explain_unit(made: list[Any], killed: dict[str, Any], delay_s: f
 def test_a_ray_run_writes_the_local_runs_tables_and_figures_with_a_worker_killed_mid_unit(
     tmp_path: Path, mirror: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every unit kind (explain, compare, sanity, probe shards) on two workers, one of them killed by its pid while
+    """Every unit kind (explain, compare, sanity, powered sample, probe shards) on two workers, one of them killed by its pid while
     it explains an image: the unit is run again and every artifact, table and figure is the local run's. Only
     measured wall times differ (the cache's ``seconds`` and the CAM figures, whose titles show them)."""
     import xai.executors as executors
@@ -98,8 +98,9 @@ def test_a_ray_run_writes_the_local_runs_tables_and_figures_with_a_worker_killed
     ]
     assert len(runs) == 1 and not runs[0].endswith(f":{killed['pid']}")  # run again, by the restarted worker
     kinds = {function.rpartition(":")[2] for function, *_ in made[0].finished}
-    assert kinds == {"explain_unit", "compare_image_unit", "sanity_unit", "probe_shard_unit"}
-    assert sum(function.endswith("probe_shard_unit") for function, *_ in made[0].finished) == 3
+    assert kinds == {"explain_unit", "compare_image_unit", "sanity_unit", "sample_unit", "probe_shard_unit"}
+    # three shards per dissection: Task 1's, and the concepts stage's of the explained model at its target layer
+    assert sum(function.endswith("probe_shard_unit") for function, *_ in made[0].finished) == 6
 
     first, second = tmp_path / "local", tmp_path / "ray"
     entries = sorted(path.relative_to(first / "cache").parent for path in (first / "cache").rglob("meta.json"))

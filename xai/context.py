@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from xai.batching import BatchChoice
     from xai.classifiers import LoadedClassifier
     from xai.clip import LoadedClip
+    from xai.estimate import StageWork
     from xai.executor import Executor
     from xai.plan import ModelPlan, RunPlan
 
@@ -58,6 +59,11 @@ class Stage(Protocol):
 
     def load_cached(self, context: RunContext) -> object | None:
         """The artifacts when the cache holds them complete, else None; never computes and never downloads."""
+        ...
+
+    def work(self, plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe: int | None) -> StageWork:
+        """The plan's estimate (:mod:`xai.estimate`): the stage's image forward passes per network, from scratch, for
+        ``n_images`` inputs of ``image_shape`` and ``n_probe`` probe images (None: no dissection planned)."""
         ...
 
 

@@ -25,6 +25,7 @@ CLIP_NAME = "CLIP ViT-B/16"
 CLIP_MODEL_ID = "clip:encode_image"
 """The dissect stage's measurement of CLIP's image encoder (:func:`xai.stages.probe_shards.pass_batch_size`)."""
 CLIP_SHAPE = (3, 224, 224)
+CLIP = Network(CLIP_NAME, CLIP_MODEL_ID, CLIP_SHAPE)
 ESTIMATE_BATCH = 8
 """Images per timed batch for an estimate (one warm-up, one timed batch): seconds on a CPU, not the stage's full
 search over 4-32 (whose result, once the stage has run, takes precedence)."""
@@ -42,7 +43,7 @@ def probe_networks(planned: DissectPlan) -> list[Network]:
 
     from xai.dissect.layers import probe_transform
 
-    networks = [Network(CLIP_NAME, CLIP_MODEL_ID, CLIP_SHAPE)]
+    networks = [CLIP]
     for entry in planned.models:
         spec = entry.model.spec
         shape = tuple(probe_transform(spec)(Image.new("RGB", (256, 256))).shape)
@@ -59,7 +60,8 @@ def probe_count(planned: DissectPlan, count_files: Callable[[], int] | None = No
     return min(count, planned.probe_limit) if planned.probe_limit else count
 
 
-def _method_passes(methods: tuple[str, ...], *, lime_samples: int, channels: int) -> int:
+def method_passes(methods: tuple[str, ...], *, lime_samples: int, channels: int) -> int:
+    """Forward passes per image of ``methods``, from the method registry's cost model."""
     from xai.explain.registry import METHODS
 
     return sum(METHODS[m].forward_passes(lime_samples=lime_samples, target_channels=channels) for m in methods)
@@ -67,49 +69,11 @@ def _method_passes(methods: tuple[str, ...], *, lime_samples: int, channels: int
 
 def stage_work(plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe: int | None) -> list[StageWork]:
     """Every planned stage's forward passes, from scratch, for ``n_images`` input images of ``image_shape`` (H, W, C)
-    and ``n_probe`` probe images (None: no dissection planned). Arithmetic only: nothing is loaded or run."""
-    from xai.compare.faithfulness import forward_passes as curve_passes
+    and ``n_probe`` probe images (None: no dissection planned): each stage counts its own (the ``work`` function of
+    its module, :class:`xai.context.Stage`). Arithmetic only: nothing is loaded or run."""
+    from xai.context import stage
 
-    works = []
-    explain = plan.explain
-    model = explain_network(explain, image_shape) if explain is not None else None
-    for name in plan.run:
-        work = StageWork(name)
-        if name == "explain" and explain is not None and model is not None:
-            work.add(model, n_images * explain.forward_passes_per_image)
-        elif name == "compare" and plan.compare is not None and explain is not None and model is not None:
-            settings = plan.compare.settings
-            maps = len(explain.methods) + settings.random_draws + 1  # LIME + CAMs, random draws, centre prior
-            work.add(model, n_images * curve_passes(maps, settings.faithfulness_steps))
-            if settings.sanity_check and plan.weights_mode != "random":
-                states = len(plan.compare.cascade) + 1
-                per_state = _method_passes(
-                    plan.compare.sanity_methods, lime_samples=settings.sanity_lime_samples, channels=explain.channels
-                )
-                work.add(model, settings.sanity_images * states * per_state)
-            sample = plan.compare.sample
-            if sample is not None:
-                chosen = sample.settings
-                lime = chosen.lime.num_samples * chosen.lime_seeds
-                cams = _method_passes(chosen.methods, lime_samples=0, channels=explain.channels)
-                curves = curve_passes(1 + len(chosen.methods) + chosen.random_draws + 1, chosen.steps)
-                work.add(model, len(sample.drawn) * (1 + lime + cams + curves))
-        elif name == "dissect" and plan.dissect is not None and n_probe is not None:
-            for network in probe_networks(plan.dissect):
-                work.add(network, n_probe)
-        elif name == "concepts" and plan.concepts is not None and explain is not None and model is not None:
-            settings = plan.concepts.settings
-            clip = Network(CLIP_NAME, CLIP_MODEL_ID, CLIP_SHAPE)
-            if n_probe is not None:  # the explained model's own dissection; CLIP's probe features are Task 1's
-                work.add(model, n_probe)
-                if "dissect" not in plan.run:
-                    work.add(clip, n_probe)
-            # per image and shown concept: each K's removal and its random sets (the layers after the target
-            # only: counted as whole passes, an upper bound), and CLIP on the concept's crops
-            work.add(model, n_images * settings.shown * len(settings.ks) * (1 + settings.random_sets))
-            work.add(clip, n_images * settings.shown * (1 + settings.random_crops))
-        works.append(work)
-    return works
+    return [stage(name).work(plan, n_images=n_images, image_shape=image_shape, n_probe=n_probe) for name in plan.run]
 
 
 def _forward(network: Network, device: torch.device) -> Callable[[], Callable[[torch.Tensor], Any]]:

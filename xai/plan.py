@@ -28,7 +28,8 @@ from xai.classifiers import (
     weight_file,
 )
 from xai.clip import clip_weights_id
-from xai.config import BatchSize, CompareConfig, Config, ConfigError
+from xai.config import BatchSize, Config, ConfigError
+from xai.config_compare import CompareConfig
 from xai.dissect.artifacts import DissectedModel
 from xai.explain.lime_image import LimeParams
 from xai.explain.registry import METHODS

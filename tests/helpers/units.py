@@ -52,8 +52,9 @@ def who(context: Any, inputs: Any, workspace: Any) -> tuple[int, str]:
 
 def every_unit_config(tmp_path: Path, name: str, **extra: Any) -> dict[str, Any]:
     """The cheapest run that still sends every kind of unit: two task images with three methods and small budgets
-    (two explain units, two compare units and the sanity unit), and a 20-image probe set in batches of 8 with a
-    12-concept list (three probe shards on two workers, one shard locally). Seeded random weights, explicit batch
+    (two explain units, two compare units, the sanity unit and two powered-sample units), and a 20-image probe set
+    in batches of 8 with a 12-concept list (three probe shards per dissection on two workers, one locally; the
+    concepts stage dissects the explained model too). Seeded random weights, explicit batch
     sizes (a measured size could differ between the two runs)."""
     concepts = tmp_path / "concepts.txt"
     concepts.write_text("dog\ncat\ncar\ntree\nwater\nsky\ngrass\nbuilding\nperson\nroad\nstriped\nred\n")
@@ -70,7 +71,13 @@ def every_unit_config(tmp_path: Path, name: str, **extra: Any) -> dict[str, Any]
             "batch_size": 16,
             "lime": {"num_samples": 32, "stability_seeds": 2},
         },
-        "compare": {"faithfulness_steps": 4, "random_draws": 1, "null_draws": 100, "sanity_images": 1},
+        "compare": {
+            "faithfulness_steps": 4,
+            "random_draws": 1,
+            "null_draws": 100,
+            "sanity_images": 1,
+            "sample": {"images": 2, "lime_samples": 32, "faithfulness_steps": 4, "cross_image_others": 1},
+        },
         "dissect": {
             "batch_size": 8,
             "probe": "imagenet-samples",

@@ -4,13 +4,14 @@ Per image: agreement + complexity + the superpixel null (no model calls) and del
 (a known number of forward passes); once: the cascading parameter-randomisation sanity check on the first
 images (LIME at a cheaper sample budget; ScoreCAM and AblationCAM at full cost) beside a model-independent edge
 detector; then the cross-image null and the location baseline (need every image's maps; arithmetic only, not
-cached) and the summary. With ``compare.sample``: the powered sample, one cached ``compare.sample_image`` per drawn
-image (called in a loop here), and the same summary over it.
+cached) and the summary. With ``compare.sample``: the powered sample (:mod:`xai.stages.compare_sample`).
+
+Units of work (:mod:`xai.units`): one per image (agreement and faithfulness), one for the sanity check, one per
+powered-sample image.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -19,24 +20,19 @@ import numpy as np
 from xai import compare
 from xai.cache import code_version
 from xai.compare.results import CompareArtifacts, explanation_caveats, seed_weights
-from xai.compare.sample import SampleResults
 from xai.compare.sanity import sanity_explain_fn
 from xai.context import NotCachedError, StageCache
-from xai.data import BadImageError, DataError
-from xai.explain.explained import ExplanationError
+from xai.estimate import StageWork
+from xai.stages import compare_sample
 from xai.stages.explain import explain_batch_size
 from xai.units import Job, fill_missing
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from xai.compare import FaithfulnessResult, ImageComparison, SampleImage, SanityResult
+    from xai.compare import FaithfulnessResult, ImageComparison, SanityResult
     from xai.compare.per_image import CrossImageInput
-    from xai.compare.sample import SampleSource
     from xai.context import PieceStore, RunContext
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
-    from xai.plan import ComparePlan, ExplainPlan
-    from xai.units import Workspace
+    from xai.plan import ComparePlan, ExplainPlan, RunPlan
 
 STAGE = "compare"
 CODE = ("compare", "explain")
@@ -95,9 +91,35 @@ def describe(context: RunContext) -> str:
     )
 
 
+def work(plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe: int | None) -> StageWork:
+    """The plan's estimate of this stage (:mod:`xai.estimate`): the deletion/insertion curves of every map (LIME and
+    the CAMs, the random draws, the centre prior) on each image, the sanity check's cascade (skipped under random
+    weights) and the powered sample."""
+    from xai.compare.faithfulness import forward_passes as curve_passes
+    from xai.estimate_work import explain_network, method_passes
+
+    work = StageWork(STAGE)
+    explain, planned = plan.explain, plan.compare
+    if explain is None or planned is None:
+        return work
+    settings = planned.settings
+    model = explain_network(explain, image_shape)
+    maps = len(explain.methods) + settings.random_draws + 1
+    work.add(model, n_images * curve_passes(maps, settings.faithfulness_steps))
+    if settings.sanity_check and plan.weights_mode != "random":
+        per_state = method_passes(
+            planned.sanity_methods, lime_samples=settings.sanity_lime_samples, channels=explain.channels
+        )
+        work.add(model, settings.sanity_images * (len(planned.cascade) + 1) * per_state)
+    work.add(model, compare_sample.forward_passes(planned, explain))
+    return work
+
+
 def units(context: RunContext) -> str:
     """The plan's count of this stage's units (before the explain stage ran: an upper bound)."""
-    return f"compare up to {len(context.images) + 1} (one per image and one for the sanity check, unless cached)"
+    sample = _plans(context)[1].sample
+    drawn = f" and {len(sample.drawn)} powered-sample image(s)" if sample is not None else ""
+    return f"compare up to {len(context.images) + 1} (one per image and one for the sanity check){drawn}, unless cached"
 
 
 def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) -> CompareArtifacts:
@@ -132,7 +154,7 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
         artifacts.faithfulness.append(faithfulness)
     artifacts.sanity = sanity_unit(context, (chosen, shas), cache)
     cross_image = compare.cross_image_table([_cross_image_input(item) for item in explained.images], settings.top_k)
-    artifacts.sample = _sample(context, cache, load_only)
+    artifacts.sample = compare_sample.sample(context, load_only)
     artifacts.summary = compare.summarise(
         artifacts.comparisons,
         artifacts.faithfulness,
@@ -309,106 +331,6 @@ def _sanity(context: RunContext, cache: PieceStore, chosen: list[ExplainedImage]
         )
 
     return cache.get(compare.SanityResult, _sanity_parts(context, chosen, shas)[1], sanity)
-
-
-def _sample_parts(context: RunContext, source: SampleSource) -> dict[str, Any]:
-    explain, planned = _plans(context)
-    assert planned.sample is not None  # called only for a planned sample
-    return {
-        "image": source.sha256,
-        "image_id": source.image_id,
-        **explain.key(),  # the classifier, its weights and preprocessing
-        "seed": context.plan.seed,
-        "piece": "sample",
-        "settings": planned.sample.settings.key(),
-        "code": code_version(*CODE),
-    }
-
-
-def _sample(context: RunContext, cache: StageCache, load_only: bool) -> SampleResults | None:
-    """The powered sample: one unit per drawn image with its ``compare.sample_image`` missing (sent through the run's
-    executor, cached), then the same tests over them. In load-only mode the images in the cache are shown and the
-    others counted as missing; an image that cannot be read or explained is reported once, with its reason."""
-    _, planned = _plans(context)
-    sample = planned.sample
-    if sample is None:
-        return None
-    results = SampleResults(sample)
-    failed: dict[str, str] = {}
-    fresh: dict[str, Any] = {}
-    if not load_only:
-        jobs = [
-            Job(
-                "xai.stages.compare:sample_unit",
-                source.image_id,
-                source,
-                {"sample": (compare.SampleImage, _sample_parts(context, source))},
-                files=() if source.from_manifest else (source.location,),
-            )
-            for source in sample.drawn
-        ]
-        filled = fill_missing(context, STAGE, jobs, "compare sample")
-        failed = {label: reason for label, reason in filled.values.items() if reason is not None}
-        fresh = filled.fresh
-    store = StageCache(context, STAGE, load_only, fresh)
-    for source in sample.drawn:
-        if source.image_id in failed:  # one image's fault never loses the others
-            results.failed.append((source.image_id, failed[source.image_id]))
-            continue
-        try:
-            results.images.append(store.get(compare.SampleImage, _sample_parts(context, source), _not_sent))
-        except NotCachedError:
-            results.missing += 1
-    if results.images:
-        results.summary = compare.summarise_sample(
-            results.images,
-            k=planned.settings.top_k[0],
-            seed=context.plan.seed,
-            cross_image_others=sample.cross_image_others,
-        )
-    return results
-
-
-def _not_sent() -> SampleImage:
-    raise RuntimeError("a sample image missing after its unit ran")  # a bug: fill_missing computed every piece
-
-
-def sample_unit(context: RunContext, source: SampleSource, workspace: Workspace) -> str | None:
-    """The unit of one powered-sample image (:mod:`xai.executor`): its ``compare.sample_image`` into ``workspace``;
-    the reason when the image cannot be read or explained (reported once, never retried)."""
-    local = workspace.file(source.location) if not source.from_manifest else None
-    try:
-        workspace.get(compare.SampleImage, _sample_parts(context, source), _sample_compute(context, source, local))
-    except (BadImageError, DataError, ExplanationError) as error:
-        return str(error)
-    return None
-
-
-def _sample_compute(context: RunContext, source: SampleSource, local: Path | None) -> Callable[[], SampleImage]:
-    """The pure per-image work of one sample image, reading the image only when called (a cache miss): a manifest
-    file by checksum from the mirror or its pinned URL, a folder's file where this worker has it (``local``)."""
-    from xai.data import fetch, load_image
-
-    explain, planned = _plans(context)
-    sample = planned.sample
-    if sample is None:
-        raise ValueError("the run plan has no sample")  # a bug: called only for a planned sample
-
-    def compute() -> SampleImage:
-        path = fetch(source.location) if local is None else local
-        pixels = load_image(path, **context.plan.inputs.loading.arguments())
-        return compare.sample_image(
-            context.classifier(explain.model).module,
-            pixels,
-            sample.settings,
-            to_input=explain.preprocessing.to_input,
-            image_id=source.image_id,
-            seed=context.plan.seed,
-            faithfulness_seed=compare.image_seed(context.plan.seed, source.sha256),
-            batch_size=explain_batch_size(context, pixels.shape),
-        )
-
-    return compute
 
 
 def _cross_image_input(item: ExplainedImage) -> CrossImageInput:

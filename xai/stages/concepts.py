@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from xai.cache import code_version
 from xai.concepts import ConceptExplanation
 from xai.context import NotCachedError, StageCache
+from xai.estimate import StageWork
 from xai.stages import dissect as dissect_stage
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from xai.concepts.artifacts import ConceptArtifacts
     from xai.context import InputImage, RunContext
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
-    from xai.plan import ConceptsPlan, ExplainPlan
+    from xai.plan import ConceptsPlan, ExplainPlan, RunPlan
 
 STAGE = "concepts"
 CODE = ("concepts", "dissect", "explain", "compare/agreement", "compare/nulls", "compare/_parts")
@@ -65,6 +66,27 @@ def describe(context: RunContext) -> str:
     key = _dissection_key(context)
     done = sum(StageCache(context, STAGE).contains(image_parts(context, image, key)) for image in context.images)
     return f"{line}; {done}/{len(context.images)} images cached"
+
+
+def work(plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe: int | None) -> StageWork:
+    """The plan's estimate of this stage (:mod:`xai.estimate`): the explained model's dissection at its target
+    layer (CLIP's probe features are Task 1's when that runs), then per image and shown concept each K's removal
+    with its random sets (the layers after the target only: counted as whole passes, an upper bound) and CLIP on
+    the concept's crops."""
+    from xai.estimate_work import CLIP, explain_network
+
+    work = StageWork(STAGE)
+    if plan.concepts is None or plan.explain is None:
+        return work
+    settings = plan.concepts.settings
+    model = explain_network(plan.explain, image_shape)
+    if n_probe is not None:
+        work.add(model, n_probe)
+        if "dissect" not in plan.run:
+            work.add(CLIP, n_probe)
+    work.add(model, n_images * settings.shown * len(settings.ks) * (1 + settings.random_sets))
+    work.add(CLIP, n_images * settings.shown * (1 + settings.random_crops))
+    return work
 
 
 def _dissection_key(context: RunContext) -> dict[str, Any]:

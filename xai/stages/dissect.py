@@ -36,6 +36,7 @@ from xai.dissect.artifacts import (
 )
 from xai.dissect.labelling import dissect_model
 from xai.dissect.result import DissectionResult
+from xai.estimate import StageWork
 from xai.stages.dissect_keys import (
     _dissect,
     activation_parts,
@@ -48,7 +49,7 @@ from xai.stages.probe_shards import probe_pass_in_shards
 if TYPE_CHECKING:
     from xai.context import RunContext
     from xai.dissect.probe_pass import ProbeOutputs
-    from xai.plan import DissectPlan
+    from xai.plan import DissectPlan, RunPlan
 
 STAGE = "dissect"
 
@@ -133,6 +134,18 @@ def dissect_models(context: RunContext, planned: DissectPlan, *, load_only: bool
         scoring[name] = scoring_parts(context, entry, features.probe.key, clip_embed.concepts_hash(concepts), planned)
         results[name] = _labels(context, cache, scoring[name], name, features, concepts, concept_embeddings, planned)
     return DissectedModels(features, concepts, concept_embeddings, results, scoring)
+
+
+def work(plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe: int | None) -> StageWork:
+    """The plan's estimate of this stage (:mod:`xai.estimate`): every probe image once through CLIP and each
+    dissected model (one joint pass)."""
+    from xai.estimate_work import probe_networks
+
+    work = StageWork(STAGE)
+    if plan.dissect is not None and n_probe is not None:
+        for network in probe_networks(plan.dissect):
+            work.add(network, n_probe)
+    return work
 
 
 def units(context: RunContext) -> str:

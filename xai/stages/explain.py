@@ -19,6 +19,7 @@ from xai.cache import code_version
 from xai.classifiers import ModelChoiceError
 from xai.config import ConfigError
 from xai.context import NotCachedError, StageCache
+from xai.estimate import StageWork
 from xai.explain.artifacts import CamMap, ImageExplanation, LimeResult, LimeStability, Prediction
 from xai.explain.cams import base as cams
 from xai.explain.explained import ExplainArtifacts, ExplainedImage, ExplanationError, method_costs
@@ -29,7 +30,7 @@ from xai.units import Job, executor_of, fill_missing
 
 if TYPE_CHECKING:
     from xai.context import InputImage, PieceStore, RunContext
-    from xai.plan import ExplainPlan
+    from xai.plan import ExplainPlan, RunPlan
 
 STAGE = "explain"
 CODE = ("explain",)
@@ -87,6 +88,17 @@ def units(context: RunContext) -> str:
         not all(store.contains(parts) for _, parts in image_pieces(context, image).values()) for image in context.images
     )
     return f"explain {sent} (one per image with a piece missing)"
+
+
+def work(plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe: int | None) -> StageWork:
+    """The plan's estimate of this stage (:mod:`xai.estimate`): every image through the explained model for the
+    prediction and each method's forward passes (the method registry's cost model)."""
+    from xai.estimate_work import explain_network
+
+    work = StageWork(STAGE)
+    if plan.explain is not None:
+        work.add(explain_network(plan.explain, image_shape), n_images * plan.explain.forward_passes_per_image)
+    return work
 
 
 def explain_batch_size(context: RunContext, image_shape: tuple[int, ...], *, load_only: bool = False) -> int | None:
