@@ -73,8 +73,9 @@ def _kill_first_explain_unit(made: list[Any], killed: dict[str, Any], delay_s: f
 def test_a_ray_run_writes_the_local_runs_tables_and_figures_with_a_worker_killed_mid_unit(
     tmp_path: Path, mirror: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every unit kind (explain, compare, sanity, powered sample, probe shards) on two workers, one of them killed by its pid while
-    it explains an image: the unit is run again and every artifact, table and figure is the local run's. Only
+    """Every unit kind (explain, compare, sanity, powered sample, probe shards) on two workers, one of them killed by
+    its pid while it explains an image: the unit is run again and every artifact, table and figure is the local
+    run's. Only
     measured wall times differ (the cache's ``seconds`` and the CAM figures, whose titles show them)."""
     import xai.executors as executors
     from xai.cli import main
