@@ -191,11 +191,15 @@ def test_self_check_rows_show_the_paper_only_for_the_same_probe() -> None:
         self_checks={"a": places, "b": imagenet}, probe_name="broden", probe_paths=[Path("x")] * 63305
     )
     rows = self_check_rows(full)
-    assert rows[0][4:9] == ["50.0%", "58.1%", "80.0%", "85.0%", "86.1%"] and "ResNet18-Places365" in rows[0][9]
-    assert rows[1][4:9] == ["60.0%", "70.7%", "85.0%", "85.0%", "90.0%"] and "ResNet50" in rows[1][9]
+    assert [rows[0]["check"], rows[1]["check"]] == [places, imagenet]
+    assert (rows[0]["paper_top1"], rows[0]["paper_top5"]) == pytest.approx((0.581, 0.861), abs=5e-4)
+    assert "ResNet18-Places365" in rows[0]["source"]
+    assert (rows[1]["paper_top1"], rows[1]["paper_top5"]) == pytest.approx((0.707, 0.900), abs=5e-4)
+    assert "ResNet50" in rows[1]["source"]
     limited = SimpleNamespace(self_checks={"a": places}, probe_name="broden", probe_paths=[Path("x")] * 500)
     row = self_check_rows(limited)[0]
-    assert row[5] == row[8] == "–" and "none comparable" in row[9] and "500" in row[9]
+    assert row["paper_top1"] is None and row["paper_top5"] is None
+    assert "none comparable" in row["source"] and "500" in row["source"]
 
 
 @pytest.mark.parametrize(
@@ -232,8 +236,8 @@ def test_paper_row_needs_soft_wpmi_and_the_c_scene_rule(change: dict) -> None:
         self_checks={"a": replace(places, **change)}, probe_name="broden", probe_paths=[Path("x")] * 63305
     )
     row = self_check_rows(full)[0]
-    assert row[5] == row[8] == "–" and "none comparable" in row[9]
-    assert next(iter(change.values())) or "unrecorded" in row[9]
+    assert row["paper_top1"] is None and row["paper_top5"] is None and "none comparable" in row["source"]
+    assert next(iter(change.values())) or "unrecorded" in row["source"]
 
 
 def test_fc_check_uses_the_papers_concept_sets(mirror: Path) -> None:

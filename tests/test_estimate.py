@@ -130,3 +130,7 @@ def test_seconds_come_from_the_batch_size_measurement_and_are_measured_only_when
     assert logged == ["timing resnet18 on a batch of 8 for the estimate (once per machine)"]
     again = seconds_per_image([tiny], context, measure={RESNET18}, log=logged.append)
     assert again == {RESNET18: found[RESNET18]} and len(logged) == 1  # stored: read, not timed again
+    other = Network("resnet18", RESNET18, (3, 40, 40))  # as --plan times it: not stored
+    timed = seconds_per_image([other], context, measure={RESNET18}, store=False, log=logged.append)
+    assert timed[RESNET18] is not None and timed[RESNET18] > 0 and len(logged) == 2
+    assert seconds_per_image([other], context, measure=set(), log=logged.append) == {RESNET18: None}

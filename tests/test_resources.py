@@ -49,7 +49,8 @@ def test_no_fallback_for_other_folders_or_names(given: str, tmp_path: Path, monk
 
 def test_the_scaffold_is_the_shipped_mkdocs_yml_for_docs(tmp_path: Path) -> None:
     written = write_site_scaffold(tmp_path / "docs", tmp_path)
-    assert written == [tmp_path / "mkdocs.yml", tmp_path / "docs" / "stylesheets" / "extra.css"]
+    stylesheets = tmp_path / "docs" / "stylesheets"
+    assert written == [tmp_path / "mkdocs.yml", stylesheets / "extra.css", stylesheets / "report.js"]
     assert (tmp_path / "mkdocs.yml").read_text() == (REPO / "mkdocs.yml").read_text()
     assert write_site_scaffold(tmp_path / "docs", tmp_path) == []  # nothing rewritten on the next run
 
@@ -68,7 +69,8 @@ def test_a_users_own_files_are_never_overwritten(tmp_path: Path) -> None:
     (tmp_path / "mkdocs.yml").write_text("site_name: mine\n")
     (tmp_path / "docs" / "stylesheets").mkdir(parents=True)
     (tmp_path / "docs" / "stylesheets" / "extra.css").write_text("/* mine */\n")
-    assert write_site_scaffold(tmp_path / "docs", tmp_path) == []
+    # only the file the user lacks is added
+    assert write_site_scaffold(tmp_path / "docs", tmp_path) == [tmp_path / "docs" / "stylesheets" / "report.js"]
     assert (tmp_path / "mkdocs.yml").read_text() == "site_name: mine\n"
     assert (tmp_path / "docs" / "stylesheets" / "extra.css").read_text() == "/* mine */\n"
 
@@ -78,4 +80,4 @@ def test_an_unwritable_folder_is_a_note_not_a_failure(tmp_path: Path, capsys: py
     blocked.write_text("a file where the folders would go")
     assert write_site_scaffold(blocked / "docs", blocked / "sub") == []
     notes = capsys.readouterr().err.splitlines()
-    assert len(notes) == 2 and all(note.startswith("note: no MkDocs scaffold written: ") for note in notes)
+    assert len(notes) == 3 and all(note.startswith("note: no MkDocs scaffold written: ") for note in notes)

@@ -103,11 +103,13 @@ def seconds_per_image(
     context: RunContext,
     *,
     measure: set[str],
+    store: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, float | None]:
     """Each network's seconds per image on this machine (model id -> seconds, None when unknown): the stage's stored
     batch-size search, else a stored estimate timing, else, for the model ids in ``measure``, one batch timed now and
-    stored. A network that cannot be built from its id (a checkpoint-only architecture) stays None."""
+    stored (``store=False``, as ``--plan`` runs: timed but not stored, so the plan writes nothing). A network that
+    cannot be built from its id (a checkpoint-only architecture) stays None."""
     from xai.batching import BatchSizeCache, resolve_batch_size
 
     found: dict[str, float | None] = {}
@@ -122,7 +124,8 @@ def seconds_per_image(
         if choice is None and network.model_id in measure:
             log(f"timing {network.name} on a batch of {ESTIMATE_BATCH} for the estimate (once per machine)")
             try:
-                choice = resolve_batch_size(_lazy(_forward(network, context.device)), **one_batch)
+                timed = one_batch if store else {**one_batch, "cache": None}
+                choice = resolve_batch_size(_lazy(_forward(network, context.device)), **timed)
             except (ValueError, RuntimeError) as error:  # an architecture torchvision does not know; out of memory
                 log(f"could not time {network.name}: {str(error).splitlines()[0][:120]}")
                 choice = None

@@ -92,7 +92,7 @@ def _generate(context: RunContext, *, plan_only: bool, config_file: str, started
         context.images, context.skipped = load_inputs(plan)
     for skipped in context.skipped:
         print(f"skipped {skipped.reason}", file=sys.stderr)
-    print("\n".join(plan_lines(context, missing, plan_estimates(context, missing))))
+    print("\n".join(plan_lines(context, missing, plan_estimates(context, missing, store=not plan_only))))
     if plan_only:
         print("\n".join(downloads.download_plan(plan)))
         return 0
@@ -248,7 +248,9 @@ def plan_lines(
     return lines
 
 
-def plan_estimates(context: RunContext, missing: dict[str, list[str]] | None = None) -> dict[str, StageEstimate]:
+def plan_estimates(
+    context: RunContext, missing: dict[str, list[str]] | None = None, *, store: bool = True
+) -> dict[str, StageEstimate]:
     """Each planned stage's estimated seconds on this machine (:mod:`xai.estimate`): its forward passes from the plan
     times each network's measured seconds per image (:func:`xai.estimate_work.seconds_per_image`: stored, else timed
     now on one batch where the stage's ``batch_size`` is ``auto``). Stages whose inputs are not on disk are left
@@ -268,7 +270,7 @@ def plan_estimates(context: RunContext, missing: dict[str, list[str]] | None = N
     if plan.dissect is not None and plan.dissect.batch_size == "auto":
         measure |= {network.model_id for network in probe_networks(plan.dissect)}
     networks = [network for work in works for network in work.passes]
-    per_image = seconds_per_image(networks, context, measure=measure, log=context.log)
+    per_image = seconds_per_image(networks, context, measure=measure, store=store, log=context.log)
     return {work.stage: estimate(work, per_image) for work in works if not missing.get(work.stage)}
 
 
