@@ -14,24 +14,33 @@ import pytest
 
 import xai
 import xai.cache as cache_module
-from xai.stages import compare as compare_stage
+from xai.stages import compare_keys, dissect_keys
 from xai.stages import concepts as concepts_stage
-from xai.stages import dissect_keys
 from xai.stages import explain as explain_stage
 
 PACKAGE = Path(xai.__file__).parent
 
 PIECE_CODE = {
     "explain": explain_stage.CODE,
-    "compare": compare_stage.CODE,
+    "compare": compare_keys.CODE,
     "dissect probe": dissect_keys.PROBE_CODE,
     "dissect labels": dissect_keys.LABEL_CODE,
     "concepts": concepts_stage.CODE,
 }
 """Every code list a stage keys its pieces with."""
 
-GLUE = ("stages/compare.py", "stages/explain.py", "stages/dissect.py", "stages/dissect_keys.py", "stages/__init__.py")
-GLUE += ("stages/concepts.py", "pipeline.py", "plan.py", "context.py", "cli.py", "config.py", "config_concepts.py")
+GLUE = (
+    "stages/compare.py",
+    "stages/compare_keys.py",
+    "stages/compare_sample.py",
+    "stages/explain.py",
+    "stages/dissect.py",
+    "stages/dissect_keys.py",
+    "stages/probe_shards.py",
+    "stages/__init__.py",
+)
+GLUE += ("stages/concepts.py", "pipeline.py", "plan.py", "plan_types.py", "context.py", "cli.py", "config.py")
+GLUE += ("config_concepts.py", "config_compare.py", "estimate.py", "estimate_work.py", "units.py", "executor.py")
 GLUE += ("downloads.py",)
 
 

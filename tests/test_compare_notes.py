@@ -111,7 +111,7 @@ def test_smooth_random_maps_differ_between_images_and_repeat_for_one_image(monke
     monkeypatch.setattr(
         StageCache, "get", lambda self, kind, parts, compute: None if parts["piece"] == "sanity" else compute()
     )
-    monkeypatch.setattr(stage, "_base_parts", lambda context, sha: {})
+    monkeypatch.setattr(stage, "base_parts", lambda context, sha: {})
     monkeypatch.setattr(stage, "sanity_explain_fn", lambda *args, **kwargs: None)
     monkeypatch.setattr(stage, "explanation_caveats", lambda explained: [])
     monkeypatch.setattr(stage, "explain_batch_size", lambda *args, **kwargs: 8)

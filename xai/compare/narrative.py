@@ -99,15 +99,23 @@ def _faithfulness_answer(summary: ComparisonSummary) -> list[str]:
     ]
 
 
-def _sanity_answer(summary: ComparisonSummary) -> list[str]:
+def _last_step(summary: ComparisonSummary) -> tuple[list[str], pd.DataFrame | None]:
+    """The sanity check's rows at the cascade's last step, or (without them) the sentence saying why there are
+    none."""
     result = summary.sanity_result
     if result is None:
-        return []
+        return [], None
     if result.weights_are_random:
-        return [RANDOM_WEIGHTS_NOTE]
+        return [RANDOM_WEIGHTS_NOTE], None
     if not result.steps:
-        return [f"The sanity check was not run ({result.skip_reason})."]
-    last = summary.sanity[summary.sanity["step_index"] == len(result.steps) - 1]
+        return [f"The sanity check was not run ({result.skip_reason})."], None
+    return [], summary.sanity[summary.sanity["step_index"] == len(result.steps) - 1]
+
+
+def _sanity_answer(summary: ComparisonSummary) -> list[str]:
+    said, last = _last_step(summary)
+    if last is None:
+        return said
     shown = [LIME_METHOD, *summary.primary, EDGE_METHOD]
     parts = [
         f"{title(row['method'])} {decimals(row['spearman_abs_mean'])}"
@@ -313,15 +321,10 @@ def design_findings(summary: ComparisonSummary) -> list[str]:
 
 def sanity_findings(summary: ComparisonSummary) -> list[str]:
     """Similarity to the original map after full cascading randomisation, with the reference points."""
+    said, last = _last_step(summary)
+    if last is None:
+        return said
     result = summary.sanity_result
-    if result is None:
-        return []
-    if result.weights_are_random:
-        return [RANDOM_WEIGHTS_NOTE]
-    if not result.steps:
-        return [f"The sanity check was not run ({result.skip_reason})."]
-    table = summary.sanity
-    last = table[table["step_index"] == len(result.steps) - 1]
     sentences = []
     for _, row in last.iterrows():
         constant = int(row["n_constant"])

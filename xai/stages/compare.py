@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xai import compare
-from xai.cache import code_version
 from xai.compare.results import CompareArtifacts, explanation_caveats, seed_weights
 from xai.compare.sanity import sanity_explain_fn
 from xai.context import NotCachedError, StageCache
 from xai.estimate import StageWork
 from xai.stages import compare_sample
+from xai.stages.compare_keys import STAGE, base_parts, plans
 from xai.stages.explain import explain_batch_size
 from xai.units import Job, fill_missing
 
@@ -32,40 +32,11 @@ if TYPE_CHECKING:
     from xai.compare.per_image import CrossImageInput
     from xai.context import PieceStore, RunContext
     from xai.explain.explained import ExplainArtifacts, ExplainedImage
-    from xai.plan import ComparePlan, ExplainPlan, RunPlan
-
-STAGE = "compare"
-CODE = ("compare", "explain")
-"""The domain packages whose code computes this stage's artifacts (their source is part of every key)."""
-
-
-def _plans(context: RunContext) -> tuple[ExplainPlan, ComparePlan]:
-    explain, compare_plan = context.plan.explain, context.plan.compare
-    if explain is None or compare_plan is None:
-        raise ValueError("the run plan has no compare section")  # a bug: the plan makes one for this stage
-    return explain, compare_plan
-
-
-def _base_parts(context: RunContext, image_sha: str) -> dict[str, Any]:
-    explain, _ = _plans(context)
-    return {
-        "image": image_sha,
-        # the explained classifier: model id, architecture, weights member and file, class file, preprocessing
-        **explain.key(),
-        "seed": context.plan.seed,
-        "explain": {
-            "methods": list(explain.methods),
-            "lime": context.plan.config.explain.lime.model_dump(),
-            "target_layer": explain.target.path,
-            "reshape": explain.target.reshape,
-            "preprocess": explain.preprocess,
-        },
-        "code": code_version(*CODE),
-    }
+    from xai.plan import RunPlan
 
 
 def describe(context: RunContext) -> str:
-    explain, planned = _plans(context)
+    explain, planned = plans(context)
     settings = planned.settings
     maps = len(explain.methods) + settings.random_draws + 1  # LIME + CAMs, random draws, centre prior
     per_image = compare.forward_passes(maps, settings.faithfulness_steps)
@@ -117,7 +88,7 @@ def work(plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe:
 
 def units(context: RunContext) -> str:
     """The plan's count of this stage's units (before the explain stage ran: an upper bound)."""
-    sample = _plans(context)[1].sample
+    sample = plans(context)[1].sample
     drawn = f" and {len(sample.drawn)} powered-sample image(s)" if sample is not None else ""
     return f"compare up to {len(context.images) + 1} (one per image and one for the sanity check){drawn}, unless cached"
 
@@ -126,7 +97,7 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
     """The missing pieces computed by units through the run's executor (one per image, one for the sanity check)
     and written into the cache; then the artifacts assembled from the cache in image order, and the cross-image
     null and the summary (arithmetic on every image, on the driver)."""
-    explain, planned = _plans(context)
+    explain, planned = plans(context)
     settings = planned.settings
     shas = {image.name: image.sha256 for image in context.images}
     chosen = explained.images[: settings.sanity_images]
@@ -169,7 +140,7 @@ def _collect(context: RunContext, explained: ExplainArtifacts, load_only: bool) 
 
 def _image_base(context: RunContext, item: ExplainedImage, image_sha: str) -> dict[str, Any]:
     # The id is stored in these artifacts (CSV rows, figure titles), so it is part of their key.
-    return {**_base_parts(context, image_sha), "image_id": item.name}
+    return {**base_parts(context, image_sha), "image_id": item.name}
 
 
 def _image_pieces(context: RunContext, item: ExplainedImage, image_sha: str) -> dict[str, tuple[type, dict[str, Any]]]:
@@ -203,7 +174,7 @@ def _cam_maps(item: ExplainedImage) -> dict[str, np.ndarray]:
 
 
 def _agreement_parts(context: RunContext, base: dict[str, Any], item: ExplainedImage) -> dict[str, Any]:
-    settings = _plans(context)[1].settings
+    settings = plans(context)[1].settings
     _, seeds = seed_weights(item.explanation)
     return {
         **base,
@@ -217,7 +188,7 @@ def _agreement_parts(context: RunContext, base: dict[str, Any], item: ExplainedI
 
 def _agreement(context: RunContext, cache: PieceStore, base: dict[str, Any], item: ExplainedImage) -> ImageComparison:
     """LIME against every CAM and the centre prior on one image, with the superpixel null (no model calls)."""
-    settings = _plans(context)[1].settings
+    settings = plans(context)[1].settings
     lime = item.explanation.lime
     weights, seeds = seed_weights(item.explanation)
 
@@ -239,7 +210,7 @@ def _agreement(context: RunContext, cache: PieceStore, base: dict[str, Any], ite
 
 
 def _faithfulness_parts(context: RunContext, base: dict[str, Any]) -> dict[str, Any]:
-    explain, planned = _plans(context)
+    explain, planned = plans(context)
     settings = planned.settings
     return {
         **base,
@@ -254,7 +225,7 @@ def _faithfulness(
     context: RunContext, cache: PieceStore, base: dict[str, Any], item: ExplainedImage, image_sha: str
 ) -> FaithfulnessResult:
     """Deletion/insertion curves of LIME, every CAM and the random baseline on one image (model forward passes)."""
-    explain, planned = _plans(context)
+    explain, planned = plans(context)
     settings = planned.settings
     lime = item.explanation.lime
 
@@ -279,11 +250,11 @@ def _faithfulness(
 def _sanity_parts(
     context: RunContext, chosen: list[ExplainedImage], shas: dict[str, str]
 ) -> tuple[type, dict[str, Any]]:
-    settings = _plans(context)[1].settings
+    settings = plans(context)[1].settings
     parts = {
-        **_base_parts(context, ",".join(shas[item.name] for item in chosen)),
+        **base_parts(context, ",".join(shas[item.name] for item in chosen)),
         "piece": "sanity",
-        "methods": list(_plans(context)[1].sanity_methods),
+        "methods": list(plans(context)[1].sanity_methods),
         "enabled": settings.sanity_check,
         "lime_samples": settings.sanity_lime_samples,
     }
@@ -292,7 +263,7 @@ def _sanity_parts(
 
 def _sanity(context: RunContext, cache: PieceStore, chosen: list[ExplainedImage], shas: dict[str, str]) -> SanityResult:
     """The cascading parameter-randomisation check on the ``chosen`` images (skipped under random weights)."""
-    explain, planned = _plans(context)
+    explain, planned = plans(context)
     settings = planned.settings
     methods = list(planned.sanity_methods)
     random_weights = context.plan.weights_mode == "random"

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from xai import compare
-from xai.cache import code_version
 from xai.compare.sample import SampleResults
 from xai.context import NotCachedError, StageCache
 from xai.data import BadImageError, DataError
 from xai.explain.explained import ExplanationError
+from xai.stages.compare_keys import STAGE, plans, sample_parts
 from xai.stages.explain import explain_batch_size
 from xai.units import Job, fill_missing
 
@@ -27,18 +27,6 @@ if TYPE_CHECKING:
     from xai.context import RunContext
     from xai.plan import ComparePlan, ExplainPlan
     from xai.units import Workspace
-
-STAGE = "compare"
-"""The stage whose cache holds the sample's images."""
-CODE = ("compare", "explain")
-"""The domain packages whose code computes a sample image (their source is part of its key)."""
-
-
-def _plans(context: RunContext) -> tuple[ExplainPlan, ComparePlan]:
-    explain, compare_plan = context.plan.explain, context.plan.compare
-    if explain is None or compare_plan is None:
-        raise ValueError("the run plan has no compare section")  # a bug: the plan makes one for this stage
-    return explain, compare_plan
 
 
 def forward_passes(planned: ComparePlan, explain: ExplainPlan) -> int:
@@ -56,25 +44,11 @@ def forward_passes(planned: ComparePlan, explain: ExplainPlan) -> int:
     return len(planned.sample.drawn) * (1 + lime + cams + curves)
 
 
-def _sample_parts(context: RunContext, source: SampleSource) -> dict[str, Any]:
-    explain, planned = _plans(context)
-    assert planned.sample is not None  # called only for a planned sample
-    return {
-        "image": source.sha256,
-        "image_id": source.image_id,
-        **explain.key(),  # the classifier, its weights and preprocessing
-        "seed": context.plan.seed,
-        "piece": "sample",
-        "settings": planned.sample.settings.key(),
-        "code": code_version(*CODE),
-    }
-
-
 def sample(context: RunContext, load_only: bool) -> SampleResults | None:
     """The powered sample: one unit per drawn image with its ``compare.sample_image`` missing (sent through the run's
     executor, cached), then the same tests over them. In load-only mode the images in the cache are shown and the
     others counted as missing; an image that cannot be read or explained is reported once, with its reason."""
-    _, planned = _plans(context)
+    _, planned = plans(context)
     sample = planned.sample
     if sample is None:
         return None
@@ -87,7 +61,7 @@ def sample(context: RunContext, load_only: bool) -> SampleResults | None:
                 "xai.stages.compare_sample:sample_unit",
                 source.image_id,
                 source,
-                {"sample": (compare.SampleImage, _sample_parts(context, source))},
+                {"sample": (compare.SampleImage, sample_parts(context, source))},
                 files=() if source.from_manifest else (source.location,),
             )
             for source in sample.drawn
@@ -101,7 +75,7 @@ def sample(context: RunContext, load_only: bool) -> SampleResults | None:
             results.failed.append((source.image_id, failed[source.image_id]))
             continue
         try:
-            results.images.append(store.get(compare.SampleImage, _sample_parts(context, source), _not_sent))
+            results.images.append(store.get(compare.SampleImage, sample_parts(context, source), _not_sent))
         except NotCachedError:
             results.missing += 1
     if results.images:
@@ -123,7 +97,7 @@ def sample_unit(context: RunContext, source: SampleSource, workspace: Workspace)
     the reason when the image cannot be read or explained (reported once, never retried)."""
     local = workspace.file(source.location) if not source.from_manifest else None
     try:
-        workspace.get(compare.SampleImage, _sample_parts(context, source), _sample_compute(context, source, local))
+        workspace.get(compare.SampleImage, sample_parts(context, source), _sample_compute(context, source, local))
     except (BadImageError, DataError, ExplanationError) as error:
         return str(error)
     return None
@@ -134,7 +108,7 @@ def _sample_compute(context: RunContext, source: SampleSource, local: Path | Non
     file by checksum from the mirror or its pinned URL, a folder's file where this worker has it (``local``)."""
     from xai.data import fetch, load_image
 
-    explain, planned = _plans(context)
+    explain, planned = plans(context)
     sample = planned.sample
     if sample is None:
         raise ValueError("the run plan has no sample")  # a bug: called only for a planned sample
