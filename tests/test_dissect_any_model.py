@@ -244,7 +244,6 @@ def test_dissection_of_a_resnet_a_mobilenet_and_a_vit(tmp_path: Path, mirror: Pa
     assert "| mobilenet_v3_small | not one of the paper&#39;s models" in index
     assert "## ResNet18 (ImageNet) vs mobilenet_v3_small" in index and "compared by position" in index
     assert "layer4 ↔ features.12" in index and "fc ↔ classifier" in index
-    assert "How do ResNet18 (ImageNet) and mobilenet_v3_small differ?" in index
     for page in docs.glob("vit_b_16-*.md"):
         body = page.read_text().split("Every neuron of", 1)[1]  # below the site-wide random-weights banner
         assert "ResNet" not in body and "`vit_b_16`, weights IMAGENET1K_V1" in body

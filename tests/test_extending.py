@@ -92,7 +92,7 @@ def test_a_registered_toy_cam_reaches_every_part_of_the_site(
     methods_page = (docs / "methods.md").read_text()
     assert "Mean-CAM" in methods_page and toy_method.summary in methods_page  # the docs table
     comparison = (docs / "comparison" / "index.md").read_text()
-    assert "- Mean-CAM: IoU " in comparison and "with LIME's top-" in comparison  # compared with LIME like any CAM
+    assert "- Mean-CAM: IoU " in comparison and "with LIME&#39;s top-" in comparison  # compared with LIME like any CAM
     tables = {path.name: path.read_text() for path in (docs / "assets" / "comparison").glob("*.csv")}
     assert any("meancam" in text for text in tables.values()), sorted(tables)
     assert "meancam" in (docs / "index.md").read_text()  # the home page's run record lists the config

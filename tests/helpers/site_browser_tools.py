@@ -81,7 +81,10 @@ async (timeoutMs) => {
   const loaded = images.map(img => img.complete ? null :
       new Promise(done => { img.addEventListener('load', done, {once: true});
                             img.addEventListener('error', done, {once: true}); }));
-  await Promise.race([Promise.all(loaded), new Promise(done => setTimeout(done, timeoutMs))]);
+  // A page of a thousand neuron strips, all asked for at once on a loaded CI machine, needs more than a few
+  // seconds: the wait grows with the images (it ends as soon as every one has loaded or failed).
+  const limitMs = timeoutMs + 50 * images.length;
+  await Promise.race([Promise.all(loaded), new Promise(done => setTimeout(done, limitMs))]);
   return images.map(img => ({
     src: img.currentSrc || img.getAttribute('src') || '',
     complete: img.complete,
@@ -101,8 +104,9 @@ def check_page(page: Page, url: str, *, settle_timeout_s: float = 5.0) -> list[s
     >= 400, requests to any host other than the page's own (the site must work offline), images that are not
     complete or have ``naturalWidth`` 0 after loading (lazy images are switched to eager first), and images
     without alt text (``aria-hidden="true"`` or ``role="presentation"`` marks a decorative one).
-    The check waits for the load event, for every image, and until no request is in flight (at most
-    ``settle_timeout_s``), so errors from the search worker's index fetch are caught too.
+    The check waits for the load event, for every image (at most ``settle_timeout_s`` plus 50 ms per image), and
+    until no request is in flight (at most ``settle_timeout_s``), so errors from the search worker's index fetch
+    are caught too.
 
     Returns:
         Human-readable problems, each prefixed with the URL; empty for a clean page.

@@ -93,7 +93,8 @@ def reachable(design: Mapping[str, Any] | None, side: str) -> bool:
 
 def no_claim(design: Mapping[str, Any], side: str) -> str:
     smallest = p_text(design[f"smallest_adjusted_p_{side}"])
-    return f"no claim possible on {int(design['n_images'])} images (Holm p ≥ {smallest})"
+    n = int(design["n_images"])
+    return f"no claim possible on {n} image{'s' if n != 1 else ''} (Holm p ≥ {smallest})"
 
 
 def holm_bound(row: Mapping[str, Any], prefixes: Sequence[str]) -> str:

@@ -62,7 +62,7 @@ def answers(explained: ExplainArtifacts) -> list[tuple[str, str]]:
     ]
     limes = [item.explanation.lime for item in explained.images if item.explanation.lime is not None]
     if limes:
-        fit = mean_with_interval([lime.score for lime in limes])
+        fit = mean_with_interval([lime.score for lime in limes], bounds=(-math.inf, 1.0))  # R² never exceeds 1
         found.append(
             ("lime", f"LIME's surrogate fits its own samples with weighted R² {fit} (mean, n = {len(limes)} images).")
         )

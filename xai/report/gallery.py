@@ -40,7 +40,8 @@ def build_gallery(
         return None, []
     categories = explained.categories
     with_lime = any(item.explanation.lime is not None for item in explained.images)
-    methods = [m for m in explained.methods if METHODS[m].family == "cam" or (with_lime and m == "lime")]
+    shown_families = {"cam", "lime"} if with_lime else {"cam"}
+    methods = [m for m in explained.methods if METHODS[m].family in shown_families]
     titles = {"image": "Input", **{m: METHODS[m].title for m in methods}}
     written, rows = [], []
     for item in explained.images:
