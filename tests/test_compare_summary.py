@@ -137,7 +137,7 @@ def test_summary_with_few_images_says_not_enough(n_images: int) -> None:
     text = findings(summary)
     if n_images == 1:  # one image: no interval, no test
         good = next(s for s in text if s.startswith("Good: IoU"))
-        assert "[" not in good and "top-5 (n = 1); no claim possible on 1 images" in good
+        assert "[" not in good and "top-5 (n = 1); no claim possible on 1 image " in good
         notes = {row.test.note for row in agreement_claims(summary).rows}
         assert notes == {"not enough images"}
     else:  # two images: an exact Wilcoxon p can never be below 0.5, so nothing is claimed and nothing ranked
