@@ -205,8 +205,9 @@ def test_the_plan_shows_the_cluster_and_the_units_it_will_send(
 
     data = {
         "weights": "random",
-        "stages": ["explain"],
+        "stages": ["explain", "concepts"],
         "max_images": 3,
+        "dissect": {"probe": "imagenet-samples", "probe_limit": 20, "batch_size": 8},
         "output_dir": str(tmp_path / "docs"),
         "cache_dir": str(tmp_path / "cache"),
         "explain": {"methods": ["lime", "gradcam"], "batch_size": 8},
@@ -216,5 +217,6 @@ def test_the_plan_shows_the_cluster_and_the_units_it_will_send(
     out = capsys.readouterr().out
     assert "executor: ray at " in out and "(a local cluster started for this run): 1 node(s), 2 CPU(s), 0 GPU(s)" in out
     assert "2 worker(s) x 1 CPU on cpu" in out
-    assert "units to send: explain 3 (one per image with a piece missing)" in out
+    assert "units to send: explain 3 (one per image with a piece missing); concepts 3 probe shard(s) of up to 8" in out
+    assert "each image's concepts on the driver" in out
     assert "RAY_ADDRESS" not in os.environ  # the run leaves no address behind for later runs

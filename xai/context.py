@@ -61,6 +61,10 @@ class Stage(Protocol):
         """The artifacts when the cache holds them complete, else None; never computes and never downloads."""
         ...
 
+    def units(self, context: RunContext) -> str:
+        """The plan's line under a cluster executor: how many units of work the stage will send."""
+        ...
+
     def work(self, plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe: int | None) -> StageWork:
         """The plan's estimate (:mod:`xai.estimate`): the stage's image forward passes per network, from scratch, for
         ``n_images`` inputs of ``image_shape`` and ``n_probe`` probe images (None: no dissection planned)."""

@@ -243,8 +243,8 @@ def plan_lines(
         lines += summary_lines(list(estimates.values()), device_type=context.device.type, config_name=config.name)
     if context.executor is not None and context.executor.kind != "local":
         lines += context.executor.describe()
-        counted = [getattr(stage(name), "units", None) for name in plan.run if name not in missing]
-        lines.append(f"  units to send: {'; '.join(units(context) for units in counted if units is not None)}")
+        counted = [stage(name).units(context) for name in plan.run if name not in missing]
+        lines.append(f"  units to send: {'; '.join(counted)}")
     return lines
 
 

@@ -68,6 +68,13 @@ def describe(context: RunContext) -> str:
     return f"{line}; {done}/{len(context.images)} images cached"
 
 
+def units(context: RunContext) -> str:
+    """The plan's count of this stage's units: its dissection's probe shards (per-image work runs on the driver)."""
+    planned = _plans(context)[1]
+    shards = dissect_stage.probe_units(context, planned.dissect, STAGE, files_missing=_probe_files_missing(context))
+    return f"{shards}; each image's concepts on the driver"
+
+
 def work(plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe: int | None) -> StageWork:
     """The plan's estimate of this stage (:mod:`xai.estimate`): the explained model's dissection at its target
     layer (CLIP's probe features are Task 1's when that runs), then per image and shown concept each K's removal

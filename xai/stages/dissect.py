@@ -150,18 +150,26 @@ def work(plan: RunPlan, *, n_images: int, image_shape: tuple[int, ...], n_probe:
 
 def units(context: RunContext) -> str:
     """The plan's count of this stage's units: the probe pass's shards, when a probe piece is missing."""
+    return probe_units(context, _dissect(context), STAGE, files_missing=_probe_files_missing(context))
+
+
+def probe_units(context: RunContext, planned: DissectPlan, name: str, *, files_missing: bool) -> str:
+    """The plan's count of the probe shards the dissection ``planned`` sends (Task 1's, or the concepts stage's),
+    for the stage ``name``: none when every probe piece is cached."""
     from xai.stages.probe_shards import shard_quantum, shard_ranges
     from xai.units import executor_of
 
-    planned = _dissect(context)
-    if planned.probe == "broden" and _probe_files_missing(context):
-        return "dissect: probe shards once Broden is downloaded"
+    if planned.probe == "broden" and files_missing:
+        return f"{name}: probe shards once Broden is downloaded"
     probe = probe_inputs(planned, context.plan.seed, quiet=True)
-    keys = [clip_image_parts(context, probe.key), *(activation_parts(context, e, probe.key) for e in planned.models)]
+    keys = [
+        clip_image_parts(context, probe.key, planned),
+        *(activation_parts(context, entry, probe.key, planned) for entry in planned.models),
+    ]
     if all(StageCache(context, STAGE).contains(parts) for parts in keys):
-        return "dissect 0 (the probe pass is cached)"
+        return f"{name} 0 (the probe pass is cached)"
     shards = shard_ranges(len(probe.paths), shard_quantum(planned.batch_size), executor_of(context).parallelism)
-    return f"dissect {len(shards)} probe shard(s) of up to {max(b - a for a, b in shards):,} images"
+    return f"{name} {len(shards)} probe shard(s) of up to {max(b - a for a, b in shards):,} images"
 
 
 def _collect(context: RunContext, load_only: bool) -> DissectArtifacts:
